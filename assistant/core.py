@@ -1,0 +1,83 @@
+"""`Assistant`: the one object the CLI, the chain and the UI build on.
+
+Each infrastructure part (embedder, Chroma client) is built here once from settings, or handed in,
+so tests and benchmarks can swap in their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import chromadb
+
+from assistant.corpus import Chunker
+from assistant.embedder import Embedder
+from assistant.index import IngestReport, Store, ingest, make_client
+from assistant.retrieval import HybridRetriever, SearchResult
+from assistant.settings import Settings
+
+
+class Assistant:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        client: chromadb.ClientAPI | None = None,
+    ):
+        self.settings = s = settings or Settings()
+        self.embedder = embedder or Embedder(
+            s.embedder, s.embedder_device, s.embed_batch_size, stamp_dir=s.cache_dir
+        )
+        self.chunker = Chunker(
+            self.embedder.count_tokens,
+            min(s.chunk_max_tokens, self.embedder.max_tokens),
+            s.chunk_overlap_tokens,
+        )
+        self.store = Store(client or make_client(s), s.collection, self.embedder, self.chunker)
+        self.retriever = HybridRetriever(self.store, s)
+
+    def ingest(
+        self, paths: Iterable[Path] | None = None, *, rebuild: bool = False, progress: bool = False
+    ) -> IngestReport:
+        """Index files (default: the configured corpus). Unchanged files are skipped."""
+        if rebuild:
+            self.store.reset()
+        else:
+            self.store.check()
+        report = ingest(
+            self.store,
+            list(paths) if paths is not None else self.settings.corpus_paths,
+            max_bytes=int(self.settings.max_file_mb * 1e6),
+            progress=progress,
+        )
+        if report.changed or rebuild:
+            self.retriever.invalidate()
+        return report
+
+    def remove(self, path: Path) -> int:
+        """Drop one file's units from the index; returns the number of chunks removed."""
+        n = self.store.delete_file(str(Path(path).resolve()))
+        if n:
+            self.retriever.invalidate()
+        return n
+
+    def search(self, query: str, k: int | None = None) -> list[SearchResult]:
+        """The k most relevant Q&A units for a query, best first, one hit per unit."""
+        self.store.check()
+        return self.retriever.search(query, k)
+
+    def stats(self) -> dict[str, Any]:
+        files = self.store.files()
+        return {
+            "collection": self.settings.collection,
+            "mode": "server" if self.settings.server_mode else "embedded",
+            "location": self.settings.chroma_url or str(self.settings.chroma_dir),
+            "files": len(files),
+            "units": sum(f["units"] for f in files.values()),
+            "vectors": self.store.count(),
+            "manifest": self.store.manifest(),
+            "mismatch": self.store.mismatch(),
+        }

@@ -1,0 +1,192 @@
+"""Hybrid retrieval: BM25 over chunk text fused with Chroma vector search, one hit per unit.
+
+The BM25 side is built once from the store's records and rebuilt only when ingest changes the store
+(the `version` it was built at is compared on each query), never per query.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import snowballstemmer
+from rank_bm25 import BM25Okapi
+
+from assistant.index import Store
+from assistant.settings import Settings
+
+# Function words carry no topic; dropping them keeps BM25 from matching on "how do I".
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have
+    having he her here hers herself him himself his how i if in into is it its itself just me more most my
+    myself no nor not now of off on once only or other our ours ourselves out over own same she should so
+    some such than that the their theirs them themselves then there these they this those through to too
+    under until up very was we were what when where which while who whom why will with would you your
+    yours yourself yourselves get got want use using""".split()
+)
+_WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
+_stemmer = snowballstemmer.stemmer("english")
+
+
+def tokenize(text: str) -> list[str]:
+    words = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+    return _stemmer.stemWords(words)
+
+
+class EmptyQueryError(ValueError):
+    """The query has no text to search for."""
+
+
+@dataclass
+class SearchResult:
+    unit_id: str
+    source: str
+    doc_title: str
+    title: str  # the question the unit answers
+    text: str  # the whole answer
+    passage: str  # the best-matching piece of it (the answer if it is one piece)
+    score: float  # fused score; comparable within one result list
+    vector_score: float | None  # cosine similarity of the best piece, if it was a vector candidate
+    bm25_score: float | None
+    position: int
+    kind: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Piece:
+    id: str
+    unit_id: str
+    document: str
+
+
+class HybridRetriever:
+    """score = vector_weight * best cosine over the unit's vectors + bm25_weight * BM25 / best BM25.
+
+    A weighted sum of scores rather than reciprocal-rank fusion: it keeps how far ahead the best
+    match is, which measured better on both goldsets (docs/benchmarks.md), and it gives a score
+    with an absolute meaning that abstention can threshold.
+    """
+
+    def __init__(self, store: Store, settings: Settings):
+        self.store = store
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._built_at: int | None = None
+        self.version = 0  # bumped by whoever changes the store
+        self._pieces: list[_Piece] = []
+        self._units: dict[str, dict[str, Any]] = {}
+        self._bm25: BM25Okapi | None = None
+        self._docs: dict[str, str] = {}
+
+    # -- the BM25 side -------------------------------------------------------------------------
+    def invalidate(self) -> None:
+        self.version += 1
+
+    def _ensure_built(self) -> None:
+        if self._built_at == self.version:
+            return
+        with self._lock:
+            if self._built_at == self.version:
+                return
+            version = self.version
+            pieces, units = [], {}
+            for rec in self.store.records():
+                m = rec["metadata"]
+                if m.get("role") == "piece":
+                    pieces.append(_Piece(rec["id"], m["unit_id"], rec["document"] or ""))
+                    if "unit_text" in m:
+                        units[m["unit_id"]] = m
+            corpus = [tokenize(p.document) for p in pieces]
+            self._bm25 = BM25Okapi(corpus) if any(corpus) else None
+            self._pieces, self._units = pieces, units
+            self._docs = {p.id: p.document for p in pieces}
+            self._built_at = version
+
+    def unit_count(self) -> int:
+        self._ensure_built()
+        return len(self._units)
+
+    # -- search --------------------------------------------------------------------------------
+    def _vector_scores(self, query_vec: np.ndarray, n: int) -> dict[str, tuple[float, str]]:
+        """unit -> (best cosine, id of the best *piece*) among the n nearest vectors."""
+        got = self.store.collection.query(
+            query_embeddings=[query_vec.tolist()], n_results=n, include=["metadatas", "distances"]
+        )
+        best: dict[str, tuple[float, str]] = {}
+        for rid, meta, dist in zip(got["ids"][0], got["metadatas"][0], got["distances"][0], strict=True):
+            uid, sim = meta["unit_id"], 1.0 - float(dist)
+            if uid not in best or sim > best[uid][0]:
+                piece = rid if meta.get("role") == "piece" else best.get(uid, (0, ""))[1]
+                best[uid] = (sim, piece)
+            elif meta.get("role") == "piece" and not best[uid][1]:
+                best[uid] = (best[uid][0], rid)
+        return best
+
+    def _bm25_scores(self, query: str, n: int) -> dict[str, tuple[float, str]]:
+        """unit -> (best BM25 of its pieces, that piece's id) for the n best pieces."""
+        tokens = tokenize(query)
+        if self._bm25 is None or not tokens:
+            return {}
+        scores = self._bm25.get_scores(tokens)
+        top = np.argpartition(-scores, min(n, len(scores) - 1))[:n] if len(scores) > n else range(len(scores))
+        best: dict[str, tuple[float, str]] = {}
+        for i in top:
+            if scores[i] > 0:
+                p = self._pieces[i]
+                if p.unit_id not in best or scores[i] > best[p.unit_id][0]:
+                    best[p.unit_id] = (float(scores[i]), p.id)
+        return best
+
+    def search(self, query: str, k: int | None = None, query_vec: np.ndarray | None = None) -> list[SearchResult]:
+        if not query or not query.strip():
+            raise EmptyQueryError("the query is empty: type a question or some keywords")
+        self._ensure_built()
+        if not self._units:
+            return []
+        s = self.settings
+        k = k or s.retrieval_k
+        if query_vec is None:
+            query_vec = self.store.embedder.embed_query(query)
+        vec = self._vector_scores(query_vec, min(max(s.candidates, 4 * k), self.store.count()))
+        bm = self._bm25_scores(query, min(max(s.candidates, 4 * k), len(self._pieces)))
+        top_bm = max((v[0] for v in bm.values()), default=0.0) or 1.0
+        floor = min((v[0] for v in vec.values()), default=0.0)  # units past the vector cut-off
+        fused = {
+            uid: s.vector_weight * vec.get(uid, (floor, ""))[0] + s.bm25_weight * bm.get(uid, (0.0, ""))[0] / top_bm
+            for uid in set(vec) | set(bm)
+        }
+        out = []
+        for uid in sorted(fused, key=lambda u: -fused[u]):
+            meta = self._units.get(uid)
+            if meta is None:  # store changed under us; the BM25 side catches up on the next query
+                continue
+            piece_id = (vec.get(uid, (0, ""))[1] or bm.get(uid, (0, ""))[1]) or f"{uid}:p0"
+            out.append(
+                SearchResult(
+                    unit_id=uid,
+                    source=meta["source"],
+                    doc_title=meta["doc_title"],
+                    title=meta["title"],
+                    text=meta["unit_text"],
+                    passage=self._passage(piece_id, meta["unit_text"]),
+                    score=round(fused[uid], 4),
+                    vector_score=round(vec[uid][0], 4) if uid in vec else None,
+                    bm25_score=round(bm[uid][0], 4) if uid in bm else None,
+                    position=int(meta["position"]),
+                    kind=meta["kind"],
+                )
+            )
+            if len(out) == k:
+                break
+        return out
+
+    def _passage(self, piece_id: str, unit_text: str) -> str:
+        doc = self._docs.get(piece_id)
+        return doc.split("\n\n", 1)[-1] if doc else unit_text

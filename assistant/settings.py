@@ -1,0 +1,125 @@
+"""The one place defaults live.
+
+Every setting can be overridden by an environment variable `ASSISTANT_<NAME>` (lists as JSON, e.g.
+`ASSISTANT_CORPUS_PATHS='["corpus", "~/notes"]'`) or by a TOML config file: `ASSISTANT_CONFIG=path`,
+else `assistant.toml` in the working directory if present. Environment beats file beats default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# In a source checkout (the way the README installs it) corpus/, prompts/ and tests/ sit beside the package.
+PROJECT_DIR = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "pyproject.toml").exists() else Path.cwd()
+
+
+def config_file() -> Path | None:
+    """The TOML file settings are read from, if any."""
+    explicit = os.environ.get("ASSISTANT_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    local = Path.cwd() / "assistant.toml"
+    return local if local.exists() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", extra="ignore", validate_default=True)
+
+    # --- storage -------------------------------------------------------------------------------
+    data_dir: Path = Field(
+        PROJECT_DIR / "data",
+        description="Where the Chroma store, converted models, caches and uploads live.",
+    )
+    corpus_paths: list[Path] = Field(
+        default_factory=lambda: [PROJECT_DIR / "corpus"],
+        description="Files or folders indexed by `assistant ingest` when no paths are given.",
+    )
+    collection: str = Field("dl_qa", description="Name of the Chroma collection holding the chunks.")
+    chroma_mode: Literal["embedded", "server"] = Field(
+        "embedded",
+        description="`embedded`: a PersistentClient under data_dir. `server`: a Chroma server at chroma_url.",
+    )
+    chroma_url: str | None = Field(
+        None,
+        description="URL of a Chroma server (e.g. http://127.0.0.1:8000). Setting it selects server mode.",
+    )
+
+    # --- embedder ------------------------------------------------------------------------------
+    embedder: str = Field(
+        "all-MiniLM-L6-v2",
+        description="Sentence-transformers model: `all-MiniLM-L6-v2` (packaged, hash-checked), a local "
+        "folder, or a model id already in the Hugging Face cache.",
+    )
+    embedder_device: str = Field("auto", description="`auto` (cuda if present, else cpu), `cpu`, `cuda`, …")
+    embed_batch_size: int = Field(32, ge=1, description="Texts embedded per batch during ingest.")
+
+    # --- chunking ------------------------------------------------------------------------------
+    chunk_max_tokens: int = Field(
+        256,
+        ge=32,
+        description="Most word pieces in one embedded chunk; clamped to the embedder's input window so "
+        "no text is silently cut off.",
+    )
+    chunk_overlap_tokens: int = Field(
+        24, ge=0, description="Word pieces shared by consecutive pieces of a long answer."
+    )
+    max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are skipped at ingest.")
+
+    # --- retrieval -----------------------------------------------------------------------------
+    retrieval_k: int = Field(5, ge=1, description="Results returned by a search.")
+    candidates: int = Field(
+        60, ge=1, description="Vectors (and BM25 pieces) fetched before fusion; a unit has several vectors."
+    )
+    vector_weight: float = Field(
+        0.8, ge=0, description="Weight of the best cosine similarity among a unit's vectors in the score."
+    )
+    bm25_weight: float = Field(
+        0.2, ge=0, description="Weight of the unit's BM25 score, divided by the query's best, in the score."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_file()
+        if path is not None:
+            if not path.exists():
+                raise FileNotFoundError(f"config file {path} (from ASSISTANT_CONFIG) does not exist")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def server_mode(self) -> bool:
+        return self.chroma_mode == "server" or bool(self.chroma_url)
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    def describe(self) -> list[tuple[str, object, str]]:
+        """(name, effective value, description) for every setting, for `assistant config`."""
+        return [
+            (name, getattr(self, name), field.description or "")
+            for name, field in type(self).model_fields.items()
+        ]
