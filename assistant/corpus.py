@@ -74,7 +74,8 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
             raise FileNotFoundError(f"corpus path {root} does not exist")
         if root.is_dir():
             for p in sorted(root.rglob("*")):
-                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts):
+                hidden = any(part.startswith(".") for part in p.relative_to(root).parts)
+                if (p.is_file() or p.is_symlink()) and not hidden:  # a dangling link is reported, not lost
                     yield p
         else:
             yield root
@@ -374,8 +375,19 @@ class Chunker:
                 for i, piece in enumerate(self.pieces(unit.header, body)):
                     part = piece.split("\n\n", 1)[-1]
                     name = title if i == 0 else f"{title} (part {i + 1})"
-                    units.append(Unit(path.name, unit.path, doc_title, name, part, 0, kind, [piece],
-                                      self.keys(name, part)[1:]))
+                    units.append(
+                        Unit(
+                            path.name,
+                            unit.path,
+                            doc_title,
+                            name,
+                            part,
+                            0,
+                            kind,
+                            [piece],
+                            self.keys(name, part)[1:],
+                        )
+                    )
             else:
                 unit.pieces = self.pieces(unit.header, body)
                 unit.keys = self.keys(unit.header, body)

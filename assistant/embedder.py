@@ -107,9 +107,17 @@ def resolve_embedder(name: str, stamp_dir: Path | None) -> tuple[Path | str, str
 class Embedder:
     """Normalised sentence embeddings plus the tokenizer that decides how long a chunk may be."""
 
-    def __init__(self, name: str = "all-MiniLM-L6-v2", device: str = "auto", batch_size: int = 32,
-                 stamp_dir: Path | None = None):
+    def __init__(
+        self,
+        name: str = "all-MiniLM-L6-v2",
+        device: str = "auto",
+        batch_size: int = 32,
+        stamp_dir: Path | None = None,
+    ):
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
 
         self.name = name
         self.location, self.hash_status = resolve_embedder(name, stamp_dir)
@@ -120,7 +128,8 @@ class Embedder:
         except OSError as exc:
             raise FileNotFoundError(
                 f"embedder {name!r} is not on disk (offline: nothing is downloaded). Use the packaged "
-                f"'all-MiniLM-L6-v2', a local sentence-transformers folder, or a model in the HF cache. ({exc})"
+                "'all-MiniLM-L6-v2', a local sentence-transformers folder, or a model in the HF cache. "
+                f"({exc})"
             ) from exc
         self.dim = int(self.model.get_embedding_dimension())
         self.max_tokens = int(self.model.max_seq_length)

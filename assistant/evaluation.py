@@ -42,8 +42,13 @@ class RetrievalEval:
         return sum(1 / r for r in self.ranks if r) / max(self.n, 1)
 
     def metrics(self) -> dict[str, float]:
-        return {"n": self.n, "hit@1": self.hit_at(1), "hit@3": self.hit_at(3), "hit@5": self.hit_at(5),
-                "mrr": self.mrr}
+        return {
+            "n": self.n,
+            "hit@1": self.hit_at(1),
+            "hit@3": self.hit_at(3),
+            "hit@5": self.hit_at(5),
+            "mrr": self.mrr,
+        }
 
 
 def eval_retrieval(assistant: Any, goldset: list[dict[str, Any]], k: int = 5) -> RetrievalEval:
@@ -54,12 +59,14 @@ def eval_retrieval(assistant: Any, goldset: list[dict[str, Any]], k: int = 5) ->
         ev.n += 1
         ev.ranks.append(rank)
         if rank != 1:
-            ev.misses.append({
-                "question": item["question"],
-                "rank": rank,
-                "gold": [g["title"] for g in item["gold"]],
-                "got": [r.title for r in results[:3]],
-            })
+            ev.misses.append(
+                {
+                    "question": item["question"],
+                    "rank": rank,
+                    "gold": [g["title"] for g in item["gold"]],
+                    "got": [r.title for r in results[:3]],
+                }
+            )
     return ev
 
 
@@ -81,17 +88,28 @@ def time_queries(assistant: Any, queries: list[str], repeat: int = 3) -> dict[st
             t = time.perf_counter()
             assistant.search(q)
             times.append((time.perf_counter() - t) * 1000)
-    return {"queries": len(times), "p50_ms": percentile(times, 50), "p95_ms": percentile(times, 95),
-            "mean_ms": statistics.fmean(times)}
+    return {
+        "queries": len(times),
+        "p50_ms": percentile(times, 50),
+        "p95_ms": percentile(times, 95),
+        "mean_ms": statistics.fmean(times),
+    }
 
 
 def synthetic_corpus(folder: Path, units: int, seed: int = 0, per_file: int = 500) -> int:
     """Write `units` Q&A pairs in the corpus' markdown FAQ format, recombined from real corpus sentences."""
     import re
 
+    from assistant.corpus import clean_text
+
     rng = random.Random(seed)
     text = " ".join(p.read_text(encoding="utf-8") for p in (PROJECT_DIR / "corpus").iterdir())
-    sentences = [s.strip() for s in re.split(r"(?<=[.?!])\s+", text) if 40 < len(s.strip()) < 300]
+    sentences = [" ".join(s.split()) for s in re.split(r"(?<=[.?!])\s+", text)]
+    sentences = [
+        s
+        for s in sentences
+        if 40 < len(s) < 300 and "#" not in s and not s.endswith("?") and clean_text(s) == s
+    ]
     words = sorted({w for w in re.findall(r"[a-zA-Z]{4,}", text)})
     folder.mkdir(parents=True, exist_ok=True)
     n = 0
@@ -111,18 +129,24 @@ def bench_retrieval(settings: Any, synthetic_units: int = 10_000, repeat: int = 
     from assistant.core import Assistant
     from assistant.embedder import Embedder
 
-    embedder = Embedder(settings.embedder, settings.embedder_device, settings.embed_batch_size,
-                        stamp_dir=settings.cache_dir)
+    embedder = Embedder(
+        settings.embedder, settings.embedder_device, settings.embed_batch_size, stamp_dir=settings.cache_dir
+    )
     queries = [g["question"] for g in load_jsonl(GOLDSET_DIR / "retrieval.jsonl")]
     out: dict[str, Any] = {"device": embedder.device}
     with tempfile.TemporaryDirectory() as tmp:
-        s = settings.model_copy(update={"data_dir": Path(tmp) / "corpus", "chroma_url": None,
-                                        "chroma_mode": "embedded"})
+        s = settings.model_copy(
+            update={"data_dir": Path(tmp) / "corpus", "chroma_url": None, "chroma_mode": "embedded"}
+        )
         a = Assistant(s, embedder=embedder)
         report = a.ingest(rebuild=True)
-        out["corpus"] = {"units": report.units, "vectors": report.vectors,
-                         "ingest_units_per_s": report.units / report.seconds,
-                         "ingest_s": report.seconds, **time_queries(a, queries, repeat)}
+        out["corpus"] = {
+            "units": report.units,
+            "vectors": report.vectors,
+            "ingest_units_per_s": report.units / report.seconds,
+            "ingest_s": report.seconds,
+            **time_queries(a, queries, repeat),
+        }
         if synthetic_units:
             cache = settings.data_dir / "bench" / f"synthetic-{synthetic_units}"
             docs = cache / "docs"
@@ -131,8 +155,14 @@ def bench_retrieval(settings: Any, synthetic_units: int = 10_000, repeat: int = 
             s = settings.model_copy(update={"data_dir": cache, "chroma_url": None, "chroma_mode": "embedded"})
             a = Assistant(s, embedder=embedder)
             report = a.ingest([docs], progress=True)  # incremental: a rerun reuses the stored vectors
-            out["synthetic"] = {"units": a.retriever.unit_count(), "vectors": a.store.count(),
-                                **({"ingest_units_per_s": report.units / report.seconds,
-                                    "ingest_s": report.seconds} if report.units else {}),
-                                **time_queries(a, queries, repeat)}
+            out["synthetic"] = {
+                "units": a.retriever.unit_count(),
+                "vectors": a.store.count(),
+                **(
+                    {"ingest_units_per_s": report.units / report.seconds, "ingest_s": report.seconds}
+                    if report.units
+                    else {}
+                ),
+                **time_queries(a, queries, repeat),
+            }
     return out

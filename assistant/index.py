@@ -7,6 +7,7 @@ replaced, files gone from disk deleted. A file's records are written all or noth
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -130,8 +131,11 @@ class Store:
         """Why the stored index cannot be used with the current settings, or None."""
         stored = {k: v for k, v in (self.collection.metadata or {}).items() if not k.startswith("hnsw:")}
         wanted = self.manifest()
-        diffs = [f"{k}: index has {stored.get(k)!r}, settings want {v!r}" for k, v in wanted.items()
-                 if str(stored.get(k)) != str(v)]
+        diffs = [
+            f"{k}: index has {stored.get(k)!r}, settings want {v!r}"
+            for k, v in wanted.items()
+            if str(stored.get(k)) != str(v)
+        ]
         return "; ".join(diffs) or None
 
     def check(self) -> None:
@@ -143,21 +147,21 @@ class Store:
 
     def reset(self) -> None:
         """Drop every record and start an empty collection with the current manifest."""
-        try:
+        with contextlib.suppress(Exception):  # absent already
             self.client.delete_collection(self.name)
-        except Exception:  # noqa: BLE001 - absent already
-            pass
         self.collection = self._open()
 
     # -- reading ------------------------------------------------------------------------------
     def count(self) -> int:
         return self.collection.count()
 
-    def records(self, include: Iterable[str] = ("documents", "metadatas")) -> Iterable[dict[str, Any]]:
-        """Every record, in batches, as {id, document, metadata}."""
+    def records(
+        self, include: Iterable[str] = ("documents", "metadatas"), where: dict[str, Any] | None = None
+    ) -> Iterable[dict[str, Any]]:
+        """Every record (or those matching `where`), in batches, as {id, document, metadata}."""
         offset = 0
         while True:
-            got = self.collection.get(include=list(include), limit=MAX_BATCH, offset=offset)
+            got = self.collection.get(include=list(include), where=where, limit=MAX_BATCH, offset=offset)
             ids = got["ids"]
             for i, rid in enumerate(ids):
                 yield {
@@ -174,8 +178,9 @@ class Store:
         out: dict[str, dict[str, Any]] = {}
         for rec in self.records(include=("metadatas",)):
             m = rec["metadata"]
-            f = out.setdefault(m["path"], {"hash": m["file_hash"], "source": m["source"], "units": set(),
-                                           "vectors": 0})
+            f = out.setdefault(
+                m["path"], {"hash": m["file_hash"], "source": m["source"], "units": set(), "vectors": 0}
+            )
             f["units"].add(m["unit_id"])
             f["vectors"] += 1
         for f in out.values():
@@ -200,19 +205,29 @@ class Store:
                 for j, text in enumerate(texts):
                     ids.append(f"{unit.id}:{role[0]}{j}")
                     docs.append(text)
-                    metas.append({
-                        "unit_id": unit.id, "source": unit.source, "path": unit.path, "file_hash": digest,
-                        "doc_title": unit.doc_title, "title": unit.title, "kind": unit.kind,
-                        "position": unit.position, "role": role, "n": j,
-                        # The whole answer rides on the first piece: a hit shows it without a 2nd lookup.
-                        **({"unit_text": unit.text} if role == "piece" and j == 0 else {}),
-                    })
+                    metas.append(
+                        {
+                            "unit_id": unit.id,
+                            "source": unit.source,
+                            "path": unit.path,
+                            "file_hash": digest,
+                            "doc_title": unit.doc_title,
+                            "title": unit.title,
+                            "kind": unit.kind,
+                            "position": unit.position,
+                            "role": role,
+                            "n": j,
+                            # The whole answer rides on the first piece: a hit shows it without a 2nd lookup.
+                            **({"unit_text": unit.text} if role == "piece" and j == 0 else {}),
+                        }
+                    )
         old = self.ids_for(path)
         try:
             for i in range(0, len(ids), MAX_BATCH):
                 s = slice(i, i + MAX_BATCH)
-                self.collection.upsert(ids=ids[s], documents=docs[s], metadatas=metas[s],
-                                       embeddings=vectors[s])
+                self.collection.upsert(
+                    ids=ids[s], documents=docs[s], metadatas=metas[s], embeddings=vectors[s]
+                )
         except Exception:
             fresh = sorted(set(ids) - old)  # roll back what this call added; old records stay
             for i in range(0, len(fresh), MAX_BATCH):
@@ -232,6 +247,10 @@ def ingest(
     on_skip: Callable[[str, str], None] | None = None,
 ) -> IngestReport:
     """Bring the store in line with the files under `paths` (plus dropping files gone from disk)."""
+    paths = [Path(p).expanduser() for p in paths]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:  # checked before anything changes
+        raise FileNotFoundError(f"corpus path does not exist: {', '.join(missing)}")
     start = time.perf_counter()
     report = IngestReport()
     indexed = store.files()
@@ -271,8 +290,9 @@ def ingest(
         texts = [t for u in units for t in (*u.pieces, *u.keys)]
         try:
             vectors = []
-            for i in range(0, len(texts), store.embedder.batch_size):
-                batch = texts[i : i + store.embedder.batch_size]
+            step = 8 * store.embedder.batch_size  # big calls: the embedder sorts by length within one
+            for i in range(0, len(texts), step):
+                batch = texts[i : i + step]
                 vectors.extend(store.embedder.embed(batch))
                 bar.update(len(batch))
             store.write_file(key, digest, units, vectors)

@@ -1,0 +1,251 @@
+"""Command line: `assistant ingest|search|config|doctor|eval|bench` (also `python -m assistant`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from assistant.offline import apply_offline_env, offline_state
+
+apply_offline_env()
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+eval_app = typer.Typer(help="Quality on the goldsets in tests/goldsets.")
+bench_app = typer.Typer(help="Speed figures (printed, never asserted).")
+app.add_typer(eval_app, name="eval")
+app.add_typer(bench_app, name="bench")
+console = Console()
+err = Console(stderr=True)
+
+
+@app.callback()
+def main(
+    config: Annotated[Path | None, typer.Option(help="TOML settings file (else $ASSISTANT_CONFIG).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    if config is not None:
+        os.environ["ASSISTANT_CONFIG"] = str(config)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False)],
+    )
+    for noisy in ("chromadb", "httpx", "sentence_transformers", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Known failures print one clear line and exit 2 instead of a traceback."""
+    from assistant.corpus import LoadError
+    from assistant.embedder import ModelHashError
+    from assistant.index import IndexMismatchError
+
+    try:
+        yield
+    except (ValueError, FileNotFoundError, LoadError, ModelHashError, IndexMismatchError) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _settings() -> Any:
+    from assistant.settings import Settings
+
+    return Settings()
+
+
+def _assistant() -> Any:
+    from assistant.core import Assistant
+
+    return Assistant(_settings())
+
+
+def _print_report(report: Any) -> None:
+    for name, why in report.skipped:
+        err.print(f"[yellow]skipped[/] {name}: {why}")
+    console.print(report.summary())
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files or folders (default: the corpus).")
+    ] = None,
+    rebuild: Annotated[bool, typer.Option(help="Drop the index and build it again.")] = False,
+) -> None:
+    """Index files into the Chroma store; unchanged files are skipped, changed ones replaced."""
+    with friendly_errors():
+        a = _assistant()
+        _print_report(a.ingest(paths or None, rebuild=rebuild, progress=sys.stderr.isatty()))
+
+
+def _show_results(results: list[Any]) -> None:
+    table = Table(show_lines=True)
+    for col in ("#", "score", "source", "question", "passage"):
+        table.add_column(col, overflow="fold")
+    for i, r in enumerate(results, 1):
+        passage = r.passage if len(r.passage) < 400 else r.passage[:400] + "…"
+        table.add_row(str(i), f"{r.score:.3f}", r.source, r.title, passage)
+    console.print(table)
+
+
+@app.command()
+def search(
+    query: Annotated[
+        str | None, typer.Argument(help="What to look for; omit for an interactive prompt.")
+    ] = None,
+    k: Annotated[int | None, typer.Option("-k", help="Number of results.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+) -> None:
+    """Hybrid (BM25 + vector) search over the indexed units."""
+    with friendly_errors():
+        a = _assistant()
+        if a.store.count() == 0:
+            _print_report(a.ingest(progress=sys.stderr.isatty()))
+        if query is not None:
+            results = a.search(query, k)
+            if as_json:
+                print(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
+            else:
+                _show_results(results)
+            return
+    console.print("[bold]Search the deep-learning Q&A corpus[/] (empty line or Ctrl-D to quit)")
+    while True:
+        try:
+            query = console.input("[cyan]? [/]").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not query:
+            break
+        with friendly_errors():
+            _show_results(a.search(query, k))
+
+
+@app.command("config")
+def show_config() -> None:
+    """Print the effective settings, where they may come from, and what each means."""
+    from assistant.settings import config_file
+
+    with friendly_errors():
+        s = _settings()
+    path = config_file()
+    console.print(f"config file: {path or '(none)'}; environment variables: ASSISTANT_<NAME>")
+    table = Table()
+    for col in ("setting", "value", "description"):
+        table.add_column(col, overflow="fold")
+    for name, value, desc in s.describe():
+        table.add_row(name, str(value), desc)
+    console.print(table)
+
+
+@app.command()
+def doctor() -> None:
+    """Versions, device, model files and hash status, index statistics, offline state."""
+    import importlib.metadata as md
+    import platform
+
+    rows: list[tuple[str, str]] = [("python", platform.python_version())]
+    for pkg in (
+        "torch",
+        "transformers",
+        "accelerate",
+        "sentence-transformers",
+        "chromadb",
+        "langchain-core",
+        "gradio",
+    ):
+        try:
+            rows.append((pkg, md.version(pkg)))
+        except md.PackageNotFoundError:
+            rows.append((pkg, "not installed"))
+    import torch
+
+    rows.append(("cuda", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not available"))
+    rows += [(k, str(v)) for k, v in offline_state().items()]
+    ok = True
+    try:
+        a = _assistant()
+        rows += [(f"embedder.{k}", str(v)) for k, v in a.embedder.describe().items()]
+        rows += [(f"index.{k}", str(v)) for k, v in a.stats().items()]
+    except Exception as exc:  # noqa: BLE001 - doctor reports, it does not crash
+        ok = False
+        rows.append(("problem", f"{type(exc).__name__}: {exc}"))
+    table = Table(show_header=False)
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+    if not ok:
+        raise typer.Exit(1)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval_cmd(
+    goldset: Annotated[list[Path] | None, typer.Option(help="JSONL goldset(s).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """hit@1/3/5 and MRR of search on the goldsets, with the misses listed."""
+    from assistant.evaluation import GOLDSET_DIR, eval_retrieval, load_jsonl
+
+    with friendly_errors():
+        a = _assistant()
+        if a.store.count() == 0:
+            _print_report(a.ingest())
+        files = goldset or [GOLDSET_DIR / "retrieval.jsonl", GOLDSET_DIR / "retrieval_heldout.jsonl"]
+        out = {}
+        for path in files:
+            ev = eval_retrieval(a, load_jsonl(path))
+            out[path.name] = {**ev.metrics(), "misses": ev.misses}
+    if as_json:
+        print(json.dumps(out, indent=2))
+        return
+    for name, res in out.items():
+        console.print(
+            f"[bold]{name}[/]: n={res['n']} hit@1={res['hit@1']:.3f} hit@3={res['hit@3']:.3f} "
+            f"hit@5={res['hit@5']:.3f} MRR={res['mrr']:.3f}"
+        )
+        for m in res["misses"]:
+            console.print(f"  miss (rank {m['rank']}): {m['question']!r} -> got {m['got'][0]!r}")
+
+
+@bench_app.command("retrieval")
+def bench_retrieval_cmd(
+    synthetic: Annotated[int, typer.Option(help="Units in the synthetic corpus (0: skip).")] = 10_000,
+    repeat: Annotated[int, typer.Option(help="Passes over the goldset queries.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Query latency p50/p95 (query embedding included) and ingest throughput."""
+    from assistant.evaluation import bench_retrieval
+
+    with friendly_errors():
+        res = bench_retrieval(_settings(), synthetic, repeat)
+    if as_json:
+        print(json.dumps(res, indent=2))
+        return
+    console.print(f"device: {res['device']}")
+    for name in ("corpus", "synthetic"):
+        if name in res:
+            r = res[name]
+            ingest_part = (
+                f"ingest {r['ingest_units_per_s']:.1f} units/s ({r['ingest_s']:.1f} s); "
+                if "ingest_units_per_s" in r
+                else ""
+            )
+            console.print(
+                f"[bold]{name}[/]: {r['units']} units, {r['vectors']} vectors; {ingest_part}"
+                f"query p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms over {r['queries']} queries"
+            )
+
+
+if __name__ == "__main__":
+    app()
