@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 import threading
-from functools import lru_cache
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
