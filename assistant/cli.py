@@ -54,7 +54,14 @@ def friendly_errors() -> Iterator[None]:
 
     try:
         yield
-    except (ValueError, FileNotFoundError, LoadError, ModelHashError, IndexMismatchError) as exc:
+    except (
+        ValueError,
+        FileNotFoundError,
+        LoadError,
+        ModelHashError,
+        IndexMismatchError,
+        RuntimeError,
+    ) as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
 
@@ -189,6 +196,39 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
+@app.command()
+def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """LLM presets: whether each is on disk, its size and where it would come from."""
+    from assistant.llm import list_models
+
+    rows = list_models(_settings())
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table()
+    for col in ("preset", "available", "size", "source", "note"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        size = f"{'~' if r['estimated'] else ''}{r['size_gb']} GB"
+        table.add_row(r["name"], "yes" if r["available"] else "no", size, r["source"], r["note"])
+    console.print(table)
+    console.print("Set one with ASSISTANT_LLM_MODEL=<preset>; `auto` picks for you (see `assistant doctor`).")
+
+
+@app.command()
+def pull(name: Annotated[str, typer.Argument(help="A preset from `assistant models`.")]) -> None:
+    """Download a preset into the Hugging Face cache (needs internet; nothing else ever downloads)."""
+    from assistant.llm import pull as pull_model
+
+    with friendly_errors():
+        try:
+            path = pull_model(name)
+        except ConnectionError as exc:
+            err.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+    console.print(f"{name} is in the Hugging Face cache: {path}")
+
+
 @eval_app.command("retrieval")
 def eval_retrieval_cmd(
     goldset: Annotated[list[Path] | None, typer.Option(help="JSONL goldset(s).")] = None,
@@ -225,7 +265,7 @@ def bench_retrieval_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Query latency p50/p95 (query embedding included) and ingest throughput."""
-    from assistant.evaluation import bench_retrieval
+    from assistant.bench import bench_retrieval
 
     with friendly_errors():
         res = bench_retrieval(_settings(), synthetic, repeat)
@@ -249,3 +289,47 @@ def bench_retrieval_cmd(
 
 if __name__ == "__main__":
     app()
+
+
+@bench_app.command("llm")
+def bench_llm_cmd(
+    prompt_tokens: Annotated[int, typer.Option(help="Prompt length.")] = 512,
+    new_tokens: Annotated[int, typer.Option(help="Tokens generated per run (forced).")] = 64,
+    runs: Annotated[int, typer.Option(help="Timed runs (median reported).")] = 5,
+    random_model: Annotated[
+        str | None, typer.Option(help="Randomly initialised Qwen2.5 of this preset's size (GPU benchmarks).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Load time, first token, prefill and decode tokens/s: the engine against a bare model.generate."""
+    from assistant.bench import bench_llm
+
+    with friendly_errors():
+        res = bench_llm(
+            _settings(),
+            prompt_tokens=prompt_tokens,
+            new_tokens=new_tokens,
+            runs=runs,
+            random_model=random_model,
+        )
+    if as_json:
+        print(json.dumps(res, indent=2))
+        return
+    console.print(
+        f"{res['model']} on {res['device']} ({res['dtype']}, fast path {res['fast_path']}), "
+        f"loaded in {res['load_s']} s; prompt {res['prompt_tokens']} tokens, {res['new_tokens']} new"
+    )
+    table = Table()
+    for col in ("", "first token ms", "prefill tok/s", "decode tok/s"):
+        table.add_column(col)
+    for who in ("engine", "bare"):
+        table.add_row(
+            who, str(res[f"{who}_ttft_ms"]), str(res[f"{who}_prefill_tps"]), str(res[f"{who}_decode_tps"])
+        )
+    console.print(table)
+    console.print(
+        f"decode ratio engine/bare {res['decode_ratio']} (floor 0.95); "
+        f"first-token delta {res['ttft_delta_ms']} ms (floor +50); "
+        f"memory-bandwidth bound: {res['model_gb']} GB of weights at "
+        f"{res['measured_bandwidth_gbs']} GB/s measured = {res['decode_bound_tps']} tok/s"
+    )

@@ -88,6 +88,33 @@ class Settings(BaseSettings):
         0.2, ge=0, description="Weight of the unit's BM25 score, divided by the query's best, in the score."
     )
 
+    # --- language model ------------------------------------------------------------------------
+    llm_model: str = Field(
+        "auto",
+        description="`auto` (configured > on CUDA a cached Qwen2.5-3B/1.5B-Instruct > the packaged model), "
+        "a preset from `assistant models`, a Hugging Face id in the local cache, a folder, or a .gguf file.",
+    )
+    llm_device: str = Field("auto", description="`auto` (cuda if present, else cpu), `cpu` or `cuda`.")
+    llm_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="`auto`: bf16 on CUDA (fp16 without bf16), bf16 on CPUs with bf16, else fp32."
+    )
+    llm_load_in_4bit: bool = Field(False, description="Load the LLM in 4-bit (bitsandbytes; CUDA only).")
+    llm_max_memory: str | None = Field(
+        None, description="Cap on GPU memory for the LLM (e.g. `6GiB`); the rest is offloaded to CPU."
+    )
+    llm_max_cpu_memory: str = Field("32GiB", description="CPU memory accelerate may use with llm_max_memory.")
+    llm_threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: torch's own).")
+    llm_fast_path: Literal["auto", "on", "off"] = Field(
+        "auto", description="Static KV cache + compiled decode step; `auto` turns it on on CUDA."
+    )
+    llm_context_window: int = Field(
+        0, ge=0, description="Cap on the context window in tokens; 0 uses the model's own."
+    )
+    llm_max_new_tokens: int = Field(384, ge=1, description="Longest answer, in tokens.")
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="0 = greedy (reproducible answers).")
+    llm_top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling when temperature > 0.")
+    llm_repetition_penalty: float = Field(1.05, ge=1, description="Discourages small models from looping.")
+
     @classmethod
     def settings_customise_sources(
         cls,

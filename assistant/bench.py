@@ -1,0 +1,280 @@
+"""Speed benchmarks: figures printed by `assistant bench …`, never asserted by timed tests."""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from assistant.evaluation import GOLDSET_DIR, load_jsonl
+from assistant.settings import PROJECT_DIR
+
+
+def percentile(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(p / 100 * (len(s) - 1))))]
+
+
+def time_queries(assistant: Any, queries: list[str], repeat: int = 3) -> dict[str, float]:
+    assistant.search(queries[0])  # warm-up: BM25 build, first-call overheads
+    times = []
+    for _ in range(repeat):
+        for q in queries:
+            t = time.perf_counter()
+            assistant.search(q)
+            times.append((time.perf_counter() - t) * 1000)
+    return {
+        "queries": len(times),
+        "p50_ms": percentile(times, 50),
+        "p95_ms": percentile(times, 95),
+        "mean_ms": statistics.fmean(times),
+    }
+
+
+def synthetic_corpus(folder: Path, units: int, seed: int = 0, per_file: int = 500) -> int:
+    """Write `units` Q&A pairs in the corpus' markdown FAQ format, recombined from real corpus sentences."""
+    import re
+
+    from assistant.corpus import clean_text
+
+    rng = random.Random(seed)
+    text = " ".join(p.read_text(encoding="utf-8") for p in (PROJECT_DIR / "corpus").iterdir())
+    sentences = [" ".join(s.split()) for s in re.split(r"(?<=[.?!])\s+", text)]
+    sentences = [
+        s
+        for s in sentences
+        if 40 < len(s) < 300 and "#" not in s and not s.endswith("?") and clean_text(s) == s
+    ]
+    words = sorted({w for w in re.findall(r"[a-zA-Z]{4,}", text)})
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for f in range(0, units, per_file):
+        lines = [f"# Synthetic FAQ {f // per_file}\n"]
+        for i in range(f, min(f + per_file, units)):
+            q = " ".join(rng.sample(words, 6))
+            answer = " ".join(rng.sample(sentences, 3))
+            lines.append(f"### {i + 1}. How do I {q}?\n\n{answer}\n")
+            n += 1
+        (folder / f"synthetic-{f // per_file:03d}.md").write_text("\n".join(lines), encoding="utf-8")
+    return n
+
+
+def bench_retrieval(settings: Any, synthetic_units: int = 10_000, repeat: int = 3) -> dict[str, Any]:
+    """Ingest throughput and query latency on the real corpus and on a synthetic corpus."""
+    from assistant.core import Assistant
+    from assistant.embedder import Embedder
+
+    embedder = Embedder(
+        settings.embedder, settings.embedder_device, settings.embed_batch_size, stamp_dir=settings.cache_dir
+    )
+    queries = [g["question"] for g in load_jsonl(GOLDSET_DIR / "retrieval.jsonl")]
+    out: dict[str, Any] = {"device": embedder.device}
+    with tempfile.TemporaryDirectory() as tmp:
+        s = settings.model_copy(
+            update={"data_dir": Path(tmp) / "corpus", "chroma_url": None, "chroma_mode": "embedded"}
+        )
+        a = Assistant(s, embedder=embedder)
+        report = a.ingest(rebuild=True)
+        out["corpus"] = {
+            "units": report.units,
+            "vectors": report.vectors,
+            "ingest_units_per_s": report.units / report.seconds,
+            "ingest_s": report.seconds,
+            **time_queries(a, queries, repeat),
+        }
+        if synthetic_units:
+            cache = settings.data_dir / "bench" / f"synthetic-{synthetic_units}"
+            docs = cache / "docs"
+            if not docs.exists():
+                synthetic_corpus(docs, synthetic_units)
+            s = settings.model_copy(update={"data_dir": cache, "chroma_url": None, "chroma_mode": "embedded"})
+            a = Assistant(s, embedder=embedder)
+            report = a.ingest([docs], progress=True)  # incremental: a rerun reuses the stored vectors
+            out["synthetic"] = {
+                "units": a.retriever.unit_count(),
+                "vectors": a.store.count(),
+                **(
+                    {"ingest_units_per_s": report.units / report.seconds, "ingest_s": report.seconds}
+                    if report.units
+                    else {}
+                ),
+                **time_queries(a, queries, repeat),
+            }
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# LLM: the engine as the app uses it against a bare model.generate, same model, prompt and settings
+# --------------------------------------------------------------------------------------------------
+
+# Architectures of the Qwen2.5 instruct models (from their published config.json), for benchmarks with
+# randomly initialised weights where no real weights can travel: speed does not depend on weight values.
+QWEN_CONFIGS: dict[str, dict[str, Any]] = {
+    "qwen2.5-1.5b-instruct": dict(
+        hidden_size=1536,
+        intermediate_size=8960,
+        num_hidden_layers=28,
+        num_attention_heads=12,
+        num_key_value_heads=2,
+        vocab_size=151936,
+        tie_word_embeddings=True,
+    ),
+    "qwen2.5-3b-instruct": dict(
+        hidden_size=2048,
+        intermediate_size=11008,
+        num_hidden_layers=36,
+        num_attention_heads=16,
+        num_key_value_heads=2,
+        vocab_size=151936,
+        tie_word_embeddings=True,
+    ),
+    "qwen2.5-7b-instruct": dict(
+        hidden_size=3584,
+        intermediate_size=18944,
+        num_hidden_layers=28,
+        num_attention_heads=28,
+        num_key_value_heads=4,
+        vocab_size=152064,
+        tie_word_embeddings=False,
+    ),
+}
+
+
+def random_qwen(name: str, settings: Any) -> tuple[Any, Any]:
+    """A randomly initialised Qwen2.5 of the named size, with the packaged model's (same-family) tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    from assistant.embedder import resolve_device
+    from assistant.llm import pick_dtype, prepare_packaged
+
+    device = resolve_device(settings.llm_device)
+    dtype = pick_dtype(settings.llm_dtype, device)
+    config = Qwen2Config(
+        **QWEN_CONFIGS[name],
+        max_position_embeddings=32768,
+        rope_theta=1e6,
+        rms_norm_eps=1e-6,
+        bos_token_id=151643,
+        eos_token_id=151645,
+    )
+    with torch.device(device):
+        model = Qwen2ForCausalLM(config).to(dtype).eval()
+    tokenizer = AutoTokenizer.from_pretrained(prepare_packaged(settings.cache_dir))
+    return model, tokenizer
+
+
+def measure_bandwidth(device: str, mbytes: int = 512) -> float:
+    """Achieved memory bandwidth in GB/s (a tensor copy reads and writes every byte)."""
+    import torch
+
+    x = torch.empty(mbytes * 2**20, dtype=torch.uint8, device=device)
+    y = torch.empty_like(x)
+    best = float("inf")
+    for _ in range(5):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        y.copy_(x)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return 2 * x.numel() / best / 1e9
+
+
+def _bench_prompt(engine: Any, prompt_tokens: int) -> list[dict[str, str]]:
+    """A RAG-shaped prompt of about `prompt_tokens` tokens built from the corpus."""
+    text = " ".join(p.read_text(encoding="utf-8") for p in sorted((PROJECT_DIR / "corpus").iterdir()))
+    ids = engine.tokenizer.encode(text, add_special_tokens=False)[: max(prompt_tokens - 40, 8)]
+    context = engine.tokenizer.decode(ids)
+    return [
+        {"role": "system", "content": "Answer from the sources and cite them as [n]."},
+        {"role": "user", "content": f"Sources:\n[1] {context}\n\nQuestion: how do I pick a batch size?"},
+    ]
+
+
+def bench_llm(
+    settings: Any,
+    *,
+    prompt_tokens: int = 512,
+    new_tokens: int = 64,
+    runs: int = 5,
+    random_model: str | None = None,
+) -> dict[str, Any]:
+    import torch
+
+    from assistant.llm import LLMEngine
+
+    start = time.perf_counter()
+    if random_model:
+        model, tokenizer = random_qwen(random_model, settings)
+        engine = LLMEngine(
+            settings, model=model, tokenizer=tokenizer, name=f"{random_model} (random weights)"
+        )
+    else:
+        engine = LLMEngine(settings)
+    load_s = time.perf_counter() - start
+    messages = _bench_prompt(engine, prompt_tokens)
+    ids = engine.encode_chat(messages)
+    params = engine.generation_params(new_tokens, 0.0, min_new_tokens=new_tokens)
+    sync = torch.cuda.synchronize if engine.device.startswith("cuda") else (lambda: None)
+
+    def bare(n: int) -> float:
+        sync()
+        t = time.perf_counter()
+        with torch.inference_mode():
+            engine.model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                **{**params, "max_new_tokens": n, "min_new_tokens": n},
+            )
+        sync()
+        return time.perf_counter() - t
+
+    def engine_run() -> Any:
+        gen = engine.stream(
+            input_ids=ids, max_new_tokens=new_tokens, temperature=0.0, min_new_tokens=new_tokens
+        )
+        for _ in gen:
+            pass
+        return gen.stats
+
+    engine_run(), bare(1), bare(new_tokens)  # warm-up: lazy init, (on the fast path) compilation
+    e_ttft, e_tps, b_ttft, b_tps = [], [], [], []
+    for _ in range(runs):  # interleaved, so drift on a shared machine hits both sides alike
+        stats = engine_run()
+        e_ttft.append(stats.first_token_ms)
+        e_tps.append(stats.decode_tokens_per_s)
+        t1, tn = bare(1), bare(new_tokens)
+        b_ttft.append(t1 * 1000)
+        b_tps.append((new_tokens - 1) / (tn - t1))
+    n_prompt = int(ids.shape[-1])
+    model_bytes = sum(p.numel() * p.element_size() for p in engine.model.parameters())
+    bandwidth = measure_bandwidth(engine.device if engine.device != "cpu" else "cpu")
+    out = {
+        "model": engine.name,
+        "device": torch.cuda.get_device_name(0)
+        if engine.device.startswith("cuda")
+        else f"cpu ({os.cpu_count()} cores)",
+        "dtype": engine.dtype,
+        "fast_path": engine.fast_path,
+        "load_s": round(load_s, 2),
+        "prompt_tokens": n_prompt,
+        "new_tokens": new_tokens,
+        "engine_ttft_ms": round(statistics.median(e_ttft), 1),
+        "bare_ttft_ms": round(statistics.median(b_ttft), 1),
+        "engine_decode_tps": round(statistics.median(e_tps), 2),
+        "bare_decode_tps": round(statistics.median(b_tps), 2),
+        "engine_prefill_tps": round(n_prompt / (statistics.median(e_ttft) / 1000), 1),
+        "bare_prefill_tps": round(n_prompt / (statistics.median(b_ttft) / 1000), 1),
+        "model_gb": round(model_bytes / 1e9, 3),
+        "measured_bandwidth_gbs": round(bandwidth, 1),
+        "decode_bound_tps": round(bandwidth * 1e9 / model_bytes, 1),
+    }
+    out["decode_ratio"] = round(out["engine_decode_tps"] / out["bare_decode_tps"], 3)
+    out["ttft_delta_ms"] = round(out["engine_ttft_ms"] - out["bare_ttft_ms"], 1)
+    return out
