@@ -182,6 +182,14 @@ def doctor() -> None:
     rows += [(k, str(v)) for k, v in offline_state().items()]
     ok = True
     try:
+        from assistant.llm import resolve_model
+
+        source = resolve_model(_settings())
+        rows += [("llm.model", source.name), ("llm.source", source.kind), ("llm.why", source.reason)]
+    except Exception as exc:  # noqa: BLE001
+        ok = False
+        rows.append(("llm problem", str(exc)))
+    try:
         a = _assistant()
         rows += [(f"embedder.{k}", str(v)) for k, v in a.embedder.describe().items()]
         rows += [(f"index.{k}", str(v)) for k, v in a.stats().items()]

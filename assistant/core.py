@@ -6,9 +6,10 @@ so tests and benchmarks can swap in their own.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import chromadb
 
@@ -18,6 +19,9 @@ from assistant.index import IngestReport, Store, ingest, make_client
 from assistant.retrieval import HybridRetriever, SearchResult
 from assistant.settings import Settings
 
+if TYPE_CHECKING:
+    from assistant.llm import LLMEngine
+
 
 class Assistant:
     def __init__(
@@ -26,6 +30,7 @@ class Assistant:
         *,
         embedder: Embedder | None = None,
         client: chromadb.ClientAPI | None = None,
+        llm: LLMEngine | None = None,
     ):
         self.settings = s = settings or Settings()
         self.embedder = embedder or Embedder(
@@ -38,6 +43,18 @@ class Assistant:
         )
         self.store = Store(client or make_client(s), s.collection, self.embedder, self.chunker)
         self.retriever = HybridRetriever(self.store, s)
+        self._llm = llm
+        self._llm_lock = threading.Lock()
+
+    @property
+    def llm(self) -> LLMEngine:
+        """The language model, loaded on first use (search alone never pays for it)."""
+        with self._llm_lock:
+            if self._llm is None:
+                from assistant.llm import LLMEngine
+
+                self._llm = LLMEngine(self.settings)
+            return self._llm
 
     def ingest(
         self, paths: Iterable[Path] | None = None, *, rebuild: bool = False, progress: bool = False
