@@ -266,6 +266,48 @@ def eval_retrieval_cmd(
             console.print(f"  miss (rank {m['rank']}): {m['question']!r} -> got {m['got'][0]!r}")
 
 
+@eval_app.command("answers")
+def eval_answers_cmd(
+    limit: Annotated[int | None, typer.Option(help="Single questions to answer (default: 22).")] = 22,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    out: Annotated[Path | None, typer.Option(help="Also write the full report (rows included) here.")] = None,
+) -> None:
+    """Follow-up retrieval, cited-gold share, citation precision, abstention and latency, with the LLM."""
+    from assistant.evaluation import eval_answers
+
+    with friendly_errors():
+        a = _assistant()
+        if a.store.count() == 0:
+            _print_report(a.ingest())
+        report = eval_answers(a, limit, progress=lambda what, i, n: err.print(f"{what} {i}/{n}", end="\r"))
+    if out:
+        out.write_text(json.dumps(report, indent=2))
+    summary = {
+        k: ({kk: vv for kk, vv in v.items() if kk != "rows"} if isinstance(v, dict) else v)
+        for k, v in report.items()
+        if k != "support_calibration"
+    }
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    f, ans, ab, lat = summary["follow_ups"], summary["answers"], summary["abstention"], summary["latency_ms"]
+    console.print(f"[bold]{summary['model']}[/] on {summary['device']}")
+    console.print(
+        f"follow-ups (n={f['n']}): hit@1 {f['hit@1']:.3f}, hit@3 {f['hit@3']:.3f} "
+        f"(standalone question alone: {f['standalone_only_hit@1']:.3f} / {f['standalone_only_hit@3']:.3f}; "
+        f"no rewrite: hit@3 {f['without_rewrite_hit@3']:.3f})"
+    )
+    console.print(
+        f"answers (n={ans['n']}): cite a gold unit {ans['cite_gold']:.3f}, "
+        f"citation precision {ans['citation_precision_mean']:.3f}"
+    )
+    console.print(
+        f"abstention: off-topic declined {ab['offtopic_declined']:.3f} (n={ab['n_offtopic']}), "
+        f"answerable declined {ab['answerable_declined']:.3f} (n={ab['n_answerable']})"
+    )
+    console.print("latency (median ms): " + ", ".join(f"{k} {v:.0f}" for k, v in lat.items()))
+
+
 @bench_app.command("retrieval")
 def bench_retrieval_cmd(
     synthetic: Annotated[int, typer.Option(help="Units in the synthetic corpus (0: skip).")] = 10_000,

@@ -7,12 +7,13 @@ so tests and benchmarks can swap in their own.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import chromadb
 
+from assistant.chain import Answer, RagChain
 from assistant.corpus import Chunker
 from assistant.embedder import Embedder
 from assistant.index import IngestReport, Store, ingest, make_client
@@ -45,6 +46,7 @@ class Assistant:
         self.retriever = HybridRetriever(self.store, s)
         self._llm = llm
         self._llm_lock = threading.Lock()
+        self._chain: RagChain | None = None
 
     @property
     def llm(self) -> LLMEngine:
@@ -85,6 +87,29 @@ class Assistant:
         """The k most relevant Q&A units for a query, best first, one hit per unit."""
         self.store.check()
         return self.retriever.search(query, k)
+
+    # -- conversation ------------------------------------------------------------------------------
+    @property
+    def chain(self) -> RagChain:
+        if self._chain is None:
+            self._chain = RagChain(self, self.settings)
+        return self._chain
+
+    def ask_stream(
+        self, question: str, history: list[dict[str, Any]] | None = None, **generation: Any
+    ) -> Iterator[str | Answer]:
+        """Yield the answer's text chunks as they are generated, then the final Answer (whose `answer`
+        is authoritative: citations attributed after generation appear only there)."""
+        return self.chain.stream(question, history, **generation)
+
+    def ask(self, question: str, history: list[dict[str, Any]] | None = None, **generation: Any) -> Answer:
+        """Answer a question (a follow-up, given `history` as [{role, content}, …]) with cited sources."""
+        final = None
+        for item in self.ask_stream(question, history, **generation):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None
+        return final
 
     def stats(self) -> dict[str, Any]:
         files = self.store.files()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import statistics
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,3 +66,133 @@ def eval_retrieval(assistant: Any, goldset: list[dict[str, Any]], k: int = 5) ->
                 }
             )
     return ev
+
+
+# --------------------------------------------------------------------------------------------------
+# Answers: follow-ups, citations, abstention, latency (runs the real LLM)
+# --------------------------------------------------------------------------------------------------
+
+
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values)) if values else 0.0
+
+
+def eval_answers(assistant: Any, limit: int | None = None, progress: Any = None) -> dict[str, Any]:
+    """The issue-4 evaluation on the goldsets in tests/goldsets (see README, Answers)."""
+    import random
+
+    from assistant.chain import refers_back
+
+    chain = assistant.chain
+    out: dict[str, Any] = {"model": assistant.llm.name, "device": assistant.llm.device}
+    tick = progress or (lambda *_: None)
+
+    # 1. Follow-ups: is the standalone question (and the chain's retrieval) on the gold unit?
+    convs = load_jsonl(GOLDSET_DIR / "conversations.jsonl")
+    conv_rows, chain_ranks, alone_ranks, naive_ranks, rewrite_ms = [], [], [], [], []
+    for c in convs:
+        history, question = c["turns"][:-1], c["turns"][-1]["content"]
+        t = time.perf_counter()
+        standalone = chain.rewrite(question, history) if refers_back(question) else question
+        rewrite_ms.append((time.perf_counter() - t) * 1000)
+        merged = chain.retrieve([standalone, chain.join_previous(question, history)])
+
+        def rank(results: list[Any], gold: list[dict[str, str]] = c["gold"]) -> int | None:
+            return next((i + 1 for i, r in enumerate(results) if is_gold(r, gold)), None)
+
+        chain_ranks.append(rank(merged[:5]))
+        alone_ranks.append(rank(assistant.search(standalone, k=5)))
+        naive_ranks.append(rank(assistant.search(question, k=5)))
+        conv_rows.append({"question": question, "standalone": standalone, "rank": chain_ranks[-1]})
+        tick("conversation", len(conv_rows), len(convs))
+
+    def hits(ranks: list[int | None], k: int) -> float:
+        return sum(1 for r in ranks if r and r <= k) / max(len(ranks), 1)
+
+    out["follow_ups"] = {
+        "n": len(convs),
+        "hit@1": hits(chain_ranks, 1),
+        "hit@3": hits(chain_ranks, 3),
+        "standalone_only_hit@1": hits(alone_ranks, 1),
+        "standalone_only_hit@3": hits(alone_ranks, 3),
+        "without_rewrite_hit@3": hits(naive_ranks, 3),
+        "rewrite_ms_median": _median(rewrite_ms),
+        "rows": conv_rows,
+    }
+
+    # 2. Single questions: do the answers cite a gold unit, and are their citations right?
+    singles = load_jsonl(GOLDSET_DIR / "retrieval.jsonl")
+    singles = singles[:: max(1, len(singles) // limit)][:limit] if limit else singles
+    rows, cited_gold, precision, stage = (
+        [],
+        0,
+        [],
+        {"retrieve_ms": [], "first_token_ms": [], "total_ms": [], "tokens_per_s": []},
+    )
+    calibration = {"own": [], "other": []}
+    rng = random.Random(0)
+    all_units = list(assistant.retriever._units.values())
+    for item in singles:
+        ans = assistant.ask(item["question"])
+        gold_hits = [s for s in ans.sources if is_gold(s, item["gold"])]
+        cited_gold += bool(gold_hits)
+        if ans.sources:
+            precision.append(len(gold_hits) / len(ans.sources))
+        for key in stage:
+            if key in ans.timings:
+                stage[key].append(ans.timings[key])
+        gold_text = next((s.text for s in ans.sources + ans.consulted if is_gold(s, item["gold"])), None)
+        other = rng.choice([u for u in all_units if not is_gold(_Unit(u), item["gold"])])
+        from assistant.chain import split_sentences, strip_markers
+
+        for sentence in (strip_markers(x) for x in split_sentences(ans.answer)):
+            if len(sentence.split()) >= 4 and gold_text:
+                calibration["own"].append(chain.checker.check(sentence, gold_text)[0])
+                calibration["other"].append(chain.checker.check(sentence, other["unit_text"])[0])
+        rows.append(
+            {
+                "question": item["question"],
+                "answer": ans.answer,
+                "abstained": ans.abstained,
+                "cited": [s.title for s in ans.sources],
+                "gold_cited": bool(gold_hits),
+                "unsupported": len(ans.unsupported),
+                "added": ans.citations_added,
+                "corrected": ans.corrected,
+            }
+        )
+        tick("question", len(rows), len(singles))
+    out["answers"] = {
+        "n": len(singles),
+        "cite_gold": cited_gold / max(len(singles), 1),
+        "citation_precision": _median(precision) if precision else 0.0,
+        "citation_precision_mean": statistics.fmean(precision) if precision else 0.0,
+        "rows": rows,
+    }
+    out["support_calibration"] = {k: [round(float(x), 3) for x in sorted(v)] for k, v in calibration.items()}
+
+    # 3. Abstention: off-topic declined, answerable declined (retrieval only: no LLM call either way).
+    def declines(questions: list[str]) -> float:
+        return sum(1 for q in questions if chain.would_abstain(q)) / max(len(questions), 1)
+
+    answerable = [
+        g["question"]
+        for name in ("retrieval.jsonl", "retrieval_heldout.jsonl")
+        for g in load_jsonl(GOLDSET_DIR / name)
+    ]
+    off = [g["question"] for g in load_jsonl(GOLDSET_DIR / "offtopic.jsonl")]
+    out["abstention"] = {
+        "offtopic_declined": declines(off),
+        "answerable_declined": declines(answerable),
+        "n_offtopic": len(off),
+        "n_answerable": len(answerable),
+    }
+    out["latency_ms"] = {k: _median(v) for k, v in stage.items()} | {"rewrite_ms": _median(rewrite_ms)}
+    return out
+
+
+class _Unit:
+    """Adapter so a stored unit's metadata can be compared with is_gold()."""
+
+    def __init__(self, meta: dict[str, Any]):
+        self.source, self.title = meta["source"], meta["title"]

@@ -85,7 +85,8 @@ class SearchResult:
     title: str  # the question the unit answers
     text: str  # the whole answer
     passage: str  # the best-matching piece of it (the answer if it is one piece)
-    score: float  # fused score; comparable within one result list
+    score: float  # fused score; ranks results within one list (BM25 part is relative to the query's best)
+    relevance: float  # absolute: same weights, BM25 saturating at bm25_saturation; abstention reads it
     vector_score: float | None  # cosine similarity of the best piece, if it was a vector candidate
     bm25_score: float | None
     position: int
@@ -220,6 +221,11 @@ class HybridRetriever:
                     text=meta["unit_text"],
                     passage=self._passage(piece_id, meta["unit_text"]),
                     score=round(fused[uid], 4),
+                    relevance=round(
+                        s.vector_weight * vec.get(uid, (floor, ""))[0]
+                        + s.bm25_weight * min(1.0, bm.get(uid, (0.0, ""))[0] / s.bm25_saturation),
+                        4,
+                    ),
                     vector_score=round(vec[uid][0], 4) if uid in vec else None,
                     bm25_score=round(bm[uid][0], 4) if uid in bm else None,
                     position=int(meta["position"]),

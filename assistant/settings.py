@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     bm25_weight: float = Field(
         0.2, ge=0, description="Weight of the unit's BM25 score, divided by the query's best, in the score."
     )
+    bm25_saturation: float = Field(
+        5.0, gt=0, description="BM25 score counted as full evidence in a result's absolute `relevance`."
+    )
 
     # --- language model ------------------------------------------------------------------------
     llm_model: str = Field(
@@ -114,6 +117,43 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(0.0, ge=0, le=2, description="0 = greedy (reproducible answers).")
     llm_top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling when temperature > 0.")
     llm_repetition_penalty: float = Field(1.05, ge=1, description="Discourages small models from looping.")
+
+    # --- conversation and answers ----------------------------------------------------------------
+    prompts_dir: Path = Field(
+        PROJECT_DIR / "prompts",
+        description="Prompt text files (system, answer, rewrite, not_covered, source).",
+    )
+    sources_k: int = Field(3, ge=1, description="Most sources put in front of the model for one answer.")
+    min_relevance: float = Field(
+        0.365,
+        ge=0,
+        description="Abstain (answer with prompts/not_covered.txt, no LLM call) when the best source's "
+        "relevance is below this; calibrated on the goldsets (README, Answers).",
+    )
+    source_relevance_margin: float = Field(
+        0.15, ge=0, description="Drop sources whose relevance trails the best one by more than this."
+    )
+    context_max_tokens: int = Field(
+        1400, ge=128, description="Most prompt tokens spent on sources (a cap for a fast first token)."
+    )
+    history_max_tokens: int = Field(
+        600, ge=0, description="Most tokens of past turns sent to the model; the most recent turns are kept."
+    )
+    question_max_tokens: int = Field(
+        400, ge=16, description="Longer messages are cut (head and tail kept) with a notice."
+    )
+    rewrite_follow_ups: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Rewrite a follow-up into a standalone question with the LLM: `auto` only when the "
+        "message refers back to the conversation (no extra LLM call for standalone messages).",
+    )
+    support_threshold: float = Field(
+        0.45,
+        ge=0,
+        le=1,
+        description="A cited sentence counts as supported when its best match in the cited source reaches "
+        "this (cosine of sentence embeddings, or share of its content words found there).",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,555 @@
+"""Conversational RAG: follow-up rewriting, retrieval, abstention, grounded streaming answers, citations.
+
+One turn, top to bottom:
+1. normalise the message (cut an over-long one, with a notice) and the history;
+2. if the message refers back to the conversation, rewrite it into a standalone question with the
+   LLM (prompts/rewrite.txt); a standalone message costs no LLM call;
+3. retrieve for the standalone question (and, for follow-ups, for the previous question joined to
+   this message, so a weak rewrite cannot lose the thread); abstain without calling the LLM when the
+   best source is not relevant enough;
+4. number the sources under a token budget and stream the answer (prompts/system.txt, answer.txt);
+5. rewrite the model's [n] markers as they stream: unknown numbers dropped, the rest renumbered by
+   first use; then check each cited sentence against its source and find the supporting span.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from langchain_core.prompts import PromptTemplate
+
+from assistant.retrieval import EmptyQueryError, SearchResult, tokenize
+from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    from assistant.embedder import Embedder
+    from assistant.llm import LLMEngine
+
+Message = dict[str, Any]
+
+
+# --------------------------------------------------------------------------------------------------
+# Prompts: text files, read at run time (editing one needs no restart)
+# --------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=32)
+def _read_prompt(path: Path, mtime: float) -> str:
+    return path.read_text(encoding="utf-8").strip()
+
+
+def prompt(settings: Settings, name: str) -> PromptTemplate:
+    path = settings.prompts_dir / f"{name}.txt"
+    if not path.exists():
+        raise FileNotFoundError(f"prompt file {path} is missing")
+    return PromptTemplate.from_template(_read_prompt(path, path.stat().st_mtime))
+
+
+# --------------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    n: int  # the number the answer cites it by
+    unit_id: str
+    source: str  # file
+    doc_title: str
+    title: str  # the question the passage answers
+    text: str  # the passage the model was given
+    score: float  # retrieval relevance
+    span: str = ""  # the part of the passage that best supports the sentence citing it
+    span_start: int = -1  # character offsets of the span in `text`
+    span_end: int = -1
+    support: float | None = None  # how well it supports the sentences citing it (0-1)
+
+
+@dataclass
+class Answer:
+    answer: str
+    standalone_question: str
+    abstained: bool
+    sources: list[Source] = field(default_factory=list)  # cited, numbered by first use
+    consulted: list[Source] = field(default_factory=list)  # given to the model but not cited
+    unsupported: list[dict[str, Any]] = field(default_factory=list)  # cited sentences their source lacks
+    notices: list[str] = field(default_factory=list)
+    rewritten: bool = False
+    citations_added: bool = False  # the model wrote no marker; they were attributed afterwards
+    corrected: int = 0  # markers re-pointed to the source that actually supports the sentence
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------------------
+# Messages and history
+# --------------------------------------------------------------------------------------------------
+
+
+def message_text(content: Any) -> str:
+    """Gradio may hand message content as a list of parts; reduce it to its text."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text", ""))
+    if isinstance(content, list | tuple):
+        return " ".join(message_text(part) for part in content).strip()
+    return "" if content is None else str(content)
+
+
+def normalise_history(history: list[Message] | None) -> list[Message]:
+    out = []
+    for m in history or []:
+        role, text = m.get("role"), message_text(m.get("content")).strip()
+        if role in {"user", "assistant"} and text:
+            out.append({"role": role, "content": text})
+    return out
+
+
+def trim_history(history: list[Message], max_tokens: int, count: Any) -> list[Message]:
+    """The most recent turns that fit in max_tokens (an over-long latest turn is cut, not dropped)."""
+    kept: list[Message] = []
+    used = 0
+    for m in reversed(history):
+        n = count(m["content"]) + 4
+        if used + n > max_tokens:
+            room = max_tokens - used - 4
+            if not kept and room > 32:  # keep the tail of the most recent answer at least
+                words = m["content"].split()
+                while words and count(" ".join(words)) > room:
+                    words = words[len(words) // 8 + 1 :]
+                kept.append({"role": m["role"], "content": "… " + " ".join(words)})
+            break
+        kept.append(m)
+        used += n
+    return kept[::-1]
+
+
+_FOLLOW_UP = re.compile(
+    r"\b(it|its|this|that|these|those|they|them|their|such|one|ones|the (?:first|second|third|fourth|"
+    r"last|former|latter|same|other|above|previous)|above|previous|earlier|you (?:said|mentioned|listed|"
+    r"suggested|wrote)|what about|how about|which of|why not|why|more|else|also|instead|again)\b",
+    re.IGNORECASE,
+)
+_STARTS_LIKE_FOLLOW_UP = re.compile(
+    r"^\s*(and|but|so|also|or|then|ok|okay|what if|how come)\b", re.IGNORECASE
+)
+
+
+def refers_back(message: str) -> bool:
+    """Whether a message leans on the conversation (pronouns, "the second one", "what about …")."""
+    content = tokenize(message)
+    return bool(_FOLLOW_UP.search(message) or _STARTS_LIKE_FOLLOW_UP.search(message) or len(content) <= 2)
+
+
+# --------------------------------------------------------------------------------------------------
+# Citations
+# --------------------------------------------------------------------------------------------------
+
+_MARKER = re.compile(
+    r"\s?\[(?:(?:source|src|doc|ref)\s*)?(\d{1,3}(?:\s*[,;]\s*(?:(?:source|src|doc)\s*)?\d{1,3})*)\]",
+    re.IGNORECASE,
+)
+_LEADING_MARKER = re.compile(r"(?m)^\[(\d{1,3})\]\s*(.+?)([.!?])(\s|$)")  # "[1] Claim." -> "Claim. [1]"
+_OPEN_MARKER = re.compile(r"\s?\[[\w\s,;]{0,14}$")
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?:\s*\[\d+\])*\s+|\n+")
+
+
+class CitationRewriter:
+    """Rewrites [n] markers while text streams: numbers with no source are dropped, the rest are
+    renumbered by first use. Holds back only a possibly unfinished "[…" at the end of the buffer."""
+
+    def __init__(self, n_sources: int):
+        self.n_sources = n_sources
+        self.order: dict[int, int] = {}  # model's number -> number shown
+        self.buffer = ""
+
+    def _replace(self, match: re.Match[str]) -> str:
+        nums = [int(x) for x in re.findall(r"\d+", match.group(1))]
+        shown = []
+        for n in nums:
+            if 1 <= n <= self.n_sources:
+                shown.append(self.order.setdefault(n, len(self.order) + 1))
+        lead = " " if match.group(0).startswith(" ") else ""
+        return lead + "".join(f"[{k}]" for k in dict.fromkeys(shown)) if shown else ""
+
+    def feed(self, chunk: str) -> str:
+        self.buffer += chunk
+        hold = _OPEN_MARKER.search(self.buffer)
+        cut = hold.start() if hold else len(self.buffer)
+        ready, self.buffer = self.buffer[:cut], self.buffer[cut:]
+        return _MARKER.sub(self._replace, ready)
+
+    def flush(self) -> str:
+        out, self.buffer = _MARKER.sub(self._replace, self.buffer), ""
+        return out
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence, its trailing [n] markers included."""
+    spans, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        end = m.start() + len(m.group(0).rstrip())
+        if text[start:end].strip():
+            spans.append((start, end))
+        start = m.end()
+    if text[start:].strip():
+        spans.append((start, len(text.rstrip())))
+    return spans
+
+
+def split_sentences(text: str) -> list[str]:
+    return [text[a:b].strip() for a, b in sentence_spans(text)]
+
+
+def cited_numbers(sentence: str) -> list[int]:
+    return [int(n) for m in re.finditer(r"\[(\d+)\]", sentence) for n in [m.group(1)]]
+
+
+def strip_markers(sentence: str) -> str:
+    return re.sub(r"\s?\[\d+\]", "", sentence).strip()
+
+
+class SupportChecker:
+    """How well a claim is supported by a passage, and where.
+
+    Support is the best of: the cosine between the claim and a passage sentence, and (for claims of
+    five or more content words, where word overlap means something) the share of the claim's content
+    words found in one passage sentence or in the whole passage. The span is the passage sentence
+    with the highest cosine + overlap."""
+
+    def __init__(self, embedder: Embedder):
+        self.embedder = embedder
+        self._cache: dict[str, tuple[list[tuple[int, int]], np.ndarray, list[set[str]]]] = {}
+
+    def _passage(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, list[set[str]]]:
+        if text not in self._cache:
+            spans = [
+                (m.start(), m.end()) for m in re.finditer(r"[^.!?\n]+[.!?]?", text) if m.group(0).strip()
+            ]
+            merged: list[tuple[int, int]] = []
+            for a, b in spans:  # a sub-heading ("Start Small:") belongs to the sentence after it
+                if merged and text[merged[-1][0] : merged[-1][1]].rstrip().endswith(":"):
+                    merged[-1] = (merged[-1][0], b)
+                else:
+                    merged.append((a, b))
+            spans = [s for s in merged if len(text[s[0] : s[1]].split()) >= 2] or [(0, len(text))]
+            vecs = self.embedder.embed([text[a:b] for a, b in spans])
+            if len(self._cache) > 512:
+                self._cache.clear()
+            self._cache[text] = (spans, vecs, [set(tokenize(text[a:b])) for a, b in spans])
+        return self._cache[text]
+
+    def check(
+        self, sentence: str, passage: str, sentence_vec: np.ndarray | None = None
+    ) -> tuple[float, tuple[int, int]]:
+        """(support 0-1, (start, end) of the passage sentence that supports it best)."""
+        spans, vecs, words = self._passage(passage)
+        if sentence_vec is None:
+            sentence_vec = self.embedder.embed([sentence])[0]
+        scores = vecs @ sentence_vec
+        content = set(tokenize(sentence))
+        if len(content) >= 5:  # word overlap means something only for claims with enough content words
+            overlap = np.array([len(content & w) / len(content) for w in words])
+            whole = len(content & set().union(*words)) / len(content)  # a claim may draw on two sentences
+            best = int(np.argmax(scores + overlap))  # the span: close in meaning and in words
+            return max(float(scores.max()), float(overlap.max()), whole), spans[best]
+        best = int(np.argmax(scores))
+        return float(scores[best]), spans[best]
+
+
+# --------------------------------------------------------------------------------------------------
+# The chain
+# --------------------------------------------------------------------------------------------------
+
+
+class RagChain:
+    def __init__(self, assistant: Any, settings: Settings):
+        self.assistant = assistant  # search() and embedder; the LLM is loaded on first real answer
+        self.settings = settings
+        self.checker = SupportChecker(assistant.embedder)
+
+    @property
+    def llm(self) -> LLMEngine:
+        return self.assistant.llm
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _cut_question(self, question: str, limit: int, count: Any, notices: list[str]) -> str:
+        """Keep the head and tail of an over-long message (pasted logs end with the error), with a notice."""
+        if count(question) <= limit:
+            return question
+        words = question.split()
+        lo, hi = 1, len(words)
+        while lo < hi:  # the most words, split between head and tail, that fit
+            mid = (lo + hi + 1) // 2
+            if count(_head_tail(words, mid)) <= limit:
+                lo = mid
+            else:
+                hi = mid - 1
+        notices.append(
+            f"Your message was {len(question):,} characters; "
+            f"only its beginning and end ({lo} words) were used."
+        )
+        return _head_tail(words, lo)
+
+    def rewrite(self, question: str, history: list[Message]) -> str:
+        """A standalone version of a follow-up, by the LLM from recent turns (last answer included)."""
+        recent = trim_history(history, self.settings.history_max_tokens, self.llm.count_tokens)
+        transcript = "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in recent)
+        text = prompt(self.settings, "rewrite").format(history=transcript, question=question)
+        out = self.llm.generate([{"role": "user", "content": text}], max_new_tokens=64, temperature=0.0)
+        line = next((ln.strip() for ln in out.strip().splitlines() if ln.strip()), "")
+        line = re.sub(r"^(standalone question|question|rewritten)\s*:\s*", "", line, flags=re.I).strip(
+            " \"'`*"
+        )
+        if not line or len(line) > 4 * len(question) + 200 or line.lower() == question.lower():
+            return self.join_previous(question, history)
+        return line
+
+    @staticmethod
+    def join_previous(question: str, history: list[Message]) -> str:
+        previous = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
+        return f"{previous.strip()} {question.strip()}".strip()
+
+    def retrieve(self, queries: list[str]) -> list[SearchResult]:
+        """Search each query; keep each unit's best, ordered by relevance."""
+        best: dict[str, SearchResult] = {}
+        for q in dict.fromkeys(q for q in queries if q.strip()):
+            for r in self.assistant.search(q, k=self.settings.sources_k + 2):
+                if r.unit_id not in best or r.relevance > best[r.unit_id].relevance:
+                    best[r.unit_id] = r
+        return sorted(best.values(), key=lambda r: -r.relevance)
+
+    def select_sources(self, results: list[SearchResult], budget: int) -> list[Source]:
+        """Number the relevant results under the token budget; a long answer contributes its best piece."""
+        s = self.settings
+        top = results[0].relevance
+        keep = [r for r in results if r.relevance >= max(s.min_relevance, top - s.source_relevance_margin)]
+        count = self.llm.count_tokens
+        sources: list[Source] = []
+        used = 0
+        for r in keep[: s.sources_k]:
+            share = max(budget // max(1, min(len(keep), s.sources_k)), 96)
+            text = r.text if count(r.text) <= share else r.passage
+            if count(text) > budget - used:
+                if sources:
+                    break
+                text = _truncate_tokens(text, budget - used, count)
+            sources.append(
+                Source(
+                    len(sources) + 1, r.unit_id, r.source, r.doc_title, r.title, _defang(text), r.relevance
+                )
+            )
+            used += count(text) + 24
+        return sources
+
+    def messages(self, question: str, history: list[Message], sources: list[Source]) -> list[Message]:
+        block = "\n\n".join(
+            prompt(self.settings, "source").format(
+                n=s.n, doc_title=s.doc_title, title=s.title, text=s.text, source=s.source
+            )
+            for s in sources
+        )
+        user = prompt(self.settings, "answer").format(sources=block, question=question)
+        past = trim_history(history, self.settings.history_max_tokens, self.llm.count_tokens)
+        return [
+            {"role": "system", "content": prompt(self.settings, "system").format()},
+            *past,
+            {"role": "user", "content": user},
+        ]
+
+    def finalize(self, raw: str, sources: list[Source]) -> Answer:
+        """Check every sentence against the sources and settle its citations.
+
+        A sentence keeps the markers of sources that support it; a marker to a source that does not,
+        when another one does, is re-pointed there; a sentence with no marker gets one from the source
+        that supports it best; a cited sentence no source supports is reported as unsupported. Markers
+        are then numbered by first use.
+        """
+        tau = self.settings.support_threshold
+        text = _MARKER.sub(lambda m: " " + "".join(f"[{n}]" for n in re.findall(r"\d+", m.group(1))), raw)
+        text = _LEADING_MARKER.sub(r"\2\3 [\1]\4", text.strip())
+        spans = sentence_spans(text)
+        plain = [strip_markers(text[a:b]) for a, b in spans]
+        vecs = self.assistant.embedder.embed(plain) if plain else None
+        answer = Answer(answer="", standalone_question="", abstained=False)
+        shown: dict[int, int] = {}  # index into sources -> number shown
+        best_for: dict[int, tuple[float, tuple[int, int]]] = {}
+        model_cited = False
+        pieces, last = [], 0
+        for i, (a, b) in enumerate(spans):
+            if not plain[i]:  # a stray marker on its own line claims nothing: drop it
+                pieces.append(text[last:a])
+                last = b
+                continue
+            claimed = [n - 1 for n in cited_numbers(text[a:b]) if 1 <= n <= len(sources)]
+            model_cited |= bool(claimed)
+            use: list[int] = []
+            if len(plain[i].split()) >= 3 or claimed:
+                checks = [self.checker.check(plain[i], src.text, vecs[i]) for src in sources]
+                top = max(range(len(sources)), key=lambda k: checks[k][0])
+                use = [k for k in claimed if checks[k][0] >= tau]
+                if not use and checks[top][0] >= tau:
+                    use = [top]
+                    answer.corrected += bool(claimed)
+                elif not use and claimed:
+                    use = claimed
+                    worst = round(max(checks[k][0] for k in claimed), 3)
+                    answer.unsupported.append({"sentence": plain[i], "support": worst})
+                for k in use:
+                    if k not in best_for or checks[k][0] > best_for[k][0]:
+                        best_for[k] = checks[k]
+            marks = "".join(f"[{shown.setdefault(k, len(shown) + 1)}]" for k in dict.fromkeys(use))
+            pieces.append(text[last:a] + _with_marks(plain[i], marks))
+            last = b
+        pieces.append(text[last:])
+        answer.answer = "".join(pieces).strip()
+        if not shown and sources:  # nothing clearly supported: still say which passage it drew on
+            checks = [self.checker.check(answer.answer, src.text) for src in sources]
+            k = max(range(len(sources)), key=lambda k: checks[k][0])
+            shown[k], best_for[k] = 1, checks[k]
+            answer.answer += f"\n\n(Drawn from [1]: {sources[k].title})"
+        answer.citations_added = not model_cited
+        for k, n in shown.items():
+            support, (a, b) = best_for[k]
+            src = sources[k]
+            src.n, src.support = n, round(support, 3)
+            src.span, src.span_start, src.span_end = src.text[a:b].strip(), a, b
+        unused = [k for k in range(len(sources)) if k not in shown]
+        for rank, k in enumerate(unused, start=len(shown) + 1):
+            sources[k].n = rank
+        answer.sources = sorted((sources[k] for k in shown), key=lambda x: x.n)
+        answer.consulted = [sources[k] for k in unused]
+        return answer
+
+    def would_abstain(self, question: str) -> bool:
+        """Whether a standalone question would get the not-covered message (no LLM involved)."""
+        results = self.retrieve([question])
+        return not results or results[0].relevance < self.settings.min_relevance
+
+    # -- the turn ------------------------------------------------------------------------------
+    def stream(
+        self, question: str, history: list[Message] | None = None, **gen: Any
+    ) -> Iterator[str | Answer]:
+        """Text chunks of the answer as they are generated, then the final Answer."""
+        t0 = time.perf_counter()
+        question = message_text(question).strip()
+        if not question:
+            raise EmptyQueryError("the message is empty: ask a question about training a model")
+        notices: list[str] = []
+        question = self._cut_question(
+            question, self.settings.question_max_tokens, self.assistant.embedder.count_tokens, notices
+        )
+        history = normalise_history(history)
+        timings: dict[str, float] = {"rewrite_ms": 0.0}
+
+        follow_up = bool(history) and (
+            self.settings.rewrite_follow_ups == "always"
+            or (self.settings.rewrite_follow_ups == "auto" and refers_back(question))
+        )
+        standalone, queries = question, [question]
+        if follow_up:
+            t = time.perf_counter()
+            standalone = self.rewrite(question, history)
+            timings["rewrite_ms"] = (time.perf_counter() - t) * 1000
+            queries = [standalone, self.join_previous(question, history)]
+
+        t = time.perf_counter()
+        results = self.retrieve(queries)
+        timings["retrieve_ms"] = (time.perf_counter() - t) * 1000
+        if not results or results[0].relevance < self.settings.min_relevance:
+            text = prompt(self.settings, "not_covered").format()
+            timings["total_ms"] = (time.perf_counter() - t0) * 1000
+            yield text
+            yield Answer(text, standalone, True, notices=notices, rewritten=follow_up, timings=timings)
+            return
+
+        engine = self.llm
+        window = engine.context_window
+        reserve = min(gen.get("max_new_tokens") or self.settings.llm_max_new_tokens, window // 3)
+        gen["max_new_tokens"] = reserve
+        past = trim_history(history, self.settings.history_max_tokens, engine.count_tokens)
+        fixed = engine.count_messages(self.messages(question, past, []))
+        if past and fixed + reserve + 160 > window:
+            notices.append("The conversation is long: earlier turns were left out to make room for sources.")
+            past = []
+            fixed = engine.count_messages(self.messages(question, past, []))
+        if fixed + reserve + 160 > window:  # the message itself is too long for this model
+            question = self._cut_question(
+                question,
+                max(32, window - reserve - 160 - (fixed - engine.count_tokens(question))),
+                engine.count_tokens,
+                notices,
+            )
+            fixed = engine.count_messages(self.messages(question, past, []))
+        budget = min(self.settings.context_max_tokens, window - reserve - fixed - 32)
+        sources = self.select_sources(results, budget)
+        generation = engine.stream(self.messages(question, past, sources), **gen)
+        rewriter = CitationRewriter(len(sources))  # live view; finalize() settles the citations
+        raw = ""
+        for chunk in generation:
+            raw += chunk
+            if out := rewriter.feed(chunk):
+                timings.setdefault("first_token_ms", (time.perf_counter() - t0) * 1000)
+                yield out
+        if tail := rewriter.flush():
+            yield tail
+        answer = self.finalize(raw, sources)
+        stats = generation.stats
+        timings.update(
+            total_ms=(time.perf_counter() - t0) * 1000,
+            tokens_per_s=stats.decode_tokens_per_s,
+            llm_first_token_ms=stats.first_token_ms,
+            queue_ms=stats.queue_ms,
+        )
+        timings.setdefault("first_token_ms", timings["total_ms"])
+        answer.standalone_question, answer.rewritten, answer.notices = standalone, follow_up, notices
+        answer.timings = {k: round(v, 1) for k, v in timings.items()}
+        if stats.cancelled:
+            answer.notices.append("Stopped.")
+        yield answer
+
+
+_INJECTION = re.compile(
+    r"[^.!?\n]*\b(ignore|disregard|forget) (all |any |the )?(previous|prior|above|earlier|your) "
+    r"(instructions|prompts?|rules)[^.!?\n]*[.!?]?|[^.!?\n]*\byou are now\b[^.!?\n]*[.!?]?",
+    re.IGNORECASE,
+)
+
+
+def _defang(text: str) -> str:
+    """Sentences in a document that address the assistant ("ignore previous instructions…") are data,
+    never instructions: they are withheld from the prompt."""
+    return _INJECTION.sub(" [instruction-like text removed] ", text).strip()
+
+
+def _with_marks(sentence: str, marks: str) -> str:
+    """`Claim [1].`: markers go before the sentence's closing punctuation."""
+    if not marks:
+        return sentence
+    if sentence[-1:] in ".!?:;":
+        return f"{sentence[:-1].rstrip()} {marks}{sentence[-1]}"
+    return f"{sentence} {marks}"
+
+
+def _head_tail(words: list[str], n: int) -> str:
+    if n >= len(words):
+        return " ".join(words)
+    head = (n + 1) // 2
+    return " ".join(words[:head]) + " … " + " ".join(words[len(words) - (n - head) :])
+
+
+def _truncate_tokens(text: str, limit: int, count: Any) -> str:
+    words = text.split()
+    while words and count(" ".join(words)) > limit:
+        words = words[: int(len(words) * 0.9)]
+    return " ".join(words) + " …"
