@@ -139,6 +139,91 @@ def search(
             _show_results(a.search(query, k))
 
 
+def _stream_answer(a: Any, question: str, history: list[dict[str, Any]], show: bool = True) -> Any:
+    """Print the answer as it streams, then its final form if citations were settled afterwards."""
+    from assistant.chain import Answer
+
+    streamed = ""
+    final = None
+    for item in a.ask_stream(question, history):
+        if isinstance(item, Answer):
+            final = item
+        elif show:
+            streamed += item
+            console.print(item, end="", markup=False, highlight=False, soft_wrap=True)
+    if show:
+        console.print()
+        if final is not None and final.answer.strip() != streamed.strip():
+            console.print("[dim]with citations checked:[/]")
+            console.print(final.answer, markup=False, highlight=False)
+    return final
+
+
+def _show_sources(ans: Any) -> None:
+    for note in ans.notices:
+        err.print(f"[yellow]note:[/] {note}")
+    if ans.abstained:
+        return
+    for s in ans.sources:
+        console.print(f"[bold][{s.n}][/] {s.title} [dim]({s.source}, relevance {s.score:.2f})[/]")
+        if s.span:
+            console.print(f"    [italic]“{s.span}”[/]", highlight=False)
+    if ans.consulted:
+        console.print(
+            "[dim]also consulted: " + "; ".join(f"[{s.n}] {s.title}" for s in ans.consulted) + "[/]"
+        )
+    for u in ans.unsupported:
+        console.print(f"[red]not supported by its source:[/] {u['sentence']}")
+    t = ans.timings
+    console.print(
+        f"[dim]retrieval {t.get('retrieve_ms', 0):.0f} ms, rewrite {t.get('rewrite_ms', 0):.0f} ms, "
+        f"first token {t.get('first_token_ms', 0):.0f} ms, {t.get('tokens_per_s', 0):.1f} tokens/s[/]"
+    )
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question.")],
+    history: Annotated[
+        Path | None, typer.Option(help="JSON file: a list of {role, content} messages.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole Answer as JSON.")] = False,
+) -> None:
+    """Answer one question from the documents, streaming, then list the cited sources."""
+    with friendly_errors():
+        past = json.loads(history.read_text()) if history else []
+        a = _assistant()
+        if a.store.count() == 0:
+            _print_report(a.ingest())
+        ans = _stream_answer(a, question, past, show=not as_json)
+    if as_json:
+        print(json.dumps(ans.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        _show_sources(ans)
+
+
+@app.command()
+def chat() -> None:
+    """A conversation in the terminal: follow-up questions keep their context."""
+    with friendly_errors():
+        a = _assistant()
+        if a.store.count() == 0:
+            _print_report(a.ingest())
+    console.print("[bold]Ask about a training problem[/] (empty line or Ctrl-D to quit)")
+    history: list[dict[str, Any]] = []
+    while True:
+        try:
+            question = console.input("[cyan]you> [/]").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not question:
+            break
+        with friendly_errors():
+            ans = _stream_answer(a, question, history)
+            _show_sources(ans)
+            history += [{"role": "user", "content": question}, {"role": "assistant", "content": ans.answer}]
+
+
 @app.command("config")
 def show_config() -> None:
     """Print the effective settings, where they may come from, and what each means."""

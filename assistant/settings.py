@@ -148,7 +148,7 @@ class Settings(BaseSettings):
         "message refers back to the conversation (no extra LLM call for standalone messages).",
     )
     support_threshold: float = Field(
-        0.45,
+        0.5,
         ge=0,
         le=1,
         description="A cited sentence counts as supported when its best match in the cited source reaches "

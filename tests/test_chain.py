@@ -249,3 +249,16 @@ def test_sentence_spans_keep_markers_with_their_sentence():
         "- a bullet [1]",
         "Last",
     ]
+
+
+def test_list_style_leading_markers_become_citations_and_keep_the_layout(chat):
+    sources = _sources(chat)
+    raw = (
+        "[2] Use half-precision floating-point format to reduce memory usage.\n"
+        "[1] Start with a small batch size such as 16 or 32."
+    )
+    answer = chat.chain.finalize(raw, sources)
+    assert answer.answer == (
+        "Use half-precision floating-point format to reduce memory usage [1].\n"
+        "Start with a small batch size such as 16 or 32 [2]."
+    )
