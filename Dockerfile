@@ -7,7 +7,8 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PIP_NO_CACHE_DIR=1 \
     PYTHONUNBUFFERED=1 \
     HF_HOME=/hf-cache \
-    ASSISTANT_DATA_DIR=/data
+    ASSISTANT_DATA_DIR=/data \
+    ASSISTANT_HOST=0.0.0.0
 
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv python3-dev build-essential make \

@@ -4,19 +4,28 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint clean
+.PHONY: run test lint browser clean
 
-run: $(STAMP)  ## install, index the corpus (incremental), start the app
+run: $(STAMP)  ## install, index the corpus (incrementally), serve the chat UI on http://127.0.0.1:7860
 	$(BIN)/assistant ingest
-	$(BIN)/assistant search
+	$(BIN)/assistant serve
 
-test: $(STAMP)  ## lint, then the whole suite (slow tests included)
+test: $(STAMP) browser  ## lint, then the whole suite (slow and browser tests included)
 	$(BIN)/ruff check assistant tests
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check assistant tests
 	$(BIN)/ruff format --check assistant tests
+
+# Browser tests drive Debian's Chromium through Playwright (never `playwright install`, which downloads).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "WARNING: chromium is missing and cannot be installed here: the browser tests will be SKIPPED"; \
+	  fi; }
 
 # torch first, pinned: with the pin in place nothing pulls a newer (multi-GB CUDA) build.
 $(STAMP): pyproject.toml

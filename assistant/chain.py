@@ -15,6 +15,7 @@ One turn, top to bottom:
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -330,21 +331,22 @@ class RagChain:
         """Search each query; keep each unit's best, ordered by relevance."""
         best: dict[str, SearchResult] = {}
         for q in dict.fromkeys(q for q in queries if q.strip()):
-            for r in self.assistant.search(q, k=self.settings.sources_k + 2):
+            for r in self.assistant.search(q, k=max(self.settings.sources_k, 5) + 2):
                 if r.unit_id not in best or r.relevance > best[r.unit_id].relevance:
                     best[r.unit_id] = r
         return sorted(best.values(), key=lambda r: -r.relevance)
 
-    def select_sources(self, results: list[SearchResult], budget: int) -> list[Source]:
+    def select_sources(self, results: list[SearchResult], budget: int, k: int | None = None) -> list[Source]:
         """Number the relevant results under the token budget; a long answer contributes its best piece."""
         s = self.settings
+        k = k or s.sources_k
         top = results[0].relevance
         keep = [r for r in results if r.relevance >= max(s.min_relevance, top - s.source_relevance_margin)]
         count = self.llm.count_tokens
         sources: list[Source] = []
         used = 0
-        for r in keep[: s.sources_k]:
-            share = max(budget // max(1, min(len(keep), s.sources_k)), 96)
+        for r in keep[:k]:
+            share = max(budget // max(1, min(len(keep), k)), 96)
             text = r.text if count(r.text) <= share else r.passage
             if count(text) > budget - used:
                 if sources:
@@ -451,9 +453,19 @@ class RagChain:
 
     # -- the turn ------------------------------------------------------------------------------
     def stream(
-        self, question: str, history: list[Message] | None = None, **gen: Any
+        self,
+        question: str,
+        history: list[Message] | None = None,
+        *,
+        sources_k: int | None = None,
+        stop: threading.Event | None = None,
+        **gen: Any,
     ) -> Iterator[str | Answer]:
-        """Text chunks of the answer as they are generated, then the final Answer."""
+        """Text chunks of the answer as they are generated, then the final Answer.
+
+        `sources_k` and generation options (`max_new_tokens`, `temperature`) override the settings for
+        this turn only; setting `stop` ends generation at the next decoding step.
+        """
         t0 = time.perf_counter()
         question = message_text(question).strip()
         if not question:
@@ -505,8 +517,8 @@ class RagChain:
             )
             fixed = engine.count_messages(self.messages(question, past, []))
         budget = min(self.settings.context_max_tokens, window - reserve - fixed - 32)
-        sources = self.select_sources(results, budget)
-        generation = engine.stream(self.messages(question, past, sources), **gen)
+        sources = self.select_sources(results, budget, sources_k)
+        generation = engine.stream(self.messages(question, past, sources), stop=stop, **gen)
         rewriter = CitationRewriter(len(sources))  # live view; finalize() settles the citations
         raw = ""
         for chunk in generation:

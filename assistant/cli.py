@@ -224,6 +224,24 @@ def chat() -> None:
             history += [{"role": "user", "content": question}, {"role": "assistant", "content": ans.answer}]
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (default: settings.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: settings.port).")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="LLM preset, folder or .gguf (default: llm_model).")
+    ] = None,
+) -> None:
+    """Start the web app: indexes what changed, loads the model, serves the chat UI."""
+    from assistant.ui import serve as run_app
+
+    overrides = {k: v for k, v in {"host": host, "port": port, "llm_model": model}.items() if v is not None}
+    with friendly_errors():
+        settings = _settings().model_copy(update=overrides)
+        console.print(f"Starting on http://{settings.host}:{settings.port} (Ctrl-C to stop)…")
+        run_app(settings)
+
+
 @app.command("config")
 def show_config() -> None:
     """Print the effective settings, where they may come from, and what each means."""

@@ -88,6 +88,20 @@ class Assistant:
         self.store.check()
         return self.retriever.search(query, k)
 
+    def set_model(self, name: str) -> LLMEngine:
+        """Load another LLM (a preset, `auto`, a folder…) and swap it in for every session."""
+        from assistant.llm import LLMEngine
+
+        with self._llm_lock:
+            if self._llm is not None and name in {self._llm.name, self.settings.llm_model}:
+                return self._llm
+            engine = LLMEngine(self.settings.model_copy(update={"llm_model": name}))
+            old, self._llm = self._llm, engine
+            self.settings.llm_model = name
+        if old is not None:
+            old.worker.shutdown(wait=False)
+        return engine
+
     # -- conversation ------------------------------------------------------------------------------
     @property
     def chain(self) -> RagChain:

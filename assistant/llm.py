@@ -495,6 +495,7 @@ class LLMEngine:
         input_ids: Any = None,
         max_new_tokens: int | None = None,
         temperature: float | None = None,
+        stop: threading.Event | None = None,
         **extra: Any,
     ) -> Generation:
         """Start nothing yet: iterating the returned Generation queues, generates and streams."""
@@ -505,7 +506,10 @@ class LLMEngine:
                 f"the prompt ({ids.shape[-1]} tokens) fills the {self.context_window}-token window"
             )
         new = min(max_new_tokens or self.settings.llm_max_new_tokens, room)
-        return Generation(self, ids, self.generation_params(new, temperature, **extra))
+        gen = Generation(self, ids, self.generation_params(new, temperature, **extra))
+        if stop is not None:
+            gen.stop = stop
+        return gen
 
     def generate(self, messages: list[dict[str, str]], **kw: Any) -> str:
         gen = self.stream(messages, **kw)

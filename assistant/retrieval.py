@@ -150,6 +150,11 @@ class HybridRetriever:
         self._ensure_built()
         return len(self._units)
 
+    def units(self) -> list[dict[str, Any]]:
+        """Metadata of every indexed unit (source, title, kind, …), in index order."""
+        self._ensure_built()
+        return list(self._units.values())
+
     # -- search --------------------------------------------------------------------------------
     def _vector_scores(self, query_vec: np.ndarray, n: int) -> dict[str, tuple[float, str]]:
         """unit -> (best cosine, id of its best-matching *piece*) among the n nearest vectors.

@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     llm_context_window: int = Field(
         0, ge=0, description="Cap on the context window in tokens; 0 uses the model's own."
     )
-    llm_max_new_tokens: int = Field(384, ge=1, description="Longest answer, in tokens.")
+    llm_max_new_tokens: int = Field(256, ge=1, description="Longest answer, in tokens.")
     llm_temperature: float = Field(0.0, ge=0, le=2, description="0 = greedy (reproducible answers).")
     llm_top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling when temperature > 0.")
     llm_repetition_penalty: float = Field(1.05, ge=1, description="Discourages small models from looping.")
@@ -155,6 +155,11 @@ class Settings(BaseSettings):
         "this (cosine of sentence embeddings, or share of its content words found there).",
     )
 
+    # --- web app -----------------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address the web app listens on (0.0.0.0 inside a container).")
+    port: int = Field(7860, ge=1, le=65535, description="Port of the web app.")
+    example_questions: int = Field(6, ge=0, description="Example questions drawn from the corpus in the UI.")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -183,6 +188,14 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def feedback_file(self) -> Path:
+        return self.data_dir / "feedback.jsonl"
 
     def describe(self) -> list[tuple[str, object, str]]:
         """(name, effective value, description) for every setting, for `assistant config`."""

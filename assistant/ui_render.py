@@ -1,0 +1,129 @@
+"""HTML and markdown the web app shows: answers, the sources panel, details, the exported conversation.
+
+Pure functions of an Answer (as a dict, the form it is kept in per browser tab), so they are tested
+without a browser.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+CSS = """
+.sources-panel .source { border-left: 3px solid var(--color-accent); padding: 6px 10px; margin: 8px 0; }
+.sources-panel .source.consulted { border-left-color: var(--border-color-primary); opacity: .8; }
+.sources-panel .meta { font-size: .85em; opacity: .75; }
+.sources-panel mark, .unsupported-mark { background: #fde68a; color: inherit; padding: 0 2px; }
+.sources-panel .passage { white-space: pre-wrap; font-size: .92em; margin-top: 4px; }
+mark.unsupported { background: #fecaca; color: inherit; }
+.abstained-note { font-weight: 600; }
+"""
+
+
+def answer_markdown(answer: dict[str, Any]) -> str:
+    """The chat bubble: the answer with unsupported sentences marked; an abstention looks different."""
+    text = answer["answer"]
+    if answer.get("abstained"):
+        return f"🚫 **Not covered by the documents.**\n\n> {text}"
+    for u in answer.get("unsupported", []):
+        sentence = u["sentence"]
+        if sentence and sentence in text:
+            text = text.replace(
+                sentence,
+                f'<mark class="unsupported" title="not supported by the cited source">{sentence}</mark> ⚠️',
+                1,
+            )
+    for note in answer.get("notices", []):
+        text += f"\n\n*{note}*"
+    return text
+
+
+def _passage_html(src: dict[str, Any]) -> str:
+    text = src["text"]
+    a, b = src.get("span_start", -1), src.get("span_end", -1)
+    if 0 <= a < b <= len(text):
+        return html.escape(text[:a]) + "<mark>" + html.escape(text[a:b]) + "</mark>" + html.escape(text[b:])
+    return html.escape(text)
+
+
+def sources_html(answer: dict[str, Any] | None) -> str:
+    """The sources panel: every cited source with its supporting span highlighted, then the consulted."""
+    if not answer:
+        return (
+            '<div class="sources-panel"><p class="meta">Sources of the latest answer appear here.</p></div>'
+        )
+    if answer.get("abstained"):
+        return (
+            '<div class="sources-panel"><p class="abstained-note">No source in the documents was relevant '
+            "enough, so the assistant did not answer (the model was not asked).</p></div>"
+        )
+    parts = ['<div class="sources-panel">']
+    for kind, items in (("cited", answer.get("sources", [])), ("consulted", answer.get("consulted", []))):
+        if kind == "consulted" and items:
+            parts.append('<p class="meta">Also given to the model, not cited:</p>')
+        for s in items:
+            support = "" if s.get("support") is None else f" · support {s['support']:.2f}"
+            parts.append(
+                f'<div class="source {kind}"><strong>[{s["n"]}] {html.escape(s["title"])}</strong>'
+                f'<div class="meta">{html.escape(s["doc_title"])} · {html.escape(s["source"])} · '
+                f"relevance {s['score']:.2f}{support}</div>"
+                f'<div class="passage">{_passage_html(s)}</div></div>'
+            )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def details_markdown(answer: dict[str, Any] | None) -> str:
+    """The collapsible details: the standalone question retrieval used, and the timings."""
+    if not answer:
+        return "Ask a question to see how it was answered."
+    t = answer.get("timings", {})
+    lines = [
+        f"**Searched for:** {answer.get('standalone_question', '')}",
+        f"**Follow-up rewritten:** {'yes' if answer.get('rewritten') else 'no (standalone question)'}",
+        f"**Timings:** retrieval {t.get('retrieve_ms', 0):.0f} ms · "
+        f"rewrite {t.get('rewrite_ms', 0):.0f} ms · "
+        f"first token {t.get('first_token_ms', 0):.0f} ms · total {t.get('total_ms', 0):.0f} ms · "
+        f"{t.get('tokens_per_s', 0):.1f} tokens/s",
+    ]
+    if answer.get("citations_added"):
+        lines.append("\nThe model wrote no citation markers; they were attributed by checking each sentence.")
+    if answer.get("corrected"):
+        lines.append(
+            f"\n{answer['corrected']} citation(s) pointed at a source that lacked the claim and were fixed."
+        )
+    return "\n".join(lines)
+
+
+def status_line(answer: dict[str, Any]) -> str:
+    """One line under the chat once an answer is complete."""
+    if answer.get("abstained"):
+        return "🚫 Not covered by the documents: the model was not asked."
+    t = answer.get("timings", {})
+    stopped = " · stopped" if "Stopped." in answer.get("notices", []) else ""
+    return (
+        f"✓ {len(answer.get('sources', []))} cited source(s)"
+        f" · first token {t.get('first_token_ms', 0) / 1000:.1f} s"
+        f" · {t.get('tokens_per_s', 0):.1f} tokens/s · retrieval {t.get('retrieve_ms', 0):.0f} ms{stopped}"
+    )
+
+
+def conversation_markdown(messages: list[dict[str, Any]], answers: list[dict[str, Any]]) -> str:
+    """The conversation as a Markdown document, each answer followed by its sources."""
+    from assistant.chain import message_text
+
+    out = [f"# Conversation ({time.strftime('%Y-%m-%d %H:%M')})", ""]
+    turn = 0
+    for m in messages:
+        text = message_text(m.get("content"))
+        if m["role"] == "user":
+            out += [f"**You:** {text}", ""]
+            continue
+        out += [f"**Assistant:** {text}", ""]
+        answer = answers[turn] if turn < len(answers) else None
+        turn += 1
+        for s in (answer or {}).get("sources", []):
+            out.append(f"- [{s['n']}] {s['title']} ({s['source']}): “{s.get('span') or s['text'][:200]}”")
+        out.append("")
+    return "\n".join(out)

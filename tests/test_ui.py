@@ -1,0 +1,324 @@
+"""The web app: rendering, upload safety, the API through gradio_client, and a real browser
+(Playwright driving Debian's Chromium) against the real app with the tiny model."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+
+import pytest
+
+from assistant.settings import PROJECT_DIR, Settings
+from assistant.ui_documents import safe_name
+from assistant.ui_render import answer_markdown, conversation_markdown, details_markdown, sources_html
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- no browser ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\windows\\evil.md", "evil.md"),
+        ("/abs/path/notes.md", "notes.md"),
+        (".hidden.md", "hidden.md"),
+        ("we$ird <name>.txt", "we_ird _name_.txt"),
+        ("..", "document.txt"),
+    ],
+)
+def test_uploaded_names_cannot_leave_the_uploads_folder(name, expected):
+    assert safe_name(name) == expected
+
+
+def _answer(**kw):
+    base = {
+        "answer": "Use float16 [1]. The moon is cheese [1].",
+        "abstained": False,
+        "standalone_question": "how to save memory?",
+        "rewritten": True,
+        "sources": [
+            {
+                "n": 1,
+                "title": "RAM <question>",
+                "doc_title": "FAQ",
+                "source": "faq.md",
+                "score": 0.8,
+                "support": 0.9,
+                "text": "Use half precision. Batch data.",
+                "span": "Use half precision.",
+                "span_start": 0,
+                "span_end": 19,
+                "unit_id": "u1",
+            }
+        ],
+        "consulted": [],
+        "unsupported": [{"sentence": "The moon is cheese [1].", "support": 0.1}],
+        "notices": [],
+        "timings": {
+            "retrieve_ms": 12,
+            "rewrite_ms": 900,
+            "first_token_ms": 1500,
+            "total_ms": 4000,
+            "tokens_per_s": 9.5,
+        },
+    }
+    return {**base, **kw}
+
+
+def test_rendering_marks_unsupported_sentences_spans_and_abstentions():
+    a = _answer()
+    md = answer_markdown(a)
+    assert '<mark class="unsupported"' in md and "The moon is cheese" in md
+    html = sources_html(a)
+    assert "<mark>Use half precision.</mark>" in html and "RAM &lt;question&gt;" in html  # escaped
+    details = details_markdown(a)
+    assert "how to save memory?" in details and "900 ms" in details and "9.5" in details
+    abstained = answer_markdown(_answer(abstained=True, answer="Not covered."))
+    assert abstained.startswith("🚫 **Not covered by the documents.**")
+    assert "did not answer" in sources_html(_answer(abstained=True))
+
+
+def test_conversation_exports_as_markdown_with_sources():
+    messages = [
+        {"role": "user", "content": "how to save memory?"},
+        {"role": "assistant", "content": "Use float16 [1]."},
+    ]
+    md = conversation_markdown(messages, [_answer()])
+    assert "**You:** how to save memory?" in md and "**Assistant:** Use float16 [1]." in md
+    assert "[1] RAM <question> (faq.md): “Use half precision.”" in md
+
+
+def test_dockerfile_installs_what_the_readme_installs():
+    docker = (PROJECT_DIR / "Dockerfile").read_text()
+    make = (PROJECT_DIR / "Makefile").read_text()
+    assert "make .venv/.installed" in docker, "the image must use the Makefile's install step"
+    recipe = make.split("$(STAMP): pyproject.toml", 1)[1].split("\n\n", 1)[0]
+    assert '"torch==2.13.0"' in recipe and '-e ".[offline-model,test]"' in recipe
+    for needed in ("pyproject.toml", "assistant", "corpus", "prompts"):
+        assert f"COPY {needed}" in docker or f" {needed} " in docker.split("COPY", 1)[1]
+    assert "--gpus all" in docker and "ASSISTANT_HOST=0.0.0.0" in docker
+    assert "VOLUME" in docker and "/data" in docker and "/hf-cache" in docker
+
+
+# -- the real app ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, embedder, tiny_engine):
+    from assistant.core import Assistant
+    from assistant.ui import build_app, launch
+
+    s = Settings(data_dir=tmp_path_factory.mktemp("app"), llm_max_new_tokens=320)  # long enough to watch
+    assistant = Assistant(s, embedder=embedder, llm=tiny_engine)
+    assistant.ingest()
+    demo = build_app(assistant)
+    port = _free_port()
+    launch(demo, "127.0.0.1", port, block=False)
+    yield f"http://127.0.0.1:{port}", assistant
+    demo.close()
+
+
+def test_api_streams_through_gradio_client(app_url):
+    from gradio_client import Client
+
+    url, _ = app_url
+    client = Client(url, verbose=False)
+    job = client.submit(
+        "How can I ensure the reproducibility of my deep learning project?", "[]", api_name="/ask"
+    )
+    outputs = []
+    for out in job:
+        outputs.append(out)
+    final = json.loads(outputs[-1])
+    assert len(outputs) >= 3, "partial results arrive before the end"
+    assert final["sources"][0]["title"] == "How can I ensure the reproducibility of my deep learning project?"
+    assert not final["abstained"]
+    off = json.loads(list(client.submit("Who painted the Mona Lisa?", "[]", api_name="/ask"))[-1])
+    assert off["abstained"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(
+            "BROWSER TESTS SKIPPED: Debian's chromium is not installed (`apt-get install chromium`; "
+            "`make test` installs it where it can)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    outside: list[str] = []
+    pg.on(
+        "request",
+        lambda r: (
+            outside.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None
+        ),
+    )
+    pg.goto(app_url[0])
+    pg.wait_for_selector("#question textarea")
+    yield pg
+    assert outside == [], f"the page fetched from outside the machine: {outside[:5]}"
+    context.close()
+
+
+def ask(pg, question: str) -> None:
+    before = pg.locator('[data-testid="bot"]').count()
+    pg.fill("#question textarea", question)
+    pg.click("#send")
+    pg.wait_for_function(
+        f"document.querySelectorAll('[data-testid=\"bot\"]').length > {before}", timeout=60_000
+    )
+
+
+def wait_done(pg, timeout: float = 120) -> str:
+    """Until the status line says the answer is complete; returns it."""
+    pg.wait_for_function(
+        "['✓', '🚫', '⚠️'].some(m => (document.querySelector('#status')?.innerText || '').includes(m))",
+        timeout=timeout * 1000,
+    )
+    return pg.inner_text("#status")
+
+
+def open_details(pg) -> str:
+    pg.click("#details-accordion button, #details-accordion .label-wrap")
+    pg.wait_for_selector("#details")
+    return pg.inner_text("#details")
+
+
+def test_chat_streams_an_answer_and_shows_its_sources(page):
+    ask(page, "How can I ensure the reproducibility of my deep learning project?")
+    seen = set()
+    deadline = time.time() + 60
+    while time.time() < deadline and "✓" not in page.inner_text("#status"):
+        seen.add(page.locator('[data-testid="bot"]').last.inner_text())
+        time.sleep(0.05)
+    assert "✓" in wait_done(page)
+    assert len([s for s in seen if s.strip()]) >= 3, "the answer arrived in pieces"
+    sources = page.inner_text("#sources")
+    assert "How can I ensure the reproducibility of my deep learning project?" in sources
+    assert page.locator("#sources mark").count() >= 1  # the supporting span is highlighted
+    assert "Searched for" in open_details(page)
+
+
+def test_follow_up_uses_this_tabs_history(page):
+    ask(page, "My GPU keeps running out of memory while training, what can I do?")
+    wait_done(page)
+    ask(page, "how does the second one work?")
+    wait_done(page)
+    assert "Follow-up rewritten: yes" in open_details(page)
+    assert "My model training takes too much RAM" in page.inner_text("#sources")
+
+
+def test_two_tabs_never_see_each_others_conversation(browser, app_url):
+    ctx = browser.new_context()
+    a, b = ctx.new_page(), ctx.new_page()
+    for pg in (a, b):
+        pg.goto(app_url[0])
+        pg.wait_for_selector("#question textarea")
+    ask(a, "How do I choose the right loss function for my project?")
+    wait_done(a)
+    ask(b, "Are there alternatives to Pytorch?")
+    wait_done(b)
+    text_a, text_b = a.inner_text("#chatbot"), b.inner_text("#chatbot")
+    assert "loss function" in text_a and "Pytorch" not in text_a
+    assert "Pytorch" in text_b and "loss function" not in text_b
+    ctx.close()
+
+
+def test_upload_a_document_then_find_it(page, tmp_path):
+    doc = tmp_path / "zorblax-notes.md"
+    doc.write_text(
+        "# Team notes\n\n### What is zorblax normalization?\n\nZorblax normalization rescales each "
+        "activation by the running median of its layer, which stabilises training of very deep nets.\n\n"
+        "### When should I avoid zorblax normalization?\n\nAvoid it with batch sizes below four.\n"
+    )
+    page.click("button[role=tab]:has-text('Documents')")
+    page.set_input_files("#upload input[type=file]", str(doc))
+    page.wait_for_function(
+        "document.querySelector('#upload-status').innerText.includes('units indexed')", timeout=60_000
+    )
+    assert "zorblax-notes.md" in page.inner_text("#documents")
+    page.click("button[role=tab]:has-text('Chat')")
+    ask(page, "what is zorblax normalization?")
+    wait_done(page)
+    assert "zorblax-notes.md" in page.inner_text("#sources")
+
+
+def test_a_bad_upload_shows_an_error_and_changes_nothing(page, tmp_path, app_url):
+    _, assistant = app_url
+    before = assistant.store.count()
+    bad = tmp_path / "weights.txt"
+    bad.write_bytes(b"\x00\x01\x02" * 1000)
+    page.click("button[role=tab]:has-text('Documents')")
+    page.set_input_files("#upload input[type=file]", str(bad))
+    page.wait_for_function(
+        "document.querySelector('#upload-status').innerText.includes('❌')", timeout=60_000
+    )
+    status = page.inner_text("#upload-status")
+    assert "weights.txt" in status and "binary" in status
+    assert assistant.store.count() == before
+    assert "weights.txt" not in page.inner_text("#documents")
+    assert not (assistant.settings.uploads_dir / "weights.txt").exists()
+
+
+@pytest.mark.slow
+def test_screenshot_of_a_real_conversation_with_the_packaged_model(browser, tmp_path_factory, embedder):
+    """Drives the app with the packaged Qwen model and commits what a user sees: docs/screenshot.png."""
+    from assistant.core import Assistant
+    from assistant.llm import PACKAGED, LLMEngine
+    from assistant.ui import build_app, launch
+
+    # The engine reads the app's own data dir, so the one-time conversion is shared with `make run`.
+    engine = LLMEngine(Settings(llm_model=PACKAGED, llm_max_new_tokens=160))
+    s = Settings(data_dir=tmp_path_factory.mktemp("shot"), llm_max_new_tokens=160)
+    assistant = Assistant(s, embedder=embedder, llm=engine)
+    assistant.ingest()
+    demo = build_app(assistant)
+    port = _free_port()
+    launch(demo, "127.0.0.1", port, block=False)
+    try:
+        pg = browser.new_page(viewport={"width": 1400, "height": 1050})
+        pg.goto(f"http://127.0.0.1:{port}")
+        pg.wait_for_selector("#question textarea")
+        ask(pg, "My GPU runs out of memory during training. What can I do?")
+        wait_done(pg, timeout=300)
+        assert "My model training takes too much RAM" in pg.inner_text("#sources")
+        pg.click("#details-accordion button, #details-accordion .label-wrap")
+        time.sleep(0.5)
+        out = PROJECT_DIR / "docs" / "screenshot.png"
+        pg.screenshot(path=str(out), full_page=True)
+        assert out.stat().st_size > 20_000
+    finally:
+        demo.close()
