@@ -275,6 +275,7 @@ def bench_llm(
         "measured_bandwidth_gbs": round(bandwidth, 1),
         "decode_bound_tps": round(bandwidth * 1e9 / model_bytes, 1),
     }
-    out["decode_ratio"] = round(out["engine_decode_tps"] / out["bare_decode_tps"], 3)
-    out["ttft_delta_ms"] = round(out["engine_ttft_ms"] - out["bare_ttft_ms"], 1)
+    # Paired per run (engine run i against the bare run right after it), so machine drift cancels.
+    out["decode_ratio"] = round(statistics.median(e / b for e, b in zip(e_tps, b_tps, strict=True)), 3)
+    out["ttft_delta_ms"] = round(statistics.median(e - b for e, b in zip(e_ttft, b_ttft, strict=True)), 1)
     return out

@@ -294,6 +294,7 @@ class TokenStreamer:
         self.prefix = self.read = 0
         self.token_times: list[float] = []
         self._prompt_seen = False
+        self._special = set(tokenizer.all_special_ids)
 
     # called by generate() on its thread
     def put(self, value: Any) -> None:
@@ -302,8 +303,7 @@ class TokenStreamer:
             return
         self.token_times.append(time.perf_counter())
         self.ids.extend(int(t) for t in value.reshape(-1).tolist())
-        special = set(self.tokenizer.all_special_ids)
-        if self.ids and self.ids[-1] in special:
+        if self.ids and self.ids[-1] in self._special:
             self.ids.pop()
             return
         before = self.tokenizer.decode(self.ids[self.prefix : self.read], skip_special_tokens=True)
