@@ -210,9 +210,11 @@ class ChatTab:
 
         inputs = [box, chatbot, answers, k, temperature, max_new]
         outputs = [box, chatbot, answers, panel, details, status]
-        submit = box.submit(self.respond, inputs, outputs, api_visibility="private")
-        click = send.click(self.respond, inputs, outputs, api_visibility="private")
-        stop.click(self.stop, None, None, cancels=[submit, click], api_visibility="private")
+        box.submit(self.respond, inputs, outputs, api_visibility="private")
+        send.click(self.respond, inputs, outputs, api_visibility="private")
+        # Stop sets this tab's stop event: generation ends at the next token and the answer is
+        # finished normally (sources, "stopped" in the status line) rather than cut off mid-update.
+        stop.click(self.stop, None, None, api_visibility="private", queue=False)
         retry.click(self.retry, [chatbot, answers], [box, chatbot, answers], api_visibility="private").then(
             self.respond, inputs, outputs, api_visibility="private"
         )

@@ -257,6 +257,42 @@ def test_two_tabs_never_see_each_others_conversation(browser, app_url):
     ctx.close()
 
 
+def test_stop_ends_a_long_answer_early(page):
+    page.click("text=Settings")
+    slider = page.locator("input[type=number]").last  # max new tokens
+    slider.fill("1024")
+    slider.press("Enter")
+    ask(page, "How do I choose the right loss function for my project?")
+    page.wait_for_function(
+        "(document.querySelector('[data-testid=\"bot\"]:last-of-type')?.innerText || '').length > 20"
+        " || document.querySelectorAll('[data-testid=\"bot\"]').length > 0"
+    )
+    page.click("#stop")
+    status = wait_done(page)
+    assert "stopped" in status
+
+
+def test_feedback_and_markdown_export(page, app_url):
+    _, assistant = app_url
+    feedback = assistant.settings.feedback_file
+    before = feedback.read_text().count("\n") if feedback.exists() else 0
+    ask(page, "How can I keep up with the latest developments in deep learning?")
+    wait_done(page)
+    page.get_by_role("button", name="Like").last.click()
+    deadline = time.time() + 10
+    while time.time() < deadline and (not feedback.exists() or feedback.read_text().count("\n") == before):
+        time.sleep(0.1)
+    row = json.loads(feedback.read_text().splitlines()[-1])
+    assert row["liked"] is True
+    assert row["question"] == "How can I keep up with the latest developments in deep learning?"
+    assert row["answer"] and row["sources"][0]["title"].startswith("How can I keep up")
+    page.click("#export")
+    page.wait_for_selector("#exported a", timeout=15_000)
+    exported = sorted((assistant.settings.data_dir / "exports").glob("*.md"))[-1].read_text()
+    assert "**You:** How can I keep up with the latest developments in deep learning?" in exported
+    assert "[1] How can I keep up" in exported
+
+
 def test_upload_a_document_then_find_it(page, tmp_path):
     doc = tmp_path / "zorblax-notes.md"
     doc.write_text(
@@ -274,6 +310,15 @@ def test_upload_a_document_then_find_it(page, tmp_path):
     ask(page, "what is zorblax normalization?")
     wait_done(page)
     assert "zorblax-notes.md" in page.inner_text("#sources")
+    # …and remove it again: its units leave the index.
+    page.click("button[role=tab]:has-text('Documents')")
+    page.click("#remove-pick input")
+    page.click("li:has-text('zorblax-notes.md')")
+    page.click("#remove")
+    page.wait_for_function(
+        "document.querySelector('#upload-status').innerText.includes('Removed')", timeout=30_000
+    )
+    assert "zorblax-notes.md" not in page.inner_text("#documents")
 
 
 def test_a_bad_upload_shows_an_error_and_changes_nothing(page, tmp_path, app_url):
