@@ -150,7 +150,7 @@ def random_qwen(name: str, settings: Any) -> tuple[Any, Any]:
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
     from assistant.embedder import resolve_device
-    from assistant.llm import pick_dtype, prepare_packaged
+    from assistant.models import pick_dtype, prepare_packaged
 
     device = resolve_device(settings.llm_device)
     dtype = pick_dtype(settings.llm_dtype, device)

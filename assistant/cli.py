@@ -285,7 +285,7 @@ def doctor() -> None:
     rows += [(k, str(v)) for k, v in offline_state().items()]
     ok = True
     try:
-        from assistant.llm import resolve_model
+        from assistant.models import resolve_model
 
         source = resolve_model(_settings())
         rows += [("llm.model", source.name), ("llm.source", source.kind), ("llm.why", source.reason)]
@@ -310,7 +310,7 @@ def doctor() -> None:
 @app.command()
 def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """LLM presets: whether each is on disk, its size and where it would come from."""
-    from assistant.llm import list_models
+    from assistant.models import list_models
 
     rows = list_models(_settings())
     if as_json:
@@ -329,7 +329,7 @@ def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @app.command()
 def pull(name: Annotated[str, typer.Argument(help="A preset from `assistant models`.")]) -> None:
     """Download a preset into the Hugging Face cache (needs internet; nothing else ever downloads)."""
-    from assistant.llm import pull as pull_model
+    from assistant.models import pull as pull_model
 
     with friendly_errors():
         try:

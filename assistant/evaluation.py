@@ -143,7 +143,7 @@ def eval_answers(assistant: Any, limit: int | None = None, progress: Any = None)
                 stage[key].append(ans.timings[key])
         gold_text = next((s.text for s in ans.sources + ans.consulted if is_gold(s, item["gold"])), None)
         other = rng.choice([u for u in all_units if not is_gold(_Unit(u), item["gold"])])
-        from assistant.chain import split_sentences, strip_markers
+        from assistant.citations import split_sentences, strip_markers
 
         for sentence in (strip_markers(x) for x in split_sentences(ans.answer)):
             if len(sentence.split()) >= 4 and gold_text:

@@ -12,7 +12,8 @@ from typing import Any
 import gradio as gr
 
 from assistant.chain import Answer, message_text
-from assistant.llm import LLMOutOfMemoryError, list_models
+from assistant.llm import LLMOutOfMemoryError
+from assistant.models import list_models
 from assistant.retrieval import EmptyQueryError
 from assistant.ui_render import (
     answer_markdown,

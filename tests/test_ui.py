@@ -342,7 +342,8 @@ def test_a_bad_upload_shows_an_error_and_changes_nothing(page, tmp_path, app_url
 def test_screenshot_of_a_real_conversation_with_the_packaged_model(browser, tmp_path_factory, embedder):
     """Drives the app with the packaged Qwen model and commits what a user sees: docs/screenshot.png."""
     from assistant.core import Assistant
-    from assistant.llm import PACKAGED, LLMEngine
+    from assistant.llm import LLMEngine
+    from assistant.models import PACKAGED
     from assistant.ui import build_app, launch
 
     # The engine reads the app's own data dir, so the one-time conversion is shared with `make run`.
