@@ -47,6 +47,7 @@ class Assistant:
         self._llm = llm
         self._llm_lock = threading.Lock()
         self._chain: RagChain | None = None
+        self._indexed_checked = False
 
     @property
     def llm(self) -> LLMEngine:
@@ -83,9 +84,17 @@ class Assistant:
             self.retriever.invalidate()
         return n
 
+    def ensure_indexed(self) -> None:
+        """Index the configured corpus on first use if the store is empty (a fresh data directory)."""
+        if not self._indexed_checked:
+            self._indexed_checked = True
+            if self.store.count() == 0 and all(Path(p).exists() for p in self.settings.corpus_paths):
+                self.ingest()
+
     def search(self, query: str, k: int | None = None) -> list[SearchResult]:
         """The k most relevant Q&A units for a query, best first, one hit per unit."""
         self.store.check()
+        self.ensure_indexed()
         return self.retriever.search(query, k)
 
     def set_model(self, name: str) -> LLMEngine:

@@ -100,3 +100,10 @@ def test_sparse_bm25_matches_rank_bm25_exactly():
         np.testing.assert_allclose(
             SparseBM25(corpus).get_scores(q), BM25Okapi(corpus).get_scores(q), rtol=1e-9
         )
+
+
+def test_a_fresh_assistant_indexes_the_corpus_on_first_search(settings, make_assistant):
+    a = make_assistant(settings)
+    assert a.store.count() == 0
+    hits = a.search("alternatives to pytorch", k=1)
+    assert hits[0].title == "Are there alternatives to Pytorch?" and a.stats()["units"] == 36
