@@ -93,7 +93,7 @@ def details_markdown(answer: dict[str, Any] | None) -> str:
         lines.append(
             f"\n{answer['corrected']} citation(s) pointed at a source that lacked the claim and were fixed."
         )
-    return "\n".join(lines)
+    return "\n\n".join(line for line in lines if line)
 
 
 def status_line(answer: dict[str, Any]) -> str:
