@@ -191,10 +191,13 @@ class Store:
         return set(self.collection.get(where={"path": path}, include=[])["ids"])
 
     # -- writing ------------------------------------------------------------------------------
-    def delete_file(self, path: str) -> int:
-        ids = sorted(self.ids_for(path))
+    def _delete(self, ids: list[str]) -> None:
         for i in range(0, len(ids), MAX_BATCH):
             self.collection.delete(ids=ids[i : i + MAX_BATCH])
+
+    def delete_file(self, path: str) -> int:
+        ids = sorted(self.ids_for(path))
+        self._delete(ids)
         return len(ids)
 
     def write_file(self, path: str, digest: str, units: list[Unit], vectors: Any) -> None:
@@ -230,12 +233,10 @@ class Store:
                 )
         except Exception:
             fresh = sorted(set(ids) - old)  # roll back what this call added; old records stay
-            for i in range(0, len(fresh), MAX_BATCH):
-                self.collection.delete(ids=fresh[i : i + MAX_BATCH])
+            self._delete(fresh)
             raise
         stale = sorted(old - set(ids))
-        for i in range(0, len(stale), MAX_BATCH):
-            self.collection.delete(ids=stale[i : i + MAX_BATCH])
+        self._delete(stale)
 
 
 def ingest(
