@@ -72,10 +72,14 @@ def _settings() -> Any:
     return Settings()
 
 
-def _assistant() -> Any:
+def _assistant(index: bool = False) -> Any:
+    """The Assistant from settings; with `index`, the corpus is indexed first if the store is empty."""
     from assistant.core import Assistant
 
-    return Assistant(_settings())
+    a = Assistant(_settings())
+    if index and a.store.count() == 0:
+        _print_report(a.ingest(progress=sys.stderr.isatty()))
+    return a
 
 
 def _print_report(report: Any) -> None:
@@ -117,9 +121,7 @@ def search(
 ) -> None:
     """Hybrid (BM25 + vector) search over the indexed units."""
     with friendly_errors():
-        a = _assistant()
-        if a.store.count() == 0:
-            _print_report(a.ingest(progress=sys.stderr.isatty()))
+        a = _assistant(index=True)
         if query is not None:
             results = a.search(query, k)
             if as_json:
@@ -192,9 +194,7 @@ def ask(
     """Answer one question from the documents, streaming, then list the cited sources."""
     with friendly_errors():
         past = json.loads(history.read_text()) if history else []
-        a = _assistant()
-        if a.store.count() == 0:
-            _print_report(a.ingest())
+        a = _assistant(index=True)
         ans = _stream_answer(a, question, past, show=not as_json)
     if as_json:
         print(json.dumps(ans.to_dict(), indent=2, ensure_ascii=False))
@@ -206,9 +206,7 @@ def ask(
 def chat() -> None:
     """A conversation in the terminal: follow-up questions keep their context."""
     with friendly_errors():
-        a = _assistant()
-        if a.store.count() == 0:
-            _print_report(a.ingest())
+        a = _assistant(index=True)
     console.print("[bold]Ask about a training problem[/] (empty line or Ctrl-D to quit)")
     history: list[dict[str, Any]] = []
     while True:
@@ -349,9 +347,7 @@ def eval_retrieval_cmd(
     from assistant.evaluation import GOLDSET_DIR, eval_retrieval, load_jsonl
 
     with friendly_errors():
-        a = _assistant()
-        if a.store.count() == 0:
-            _print_report(a.ingest())
+        a = _assistant(index=True)
         files = goldset or [GOLDSET_DIR / "retrieval.jsonl", GOLDSET_DIR / "retrieval_heldout.jsonl"]
         out = {}
         for path in files:
@@ -379,9 +375,7 @@ def eval_answers_cmd(
     from assistant.evaluation import eval_answers
 
     with friendly_errors():
-        a = _assistant()
-        if a.store.count() == 0:
-            _print_report(a.ingest())
+        a = _assistant(index=True)
         report = eval_answers(a, limit, progress=lambda what, i, n: err.print(f"{what} {i}/{n}", end="\r"))
     if out:
         out.write_text(json.dumps(report, indent=2))

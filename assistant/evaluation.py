@@ -7,6 +7,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from assistant.settings import PROJECT_DIR
@@ -82,6 +83,7 @@ def eval_answers(assistant: Any, limit: int | None = None, progress: Any = None)
     import random
 
     from assistant.chain import refers_back
+    from assistant.citations import split_sentences, strip_markers
 
     chain = assistant.chain
     out: dict[str, Any] = {"model": assistant.llm.name, "device": assistant.llm.device}
@@ -131,7 +133,7 @@ def eval_answers(assistant: Any, limit: int | None = None, progress: Any = None)
     )
     calibration = {"own": [], "other": []}
     rng = random.Random(0)
-    all_units = list(assistant.retriever._units.values())
+    all_units = [SimpleNamespace(**u) for u in assistant.retriever.units()]
     for item in singles:
         ans = assistant.ask(item["question"])
         gold_hits = [s for s in ans.sources if is_gold(s, item["gold"])]
@@ -142,13 +144,11 @@ def eval_answers(assistant: Any, limit: int | None = None, progress: Any = None)
             if key in ans.timings:
                 stage[key].append(ans.timings[key])
         gold_text = next((s.text for s in ans.sources + ans.consulted if is_gold(s, item["gold"])), None)
-        other = rng.choice([u for u in all_units if not is_gold(_Unit(u), item["gold"])])
-        from assistant.citations import split_sentences, strip_markers
-
+        other = rng.choice([u for u in all_units if not is_gold(u, item["gold"])])
         for sentence in (strip_markers(x) for x in split_sentences(ans.answer)):
             if len(sentence.split()) >= 4 and gold_text:
                 calibration["own"].append(chain.checker.check(sentence, gold_text)[0])
-                calibration["other"].append(chain.checker.check(sentence, other["unit_text"])[0])
+                calibration["other"].append(chain.checker.check(sentence, other.unit_text)[0])
         rows.append(
             {
                 "question": item["question"],
@@ -189,10 +189,3 @@ def eval_answers(assistant: Any, limit: int | None = None, progress: Any = None)
     }
     out["latency_ms"] = {k: _median(v) for k, v in stage.items()} | {"rewrite_ms": _median(rewrite_ms)}
     return out
-
-
-class _Unit:
-    """Adapter so a stored unit's metadata can be compared with is_gold()."""
-
-    def __init__(self, meta: dict[str, Any]):
-        self.source, self.title = meta["source"], meta["title"]

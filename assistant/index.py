@@ -255,7 +255,11 @@ def ingest(
     start = time.perf_counter()
     report = IngestReport()
     indexed = store.files()
-    skip = on_skip or (lambda name, why: log.warning("skipped %s: %s", name, why))
+    warn = on_skip or (lambda name, why: log.warning("skipped %s: %s", name, why))
+
+    def skip(name: str, why: str) -> None:
+        report.skipped.append((name, why))
+        warn(name, why)
 
     # Files removed from disk leave the index.
     for path in sorted(indexed):
@@ -270,8 +274,7 @@ def ingest(
         try:
             digest = file_hash(path)
         except OSError as exc:
-            report.skipped.append((path.name, f"unreadable ({exc.strerror or exc})"))
-            skip(path.name, report.skipped[-1][1])
+            skip(path.name, f"unreadable ({exc.strerror or exc})")
             continue
         if key in indexed and indexed[key]["hash"] == digest:
             report.unchanged.append(path.name)
@@ -279,8 +282,7 @@ def ingest(
         try:
             units = store.chunker.load(path, max_bytes)
         except LoadError as exc:
-            report.skipped.append((path.name, str(exc).split(": ", 1)[-1]))
-            skip(path.name, report.skipped[-1][1])
+            skip(path.name, str(exc).split(": ", 1)[-1])
             continue
         todo.append((path, digest, units))
 
@@ -298,8 +300,7 @@ def ingest(
                 bar.update(len(batch))
             store.write_file(key, digest, units, vectors)
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the rest
-            report.skipped.append((path.name, f"failed while indexing: {exc}"))
-            skip(path.name, report.skipped[-1][1])
+            skip(path.name, f"failed while indexing: {exc}")
             continue
         (report.updated if key in indexed else report.added).append(path.name)
         report.units += len(units)
