@@ -48,9 +48,9 @@ def main(
 @contextmanager
 def friendly_errors() -> Iterator[None]:
     """Known failures print one clear line and exit 2 instead of a traceback."""
-    from assistant.corpus import LoadError
-    from assistant.embedder import ModelHashError
-    from assistant.index import IndexMismatchError
+    from assistant.knowledge.corpus import LoadError
+    from assistant.knowledge.embedder import ModelHashError
+    from assistant.knowledge.index import IndexMismatchError
 
     try:
         yield
@@ -143,7 +143,7 @@ def search(
 
 def _stream_answer(a: Any, question: str, history: list[dict[str, Any]], show: bool = True) -> Any:
     """Print the answer as it streams, then its final form if citations were settled afterwards."""
-    from assistant.chain import Answer
+    from assistant.chat.chain import Answer
 
     streamed = ""
     final = None
@@ -231,7 +231,7 @@ def serve(
     ] = None,
 ) -> None:
     """Start the web app: indexes what changed, loads the model, serves the chat UI."""
-    from assistant.ui import serve as run_app
+    from assistant.web.app import serve as run_app
 
     overrides = {k: v for k, v in {"host": host, "port": port, "llm_model": model}.items() if v is not None}
     with friendly_errors():
@@ -283,7 +283,7 @@ def doctor() -> None:
     rows += [(k, str(v)) for k, v in offline_state().items()]
     ok = True
     try:
-        from assistant.models import resolve_model
+        from assistant.llm.models import resolve_model
 
         source = resolve_model(_settings())
         rows += [("llm.model", source.name), ("llm.source", source.kind), ("llm.why", source.reason)]
@@ -308,7 +308,7 @@ def doctor() -> None:
 @app.command()
 def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """LLM presets: whether each is on disk, its size and where it would come from."""
-    from assistant.models import list_models
+    from assistant.llm.models import list_models
 
     rows = list_models(_settings())
     if as_json:
@@ -327,7 +327,7 @@ def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @app.command()
 def pull(name: Annotated[str, typer.Argument(help="A preset from `assistant models`.")]) -> None:
     """Download a preset into the Hugging Face cache (needs internet; nothing else ever downloads)."""
-    from assistant.models import pull as pull_model
+    from assistant.llm.models import pull as pull_model
 
     with friendly_errors():
         try:
@@ -344,7 +344,7 @@ def eval_retrieval_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """hit@1/3/5 and MRR of search on the goldsets, with the misses listed."""
-    from assistant.evaluation import GOLDSET_DIR, eval_retrieval, load_jsonl
+    from assistant.measure.evaluation import GOLDSET_DIR, eval_retrieval, load_jsonl
 
     with friendly_errors():
         a = _assistant(index=True)
@@ -372,7 +372,7 @@ def eval_answers_cmd(
     out: Annotated[Path | None, typer.Option(help="Also write the full report (rows included) here.")] = None,
 ) -> None:
     """Follow-up retrieval, cited-gold share, citation precision, abstention and latency, with the LLM."""
-    from assistant.evaluation import eval_answers
+    from assistant.measure.evaluation import eval_answers
 
     with friendly_errors():
         a = _assistant(index=True)
@@ -412,7 +412,7 @@ def bench_retrieval_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Query latency p50/p95 (query embedding included) and ingest throughput."""
-    from assistant.bench import bench_retrieval
+    from assistant.measure.bench import bench_retrieval
 
     with friendly_errors():
         res = bench_retrieval(_settings(), synthetic, repeat)
@@ -449,7 +449,7 @@ def bench_llm_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Load time, first token, prefill and decode tokens/s: the engine against a bare model.generate."""
-    from assistant.bench import bench_llm
+    from assistant.measure.bench import bench_llm
 
     with friendly_errors():
         res = bench_llm(

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import chromadb
 
-from assistant.chain import Answer, RagChain
-from assistant.corpus import Chunker
-from assistant.embedder import Embedder
-from assistant.index import IngestReport, Store, ingest, make_client
-from assistant.retrieval import HybridRetriever, SearchResult
+from assistant.chat.chain import Answer, RagChain
+from assistant.knowledge.corpus import Chunker
+from assistant.knowledge.embedder import Embedder
+from assistant.knowledge.index import IngestReport, Store, ingest, make_client
+from assistant.knowledge.retrieval import HybridRetriever, SearchResult
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
-    from assistant.llm import LLMEngine
+    from assistant.llm.engine import LLMEngine
 
 
 class Assistant:
@@ -54,7 +54,7 @@ class Assistant:
         """The language model, loaded on first use (search alone never pays for it)."""
         with self._llm_lock:
             if self._llm is None:
-                from assistant.llm import LLMEngine
+                from assistant.llm.engine import LLMEngine
 
                 self._llm = LLMEngine(self.settings)
             return self._llm
@@ -99,7 +99,7 @@ class Assistant:
 
     def set_model(self, name: str) -> LLMEngine:
         """Load another LLM (a preset, `auto`, a folder…) and swap it in for every session."""
-        from assistant.llm import LLMEngine
+        from assistant.llm.engine import LLMEngine
 
         with self._llm_lock:
             if self._llm is not None and name in {self._llm.name, self.settings.llm_model}:

@@ -17,7 +17,7 @@ def embedder(tmp_path_factory: pytest.TempPathFactory):
     """The real MiniLM, memoised per text: many tests ingest the same corpus into fresh stores."""
     import numpy as np
 
-    from assistant.embedder import Embedder
+    from assistant.knowledge.embedder import Embedder
 
     class MemoEmbedder(Embedder):
         memo: dict[str, np.ndarray] = {}
@@ -122,7 +122,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_engine(tiny_model_dir, tmp_path_factory):
-    from assistant.llm import LLMEngine
+    from assistant.llm.engine import LLMEngine
 
     s = Settings(data_dir=tmp_path_factory.mktemp("llm"), llm_model=str(tiny_model_dir), llm_dtype="float32")
     return LLMEngine(s)

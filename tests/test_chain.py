@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from assistant.chain import Answer, Source, refers_back, trim_history
-from assistant.citations import CitationRewriter, sentence_spans
-from assistant.retrieval import EmptyQueryError
+from assistant.chat.chain import Answer, Source, refers_back, trim_history
+from assistant.chat.citations import CitationRewriter, sentence_spans
+from assistant.knowledge.retrieval import EmptyQueryError
 from assistant.settings import PROJECT_DIR
 
 RAM_HISTORY = [
@@ -260,8 +260,8 @@ def test_list_style_leading_markers_become_citations_and_keep_the_layout(chat):
 
 @pytest.mark.slow
 def test_an_injected_document_does_not_steer_the_packaged_model(settings, make_assistant, tmp_path):
-    from assistant.llm import LLMEngine
-    from assistant.models import PACKAGED
+    from assistant.llm.engine import LLMEngine
+    from assistant.llm.models import PACKAGED
     from assistant.settings import Settings
 
     engine = LLMEngine(Settings(llm_model=PACKAGED))  # the app's data dir: conversion shared with `make run`

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.corpus import Chunker, LoadError, clean_text
+from assistant.knowledge.corpus import Chunker, LoadError, clean_text
 from tests.conftest import CORPUS
 
 FAQ, BASICS, INTERVIEW, PRACTICES = (

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.index import IndexMismatchError
+from assistant.knowledge.index import IndexMismatchError
 from assistant.settings import Settings
 
 

@@ -11,10 +11,10 @@ import psutil
 import pytest
 import torch
 
-from assistant import models
-from assistant.embedder import ModelHashError
-from assistant.llm import LLMOutOfMemoryError
-from assistant.models import UnknownModelError, resolve_model
+from assistant.knowledge.embedder import ModelHashError
+from assistant.llm import models
+from assistant.llm.engine import LLMOutOfMemoryError
+from assistant.llm.models import UnknownModelError, resolve_model
 from assistant.settings import Settings
 
 LONG = {"max_new_tokens": 40, "min_new_tokens": 40}  # random weights may end early otherwise
@@ -240,7 +240,7 @@ def test_bench_llm_compares_engine_and_bare_generate(tiny_model_dir, tmp_path, m
 
 @pytest.mark.slow
 def test_packaged_model_answers_from_the_given_context():
-    from assistant.llm import LLMEngine
+    from assistant.llm.engine import LLMEngine
 
     # The app's own data dir: the one-time conversion (~1 min) is shared with `make run`.
     engine = LLMEngine(Settings(llm_model=models.PACKAGED))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.evaluation import GOLDSET_DIR, eval_retrieval, load_jsonl
-from assistant.retrieval import EmptyQueryError, tokenize
+from assistant.knowledge.retrieval import EmptyQueryError, tokenize
+from assistant.measure.evaluation import GOLDSET_DIR, eval_retrieval, load_jsonl
 
 
 def test_goldset_floor(indexed):
@@ -36,7 +36,7 @@ def test_long_unit_returns_the_piece_that_matched(indexed):
 
 
 def test_bm25_is_built_once_not_per_query(indexed, monkeypatch, tmp_path):
-    import assistant.retrieval as retrieval
+    import assistant.knowledge.retrieval as retrieval
 
     builds = []
     real = retrieval.SparseBM25
@@ -83,7 +83,7 @@ def test_sparse_bm25_matches_rank_bm25_exactly():
     import numpy as np
     from rank_bm25 import BM25Okapi
 
-    from assistant.retrieval import SparseBM25
+    from assistant.knowledge.retrieval import SparseBM25
 
     corpus = [
         tokenize(t)

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from assistant.settings import PROJECT_DIR, Settings
-from assistant.ui_documents import safe_name
-from assistant.ui_render import answer_markdown, conversation_markdown, details_markdown, sources_html
+from assistant.web.documents_tab import safe_name
+from assistant.web.render import answer_markdown, conversation_markdown, details_markdown, sources_html
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -118,7 +118,7 @@ def test_dockerfile_installs_what_the_readme_installs():
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory, embedder, tiny_engine):
     from assistant.core import Assistant
-    from assistant.ui import build_app, launch
+    from assistant.web.app import build_app, launch
 
     s = Settings(data_dir=tmp_path_factory.mktemp("app"), llm_max_new_tokens=320)  # long enough to watch
     assistant = Assistant(s, embedder=embedder, llm=tiny_engine)
@@ -342,9 +342,9 @@ def test_a_bad_upload_shows_an_error_and_changes_nothing(page, tmp_path, app_url
 def test_screenshot_of_a_real_conversation_with_the_packaged_model(browser, tmp_path_factory, embedder):
     """Drives the app with the packaged Qwen model and commits what a user sees: docs/screenshot.png."""
     from assistant.core import Assistant
-    from assistant.llm import LLMEngine
-    from assistant.models import PACKAGED
-    from assistant.ui import build_app, launch
+    from assistant.llm.engine import LLMEngine
+    from assistant.llm.models import PACKAGED
+    from assistant.web.app import build_app, launch
 
     # The engine reads the app's own data dir, so the one-time conversion is shared with `make run`.
     engine = LLMEngine(Settings(llm_model=PACKAGED, llm_max_new_tokens=160))

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from assistant.evaluation import GOLDSET_DIR, load_jsonl
+from assistant.measure.evaluation import GOLDSET_DIR, load_jsonl
 from assistant.settings import PROJECT_DIR
 
 
@@ -39,7 +39,7 @@ def synthetic_corpus(folder: Path, units: int, seed: int = 0, per_file: int = 50
     """Write `units` Q&A pairs in the corpus' markdown FAQ format, recombined from real corpus sentences."""
     import re
 
-    from assistant.corpus import clean_text
+    from assistant.knowledge.corpus import clean_text
 
     rng = random.Random(seed)
     text = " ".join(p.read_text(encoding="utf-8") for p in (PROJECT_DIR / "corpus").iterdir())
@@ -66,7 +66,7 @@ def synthetic_corpus(folder: Path, units: int, seed: int = 0, per_file: int = 50
 def bench_retrieval(settings: Any, synthetic_units: int = 10_000, repeat: int = 3) -> dict[str, Any]:
     """Ingest throughput and query latency on the real corpus and on a synthetic corpus."""
     from assistant.core import Assistant
-    from assistant.embedder import Embedder
+    from assistant.knowledge.embedder import Embedder
 
     embedder = Embedder(
         settings.embedder, settings.embedder_device, settings.embed_batch_size, stamp_dir=settings.cache_dir
@@ -149,8 +149,8 @@ def random_qwen(name: str, settings: Any) -> tuple[Any, Any]:
     import torch
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
-    from assistant.embedder import resolve_device
-    from assistant.models import pick_dtype, prepare_packaged
+    from assistant.knowledge.embedder import resolve_device
+    from assistant.llm.models import pick_dtype, prepare_packaged
 
     device = resolve_device(settings.llm_device)
     dtype = pick_dtype(settings.llm_dtype, device)
@@ -207,7 +207,7 @@ def bench_llm(
 ) -> dict[str, Any]:
     import torch
 
-    from assistant.llm import LLMEngine
+    from assistant.llm.engine import LLMEngine
 
     start = time.perf_counter()
     if random_model:

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from assistant.retrieval import tokenize
+from assistant.knowledge.retrieval import tokenize
 
 if TYPE_CHECKING:
-    from assistant.embedder import Embedder
+    from assistant.knowledge.embedder import Embedder
 
 MARKER = re.compile(  # [1], [1, 2], [Source 1]
     r"[ \t]?\[(?:(?:source|src|doc|ref)\s*)?(\d{1,3}(?:\s*[,;]\s*(?:(?:source|src|doc)\s*)?\d{1,3})*)\]",

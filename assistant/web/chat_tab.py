@@ -11,11 +11,11 @@ from typing import Any
 
 import gradio as gr
 
-from assistant.chain import Answer, message_text
-from assistant.llm import LLMOutOfMemoryError
-from assistant.models import list_models
-from assistant.retrieval import EmptyQueryError
-from assistant.ui_render import (
+from assistant.chat.chain import Answer, message_text
+from assistant.knowledge.retrieval import EmptyQueryError
+from assistant.llm.engine import LLMOutOfMemoryError
+from assistant.llm.models import list_models
+from assistant.web.render import (
     answer_markdown,
     conversation_markdown,
     details_markdown,

@@ -17,7 +17,7 @@ import snowballstemmer
 from rank_bm25 import BM25Okapi
 from scipy import sparse
 
-from assistant.index import Store
+from assistant.knowledge.index import Store
 from assistant.settings import Settings
 
 # Function words carry no topic; dropping them keeps BM25 from matching on "how do I".

@@ -111,7 +111,7 @@ def status_line(answer: dict[str, Any]) -> str:
 
 def conversation_markdown(messages: list[dict[str, Any]], answers: list[dict[str, Any]]) -> str:
     """The conversation as a Markdown document, each answer followed by its sources."""
-    from assistant.chain import message_text
+    from assistant.chat.chain import message_text
 
     out = [f"# Conversation ({time.strftime('%Y-%m-%d %H:%M')})", ""]
     turn = 0

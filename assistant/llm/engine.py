@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from assistant.models import ModelSource, load_model, resolve_model
+from assistant.llm.models import ModelSource, load_model, resolve_model
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -82,8 +82,8 @@ def eval_answers(assistant: Any, limit: int | None = None, progress: Any = None)
     """The issue-4 evaluation on the goldsets in tests/goldsets (see README, Answers)."""
     import random
 
-    from assistant.chain import refers_back
-    from assistant.citations import split_sentences, strip_markers
+    from assistant.chat.chain import refers_back
+    from assistant.chat.citations import split_sentences, strip_markers
 
     chain = assistant.chain
     out: dict[str, Any] = {"model": assistant.llm.name, "device": assistant.llm.device}

@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from assistant.corpus import SUPPORTED_SUFFIXES, LoadError
+from assistant.knowledge.corpus import SUPPORTED_SUFFIXES, LoadError
 
 
 def safe_name(name: str) -> str:

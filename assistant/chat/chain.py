@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.prompts import PromptTemplate
 
-from assistant.citations import (
+from assistant.chat.citations import (
     LEADING_MARKER,
     MARKER,
     CitationRewriter,
@@ -35,11 +35,11 @@ from assistant.citations import (
     strip_markers,
     with_marks,
 )
-from assistant.retrieval import EmptyQueryError, SearchResult, tokenize
+from assistant.knowledge.retrieval import EmptyQueryError, SearchResult, tokenize
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
-    from assistant.llm import LLMEngine
+    from assistant.llm.engine import LLMEngine
 
 Message = dict[str, Any]
 

@@ -8,9 +8,9 @@ from typing import Any
 import gradio as gr
 
 from assistant.settings import Settings
-from assistant.ui_chat import ChatTab
-from assistant.ui_documents import DocumentsTab
-from assistant.ui_render import CSS
+from assistant.web.chat_tab import ChatTab
+from assistant.web.documents_tab import DocumentsTab
+from assistant.web.render import CSS
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import chromadb
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.config import Settings as ChromaSettings
 
-from assistant.corpus import Chunker, LoadError, Unit, iter_files
-from assistant.embedder import Embedder
+from assistant.knowledge.corpus import Chunker, LoadError, Unit, iter_files
+from assistant.knowledge.embedder import Embedder
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)

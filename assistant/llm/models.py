@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.embedder import ModelHashError, resolve_device
+from assistant.knowledge.embedder import ModelHashError, resolve_device
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -204,7 +204,7 @@ def prepare_packaged(cache_dir: Path) -> Path:
 
 def prepare_gguf(path: Path, cache_dir: Path) -> Path:
     """A user's GGUF file, converted once into a cached folder keyed by its content hash."""
-    from assistant.embedder import sha256_file
+    from assistant.knowledge.embedder import sha256_file
 
     digest = sha256_file(path)
     folder = cache_dir / "models" / f"{path.stem}-{digest[:12]}-bf16"

@@ -1,0 +1,1 @@
+"""Chat layer: one conversational turn (chain) and its citations. Never imports web."""

@@ -1,0 +1,1 @@
+"""Measurement: goldset evaluation and benchmarks that print figures."""
