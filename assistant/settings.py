@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -159,6 +159,39 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the web app listens on (0.0.0.0 inside a container).")
     port: int = Field(7860, ge=1, le=65535, description="Port of the web app.")
     example_questions: int = Field(6, ge=0, description="Example questions drawn from the corpus in the UI.")
+
+    # --- serving many users: batching in-process, or a remote engine ----------------------------------
+    llm_batching: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Continuous batching: concurrent answers share the one model step by step. `auto`: on "
+        "where the model and device support it (the log and `doctor` say which); `off`: one at a time.",
+    )
+    llm_batch_size: int = Field(
+        8, ge=1, description="Most answers generated at once with batching; later ones wait their turn."
+    )
+    llm_kv_cache_tokens: int = Field(
+        0,
+        ge=0,
+        description="KV cache of the batch, in tokens across all answers; 0 = llm_batch_size × the context "
+        "window (at most 4096 each), capped on a GPU to what llm_max_memory leaves.",
+    )
+    llm_url: str | None = Field(
+        None,
+        description="An OpenAI-compatible server (vLLM, TGI, llama.cpp, Ollama, `transformers serve`), e.g. "
+        "http://gpu-box:8000/v1. Set: rewrites and answers go there and no model is loaded here.",
+    )
+    llm_api_key: SecretStr | None = Field(None, description="API key for llm_url (never logged).")
+    llm_remote_model: str | None = Field(
+        None, description="Model name at llm_url; unset = the only model the server lists."
+    )
+    llm_remote_tokenizer: str | None = Field(
+        None,
+        description="A folder or locally cached id with the remote model's tokenizer, for exact token "
+        "budgets; unset = llm_remote_model if on disk, else an estimate of 1 token per 3 bytes.",
+    )
+    llm_remote_timeout: float = Field(
+        60.0, gt=0, description="Seconds to wait for the model server before saying it did not answer."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,226 @@
+"""Continuous batching: many concurrent generations share one loaded model.
+
+Wraps transformers' `ContinuousBatchingManager` (paged attention, requests join and leave the
+batch at every step) with what a server needs around it:
+
+- one dispatcher thread reads every output and routes it to its request's own queue (many
+  `request_id_iter` consumers on the shared queue starve each other, transformers #42943);
+- a dead generation thread fails every waiting request with a clear error instead of a silent
+  hang (#48298);
+- the KV cache is sized explicitly (`kv_tokens`), never "most of the free memory";
+- per-request `max_new_tokens` and temperature; greedy is a temperature so small that sampling
+  always picks the top token (the manager samples or not for the whole batch);
+- cancel frees the request's cache blocks at once; a cancelled request ends immediately.
+
+While a manager runs, a plain `generate()` on the same model fails (#48735): when batching is on,
+every generation of the engine (warm-up and benchmarks included) goes through here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+GREEDY_TEMPERATURE = 1e-4  # logits / 1e-4: the top token gets all the probability mass
+_POLL_S = 0.05
+
+
+class BatchingError(RuntimeError):
+    """The batched generation loop failed or stopped; the request could not finish."""
+
+
+@dataclass
+class BatchRequest:
+    """One generation in the batch: its id, its private output queue and its timings."""
+
+    rid: str
+    seq: int
+    prompt_tokens: int
+    submitted: float = field(default_factory=time.perf_counter)
+    first_token: float | None = None
+    finished: bool = False
+    outputs: queue.Queue[Any] = field(default_factory=queue.Queue)
+
+
+class ContinuousBatcher:
+    """One `ContinuousBatchingManager` on a model plus the dispatcher that routes its outputs."""
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        eos_token_id: int | list[int] | None,
+        pad_token_id: int | None,
+        batch_size: int,
+        kv_tokens: int,
+        page_size: int = 64,
+        max_new_tokens: int = 256,
+        top_p: float = 1.0,
+    ):
+        from transformers import GenerationConfig
+        from transformers.generation.configuration_utils import ContinuousBatchingConfig
+
+        self.batch_size = batch_size
+        self.page_size = page_size
+        self.kv_tokens = max(page_size, kv_tokens // page_size * page_size)
+        gen = GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            do_sample=True,
+            # Not 1.0: a temperature processor must exist for per-request temperatures to apply.
+            temperature=0.7,
+            top_p=top_p if top_p < 1.0 else None,
+            eos_token_id=eos_token_id,
+            pad_token_id=pad_token_id,
+        )
+        cfg = ContinuousBatchingConfig(
+            page_size=page_size,
+            num_blocks=self.kv_tokens // page_size,
+            max_batch_tokens=max(page_size, min(self.kv_tokens, 2048)),
+            max_requests_per_batch=batch_size,
+            per_request_processors=True,
+            allow_block_sharing=False,
+        )
+        self.manager = model.init_continuous_batching(generation_config=gen, continuous_batching_config=cfg)
+        self.manager.start()
+        self._lock = threading.Lock()
+        self._requests: dict[str, BatchRequest] = {}
+        self._seq = itertools.count()
+        self._error: BaseException | None = None
+        self._closing = threading.Event()
+        self._dispatcher = threading.Thread(target=self._dispatch, name="llm-batch-dispatch", daemon=True)
+        self._dispatcher.start()
+
+    # -- submitting -------------------------------------------------------------------------------
+    def submit(self, input_ids: list[int], *, max_new_tokens: int, temperature: float) -> BatchRequest:
+        self.raise_if_dead()
+        seq = next(self._seq)
+        req = BatchRequest(rid=f"r{seq}", seq=seq, prompt_tokens=len(input_ids))
+        with self._lock:
+            self._requests[req.rid] = req
+        rid = self.manager.add_request(
+            list(input_ids),
+            request_id=req.rid,
+            max_new_tokens=max_new_tokens,
+            streaming=True,
+            temperature=float(temperature) if temperature > 0 else GREEDY_TEMPERATURE,
+        )
+        if rid is None:  # the manager refused it (stopping)
+            self._forget(req)
+            raise BatchingError("the generation loop is not accepting requests (it is stopping)")
+        return req
+
+    def cancel(self, req: BatchRequest) -> None:
+        """End a request now; its cache blocks are freed by the generation loop at its next step."""
+        if not req.finished:
+            self.manager.cancel_request(req.rid)
+            self._forget(req)
+
+    def ahead(self, req: BatchRequest) -> int:
+        """How many answers must finish before this one gets a place in the batch (0 once it has one)."""
+        if req.first_token is not None or req.finished:
+            return 0
+        with self._lock:
+            earlier = sum(1 for r in self._requests.values() if r.seq < req.seq)
+        return max(0, earlier - (self.batch_size - 1))
+
+    def active(self) -> int:
+        with self._lock:
+            return len(self._requests)
+
+    # -- consuming --------------------------------------------------------------------------------
+    def tokens(self, req: BatchRequest, stop: threading.Event | None = None) -> Iterator[list[int]]:
+        """Yield each step's new token ids for this request until it finishes, is stopped or fails."""
+        seen = 0
+        try:
+            while True:
+                if stop is not None and stop.is_set():
+                    return
+                try:
+                    item = req.outputs.get(timeout=_POLL_S)
+                except queue.Empty:
+                    self.raise_if_dead()
+                    continue
+                if isinstance(item, BaseException):
+                    raise item
+                if item.error:
+                    raise BatchingError(f"generation failed: {item.error}")
+                new = list(item.generated_tokens[seen:])
+                seen = len(item.generated_tokens)
+                if new:
+                    if req.first_token is None:
+                        req.first_token = time.perf_counter()
+                    yield new
+                if item.is_finished():
+                    return
+        finally:
+            self.cancel(req)  # no-op when it finished; frees the blocks when stopped or abandoned
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def raise_if_dead(self) -> None:
+        if self._error is not None:
+            raise BatchingError(f"the batched generation loop stopped: {self._error}") from self._error
+        fatal = getattr(self.manager.background_thread_status, "fatal_error", None)
+        if fatal is not None or (not self.manager.is_running() and not self._closing.is_set()):
+            self._fail_all(fatal or RuntimeError("the generation thread exited"))
+            raise BatchingError(f"the batched generation loop stopped: {self._error}")
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the loop (pending requests fail with a clear error) and free its cache."""
+        self._closing.set()
+        try:
+            self.manager.stop(block=True, timeout=timeout, hard_stop=True)
+        finally:
+            self._fail_all(RuntimeError("the model was unloaded"))
+            self._dispatcher.join(timeout=2)
+
+    def _dispatch(self) -> None:
+        while not self._closing.is_set():
+            try:
+                out = self.manager.get_result(timeout=_POLL_S)
+            except Exception as exc:  # noqa: BLE001 - surfaced to every waiting request
+                self._fail_all(exc)
+                return
+            if out is None:
+                fatal = getattr(self.manager.background_thread_status, "fatal_error", None)
+                if fatal is not None or (not self.manager.is_running() and not self._closing.is_set()):
+                    self._fail_all(fatal or RuntimeError("the generation thread exited"))
+                    return
+                continue
+            with self._lock:
+                req = self._requests.get(out.request_id)
+            if req is None:  # cancelled: drop its late outputs
+                continue
+            req.outputs.put(out)
+            if out.is_finished():
+                self._forget(req)
+
+    def _forget(self, req: BatchRequest) -> None:
+        req.finished = True
+        with self._lock:
+            self._requests.pop(req.rid, None)
+
+    def _fail_all(self, exc: BaseException) -> None:
+        if self._error is None:
+            self._error = exc
+            log.error("batched generation stopped: %s", exc)
+        with self._lock:
+            pending, self._requests = list(self._requests.values()), {}
+        for req in pending:
+            req.finished = True
+            req.outputs.put(BatchingError(f"the batched generation loop stopped: {exc}"))
+
+
+def kv_bytes_per_token(config: Any, dtype_bytes: int) -> int:
+    """Bytes of key + value cache one token takes across all layers."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    heads = getattr(text, "num_key_value_heads", None) or text.num_attention_heads
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
+    return 2 * text.num_hidden_layers * heads * head_dim * dtype_bytes

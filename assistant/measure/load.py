@@ -1,0 +1,180 @@
+"""`assistant bench serve`: many users at once through the running web app's `/ask` API.
+
+Each simulated user is its own gradio_client session asking a different goldset question. The
+benchmark starts the app itself (once with batching on, once off, so both are measured in one
+run on one machine) or measures a server that is already running (`--url`). It prints, per number
+of users, the first token each user saw (p50/p95/max), the aggregate decode rate and the wall
+time, and draws both against the number of users into a PNG.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from assistant.measure.bench import percentile
+from assistant.measure.evaluation import GOLDSET_DIR, load_jsonl
+
+START_TIMEOUT_S = 600  # the first start may convert the packaged model
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(env: dict[str, str], port: int, log_file: Path) -> subprocess.Popen:
+    """`assistant serve` in a subprocess on loopback; returns once the page answers."""
+    import urllib.request
+
+    log = open(log_file, "w")  # noqa: SIM115 - closed with the process by the caller's exit
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the app exited ({proc.returncode}); see {log_file}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+                return proc
+        except OSError:
+            time.sleep(1)
+    proc.kill()
+    raise RuntimeError(f"the app did not start in {START_TIMEOUT_S} s; see {log_file}")
+
+
+def one_user(url: str, question: str, out: dict[str, Any], barrier: threading.Barrier) -> None:
+    """Ask one question in a fresh session; record when the first text and the answer arrived."""
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    barrier.wait()
+    start = time.perf_counter()
+    job = client.submit(question, "[]", api_name="/ask")
+    first = None
+    final: dict[str, Any] = {}
+    for update in job:
+        if first is None and update and not update.lstrip().startswith("{"):
+            first = time.perf_counter() - start
+        if update and update.lstrip().startswith("{"):
+            final = json.loads(update)
+    total = time.perf_counter() - start
+    timings = final.get("timings", {})
+    out.update(
+        first_token_s=first if first is not None else total,
+        total_s=total,
+        new_tokens=int(timings.get("new_tokens", 0)),
+        abstained=bool(final.get("abstained")),
+        answer=final.get("answer", ""),
+    )
+
+
+def run_users(url: str, questions: list[str]) -> dict[str, Any]:
+    results: list[dict[str, Any]] = [{} for _ in questions]
+    barrier = threading.Barrier(len(questions))
+    threads = [
+        threading.Thread(target=one_user, args=(url, q, r, barrier))
+        for q, r in zip(questions, results, strict=True)
+    ]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    firsts = [r["first_token_s"] for r in results]
+    tokens = sum(r["new_tokens"] for r in results)
+    return {
+        "users": len(questions),
+        "first_token_p50_s": round(statistics.median(firsts), 2),
+        "first_token_p95_s": round(percentile(firsts, 95), 2),
+        "first_token_max_s": round(max(firsts), 2),
+        "wall_s": round(wall, 2),
+        "tokens": tokens,
+        "aggregate_tokens_per_s": round(tokens / wall, 2) if wall else 0.0,
+        "abstained": sum(r["abstained"] for r in results),
+    }
+
+
+def answerable_questions(n: int) -> list[str]:
+    rows = load_jsonl(GOLDSET_DIR / "retrieval.jsonl")
+    return [r["question"] for r in rows[:n]]
+
+
+def bench_serve(
+    users: list[int],
+    *,
+    url: str | None = None,
+    modes: tuple[str, ...] = ("on", "off"),
+    max_new_tokens: int = 96,
+    plot: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Figures for each mode and number of users; the app is started per mode unless `url` is given."""
+    questions = answerable_questions(max(users))
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for mode in modes if url is None else ("as served",):
+        proc = None
+        target = url
+        if url is None:
+            port = _free_port()
+            proc = start_app(
+                {
+                    **(env or {}),
+                    "ASSISTANT_LLM_BATCHING": mode,
+                    "ASSISTANT_LLM_MAX_NEW_TOKENS": str(max_new_tokens),
+                },
+                port,
+                Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-serve-{mode}.log",
+            )
+            target = f"http://127.0.0.1:{port}/"
+        try:
+            run_users(target, questions[:1])  # warm: first-request overheads are not a user's cost
+            runs[mode] = [run_users(target, questions[:n]) for n in users]
+        finally:
+            if proc is not None:
+                proc.terminate()
+                proc.wait(30)
+    result = {"users": users, "max_new_tokens": max_new_tokens, "runs": runs}
+    if plot is not None:
+        draw(result, plot)
+        result["plot"] = str(plot)
+    return result
+
+
+def draw(result: dict[str, Any], path: Path) -> None:
+    """Slowest first token and aggregate decode rate against users, one line per mode."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for mode, rows in result["runs"].items():
+        xs = [r["users"] for r in rows]
+        left.plot(xs, [r["first_token_max_s"] for r in rows], marker="o", label=f"batching {mode}")
+        right.plot(xs, [r["aggregate_tokens_per_s"] for r in rows], marker="o", label=f"batching {mode}")
+    left.set(xlabel="users at once", ylabel="slowest first token (s)", title="Waiting for the first token")
+    right.set(xlabel="users at once", ylabel="tokens/s, all users", title="Aggregate decode rate")
+    for ax in (left, right):
+        ax.set_xticks(result["users"])
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
