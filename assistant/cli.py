@@ -85,6 +85,8 @@ def _assistant(index: bool = False) -> Any:
 def _print_report(report: Any) -> None:
     for name, why in report.skipped:
         err.print(f"[yellow]skipped[/] {name}: {why}")
+    for name, why in report.dropped:  # a rebuild could not bring these back
+        err.print(f"[yellow]dropped[/] {name}: {why}")
     console.print(report.summary())
 
 
@@ -93,7 +95,13 @@ def ingest(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Files or folders (default: the corpus).")
     ] = None,
-    rebuild: Annotated[bool, typer.Option(help="Drop the index and build it again.")] = False,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            help="Drop the index and build it again (these paths plus every file indexed from this data "
+            "directory, uploads included; what cannot come back is listed as dropped)."
+        ),
+    ] = False,
 ) -> None:
     """Index files into the Chroma store; unchanged files are skipped, changed ones replaced."""
     with friendly_errors():

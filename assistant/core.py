@@ -16,7 +16,9 @@ import chromadb
 from assistant.chat.chain import Answer, RagChain
 from assistant.knowledge.corpus import Chunker
 from assistant.knowledge.embedder import Embedder
-from assistant.knowledge.index import IngestReport, Store, ingest, make_client
+from assistant.knowledge.index import Store, make_client, owner_id
+from assistant.knowledge.ingest import IngestReport, ingest
+from assistant.knowledge.ingest import rebuild as rebuild_index
 from assistant.knowledge.retrieval import HybridRetriever, SearchResult
 from assistant.settings import Settings
 
@@ -42,7 +44,9 @@ class Assistant:
             min(s.chunk_max_tokens, self.embedder.max_tokens),
             s.chunk_overlap_tokens,
         )
-        self.store = Store(client or make_client(s), s.collection, self.embedder, self.chunker)
+        self.store = Store(
+            client or make_client(s), s.collection, self.embedder, self.chunker, owner_id(s.data_dir)
+        )
         self.retriever = HybridRetriever(self.store, s)
         self._llm = llm
         self._llm_lock = threading.Lock()
@@ -62,27 +66,20 @@ class Assistant:
     def ingest(
         self, paths: Iterable[Path] | None = None, *, rebuild: bool = False, progress: bool = False
     ) -> IngestReport:
-        """Index files (default: the configured corpus). Unchanged files are skipped."""
-        if rebuild:
-            self.store.reset()
-        else:
+        """Index files (default: the configured corpus). Unchanged files are skipped. `rebuild` drops
+        the index and re-indexes these paths plus every other file indexed from here (uploads too)."""
+        todo = list(paths) if paths is not None else list(self.settings.corpus_paths)
+        kw: dict[str, Any] = {"max_bytes": int(self.settings.max_file_mb * 1e6), "progress": progress}
+        with self.store.lock:  # one writer at a time in this process (uploads come from many threads)
+            if rebuild:
+                return rebuild_index(self.store, todo, **kw)
             self.store.check()
-        report = ingest(
-            self.store,
-            list(paths) if paths is not None else self.settings.corpus_paths,
-            max_bytes=int(self.settings.max_file_mb * 1e6),
-            progress=progress,
-        )
-        if report.changed or rebuild:
-            self.retriever.invalidate()
-        return report
+            return ingest(self.store, todo, **kw)
 
     def remove(self, path: Path) -> int:
-        """Drop one file's units from the index; returns the number of chunks removed."""
-        n = self.store.delete_file(str(Path(path).resolve()))
-        if n:
-            self.retriever.invalidate()
-        return n
+        """Drop one of this data directory's files from the index; returns the number of chunks removed.
+        Every running retriever (in any process) stops returning it before its next search."""
+        return self.store.delete_file(str(Path(path).resolve()))
 
     def ensure_indexed(self) -> None:
         """Index the configured corpus on first use if the store is empty (a fresh data directory)."""
@@ -138,6 +135,7 @@ class Assistant:
         files = self.store.files()
         return {
             "collection": self.settings.collection,
+            "owner": self.store.owner,
             "mode": "server" if self.settings.server_mode else "embedded",
             "location": self.settings.chroma_url or str(self.settings.chroma_dir),
             "files": len(files),

@@ -142,3 +142,61 @@ def test_server_mode_ingests_and_searches_a_real_chroma_server(tmp_path, make_as
     )
     assert a.ingest().units == 0
     assert not (tmp_path / "data" / "chroma").exists(), "server mode keeps nothing in the embedded store"
+
+
+def _note(folder: Path, name: str, topic: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(
+        f"# Notes\n\n### What is {topic}?\n\n{topic.title()} rescales every activation by its median.\n"
+    )
+    return path
+
+
+def test_two_hosts_on_one_server_never_delete_each_others_documents(tmp_path, make_assistant, chroma_server):
+    """Two "hosts" (own data dirs and corpus folders) share one Chroma server."""
+    hosts = []
+    for name, topic in [("one", "zorblax"), ("two", "quuxnorm")]:
+        corpus = tmp_path / name / "corpus"
+        _note(corpus, "notes.md", topic)  # the same relative layout on both hosts
+        s = Settings(data_dir=tmp_path / name / "data", chroma_url=chroma_server, corpus_paths=[corpus])
+        hosts.append((make_assistant(s), corpus))
+    (one, corpus_one), (two, corpus_two) = hosts
+    assert one.ingest().added == ["notes.md"]
+    one.search("what is zorblax")  # its BM25 side is built before the other host writes
+    assert two.ingest().added == ["notes.md"], "host two's file is its own document"
+    assert one.stats()["files"] == 2
+    # Host one's corpus loses a file: only that file leaves, host two's twin stays.
+    (corpus_one / "notes.md").unlink()
+    _note(corpus_one, "other.md", "blorptimizer")
+    report = one.ingest()
+    assert report.removed == ["notes.md"] and report.added == ["other.md"]
+    assert two.search("what is quuxnorm", k=1)[0].title == "What is quuxnorm?"
+    assert one.search("what is quuxnorm", k=1)[0].title == "What is quuxnorm?", "host one sees host two's"
+    assert all(r.title != "What is zorblax?" for r in two.search("what is zorblax", k=10)), (
+        "host two's running retriever no longer returns the unit host one deleted"
+    )
+    assert two.ingest().unchanged == ["notes.md"] and two.stats()["files"] == 2
+
+
+def test_rebuild_brings_uploads_back_and_names_what_it_dropped(tmp_path, make_assistant, chroma_server):
+    corpus = tmp_path / "corpus"
+    _note(corpus, "notes.md", "zorblax")
+    s = Settings(data_dir=tmp_path / "data", chroma_url=chroma_server, corpus_paths=[corpus])
+    a = make_assistant(s)
+    a.ingest()
+    upload = _note(s.uploads_dir / "0123abcd", "mine.md", "quuxnorm")
+    gone = _note(tmp_path / "scratch", "gone.md", "blorptimizer")
+    a.ingest([upload])
+    a.ingest([gone])
+    other = make_assistant(Settings(data_dir=tmp_path / "other", chroma_url=chroma_server))
+    other.ingest([_note(tmp_path / "other-corpus", "theirs.md", "flumpnet")])
+    gone.unlink()
+    report = a.ingest(rebuild=True)
+    assert sorted(report.added) == ["mine.md", "notes.md"], "the upload came back"
+    assert sorted(report.dropped) == [
+        ("gone.md", f"no longer on disk ({gone.resolve()})"),
+        ("theirs.md", f"indexed by another host (owner {other.store.owner})"),
+    ]
+    assert "2 dropped" in report.summary()
+    assert a.search("what is quuxnorm", k=1)[0].source == "mine.md"

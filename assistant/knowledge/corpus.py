@@ -25,7 +25,7 @@ from pathlib import Path
 
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 
-CHUNKER_VERSION = "4"
+CHUNKER_VERSION = "5"  # 5: unit ids include the document's key; records carry a generation
 SUPPORTED_SUFFIXES = {".md", ".markdown", ".txt", ".text", ".pdf", ".html", ".htm"}
 
 TokenCounter = Callable[[str], int]
@@ -46,12 +46,17 @@ class Unit:
     kind: str  # "qa" | "section" | "intro" | "passage"
     pieces: list[str] = field(default_factory=list)  # embedded + BM25 texts, each headed by the title
     keys: list[str] = field(default_factory=list)  # extra vector-only keys: the question, each sentence
+    doc: str = ""  # the document's key: its path relative to the folder it was indexed from
+    repeat: int = 0  # > 0 for the n-th repeat of an identical unit in the same document
 
     @property
     def id(self) -> str:
-        """Stable across runs and machines: derived from the file name and the unit's content."""
-        digest = hashlib.sha256(f"{self.source}\n{self.title}\n{self.text}".encode()).hexdigest()
-        return digest[:16]
+        """Unique per document and stable across runs and machines with the same corpus layout: derived
+        from the document's key (its path under the indexed folder, never the machine's absolute path)
+        and the unit's content."""
+        seed = f"{self.doc or self.source}\n{self.title}\n{self.text}"
+        seed += f"\n{self.repeat}" if self.repeat else ""
+        return hashlib.sha256(seed.encode()).hexdigest()[:16]
 
     @property
     def header(self) -> str:
@@ -359,8 +364,9 @@ class Chunker:
                     out.append(key)
         return out
 
-    def load(self, path: Path, max_bytes: int | None = None) -> list[Unit]:
-        """Units of one file; LoadError if it cannot be read or holds no text."""
+    def load(self, path: Path, max_bytes: int | None = None, key: str | None = None) -> list[Unit]:
+        """Units of one file (`key`: the document's key, default its name); LoadError if it cannot be
+        read or holds no text."""
         path = Path(path)
         text = clean_text(read_text(path, max_bytes))
         if not text:
@@ -394,6 +400,11 @@ class Chunker:
                 units.append(unit)
         if not units:
             raise LoadError(f"{path.name}: no text in file")
+        seen: dict[str, int] = {}
         for i, unit in enumerate(units):
             unit.position = i
+            unit.doc = key or path.name
+            base = unit.id
+            unit.repeat = seen.get(base, 0)  # the same question and answer twice: still two ids
+            seen[base] = unit.repeat + 1
         return units

@@ -1,18 +1,28 @@
-"""The Chroma store: client, manifest, and incremental, idempotent ingest.
+"""The Chroma store: client, manifest, and per-document generations that make every write atomic.
 
-Each chunk (an embedded piece of a unit) is one Chroma record whose metadata names its unit, file and
-the file's content hash. Ingest compares content hashes: unchanged files are skipped, changed files
-replaced, files gone from disk deleted. A file's records are written all or nothing.
+Two collections. `<name>` holds the chunks (an embedded piece or key of a unit); each record's id is
+`<unit id>:<generation>:<p|k><n>` and its metadata names its unit, document and generation.
+`<name>_files` holds one small *marker* record per document (path, display name, owner, content hash,
+current generation) plus one `__version__` record that every change rewrites.
+
+Replacing a document: mark it dirty, write the new version under a new generation, switch the marker
+to it in one record write, bump the version, delete the old generation, clear the mark. Readers
+(retrieval, `files()`, the documents list) only see a document's current generation, so a failure or a
+kill at any point leaves the old version or the new one, never a mix; the orphans a killed write
+leaves behind are deleted by the next ingest (`repair`), and a document never counts as indexed until
+its switch is written. Every marker names its *owner* (this data directory), so two hosts sharing one
+Chroma server only ever delete their own documents.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
+import os
+import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -21,12 +31,14 @@ import chromadb
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.config import Settings as ChromaSettings
 
-from assistant.knowledge.corpus import Chunker, LoadError, Unit, iter_files
+from assistant.knowledge.corpus import Chunker, Unit
 from assistant.knowledge.embedder import Embedder
 from assistant.settings import Settings
 
-log = logging.getLogger(__name__)
 MAX_BATCH = 1000  # records per Chroma call; well under every client's limit
+VERSION_ID = "__version__"  # the marker record every change rewrites
+WRITE_GRACE_S = 600  # a dirty mark this old is an interrupted write even if its pid is alive again
+_ONE = [[1.0]]  # markers are never searched by vector; Chroma wants one anyway
 
 
 class IndexMismatchError(RuntimeError):
@@ -77,55 +89,76 @@ def make_client(settings: Settings) -> chromadb.ClientAPI:
     return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
 
 
+def owner_id(data_dir: Path) -> str:
+    """This data directory's id, made once and kept in it: the owner recorded on every document it
+    indexes (a host name would change with every container; the data directory's volume does not)."""
+    path = Path(data_dir) / "index-owner"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError), path.open("x", encoding="utf-8") as f:
+        f.write(uuid.uuid4().hex)
+    for _ in range(50):  # another process may be between creating and writing it
+        if owner := path.read_text(encoding="utf-8").strip():
+            return owner
+        threading.Event().wait(0.02)
+    raise RuntimeError(f"{path} is empty: delete it and run again")
+
+
 def file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@dataclass
-class IngestReport:
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
-    units: int = 0  # units written by this run
-    vectors: int = 0  # records written: pieces plus keys
-    seconds: float = 0.0
+def _digest(*parts: str, n: int = 16) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:n]
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed)
 
-    def summary(self) -> str:
-        return (
-            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
-            f"{len(self.removed)} removed, {len(self.skipped)} skipped; {self.units} units "
-            f"({self.vectors} vectors) written in {self.seconds:.1f} s"
-        )
+def _writer() -> dict[str, Any]:
+    return {"writer": os.getpid(), "since": time.time()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Store:
-    """One Chroma collection of chunks plus the manifest that says how they were made."""
+    """One Chroma collection of chunks, one of document markers, and the manifest that says how the
+    chunks were made. Writes take `lock` (uploads, removals and ingests may come from many threads)."""
 
-    def __init__(self, client: chromadb.ClientAPI, name: str, embedder: Embedder, chunker: Chunker):
+    def __init__(
+        self,
+        client: chromadb.ClientAPI,
+        name: str,
+        embedder: Embedder,
+        chunker: Chunker,
+        owner: str = "local",
+    ):
         self.client = client
         self.name = name
         self.embedder = embedder
         self.chunker = chunker
+        self.owner = owner
+        self.lock = threading.RLock()
         self.ef = ChromaEmbedding(embedder)
-        self.collection = self._open()
+        self.collection, self.state = self._open()
 
     # -- manifest -----------------------------------------------------------------------------
     def manifest(self) -> dict[str, str | int]:
         return {"embedder": self.embedder.id, "dim": self.embedder.dim, **self.chunker.params}
 
-    def _open(self) -> Any:
-        return self.client.get_or_create_collection(
+    def _open(self) -> tuple[Any, Any]:
+        chunks = self.client.get_or_create_collection(
             self.name,
             embedding_function=self.ef,
             metadata=self.manifest(),
             configuration={"hnsw": {"space": "cosine"}},
         )
+        state = self.client.get_or_create_collection(f"{self.name}_files", embedding_function=self.ef)
+        return chunks, state
 
     def mismatch(self) -> str | None:
         """Why the stored index cannot be used with the current settings, or None."""
@@ -146,22 +179,29 @@ class Store:
             )
 
     def reset(self) -> None:
-        """Drop every record and start an empty collection with the current manifest."""
-        with contextlib.suppress(Exception):  # absent already
-            self.client.delete_collection(self.name)
-        self.collection = self._open()
+        """Drop every record (every owner's) and start empty collections with the current manifest."""
+        with self.lock:
+            for name in (self.name, f"{self.name}_files"):
+                with contextlib.suppress(Exception):  # absent already
+                    self.client.delete_collection(name)
+            self.collection, self.state = self._open()
+            self.bump()
 
     # -- reading ------------------------------------------------------------------------------
     def count(self) -> int:
         return self.collection.count()
 
     def records(
-        self, include: Iterable[str] = ("documents", "metadatas"), where: dict[str, Any] | None = None
+        self,
+        include: Iterable[str] = ("documents", "metadatas"),
+        where: dict[str, Any] | None = None,
+        collection: Any = None,
     ) -> Iterable[dict[str, Any]]:
         """Every record (or those matching `where`), in batches, as {id, document, metadata}."""
+        coll = collection if collection is not None else self.collection
         offset = 0
         while True:
-            got = self.collection.get(include=list(include), where=where, limit=MAX_BATCH, offset=offset)
+            got = coll.get(include=list(include), where=where, limit=MAX_BATCH, offset=offset)
             ids = got["ids"]
             for i, rid in enumerate(ids):
                 yield {
@@ -173,47 +213,89 @@ class Store:
                 return
             offset += MAX_BATCH
 
+    def version(self) -> str:
+        """A token that changes whenever any process changes what readers see (one small read)."""
+        got = self.state.get(ids=[VERSION_ID], include=["metadatas"])
+        return str(got["metadatas"][0]["token"]) if got["ids"] else ""
+
+    def markers(self) -> dict[str, dict[str, Any]]:
+        """doc id -> marker metadata, for every document of every owner (half-written ones included)."""
+        return {
+            r["id"]: r["metadata"]
+            for r in self.records(include=("metadatas",), collection=self.state)
+            if r["id"] != VERSION_ID
+        }
+
     def files(self) -> dict[str, dict[str, Any]]:
-        """path -> {hash, source, units, vectors} for every indexed file."""
-        out: dict[str, dict[str, Any]] = {}
-        for rec in self.records(include=("metadatas",)):
-            m = rec["metadata"]
-            f = out.setdefault(
-                m["path"], {"hash": m["file_hash"], "source": m["source"], "units": set(), "vectors": 0}
-            )
-            f["units"].add(m["unit_id"])
-            f["vectors"] += 1
-        for f in out.values():
-            f["units"] = len(f["units"])
-        return out
+        """doc id -> {path, source, owner, hash, gen, units, vectors} for every indexed document."""
+        return {
+            doc: {
+                "path": m["path"],
+                "source": m["source"],
+                "owner": m["owner"],
+                "hash": m["file_hash"],
+                "gen": m["gen"],
+                "key": m["key"],
+                "units": m["units"],
+                "vectors": m["vectors"],
+            }
+            for doc, m in self.markers().items()
+            if m.get("gen")
+        }
+
+    def own_files(self) -> dict[str, dict[str, Any]]:
+        """path -> info for the documents this data directory indexed."""
+        return {f["path"]: f for f in self.files().values() if f["owner"] == self.owner}
+
+    def doc_id(self, path: str) -> str:
+        return _digest(self.owner, path)
 
     def ids_for(self, path: str) -> set[str]:
-        return set(self.collection.get(where={"path": path}, include=[])["ids"])
+        """Every chunk record of one of this owner's documents, whatever its generation."""
+        return set(self.collection.get(where={"doc": self.doc_id(path)}, include=[])["ids"])
 
     # -- writing ------------------------------------------------------------------------------
-    def _delete(self, ids: list[str]) -> None:
+    def bump(self) -> None:
+        self.state.upsert(ids=[VERSION_ID], embeddings=_ONE, metadatas=[{"token": uuid.uuid4().hex}])
+
+    def _mark(self, doc: str, meta: dict[str, Any]) -> None:
+        self.state.upsert(ids=[doc], embeddings=_ONE, metadatas=[meta])
+
+    def _delete_where(self, where: dict[str, Any]) -> int:
+        ids = sorted(self.collection.get(where=where, include=[])["ids"])
         for i in range(0, len(ids), MAX_BATCH):
             self.collection.delete(ids=ids[i : i + MAX_BATCH])
-
-    def delete_file(self, path: str) -> int:
-        ids = sorted(self.ids_for(path))
-        self._delete(ids)
         return len(ids)
 
-    def write_file(self, path: str, digest: str, units: list[Unit], vectors: Any) -> None:
-        """Replace a file's records by these, all or nothing."""
+    def delete_file(self, path: str) -> int:
+        """Remove one of this owner's documents; returns the number of chunk records deleted."""
+        doc = self.doc_id(path)
+        with self.lock:
+            got = self.state.get(ids=[doc], include=["metadatas"])
+            if not got["ids"]:
+                return 0
+            self._mark(doc, {**got["metadatas"][0], "gen": "", "dirty": True, **_writer()})
+            self.bump()  # readers stop seeing it now; the records go next
+            n = self._delete_where({"doc": doc})
+            self.state.delete(ids=[doc])
+            return n
+
+    def write_file(self, path: str, key: str, digest: str, units: list[Unit], vectors: Any) -> None:
+        """Replace one document's records by these; readers see the old version or the new, whole."""
+        doc = self.doc_id(path)
+        gen = _digest(doc, digest, n=12)
         ids, docs, metas = [], [], []
         for unit in units:
             for role, texts in (("piece", unit.pieces), ("key", unit.keys)):
                 for j, text in enumerate(texts):
-                    ids.append(f"{unit.id}:{role[0]}{j}")
+                    ids.append(f"{unit.id}:{gen}:{role[0]}{j}")
                     docs.append(text)
                     metas.append(
                         {
                             "unit_id": unit.id,
+                            "doc": doc,
+                            "gen": gen,
                             "source": unit.source,
-                            "path": unit.path,
-                            "file_hash": digest,
                             "doc_title": unit.doc_title,
                             "title": unit.title,
                             "kind": unit.kind,
@@ -224,93 +306,74 @@ class Store:
                             **({"unit_text": unit.text} if role == "piece" and j == 0 else {}),
                         }
                     )
-        old = self.ids_for(path)
-        try:
-            for i in range(0, len(ids), MAX_BATCH):
-                s = slice(i, i + MAX_BATCH)
-                self.collection.upsert(
-                    ids=ids[s], documents=docs[s], metadatas=metas[s], embeddings=vectors[s]
-                )
-        except Exception:
-            fresh = sorted(set(ids) - old)  # roll back what this call added; old records stay
-            self._delete(fresh)
-            raise
-        stale = sorted(old - set(ids))
-        self._delete(stale)
+        source = units[0].source if units else Path(path).name
+        with self.lock:
+            got = self.state.get(ids=[doc], include=["metadatas"])
+            old = got["metadatas"][0] if got["ids"] else None
+            current = str(old["gen"]) if old else ""
+            marker = {
+                "path": path,
+                "source": source,
+                "key": key,
+                "owner": self.owner,
+                "file_hash": "",
+                "units": 0,
+                "vectors": 0,
+                **(old or {}),
+                "gen": current,
+                "dirty": True,
+                **_writer(),
+            }
+            self._mark(doc, marker)  # a kill from here on leaves orphans that `repair` finds
+            try:
+                for i in range(0, len(ids), MAX_BATCH):
+                    s = slice(i, i + MAX_BATCH)
+                    self.collection.upsert(
+                        ids=ids[s], documents=docs[s], metadatas=metas[s], embeddings=vectors[s]
+                    )
+            except BaseException:  # Ctrl-C too: the old version stays the one readers see
+                if gen != current:
+                    with contextlib.suppress(Exception):
+                        self._delete_where({"$and": [{"doc": doc}, {"gen": gen}]})
+                raise
+            switched = {**marker, "source": source, "key": key, "gen": gen, "file_hash": digest}
+            self._mark(doc, {**switched, "units": len(units), "vectors": len(ids)})  # the switch
+            self.bump()
+            if current and current != gen:
+                self._delete_where({"$and": [{"doc": doc}, {"gen": current}]})
+            self._mark(doc, {**switched, "units": len(units), "vectors": len(ids), "dirty": False})
 
+    def repair(self) -> int:
+        """Delete what interrupted writes of this owner left behind (records of a generation that never
+        became current, or an old one never deleted); returns the number of documents repaired."""
+        repaired = 0
+        with self.lock:
+            for doc, m in self.markers().items():
+                if m.get("owner") != self.owner or not m.get("dirty"):
+                    continue
+                writer, since = int(m.get("writer") or 0), float(m.get("since") or 0)
+                if writer not in (0, os.getpid()) and _alive(writer) and time.time() - since < WRITE_GRACE_S:
+                    continue  # another process of this data directory is writing it right now
+                current = str(m.get("gen") or "")
+                if current:
+                    self._delete_where({"$and": [{"doc": doc}, {"gen": {"$ne": current}}]})
+                    self._mark(doc, {**m, "dirty": False})
+                else:
+                    self._delete_where({"doc": doc})
+                    self.state.delete(ids=[doc])
+                repaired += 1
+            if repaired:
+                self.bump()
+        return repaired
 
-def ingest(
-    store: Store,
-    paths: Iterable[Path],
-    *,
-    max_bytes: int | None = None,
-    progress: bool = True,
-    on_skip: Callable[[str, str], None] | None = None,
-) -> IngestReport:
-    """Bring the store in line with the files under `paths` (plus dropping files gone from disk)."""
-    paths = [Path(p).expanduser() for p in paths]
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:  # checked before anything changes
-        raise FileNotFoundError(f"corpus path does not exist: {', '.join(missing)}")
-    start = time.perf_counter()
-    report = IngestReport()
-    indexed = store.files()
-    warn = on_skip or (lambda name, why: log.warning("skipped %s: %s", name, why))
-
-    def skip(name: str, why: str) -> None:
-        report.skipped.append((name, why))
-        warn(name, why)
-
-    # Files removed from disk leave the index.
-    for path in sorted(indexed):
-        if not Path(path).exists():
-            store.delete_file(path)
-            report.removed.append(indexed[path]["source"])
-
-    # Parse everything first (cheap), then embed with one progress bar over all new chunks.
-    todo: list[tuple[Path, str, list[Unit]]] = []
-    for path in iter_files(paths):
-        key = str(path.resolve())
-        try:
-            digest = file_hash(path)
-        except OSError as exc:
-            skip(path.name, f"unreadable ({exc.strerror or exc})")
-            continue
-        if key in indexed and indexed[key]["hash"] == digest:
-            report.unchanged.append(path.name)
-            continue
-        try:
-            units = store.chunker.load(path, max_bytes)
-        except LoadError as exc:
-            skip(path.name, str(exc).split(": ", 1)[-1])
-            continue
-        todo.append((path, digest, units))
-
-    total = sum(len(u.pieces) + len(u.keys) for _, _, units in todo for u in units)
-    bar = _progress(total, progress)
-    for path, digest, units in todo:
-        key = str(path.resolve())
-        texts = [t for u in units for t in (*u.pieces, *u.keys)]
-        try:
-            vectors = []
-            step = 8 * store.embedder.batch_size  # big calls: the embedder sorts by length within one
-            for i in range(0, len(texts), step):
-                batch = texts[i : i + step]
-                vectors.extend(store.embedder.embed(batch))
-                bar.update(len(batch))
-            store.write_file(key, digest, units, vectors)
-        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the rest
-            skip(path.name, f"failed while indexing: {exc}")
-            continue
-        (report.updated if key in indexed else report.added).append(path.name)
-        report.units += len(units)
-        report.vectors += len(texts)
-    bar.close()
-    report.seconds = time.perf_counter() - start
-    return report
-
-
-def _progress(total: int, enabled: bool) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="chunk", desc="embedding", disable=not enabled or total == 0)
+    def indexed_before_rebuild(self) -> list[dict[str, Any]]:
+        """What is indexed now ({path, source, owner}), read before a rebuild drops it: from the
+        markers, or from the chunks of an index built before markers existed."""
+        if files := self.files():
+            return list(files.values())
+        seen: dict[str, dict[str, Any]] = {}
+        for rec in self.records(include=("metadatas",)):
+            m = rec["metadata"]
+            if "path" in m:
+                seen.setdefault(m["path"], {"path": m["path"], "source": m["source"], "owner": self.owner})
+        return list(seen.values())

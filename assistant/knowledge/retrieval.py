@@ -1,14 +1,17 @@
 """Hybrid retrieval: BM25 over chunk text fused with Chroma vector search, one hit per unit.
 
-The BM25 side is built once from the store's records and rebuilt only when ingest changes the store
-(the `version` it was built at is compared on each query), never per query.
+The BM25 side is built once from the store's records and rebuilt only when the store changes, never
+per query. Every search first reads the store-wide version token (one small Chroma read) that every
+ingest or removal, in any process, rewrites; when it differs from the one the BM25 side was built at,
+that side is rebuilt under a lock and swapped in as one immutable snapshot, so a search never mixes
+two states and never returns a unit no longer in the store.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -103,6 +106,19 @@ class _Piece:
     document: str
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """What one store version holds, read once; searches use one snapshot throughout."""
+
+    token: str | None
+    pieces: list[_Piece] = field(default_factory=list)
+    units: dict[str, dict[str, Any]] = field(default_factory=dict)
+    live: frozenset[str] = frozenset()  # current generations: records of others are not (yet) in the store
+    bm25: SparseBM25 | None = None
+    records: int = 0
+    docs: dict[str, str] = field(default_factory=dict)
+
+
 class HybridRetriever:
     """score = vector_weight * best cosine over the unit's vectors + bm25_weight * BM25 / best BM25.
 
@@ -115,59 +131,66 @@ class HybridRetriever:
         self.store = store
         self.settings = settings
         self._lock = threading.Lock()
-        self._built_at: int | None = None
-        self.version = 0  # bumped by whoever changes the store
-        self._pieces: list[_Piece] = []
-        self._units: dict[str, dict[str, Any]] = {}
-        self._bm25: SparseBM25 | None = None
-        self._records = 0
-        self._docs: dict[str, str] = {}
+        self._snap = _Snapshot(token=None)
+        self._stale = True
 
     # -- the BM25 side -------------------------------------------------------------------------
     def invalidate(self) -> None:
-        self.version += 1
+        """Rebuild before the next search even if the store's version did not change."""
+        self._stale = True
 
-    def _ensure_built(self) -> None:
-        if self._built_at == self.version:
-            return
+    def _current(self) -> _Snapshot:
+        token = self.store.version()
+        snap = self._snap
+        if snap.token == token and not self._stale:
+            return snap
         with self._lock:
-            if self._built_at == self.version:
-                return
-            version = self.version
-            pieces, units, records = [], {}, self.store.count()
+            if self._snap.token == token and not self._stale:
+                return self._snap
+            self._stale = False
+            live = frozenset(f["gen"] for f in self.store.files().values())
+            pieces, units = [], {}
             for rec in self.store.records(where={"role": "piece"}):
                 m = rec["metadata"]
+                if m.get("gen") not in live:  # a write under way, or what a killed one left
+                    continue
                 pieces.append(_Piece(rec["id"], m["unit_id"], rec["document"] or ""))
                 if "unit_text" in m:
                     units[m["unit_id"]] = m
             corpus = [tokenize(p.document) for p in pieces]
-            self._bm25 = SparseBM25(corpus) if any(corpus) else None
-            self._pieces, self._units, self._records = pieces, units, records
-            self._docs = {p.id: p.document for p in pieces}
-            self._built_at = version
+            self._snap = _Snapshot(
+                token=token,
+                pieces=pieces,
+                units=units,
+                live=live,
+                bm25=SparseBM25(corpus) if any(corpus) else None,
+                records=self.store.count(),
+                docs={p.id: p.document for p in pieces},
+            )
+            return self._snap
 
     def unit_count(self) -> int:
-        self._ensure_built()
-        return len(self._units)
+        return len(self._current().units)
 
     def units(self) -> list[dict[str, Any]]:
         """Metadata of every indexed unit (source, title, kind, …), in index order."""
-        self._ensure_built()
-        return list(self._units.values())
+        return list(self._current().units.values())
 
     # -- search --------------------------------------------------------------------------------
-    def _vector_scores(self, query_vec: np.ndarray, n: int) -> dict[str, tuple[float, str]]:
+    def _vector_scores(self, snap: _Snapshot, query_vec: np.ndarray, n: int) -> dict[str, tuple[float, str]]:
         """unit -> (best cosine, id of its best-matching *piece*) among the n nearest vectors.
 
-        Record ids are `<unit_id>:p<i>` (pieces) and `<unit_id>:k<i>` (keys), so only distances are
-        fetched: pulling metadata (which carries whole answers) would cost more than the search.
+        Record ids are `<unit_id>:<generation>:p<i>` (pieces) and `…:k<i>` (keys), so only distances
+        are fetched: pulling metadata (which carries whole answers) would cost more than the search.
         """
         got = self.store.collection.query(
             query_embeddings=[query_vec.tolist()], n_results=n, include=["distances"]
         )
         best: dict[str, tuple[float, str]] = {}
         for rid, dist in zip(got["ids"][0], got["distances"][0], strict=True):
-            uid, role = rid.rsplit(":", 1)
+            uid, gen, role = rid.split(":")
+            if gen not in snap.live:
+                continue
             sim, piece = 1.0 - float(dist), rid if role.startswith("p") else ""
             if uid not in best:
                 best[uid] = (sim, piece)
@@ -175,17 +198,17 @@ class HybridRetriever:
                 best[uid] = (best[uid][0], piece)
         return best
 
-    def _bm25_scores(self, query: str, n: int) -> dict[str, tuple[float, str]]:
+    def _bm25_scores(self, snap: _Snapshot, query: str, n: int) -> dict[str, tuple[float, str]]:
         """unit -> (best BM25 of its pieces, that piece's id) for the n best pieces."""
         tokens = tokenize(query)
-        if self._bm25 is None or not tokens:
+        if snap.bm25 is None or not tokens:
             return {}
-        scores = self._bm25.get_scores(tokens)
+        scores = snap.bm25.get_scores(tokens)
         top = np.argpartition(-scores, min(n, len(scores) - 1))[:n] if len(scores) > n else range(len(scores))
         best: dict[str, tuple[float, str]] = {}
         for i in top:
             if scores[i] > 0:
-                p = self._pieces[i]
+                p = snap.pieces[i]
                 if p.unit_id not in best or scores[i] > best[p.unit_id][0]:
                     best[p.unit_id] = (float(scores[i]), p.id)
         return best
@@ -195,15 +218,15 @@ class HybridRetriever:
     ) -> list[SearchResult]:
         if not query or not query.strip():
             raise EmptyQueryError("the query is empty: type a question or some keywords")
-        self._ensure_built()
-        if not self._units:
+        snap = self._current()
+        if not snap.units:
             return []
         s = self.settings
         k = k or s.retrieval_k
         if query_vec is None:
             query_vec = self.store.embedder.embed_query(query)
-        vec = self._vector_scores(query_vec, min(max(s.candidates, 4 * k), self._records))
-        bm = self._bm25_scores(query, min(max(s.candidates, 4 * k), len(self._pieces)))
+        vec = self._vector_scores(snap, query_vec, min(max(s.candidates, 4 * k), snap.records))
+        bm = self._bm25_scores(snap, query, min(max(s.candidates, 4 * k), len(snap.pieces)))
         top_bm = max((v[0] for v in bm.values()), default=0.0) or 1.0
         floor = min((v[0] for v in vec.values()), default=0.0)  # units past the vector cut-off
         fused = {
@@ -213,8 +236,8 @@ class HybridRetriever:
         }
         out = []
         for uid in sorted(fused, key=lambda u: -fused[u]):
-            meta = self._units.get(uid)
-            if meta is None:  # store changed under us; the BM25 side catches up on the next query
+            meta = snap.units.get(uid)
+            if meta is None:  # written after this snapshot was read: the next search sees it
                 continue
             piece_id = (vec.get(uid, (0, ""))[1] or bm.get(uid, (0, ""))[1]) or f"{uid}:p0"
             out.append(
@@ -224,7 +247,7 @@ class HybridRetriever:
                     doc_title=meta["doc_title"],
                     title=meta["title"],
                     text=meta["unit_text"],
-                    passage=self._passage(piece_id, meta["unit_text"]),
+                    passage=self._passage(snap, piece_id, meta["unit_text"]),
                     score=round(fused[uid], 4),
                     relevance=round(
                         s.vector_weight * vec.get(uid, (floor, ""))[0]
@@ -241,6 +264,7 @@ class HybridRetriever:
                 break
         return out
 
-    def _passage(self, piece_id: str, unit_text: str) -> str:
-        doc = self._docs.get(piece_id)
+    @staticmethod
+    def _passage(snap: _Snapshot, piece_id: str, unit_text: str) -> str:
+        doc = snap.docs.get(piece_id)
         return doc.split("\n\n", 1)[-1] if doc else unit_text

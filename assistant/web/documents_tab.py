@@ -1,14 +1,21 @@
 """The documents tab: upload files into the index, see what is indexed, remove a document.
 
 Uploads are checked before anything changes: a bad file (unsupported, binary, oversized, unparsable)
-is refused with its reason and the index stays as it was. Files are stored under data/uploads with a
-sanitised name, so an uploaded file name can never write outside that folder.
+is refused with its reason and the index stays as it was. Each upload is stored as
+`data/uploads/<content hash>/<the user's file name>`: the name is kept for display (sanitised only of
+folders, hidden-file dots and control characters, so it can never write outside that folder), and
+the folder keeps two uploads with the same (or a same-looking) name from ever replacing each other.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
 import re
 import shutil
+import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +25,13 @@ from assistant.knowledge.corpus import SUPPORTED_SUFFIXES, LoadError
 
 
 def safe_name(name: str) -> str:
-    """A plain file name: no folders, no leading dots, only ordinary characters."""
-    base = Path(name.replace("\\", "/")).name
-    base = re.sub(r"[^A-Za-z0-9._ -]", "_", base).strip(" .")
+    """A plain file name: no folders, no leading dots, letters of any script kept (so "笔记.md" stays
+    "笔记.md"), everything else but `._ -` replaced; at most 200 characters, the suffix kept."""
+    base = Path(unicodedata.normalize("NFC", name).replace("\\", "/")).name
+    base = re.sub(r"[^\w. -]", "_", base).strip(" .")
+    if len(base) > 200:
+        stem, suffix = Path(base).stem, Path(base).suffix[:20]
+        base = stem[: 200 - len(suffix)] + suffix
     return base or "document.txt"
 
 
@@ -30,16 +41,25 @@ class DocumentsTab:
         self.settings = assistant.settings
 
     def table(self) -> list[list[Any]]:
+        """[name shown, units, from, path] per indexed document; documents another host (sharing the
+        Chroma server) indexed are listed as such and cannot be removed from here."""
         uploads = self.settings.uploads_dir.resolve()
+        owner = self.assistant.store.owner
         rows = []
-        for path, info in sorted(self.assistant.store.files().items(), key=lambda kv: kv[1]["source"]):
-            where = "uploaded" if Path(path).resolve().is_relative_to(uploads) else "corpus"
-            rows.append([info["source"], info["units"], where, path])
+        for info in sorted(self.assistant.store.files().values(), key=lambda f: (f["source"], f["path"])):
+            if info["owner"] != owner:
+                where = "another host"
+            else:
+                where = "uploaded" if Path(info["path"]).is_relative_to(uploads) else "corpus"
+            rows.append([info["source"], info["units"], where, info["path"]])
         return rows
+
+    def _choices(self, rows: list[list[Any]]) -> list[tuple[str, str]]:
+        return [(f"{r[0]} ({r[2]}, {r[1]} units)", r[3]) for r in rows if r[2] != "another host"]
 
     def _refresh(self) -> tuple[Any, Any]:
         rows = self.table()
-        choices = [(f"{r[0]} ({r[2]}, {r[1]} units)", r[3]) for r in rows]
+        choices = self._choices(rows)
         return gr.Dataframe(value=[r[:3] for r in rows]), gr.Dropdown(choices=choices, value=None)
 
     def upload(self, files: list[Any] | None, progress: gr.Progress = gr.Progress()) -> Any:  # noqa: B008
@@ -50,17 +70,16 @@ class DocumentsTab:
         staging.mkdir(parents=True, exist_ok=True)
         limit = int(self.settings.max_file_mb * 1e6)
         lines, errors = [], []
-        for i, f in enumerate(progress.tqdm(files, desc="Indexing")):
+        for f in progress.tqdm(files, desc="Indexing"):
             src = Path(f if isinstance(f, str) else f.name)
             name = safe_name(getattr(f, "orig_name", None) or src.name)
-            dest = (uploads / name).resolve()
-            if dest.parent != uploads:  # belt and braces: never outside the uploads folder
-                errors.append(f"**{name}**: refused (invalid name)")
-                continue
-            staged = staging / f"{i}-{name}"
+            fd, tmp = tempfile.mkstemp(dir=staging, suffix=Path(name).suffix)  # unique per upload
+            os.close(fd)
+            staged = Path(tmp)
             try:
                 shutil.copyfile(src, staged)
                 self.assistant.chunker.load(staged, max_bytes=limit)  # refuses bad files before any change
+                digest = hashlib.sha256(staged.read_bytes()).hexdigest()[:16]
             except LoadError as exc:
                 errors.append(f"**{name}**: {str(exc).split(': ', 1)[-1]}")
                 staged.unlink(missing_ok=True)
@@ -69,7 +88,13 @@ class DocumentsTab:
                 errors.append(f"**{name}**: could not be read ({exc.strerror or exc})")
                 staged.unlink(missing_ok=True)
                 continue
-            staged.replace(dest)
+            dest = (uploads / digest / name).resolve()
+            if dest.parent.parent != uploads:  # belt and braces: never outside the uploads folder
+                errors.append(f"**{name}**: refused (invalid name)")
+                staged.unlink(missing_ok=True)
+                continue
+            dest.parent.mkdir(exist_ok=True)
+            staged.replace(dest)  # same name and same bytes: the same file, "unchanged" below
             report = self.assistant.ingest([dest])
             if report.skipped:
                 errors.append(f"**{name}**: {report.skipped[0][1]}")
@@ -87,9 +112,12 @@ class DocumentsTab:
             raise gr.Error("Pick a document to remove.")
         removed = self.assistant.remove(Path(path))
         note = ""
-        p = Path(path).resolve()
-        if p.is_relative_to(self.settings.uploads_dir.resolve()):
+        p, uploads = Path(path).resolve(), self.settings.uploads_dir.resolve()
+        if p.is_relative_to(uploads):
             p.unlink(missing_ok=True)
+            if p.parent != uploads:  # its own folder (uploads/<hash>/name): gone when empty
+                with contextlib.suppress(OSError):
+                    p.parent.rmdir()
         else:
             note = " (a corpus file: it comes back on the next full ingest unless you delete it from corpus/)"
         return (f"Removed **{Path(path).name}**: {removed} vectors left the index{note}.", *self._refresh())
@@ -115,7 +143,7 @@ class DocumentsTab:
         )
         with gr.Row():
             pick = gr.Dropdown(
-                choices=[(f"{r[0]} ({r[2]}, {r[1]} units)", r[3]) for r in rows],
+                choices=self._choices(rows),
                 label="Remove a document",
                 elem_id="remove-pick",
                 scale=4,
