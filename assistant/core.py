@@ -6,8 +6,10 @@ so tests and benchmarks can swap in their own.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,12 @@ from assistant.settings import Settings
 
 if TYPE_CHECKING:
     from assistant.llm.engine import LLMEngine
+
+
+@dataclass
+class _Turn:
+    stop: threading.Event
+    cut_short: bool = False  # stopped by a model switch
 
 
 class Assistant:
@@ -49,14 +57,24 @@ class Assistant:
         )
         self.retriever = HybridRetriever(self.store, s)
         self._llm = llm
-        self._llm_lock = threading.Lock()
+        # The model every session shares. `_engine` guards `_llm` and the turns in flight; a switch
+        # waits for those turns (new ones wait for the switch), then unloads the old model before
+        # loading the new one, so two models are never in memory together. Searches never take it.
+        self._engine = threading.Condition()
+        self._switching = False
+        self._switch_lock = threading.Lock()
+        self._turns: dict[int, _Turn] = {}
+        self._turn_ids = itertools.count()
+        self._chain_lock = threading.Lock()
         self._chain: RagChain | None = None
         self._indexed_checked = False
 
     @property
     def llm(self) -> LLMEngine:
-        """The language model, loaded on first use (search alone never pays for it)."""
-        with self._llm_lock:
+        """The language model, loaded on first use (search alone never pays for it). While a switch
+        replaces it, turns already in flight keep the old one and everyone else waits for the new."""
+        with self._engine:
+            self._engine.wait_for(lambda: self._llm is not None or not self._switching)
             if self._llm is None:
                 from assistant.llm.engine import LLMEngine
 
@@ -94,33 +112,88 @@ class Assistant:
         self.ensure_indexed()
         return self.retriever.search(query, k)
 
-    def set_model(self, name: str) -> LLMEngine:
-        """Load another LLM (a preset, `auto`, a folder…) and swap it in for every session."""
-        from assistant.llm.engine import LLMEngine
+    def set_model(self, name: str, *, drain_s: float = 120.0) -> LLMEngine:
+        """Switch every session to another LLM (a preset, `auto`, a folder…).
 
-        with self._llm_lock:
-            if self._llm is not None and name in {self._llm.name, self.settings.llm_model}:
-                return self._llm
-            engine = LLMEngine(self.settings.model_copy(update={"llm_model": name}))
-            old, self._llm = self._llm, engine
-            self.settings.llm_model = name
-        if old is not None:
-            old.worker.shutdown(wait=False)
-        return engine
+        An unknown name is refused before anything changes. New turns wait while answers already
+        being written finish on the old model; any still running after `drain_s` seconds is stopped
+        and says so. The old model is then unloaded and the new one loaded (never both in memory).
+        Searches go on throughout. If the new model fails to load, the configured one is loaded
+        again on next use."""
+        from assistant.llm.engine import LLMEngine
+        from assistant.llm.models import resolve_model
+
+        settings = self.settings.model_copy(update={"llm_model": name})
+        with self._switch_lock:
+            current = self._llm
+            if current is not None and name in {current.name, self.settings.llm_model}:
+                return current
+            resolve_model(settings)  # an unknown or missing model: a clear error, nothing changed
+            with self._engine:
+                self._switching = True
+                if not self._engine.wait_for(lambda: not self._turns, timeout=drain_s):
+                    for turn in self._turns.values():
+                        turn.cut_short = True
+                        turn.stop.set()
+                    self._engine.wait_for(lambda: not self._turns, timeout=30)
+                old, self._llm = self._llm, None
+            try:
+                if old is not None:
+                    old.close()
+                engine = LLMEngine(settings)
+            except BaseException:
+                with self._engine:
+                    self._switching = False
+                    self._engine.notify_all()
+                raise
+            with self._engine:
+                self._llm = engine
+                self.settings.llm_model = name
+                self._switching = False
+                self._engine.notify_all()
+            return engine
 
     # -- conversation ------------------------------------------------------------------------------
     @property
     def chain(self) -> RagChain:
-        if self._chain is None:
-            self._chain = RagChain(self, self.settings)
-        return self._chain
+        with self._chain_lock:
+            if self._chain is None:
+                self._chain = RagChain(self, self.settings)
+            return self._chain
 
     def ask_stream(
-        self, question: str, history: list[dict[str, Any]] | None = None, **generation: Any
+        self,
+        question: str,
+        history: list[dict[str, Any]] | None = None,
+        *,
+        stop: threading.Event | None = None,
+        **generation: Any,
     ) -> Iterator[str | Answer]:
         """Yield the answer's text chunks as they are generated, then the final Answer (whose `answer`
-        is authoritative: citations attributed after generation appear only there)."""
-        return self.chain.stream(question, history, **generation)
+        is authoritative: citations attributed after generation appear only there). Setting `stop`
+        ends the turn at the next token, during the follow-up rewrite too."""
+        return self._turn(question, history, stop or threading.Event(), generation)
+
+    def _turn(
+        self, question: str, history: list[dict[str, Any]] | None, stop: threading.Event, generation: Any
+    ) -> Iterator[str | Answer]:
+        """One turn, counted in flight so that a model switch waits for it (see set_model)."""
+        turn = _Turn(stop)
+        with self._engine:
+            self._engine.wait_for(lambda: not self._switching)
+            key = next(self._turn_ids)
+            self._turns[key] = turn
+        try:
+            for item in self.chain.stream(question, history, stop=stop, **generation):
+                if isinstance(item, Answer) and turn.cut_short:
+                    item.notices.append(
+                        "The model was switched while this answer was written: it was cut short."
+                    )
+                yield item
+        finally:
+            with self._engine:
+                del self._turns[key]
+                self._engine.notify_all()
 
     def ask(self, question: str, history: list[dict[str, Any]] | None = None, **generation: Any) -> Answer:
         """Answer a question (a follow-up, given `history` as [{role, content}, …]) with cited sources."""

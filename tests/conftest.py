@@ -126,3 +126,18 @@ def tiny_engine(tiny_model_dir, tmp_path_factory):
 
     s = Settings(data_dir=tmp_path_factory.mktemp("llm"), llm_model=str(tiny_model_dir), llm_dtype="float32")
     return LLMEngine(s)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--count", type=int, default=1, help="run each test marked `repeatable` this many times")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "repeatable: run `--count` times (flakiness checks)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    count = metafunc.config.getoption("count")
+    if count > 1 and metafunc.definition.get_closest_marker("repeatable"):
+        metafunc.fixturenames.append("repetition")
+        metafunc.parametrize("repetition", range(count))

@@ -194,12 +194,15 @@ class RagChain:
         )
         return _head_tail(words, lo)
 
-    def rewrite(self, question: str, history: list[Message]) -> str:
-        """A standalone version of a follow-up, by the LLM from recent turns (last answer included)."""
+    def rewrite(self, question: str, history: list[Message], stop: threading.Event | None = None) -> str:
+        """A standalone version of a follow-up, by the LLM from recent turns (last answer included).
+        Setting `stop` ends the rewrite at the next token (the turn's Stop reaches it too)."""
         recent = trim_history(history, self.settings.history_max_tokens, self.llm.count_tokens)
         transcript = "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in recent)
         text = prompt(self.settings, "rewrite").format(history=transcript, question=question)
-        out = self.llm.generate([{"role": "user", "content": text}], max_new_tokens=64, temperature=0.0)
+        out = self.llm.generate(
+            [{"role": "user", "content": text}], max_new_tokens=64, temperature=0.0, stop=stop
+        )
         line = next((ln.strip() for ln in out.strip().splitlines() if ln.strip()), "")
         line = re.sub(r"^(standalone question|question|rewritten)\s*:\s*", "", line, flags=re.I).strip(
             " \"'`*"
@@ -377,7 +380,7 @@ class RagChain:
         standalone, queries = question, [question]
         if follow_up:
             t = time.perf_counter()
-            standalone = self.rewrite(question, history)
+            standalone = self.rewrite(question, history, stop)
             timings["rewrite_ms"] = (time.perf_counter() - t) * 1000
             queries = [standalone, self.join_previous(question, history)]
 
@@ -389,6 +392,13 @@ class RagChain:
             timings["total_ms"] = (time.perf_counter() - t0) * 1000
             yield text
             yield Answer(text, standalone, True, notices=notices, rewritten=follow_up, timings=timings)
+            return
+
+        if stop is not None and stop.is_set():  # stopped before the answer began (e.g. while rewriting)
+            timings["total_ms"] = (time.perf_counter() - t0) * 1000
+            yield Answer(
+                "", standalone, False, notices=[*notices, "Stopped."], rewritten=follow_up, timings=timings
+            )
             return
 
         engine = self.llm

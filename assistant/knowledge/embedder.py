@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 import json
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,27 +134,55 @@ class Embedder:
             ) from exc
         self.dim = int(self.model.get_embedding_dimension())
         self.max_tokens = int(self.model.max_seq_length)
-        self.tokenizer = self.model.tokenizer
-        self.tokenizer.model_max_length = 1 << 30  # we count long texts on purpose; silence the warning
+        # Counting has its own copy of the tokenizer, set once (no truncation, no padding) and never
+        # changed, so any number of threads may count at once. The model's tokenizer is reconfigured
+        # (truncation to the window, padding) by every encode(), which is not safe to share: the lock
+        # below serialises embedding calls (tokenizers#537, "Already borrowed"; and a count racing
+        # an embed would read a truncated length).
+        from tokenizers import Tokenizer
+
+        self._counter = Tokenizer.from_str(self.model.tokenizer.backend_tokenizer.to_str())
+        self._counter.no_truncation()
+        self._counter.no_padding()
+        self._lock = threading.Lock()
 
     @property
     def id(self) -> str:
         return self.name
 
     def count_tokens(self, text: str) -> int:
-        """Word pieces the model reads for `text`, special tokens included."""
-        return len(self.tokenizer.encode(text, add_special_tokens=True))
+        """Word pieces `text` makes, special tokens included (the model reads at most `max_tokens`).
+        Safe from any number of threads."""
+        return len(self._counter.encode(text, add_special_tokens=True).ids)
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """Normalised vectors; a text longer than the window is read from its first `max_tokens` pieces.
+
+        Safe from many threads: one batch at a time holds the model, so a search waits for at most
+        one batch of a running ingest, never for the whole ingest."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self.model.encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress,
-        ).astype(np.float32)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(texts), desc="Embedding", unit="text")
+        for start in range(0, len(texts), self.batch_size):
+            batch = texts[start : start + self.batch_size]
+            with self._lock:
+                out[start : start + len(batch)] = self.model.encode(
+                    batch,
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            if bar is not None:
+                bar.update(len(batch))
+        if bar is not None:
+            bar.close()
+        return out
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]

@@ -39,9 +39,10 @@ class TokenStreamer:
     after the newest token and emit the difference, holding back only an incomplete UTF-8 sequence.
     """
 
-    def __init__(self, tokenizer: Any, stop: threading.Event):
+    def __init__(self, tokenizer: Any, stop: threading.Event, lock: threading.Lock | None = None):
         self.tokenizer = tokenizer
         self.stop = stop
+        self.lock = lock or threading.Lock()
         self.queue: queue.Queue[str | None] = queue.Queue()
         self.ids: list[int] = []
         self.prefix = self.read = 0
@@ -59,8 +60,9 @@ class TokenStreamer:
         if self.ids and self.ids[-1] in self._special:
             self.ids.pop()
             return
-        before = self.tokenizer.decode(self.ids[self.prefix : self.read], skip_special_tokens=True)
-        after = self.tokenizer.decode(self.ids[self.prefix :], skip_special_tokens=True)
+        with self.lock:  # the tokenizer is shared with every session's prompt encoding
+            before = self.tokenizer.decode(self.ids[self.prefix : self.read], skip_special_tokens=True)
+            after = self.tokenizer.decode(self.ids[self.prefix :], skip_special_tokens=True)
         if len(after) > len(before) and not after.endswith("\ufffd"):
             self.queue.put(after[len(before) :])
             self.prefix, self.read = self.read, len(self.ids)
@@ -119,7 +121,7 @@ class Generation:
         self.stop.set()
 
     def __iter__(self) -> Iterator[str]:
-        streamer = TokenStreamer(self.engine.tokenizer, self.stop)
+        streamer = TokenStreamer(self.engine.tokenizer, self.stop, self.engine.tokenizer_lock)
         self._requested = time.perf_counter()
         self.stats.prompt_tokens = int(self.input_ids.shape[-1])
         # One worker thread runs every generation in turn (FIFO): sessions queue, outputs never mix,
@@ -187,7 +189,8 @@ class LLMEngine:
         else:
             self.source = ModelSource("object", name or type(model).__name__, "", "handed in")
             self.folder = ""
-        self.model, self.tokenizer = model, tokenizer
+        self.model, self.tokenizer, self.config = model, tokenizer, model.config
+        self.closed = False
         self.load_seconds = time.perf_counter() - start
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
         self.device = str(next(model.parameters()).device)
@@ -197,6 +200,18 @@ class LLMEngine:
         )
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        # One tokenizer serves every session and the generation thread. A fast tokenizer's settings
+        # are shared mutable state (tokenizers#537, "Already borrowed"), so encoding and decoding take
+        # this lock; counting uses a private copy that is set once and never changed, so it needs none.
+        self.tokenizer_lock = threading.Lock()
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        self._counter = None
+        if backend is not None:
+            from tokenizers import Tokenizer
+
+            self._counter = Tokenizer.from_str(backend.to_str())
+            self._counter.no_truncation()
+            self._counter.no_padding()
 
     @property
     def name(self) -> str:
@@ -205,18 +220,23 @@ class LLMEngine:
     @property
     def context_window(self) -> int:
         """Tokens the model attends over (prompt + answer), from its config unless capped by settings."""
-        own = int(getattr(self.model.config, "max_position_embeddings", 0) or 2048)
+        own = int(getattr(self.config, "max_position_embeddings", 0) or 2048)
         cap = self.settings.llm_context_window
         return min(own, cap) if cap else own
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer.encode(text, add_special_tokens=False))
+        """Tokens `text` makes (no special tokens). Safe from any number of threads."""
+        if self._counter is not None:
+            return len(self._counter.encode(text, add_special_tokens=False).ids)
+        with self.tokenizer_lock:
+            return len(self.tokenizer.encode(text, add_special_tokens=False))
 
     def encode_chat(self, messages: list[dict[str, str]]) -> Any:
         """Prompt ids for a conversation through the model's own chat template."""
-        ids = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )["input_ids"]
+        with self.tokenizer_lock:
+            ids = self.tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            )["input_ids"]
         return ids.to(self.model.device)
 
     def count_messages(self, messages: list[dict[str, str]]) -> int:
@@ -252,6 +272,8 @@ class LLMEngine:
         **extra: Any,
     ) -> Generation:
         """Start nothing yet: iterating the returned Generation queues, generates and streams."""
+        if self.closed:
+            raise RuntimeError(f"the model {self.name} was unloaded (another model was switched in)")
         ids = self.encode_chat(messages or []) if input_ids is None else input_ids
         room = self.context_window - int(ids.shape[-1])
         if room < 1:
@@ -269,6 +291,18 @@ class LLMEngine:
         for _ in gen:
             pass
         return gen.text
+
+    def close(self) -> None:
+        """Unload the model: generations already queued or running finish first, then its memory
+        (host and accelerator) is given back. The engine cannot generate afterwards."""
+        import torch
+
+        self.worker.shutdown(wait=True)
+        self.closed = True
+        self.model = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def warmup(self) -> None:
         """One short generation so the first user does not pay for lazy init (and compilation)."""

@@ -5,8 +5,11 @@ state); the model and the index are shared."""
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -22,13 +25,22 @@ from assistant.web.render import (
     sources_html,
     status_line,
 )
-
-# session hash -> stop event of the answer being generated for that browser tab
-_STOPS: dict[str, threading.Event] = {}
+from assistant.web.turns import TabTurns
 
 
-def _history(messages: list[dict[str, Any]] | None) -> list[dict[str, str]]:
-    """What the chain needs from the Chatbot's messages: role and plain text."""
+def chain_history(conversation: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The conversation as the chain reads it: each question and the plain text of its answer (never
+    the rendered bubble, whose marks and notices are for the reader, not the model)."""
+    history = []
+    for turn in conversation or []:
+        history.append({"role": "user", "content": turn["question"]})
+        if turn.get("answer") and turn["answer"].get("answer"):
+            history.append({"role": "assistant", "content": turn["answer"]["answer"]})
+    return history
+
+
+def _shown(messages: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The chat as shown: role and text of each bubble (Gradio may hand content as parts)."""
     return [{"role": m["role"], "content": message_text(m.get("content"))} for m in messages or []]
 
 
@@ -47,17 +59,26 @@ def example_questions(assistant: Any, n: int) -> list[str]:
 
 
 class ChatTab:
+    """The handlers and layout of the chat tab. Per browser tab, the conversation is kept twice, side
+    by side in session state: as data (`conversation`: each question with its answer dict, which the
+    model's history, feedback and export are built from) and as rendered bubbles (the Chatbot)."""
+
     def __init__(self, assistant: Any):
         self.assistant = assistant
         self.settings = assistant.settings
+        self.turns = TabTurns()
         self._feedback_lock = threading.Lock()
+        self._exports = Path(tempfile.mkdtemp(prefix="assistant-exports-"))
+        s = self.settings
+        presets = ["auto"] + [m["name"] for m in list_models(s) if m["available"]]
+        self.model_choices = presets if s.llm_model in presets else [*presets, s.llm_model]
 
     # -- handlers --------------------------------------------------------------------------------
     def respond(
         self,
         message: Any,
         messages: list[dict[str, Any]] | None,
-        answers: dict[int, dict[str, Any]],
+        conversation: list[dict[str, Any]] | None,
         k: float,
         temperature: float,
         max_new_tokens: float,
@@ -66,69 +87,86 @@ class ChatTab:
         text = message_text(message).strip()
         if not text:
             raise gr.Error("Type a question first.")
-        history = _history(messages)
-        messages = [*history, {"role": "user", "content": text}, {"role": "assistant", "content": ""}]
-        yield "", messages, answers, sources_html(None), gr.skip(), "⏳ Answering…"
-        stop = _STOPS[request.session_hash] = threading.Event()
-        final: Answer | None = None
+        conversation = list(conversation or [])
+        # Registered before anything else, so a Stop pressed at any moment of this turn reaches it.
+        turn = self.turns.start(request.session_hash)
         try:
-            for item in self.assistant.ask_stream(
+            shown = [
+                *_shown(messages),
+                {"role": "user", "content": text},
+                {"role": "assistant", "content": ""},
+            ]
+            yield "", shown, conversation, sources_html(None), gr.skip(), "⏳ Answering…"
+            final: Answer | None = None
+            stream = self.assistant.ask_stream(
                 text,
-                history,
+                chain_history(conversation),
                 sources_k=int(k),
                 temperature=float(temperature),
                 max_new_tokens=int(max_new_tokens),
-                stop=stop,
-            ):
-                if isinstance(item, Answer):
-                    final = item
-                else:
-                    messages[-1]["content"] += item
-                    yield "", messages, answers, gr.skip(), gr.skip(), gr.skip()
-        except EmptyQueryError as exc:
-            raise gr.Error(str(exc)) from None
-        except LLMOutOfMemoryError as exc:
-            messages[-1]["content"] = f"⚠️ {exc}"
-            yield "", messages, answers, gr.skip(), gr.skip(), "⚠️ out of memory: see the message"
-            return
+                stop=turn.stop,
+            )
+            try:
+                for item in stream:
+                    if not self.turns.owns_chat(turn):  # a newer answer in this tab took over
+                        return
+                    if isinstance(item, Answer):
+                        final = item
+                    else:
+                        shown[-1]["content"] += item
+                        yield "", shown, conversation, gr.skip(), gr.skip(), gr.skip()
+            except EmptyQueryError as exc:
+                raise gr.Error(str(exc)) from None
+            except LLMOutOfMemoryError as exc:
+                shown[-1]["content"] = f"⚠️ {exc}"
+                conversation.append({"question": text, "answer": None, "index": len(shown) - 1})
+                yield "", shown, conversation, gr.skip(), gr.skip(), "⚠️ out of memory: see the message"
+                return
+            finally:
+                stream.close()  # also when superseded: the model stops within one step
+            if final is None or not self.turns.owns_chat(turn):
+                return
+            answer = final.to_dict()
+            shown[-1]["content"] = answer_markdown(answer)
+            conversation.append({"question": text, "answer": answer, "index": len(shown) - 1})
+            yield "", shown, conversation, sources_html(answer), details_markdown(answer), status_line(answer)
         finally:
-            _STOPS.pop(request.session_hash, None)
-        if final is None:
-            return
-        answer = final.to_dict()
-        messages[-1]["content"] = answer_markdown(answer)
-        answers = {**answers, len(messages) - 1: answer}
-        yield "", messages, answers, sources_html(answer), details_markdown(answer), status_line(answer)
+            self.turns.finish(turn)
 
     def stop(self, request: gr.Request) -> None:
-        if event := _STOPS.get(request.session_hash):
-            event.set()
+        self.turns.stop(request.session_hash)
 
-    def retry(self, messages: list[dict[str, Any]] | None, answers: dict[int, dict[str, Any]]) -> Any:
-        """Drop the last exchange and put its question back, ready to be asked again."""
-        messages = list(messages or [])
-        last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=None)
+    def retry(
+        self,
+        messages: list[dict[str, Any]] | None,
+        conversation: list[dict[str, Any]] | None,
+        request: gr.Request,
+    ) -> Any:
+        """Stop what this tab is writing, drop the last exchange and put its question back."""
+        self.turns.supersede(request.session_hash)
+        shown = _shown(messages)
+        last_user = max((i for i, m in enumerate(shown) if m["role"] == "user"), default=None)
         if last_user is None:
-            return "", messages, answers
-        question = message_text(messages[last_user]["content"])
-        kept = {i: a for i, a in answers.items() if i < last_user}
-        return question, messages[:last_user], kept
+            return "", shown, list(conversation or [])
+        kept = [t for t in conversation or [] if t["index"] < last_user]
+        return shown[last_user]["content"], shown[:last_user], kept
 
-    def like(self, data: gr.LikeData, messages: list[dict[str, Any]] | None, answers: dict[int, Any]) -> None:
+    def clear(self, request: gr.Request) -> Any:
+        self.turns.supersede(request.session_hash)
+        return "", [], [], sources_html(None), details_markdown(None), "", gr.File(visible=False)
+
+    def like(self, data: gr.LikeData, conversation: list[dict[str, Any]] | None) -> None:
         """Thumbs up/down saved with the question, the answer and its sources (data/feedback.jsonl)."""
-        messages = messages or []
         index = data.index if isinstance(data.index, int) else data.index[0]
-        question = next(
-            (message_text(m["content"]) for m in reversed(messages[:index]) if m["role"] == "user"), ""
-        )
-        answer = answers.get(index, {})
+        turn = next((t for t in conversation or [] if t["index"] == index), None)
+        if turn is None:
+            raise gr.Error("This answer is still being written; rate it once it is complete.")
+        answer = turn["answer"] or {}
         row = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "liked": bool(data.liked),
-            "question": question,
-            "answer": answer.get(
-                "answer", message_text(messages[index]["content"]) if index < len(messages) else ""
-            ),
+            "question": turn["question"],
+            "answer": answer.get("answer", ""),
             "sources": [
                 {k: s[k] for k in ("n", "source", "title", "unit_id")} for s in answer.get("sources", [])
             ],
@@ -140,17 +178,29 @@ class ChatTab:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
         gr.Info("Thanks: feedback saved." if data.liked else "Thanks: we saved this answer for review.")
 
-    def export(self, messages: list[dict[str, Any]] | None, answers: dict[int, dict[str, Any]]) -> Any:
-        if not messages:
+    def export(self, conversation: list[dict[str, Any]] | None) -> Any:
+        """The conversation as a Markdown download. Written to this app's private temp folder, which
+        Gradio accepts wherever `data_dir` is (in Docker it is /data, outside the working directory);
+        Gradio serves a copy under an unguessable path, so no tab can fetch another tab's export."""
+        if not conversation:
             raise gr.Error("Nothing to export yet.")
-        ordered = [answers.get(i, {}) for i, m in enumerate(messages) if m["role"] == "assistant"]
-        folder = self.settings.data_dir / "exports"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"conversation-{time.strftime('%Y%m%d-%H%M%S')}.md"
-        path.write_text(conversation_markdown(messages, ordered), encoding="utf-8")
+        path = self._exports / f"conversation-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.md"
+        path.write_text(conversation_markdown(conversation), encoding="utf-8")
         return gr.File(value=str(path), visible=True)
 
-    def switch_model(self, name: str) -> str:
+    def may_switch_model(self, request: gr.Request | None) -> bool:
+        """Whether this visitor may change the model every session shares. Accounts do not exist yet,
+        so anyone may (among the listed models only); once they do, this is where only admins may."""
+        return True
+
+    def switch_model(self, name: str, request: gr.Request) -> str:
+        # Checked here, not only in the widget: a client can send any value to the server.
+        if not self.may_switch_model(request):
+            raise gr.Error("Only an administrator may switch the model.")
+        if name not in self.model_choices:
+            raise gr.Error(
+                f"{name!r} is not one of the models this server offers: {', '.join(self.model_choices)}"
+            )
         try:
             engine = self.assistant.set_model(name)
         except (ValueError, RuntimeError, FileNotFoundError) as exc:
@@ -160,7 +210,7 @@ class ChatTab:
     # -- layout ----------------------------------------------------------------------------------
     def build(self) -> None:
         s = self.settings
-        answers = gr.State({})
+        conversation = gr.State([])  # this tab's turns as data: [{question, answer, index}]
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(
@@ -197,36 +247,34 @@ class ChatTab:
                 with gr.Accordion("How this answer was made", open=False, elem_id="details-accordion"):
                     details = gr.Markdown(details_markdown(None), elem_id="details")
                 with gr.Accordion("Settings", open=False):
-                    presets = ["auto"] + [m["name"] for m in list_models(s) if m["available"]]
                     model = gr.Dropdown(
-                        presets,
-                        value=s.llm_model if s.llm_model in presets else "auto",
+                        self.model_choices,
+                        value=s.llm_model,
                         label="Model (reloads the shared model)",
-                        allow_custom_value=True,
+                        elem_id="model",
                     )
                     model_status = gr.Markdown()
                     k = gr.Slider(1, 8, value=s.sources_k, step=1, label="Number of sources")
                     temperature = gr.Slider(0, 1.5, value=s.llm_temperature, step=0.05, label="Temperature")
                     max_new = gr.Slider(32, 1024, value=s.llm_max_new_tokens, step=32, label="Max new tokens")
 
-        inputs = [box, chatbot, answers, k, temperature, max_new]
-        outputs = [box, chatbot, answers, panel, details, status]
-        box.submit(self.respond, inputs, outputs, api_visibility="private")
-        send.click(self.respond, inputs, outputs, api_visibility="private")
-        # Stop sets this tab's stop event: generation ends at the next token and the answer is
-        # finished normally (sources, "stopped" in the status line) rather than cut off mid-update.
+        inputs = [box, chatbot, conversation, k, temperature, max_new]
+        outputs = [box, chatbot, conversation, panel, details, status]
+        gr.on([box.submit, send.click], self.respond, inputs, outputs, api_visibility="private")
+        # Stop reaches every answer this tab is writing: generation ends at the next token and the
+        # answer is finished normally (sources, "stopped" in the status line).
         stop.click(self.stop, None, None, api_visibility="private", queue=False)
-        retry.click(self.retry, [chatbot, answers], [box, chatbot, answers], api_visibility="private").then(
-            self.respond, inputs, outputs, api_visibility="private"
-        )
+        retry.click(
+            self.retry, [chatbot, conversation], [box, chatbot, conversation], api_visibility="private"
+        ).then(self.respond, inputs, outputs, api_visibility="private")
         clear.click(
-            lambda: ("", [], {}, sources_html(None), details_markdown(None), "", gr.File(visible=False)),
+            self.clear,
             None,
-            [box, chatbot, answers, panel, details, status, exported],
+            [box, chatbot, conversation, panel, details, status, exported],
             api_visibility="private",
         )
-        chatbot.like(self.like, [chatbot, answers], None, api_visibility="private")
-        export.click(self.export, [chatbot, answers], [exported], api_visibility="private")
+        chatbot.like(self.like, [conversation], None, api_visibility="private")
+        export.click(self.export, [conversation], [exported], api_visibility="private")
         model.change(self.switch_model, [model], [model_status], api_visibility="private")
 
         def ask(question: str, history_json: str = "[]") -> Any:
