@@ -158,7 +158,7 @@ def _stream_answer(a: Any, question: str, history: list[dict[str, Any]], show: b
     for item in a.ask_stream(question, history):
         if isinstance(item, Answer):
             final = item
-        elif show:
+        elif show and isinstance(item, str):
             streamed += item
             console.print(item, end="", markup=False, highlight=False, soft_wrap=True)
     if show:

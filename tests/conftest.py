@@ -141,3 +141,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if count > 1 and metafunc.definition.get_closest_marker("repeatable"):
         metafunc.fixturenames.append("repetition")
         metafunc.parametrize("repetition", range(count))
+
+
+@pytest.fixture(scope="session")
+def serial_engine(tiny_model_dir, tmp_path_factory):
+    """The tiny model generating one answer at a time (llm_batching=off): the path that calls
+    model.generate() directly."""
+    from assistant.llm.engine import LLMEngine
+
+    s = Settings(
+        data_dir=tmp_path_factory.mktemp("llm-serial"),
+        llm_model=str(tiny_model_dir),
+        llm_dtype="float32",
+        llm_batching="off",
+    )
+    return LLMEngine(s)

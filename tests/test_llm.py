@@ -165,17 +165,17 @@ def test_no_memory_growth_over_a_long_conversation(tiny_engine):
     assert growth_mb < 30, f"RSS grew {growth_mb:.1f} MB over 50 generations"
 
 
-def test_cuda_out_of_memory_becomes_a_readable_error_and_the_engine_keeps_serving(tiny_engine, monkeypatch):
-    real = tiny_engine.model.generate
+def test_cuda_out_of_memory_becomes_a_readable_error_and_the_engine_keeps_serving(serial_engine, monkeypatch):
+    real = serial_engine.model.generate
 
     def oom(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(tiny_engine.model, "generate", oom)
+    monkeypatch.setattr(serial_engine.model, "generate", oom)
     with pytest.raises(LLMOutOfMemoryError, match="ran out of memory.*still running"):
-        tiny_engine.generate(msgs("a question that needs too much memory"))
-    monkeypatch.setattr(tiny_engine.model, "generate", real)
-    assert tiny_engine.generate(msgs("and now?"), max_new_tokens=5)
+        serial_engine.generate(msgs("a question that needs too much memory"))
+    monkeypatch.setattr(serial_engine.model, "generate", real)
+    assert serial_engine.generate(msgs("and now?"), max_new_tokens=5)
 
 
 def test_prompt_longer_than_the_window_is_refused(tiny_engine):

@@ -36,6 +36,7 @@ from assistant.chat.citations import (
     with_marks,
 )
 from assistant.knowledge.retrieval import EmptyQueryError, SearchResult, tokenize
+from assistant.llm.streaming import Waiting
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
@@ -425,6 +426,9 @@ class RagChain:
         rewriter = CitationRewriter(len(sources))  # live view; finalize() settles the citations
         raw = ""
         for chunk in generation:
+            if isinstance(chunk, Waiting):  # no place in the batch yet: the caller may say so
+                yield chunk
+                continue
             raw += chunk
             if out := rewriter.feed(chunk):
                 timings.setdefault("first_token_ms", (time.perf_counter() - t0) * 1000)
@@ -438,6 +442,7 @@ class RagChain:
             tokens_per_s=stats.decode_tokens_per_s,
             llm_first_token_ms=stats.first_token_ms,
             queue_ms=stats.queue_ms,
+            new_tokens=stats.new_tokens,
         )
         timings.setdefault("first_token_ms", timings["total_ms"])
         answer.standalone_question, answer.rewritten, answer.notices = standalone, follow_up, notices

@@ -27,13 +27,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from assistant.llm.errors import LLMError
+
 log = logging.getLogger(__name__)
 
-GREEDY_TEMPERATURE = 1e-4  # logits / 1e-4: the top token gets all the probability mass
+GREEDY_TEMPERATURE = 1e-7  # logits / 1e-7: a gap of one fp32 ulp already decides; top token wins
 _POLL_S = 0.05
 
 
-class BatchingError(RuntimeError):
+class BatchingError(LLMError):
     """The batched generation loop failed or stopped; the request could not finish."""
 
 
@@ -50,8 +52,66 @@ class BatchRequest:
     outputs: queue.Queue[Any] = field(default_factory=queue.Queue)
 
 
+def batching_plan(settings: Any, model: Any, device: str) -> tuple[bool, str]:
+    """Whether this engine batches, and why (shown by the log line and `assistant doctor`)."""
+    asked = settings.llm_batching
+    if asked == "off":
+        return False, "llm_batching=off: one answer at a time"
+    why_not = None
+    if not hasattr(model, "init_continuous_batching"):
+        why_not = f"{type(model).__name__} has no continuous batching support"
+    elif settings.llm_load_in_4bit:
+        why_not = "bitsandbytes 4-bit weights are not supported by continuous batching"
+    elif asked == "auto" and settings.llm_fast_path == "on":
+        why_not = "llm_fast_path=on asks for the compiled one-at-a-time path"
+    if why_not:
+        if asked == "on":
+            raise ValueError(f"llm_batching=on, but {why_not}")
+        return False, f"auto: {why_not}"
+    return True, f"{'auto' if asked == 'auto' else 'llm_batching=on'}: concurrent answers share each step"
+
+
+def kv_budget_tokens(settings: Any, model: Any, device: str, bytes_per_token: int) -> int:
+    """KV cache size in tokens: the setting, or batch × window; on a GPU never past its memory cap."""
+    window = min(int(getattr(model.config, "max_position_embeddings", 0) or 4096), 4096)
+    if settings.llm_context_window:
+        window = min(window, settings.llm_context_window)
+    tokens = settings.llm_kv_cache_tokens or settings.llm_batch_size * window
+    if device.startswith("cuda"):
+        import torch
+
+        free, _total = torch.cuda.mem_get_info(torch.device(device))
+        budget = free * 0.8
+        if settings.llm_max_memory:
+            from accelerate.utils import convert_file_size_to_int
+
+            weights = sum(p.numel() * p.element_size() for p in model.parameters())
+            budget = min(budget, convert_file_size_to_int(settings.llm_max_memory) - weights)
+        tokens = min(tokens, max(0, int(budget // bytes_per_token)))
+        if tokens < window:
+            raise ValueError(
+                f"the KV cache for batching would hold only {tokens} tokens within the GPU memory "
+                "limit; raise llm_max_memory or set llm_batching=off"
+            )
+    return tokens
+
+
 class ContinuousBatcher:
     """One `ContinuousBatchingManager` on a model plus the dispatcher that routes its outputs."""
+
+    @classmethod
+    def for_engine(cls, model: Any, tokenizer: Any, settings: Any, device: str) -> ContinuousBatcher:
+        per_token = kv_bytes_per_token(model.config, next(model.parameters()).element_size())
+        eos = getattr(model.generation_config, "eos_token_id", None) or tokenizer.eos_token_id
+        return cls(
+            model,
+            eos_token_id=eos,
+            pad_token_id=tokenizer.pad_token_id,
+            batch_size=settings.llm_batch_size,
+            kv_tokens=kv_budget_tokens(settings, model, device, per_token),
+            max_new_tokens=settings.llm_max_new_tokens,
+            top_p=settings.llm_top_p,
+        )
 
     def __init__(
         self,
@@ -99,7 +159,10 @@ class ContinuousBatcher:
         self._dispatcher.start()
 
     # -- submitting -------------------------------------------------------------------------------
-    def submit(self, input_ids: list[int], *, max_new_tokens: int, temperature: float) -> BatchRequest:
+    def submit(
+        self, input_ids: list[int], *, max_new_tokens: int, temperature: float, ignore_eos: bool = False
+    ) -> BatchRequest:
+        """Queue one generation; `ignore_eos` forces exactly max_new_tokens (benchmarks)."""
         self.raise_if_dead()
         seq = next(self._seq)
         req = BatchRequest(rid=f"r{seq}", seq=seq, prompt_tokens=len(input_ids))
@@ -111,6 +174,7 @@ class ContinuousBatcher:
             max_new_tokens=max_new_tokens,
             streaming=True,
             temperature=float(temperature) if temperature > 0 else GREEDY_TEMPERATURE,
+            **({"eos_token_id": -1} if ignore_eos else {}),
         )
         if rid is None:  # the manager refused it (stopping)
             self._forget(req)
@@ -137,7 +201,8 @@ class ContinuousBatcher:
 
     # -- consuming --------------------------------------------------------------------------------
     def tokens(self, req: BatchRequest, stop: threading.Event | None = None) -> Iterator[list[int]]:
-        """Yield each step's new token ids for this request until it finishes, is stopped or fails."""
+        """Yield each step's new token ids for this request until it finishes, is stopped or fails
+        (an empty list now and then while it waits)."""
         seen = 0
         try:
             while True:
@@ -147,6 +212,7 @@ class ContinuousBatcher:
                     item = req.outputs.get(timeout=_POLL_S)
                 except queue.Empty:
                     self.raise_if_dead()
+                    yield []  # idle: lets the consumer check its place in the queue
                     continue
                 if isinstance(item, BaseException):
                     raise item
@@ -172,6 +238,13 @@ class ContinuousBatcher:
             self._fail_all(fatal or RuntimeError("the generation thread exited"))
             raise BatchingError(f"the batched generation loop stopped: {self._error}")
 
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until no request is in flight; False if some still are after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.active() and time.monotonic() < deadline:
+            time.sleep(_POLL_S)
+        return not self.active()
+
     def close(self, timeout: float = 30.0) -> None:
         """Stop the loop (pending requests fail with a clear error) and free its cache."""
         self._closing.set()
@@ -183,6 +256,12 @@ class ContinuousBatcher:
 
     def _dispatch(self) -> None:
         while not self._closing.is_set():
+            if not threading.main_thread().is_alive():
+                # The interpreter is exiting: transformers' loop thread is not a daemon and would
+                # keep the process alive forever, so end it (there is no one left to answer).
+                self._closing.set()
+                self.manager.stop(block=False, hard_stop=True)
+                return
             try:
                 out = self.manager.get_result(timeout=_POLL_S)
             except Exception as exc:  # noqa: BLE001 - surfaced to every waiting request

@@ -1,92 +1,30 @@
 """The LLM engine: one loaded chat model serving every session.
 
-Generations run one at a time on a persistent worker thread (queued FIFO, never interleaved), stream
-text as soon as each token decodes, and stop within one decoding step when cancelled. Which model
-and how it is loaded is `models.py`.
+Two ways to share it. Batched (`llm_batching`, see `batching.py`): concurrent answers join one
+continuously batched loop and advance together, step by step. One at a time: a persistent worker
+thread runs generations in turn (FIFO, never interleaved). Either way text streams as soon as each
+token decodes, a queued answer says how many are ahead of it, and Stop ends it within one decoding
+step. Which model and how it is loaded is `models.py`.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import queue
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
+from assistant.llm.batching import ContinuousBatcher, batching_plan
+from assistant.llm.errors import LLMOutOfMemoryError
 from assistant.llm.models import ModelSource, load_model, resolve_model
+from assistant.llm.streaming import GenerationStats, TokenStreamer, Waiting
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class LLMOutOfMemoryError(RuntimeError):
-    """The accelerator ran out of memory during one generation; the engine keeps serving."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Streaming
-# --------------------------------------------------------------------------------------------------
-
-
-class TokenStreamer:
-    """Streams text as soon as each token decodes (no waiting for a word boundary), and times tokens.
-
-    Incremental detokenisation as in text-generation-inference: decode a small window before and
-    after the newest token and emit the difference, holding back only an incomplete UTF-8 sequence.
-    """
-
-    def __init__(self, tokenizer: Any, stop: threading.Event, lock: threading.Lock | None = None):
-        self.tokenizer = tokenizer
-        self.stop = stop
-        self.lock = lock or threading.Lock()
-        self.queue: queue.Queue[str | None] = queue.Queue()
-        self.ids: list[int] = []
-        self.prefix = self.read = 0
-        self.token_times: list[float] = []
-        self._prompt_seen = False
-        self._special = set(tokenizer.all_special_ids)
-
-    # called by generate() on its thread
-    def put(self, value: Any) -> None:
-        if not self._prompt_seen:  # the first call carries the prompt
-            self._prompt_seen = True
-            return
-        self.token_times.append(time.perf_counter())
-        self.ids.extend(int(t) for t in value.reshape(-1).tolist())
-        if self.ids and self.ids[-1] in self._special:
-            self.ids.pop()
-            return
-        with self.lock:  # the tokenizer is shared with every session's prompt encoding
-            before = self.tokenizer.decode(self.ids[self.prefix : self.read], skip_special_tokens=True)
-            after = self.tokenizer.decode(self.ids[self.prefix :], skip_special_tokens=True)
-        if len(after) > len(before) and not after.endswith("\ufffd"):
-            self.queue.put(after[len(before) :])
-            self.prefix, self.read = self.read, len(self.ids)
-
-    def end(self) -> None:
-        self.queue.put(None)
-
-    def __iter__(self) -> Iterator[str]:
-        while (item := self.queue.get()) is not None:
-            yield item
-
-
-@dataclass
-class GenerationStats:
-    prompt_tokens: int = 0
-    new_tokens: int = 0
-    queue_ms: float = 0.0  # waiting for another session's generation to finish
-    first_token_ms: float = 0.0  # from the start of this generation to its first streamed text
-    decode_tokens_per_s: float = 0.0
-    total_ms: float = 0.0
-    cancelled: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class _StopOnEvent:
@@ -105,7 +43,8 @@ class _StopOnEvent:
 
 @dataclass
 class Generation:
-    """One streamed answer: iterate for text chunks; `.stats` afterwards; `.cancel()` from anywhere."""
+    """One streamed answer: iterate for text chunks (and `Waiting` notices while it has no place yet);
+    `.stats` afterwards; `.cancel()` from anywhere."""
 
     engine: LLMEngine
     input_ids: Any
@@ -116,23 +55,42 @@ class Generation:
     _error: BaseException | None = None
     _requested: float = 0.0
     _started: float = 0.0
+    _seq: int = -1
 
     def cancel(self) -> None:
         self.stop.set()
 
-    def __iter__(self) -> Iterator[str]:
-        streamer = TokenStreamer(self.engine.tokenizer, self.stop, self.engine.tokenizer_lock)
+    def __iter__(self) -> Iterator[str | Waiting]:
         self._requested = time.perf_counter()
         self.stats.prompt_tokens = int(self.input_ids.shape[-1])
+        streamer = TokenStreamer(self.engine.tokenizer, self.stop, self.engine.tokenizer_lock)
+        if self.engine.batcher is not None:
+            yield from self._batched(streamer)
+        else:
+            yield from self._serial(streamer)
+
+    def _emit(self, chunk: str) -> str:
+        if not self.text:
+            self.stats.first_token_ms = (time.perf_counter() - self._requested) * 1000
+        self.text += chunk
+        return chunk
+
+    # -- one at a time ------------------------------------------------------------------------------
+    def _serial(self, streamer: TokenStreamer) -> Iterator[str | Waiting]:
         # One worker thread runs every generation in turn (FIFO): sessions queue, outputs never mix,
         # and torch keeps one warm thread pool instead of building one per request.
+        self._seq = self.engine._enqueued()
         future = self.engine.worker.submit(self._run, streamer)
+        told = 0
         try:
             for chunk in streamer:
-                if not self.text:
-                    self.stats.first_token_ms = (time.perf_counter() - self._started) * 1000
-                self.text += chunk
-                yield chunk
+                if chunk is None:  # heartbeat: say where this answer stands while it waits
+                    ahead = self.engine._ahead(self._seq) if not self._started else 0
+                    if ahead and ahead != told:
+                        told = ahead
+                        yield Waiting(ahead)
+                    continue
+                yield self._emit(chunk)
         except GeneratorExit:  # the consumer went away: the model stops within one step
             self.stop.set()
             raise
@@ -160,16 +118,46 @@ class Generation:
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer's thread
             self._error = self.engine.translate_error(exc)
         finally:
-            self._finish(streamer, self._started)
+            self.engine._done()
+            self.stats.finish(streamer.token_times, self._started, self.stop.is_set())
             streamer.end()
 
-    def _finish(self, streamer: TokenStreamer, start: float) -> None:
-        times = streamer.token_times
-        self.stats.new_tokens = len(times)
-        self.stats.total_ms = (time.perf_counter() - start) * 1000
-        self.stats.cancelled = self.stop.is_set()
-        if len(times) > 1:
-            self.stats.decode_tokens_per_s = (len(times) - 1) / (times[-1] - times[0])
+    # -- batched ------------------------------------------------------------------------------------
+    def _batched(self, streamer: TokenStreamer) -> Iterator[str | Waiting]:
+        batcher = self.engine.batcher
+        assert batcher is not None
+        if self.stop.is_set():
+            self.stats.cancelled = True
+            return
+        temperature = self.params.get("temperature") or 0.0
+        new_tokens = int(self.params["max_new_tokens"])
+        req = batcher.submit(
+            self.input_ids[0].tolist(),
+            max_new_tokens=new_tokens,
+            temperature=float(temperature) if self.params.get("do_sample") else 0.0,
+            ignore_eos=int(self.params.get("min_new_tokens") or 0) >= new_tokens,
+        )
+        told = 0
+        try:
+            for new in batcher.tokens(req, self.stop):
+                if not new:  # idle poll: say where this answer stands while the batch is full
+                    ahead = batcher.ahead(req)
+                    if ahead and ahead != told:
+                        told = ahead
+                        yield Waiting(ahead)
+                    continue
+                if not self._started:
+                    self._started = req.first_token or time.perf_counter()
+                    self.stats.queue_ms = max(0.0, (self._started - self._requested) * 1000)
+                if chunk := streamer.push(new):
+                    yield self._emit(chunk)
+        except GeneratorExit:
+            self.stop.set()
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self.engine.translate_error(exc) from None
+        finally:
+            self.stats.finish(streamer.token_times, self._requested, self.stop.is_set())
 
 
 class LLMEngine:
@@ -195,11 +183,26 @@ class LLMEngine:
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
         self.device = str(next(model.parameters()).device)
         self.dtype = str(next(model.parameters()).dtype).replace("torch.", "")
-        self.fast_path = settings.llm_fast_path == "on" or (
-            settings.llm_fast_path == "auto" and self.device.startswith("cuda")
-        )
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        self._serial_lock = threading.Lock()
+        self._serial_enqueued = self._serial_done = 0
+        self.batcher: ContinuousBatcher | None = None
+        use, self.batching_reason = batching_plan(settings, model, self.device)
+        if use:
+            try:
+                self.batcher = ContinuousBatcher.for_engine(model, tokenizer, settings, self.device)
+            except Exception as exc:  # noqa: BLE001 - fall back to one at a time, and say why
+                if settings.llm_batching == "on":
+                    raise
+                self.batching_reason = f"off: continuous batching failed to start ({exc})"
+        self.batching = "on" if self.batcher is not None else "off"
+        log.warning("LLM batching %s (%s)", self.batching, self.batching_reason)
+        # The static-cache + compiled decode fast path is for one-at-a-time generate() only.
+        self.fast_path = self.batcher is None and (
+            settings.llm_fast_path == "on"
+            or (settings.llm_fast_path == "auto" and self.device.startswith("cuda"))
+        )
         # One tokenizer serves every session and the generation thread. A fast tokenizer's settings
         # are shared mutable state (tokenizers#537, "Already borrowed"), so encoding and decoding take
         # this lock; counting uses a private copy that is set once and never changed, so it needs none.
@@ -292,11 +295,29 @@ class LLMEngine:
             pass
         return gen.text
 
+    def _enqueued(self) -> int:
+        with self._serial_lock:
+            self._serial_enqueued += 1
+            return self._serial_enqueued - 1
+
+    def _done(self) -> None:
+        with self._serial_lock:
+            self._serial_done += 1
+
+    def _ahead(self, seq: int) -> int:
+        """One at a time: answers queued before this one and not finished (FIFO, so they run first)."""
+        with self._serial_lock:
+            return max(0, seq - self._serial_done)
+
     def close(self) -> None:
         """Unload the model: generations already queued or running finish first, then its memory
         (host and accelerator) is given back. The engine cannot generate afterwards."""
         import torch
 
+        if self.batcher is not None:
+            self.batcher.drain()
+            self.batcher.close()
+            self.batcher = None
         self.worker.shutdown(wait=True)
         self.closed = True
         self.model = None
@@ -331,5 +352,7 @@ class LLMEngine:
             "dtype": self.dtype,
             "context_window": self.context_window,
             "fast_path": self.fast_path,
+            "batching": self.batching,
+            "batching_reason": self.batching_reason,
             "load_s": round(self.load_seconds, 2),
         }

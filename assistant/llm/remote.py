@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.llm.engine import GenerationStats
+from assistant.llm.errors import LLMError
+from assistant.llm.streaming import GenerationStats
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ MESSAGE_OVERHEAD_TOKENS = 8  # role markers and separators a chat template adds 
 DEFAULT_REMOTE_WINDOW = 4096  # when neither the settings nor a local config say otherwise
 
 
-class RemoteLLMError(RuntimeError):
+class RemoteLLMError(LLMError):
     """The model server could not answer; the message says why in words a user can act on."""
 
 

@@ -16,14 +16,16 @@ import gradio as gr
 
 from assistant.chat.chain import Answer, message_text
 from assistant.knowledge.retrieval import EmptyQueryError
-from assistant.llm.engine import LLMOutOfMemoryError
+from assistant.llm.errors import LLMError, LLMOutOfMemoryError
 from assistant.llm.models import list_models
+from assistant.llm.streaming import Waiting
 from assistant.web.render import (
     answer_markdown,
     conversation_markdown,
     details_markdown,
     sources_html,
     status_line,
+    waiting_line,
 )
 from assistant.web.turns import TabTurns
 
@@ -112,15 +114,20 @@ class ChatTab:
                         return
                     if isinstance(item, Answer):
                         final = item
+                    elif isinstance(item, Waiting):
+                        yield "", gr.skip(), gr.skip(), gr.skip(), gr.skip(), waiting_line(item.ahead)
                     else:
                         shown[-1]["content"] += item
-                        yield "", shown, conversation, gr.skip(), gr.skip(), gr.skip()
+                        yield "", shown, conversation, gr.skip(), gr.skip(), "⏳ Answering…"
             except EmptyQueryError as exc:
                 raise gr.Error(str(exc)) from None
-            except LLMOutOfMemoryError as exc:
+            except LLMError as exc:  # out of memory, model server down…: said in the chat, app keeps serving
                 shown[-1]["content"] = f"⚠️ {exc}"
                 conversation.append({"question": text, "answer": None, "index": len(shown) - 1})
-                yield "", shown, conversation, gr.skip(), gr.skip(), "⚠️ out of memory: see the message"
+                what = (
+                    "out of memory" if isinstance(exc, LLMOutOfMemoryError) else "the model could not answer"
+                )
+                yield "", shown, conversation, gr.skip(), gr.skip(), f"⚠️ {what}: see the message"
                 return
             finally:
                 stream.close()  # also when superseded: the model stops within one step
@@ -289,10 +296,10 @@ class ChatTab:
                 for item in self.assistant.ask_stream(question, history):
                     if isinstance(item, Answer):
                         yield json.dumps(item.to_dict(), ensure_ascii=False)
-                    else:
+                    elif isinstance(item, str):
                         text += item
                         yield text
-            except EmptyQueryError as exc:
+            except (EmptyQueryError, LLMError) as exc:
                 raise gr.Error(str(exc)) from None
 
         gr.api(ask, api_name="ask")

@@ -135,3 +135,8 @@ def conversation_markdown(conversation: list[dict[str, Any]]) -> str:
             out.append(f"- [{s['n']}] {s['title']} ({s['source']}): “{s.get('span') or s['text'][:200]}”")
         out.append("")
     return "\n".join(out)
+
+
+def waiting_line(ahead: int) -> str:
+    """Status while an answer waits for a place in the batch (or its turn, one at a time)."""
+    return f"⏳ {ahead} answer{'s' if ahead != 1 else ''} ahead of you; yours starts as soon as one finishes"

@@ -1,0 +1,137 @@
+"""Continuous batching in the engine (the default on CPU): concurrent answers share the model step
+by step, each with its own length and stop, a waiting answer says where it stands, and a dead
+generation loop is an error on every waiting request, never a hang. Tiny random model, real
+transformers ContinuousBatchingManager."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from assistant.llm.batching import BatchingError
+from assistant.llm.engine import LLMEngine
+from assistant.llm.streaming import Waiting
+from assistant.settings import Settings
+
+
+def msgs(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
+def engine(tiny_model_dir, tmp_path, **kw) -> LLMEngine:
+    s = Settings(data_dir=tmp_path, llm_model=str(tiny_model_dir), llm_dtype="float32", **kw)
+    return LLMEngine(s)
+
+
+def test_auto_batches_on_cpu_and_says_why(tiny_engine, serial_engine):
+    info = tiny_engine.describe()
+    assert info["batching"] == "on" and info["batching_reason"].startswith("auto")
+    assert (
+        serial_engine.describe()["batching"] == "off" and "llm_batching=off" in serial_engine.batching_reason
+    )
+    assert not tiny_engine.fast_path  # the compiled one-at-a-time path does not combine with batching
+
+
+def test_greedy_batched_answer_equals_the_one_at_a_time_answer(tiny_model_dir, tmp_path):
+    """Batching changes the schedule, not the answer (repetition penalty off: batching cannot apply it)."""
+    batched = engine(tiny_model_dir, tmp_path / "b", llm_repetition_penalty=1.0)
+    serial = engine(tiny_model_dir, tmp_path / "s", llm_repetition_penalty=1.0, llm_batching="off")
+    try:
+        for prompt in ("my loss plateaus", "how do I pick a batch size?"):
+            one = batched.generate(msgs(prompt), max_new_tokens=30)
+            assert one and one == serial.generate(msgs(prompt), max_new_tokens=30)
+    finally:
+        batched.close()
+
+
+def test_each_request_keeps_its_own_length_and_stop(tiny_engine):
+    results: dict[str, object] = {}
+
+    def run(name: str, n: int, stop_after: int | None) -> None:
+        stop = threading.Event()
+        gen = tiny_engine.stream(msgs(f"question {name}"), max_new_tokens=n, min_new_tokens=n, stop=stop)
+        pieces = 0
+        for item in gen:
+            if isinstance(item, str):
+                pieces += 1
+                if stop_after and pieces >= stop_after:
+                    stop.set()
+        results[name] = gen.stats
+
+    threads = [
+        threading.Thread(target=run, args=("a", 12, None)),
+        threading.Thread(target=run, args=("b", 40, None)),
+        threading.Thread(target=run, args=("c", 200, 3)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert results["a"].new_tokens == 12 and results["b"].new_tokens == 40
+    assert results["c"].cancelled and results["c"].new_tokens < 200
+    assert tiny_engine.batcher.active() == 0  # the stopped request left the batch and freed its blocks
+
+
+def test_a_waiting_answer_says_how_many_are_ahead(tiny_model_dir, tmp_path):
+    eng = engine(tiny_model_dir, tmp_path, llm_batch_size=1)
+    try:
+        first = eng.stream(msgs("a long first answer"), max_new_tokens=400, min_new_tokens=400)
+        started = threading.Event()
+
+        def consume() -> None:
+            for item in first:
+                if isinstance(item, str):
+                    started.set()
+
+        t = threading.Thread(target=consume)
+        t.start()
+        assert started.wait(60)
+        second = eng.stream(msgs("the second user"), max_new_tokens=5)
+        items = list(second)
+        assert Waiting(1) in items, items
+        assert second.text and items.index(Waiting(1)) < next(
+            i for i, x in enumerate(items) if isinstance(x, str)
+        )
+        first.cancel()
+        t.join(60)
+    finally:
+        eng.close()
+
+
+def test_a_dead_generation_loop_fails_every_waiting_request(tiny_model_dir, tmp_path):
+    eng = engine(tiny_model_dir, tmp_path)
+    gen = eng.stream(msgs("never finishes"), max_new_tokens=2000, min_new_tokens=2000)
+    errors: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            for item in gen:
+                if isinstance(item, str) and len(gen.text) > 5:
+                    eng.batcher.manager.stop(block=False, hard_stop=True)  # the loop dies under it
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    t = threading.Thread(target=consume)
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "a consumer of a dead loop must not hang"
+    assert errors and isinstance(errors[0], BatchingError), errors
+    assert "generation failed" in str(errors[0]) or "stopped" in str(errors[0])
+    with pytest.raises(BatchingError):
+        eng.generate(msgs("after the crash"), max_new_tokens=3)
+    eng.close()
+
+
+def test_the_batching_decision_says_why(tiny_engine, tmp_path):
+    from assistant.llm.batching import batching_plan
+
+    model = tiny_engine.model
+    on = Settings(data_dir=tmp_path, llm_batching="on", llm_load_in_4bit=True)
+    with pytest.raises(ValueError, match="llm_batching=on, but bitsandbytes 4-bit"):
+        batching_plan(on, model, "cuda:0")
+    use, why = batching_plan(Settings(data_dir=tmp_path, llm_fast_path="on"), model, "cuda:0")
+    assert not use and "llm_fast_path=on" in why
+    use, why = batching_plan(Settings(data_dir=tmp_path, llm_batching="off"), model, "cpu")
+    assert not use and "off" in why
+    assert batching_plan(Settings(data_dir=tmp_path), model, "cpu")[0]
