@@ -7,7 +7,10 @@ import json
 import os
 import shutil
 import socket
+import tempfile
 import time
+import urllib.parse
+import urllib.request
 
 import pytest
 
@@ -64,7 +67,7 @@ def _answer(**kw):
             }
         ],
         "consulted": [],
-        "unsupported": [{"sentence": "The moon is cheese [1].", "support": 0.1}],
+        "unsupported": [{"sentence": "The moon is cheese.", "support": 0.1}],  # as finalize stores it
         "notices": [],
         "timings": {
             "retrieve_ms": 12,
@@ -80,7 +83,7 @@ def _answer(**kw):
 def test_rendering_marks_unsupported_sentences_spans_and_abstentions():
     a = _answer()
     md = answer_markdown(a)
-    assert '<mark class="unsupported"' in md and "The moon is cheese" in md
+    assert 'Use float16 [1]. <mark class="unsupported"' in md and "The moon is cheese [1].</mark> ⚠️" in md
     html = sources_html(a)
     assert "<mark>Use half precision.</mark>" in html and "RAM &lt;question&gt;" in html  # escaped
     details = details_markdown(a)
@@ -91,13 +94,36 @@ def test_rendering_marks_unsupported_sentences_spans_and_abstentions():
 
 
 def test_conversation_exports_as_markdown_with_sources():
-    messages = [
-        {"role": "user", "content": "how to save memory?"},
-        {"role": "assistant", "content": "Use float16 [1]."},
-    ]
-    md = conversation_markdown(messages, [_answer()])
-    assert "**You:** how to save memory?" in md and "**Assistant:** Use float16 [1]." in md
+    md = conversation_markdown([{"question": "how to save memory?", "answer": _answer(), "index": 1}])
+    assert "**You:** how to save memory?" in md
+    assert "**Assistant:** Use float16 [1]. The moon is cheese [1]." in md and "<mark" not in md
     assert "[1] RAM <question> (faq.md): “Use half precision.”" in md
+
+
+def test_unsupported_sentences_are_marked_in_the_chains_real_output(indexed):
+    """On real `finalize` output: the chain reports the sentence without its markers, while the
+    answer shows it with them; the mark used to never match."""
+    from assistant.chat.chain import RagChain, Source
+
+    chain = RagChain(indexed, indexed.settings)
+    ram = indexed.search("my model training takes too much RAM", k=1)[0]
+    src = Source(1, ram.unit_id, ram.source, ram.doc_title, ram.title, ram.text, ram.relevance)
+    raw = (
+        "Use half-precision floating-point format to reduce memory usage [1]. "
+        "The moon is made of green cheese and orbits Jupiter [1]."
+    )
+    answer = chain.finalize(raw, [src]).to_dict()
+    assert [u["sentence"] for u in answer["unsupported"]] == [
+        "The moon is made of green cheese and orbits Jupiter."
+    ]
+    md = answer_markdown(answer)
+    assert md.count('<mark class="unsupported"') == 1
+    assert (
+        '<mark class="unsupported" title="not supported by the cited source">'
+        "The moon is made of green cheese and orbits Jupiter [1].</mark> ⚠️" in md
+    )
+    # the supported sentence is left alone
+    assert md.startswith("Use half-precision floating-point format to reduce memory usage [1]. <mark")
 
 
 def test_dockerfile_installs_what_the_readme_installs():
@@ -117,17 +143,23 @@ def test_dockerfile_installs_what_the_readme_installs():
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory, embedder, tiny_engine):
+    """The app in the Docker layout: its data_dir is neither under the working directory nor under
+    the system temp dir (Gradio serves files only from those, or from launch's allowed_paths)."""
     from assistant.core import Assistant
     from assistant.web.app import build_app, launch
 
-    s = Settings(data_dir=tmp_path_factory.mktemp("app"), llm_max_new_tokens=320)  # long enough to watch
-    assistant = Assistant(s, embedder=embedder, llm=tiny_engine)
-    assistant.ingest()
-    demo = build_app(assistant)
-    port = _free_port()
-    launch(demo, "127.0.0.1", port, block=False)
-    yield f"http://127.0.0.1:{port}", assistant
-    demo.close()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tempfile, "tempdir", str(tmp_path_factory.mktemp("system-tmp")))
+        data_dir = tmp_path_factory.mktemp("app")  # created before: no longer inside "the temp dir"
+        assert not data_dir.is_relative_to(tempfile.gettempdir()) and not data_dir.is_relative_to(os.getcwd())
+        s = Settings(data_dir=data_dir, llm_max_new_tokens=320)  # long enough to watch
+        assistant = Assistant(s, embedder=embedder, llm=tiny_engine)
+        assistant.ingest()
+        demo = build_app(assistant)
+        port = _free_port()
+        launch(demo, "127.0.0.1", port, block=False)
+        yield f"http://127.0.0.1:{port}", assistant
+        demo.close()
 
 
 def test_api_streams_through_gradio_client(app_url):
@@ -263,9 +295,10 @@ def test_stop_ends_a_long_answer_early(page):
     slider.fill("1024")
     slider.press("Enter")
     ask(page, "How do I choose the right loss function for my project?")
+    # The answer is streaming (its bubble has text), then Stop.
     page.wait_for_function(
-        "(document.querySelector('[data-testid=\"bot\"]:last-of-type')?.innerText || '').length > 20"
-        " || document.querySelectorAll('[data-testid=\"bot\"]').length > 0"
+        "[...document.querySelectorAll('[data-testid=\"bot\"]')].pop()?.innerText.trim().length > 0",
+        timeout=60_000,
     )
     page.click("#stop")
     status = wait_done(page)
@@ -287,8 +320,10 @@ def test_feedback_and_markdown_export(page, app_url):
     assert row["question"] == "How can I keep up with the latest developments in deep learning?"
     assert row["answer"] and row["sources"][0]["title"].startswith("How can I keep up")
     page.click("#export")
-    page.wait_for_selector("#exported a", timeout=15_000)
-    exported = sorted((assistant.settings.data_dir / "exports").glob("*.md"))[-1].read_text()
+    # Served by the app although data_dir lies outside the working directory and the temp dir.
+    link = page.wait_for_selector("#exported a", timeout=15_000).get_attribute("href")
+    with urllib.request.urlopen(urllib.parse.urljoin(app_url[0], link), timeout=10) as r:
+        exported = r.read().decode("utf-8")
     assert "**You:** How can I keep up with the latest developments in deep learning?" in exported
     assert "[1] How can I keep up" in exported
 

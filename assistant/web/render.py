@@ -7,6 +7,7 @@ without a browser.
 from __future__ import annotations
 
 import html
+import re
 import time
 from typing import Any
 
@@ -27,16 +28,28 @@ def answer_markdown(answer: dict[str, Any]) -> str:
     if answer.get("abstained"):
         return f"🚫 **Not covered by the documents.**\n\n> {text}"
     for u in answer.get("unsupported", []):
-        sentence = u["sentence"]
-        if sentence and sentence in text:
-            text = text.replace(
-                sentence,
-                f'<mark class="unsupported" title="not supported by the cited source">{sentence}</mark> ⚠️',
-                1,
+        if found := _find_sentence(text, u["sentence"]):
+            a, b = found
+            text = (
+                f'{text[:a]}<mark class="unsupported" title="not supported by the cited source">'
+                f"{text[a:b]}</mark> ⚠️{text[b:]}"
             )
     for note in answer.get("notices", []):
         text += f"\n\n*{note}*"
     return text
+
+
+def _find_sentence(text: str, sentence: str) -> tuple[int, int] | None:
+    """Where a sentence the chain reported (stored without its [n] markers) stands in the answer,
+    which shows it with them: `Claim [1].` for `Claim.`. The span includes the markers."""
+    sentence = sentence.strip()
+    if not sentence:
+        return None
+    body, end = (sentence[:-1].rstrip(), sentence[-1]) if sentence[-1] in ".!?:;" else (sentence, "")
+    words = [re.escape(w) for w in body.split()]
+    pattern = r"\s+".join(words) + r"(?:\s*\[\d+\])*" + re.escape(end)
+    match = re.search(pattern, text)
+    return (match.start(), match.end()) if match else None
 
 
 def _passage_html(src: dict[str, Any]) -> str:
@@ -109,21 +122,16 @@ def status_line(answer: dict[str, Any]) -> str:
     )
 
 
-def conversation_markdown(messages: list[dict[str, Any]], answers: list[dict[str, Any]]) -> str:
-    """The conversation as a Markdown document, each answer followed by its sources."""
-    from assistant.chat.chain import message_text
-
+def conversation_markdown(conversation: list[dict[str, Any]]) -> str:
+    """The conversation (a tab's turns as data: question and answer dict) as a Markdown document,
+    each answer followed by its sources."""
     out = [f"# Conversation ({time.strftime('%Y-%m-%d %H:%M')})", ""]
-    turn = 0
-    for m in messages:
-        text = message_text(m.get("content"))
-        if m["role"] == "user":
-            out += [f"**You:** {text}", ""]
-            continue
-        out += [f"**Assistant:** {text}", ""]
-        answer = answers[turn] if turn < len(answers) else None
-        turn += 1
-        for s in (answer or {}).get("sources", []):
+    for turn in conversation:
+        answer = turn.get("answer") or {}
+        out += [f"**You:** {turn['question']}", "", f"**Assistant:** {answer.get('answer', '')}", ""]
+        for note in answer.get("notices", []):
+            out += [f"*{note}*", ""]
+        for s in answer.get("sources", []):
             out.append(f"- [{s['n']}] {s['title']} ({s['source']}): “{s.get('span') or s['text'][:200]}”")
         out.append("")
     return "\n".join(out)
