@@ -289,7 +289,23 @@ def test_two_tabs_never_see_each_others_conversation(browser, app_url):
     ctx.close()
 
 
-def test_stop_ends_a_long_answer_early(page):
+def test_stop_ends_a_long_answer_early(page, app_url, monkeypatch):
+    # The tiny model writes a whole answer faster than a browser round trip: make each token take
+    # 30 ms, as on a slow machine, so there is an answer to stop.
+    from transformers import LogitsProcessor, LogitsProcessorList
+
+    class Slow(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            time.sleep(0.03)
+            return scores
+
+    engine = app_url[1].llm
+    params = engine.generation_params
+    monkeypatch.setattr(
+        engine,
+        "generation_params",
+        lambda *a, **kw: {**params(*a, **kw), "logits_processor": LogitsProcessorList([Slow()])},
+    )
     page.click("text=Settings")
     slider = page.locator("input[type=number]").last  # max new tokens
     slider.fill("1024")
