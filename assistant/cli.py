@@ -481,6 +481,28 @@ def bench_retrieval_cmd(
                 f"[bold]{name}[/]: {r['units']} units, {r['vectors']} vectors; {ingest_part}"
                 f"query p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms over {r['queries']} queries"
             )
+            console.print(
+                "  where a query's time goes (median ms): "
+                + ", ".join(f"{k} {v}" for k, v in r["stages_p50_ms"].items())
+            )
+
+
+@bench_app.command("fusion")
+def bench_fusion_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """hit@1 of the fusion variants (vector only, RRF, weighted; pieces vs keys) on both goldsets."""
+    from assistant.measure.bench import bench_fusion
+
+    with friendly_errors():
+        res = bench_fusion(_assistant(index=True))
+    if as_json:
+        print(json.dumps(res, indent=2))
+        return
+    table = Table(title="hit@1 by fusion variant")
+    for col in ("variant", "retrieval.jsonl (tuning)", "retrieval_heldout.jsonl"):
+        table.add_column(col)
+    for name, row in res.items():
+        table.add_row(name, f"{row['retrieval.jsonl']:.3f}", f"{row['retrieval_heldout.jsonl']:.3f}")
+    console.print(table)
 
 
 if __name__ == "__main__":
