@@ -351,26 +351,59 @@ def eval_retrieval_cmd(
     goldset: Annotated[list[Path] | None, typer.Option(help="JSONL goldset(s).")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """hit@1/3/5 and MRR of search on the goldsets, with the misses listed."""
-    from assistant.measure.evaluation import GOLDSET_DIR, eval_retrieval, load_jsonl
+    """hit@1/3/5 and MRR of search on the goldsets, with the misses listed; then the relevance
+    distributions abstention (`min_relevance`) is read from (no LLM)."""
+    from assistant.measure.evaluation import GOLDSET_DIR, eval_abstention, eval_retrieval, load_jsonl
 
     with friendly_errors():
         a = _assistant(index=True)
         files = goldset or [GOLDSET_DIR / "retrieval.jsonl", GOLDSET_DIR / "retrieval_heldout.jsonl"]
-        out = {}
+        out: dict[str, Any] = {}
         for path in files:
             ev = eval_retrieval(a, load_jsonl(path))
             out[path.name] = {**ev.metrics(), "misses": ev.misses}
+        if not goldset:
+            out["abstention"] = eval_abstention(a)
     if as_json:
         print(json.dumps(out, indent=2))
         return
     for name, res in out.items():
+        if name == "abstention":
+            continue
         console.print(
             f"[bold]{name}[/]: n={res['n']} hit@1={res['hit@1']:.3f} hit@3={res['hit@3']:.3f} "
             f"hit@5={res['hit@5']:.3f} MRR={res['mrr']:.3f}"
         )
         for m in res["misses"]:
             console.print(f"  miss (rank {m['rank']}): {m['question']!r} -> got {m['got'][0]!r}")
+    if "abstention" in out:
+        _print_abstention(out["abstention"])
+
+
+def _print_abstention(ab: dict[str, Any]) -> None:
+    """The best-source relevance distributions `min_relevance` is read from; who is on the wrong side."""
+    table = Table(title=f"best-source relevance vs min_relevance = {ab['min_relevance']}")
+    for col in ("split", "questions", "n", "min", "q10", "median", "q90", "max", "wrong side"):
+        table.add_column(col)
+    labels = {"answerable": "answerable", "far": "off-topic", "near": "near-domain"}
+    for split in ("tuning", "held-out"):
+        for kind, label in labels.items():
+            d = ab[split][kind]
+            cells = [str(d.get(q, "")) for q in ("min", "q10", "median", "q90", "max")]
+            verb = "declined" if kind == "answerable" else "answered"
+            table.add_row(split, label, str(d["n"]), *cells, f"{d['wrong_side']} {verb}")
+    console.print(table)
+    for split in ("tuning", "held-out"):
+        for kind in labels:
+            for w in ab[split][kind]["wrong"]:
+                console.print(
+                    f"  {split} {labels[kind]} on the wrong side: {w['relevance']:.3f} {w['question']!r}"
+                )
+    console.print(
+        "suggested min_relevance (midpoint below the lowest answerable, tuning split): "
+        f"{ab['tuning']['suggested_min_relevance']} "
+        f"(held-out alone: {ab['held-out']['suggested_min_relevance']})"
+    )
 
 
 @eval_app.command("answers")
@@ -388,14 +421,18 @@ def eval_answers_cmd(
     if out:
         out.write_text(json.dumps(report, indent=2))
     summary = {
-        k: ({kk: vv for kk, vv in v.items() if kk != "rows"} if isinstance(v, dict) else v)
+        k: ({kk: vv for kk, vv in v.items() if kk not in ("rows", "values")} if isinstance(v, dict) else v)
         for k, v in report.items()
-        if k != "support_calibration"
     }
     if as_json:
         print(json.dumps(summary, indent=2))
         return
-    f, ans, ab, lat = summary["follow_ups"], summary["answers"], summary["abstention"], summary["latency_ms"]
+    f, ans, cal, lat = (
+        summary["follow_ups"],
+        summary["answers"],
+        summary["support_calibration"],
+        summary["latency_ms"],
+    )
     console.print(f"[bold]{summary['model']}[/] on {summary['device']}")
     console.print(
         f"follow-ups (n={f['n']}): hit@1 {f['hit@1']:.3f}, hit@3 {f['hit@3']:.3f} "
@@ -404,13 +441,25 @@ def eval_answers_cmd(
     )
     console.print(
         f"answers (n={ans['n']}): cite a gold unit {ans['cite_gold']:.3f}, "
-        f"citation precision {ans['citation_precision_mean']:.3f}"
+        f"citation precision {ans['citation_precision']:.3f}, "
+        f"unsupported sentences {ans['unsupported']} of {ans['cited_sentences']} cited"
     )
+    for name in ("own", "other"):
+        d = cal[name]
+        console.print(
+            f"support of answer sentences vs {'their gold unit' if name == 'own' else 'a random other unit'} "
+            f"(n={d['n']}): "
+            + ", ".join(f"{q} {d[q]}" for q in ("min", "q10", "q25", "median", "q75", "q90", "max") if q in d)
+        )
     console.print(
-        f"abstention: off-topic declined {ab['offtopic_declined']:.3f} (n={ab['n_offtopic']}), "
-        f"answerable declined {ab['answerable_declined']:.3f} (n={ab['n_answerable']})"
+        f"support_threshold {cal['support_threshold']}: "
+        f"gold-unit support below it {cal['own_below_threshold']}, "
+        f"other-unit support at or above it {cal['other_at_or_above_threshold']}"
     )
+    _print_abstention(summary["abstention"])
     console.print("latency (median ms): " + ", ".join(f"{k} {v:.0f}" for k, v in lat.items()))
+    for k, v in summary["definitions"].items():
+        console.print(f"[dim]{k}: {v}[/]")
 
 
 @bench_app.command("retrieval")
@@ -440,6 +489,28 @@ def bench_retrieval_cmd(
                 f"[bold]{name}[/]: {r['units']} units, {r['vectors']} vectors; {ingest_part}"
                 f"query p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms over {r['queries']} queries"
             )
+            console.print(
+                "  where a query's time goes (median ms): "
+                + ", ".join(f"{k} {v}" for k, v in r["stages_p50_ms"].items())
+            )
+
+
+@bench_app.command("fusion")
+def bench_fusion_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """hit@1 of the fusion variants (vector only, RRF, weighted; pieces vs keys) on both goldsets."""
+    from assistant.measure.bench import bench_fusion
+
+    with friendly_errors():
+        res = bench_fusion(_assistant(index=True))
+    if as_json:
+        print(json.dumps(res, indent=2))
+        return
+    table = Table(title="hit@1 by fusion variant")
+    for col in ("variant", "retrieval.jsonl (tuning)", "retrieval_heldout.jsonl"):
+        table.add_column(col)
+    for name, row in res.items():
+        table.add_row(name, f"{row['retrieval.jsonl']:.3f}", f"{row['retrieval_heldout.jsonl']:.3f}")
+    console.print(table)
 
 
 if __name__ == "__main__":

@@ -125,10 +125,12 @@ class Settings(BaseSettings):
     )
     sources_k: int = Field(3, ge=1, description="Most sources put in front of the model for one answer.")
     min_relevance: float = Field(
-        0.365,
+        0.401,
         ge=0,
         description="Abstain (answer with prompts/not_covered.txt, no LLM call) when the best source's "
-        "relevance is below this; calibrated on the goldsets (README, Answers).",
+        "relevance is below this. Set midway between the lowest answerable and the highest unanswerable "
+        "question below it on the tuning goldsets; `assistant eval retrieval` prints the distributions "
+        "(README, Answers).",
     )
     source_relevance_margin: float = Field(
         0.15, ge=0, description="Drop sources whose relevance trails the best one by more than this."
@@ -151,8 +153,17 @@ class Settings(BaseSettings):
         0.5,
         ge=0,
         le=1,
-        description="A cited sentence counts as supported when its best match in the cited source reaches "
-        "this (cosine of sentence embeddings, or share of its content words found there).",
+        description="A source supports a sentence when their support reaches this; a cited sentence no "
+        "source supports is reported unsupported. Support: the best of the cosine with one source sentence "
+        "and (for 5+ content words) the share of them found in one source sentence. Calibrated by "
+        "`assistant eval answers` (README, Answers).",
+    )
+    citation_margin: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        description="The model's own [n] stands when its source supports the sentence and trails the best "
+        "source by at most this (support scores are noisy); otherwise the marker is re-pointed to the best.",
     )
 
     # --- web app -----------------------------------------------------------------------------------

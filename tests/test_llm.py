@@ -128,8 +128,10 @@ def test_a_consumer_that_walks_away_stops_generation(tiny_engine):
     it = iter(gen)
     next(it)
     it.close()  # e.g. the browser tab closed
-    follow = tiny_engine.stream(msgs("next user"), max_new_tokens=5)
-    assert list(follow) is not None and follow.stats.queue_ms < 2000
+    follow = tiny_engine.stream(msgs("next user"), max_new_tokens=5, min_new_tokens=5)
+    chunks = list(follow)
+    assert follow.stats.new_tokens == 5 and "".join(chunks) == follow.text and follow.text
+    assert follow.stats.queue_ms < 2000 and not follow.stats.cancelled
     assert gen.stats.new_tokens < 500
 
 

@@ -107,3 +107,14 @@ def test_a_fresh_assistant_indexes_the_corpus_on_first_search(settings, make_ass
     assert a.store.count() == 0
     hits = a.search("alternatives to pytorch", k=1)
     assert hits[0].title == "Are there alternatives to Pytorch?" and a.stats()["units"] == 36
+
+
+def test_bench_fusion_reproduces_the_shipped_search(indexed):
+    """`assistant bench fusion` recomputes the method table of docs/benchmarks.md; its shipped row
+    must be what search itself scores."""
+    from assistant.measure.bench import bench_fusion
+
+    res = bench_fusion(indexed)
+    for name in ("retrieval.jsonl", "retrieval_heldout.jsonl"):
+        ev = eval_retrieval(indexed, load_jsonl(GOLDSET_DIR / name))
+        assert res["+ question and sentence keys (shipped)"][name] == round(ev.hit_at(1), 3)

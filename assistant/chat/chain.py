@@ -35,6 +35,7 @@ from assistant.chat.citations import (
     strip_markers,
     with_marks,
 )
+from assistant.chat.guard import fence, withhold
 from assistant.knowledge.retrieval import EmptyQueryError, SearchResult, tokenize
 from assistant.llm.streaming import Waiting
 from assistant.settings import Settings
@@ -249,11 +250,10 @@ class RagChain:
                 if sources:
                     break
                 text = _truncate_tokens(text, budget - used, count)
-            sources.append(
-                Source(
-                    len(sources) + 1, r.unit_id, r.source, r.doc_title, r.title, _defang(text), r.relevance
-                )
-            )
+            # Sources are data: sentences addressing the assistant are withheld, the tags fenced (guard.py).
+            title, text = fence(withhold(r.title)), fence(withhold(text))
+            n = len(sources) + 1
+            sources.append(Source(n, r.unit_id, r.source, r.doc_title, title, text, r.relevance))
             used += count(text) + 24
         return sources
 
@@ -275,12 +275,14 @@ class RagChain:
     def finalize(self, raw: str, sources: list[Source]) -> Answer:
         """Check every sentence against the sources and settle its citations.
 
-        A sentence keeps the markers of sources that support it; a marker to a source that does not,
-        when another one does, is re-pointed there; a sentence with no marker gets one from the source
-        that supports it best; a cited sentence no source supports is reported as unsupported. Markers
-        are then numbered by first use.
+        A source *supports* a sentence when their support (SupportChecker) reaches `support_threshold`.
+        A marker stands when its source supports the sentence and trails the best source by at most
+        `citation_margin`; otherwise the sentence is cited to the best source if that one supports it.
+        An unmarked sentence gets the best source's marker if it supports it. A cited sentence that no
+        source supports keeps the model's marker and is reported in `unsupported`. Markers are then
+        numbered by first use.
         """
-        tau = self.settings.support_threshold
+        tau, margin = self.settings.support_threshold, self.settings.citation_margin
         text = MARKER.sub(lambda m: " " + "".join(f"[{n}]" for n in re.findall(r"\d+", m.group(1))), raw)
         text = re.sub(r"(?m)^ \[", "[", text)
         text = LEADING_MARKER.sub(r"\2\3 [\1]\4", text.strip())
@@ -303,17 +305,13 @@ class RagChain:
             if len(plain[i].split()) >= 3 or claimed:
                 checks = [self.checker.check(plain[i], src.text, vecs[i]) for src in sources]
                 top = max(range(len(sources)), key=lambda k: checks[k][0])
-                # The model's own marker stands when its source supports the claim about as well as
-                # the best source does (support scores are noisy: a 0.15 margin); otherwise it is
-                # re-pointed to the source that clearly does.
                 best = checks[top][0]
-                use = [k for k in claimed if checks[k][0] >= best - 0.15]
+                use = [k for k in claimed if checks[k][0] >= max(tau, best - margin)]
                 if not use and best >= tau:
                     use = [top]
                     answer.corrected += bool(claimed)
-                elif not use and claimed:
+                elif not use and claimed:  # no source supports it: keep the claim visible, report it
                     use = claimed
-                if claimed and max(checks[k][0] for k in use) < tau - 0.1:
                     answer.unsupported.append(
                         {"sentence": plain[i], "support": round(max(checks[k][0] for k in use), 3)}
                     )
@@ -450,19 +448,6 @@ class RagChain:
         if stats.cancelled:
             answer.notices.append("Stopped.")
         yield answer
-
-
-_INJECTION = re.compile(
-    r"[^.!?\n]*\b(ignore|disregard|forget) (all |any |the )?(previous|prior|above|earlier|your) "
-    r"(instructions|prompts?|rules)[^.!?\n]*[.!?]?|[^.!?\n]*\byou are now\b[^.!?\n]*[.!?]?",
-    re.IGNORECASE,
-)
-
-
-def _defang(text: str) -> str:
-    """Sentences in a document that address the assistant ("ignore previous instructions…") are data,
-    never instructions: they are withheld from the prompt."""
-    return _INJECTION.sub(" [instruction-like text removed] ", text).strip()
 
 
 def _head_tail(words: list[str], n: int) -> str:

@@ -8,6 +8,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from assistant.measure.evaluation import GOLDSET_DIR, load_jsonl
@@ -32,7 +33,33 @@ def time_queries(assistant: Any, queries: list[str], repeat: int = 3) -> dict[st
         "p50_ms": percentile(times, 50),
         "p95_ms": percentile(times, 95),
         "mean_ms": statistics.fmean(times),
+        "stages_p50_ms": profile_query(assistant, queries),
     }
+
+
+def profile_query(assistant: Any, queries: list[str]) -> dict[str, float]:
+    """Median ms of each stage of a search: query embedding, Chroma top-n (distances only), BM25,
+    and the rest (fusion, result assembly) as the whole search minus those."""
+    r, s = assistant.retriever, assistant.settings
+    n = min(max(s.candidates, 4 * s.retrieval_k), assistant.store.count())
+    stages: dict[str, list[float]] = {"embed": [], "vector": [], "bm25": [], "search": []}
+    for q in queries:
+        t0 = time.perf_counter()
+        vec = assistant.embedder.embed_query(q)
+        t1 = time.perf_counter()
+        r._vector_scores(vec, n)
+        t2 = time.perf_counter()
+        r._bm25_scores(q, n)
+        t3 = time.perf_counter()
+        assistant.search(q)
+        t4 = time.perf_counter()
+        for key, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            stages[key].append(dt * 1000)
+    med = {k: round(statistics.median(v), 2) for k, v in stages.items()}
+    med["fusion_and_assembly"] = round(
+        max(0.0, med["search"] - med["embed"] - med["vector"] - med["bm25"]), 2
+    )
+    return med
 
 
 def synthetic_corpus(folder: Path, units: int, seed: int = 0, per_file: int = 500) -> int:
@@ -104,6 +131,81 @@ def bench_retrieval(settings: Any, synthetic_units: int = 10_000, repeat: int = 
                 ),
                 **time_queries(a, queries, repeat),
             }
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Fusion: how the retrieval method was chosen, recomputed on the shipped index (`assistant bench fusion`)
+# --------------------------------------------------------------------------------------------------
+
+
+def bench_fusion(assistant: Any, rrf_k: int = 60) -> dict[str, dict[str, float]]:
+    """hit@1 on each retrieval goldset for the fusion variants of docs/benchmarks.md.
+
+    Every vector of the (small) index is scored, so each variant's per-unit best cosine is exact:
+    `pieces` uses only the answer pieces, `+question key` adds the question-only vector, `shipped`
+    adds the per-sentence keys too (what search uses)."""
+    from assistant.measure.evaluation import is_gold
+
+    r, s = assistant.retriever, assistant.settings
+    r._ensure_built()
+    units = {u["unit_id"]: u for u in r.units()}
+    total = assistant.store.count()
+
+    def vector_best(query: str, roles: tuple[str, ...]) -> dict[str, float]:
+        got = assistant.store.collection.query(
+            query_embeddings=[assistant.embedder.embed_query(query).tolist()],
+            n_results=total,
+            include=["distances"],
+        )
+        best: dict[str, float] = {}
+        for rid, dist in zip(got["ids"][0], got["distances"][0], strict=True):
+            uid, role = rid.rsplit(":", 1)
+            if role in roles or role[0] in roles:
+                best[uid] = max(best.get(uid, -1.0), 1.0 - float(dist))
+        return best
+
+    def weighted(vec: dict[str, float], bm: dict[str, float], wv: float, wb: float) -> list[str]:
+        top = max(bm.values(), default=0.0) or 1.0
+        return sorted(vec, key=lambda u: -(wv * vec[u] + wb * bm.get(u, 0.0) / top))
+
+    def rrf(vec: dict[str, float], bm: dict[str, float]) -> list[str]:
+        score: dict[str, float] = {}
+        for ranking in (sorted(vec, key=lambda u: -vec[u]), sorted(bm, key=lambda u: -bm[u])):
+            for i, u in enumerate(ranking):
+                score[u] = score.get(u, 0.0) + 1 / (rrf_k + i + 1)
+        return sorted(score, key=lambda u: -score[u])
+
+    wv, wb = s.vector_weight, s.bm25_weight
+    variants = {
+        "pieces, vector only": lambda v, b: sorted(v["p"], key=lambda u: -v["p"][u]),
+        f"pieces, RRF (k={rrf_k}) of vector and BM25": lambda v, b: rrf(v["p"], b),
+        f"pieces, {wv} x cosine + {wb} x BM25/max": lambda v, b: weighted(v["p"], b, wv, wb),
+        "+ question key (weighted)": lambda v, b: weighted(v["pq"], b, wv, wb),
+        "+ question and sentence keys (shipped)": lambda v, b: weighted(v["all"], b, wv, wb),
+        "shipped keys, vector only": lambda v, b: sorted(v["all"], key=lambda u: -v["all"][u]),
+        f"shipped keys, RRF (k={rrf_k})": lambda v, b: rrf(v["all"], b),
+        "shipped keys, 0.7 x cosine + 0.3 x BM25/max": lambda v, b: weighted(v["all"], b, 0.7, 0.3),
+        "shipped keys, 0.9 x cosine + 0.1 x BM25/max": lambda v, b: weighted(v["all"], b, 0.9, 0.1),
+        "BM25 only": lambda v, b: sorted(b, key=lambda u: -b[u]),
+    }
+    out: dict[str, dict[str, float]] = {name: {} for name in variants}
+    for goldset in ("retrieval.jsonl", "retrieval_heldout.jsonl"):
+        items = load_jsonl(GOLDSET_DIR / goldset)
+        hits = dict.fromkeys(variants, 0)
+        for item in items:
+            q = item["question"]
+            vec = {
+                "p": vector_best(q, ("p",)),
+                "pq": vector_best(q, ("p", "k0")),
+                "all": vector_best(q, ("p", "k")),
+            }
+            bm = {u: v[0] for u, v in r._bm25_scores(q, len(r._pieces)).items()}
+            for name, rank in variants.items():
+                ranking = [u for u in rank(vec, bm) if u in units]
+                hits[name] += bool(ranking) and is_gold(SimpleNamespace(**units[ranking[0]]), item["gold"])
+        for name in variants:
+            out[name][goldset] = round(hits[name] / len(items), 3)
     return out
 
 
