@@ -166,10 +166,13 @@ def test_two_hosts_on_one_server_never_delete_each_others_documents(tmp_path, ma
     one.search("what is zorblax")  # its BM25 side is built before the other host writes
     assert two.ingest().added == ["notes.md"], "host two's file is its own document"
     assert one.stats()["files"] == 2
-    # Host one's corpus loses a file: only that file leaves, host two's twin stays.
+    # Host one's corpus loses a file: only that file leaves. Host two's files are not on host one's
+    # disk (moved away while host one ingests), yet host two's documents stay.
     (corpus_one / "notes.md").unlink()
     _note(corpus_one, "other.md", "blorptimizer")
+    away = corpus_two.rename(corpus_two.with_name("elsewhere"))
     report = one.ingest()
+    away.rename(corpus_two)
     assert report.removed == ["notes.md"] and report.added == ["other.md"]
     assert two.search("what is quuxnorm", k=1)[0].title == "What is quuxnorm?"
     assert one.search("what is quuxnorm", k=1)[0].title == "What is quuxnorm?", "host one sees host two's"
@@ -177,6 +180,11 @@ def test_two_hosts_on_one_server_never_delete_each_others_documents(tmp_path, ma
         "host two's running retriever no longer returns the unit host one deleted"
     )
     assert two.ingest().unchanged == ["notes.md"] and two.stats()["files"] == 2
+    # A rebuild on host two drops host one's documents and says so; host one keeps answering.
+    rebuilt = two.ingest(rebuild=True)
+    assert rebuilt.dropped == [("other.md", f"indexed by another host (owner {one.store.owner})")]
+    assert one.search("what is quuxnorm", k=1)[0].title == "What is quuxnorm?"
+    assert one.ingest().added == ["other.md"] and one.stats()["files"] == 2
 
 
 def test_rebuild_brings_uploads_back_and_names_what_it_dropped(tmp_path, make_assistant, chroma_server):

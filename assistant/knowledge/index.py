@@ -215,7 +215,11 @@ class Store:
 
     def version(self) -> str:
         """A token that changes whenever any process changes what readers see (one small read)."""
-        got = self.state.get(ids=[VERSION_ID], include=["metadatas"])
+        try:
+            got = self.state.get(ids=[VERSION_ID], include=["metadatas"])
+        except Exception:  # noqa: BLE001 - dropped and made again by a rebuild elsewhere: reopen once
+            self.collection, self.state = self._open()
+            got = self.state.get(ids=[VERSION_ID], include=["metadatas"])
         return str(got["metadatas"][0]["token"]) if got["ids"] else ""
 
     def markers(self) -> dict[str, dict[str, Any]]:
