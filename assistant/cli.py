@@ -291,10 +291,22 @@ def doctor() -> None:
     rows += [(k, str(v)) for k, v in offline_state().items()]
     ok = True
     try:
+        from assistant.llm.batching import batching_plan
         from assistant.llm.models import resolve_model
 
-        source = resolve_model(_settings())
-        rows += [("llm.model", source.name), ("llm.source", source.kind), ("llm.why", source.reason)]
+        settings = _settings()
+        if settings.llm_url:
+            rows += [
+                (
+                    "llm.remote",
+                    f"{settings.llm_remote_model or '(the only model listed)'} at {settings.llm_url}",
+                )
+            ]
+        else:
+            source = resolve_model(settings)
+            rows += [("llm.model", source.name), ("llm.source", source.kind), ("llm.why", source.reason)]
+            use, why = batching_plan(settings, None, "cuda" if torch.cuda.is_available() else "cpu")
+            rows.append(("llm.batching", f"{'on' if use else 'off'} ({why})"))
     except Exception as exc:  # noqa: BLE001
         ok = False
         rows.append(("llm problem", str(exc)))

@@ -34,6 +34,18 @@ class _Turn:
     cut_short: bool = False  # stopped by a model switch
 
 
+def make_engine(settings: Settings) -> Any:
+    """The LLM every session shares: a remote OpenAI-compatible server when `llm_url` is set (no
+    model is loaded here), else the model loaded in this process."""
+    if settings.llm_url:
+        from assistant.llm.remote import RemoteEngine
+
+        return RemoteEngine(settings)
+    from assistant.llm.engine import LLMEngine
+
+    return LLMEngine(settings)
+
+
 class Assistant:
     def __init__(
         self,
@@ -76,9 +88,7 @@ class Assistant:
         with self._engine:
             self._engine.wait_for(lambda: self._llm is not None or not self._switching)
             if self._llm is None:
-                from assistant.llm.engine import LLMEngine
-
-                self._llm = LLMEngine(self.settings)
+                self._llm = make_engine(self.settings)
             return self._llm
 
     def ingest(
@@ -123,6 +133,8 @@ class Assistant:
         from assistant.llm.engine import LLMEngine
         from assistant.llm.models import resolve_model
 
+        if self.settings.llm_url:
+            raise ValueError(f"the model is served by {self.settings.llm_url}: switch it there, not here")
         settings = self.settings.model_copy(update={"llm_model": name})
         with self._switch_lock:
             current = self._llm

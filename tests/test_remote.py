@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from assistant.llm.remote import RemoteEngine, RemoteLLMError
-from assistant.settings import Settings
+from assistant.settings import PROJECT_DIR, Settings
 
 SERVE_START_S = 120
 
@@ -178,3 +178,52 @@ def test_http_errors_become_clear_messages(status, message, expected, tmp_path):
         assert "secret-key" not in str(info.value) and "still running" in str(info.value)
     finally:
         server.shutdown()
+
+
+def test_a_conversation_with_a_follow_up_through_the_chain_and_the_web_api(
+    served, tiny_model_dir, tmp_path, embedder
+):
+    """The whole turn (rewrite, retrieval, answer, citations) with the remote engine, then /ask."""
+    from gradio_client import Client
+
+    from assistant.core import Assistant
+    from assistant.web.app import build_app, launch
+
+    s = Settings(
+        data_dir=tmp_path / "data",
+        corpus_paths=[PROJECT_DIR / "corpus"],
+        llm_url=served,
+        llm_remote_model=str(tiny_model_dir),
+        llm_max_new_tokens=24,
+        rewrite_follow_ups="always",
+    )
+    a = Assistant(s, embedder=embedder)
+    a.ingest()
+    assert a.llm.describe()["device"] == "remote"
+    first = a.ask("How can I stop my model from overfitting?")
+    assert first.sources and not first.abstained and first.timings["new_tokens"] > 0
+    history = [
+        {"role": "user", "content": "How can I stop my model from overfitting?"},
+        {"role": "assistant", "content": first.answer},
+    ]
+    follow = a.ask("which of those is easiest?", history=history)
+    # the rewrite ran on the remote model (the tiny model's rewrite is gibberish, so the turn may abstain)
+    assert follow.rewritten and follow.standalone_question and follow.timings["rewrite_ms"] > 0
+    assert follow.sources or follow.abstained
+    stop = threading.Event()
+    stop.set()  # pressed before the answer started: nothing is generated, the turn still ends cleanly
+    stopped = a.ask("How do I choose a learning rate?", stop=stop)
+    assert "Stopped." in stopped.notices
+
+    demo = build_app(a)
+    port = free_port()
+    launch(demo, "127.0.0.1", port, block=False)
+    try:
+        client = Client(f"http://127.0.0.1:{port}", verbose=False)
+        outs = list(
+            client.submit("How can I ensure the reproducibility of my project?", "[]", api_name="/ask")
+        )
+        final = json.loads(outs[-1])
+        assert not final["abstained"] and final["sources"]
+    finally:
+        demo.close()

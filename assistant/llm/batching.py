@@ -58,7 +58,7 @@ def batching_plan(settings: Any, model: Any, device: str) -> tuple[bool, str]:
     if asked == "off":
         return False, "llm_batching=off: one answer at a time"
     why_not = None
-    if not hasattr(model, "init_continuous_batching"):
+    if model is not None and not hasattr(model, "init_continuous_batching"):  # None: not loaded yet
         why_not = f"{type(model).__name__} has no continuous batching support"
     elif settings.llm_load_in_4bit:
         why_not = "bitsandbytes 4-bit weights are not supported by continuous batching"

@@ -115,7 +115,8 @@ class RemoteGeneration:
         except Exception as exc:  # noqa: BLE001 - one clear error type for the chain and the UI
             raise explain(exc, e.url, e.model) from None
         # Stop closes the HTTP stream from another thread, so it works even while a read blocks.
-        closer = threading.Thread(target=self._close_on_stop, args=(stream,), daemon=True)
+        done = threading.Event()
+        closer = threading.Thread(target=self._close_on_stop, args=(stream, done), daemon=True)
         closer.start()
         times: list[float] = []
         try:
@@ -137,16 +138,18 @@ class RemoteGeneration:
                 raise explain(exc, e.url, e.model) from None
         finally:
             self.stats.cancelled = self.stop.is_set()
-            self.stop.set()  # releases the closer thread
+            done.set()  # releases the closer thread (the caller's stop event is never set here)
             stream.close()
             self.stats.new_tokens = len(times)  # chunks: servers send about one token each
             self.stats.total_ms = (time.perf_counter() - start) * 1000
             if len(times) > 1:
                 self.stats.decode_tokens_per_s = (len(times) - 1) / (times[-1] - times[0])
 
-    def _close_on_stop(self, stream: Any) -> None:
-        self.stop.wait()
-        stream.close()
+    def _close_on_stop(self, stream: Any, done: threading.Event) -> None:
+        while not done.wait(0.05):
+            if self.stop.is_set():
+                stream.close()
+                return
 
 
 class RemoteEngine:
