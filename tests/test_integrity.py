@@ -144,3 +144,11 @@ def test_uploading_the_same_file_twice_keeps_one_copy(settings, make_assistant, 
     status, _, _ = tab.remove(path)
     assert "Removed **notes.md**" in status and not Path(path).parent.exists()
     assert tab.table() == []
+
+
+def test_a_rebuild_of_a_missing_path_drops_nothing(settings, make_assistant, corpus_copy, tmp_path):
+    a = make_assistant(settings)
+    a.ingest([corpus_copy])
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        a.ingest([tmp_path / "nope"], rebuild=True)
+    assert a.stats()["files"] == 4 and a.search("alternatives to pytorch", k=1)

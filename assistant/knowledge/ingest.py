@@ -145,6 +145,9 @@ def ingest(
 def rebuild(store: Store, paths: list[Path], **kw: Any) -> IngestReport:
     """Drop the index and build it again from `paths` plus every other file this owner had indexed
     (uploads included) that is still on disk; the report names whatever could not come back."""
+    missing = [str(p) for p in paths if not Path(p).expanduser().exists()]
+    if missing:  # checked before anything is dropped
+        raise FileNotFoundError(f"corpus path does not exist: {', '.join(missing)}")
     with store.lock:
         before = store.indexed_before_rebuild()
         store.reset()

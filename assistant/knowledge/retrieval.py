@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -133,14 +134,16 @@ class HybridRetriever:
         self._lock = threading.Lock()
         self._snap = _Snapshot(token=None)
         self._stale = True
+        self._io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store-version")
 
     # -- the BM25 side -------------------------------------------------------------------------
     def invalidate(self) -> None:
         """Rebuild before the next search even if the store's version did not change."""
         self._stale = True
 
-    def _current(self) -> _Snapshot:
-        token = self.store.version()
+    def _current(self, token: str | None = None) -> _Snapshot:
+        """The snapshot for the store's version now (`token`, if the caller already read it)."""
+        token = self.store.version() if token is None else token
         snap = self._snap
         if snap.token == token and not self._stale:
             return snap
@@ -218,13 +221,16 @@ class HybridRetriever:
     ) -> list[SearchResult]:
         if not query or not query.strip():
             raise EmptyQueryError("the query is empty: type a question or some keywords")
-        snap = self._current()
+        if query_vec is None:  # the version read (a Chroma round trip) overlaps the query's embedding
+            token = self._io.submit(self.store.version)
+            query_vec = self.store.embedder.embed_query(query)
+            snap = self._current(token.result())
+        else:
+            snap = self._current()
         if not snap.units:
             return []
         s = self.settings
         k = k or s.retrieval_k
-        if query_vec is None:
-            query_vec = self.store.embedder.embed_query(query)
         vec = self._vector_scores(snap, query_vec, min(max(s.candidates, 4 * k), snap.records))
         bm = self._bm25_scores(snap, query, min(max(s.candidates, 4 * k), len(snap.pieces)))
         top_bm = max((v[0] for v in bm.values()), default=0.0) or 1.0
