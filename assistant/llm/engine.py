@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from assistant.llm.models import ModelSource, load_model, resolve_model
+from assistant.llm.models import ModelSource, load_model, quantize_plan, resolve_model
+from assistant.llm.quantize import quantization_of
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,9 @@ class LLMEngine:
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
         self.device = str(next(model.parameters()).device)
         self.dtype = str(next(model.parameters()).dtype).replace("torch.", "")
+        # Read from the model itself, so a handed-in model reports truthfully too.
+        self.quantization = quantization_of(model)
+        self.quantization_reason = quantize_plan(settings).reason if self.folder else "handed in"
         self.fast_path = settings.llm_fast_path == "on" or (
             settings.llm_fast_path == "auto" and self.device.startswith("cuda")
         )
@@ -295,6 +299,8 @@ class LLMEngine:
             "folder": self.folder,
             "device": self.device,
             "dtype": self.dtype,
+            "quantization": self.quantization,
+            "quantization_reason": self.quantization_reason,
             "context_window": self.context_window,
             "fast_path": self.fast_path,
             "load_s": round(self.load_seconds, 2),
