@@ -307,6 +307,7 @@ def doctor() -> None:
             rows += [("llm.model", source.name), ("llm.source", source.kind), ("llm.why", source.reason)]
             use, why = batching_plan(settings, None, "cuda" if torch.cuda.is_available() else "cpu")
             rows.append(("llm.batching", f"{'on' if use else 'off'} ({why})"))
+            rows += _llm_precision_rows(settings)
     except Exception as exc:  # noqa: BLE001
         ok = False
         rows.append(("llm problem", str(exc)))
@@ -323,6 +324,19 @@ def doctor() -> None:
     console.print(table)
     if not ok:
         raise typer.Exit(1)
+
+
+def _llm_precision_rows(settings: Any) -> list[tuple[str, str]]:
+    """The dtype and quantization the LLM will load with, decided without loading it."""
+    from assistant.knowledge.embedder import resolve_device
+    from assistant.llm.models import pick_dtype, quantize_plan
+
+    device = resolve_device(settings.llm_device)
+    plan = quantize_plan(settings)
+    dtype = plan.dtype or str(pick_dtype(settings.llm_dtype, device)).replace("torch.", "")
+    if settings.llm_load_in_4bit:
+        return [("llm.dtype", f"{dtype} compute"), ("llm.quantize", "4-bit (llm_load_in_4bit)")]
+    return [("llm.dtype", dtype), ("llm.quantize", plan.method), ("llm.quantize.why", plan.reason)]
 
 
 @app.command()
@@ -537,11 +551,20 @@ def bench_llm_cmd(
     random_model: Annotated[
         str | None, typer.Option(help="Randomly initialised Qwen2.5 of this preset's size (GPU benchmarks).")
     ] = None,
+    quantize: Annotated[
+        str | None,
+        typer.Option(help="llm_quantize values to run back to back, e.g. `off,int8` (default: the setting)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Load time, first token, prefill and decode tokens/s: the engine against a bare model.generate."""
     from assistant.measure.bench import bench_llm
 
+    choices = [q.strip() for q in quantize.split(",") if q.strip()] if quantize else None
+    bad = [q for q in choices or [] if q not in ("auto", "int8", "off")]
+    if bad:
+        console.print(f"[red]--quantize takes auto, int8 or off (comma-separated), not {', '.join(bad)}[/]")
+        raise typer.Exit(2)
     with friendly_errors():
         res = bench_llm(
             _settings(),
@@ -549,13 +572,23 @@ def bench_llm_cmd(
             new_tokens=new_tokens,
             runs=runs,
             random_model=random_model,
+            quantize=choices,
         )
     if as_json:
         print(json.dumps(res, indent=2))
         return
+    for one in res.get("runs", [res]):
+        _print_bench_llm(one)
+    if "int8_vs_off" in res:
+        r = res["int8_vs_off"]
+        console.print(f"[bold]int8/off[/] (engine, same run): decode {r['decode']}x, prefill {r['prefill']}x")
+
+
+def _print_bench_llm(res: dict[str, Any]) -> None:
     console.print(
-        f"{res['model']} on {res['device']} ({res['dtype']}, fast path {res['fast_path']}), "
-        f"loaded in {res['load_s']} s; prompt {res['prompt_tokens']} tokens, {res['new_tokens']} new"
+        f"{res['model']} on {res['device']} ({res['dtype']}, quantization {res['quantization']}, "
+        f"fast path {res['fast_path']}), loaded in {res['load_s']} s; "
+        f"prompt {res['prompt_tokens']} tokens, {res['new_tokens']} new"
     )
     table = Table()
     for col in ("", "first token ms", "prefill tok/s", "decode tok/s"):

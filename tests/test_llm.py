@@ -259,3 +259,94 @@ def test_packaged_model_answers_from_the_given_context():
         max_new_tokens=40,
     )
     assert "750" in answer
+
+
+# -- CPU int8 (llm_quantize) -------------------------------------------------------------------------
+
+
+def _linear_kinds(model) -> set[str]:
+    """Class names as the modules print themselves (torch's int8 Linear prints DynamicQuantizedLinear)."""
+    return {m._get_name() for m in model.modules() if m._get_name().endswith("Linear")}
+
+
+def test_int8_quantizes_the_linear_layers_and_still_streams(tiny_model_dir, tmp_path):
+    from assistant.llm.engine import LLMEngine
+
+    engine = LLMEngine(
+        Settings(data_dir=tmp_path, llm_model=str(tiny_model_dir), llm_device="cpu", llm_quantize="int8")
+    )
+    assert _linear_kinds(engine.model) == {"DynamicQuantizedLinear"}  # every Linear, lm_head included
+    assert engine.quantization == "int8" and engine.dtype == "float32"
+    info = engine.describe()
+    assert info["quantization"] == "int8" and info["dtype"] == "float32"
+    assert "llm_quantize=int8" in info["quantization_reason"]
+    gen = engine.stream(msgs("how do I pick a learning rate?"), **LONG)
+    pieces = list(gen)
+    assert len(pieces) > 1 and "".join(pieces) == gen.text and gen.stats.new_tokens == 40
+
+
+def test_quantize_off_leaves_the_model_untouched(tiny_model_dir, tmp_path):
+    from assistant.llm.engine import LLMEngine
+
+    s = Settings(data_dir=tmp_path, llm_model=str(tiny_model_dir), llm_device="cpu", llm_quantize="off")
+    engine = LLMEngine(s)
+    assert _linear_kinds(engine.model) == {"Linear"}
+    assert engine.describe()["quantization"] == "off"
+
+
+def test_quantize_decision_never_touches_gpu_models():
+    from assistant.llm.quantize import plan_quantization
+
+    no_bf16 = {"avx2", "fma"}
+    assert plan_quantization("auto", "cpu", flags=no_bf16).method == "int8"
+    assert plan_quantization("auto", "cpu", flags=no_bf16).dtype == "float32"
+    assert plan_quantization("off", "cpu", flags=no_bf16).method == "off"
+    for device in ("cuda", "cuda:0"):
+        plan = plan_quantization("auto", device, flags=no_bf16)
+        assert plan.method == "off" and "GPU" in plan.reason
+        with pytest.raises(ValueError, match="llm_load_in_4bit"):
+            plan_quantization("int8", device)
+    # A CPU with AMX tiles runs bf16 matmuls natively: auto keeps bf16 there; int8 stays a choice.
+    amx = {"avx512_bf16", "amx_bf16", "amx_tile"}
+    assert plan_quantization("auto", "cpu", flags=amx).method == "off"
+    assert plan_quantization("int8", "cpu", flags=amx).method == "int8"
+    # An explicit half-precision dtype is a request auto respects; int8 with it is a clear error.
+    assert plan_quantization("auto", "cpu", dtype_setting="bfloat16", flags=no_bf16).method == "off"
+    with pytest.raises(ValueError, match="llm_dtype"):
+        plan_quantization("int8", "cpu", dtype_setting="bfloat16")
+
+
+def test_bench_llm_compares_quantization_off_and_int8_in_one_run(tiny_model_dir, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ASSISTANT_LLM_MODEL", str(tiny_model_dir))
+    args = ["bench", "llm", "--prompt-tokens", "64", "--new-tokens", "8", "--runs", "1"]
+    result = CliRunner().invoke(app, [*args, "--quantize", "off,int8", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output[result.output.index("{") :])
+    assert [r["quantization"] for r in figures["runs"]] == ["off", "int8"]
+    assert all(r["dtype"] == "float32" and r["engine_decode_tps"] > 0 for r in figures["runs"])
+    assert figures["int8_vs_off"]["decode"] > 0 and figures["int8_vs_off"]["prefill"] > 0
+    # One setting alone keeps the single-run figures, now with dtype and quantization.
+    single = CliRunner().invoke(app, [*args, "--quantize", "int8", "--json"])
+    assert single.exit_code == 0, single.output
+    one = json.loads(single.output[single.output.index("{") :])
+    assert one["quantization"] == "int8" and one["dtype"] == "float32"
+    text = CliRunner().invoke(app, [*args, "--quantize", "off,int8"])
+    assert text.exit_code == 0 and "int8/off" in text.output
+
+
+def test_doctor_reports_llm_dtype_and_quantization(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ASSISTANT_LLM_DEVICE", "cpu")
+    monkeypatch.setenv("ASSISTANT_LLM_QUANTIZE", "int8")
+    result = CliRunner().invoke(app, ["doctor"])
+    assert "llm.dtype" in result.output and "float32" in result.output
+    assert "llm.quantize" in result.output and "int8" in result.output

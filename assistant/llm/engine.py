@@ -20,7 +20,8 @@ from typing import Any
 
 from assistant.llm.batching import ContinuousBatcher, batching_plan
 from assistant.llm.errors import LLMOutOfMemoryError
-from assistant.llm.models import ModelSource, load_model, resolve_model
+from assistant.llm.models import ModelSource, load_model, quantize_plan, resolve_model
+from assistant.llm.quantize import quantization_of
 from assistant.llm.streaming import GenerationStats, TokenStreamer, Waiting
 from assistant.settings import Settings
 
@@ -183,6 +184,9 @@ class LLMEngine:
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
         self.device = str(next(model.parameters()).device)
         self.dtype = str(next(model.parameters()).dtype).replace("torch.", "")
+        # Read from the model itself, so a handed-in model reports truthfully too.
+        self.quantization = quantization_of(model)
+        self.quantization_reason = quantize_plan(settings).reason if self.folder else "handed in"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._serial_lock = threading.Lock()
@@ -350,6 +354,8 @@ class LLMEngine:
             "folder": self.folder,
             "device": self.device,
             "dtype": self.dtype,
+            "quantization": self.quantization,
+            "quantization_reason": self.quantization_reason,
             "context_window": self.context_window,
             "fast_path": self.fast_path,
             "batching": self.batching,

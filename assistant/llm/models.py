@@ -17,11 +17,13 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from assistant.knowledge.embedder import ModelHashError, resolve_device
+from assistant.llm.quantize import INT8, QuantizePlan, cpu_flags, plan_quantization, quantize_int8
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -221,11 +223,7 @@ def prepare_gguf(path: Path, cache_dir: Path) -> Path:
 
 
 def cpu_supports_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
 def pick_dtype(setting: str, device: str) -> Any:
@@ -238,8 +236,19 @@ def pick_dtype(setting: str, device: str) -> Any:
     return torch.bfloat16 if cpu_supports_bf16() else torch.float32
 
 
+def quantize_plan(settings: Settings) -> QuantizePlan:
+    """What `llm_quantize` does with these settings on this machine (int8 on CPU, never on a GPU)."""
+    return plan_quantization(
+        settings.llm_quantize,
+        resolve_device(settings.llm_device),
+        dtype_setting=settings.llm_dtype,
+        load_in_4bit=settings.llm_load_in_4bit,
+    )
+
+
 def load_model(source: ModelSource, settings: Settings) -> tuple[Any, Any, str]:
-    """(model, tokenizer, folder) for a resolved source, placed by accelerate."""
+    """(model, tokenizer, folder) for a resolved source, placed by accelerate, int8 where planned."""
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = {
@@ -247,7 +256,8 @@ def load_model(source: ModelSource, settings: Settings) -> tuple[Any, Any, str]:
         "gguf": lambda: prepare_gguf(Path(source.location), settings.cache_dir),
     }.get(source.kind, lambda: Path(source.location))()
     device = resolve_device(settings.llm_device)
-    dtype = pick_dtype(settings.llm_dtype, device)
+    plan = quantize_plan(settings)
+    dtype = getattr(torch, plan.dtype) if plan.dtype else pick_dtype(settings.llm_dtype, device)
     kwargs: dict[str, Any] = {"dtype": dtype, "device_map": "auto" if device == "cuda" else device}
     if settings.llm_max_memory:
         kwargs["max_memory"] = {0: settings.llm_max_memory, "cpu": settings.llm_max_cpu_memory}
@@ -260,6 +270,14 @@ def load_model(source: ModelSource, settings: Settings) -> tuple[Any, Any, str]:
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, **kwargs)
     model.eval()
+    if plan.method == INT8:
+        start = time.perf_counter()
+        layers = quantize_int8(model)
+        log.warning(
+            "LLM: int8 weights, %d layers in %.1f s (%s)", layers, time.perf_counter() - start, plan.reason
+        )
+    else:
+        log.info("LLM: weights not quantized (%s)", plan.reason)
     return model, tokenizer, str(folder)
 
 

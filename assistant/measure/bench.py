@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import statistics
@@ -299,6 +300,22 @@ def _bench_prompt(engine: Any, prompt_tokens: int) -> list[dict[str, str]]:
     ]
 
 
+def _load_engine(settings: Any, random_model: str | None) -> Any:
+    from assistant.llm.engine import LLMEngine
+    from assistant.llm.models import quantize_plan
+    from assistant.llm.quantize import INT8, quantize_int8
+
+    if not random_model:
+        return LLMEngine(settings)
+    plan = quantize_plan(settings)
+    if plan.dtype:
+        settings = settings.model_copy(update={"llm_dtype": plan.dtype})
+    model, tokenizer = random_qwen(random_model, settings)
+    if plan.method == INT8:
+        quantize_int8(model)
+    return LLMEngine(settings, model=model, tokenizer=tokenizer, name=f"{random_model} (random weights)")
+
+
 def bench_llm(
     settings: Any,
     *,
@@ -306,19 +323,40 @@ def bench_llm(
     new_tokens: int = 64,
     runs: int = 5,
     random_model: str | None = None,
+    quantize: list[str] | None = None,
+) -> dict[str, Any]:
+    """One benchmark with the settings as they are, or one per `llm_quantize` value back to back (same
+    prompt, same process) with the int8/off ratios when both are among them."""
+    if not quantize:
+        return _bench_one(settings, prompt_tokens, new_tokens, runs, random_model)
+    if len(quantize) == 1:
+        one = settings.model_copy(update={"llm_quantize": quantize[0]})
+        return _bench_one(one, prompt_tokens, new_tokens, runs, random_model)
+    results = []
+    for q in quantize:
+        one = settings.model_copy(update={"llm_quantize": q})
+        results.append(_bench_one(one, prompt_tokens, new_tokens, runs, random_model))
+        gc.collect()  # the previous configuration's weights go before the next one loads its own
+    out: dict[str, Any] = {"runs": results}
+    by = {q: r for q, r in zip(quantize, results, strict=True)}
+    if "off" in by and "int8" in by:
+        off, int8 = by["off"], by["int8"]
+        out["int8_vs_off"] = {
+            "decode": round(int8["engine_decode_tps"] / off["engine_decode_tps"], 2),
+            "prefill": round(int8["engine_prefill_tps"] / off["engine_prefill_tps"], 2),
+        }
+    return out
+
+
+def _bench_one(
+    settings: Any, prompt_tokens: int, new_tokens: int, runs: int, random_model: str | None
 ) -> dict[str, Any]:
     import torch
 
-    from assistant.llm.engine import LLMEngine
+    from assistant.llm.quantize import weight_bytes
 
     start = time.perf_counter()
-    if random_model:
-        model, tokenizer = random_qwen(random_model, settings)
-        engine = LLMEngine(
-            settings, model=model, tokenizer=tokenizer, name=f"{random_model} (random weights)"
-        )
-    else:
-        engine = LLMEngine(settings)
+    engine = _load_engine(settings, random_model)
     load_s = time.perf_counter() - start
     messages = _bench_prompt(engine, prompt_tokens)
     ids = engine.encode_chat(messages)
@@ -355,7 +393,7 @@ def bench_llm(
         b_ttft.append(t1 * 1000)
         b_tps.append((new_tokens - 1) / (tn - t1))
     n_prompt = int(ids.shape[-1])
-    model_bytes = sum(p.numel() * p.element_size() for p in engine.model.parameters())
+    model_bytes = weight_bytes(engine.model)
     bandwidth = measure_bandwidth(engine.device if engine.device != "cpu" else "cpu")
     out = {
         "model": engine.name,
@@ -363,6 +401,8 @@ def bench_llm(
         if engine.device.startswith("cuda")
         else f"cpu ({os.cpu_count()} cores)",
         "dtype": engine.dtype,
+        "quantization": engine.quantization,
+        "quantization_reason": engine.quantization_reason,
         "fast_path": engine.fast_path,
         "load_s": round(load_s, 2),
         "prompt_tokens": n_prompt,
@@ -380,4 +420,5 @@ def bench_llm(
     # Paired per run (engine run i against the bare run right after it), so machine drift cancels.
     out["decode_ratio"] = round(statistics.median(e / b for e, b in zip(e_tps, b_tps, strict=True)), 3)
     out["ttft_delta_ms"] = round(statistics.median(e - b for e, b in zip(e_ttft, b_ttft, strict=True)), 1)
+    engine.worker.shutdown()
     return out

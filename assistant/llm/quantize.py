@@ -1,0 +1,150 @@
+"""Int8 weights for the LLM on a CPU (`llm_quantize`).
+
+Decoding one token reads every weight once, so on a CPU it is bound by memory traffic: int8 weights
+read a quarter of the bytes of fp32. torch's dynamic quantization turns each `nn.Linear` into an int8
+weight matrix (fbgemm kernels on x86, qnnpack on ARM); activations stay float32 and are quantized on
+the fly per call. Measured on the packaged model (docs/benchmarks.md, "CPU int8"): decode ~3x faster
+than fp32, prefill faster too, answers as good on the goldsets. Quantizing takes seconds, so nothing
+is cached on disk.
+
+Why torch's own API: `torch.ao.quantization.quantize_dynamic` warns that it is deprecated in favour of
+torchao, but torchao 0.18 ships no x86 CPU kernels: its int8 configs ran 7-40x slower than fp32 in
+eager mode here (they rely on torch.compile). torch is pinned, so the API is there; this module is the
+one place to change when torchao gets CPU kernels.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+INT8 = "int8"
+OFF = "off"
+
+
+@dataclass(frozen=True)
+class QuantizePlan:
+    method: str  # "int8" | "off"
+    dtype: str | None  # dtype the weights must be loaded in for the method; None: llm_dtype decides
+    reason: str
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where it cannot be read)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def plan_quantization(
+    setting: str,
+    device: str,
+    *,
+    dtype_setting: str = "auto",
+    load_in_4bit: bool = False,
+    flags: Iterable[str] | None = None,
+) -> QuantizePlan:
+    """What `llm_quantize` means for this device and CPU.
+
+    The rule for `auto`: int8 on a CPU, except one with AMX tiles (`amx_bf16`), where bf16 matmuls run
+    on the tile unit and bf16 stays; accelerators are never touched (4-bit is `llm_load_in_4bit`); an
+    explicit half-precision `llm_dtype` is respected.
+    """
+    if device != "cpu" or load_in_4bit:
+        if setting == INT8:
+            raise ValueError(
+                f"llm_quantize=int8 is for CPU inference; the model runs on {device}. On a GPU use "
+                "llm_load_in_4bit=true for smaller weights, or set llm_quantize=auto."
+            )
+        where = "GPU" if device.startswith("cuda") else device
+        return QuantizePlan(OFF, None, f"{where}: weights stay as loaded (4-bit is llm_load_in_4bit)")
+    if setting == OFF:
+        return QuantizePlan(OFF, None, "llm_quantize=off")
+    if dtype_setting in ("bfloat16", "float16"):
+        if setting == INT8:
+            raise ValueError(
+                f"llm_quantize=int8 computes in float32 around int8 weights, so it does not combine with "
+                f"llm_dtype={dtype_setting}: set llm_dtype=auto (or float32), or llm_quantize=off."
+            )
+        return QuantizePlan(OFF, None, f"auto: llm_dtype={dtype_setting} was asked for")
+    if setting == INT8:
+        return QuantizePlan(INT8, "float32", "llm_quantize=int8")
+    found = cpu_flags() if flags is None else set(flags)
+    if "amx_bf16" in found:
+        return QuantizePlan(
+            OFF, None, "auto: this CPU has AMX bf16, bf16 stays (llm_quantize=int8 to compare)"
+        )
+    native = "avx512_bf16" in found
+    return QuantizePlan(
+        INT8, "float32", f"auto: CPU {'with avx512_bf16 but no AMX' if native else 'without native bf16'}"
+    )
+
+
+def _engine() -> str | None:
+    import torch
+
+    supported = torch.backends.quantized.supported_engines
+    return next((e for e in ("fbgemm", "qnnpack") if e in supported), None)
+
+
+def quantize_int8(model: Any) -> int:
+    """Replace every `nn.Linear` (lm_head included) by an int8 dynamic-quantized one, in place.
+
+    Returns the number of layers converted. The embeddings stay float (a lookup reads one row).
+    """
+    import torch
+    from torch import nn
+
+    engine = _engine()
+    if engine is None:
+        raise RuntimeError("this torch build has no int8 CPU kernels (fbgemm/qnnpack); set llm_quantize=off")
+    previous = torch.backends.quantized.engine
+    try:
+        torch.backends.quantized.engine = engine  # the engine that packs the weights also runs them
+        with warnings.catch_warnings():
+            # The deprecation notices point to torchao, which has no CPU kernels yet (module docstring).
+            warnings.filterwarnings("ignore", message=r".*torch\.ao\.quantization is deprecated")
+            warnings.filterwarnings("ignore", message=r".*quantize_per_tensor.*deprecated")
+            warnings.filterwarnings("ignore", message=r".*quantize_per_channel.*deprecated")
+            torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=True)
+    finally:
+        torch.backends.quantized.engine = previous
+    return quantized_layers(model)
+
+
+def _is_int8_linear(module: Any) -> bool:
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+
+    return isinstance(module, DynamicQuantizedLinear)
+
+
+def quantized_layers(model: Any) -> int:
+    return sum(_is_int8_linear(m) for m in model.modules())
+
+
+def quantization_of(model: Any) -> str:
+    """`int8` when the model carries int8 dynamic-quantized layers, else `off`: read from the model itself."""
+    return INT8 if quantized_layers(model) else OFF
+
+
+def weight_bytes(model: Any) -> int:
+    """Bytes of weights one decoded token reads: every linear layer (int8 ones at one byte a weight, a
+    tied lm_head counted as the full matrix it is) and norms; embeddings only give one row, so not them."""
+    from torch import nn
+
+    total = 0
+    for module in model.modules():
+        if _is_int8_linear(module):
+            weight, bias = module._weight_bias()
+            total += weight.numel() + (bias.numel() * bias.element_size() if bias is not None else 0)
+        elif not isinstance(module, nn.Embedding):
+            total += sum(p.numel() * p.element_size() for p in module.parameters(recurse=False))
+    return total
