@@ -20,17 +20,29 @@ def msgs(text: str) -> list[dict[str, str]]:
 
 
 def engine(tiny_model_dir, tmp_path, **kw) -> LLMEngine:
+    kw.setdefault("llm_quantize", "off")  # fp32 weights: batching's default setting (see below)
     s = Settings(data_dir=tmp_path, llm_model=str(tiny_model_dir), llm_dtype="float32", **kw)
     return LLMEngine(s)
 
 
-def test_auto_batches_on_cpu_and_says_why(tiny_engine, serial_engine):
-    info = tiny_engine.describe()
+@pytest.fixture(scope="module")
+def batched(tiny_model_dir, tmp_path_factory):
+    eng = engine(tiny_model_dir, tmp_path_factory.mktemp("batched"))
+    yield eng
+    eng.close()
+
+
+def test_auto_batches_on_cpu_and_says_why(batched, tiny_engine, serial_engine):
+    info = batched.describe()
     assert info["batching"] == "on" and info["batching_reason"].startswith("auto")
+    # int8 weights (the CPU default) quantize activations per call: batched, answers would depend
+    # on their batch-mates, so auto keeps those one at a time
+    assert tiny_engine.quantization == "int8" and tiny_engine.batching == "off"
+    assert "batch-mates" in tiny_engine.batching_reason
     assert (
         serial_engine.describe()["batching"] == "off" and "llm_batching=off" in serial_engine.batching_reason
     )
-    assert not tiny_engine.fast_path  # the compiled one-at-a-time path does not combine with batching
+    assert not batched.fast_path  # the compiled one-at-a-time path does not combine with batching
 
 
 def test_greedy_batched_answer_equals_the_one_at_a_time_answer(tiny_model_dir, tmp_path):
@@ -45,12 +57,12 @@ def test_greedy_batched_answer_equals_the_one_at_a_time_answer(tiny_model_dir, t
         batched.close()
 
 
-def test_each_request_keeps_its_own_length_and_stop(tiny_engine):
+def test_each_request_keeps_its_own_length_and_stop(batched):
     results: dict[str, object] = {}
 
     def run(name: str, n: int, stop_after: int | None) -> None:
         stop = threading.Event()
-        gen = tiny_engine.stream(msgs(f"question {name}"), max_new_tokens=n, min_new_tokens=n, stop=stop)
+        gen = batched.stream(msgs(f"question {name}"), max_new_tokens=n, min_new_tokens=n, stop=stop)
         pieces = 0
         for item in gen:
             if isinstance(item, str):
@@ -70,7 +82,7 @@ def test_each_request_keeps_its_own_length_and_stop(tiny_engine):
         t.join(120)
     assert results["a"].new_tokens == 12 and results["b"].new_tokens == 40
     assert results["c"].cancelled and results["c"].new_tokens < 200
-    assert tiny_engine.batcher.active() == 0  # the stopped request left the batch and freed its blocks
+    assert batched.batcher.active() == 0  # the stopped request left the batch and freed its blocks
 
 
 def test_a_waiting_answer_says_how_many_are_ahead(tiny_model_dir, tmp_path):
@@ -123,10 +135,10 @@ def test_a_dead_generation_loop_fails_every_waiting_request(tiny_model_dir, tmp_
     eng.close()
 
 
-def test_the_batching_decision_says_why(tiny_engine, tmp_path):
+def test_the_batching_decision_says_why(batched, tmp_path):
     from assistant.llm.batching import batching_plan
 
-    model = tiny_engine.model
+    model = batched.model
     on = Settings(data_dir=tmp_path, llm_batching="on", llm_load_in_4bit=True)
     with pytest.raises(ValueError, match="llm_batching=on, but bitsandbytes 4-bit"):
         batching_plan(on, model, "cuda:0")
