@@ -48,9 +48,10 @@ def profile_query(assistant: Any, queries: list[str]) -> dict[str, float]:
         t0 = time.perf_counter()
         vec = assistant.embedder.embed_query(q)
         t1 = time.perf_counter()
-        r._vector_scores(vec, n)
+        snap = r._current()
+        r._vector_scores(snap, vec, n)
         t2 = time.perf_counter()
-        r._bm25_scores(q, n)
+        r._bm25_scores(snap, q, n)
         t3 = time.perf_counter()
         assistant.search(q)
         t4 = time.perf_counter()
@@ -149,7 +150,7 @@ def bench_fusion(assistant: Any, rrf_k: int = 60) -> dict[str, dict[str, float]]
     from assistant.measure.evaluation import is_gold
 
     r, s = assistant.retriever, assistant.settings
-    r._ensure_built()
+    r._current()  # build the snapshot (BM25) before timing anything
     units = {u["unit_id"]: u for u in r.units()}
     total = assistant.store.count()
 
@@ -161,7 +162,7 @@ def bench_fusion(assistant: Any, rrf_k: int = 60) -> dict[str, dict[str, float]]
         )
         best: dict[str, float] = {}
         for rid, dist in zip(got["ids"][0], got["distances"][0], strict=True):
-            uid, role = rid.rsplit(":", 1)
+            uid, _generation, role = rid.rsplit(":", 2)  # <unit>:<generation>:<role><i>
             if role in roles or role[0] in roles:
                 best[uid] = max(best.get(uid, -1.0), 1.0 - float(dist))
         return best
@@ -201,7 +202,8 @@ def bench_fusion(assistant: Any, rrf_k: int = 60) -> dict[str, dict[str, float]]
                 "pq": vector_best(q, ("p", "k0")),
                 "all": vector_best(q, ("p", "k")),
             }
-            bm = {u: v[0] for u, v in r._bm25_scores(q, len(r._pieces)).items()}
+            snap = r._current()
+            bm = {u: v[0] for u, v in r._bm25_scores(snap, q, len(snap.pieces)).items()}
             for name, rank in variants.items():
                 ranking = [u for u in rank(vec, bm) if u in units]
                 hits[name] += bool(ranking) and is_gold(SimpleNamespace(**units[ranking[0]]), item["gold"])
