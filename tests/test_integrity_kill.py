@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -39,9 +41,17 @@ def _ingest(data_dir: Path, docs: Path) -> subprocess.Popen:
     )
 
 
-def _db_size(data_dir: Path) -> int:
-    db = data_dir / "chroma" / "chroma.sqlite3"  # opening the store only touches its journal and HNSW
-    return db.stat().st_size if db.exists() else 0
+def _last_write(data_dir: Path) -> int:
+    """Sequence number of the store's last record write (add or delete). Opening the store changes
+    neither this nor the records, unlike the file's size (freed pages get reused) or its mtime."""
+    db = data_dir / "chroma" / "chroma.sqlite3"
+    if not db.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.05)) as conn:
+            return conn.execute("SELECT max(seq_id) FROM embeddings_queue").fetchone()[0] or 0
+    except sqlite3.OperationalError:  # locked: the writer is committing
+        return -1
 
 
 def _reopen(settings: Settings, make_assistant):
@@ -68,22 +78,22 @@ def test_sigkill_during_a_real_ingest_never_mixes_versions(tmp_path, make_assist
     assert _reopen(settings, make_assistant).ingest([docs]).added == ["knobs.md"]
     rng = random.Random(int(time.time()))
     visible, killed_writing, max_delay, log = "v0", 0, 2.0, []
-    for attempt in range(1, 7):
+    for attempt in range(1, 9):
         tag = f"v{attempt}"
         _write_version(knobs, tag)
         _reopen(settings, make_assistant)  # this process holds nothing open while the other writes
-        size, proc = _db_size(data), _ingest(data, docs)
-        while proc.poll() is None and _db_size(data) == size:  # embedding: nothing written yet
+        seq, proc = _last_write(data), _ingest(data, docs)
+        while proc.poll() is None and _last_write(data) == seq:  # embedding: nothing written yet
             time.sleep(0.002)
         delay, start = rng.uniform(0, max_delay), time.perf_counter()
         while proc.poll() is None and time.perf_counter() - start < delay:
             time.sleep(0.002)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
-            killed_writing += 1
-        else:  # it finished writing first: aim earlier next time
+        elif time.perf_counter() - start > 0.01:  # it finished writing first: aim earlier next time
             max_delay = 0.8 * (time.perf_counter() - start)
         proc.wait(timeout=60)
+        killed_writing += proc.returncode == -signal.SIGKILL  # it may have exited just before the signal
         a = _reopen(settings, make_assistant)
         tags, count = _visible(a)
         log.append(f"{tag}: +{delay:.2f} s, killed={proc.returncode == -signal.SIGKILL}, visible={tags}")
