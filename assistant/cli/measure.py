@@ -1,0 +1,250 @@
+"""`assistant eval …` and `assistant bench …`: quality and speed figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from assistant.cli.common import (
+    bench_app,
+    build_assistant,
+    console,
+    err,
+    eval_app,
+    friendly_errors,
+    load_settings,
+)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval_cmd(
+    goldset: Annotated[list[Path] | None, typer.Option(help="JSONL goldset(s).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """hit@1/3/5 and MRR of search on the goldsets, with the misses listed; then the relevance
+    distributions abstention (`min_relevance`) is read from (no LLM)."""
+    from assistant.measure.evaluation import GOLDSET_DIR, eval_abstention, eval_retrieval, load_jsonl
+
+    with friendly_errors():
+        a = build_assistant(index=True)
+        files = goldset or [GOLDSET_DIR / "retrieval.jsonl", GOLDSET_DIR / "retrieval_heldout.jsonl"]
+        out: dict[str, Any] = {}
+        for path in files:
+            ev = eval_retrieval(a, load_jsonl(path))
+            out[path.name] = {**ev.metrics(), "misses": ev.misses}
+        if not goldset:
+            out["abstention"] = eval_abstention(a)
+    if as_json:
+        print(json.dumps(out, indent=2))
+        return
+    for name, res in out.items():
+        if name == "abstention":
+            continue
+        console.print(
+            f"[bold]{name}[/]: n={res['n']} hit@1={res['hit@1']:.3f} hit@3={res['hit@3']:.3f} "
+            f"hit@5={res['hit@5']:.3f} MRR={res['mrr']:.3f}"
+        )
+        for m in res["misses"]:
+            console.print(f"  miss (rank {m['rank']}): {m['question']!r} -> got {m['got'][0]!r}")
+    if "abstention" in out:
+        _print_abstention(out["abstention"])
+
+
+def _print_abstention(ab: dict[str, Any]) -> None:
+    """The best-source relevance distributions `min_relevance` is read from; who is on the wrong side."""
+    table = Table(title=f"best-source relevance vs min_relevance = {ab['min_relevance']}")
+    for col in ("split", "questions", "n", "min", "q10", "median", "q90", "max", "wrong side"):
+        table.add_column(col)
+    labels = {"answerable": "answerable", "far": "off-topic", "near": "near-domain"}
+    for split in ("tuning", "held-out"):
+        for kind, label in labels.items():
+            d = ab[split][kind]
+            cells = [str(d.get(q, "")) for q in ("min", "q10", "median", "q90", "max")]
+            verb = "declined" if kind == "answerable" else "answered"
+            table.add_row(split, label, str(d["n"]), *cells, f"{d['wrong_side']} {verb}")
+    console.print(table)
+    for split in ("tuning", "held-out"):
+        for kind in labels:
+            for w in ab[split][kind]["wrong"]:
+                console.print(
+                    f"  {split} {labels[kind]} on the wrong side: {w['relevance']:.3f} {w['question']!r}"
+                )
+    console.print(
+        "suggested min_relevance (midpoint below the lowest answerable, tuning split): "
+        f"{ab['tuning']['suggested_min_relevance']} "
+        f"(held-out alone: {ab['held-out']['suggested_min_relevance']})"
+    )
+
+
+@eval_app.command("answers")
+def eval_answers_cmd(
+    limit: Annotated[int | None, typer.Option(help="Single questions to answer (default: 22).")] = 22,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    out: Annotated[Path | None, typer.Option(help="Also write the full report (rows included) here.")] = None,
+) -> None:
+    """Follow-up retrieval, cited-gold share, citation precision, abstention and latency, with the LLM."""
+    from assistant.measure.evaluation import eval_answers
+
+    with friendly_errors():
+        a = build_assistant(index=True)
+        report = eval_answers(a, limit, progress=lambda what, i, n: err.print(f"{what} {i}/{n}", end="\r"))
+    if out:
+        out.write_text(json.dumps(report, indent=2))
+    summary = {
+        k: ({kk: vv for kk, vv in v.items() if kk not in ("rows", "values")} if isinstance(v, dict) else v)
+        for k, v in report.items()
+    }
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    f, ans, cal, lat = (
+        summary["follow_ups"],
+        summary["answers"],
+        summary["support_calibration"],
+        summary["latency_ms"],
+    )
+    console.print(f"[bold]{summary['model']}[/] on {summary['device']}")
+    console.print(
+        f"follow-ups (n={f['n']}): hit@1 {f['hit@1']:.3f}, hit@3 {f['hit@3']:.3f} "
+        f"(standalone question alone: {f['standalone_only_hit@1']:.3f} / {f['standalone_only_hit@3']:.3f}; "
+        f"no rewrite: hit@3 {f['without_rewrite_hit@3']:.3f})"
+    )
+    console.print(
+        f"answers (n={ans['n']}): cite a gold unit {ans['cite_gold']:.3f}, "
+        f"citation precision {ans['citation_precision']:.3f}, "
+        f"unsupported sentences {ans['unsupported']} of {ans['cited_sentences']} cited"
+    )
+    for name in ("own", "other"):
+        d = cal[name]
+        console.print(
+            f"support of answer sentences vs {'their gold unit' if name == 'own' else 'a random other unit'} "
+            f"(n={d['n']}): "
+            + ", ".join(f"{q} {d[q]}" for q in ("min", "q10", "q25", "median", "q75", "q90", "max") if q in d)
+        )
+    console.print(
+        f"support_threshold {cal['support_threshold']}: "
+        f"gold-unit support below it {cal['own_below_threshold']}, "
+        f"other-unit support at or above it {cal['other_at_or_above_threshold']}"
+    )
+    _print_abstention(summary["abstention"])
+    console.print("latency (median ms): " + ", ".join(f"{k} {v:.0f}" for k, v in lat.items()))
+    for k, v in summary["definitions"].items():
+        console.print(f"[dim]{k}: {v}[/]")
+
+
+@bench_app.command("retrieval")
+def bench_retrieval_cmd(
+    synthetic: Annotated[int, typer.Option(help="Units in the synthetic corpus (0: skip).")] = 10_000,
+    repeat: Annotated[int, typer.Option(help="Passes over the goldset queries.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Query latency p50/p95 (query embedding included) and ingest throughput."""
+    from assistant.measure.bench import bench_retrieval
+
+    with friendly_errors():
+        res = bench_retrieval(load_settings(), synthetic, repeat)
+    if as_json:
+        print(json.dumps(res, indent=2))
+        return
+    console.print(f"device: {res['device']}")
+    for name in ("corpus", "synthetic"):
+        if name in res:
+            r = res[name]
+            ingest_part = (
+                f"ingest {r['ingest_units_per_s']:.1f} units/s ({r['ingest_s']:.1f} s); "
+                if "ingest_units_per_s" in r
+                else ""
+            )
+            console.print(
+                f"[bold]{name}[/]: {r['units']} units, {r['vectors']} vectors; {ingest_part}"
+                f"query p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms over {r['queries']} queries"
+            )
+            console.print(
+                "  where a query's time goes (median ms): "
+                + ", ".join(f"{k} {v}" for k, v in r["stages_p50_ms"].items())
+            )
+
+
+@bench_app.command("fusion")
+def bench_fusion_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """hit@1 of the fusion variants (vector only, RRF, weighted; pieces vs keys) on both goldsets."""
+    from assistant.measure.bench import bench_fusion
+
+    with friendly_errors():
+        res = bench_fusion(build_assistant(index=True))
+    if as_json:
+        print(json.dumps(res, indent=2))
+        return
+    table = Table(title="hit@1 by fusion variant")
+    for col in ("variant", "retrieval.jsonl (tuning)", "retrieval_heldout.jsonl"):
+        table.add_column(col)
+    for name, row in res.items():
+        table.add_row(name, f"{row['retrieval.jsonl']:.3f}", f"{row['retrieval_heldout.jsonl']:.3f}")
+    console.print(table)
+
+
+@bench_app.command("llm")
+def bench_llm_cmd(
+    prompt_tokens: Annotated[int, typer.Option(help="Prompt length.")] = 512,
+    new_tokens: Annotated[int, typer.Option(help="Tokens generated per run (forced).")] = 64,
+    runs: Annotated[int, typer.Option(help="Timed runs (median reported).")] = 5,
+    random_model: Annotated[
+        str | None, typer.Option(help="Randomly initialised Qwen2.5 of this preset's size (GPU benchmarks).")
+    ] = None,
+    quantize: Annotated[
+        str | None,
+        typer.Option(help="llm_quantize values to run back to back, e.g. `off,int8` (default: the setting)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Load time, first token, prefill and decode tokens/s: the engine against a bare model.generate."""
+    from assistant.measure.bench import bench_llm
+
+    choices = [q.strip() for q in quantize.split(",") if q.strip()] if quantize else None
+    bad = [q for q in choices or [] if q not in ("auto", "int8", "off")]
+    if bad:
+        console.print(f"[red]--quantize takes auto, int8 or off (comma-separated), not {', '.join(bad)}[/]")
+        raise typer.Exit(2)
+    with friendly_errors():
+        res = bench_llm(
+            load_settings(),
+            prompt_tokens=prompt_tokens,
+            new_tokens=new_tokens,
+            runs=runs,
+            random_model=random_model,
+            quantize=choices,
+        )
+    if as_json:
+        print(json.dumps(res, indent=2))
+        return
+    for one in res.get("runs", [res]):
+        _print_bench_llm(one)
+    if "int8_vs_off" in res:
+        r = res["int8_vs_off"]
+        console.print(f"[bold]int8/off[/] (engine, same run): decode {r['decode']}x, prefill {r['prefill']}x")
+
+
+def _print_bench_llm(res: dict[str, Any]) -> None:
+    console.print(
+        f"{res['model']} on {res['device']} ({res['dtype']}, quantization {res['quantization']}, "
+        f"fast path {res['fast_path']}), loaded in {res['load_s']} s; "
+        f"prompt {res['prompt_tokens']} tokens, {res['new_tokens']} new"
+    )
+    table = Table()
+    for col in ("", "first token ms", "prefill tok/s", "decode tok/s"):
+        table.add_column(col)
+    for who in ("engine", "bare"):
+        table.add_row(
+            who, str(res[f"{who}_ttft_ms"]), str(res[f"{who}_prefill_tps"]), str(res[f"{who}_decode_tps"])
+        )
+    console.print(table)
+    console.print(
+        f"decode ratio engine/bare {res['decode_ratio']} (floor 0.95); "
+        f"first-token delta {res['ttft_delta_ms']} ms (floor +50); "
+        f"memory-bandwidth bound: {res['model_gb']} GB of weights at "
+        f"{res['measured_bandwidth_gbs']} GB/s measured = {res['decode_bound_tps']} tok/s"
+    )
