@@ -35,10 +35,8 @@ def batched(tiny_model_dir, tmp_path_factory):
 def test_auto_batches_on_cpu_and_says_why(batched, tiny_engine, serial_engine):
     info = batched.describe()
     assert info["batching"] == "on" and info["batching_reason"].startswith("auto")
-    # int8 weights (the CPU default) quantize activations per call: batched, answers would depend
-    # on their batch-mates, so auto keeps those one at a time
-    assert tiny_engine.quantization == "int8" and tiny_engine.batching == "off"
-    assert "batch-mates" in tiny_engine.batching_reason
+    # int8 weights (the CPU default) batch too: activations are scaled per token, not per call
+    assert tiny_engine.quantization == "int8" and tiny_engine.batching == "on"
     assert (
         serial_engine.describe()["batching"] == "off" and "llm_batching=off" in serial_engine.batching_reason
     )
@@ -57,7 +55,62 @@ def test_greedy_batched_answer_equals_the_one_at_a_time_answer(tiny_model_dir, t
         batched.close()
 
 
+def test_int8_answers_do_not_depend_on_their_batch_mates(tiny_model_dir, tmp_path):
+    """With int8 weights (the CPU default) an answer batched with others is the answer it gets alone:
+    every token's activations have their own scale (llm/quantize.py)."""
+    kw = {"llm_quantize": "int8", "llm_repetition_penalty": 1.0}
+    batched = engine(tiny_model_dir, tmp_path / "b", **kw)
+    serial = engine(tiny_model_dir, tmp_path / "s", llm_batching="off", **kw)
+    prompts = ["my loss plateaus", "how do I pick a batch size?", "why is my GPU out of memory"] * 2
+    try:
+        assert batched.batching == "on" and batched.quantization == "int8"
+        alone = [serial.generate(msgs(p), max_new_tokens=24) for p in prompts]
+        together: list[str | None] = [None] * len(prompts)
+
+        def one(i: int) -> None:
+            together[i] = batched.generate(msgs(prompts[i]), max_new_tokens=24)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(prompts))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert all(alone) and together == alone
+    finally:
+        batched.close()
+
+
+def test_int8_rows_are_quantized_alone_even_beside_an_outlier():
+    """The layer behind the test above, and why it is needed: torch's dynamic int8 scales a whole
+    call by its largest value, so one outlier row (a token with activations ~100x the rest) changes the
+    other rows' results; the per-token layer gives every row the result it gets alone."""
+    import torch
+    from torch import nn
+
+    from assistant.llm.quantize import quantize_int8
+
+    torch.manual_seed(0)
+    layer = nn.Sequential(nn.Linear(64, 32))
+    x = torch.randn(6, 64)
+    x[0] *= 100
+    with torch.inference_mode():
+        exact = layer(x)
+    per_call = torch.ao.quantization.quantize_dynamic(layer, {nn.Linear}, dtype=torch.qint8)  # a copy
+    quantize_int8(layer)
+    with torch.inference_mode():
+        for model, independent in ((layer, True), (per_call, False)):
+            alone = torch.cat([model(x[i : i + 1]) for i in range(len(x))])
+            assert torch.equal(alone, model(x)) is independent
+        # and the rows beside the outlier keep their precision
+        err = {
+            name: (m(x)[1:] - exact[1:]).abs().max().item()
+            for name, m in (("token", layer), ("call", per_call))
+        }
+    assert err["token"] < err["call"] / 10, err
+
+
 def test_each_request_keeps_its_own_length_and_stop(batched):
+
     results: dict[str, object] = {}
 
     def run(name: str, n: int, stop_after: int | None) -> None:

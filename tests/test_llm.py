@@ -235,6 +235,9 @@ def test_bench_llm_compares_engine_and_bare_generate(tiny_model_dir, tmp_path, m
     for key in ("engine_ttft_ms", "bare_ttft_ms", "engine_decode_tps", "bare_decode_tps", "model", "device"):
         assert key in figures
     assert figures["engine_decode_tps"] > 0 and figures["decode_bound_tps"] > 0
+    # The default batches: the lone batched user is measured after the bare runs, on the same weights
+    assert figures["batched"]["decode_tps"] > 0 and figures["batched"]["decode_vs_serial"] > 0
+    assert figures["batching"].startswith("auto")
 
 
 # -- the real packaged model (slow) ------------------------------------------------------------------
@@ -265,8 +268,9 @@ def test_packaged_model_answers_from_the_given_context():
 
 
 def _linear_kinds(model) -> set[str]:
-    """Class names as the modules print themselves (torch's int8 Linear prints DynamicQuantizedLinear)."""
-    return {m._get_name() for m in model.modules() if m._get_name().endswith("Linear")}
+    """Class names of the outermost linear layers as they print themselves (torch's int8 Linear prints
+    DynamicQuantizedLinear; ours wraps it to scale activations per token)."""
+    return {m._get_name() for m in model.modules() if m._get_name() in ("Linear", "TokenScaledInt8Linear")}
 
 
 def test_int8_quantizes_the_linear_layers_and_still_streams(tiny_model_dir, tmp_path):
@@ -275,7 +279,7 @@ def test_int8_quantizes_the_linear_layers_and_still_streams(tiny_model_dir, tmp_
     engine = LLMEngine(
         Settings(data_dir=tmp_path, llm_model=str(tiny_model_dir), llm_device="cpu", llm_quantize="int8")
     )
-    assert _linear_kinds(engine.model) == {"DynamicQuantizedLinear"}  # every Linear, lm_head included
+    assert _linear_kinds(engine.model) == {"TokenScaledInt8Linear"}  # every Linear, lm_head included
     assert engine.quantization == "int8" and engine.dtype == "float32"
     info = engine.describe()
     assert info["quantization"] == "int8" and info["dtype"] == "float32"

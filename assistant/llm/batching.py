@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.llm.errors import LLMError
-from assistant.llm.quantize import quantization_of
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +62,6 @@ def batching_plan(settings: Any, model: Any, device: str) -> tuple[bool, str]:
         why_not = f"{type(model).__name__} has no continuous batching support"
     elif settings.llm_load_in_4bit:
         why_not = "bitsandbytes 4-bit weights are not supported by continuous batching"
-    elif asked == "auto" and model is not None and quantization_of(model) == "int8":
-        # Dynamic int8 quantizes activations with one scale per call: batched, an answer would
-        # depend on the other answers in its batch. One at a time, int8 is reproducible (and ~3x fp32).
-        why_not = "int8 weights quantize activations per batch, so answers would depend on batch-mates"
     elif asked == "auto" and settings.llm_fast_path == "on":
         why_not = "llm_fast_path=on asks for the compiled one-at-a-time path"
     if why_not:

@@ -3,8 +3,16 @@
 Decoding one token reads every weight once, so on a CPU it is bound by memory traffic: int8 weights
 read a quarter of the bytes of fp32. torch's dynamic quantization turns each `nn.Linear` into an int8
 weight matrix (fbgemm kernels on x86, qnnpack on ARM); activations stay float32 and are quantized on
-the fly per call. Measured on the packaged model (docs/benchmarks.md, "CPU int8"): decode ~3x faster
-than fp32, prefill faster too, answers as good on the goldsets. Quantizing takes seconds, so nothing
+the fly per call.
+
+One scale per call would tie tokens together: with continuous batching one call carries the tokens
+of several answers, so an answer would depend on its batch-mates, and inside one prompt a single
+outlier token (LLMs have a few whose activations are far above the rest) would crush the precision
+of the others. `TokenScaledInt8Linear` gives every token its own scale instead: it divides each row
+by its largest magnitude and appends one sentinel row holding +1 and -1, so the kernel's per-call
+range is always exactly [-1, 1] whatever else is in the call; the output rows are scaled back. An
+answer batched with others is then computed exactly as alone, for a few small kernels per call.
+Figures on the packaged model are in docs/benchmarks.md ("CPU int8"). Quantizing takes seconds, so nothing
 is cached on disk.
 
 Why torch's own API: `torch.ao.quantization.quantize_dynamic` warns that it is deprecated in favour of
@@ -96,7 +104,8 @@ def _engine() -> str | None:
 
 
 def quantize_int8(model: Any) -> int:
-    """Replace every `nn.Linear` (lm_head included) by an int8 dynamic-quantized one, in place.
+    """Replace every `nn.Linear` (lm_head included) by an int8 one with per-token activation scales,
+    in place.
 
     Returns the number of layers converted. The embeddings stay float (a lookup reads one row).
     """
@@ -115,9 +124,55 @@ def quantize_int8(model: Any) -> int:
             warnings.filterwarnings("ignore", message=r".*quantize_per_tensor.*deprecated")
             warnings.filterwarnings("ignore", message=r".*quantize_per_channel.*deprecated")
             torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=True)
+            _per_token(model)
     finally:
         torch.backends.quantized.engine = previous
     return quantized_layers(model)
+
+
+def _token_scaled_class() -> type:
+    import torch
+    from torch import nn
+
+    class TokenScaledInt8Linear(nn.Module):
+        """An int8 dynamic-quantized linear layer whose activations are quantized with one scale per
+        token, so a row's result never depends on the other rows of the call (module docstring)."""
+
+        def __init__(self, inner: nn.Module) -> None:
+            super().__init__()
+            weight, bias = inner._weight_bias()
+            inner.set_weight_bias(weight, None)  # the bias is added after the rows are scaled back
+            self.inner = inner
+            self.in_features, self.out_features = inner.in_features, inner.out_features
+            self.reduce_range = bool(getattr(inner, "reduce_range", True))
+            self.register_buffer("bias", bias, persistent=False)
+            sentinel = torch.zeros(1, inner.in_features)
+            sentinel[0, 0], sentinel[0, -1] = 1.0, -1.0
+            self.register_buffer("sentinel", sentinel, persistent=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            # Few kernels on purpose: this runs ~170 times per decoded token.
+            rows = x.reshape(-1, x.shape[-1])
+            scale = torch.linalg.vector_norm(rows, float("inf"), dim=1, keepdim=True).clamp_min_(1e-12)
+            packed = self.inner._packed_params._packed_params
+            out = torch.ops.quantized.linear_dynamic(
+                torch.cat([rows / scale, self.sentinel]), packed, reduce_range=self.reduce_range
+            )[:-1]
+            out = out.mul_(scale) if self.bias is None else torch.addcmul(self.bias, out, scale)
+            return out.reshape(*x.shape[:-1], self.out_features)
+
+    return TokenScaledInt8Linear
+
+
+def _per_token(model: Any) -> None:
+    """Wrap every dynamic-quantized linear layer of `model` in a TokenScaledInt8Linear, in place."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+
+    cls = _token_scaled_class()
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, DynamicQuantizedLinear):
+                setattr(parent, name, cls(child))
 
 
 def _is_int8_linear(module: Any) -> bool:

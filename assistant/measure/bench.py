@@ -355,10 +355,15 @@ def _bench_one(
 ) -> dict[str, Any]:
     import torch
 
+    from assistant.llm.batching import batching_plan
+    from assistant.llm.engine import LLMEngine
     from assistant.llm.quantize import weight_bytes
 
+    # Engine against bare generate needs the one-at-a-time path: while a batching manager runs, a plain
+    # generate() on the same model fails (transformers #48735). The batched engine is measured after,
+    # on the same weights, once nothing else will call generate() on them.
     start = time.perf_counter()
-    engine = _load_engine(settings, random_model)
+    engine = _load_engine(settings.model_copy(update={"llm_batching": "off"}), random_model)
     load_s = time.perf_counter() - start
     messages = _bench_prompt(engine, prompt_tokens)
     ids = engine.encode_chat(messages)
@@ -377,7 +382,7 @@ def _bench_one(
         sync()
         return time.perf_counter() - t
 
-    def engine_run() -> Any:
+    def engine_run(engine: Any = engine) -> Any:
         gen = engine.stream(
             input_ids=ids, max_new_tokens=new_tokens, temperature=0.0, min_new_tokens=new_tokens
         )
@@ -405,7 +410,7 @@ def _bench_one(
         "dtype": engine.dtype,
         "quantization": engine.quantization,
         "quantization_reason": engine.quantization_reason,
-        "fast_path": engine.fast_path,
+        "fast_path": engine.fast_path,  # of the one-at-a-time engine measured against bare generate
         "load_s": round(load_s, 2),
         "prompt_tokens": n_prompt,
         "new_tokens": new_tokens,
@@ -423,4 +428,21 @@ def _bench_one(
     out["decode_ratio"] = round(statistics.median(e / b for e, b in zip(e_tps, b_tps, strict=True)), 3)
     out["ttft_delta_ms"] = round(statistics.median(e - b for e, b in zip(e_ttft, b_ttft, strict=True)), 1)
     engine.worker.shutdown()
+    use, why = batching_plan(settings, engine.model, engine.device)
+    out["batching"] = why
+    if use:  # one user alone on the batched path: what turning batching on costs a lone user
+        batched = LLMEngine(settings, model=engine.model, tokenizer=engine.tokenizer, name=engine.name)
+        try:
+            engine_run(batched)
+            alone = [engine_run(batched) for _ in range(runs)]
+        finally:
+            batched.close()
+        ttft = statistics.median(s.first_token_ms for s in alone)
+        tps = statistics.median(s.decode_tokens_per_s for s in alone)
+        out["batched"] = {
+            "ttft_ms": round(ttft, 1),
+            "decode_tps": round(tps, 2),
+            "decode_vs_serial": round(tps / out["engine_decode_tps"], 3),
+            "ttft_vs_serial": round(ttft / out["engine_ttft_ms"], 3),
+        }
     return out
