@@ -55,6 +55,7 @@ def test_greedy_batched_answer_equals_the_one_at_a_time_answer(tiny_model_dir, t
         batched.close()
 
 
+@pytest.mark.repeatable
 def test_int8_answers_do_not_depend_on_their_batch_mates(tiny_model_dir, tmp_path):
     """With int8 weights (the CPU default) an answer batched with others is the answer it gets alone:
     every token's activations have their own scale (llm/quantize.py)."""

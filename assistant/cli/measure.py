@@ -254,3 +254,55 @@ def _print_bench_llm(res: dict[str, Any]) -> None:
         f"memory-bandwidth bound: {res['model_gb']} GB of weights at "
         f"{res['measured_bandwidth_gbs']} GB/s measured = {res['decode_bound_tps']} tok/s"
     )
+
+
+@bench_app.command("serve")
+def bench_serve_cmd(
+    users: Annotated[str, typer.Option(help="Numbers of users at once, comma-separated.")] = "1,2,4,8",
+    url: Annotated[
+        str | None, typer.Option(help="Measure this running app as it is (default: start it, on then off).")
+    ] = None,
+    modes: Annotated[
+        str, typer.Option(help="llm_batching values to start the app with, in order.")
+    ] = "on,off",
+    max_new_tokens: Annotated[int, typer.Option(help="Answer length cap for the started app.")] = 96,
+    plot: Annotated[Path | None, typer.Option(help="PNG of first token and decode rate vs users.")] = Path(
+        "docs/serve.png"
+    ),
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Many users at once through the web app's /ask API: first token p50/p95, decode rate, wall time."""
+    from assistant.measure.load import bench_serve
+
+    try:
+        counts = sorted({int(n) for n in users.split(",") if n.strip()})
+    except ValueError:
+        counts = []
+    picked = tuple(m.strip() for m in modes.split(",") if m.strip())
+    if not counts or min(counts) < 1 or any(m not in ("auto", "on", "off") for m in picked):
+        err.print("[bold red]error:[/] --users takes numbers like 1,2,4,8; --modes takes auto, on, off")
+        raise typer.Exit(2)
+    with friendly_errors():
+        res = bench_serve(counts, url=url, modes=picked, max_new_tokens=max_new_tokens, plot=plot)
+    if as_json:
+        print(json.dumps(res, indent=2))
+        return
+    table = Table(title=f"{res['max_new_tokens']} new tokens at most per answer")
+    for col in ("batching", "users", "first token p50 s", "p95 s", "max s", "wall s", "tokens/s (all)"):
+        table.add_column(col)
+    for mode, rows in res["runs"].items():
+        for r in rows:
+            table.add_row(
+                mode,
+                str(r["users"]),
+                str(r["first_token_p50_s"]),
+                str(r["first_token_p95_s"]),
+                str(r["first_token_max_s"]),
+                str(r["wall_s"]),
+                str(r["aggregate_tokens_per_s"]),
+            )
+    console.print(table)
+    for line in res.get("floors", []):
+        console.print(line)
+    if "plot" in res:
+        console.print(f"plot: {res['plot']}")

@@ -74,10 +74,13 @@ def one_user(url: str, question: str, out: dict[str, Any], barrier: threading.Ba
             final = json.loads(update)
     total = time.perf_counter() - start
     timings = final.get("timings", {})
+    tokens = int(timings.get("new_tokens", 0))
+    streaming = total - first if first is not None else 0.0
     out.update(
+        decode_tps=(tokens - 1) / streaming if tokens > 1 and streaming > 0 else 0.0,
         first_token_s=first if first is not None else total,
         total_s=total,
-        new_tokens=int(timings.get("new_tokens", 0)),
+        new_tokens=tokens,
         abstained=bool(final.get("abstained")),
         answer=final.get("answer", ""),
     )
@@ -106,6 +109,7 @@ def run_users(url: str, questions: list[str]) -> dict[str, Any]:
         "wall_s": round(wall, 2),
         "tokens": tokens,
         "aggregate_tokens_per_s": round(tokens / wall, 2) if wall else 0.0,
+        "user_decode_tps_p50": round(statistics.median(r["decode_tps"] for r in results), 2),
         "abstained": sum(r["abstained"] for r in results),
     }
 
@@ -149,11 +153,31 @@ def bench_serve(
             if proc is not None:
                 proc.terminate()
                 proc.wait(30)
-    result = {"users": users, "max_new_tokens": max_new_tokens, "runs": runs}
+    result = {"users": users, "max_new_tokens": max_new_tokens, "runs": runs, "floors": floors(runs)}
     if plot is not None:
         draw(result, plot)
         result["plot"] = str(plot)
     return result
+
+
+def floors(runs: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The issue's floors, read from one run: 4 users against one, and batching on against off."""
+    lines = []
+    for mode, rows in runs.items():
+        by = {r["users"]: r for r in rows}
+        if 1 in by and 4 in by:
+            lone, four = by[1], by[4]
+            first = four["first_token_max_s"] / max(lone["first_token_max_s"], 1e-9)
+            wall = four["wall_s"] / max(lone["wall_s"], 1e-9)
+            lines.append(
+                f"batching {mode}, 4 users: slowest first token {first:.2f}x a lone user's (floor <= 4), "
+                f"all four done in {wall:.2f}x a lone answer's time (floor <= 3)"
+            )
+    lone = {mode: next((r for r in rows if r["users"] == 1), None) for mode, rows in runs.items()}
+    if lone.get("on") and lone.get("off"):
+        ratio = lone["on"]["user_decode_tps_p50"] / max(lone["off"]["user_decode_tps_p50"], 1e-9)
+        lines.append(f"one user alone: decode with batching on = {ratio:.2f}x off (floor >= 0.9)")
+    return lines
 
 
 def draw(result: dict[str, Any], path: Path) -> None:

@@ -1,0 +1,234 @@
+"""Eight people at once through the running web app's API: each has a two-turn conversation with its
+own question, and gets exactly the answers and sources it gets alone, while a ninth stops mid-answer.
+
+Real parts: the Gradio server on loopback, one gradio_client per session, the tiny random model on
+the default CPU path (int8, continuous batching), greedy decoding so that an answer is a fact that
+can be compared: any text from another session, or a batch-mate changing an answer, breaks equality.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import socket
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.measure.evaluation import GOLDSET_DIR, load_jsonl
+from assistant.settings import Settings
+
+SESSIONS = 8
+TIMEOUT_S = 300  # every loop below is bounded
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, embedder, tiny_model_dir):
+    """The app with its own engine: the CPU default (int8 weights, batching on), greedy, answers long
+    enough that eight of them overlap."""
+    from assistant.core import Assistant
+    from assistant.llm.engine import LLMEngine
+    from assistant.web.app import build_app, launch
+
+    s = Settings(
+        data_dir=tmp_path_factory.mktemp("load"),
+        llm_model=str(tiny_model_dir),
+        llm_temperature=0.0,
+        llm_max_new_tokens=64,
+        llm_quantize="off",
+    )
+    engine = LLMEngine(s)
+    assert engine.batching == "on", engine.describe()
+    generations: list[Any] = []
+    stream = engine.stream
+
+    def recording_stream(*args: Any, **kw: Any) -> Any:  # keeps each Generation to read its stats
+        gen = stream(*args, **kw)
+        generations.append(gen)
+        return gen
+
+    engine.stream = recording_stream  # type: ignore[method-assign]
+    assistant = Assistant(s, embedder=embedder, llm=engine)
+    assistant.ingest()
+    demo = build_app(assistant)
+    port = _free_port()
+    launch(demo, "127.0.0.1", port, block=False)
+    yield f"http://127.0.0.1:{port}", engine, generations
+    demo.close()
+    engine.close()
+
+
+def _ask(client: Any, question: str, history: list[dict[str, str]]) -> dict[str, Any]:
+    """One turn through /ask: the streamed texts (each must extend the previous) and the final Answer."""
+    texts: list[str] = []
+    final: dict[str, Any] = {}
+    for update in client.submit(question, json.dumps(history), api_name="/ask"):
+        if update.lstrip().startswith("{"):
+            final = json.loads(update)
+        else:
+            assert not texts or update.startswith(texts[-1]), "a stream only ever grows"
+            texts.append(update)
+    assert final, f"no final answer for {question!r}"
+    return {"streamed": texts[-1] if texts else "", "final": final}
+
+
+def _conversation(url: str, turns: list[dict[str, str]], out: dict[str, Any], start: threading.Event) -> None:
+    from gradio_client import Client
+
+    try:
+        client = Client(url, verbose=False)
+        start.wait(TIMEOUT_S)
+        first = _ask(client, turns[0]["content"], [])
+        history = [turns[0], {"role": "assistant", "content": first["final"]["answer"]}]
+        second = _ask(client, turns[2]["content"], history)
+        out["turns"] = [first, second]
+    except Exception as exc:  # noqa: BLE001 - reported by the test, with the session it came from
+        out["error"] = repr(exc)
+
+
+def _essence(turn: dict[str, Any]) -> dict[str, Any]:
+    """What must not depend on who else is asking: the text, the question searched, the sources."""
+    f = turn["final"]
+    return {
+        "streamed": turn["streamed"],
+        "answer": f["answer"],
+        "standalone_question": f["standalone_question"],
+        "abstained": f["abstained"],
+        "sources": [(s["unit_id"], s["n"]) for s in f["sources"]],
+        "consulted": [s["unit_id"] for s in f["consulted"]],
+    }
+
+
+def _run_at_once(url: str, conversations: list[list[dict[str, str]]], also: Any = None) -> list[dict]:
+    results: list[dict[str, Any]] = [{} for _ in conversations]
+    start = threading.Event()
+    threads = [
+        threading.Thread(target=_conversation, args=(url, c, r, start), daemon=True)
+        for c, r in zip(conversations, results, strict=True)
+    ]
+    extra = threading.Thread(target=also, args=(start,), daemon=True) if also else None
+    for t in [*threads, *([extra] if extra else [])]:
+        t.start()
+    time.sleep(1.0)  # every client has connected and waits at the start line
+    start.set()
+    deadline = time.monotonic() + TIMEOUT_S
+    for t in [*threads, *([extra] if extra else [])]:
+        t.join(max(0.0, deadline - time.monotonic()))
+        assert not t.is_alive(), "a session did not finish in time"
+    return results
+
+
+@pytest.mark.slow
+def test_eight_sessions_at_once_each_get_their_own_answers_and_a_stop_disturbs_none(served):
+    url, engine, generations = served
+    conversations = [row["turns"] for row in load_jsonl(GOLDSET_DIR / "conversations.jsonl")][:SESSIONS]
+    assert len({c[0]["content"] for c in conversations}) == SESSIONS
+
+    # Alone, one after another: what each conversation must get, whoever else is asking.
+    alone = []
+    for conv in conversations:
+        out: dict[str, Any] = {}
+        ready = threading.Event()
+        ready.set()
+        _conversation(url, conv, out, ready)
+        assert "error" not in out, out
+        alone.append(out)
+    assert engine.batcher.active() == 0
+
+    # All eight at once, three times, plus a ninth session that presses Stop after its first words.
+    # The first round fills the server's bounded thread pools; after it nothing may grow.
+    stopped: dict[str, Any] = {}
+    baseline_mb, baseline_threads = 0.0, Counter[str]()
+
+    def stopper(start: threading.Event) -> None:
+        from gradio_client import Client
+
+        client = Client(url, verbose=False)
+        start.wait(TIMEOUT_S)
+        job = client.submit("How do I choose a learning rate schedule for a long run?", "[]", api_name="/ask")
+        for update in job:
+            if not update.lstrip().startswith("{") and len(update) > 10:
+                stopped["text"] = update
+                stopped["cancelled"] = job.cancel()
+                break
+
+    for round_ in range(3):
+        if round_ == 1:
+            gc.collect()
+            baseline_mb, baseline_threads = _rss_mb(), Counter(t.name for t in threading.enumerate())
+        before = len(generations)
+        stopped.clear()
+        together = _run_at_once(url, conversations, also=stopper if round_ < 2 else None)
+        for i, (solo, many) in enumerate(zip(alone, together, strict=True)):
+            assert "error" not in many, (i, many)
+            for turn in range(2):
+                got, want = _essence(many["turns"][turn]), _essence(solo["turns"][turn])
+                # the same text, searched question and sources as alone: only its own, nobody else's
+                assert got == want, f"session {i}, turn {turn + 1}: differs from the same conversation alone"
+        if round_ < 2:
+            assert stopped.get("cancelled"), "the ninth session pressed Stop mid-answer"
+            # the stopped answer really ended early on the server, not merely on the client
+            mine = [g for g in generations[before:] if g.stats.cancelled]
+            assert mine and all(g.stats.new_tokens < 64 for g in mine), [g.stats for g in mine]
+
+    # Nothing is left behind: no request in the batch, no thread, memory back near its baseline.
+    def extra_threads() -> Counter[str]:
+        """Threads beyond the baseline, but for the retriever's store-version pool: it starts its at
+        most 4 workers one at a time, as a check finds the others busy."""
+        extra = Counter(t.name for t in threading.enumerate()) - baseline_threads
+        pool = [t for t in threading.enumerate() if t.name.startswith("store-version_")]
+        return (
+            extra
+            if len(pool) > 4
+            else Counter({n: c for n, c in extra.items() if n not in {t.name for t in pool}})
+        )
+
+    deadline = time.monotonic() + 30
+    while (engine.batcher.active() or extra_threads()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert engine.batcher.active() == 0
+    assert not extra_threads(), extra_threads()
+    gc.collect()
+    grown = _rss_mb() - baseline_mb
+    assert grown < 0.1 * baseline_mb, f"memory grew by {grown:.0f} MB over a {baseline_mb:.0f} MB baseline"
+
+
+def test_bench_serve_measures_a_running_app_and_draws_the_plot(served, tmp_path):
+    """`assistant bench serve --url`: per-user first token and decode rates through /ask, and the PNG."""
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    url, engine, _ = served
+    plot = tmp_path / "serve.png"
+    result = CliRunner().invoke(
+        app, ["bench", "serve", "--users", "1,3", "--url", url, "--plot", str(plot), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    res = json.loads(result.output[result.output.index("{") :])
+    rows = res["runs"]["as served"]
+    assert [r["users"] for r in rows] == [1, 3]
+    for r in rows:
+        assert 0 < r["first_token_p50_s"] <= r["first_token_max_s"] <= r["wall_s"]
+        assert r["tokens"] > 0 and r["aggregate_tokens_per_s"] > 0 and r["user_decode_tps_p50"] > 0
+    assert plot.read_bytes().startswith(b"\x89PNG") and res["plot"] == str(plot)
+    assert engine.batcher.active() == 0
+    bad = CliRunner().invoke(app, ["bench", "serve", "--users", "two", "--url", url])
+    assert bad.exit_code == 2 and "--users takes numbers" in bad.output
