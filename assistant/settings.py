@@ -242,6 +242,14 @@ class Settings(BaseSettings):
     login_failure_window_minutes: float = Field(
         15.0, gt=0, description="Failures older than this (counted from the last one) are forgotten."
     )
+    api_max_body_kb: int = Field(
+        1024, ge=1, description="Largest request body the OpenAI-compatible API accepts (413 beyond)."
+    )
+    api_sources_footer: bool = Field(
+        False,
+        description='Append a Markdown "Sources" footer to API answers by default (for clients that show '
+        "only text); a request's `sources_footer` overrides it. The sources are always in `sources`.",
+    )
 
     @classmethod
     def settings_customise_sources(
