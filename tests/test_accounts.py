@@ -172,10 +172,12 @@ def test_api_keys(db, settings):  # noqa: F811
     key_a, key_b = accounts.new_api_key("alice"), accounts.new_api_key("bob")
     assert key_a.startswith("sk-") and key_a != key_b
     assert accounts.authenticate_key(key_a).id == alice.id and accounts.authenticate_key(key_b).id == bob.id
-    prefix, secret = key_a.rsplit("-", 1)[0], key_a.rsplit("-", 1)[1]
+    prefix, secret = key_a[:19], key_a[20:]  # "sk-" + 16 hex digits of public id, "-", the secret
+    assert len(prefix) == 19 and key_a[19] == "-"
+    flipped = secret[:-1] + ("A" if secret[-1] != "A" else "B")
     forged = [
-        f"{prefix}-{secret[::-1]}",  # the right public id with a wrong secret
-        f"{key_b.rsplit('-', 1)[0]}-{secret}",  # bob's id with alice's secret
+        f"{prefix}-{flipped}",  # the right public id with a wrong secret
+        f"{key_b[:19]}-{secret}",  # bob's id with alice's secret
         key_a + "x",
         "",
         "sk-",

@@ -347,3 +347,33 @@ def test_schema_upgrades_from_its_first_version_and_matches_the_models(db, setti
         assert isinstance(alice, User)
     finally:
         upgraded.dispose()
+
+
+def test_concurrent_turns_in_one_conversation_are_all_kept(db, users):  # noqa: F811
+    """Two tabs (or a stopped answer and the next question) appending at once: every turn is kept,
+    in one order, none lost to a clash over positions."""
+    import threading
+
+    alice = users[0]
+    store = ConversationStore(db)
+    conv = store.create(alice)
+    errors: list[Exception] = []
+
+    def tab(i: int) -> None:
+        for j in range(4):
+            try:
+                store.append_turn(alice, conv.id, f"question {i}.{j}", {"answer": f"answer {i}.{j}"})
+            except Exception as exc:  # noqa: BLE001 - collected and reported below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=tab, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    turns = store.get(alice, conv.id).turns
+    assert sorted(t.question for t in turns) == sorted(
+        f"question {i}.{j}" for i in range(6) for j in range(4)
+    )
+    assert all(t.answer["answer"] == t.question.replace("question", "answer") for t in turns)

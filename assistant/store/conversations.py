@@ -166,7 +166,7 @@ class ConversationStore:
         if answer is not None:
             answer = json.loads(json.dumps(answer, default=str))  # JSON-safe, and a copy
         now = self.clock()
-        with self.db.session() as s:
+        with self.db.session(write=True) as s:
             conv = self._owned(s, user, conversation_id)
             # lock the conversation row where the backend can, so two tabs appending at once
             # serialise on the positions instead of colliding
@@ -215,7 +215,7 @@ class ConversationStore:
         self, user: User, conversation_id: str, answer_id: int, liked: bool, comment: str = ""
     ) -> int:
         """👍/👎 (and an optional comment) on one of the user's answers; rating it again replaces it."""
-        with self.db.session() as s:
+        with self.db.session(write=True) as s:
             msg = self._answer(s, user, conversation_id, answer_id)
             question = s.scalar(
                 select(Message.content).where(

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+WRITE = "assistant_write"  # execution option: this transaction reads then writes (see make_engine)
 
 
 def database_url(settings: Any) -> str:
@@ -31,11 +32,18 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # the driver's own BEGIN is not used: see _begin
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable at each checkpoint, never torn
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            # A writing transaction takes the write lock at once (waiting its turn), so what it read
+            # cannot change before it writes; a deferred one would fail when another wrote meanwhile.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -66,7 +74,9 @@ def current_revision(engine: Engine) -> str | None:
 
 class Database:
     """The engine and its session factory. `session()` is one transaction: committed when the block
-    ends, rolled back entirely when it raises."""
+    ends, rolled back entirely when it raises. `session(write=True)` is for a transaction whose
+    writes depend on what it read: it holds the write lock from its start (SQLite: BEGIN IMMEDIATE;
+    PostgreSQL rows are locked with SELECT … FOR UPDATE by the caller)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -77,8 +87,10 @@ class Database:
         return self.engine.url.render_as_string(hide_password=True)
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, write: bool = False) -> Iterator[Session]:
         with self.sessions.begin() as s:
+            if write:
+                s.connection(execution_options={WRITE: True})
             yield s
 
     def dispose(self) -> None:
