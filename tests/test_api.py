@@ -176,3 +176,37 @@ def test_bad_requests_get_clear_4xx_errors(server):
         )
     not_object = httpx.post(url, json=[1, 2], headers=auth)
     assert not_object.status_code == 400 and "Traceback" not in not_object.text
+
+
+def test_langchain_chat_openai_streams_and_carries_a_conversation(server):
+    from langchain_core.messages import AIMessage, HumanMessage
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_openai import ChatOpenAI
+
+    llm = ChatOpenAI(
+        base_url=server["url"] + "/v1",
+        api_key=server["keys"]["bob"],
+        model="dl-assistant",
+        max_retries=0,
+        extra_body={"sources_footer": True},
+    )
+    streamed = "".join(str(chunk.content) for chunk in llm.stream(ON_TOPIC))
+    assert "**Sources**" in streamed and "- [1] " in streamed
+
+    chain = (
+        ChatPromptTemplate.from_messages([("placeholder", "{history}"), ("human", "{question}")])
+        | llm
+        | StrOutputParser()
+    )
+    history = [HumanMessage(RAM_HISTORY[0]["content"]), AIMessage(RAM_HISTORY[1]["content"])]
+    text = chain.invoke({"history": history, "question": "how does the second one work?"})
+    assert "**Sources**" in text and strip_footer(text).strip()
+    declined = chain.invoke({"history": [], "question": "What is the capital of Australia?"})
+    assert "couldn't find" in declined and "**Sources**" not in declined
+
+    wrong = ChatOpenAI(
+        base_url=server["url"] + "/v1", api_key="sk-wrong", model="dl-assistant", max_retries=0
+    )
+    with pytest.raises(openai.AuthenticationError):
+        wrong.invoke(ON_TOPIC)
