@@ -13,7 +13,15 @@ from store_helpers import Clock, db  # noqa: F401 - fixture
 from typer.testing import CliRunner
 
 from assistant.settings import Settings
-from assistant.store import AccountError, Accounts, AuthError, ConversationStore, Throttled, auth_enabled
+from assistant.store import (
+    AccountError,
+    Accounts,
+    AuthError,
+    ConversationStore,
+    Throttled,
+    auth_enabled,
+    cannot_start,
+)
 from assistant.store.accounts import LOCAL_USER, is_loopback
 from assistant.store.throttle import LoginThrottle
 
@@ -209,7 +217,14 @@ def test_auth_setting(db):  # noqa: F811
     assert auth_enabled(auto, "0.0.0.0", accounts)  # reachable from elsewhere: logins on
     assert auth_enabled(on, "127.0.0.1", accounts)
     assert not auth_enabled(off, "0.0.0.0", accounts)
+    # listening beyond loopback with nobody able to log in: refuse to start, unless --no-auth
+    assert "assistant users add NAME --admin" in cannot_start(auto, "0.0.0.0", accounts)
+    assert "no account" in cannot_start(on, "127.0.0.1", accounts)
+    assert cannot_start(auto, "0.0.0.0", accounts, no_auth=True) is None
+    assert cannot_start(off, "0.0.0.0", accounts) is None
+    assert cannot_start(auto, "127.0.0.1", accounts) is None
     accounts.add("admin", "pw", admin=True)
+    assert cannot_start(auto, "0.0.0.0", accounts) is None
     assert auth_enabled(auto, "127.0.0.1", accounts)  # an account exists: logins on
     assert [a.name for a in accounts.list()] == ["admin"]
 

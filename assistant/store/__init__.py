@@ -5,7 +5,7 @@ A layer below web and cli: it never imports them, and the chat layer never impor
 `Accounts`.
 """
 
-from assistant.store.accounts import Accounts, auth_enabled
+from assistant.store.accounts import Accounts, auth_enabled, cannot_start
 from assistant.store.conversations import ConversationStore
 from assistant.store.db import Database, open_database
 from assistant.store.errors import AccountError, AuthError, Forbidden, NotFound, StoreError, Throttled
@@ -21,5 +21,6 @@ __all__ = [
     "StoreError",
     "Throttled",
     "auth_enabled",
+    "cannot_start",
     "open_database",
 ]

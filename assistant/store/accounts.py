@@ -56,6 +56,18 @@ def auth_enabled(settings: Any, host: str, accounts: Accounts) -> bool:
     return accounts.exist() or not is_loopback(host)
 
 
+def cannot_start(settings: Any, host: str, accounts: Accounts, no_auth: bool = False) -> str | None:
+    """Why the app must not start as configured (logins required but nobody can log in), or None.
+    `no_auth` is the explicit `--no-auth` of `assistant serve`: anyone who reaches the port gets in."""
+    if no_auth or not auth_enabled(settings, host, accounts) or accounts.exist():
+        return None
+    return (
+        f"logins are required (listening on {host}, auth = {settings.auth}) but there is no account yet: "
+        "create one with `assistant users add NAME --admin`, or pass --no-auth to let anyone who can "
+        "reach the port in"
+    )
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
