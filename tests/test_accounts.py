@@ -248,9 +248,16 @@ def run(tmp_path, monkeypatch):
 
 
 def test_users_commands_with_the_password_on_stdin(run, tmp_path):
-    added = run("users", "add", "admin", "--admin", input="s3cret pass\n")
+    from assistant.store import open_database
+
+    before = open_database(Settings(data_dir=tmp_path / "data"))  # used without login so far
+    local = Accounts(before, Settings()).local_user()
+    made_locally = ConversationStore(before).create(local, "kept")
+    before.dispose()
+
+    added = run("users", "add", "admin", "--admin", "--take-local", input="s3cret pass\n")
     assert added.exit_code == 0, added.output
-    assert "s3cret" not in added.output
+    assert "s3cret" not in added.output and "1 conversation(s)" in added.output
     assert run("users", "add", "alice", input="alice-pw\n").exit_code == 0
     dup = run("users", "add", "alice", input="x\n")
     assert dup.exit_code == 2 and "already exists" in dup.output
@@ -267,15 +274,15 @@ def test_users_commands_with_the_password_on_stdin(run, tmp_path):
     assert run("users", "passwd", "alice", input="alice-new\n").exit_code == 0
     assert run("users", "key", "nobody").exit_code == 2
 
-    from assistant.store import open_database
-
     database = open_database(Settings(data_dir=tmp_path / "data"))
     try:
         accounts = Accounts(database, Settings())
         alice = accounts.authenticate_key(key)
         assert alice.name == "alice" and not alice.is_admin
         assert accounts.authenticate_password("alice", "alice-new").id == alice.id
-        assert accounts.authenticate_password("admin", "s3cret pass").is_admin  # inner spaces kept
+        admin = accounts.authenticate_password("admin", "s3cret pass")  # inner spaces kept
+        assert admin.is_admin
+        assert [c.id for c in ConversationStore(database).list(admin)] == [made_locally.id]
         store = ConversationStore(database)
         conv = store.create(alice)
         turn = store.append_turn(

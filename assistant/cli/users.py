@@ -67,13 +67,20 @@ def users_add(
     admin: Annotated[
         bool, typer.Option("--admin", help="May upload and remove documents, read feedback.")
     ] = False,
+    take_local: Annotated[
+        bool, typer.Option("--take-local", help="Give it the conversations made so far without login.")
+    ] = False,
 ) -> None:
     """Create an account; the password is asked (or read from standard input)."""
     with _store() as (settings, db):
         password = read_password()
-        _accounts(settings, db).add(name, password, admin=admin)
+        accounts = _accounts(settings, db)
+        accounts.add(name, password, admin=admin)
         role = "admin" if admin else "user"
         console.print(f"added {role} {name!r}; logins and API keys are now on (unless auth = off)")
+        if take_local:
+            moved = accounts.take_local(name)
+            console.print(f"{moved} conversation(s) made without login now belong to {name!r}")
 
 
 @users_app.command("list")

@@ -17,7 +17,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from assistant.store.db import Database
 from assistant.store.errors import AccountError, AuthError, Throttled
@@ -168,6 +168,20 @@ class Accounts:
                 user = User(name=LOCAL_USER, role="admin", password_hash=None, created=self.clock())
                 s.add(user)
             return user
+
+    def take_local(self, name: str) -> int:
+        """Give the conversations made without login (the local user's) to an account; how many."""
+        from assistant.store.models import Conversation
+
+        with self.db.session() as s:
+            user = self._user(s, name)
+            local = s.scalars(select(User.id).where(User.name == LOCAL_USER)).first()
+            if local is None:
+                return 0
+            moved = s.execute(
+                update(Conversation).where(Conversation.owner_id == local).values(owner_id=user.id)
+            )
+            return moved.rowcount or 0
 
     # --- passwords -----------------------------------------------------------------------------
     def authenticate_password(self, name: str, password: str, client: str = "") -> User:
