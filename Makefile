@@ -4,13 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint browser clean
+.PHONY: run test lint browser postgres clean
 
 run: $(STAMP)  ## install, index the corpus (incrementally), serve the chat UI on http://127.0.0.1:7860
 	$(BIN)/assistant ingest
 	$(BIN)/assistant serve
 
-test: $(STAMP) browser  ## lint, then the whole suite (slow and browser tests included)
+test: $(STAMP) browser postgres  ## lint, then the whole suite (slow and browser tests included)
 	$(BIN)/ruff check assistant tests
 	$(BIN)/python -m pytest
 
@@ -25,6 +25,15 @@ browser:
 	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else \
 	    echo "WARNING: chromium is missing and cannot be installed here: the browser tests will be SKIPPED"; \
+	  fi; }
+
+# The store's PostgreSQL test starts its own server (initdb + pg_ctl on a loopback port) from Debian's binaries.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "WARNING: PostgreSQL is missing and cannot be installed here: the PostgreSQL tests will be SKIPPED"; \
 	  fi; }
 
 # torch first, pinned: with the pin in place nothing pulls a newer (multi-GB CUDA) build.

@@ -210,6 +210,47 @@ class Settings(BaseSettings):
         60.0, gt=0, description="Seconds to wait for the model server before saying it did not answer."
     )
 
+    # --- saved conversations and accounts (issue 11) -------------------------------------------------
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the database holding accounts, conversations and feedback, e.g. "
+        "postgresql+psycopg://user:pw@db/assistant for a shared deployment; unset = the SQLite file "
+        "data_dir/assistant.db. The schema is upgraded to the current version at startup.",
+    )
+    auth: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Logins and API keys. `auto`: on when any account exists or the app listens on a "
+        "non-loopback host; `on`: always; `off`: one local user, no login (only behind your own gate).",
+    )
+    session_ttl_hours: float = Field(
+        168.0, gt=0, description="A browser login lasts this long, then asks for the password again."
+    )
+    login_free_failures: int = Field(
+        5,
+        ge=1,
+        description="Failed logins for one name (or from one client) before each next attempt is delayed.",
+    )
+    login_delay_s: float = Field(
+        1.0,
+        gt=0,
+        description="First delay after the free failures; it doubles with each further failure "
+        "(1, 2, 4, … s), up to login_max_delay_s. Attempts during a delay are refused unchecked.",
+    )
+    login_max_delay_s: float = Field(
+        900.0, gt=0, description="Longest delay (lockout) between login attempts for one name or client."
+    )
+    login_failure_window_minutes: float = Field(
+        15.0, gt=0, description="Failures older than this (counted from the last one) are forgotten."
+    )
+    api_max_body_kb: int = Field(
+        1024, ge=1, description="Largest request body the OpenAI-compatible API accepts (413 beyond)."
+    )
+    api_sources_footer: bool = Field(
+        False,
+        description='Append a Markdown "Sources" footer to API answers by default (for clients that show '
+        "only text); a request's `sources_footer` overrides it. The sources are always in `sources`.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -242,6 +283,10 @@ class Settings(BaseSettings):
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+    @property
+    def database_file(self) -> Path:
+        return self.data_dir / "assistant.db"
 
     @property
     def feedback_file(self) -> Path:

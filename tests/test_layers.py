@@ -15,7 +15,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "assistant"
 FORBIDDEN: dict[str, set[str]] = {
     "knowledge": {"chat", "web", "measure"},
     "llm": {"chat", "web", "measure"},
-    "chat": {"web"},
+    "chat": {"web", "store"},
+    "store": {"web", "cli", "chat"},
 }
 ENTRY_POINTS = {"__main__.py"}  # the only module outside the CLI package allowed to import it
 

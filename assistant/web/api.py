@@ -1,0 +1,289 @@
+"""An OpenAI-compatible API on the app's own server: `POST /v1/chat/completions` (plain or streamed
+over SSE) and `GET /v1/models`, as a FastAPI router the web app mounts.
+
+The messages are the conversation: the last one is the question, the user and assistant messages
+before it the history (system messages are ignored: the assistant keeps its own). Nothing is saved.
+The answer text carries the [n] markers; the cited sources (file, question, passage, span, score) come
+in an extra `sources` field, and with `"sources_footer": true` (or the setting `api_sources_footer`)
+also as a Markdown "Sources" footer for clients that show only text. An abstention is an ordinary
+answer (`"abstained": true`); failures are OpenAI-style errors with a 4xx/5xx status, never a trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from assistant.chat.chain import Answer, message_text
+from assistant.knowledge.retrieval import EmptyQueryError
+from assistant.llm.errors import LLMError
+
+log = logging.getLogger(__name__)
+
+MODEL_ID = "dl-assistant"
+FOOTER = "\n\n**Sources**\n"
+_FOOTER_RE = re.compile(r"\n\n\*\*Sources\*\*\n(?:- \[\d+\] .*(?:\n|$))+\Z")
+_DONE = object()
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
+    ):
+        super().__init__(message)
+        self.status, self.message, self.kind, self.code = status, message, kind, code
+
+    def response(self) -> JSONResponse:
+        body = {"error": {"message": self.message, "type": self.kind, "param": None, "code": self.code}}
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+# --- the request ---------------------------------------------------------------------------------
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    """The body as a JSON object: 413 past `limit` bytes (counted as it arrives), 400 if not JSON."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"the request body is larger than {limit} bytes", code="request_too_large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ApiError(413, f"the request body is larger than {limit} bytes", code="request_too_large")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "the request body is not valid JSON", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    return data
+
+
+def strip_footer(text: str) -> str:
+    """An answer as the model wrote it: the Sources footer this API may have added is not history."""
+    return _FOOTER_RE.sub("", text)
+
+
+def parse_chat(data: dict[str, Any]) -> tuple[str, list[dict[str, str]], dict[str, Any]]:
+    """(question, history, generation options) from a chat completions request."""
+    messages = data.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "`messages` must be a non-empty list of {role, content}", code="invalid_messages")
+    turns: list[dict[str, str]] = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str):
+            raise ApiError(400, f"messages[{i}] must be an object with a `role`", code="invalid_messages")
+        if m["role"] in {"user", "assistant"}:
+            text = message_text(m.get("content"))
+            turns.append(
+                {"role": m["role"], "content": strip_footer(text) if m["role"] == "assistant" else text}
+            )
+    if not turns or turns[-1]["role"] != "user":
+        raise ApiError(400, "the last message must be the user's question", code="invalid_messages")
+    if not turns[-1]["content"].strip():
+        raise ApiError(400, "the question is empty: ask about training a model", code="empty_question")
+    gen: dict[str, Any] = {}
+    max_tokens = data.get("max_completion_tokens", data.get("max_tokens"))
+    if max_tokens is not None:
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+            raise ApiError(400, "`max_tokens` must be a positive integer", code="invalid_max_tokens")
+        gen["max_new_tokens"] = max_tokens
+    temperature = data.get("temperature")
+    if temperature is not None:
+        if (
+            not isinstance(temperature, int | float)
+            or isinstance(temperature, bool)
+            or not 0 <= temperature <= 2
+        ):
+            raise ApiError(400, "`temperature` must be a number from 0 to 2", code="invalid_temperature")
+        gen["temperature"] = float(temperature)
+    return turns[-1]["content"], turns[:-1], gen
+
+
+# --- the answer ----------------------------------------------------------------------------------
+
+
+def sources_of(answer: Answer) -> list[dict[str, Any]]:
+    return [
+        {
+            "n": s.n,
+            "file": s.source,
+            "question": s.title,
+            "passage": s.text,
+            "span": s.span,
+            "span_start": s.span_start,
+            "span_end": s.span_end,
+            "score": s.score,
+            "unit_id": s.unit_id,
+        }
+        for s in answer.sources
+    ]
+
+
+def footer(answer: Answer) -> str:
+    if not answer.sources:
+        return ""
+    return FOOTER + "\n".join(f"- [{s.n}] {s.source}: {' '.join(s.title.split())}" for s in answer.sources)
+
+
+def extras(answer: Answer) -> dict[str, Any]:
+    return {
+        "sources": sources_of(answer),
+        "abstained": answer.abstained,
+        "notices": answer.notices,
+        "rewritten_question": answer.standalone_question if answer.rewritten else None,
+        "stopped": "Stopped." in answer.notices,
+    }
+
+
+class ChatAPI:
+    def __init__(self, assistant: Any, accounts: Any = None, *, auth: bool = False) -> None:
+        settings = assistant.settings
+        self.assistant = assistant
+        self.accounts = accounts
+        self.auth = auth
+        self.max_body = settings.api_max_body_kb * 1024
+        self.footer_default = settings.api_sources_footer
+        if auth and accounts is None:
+            raise ValueError("the API needs the accounts to check keys when auth is on")
+
+    async def user(self, request: Request) -> Any:
+        if not self.auth:
+            return None
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise ApiError(401, "an API key is required (Authorization: Bearer KEY)", "authentication_error")
+        from assistant.store import AuthError
+
+        try:
+            return await run_in_threadpool(self.accounts.authenticate_key, key.strip())
+        except AuthError:
+            raise ApiError(401, "invalid API key", "authentication_error", "invalid_api_key") from None
+
+    def router(self) -> APIRouter:
+        router = APIRouter()
+        router.add_api_route("/v1/models", self.models, methods=["GET"])
+        router.add_api_route("/v1/chat/completions", self.completions, methods=["POST"])
+        return router
+
+    async def models(self, request: Request) -> JSONResponse:
+        try:
+            await self.user(request)
+        except ApiError as exc:
+            return exc.response()
+        model = {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "dl-assistant"}
+        return JSONResponse({"object": "list", "data": [model]})
+
+    async def completions(self, request: Request) -> Any:
+        try:
+            await self.user(request)
+            data = await read_json(request, self.max_body)
+            question, history, gen = parse_chat(data)
+            with_footer = bool(data.get("sources_footer", self.footer_default))
+            model = str(data.get("model") or MODEL_ID)
+            stop = threading.Event()
+            items = self.assistant.ask_stream(question, history, stop=stop, **gen)
+            first = await self._next(items, stop)  # a bad question fails here, with a 4xx, before any byte
+            if data.get("stream"):
+                return StreamingResponse(
+                    self._sse(first, items, stop, model, with_footer),
+                    media_type="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+                )
+            answer = first if isinstance(first, Answer) else None
+            while answer is None:
+                item = await self._next(items, stop)
+                if item is _DONE:
+                    raise ApiError(500, "the answer ended without a result", "server_error")
+                if isinstance(item, Answer):
+                    answer = item
+            return JSONResponse(self._completion(answer, model, with_footer))
+        except ApiError as exc:
+            return exc.response()
+        except Exception:  # never a stack trace to the client; the log has it
+            log.exception("chat completion failed")
+            return ApiError(
+                500, "the assistant failed to answer; the server log says why", "server_error"
+            ).response()
+
+    async def _next(self, items: Iterator[Any], stop: threading.Event) -> Any:
+        try:
+            return await run_in_threadpool(next, items, _DONE)
+        except EmptyQueryError as exc:
+            raise ApiError(400, str(exc), code="empty_question") from None
+        except LLMError as exc:
+            stop.set()
+            raise ApiError(503, str(exc), "server_error", "model_unavailable") from None
+
+    @staticmethod
+    def _completion(answer: Answer, model: str, with_footer: bool) -> dict[str, Any]:
+        text = answer.answer + (footer(answer) if with_footer else "")
+        return {
+            "id": f"chatcmpl-{secrets.token_hex(12)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            ],
+            **extras(answer),
+        }
+
+    async def _sse(
+        self, first: Any, items: Iterator[Any], stop: threading.Event, model: str, with_footer: bool
+    ) -> AsyncIterator[str]:
+        """Chunks as they are generated; the last carries the sources. Citations settled after generation
+        (a marker added or re-pointed) cannot be taken back from a stream: the final text is in the last
+        chunk's `content_final`, and where it only extends what was streamed the rest is streamed too."""
+        cid, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
+
+        def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+            body = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                **extra,
+            }
+            return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+        streamed = ""
+        item = first
+        try:
+            yield chunk({"role": "assistant", "content": ""})
+            while item is not _DONE:
+                if isinstance(item, Answer):
+                    tail = item.answer[len(streamed) :] if item.answer.startswith(streamed) else ""
+                    tail += footer(item) if with_footer else ""
+                    if tail:
+                        yield chunk({"content": tail})
+                    yield chunk({}, "stop", content_final=item.answer, **extras(item))
+                elif isinstance(item, str) and item:
+                    streamed += item
+                    yield chunk({"content": item})
+                item = await self._next(items, stop)
+            yield "data: [DONE]\n\n"
+        except ApiError as exc:  # mid-stream: the status is sent already, so the error is an event
+            body = {"error": {"message": exc.message, "type": exc.kind, "param": None, "code": exc.code}}
+            yield f"data: {json.dumps(body)}\n\n"
+        finally:
+            stop.set()  # a client that went away stops the generation at the next token
+
+
+def api_router(assistant: Any, accounts: Any = None, *, auth: bool = False) -> APIRouter:
+    """The `/v1` routes; with `auth`, every request needs `Authorization: Bearer <API key>`."""
+    return ChatAPI(assistant, accounts, auth=auth).router()
