@@ -306,3 +306,25 @@ def bench_serve_cmd(
         console.print(line)
     if "plot" in res:
         console.print(f"plot: {res['plot']}")
+
+
+@bench_app.command("browser")
+def bench_browser_cmd(
+    url: Annotated[str | None, typer.Option(help="A running app (default: start one).")] = None,
+    questions: Annotated[int, typer.Option(help="Answers measured, after one warm-up.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Decode rate seen in a real Chromium page against the engine's own rate for the same answers."""
+    from assistant.measure.browser import bench_browser
+
+    with friendly_errors():
+        res = bench_browser(url, questions)
+    if as_json:
+        print(json.dumps(res, indent=2))
+        return
+    for r in res["rows"]:
+        console.print(
+            f"{r['tokens']} tokens: page {r['page_decode_tps']} tok/s, engine {r['engine_decode_tps']} tok/s "
+            f"({r['seconds']} s) — {r['question']}"
+        )
+    console.print(f"page / engine decode rate (median): {res['page_vs_engine']} (floor 0.9)")
