@@ -230,6 +230,15 @@ class ContinuousBatcher:
             self.cancel(req)  # no-op when it finished; frees the blocks when stopped or abandoned
 
     # -- lifecycle --------------------------------------------------------------------------------
+    @property
+    def dead(self) -> bool:
+        """The generation loop has stopped on its own (not closed): its requests have failed."""
+        try:
+            self.raise_if_dead()
+        except BatchingError:
+            return True
+        return False
+
     def raise_if_dead(self) -> None:
         if self._error is not None:
             raise BatchingError(f"the batched generation loop stopped: {self._error}") from self._error
