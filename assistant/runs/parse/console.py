@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 
 from assistant.runs.parse.names import is_metric_name
-from assistant.runs.parse.table import Columns, Run, finish
+from assistant.runs.parse.table import Columns, Run, finish, logged
 
 NUM = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)(?![\w.])"
 _PAIR = re.compile(rf"([A-Za-z][\w./]*)\s*[:=]\s*({NUM})", re.IGNORECASE)
@@ -27,12 +27,12 @@ _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress b
 
 
 def _metrics(segment: str) -> dict[str, float]:
-    found = {m.group(1): float(m.group(2)) for m in _PAIR.finditer(segment)}
+    found = {m.group(1): logged(float(m.group(2))) for m in _PAIR.finditer(segment)}
     if "|" in segment:
         for cell in segment.split("|"):
             m = _SPACED.match(cell)
             if m:
-                found.setdefault(m.group(1).strip(), float(m.group(2)))
+                found.setdefault(m.group(1).strip(), logged(float(m.group(2))))
     return {k: v for k, v in found.items() if is_metric_name(k)}
 
 

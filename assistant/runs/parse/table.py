@@ -20,7 +20,9 @@ class RunParseError(ValueError):
 
 @dataclass
 class Run:
-    table: pd.DataFrame  # columns: epoch, step (NaN where unknown), then one per metric
+    # columns: epoch, step, then one per metric. NaN = not logged on that row; a value logged as NaN
+    # (a loss that blew up) is stored as +inf, so the two never mix.
+    table: pd.DataFrame
     fmt: str  # which reader produced it: lightning-csv, csv, trainer-state, tensorboard, jsonl, console
     name: str = ""  # the file name, or "pasted text"
     notes: list[str] = field(default_factory=list)  # what the reader skipped, in words
@@ -40,6 +42,14 @@ class Run:
         t = self.table
         span = f"{int(t['epoch'].max())} epochs" if self.has_epochs else f"{len(t)} rows"
         return f"{self.name or 'run'} ({self.fmt}): {span}; metrics {', '.join(self.metrics)}"
+
+
+def logged(value: float) -> float:
+    """A value as written in the log: NaN becomes +inf (NaN in the table means "not logged")."""
+    return math.inf if math.isnan(value) else value
+
+
+_NAN_TEXT = {"nan", "-nan", "+nan", "nan.0"}
 
 
 class Columns:
@@ -103,7 +113,10 @@ def finish(raw: pd.DataFrame, fmt: str, name: str, notes: list[str] | None = Non
         out[axis] = pd.to_numeric(raw[axis], errors="coerce") if axis in raw else np.nan
     chosen: dict[str, pd.Series] = {}
     for col in metric_cols:
-        values = pd.to_numeric(raw[col], errors="coerce").astype("float64")
+        column = raw[col]
+        if not pd.api.types.is_numeric_dtype(column):  # CSV cells read as text: a written "nan" is a logged NaN
+            column = column.map(lambda v: math.inf if isinstance(v, str) and v.strip().lower() in _NAN_TEXT else v)
+        values = pd.to_numeric(column, errors="coerce").astype("float64")
         if not values.notna().any():
             continue
         key = normalise(str(col))

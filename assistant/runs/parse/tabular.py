@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from assistant.runs.parse.names import role
-from assistant.runs.parse.table import Columns, Run, RunParseError, finish
+from assistant.runs.parse.table import Columns, Run, RunParseError, finish, logged
 
 
 def _axis_names(columns: Iterable[Any]) -> dict[Any, str]:
@@ -29,7 +29,8 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",") -> Run:
     """Lightning writes train and validation metrics on different rows (blanks elsewhere); Keras one
     row per epoch. Both are plain CSV with a header; pandas' C reader keeps a long file fast."""
     try:
-        raw = pd.read_csv(source, sep=sep, engine="c")
+        # only empty cells are missing: a written "nan" is a logged NaN (see table.logged)
+        raw = pd.read_csv(source, sep=sep, engine="c", keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise RunParseError(f"{name} looks like CSV but cannot be read as a table: {exc}") from None
     raw = raw.rename(columns=_axis_names(raw.columns))
@@ -47,9 +48,9 @@ def _flat(record: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
         elif isinstance(v, bool):
             continue
         elif isinstance(v, int | float):
-            out[key] = float(v)
+            out[key] = logged(float(v))
         elif isinstance(v, str) and v.strip().lower() in {"nan", "inf", "-inf", "infinity", "-infinity"}:
-            out[key] = float(v)  # how some loggers spell a NaN loss
+            out[key] = logged(float(v))  # how some loggers spell a NaN loss
     return out
 
 
@@ -102,7 +103,10 @@ def read_json(doc: Any, name: str) -> Run:
     if isinstance(doc, Mapping) and doc and all(isinstance(v, list) for v in doc.values()):
         # Keras' History.history: {"loss": [...], "val_loss": [...]}, one value per epoch
         n = max(len(v) for v in doc.values())
-        frame = pd.DataFrame({k: list(v) + [math.nan] * (n - len(v)) for k, v in doc.items()})
+        frame = pd.DataFrame(
+            {k: [logged(float(x)) if isinstance(x, int | float) else x for x in v] + [math.nan] * (n - len(v))
+             for k, v in doc.items()}
+        )  # fmt: skip
         if "epoch" not in frame:
             frame.insert(0, "epoch", range(1, n + 1))
         return finish(frame, "keras-history", name)

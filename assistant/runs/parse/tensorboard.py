@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 
 from assistant.runs.parse.names import role
-from assistant.runs.parse.table import Columns, Run, RunParseError, finish
+from assistant.runs.parse.table import Columns, Run, RunParseError, finish, logged
 
 EVENT_GLOB = "events.out.tfevents*"
 
@@ -40,7 +40,7 @@ def read_tensorboard(path: Path, name: str) -> Run:
         for tag in acc.Tags().get("scalars", []):
             key = f"{prefix}/{tag}" if prefix and role(tag) == "metric" else tag
             for ev in acc.Scalars(tag):
-                by_step.setdefault(float(ev.step), {})[key] = float(ev.value)
+                by_step.setdefault(float(ev.step), {})[key] = logged(float(ev.value))
     cols = Columns()
     for step in sorted(by_step):
         values = by_step[step]
