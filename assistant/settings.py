@@ -210,6 +210,14 @@ class Settings(BaseSettings):
         60.0, gt=0, description="Seconds to wait for the model server before saying it did not answer."
     )
 
+    # --- your own training run: `assistant diagnose` (issue 12) ------------------------------------
+    run_max_mb: float = Field(
+        200.0,
+        gt=0,
+        description="Largest training log `diagnose` reads, in MB (lines are streamed: memory stays "
+        "bounded either way; this caps the time a huge file takes).",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

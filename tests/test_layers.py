@@ -16,6 +16,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "knowledge": {"chat", "web", "measure"},
     "llm": {"chat", "web", "measure"},
     "chat": {"web"},
+    "runs": {"web", "cli", "measure"},
 }
 ENTRY_POINTS = {"__main__.py"}  # the only module outside the CLI package allowed to import it
 

@@ -134,7 +134,9 @@ def _nonfinite(run: Run) -> Finding | None:
         bad = np.flatnonzero(np.isinf(run.table[name].to_numpy(dtype=float)))
         if len(bad):
             row = run.table.iloc[int(bad[0])]
-            where = f"epoch {int(row['epoch'])}" if not math.isnan(row["epoch"]) else f"step {int(row['step'])}"
+            where = (
+                f"epoch {int(row['epoch'])}" if not math.isnan(row["epoch"]) else f"step {int(row['step'])}"
+            )
             label = "training" if name == "train_loss" else "validation"
             return Finding(
                 "diverged",
@@ -236,9 +238,15 @@ def _plateau(c: Curves, th: Thresholds) -> Finding | None:
     sub = Curves(x, c.unit, None, None, c.what)
     return Finding(
         "plateau",
-        f"the {label} {c.what} improved by only {max(gain, 0):.1%} over the last {w} points "
+        f"the {label} {c.what} improved by only {max(gain, 0):.1%} over the last {w} {c.unit}s "
         f"({sub.at(n - w)} to {sub.at(n - 1)}): best {_fmt(before)} before, {_fmt(within)} since",
-        {"from": sub.at(n - w), "to": sub.at(n - 1), "gain": gain, "best_before": before, "best_after": within},
+        {
+            "from": sub.at(n - w),
+            "to": sub.at(n - 1),
+            "gain": gain,
+            "best_before": before,
+            "best_after": within,
+        },
     )
 
 
@@ -285,7 +293,9 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     y = c.train if c.train is not None else c.val
     n = len(c.x)
     if y is None or n < th.min_points:
-        return [Finding("healthy", f"nothing abnormal in {n} {c.unit}s (too few to judge trends)", {"points": n})]
+        return [
+            Finding("healthy", f"nothing abnormal in {n} {c.unit}s (too few to judge trends)", {"points": n})
+        ]
     label = "training" if c.train is not None else "validation"
     text = f"{label} {c.what} fell from {_fmt(y[0])} to {_fmt(y[-1])} over {n} {c.unit}s"
     if c.train is not None and c.val is not None:

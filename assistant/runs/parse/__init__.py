@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from assistant.runs.parse.console import read_console
-from assistant.runs.parse.tabular import read_csv, read_json, read_jsonl
 from assistant.runs.parse.table import Run, RunParseError
+from assistant.runs.parse.tabular import read_csv, read_json, read_jsonl
 from assistant.runs.parse.tensorboard import event_files, is_event_file, read_tensorboard
 
 __all__ = ["Run", "RunParseError", "parse_run"]
@@ -62,7 +62,9 @@ def _parse_path(path: Path, name: str | None, max_bytes: int) -> Run:
     if size == 0:
         raise RunParseError(f"{name} is empty")
     if size > max_bytes:
-        raise RunParseError(f"{name} is {size / 1e6:.0f} MB, over the {max_bytes / 1e6:.0f} MB limit (run_max_mb)")
+        raise RunParseError(
+            f"{name} is {size / 1e6:.0f} MB, over the {max_bytes / 1e6:.0f} MB limit (run_max_mb)"
+        )
     with path.open("rb") as f:
         head = f.read(_SNIFF)
     if b"\x00" in head:

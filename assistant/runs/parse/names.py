@@ -30,7 +30,9 @@ _SPLIT = re.compile(r"[/_\-.\s:]+")
 
 
 def tokens(name: str) -> list[str]:
-    text = name.strip().lower().replace("learning_rate", "learningrate").replace("learning rate", "learningrate")
+    text = (
+        name.strip().lower().replace("learning_rate", "learningrate").replace("learning rate", "learningrate")
+    )
     return [t for t in _SPLIT.split(text) if t]
 
 

@@ -114,8 +114,12 @@ def finish(raw: pd.DataFrame, fmt: str, name: str, notes: list[str] | None = Non
     chosen: dict[str, pd.Series] = {}
     for col in metric_cols:
         column = raw[col]
-        if not pd.api.types.is_numeric_dtype(column):  # CSV cells read as text: a written "nan" is a logged NaN
-            column = column.map(lambda v: math.inf if isinstance(v, str) and v.strip().lower() in _NAN_TEXT else v)
+        if not pd.api.types.is_numeric_dtype(
+            column
+        ):  # CSV cells read as text: a written "nan" is a logged NaN
+            column = column.map(
+                lambda v: math.inf if isinstance(v, str) and v.strip().lower() in _NAN_TEXT else v
+            )
         values = pd.to_numeric(column, errors="coerce").astype("float64")
         if not values.notna().any():
             continue
@@ -123,8 +127,10 @@ def finish(raw: pd.DataFrame, fmt: str, name: str, notes: list[str] | None = Non
         if key not in chosen or values.notna().sum() > chosen[key].notna().sum():
             chosen[key] = values
     if not chosen:
-        raise RunParseError(f"{name or 'the input'} names metrics ({', '.join(map(str, metric_cols[:8]))}) "
-                            "but none has a number in it.")
+        raise RunParseError(
+            f"{name or 'the input'} names metrics ({', '.join(map(str, metric_cols[:8]))}) "
+            "but none has a number in it."
+        )
     order = sorted(chosen, key=lambda k: (k not in _FIRST, _FIRST.index(k) if k in _FIRST else 0, k))
     for key in order:
         out[key] = chosen[key]

@@ -83,7 +83,7 @@ def read_jsonl(lines: Iterable[str], name: str) -> Run:
             if bad > 20 and bad > cols.n:
                 raise RunParseError(
                     f"{name}: line {i} and {bad - 1} others are not JSON; a JSON-lines log has one "
-                    "object per line, e.g. {\"epoch\": 3, \"loss\": 0.41}"
+                    'object per line, e.g. {"epoch": 3, "loss": 0.41}'
                 ) from None
             continue
         if isinstance(rec, Mapping):
@@ -98,7 +98,9 @@ def read_json(doc: Any, name: str) -> Run:
     if isinstance(doc, Mapping) and isinstance(doc.get("log_history"), list):
         # The last entry of a finished run is a summary (train_runtime, the run's mean train_loss):
         # not a point on the curve.
-        _add_records((r for r in doc["log_history"] if isinstance(r, Mapping) and "train_runtime" not in r), cols)
+        _add_records(
+            (r for r in doc["log_history"] if isinstance(r, Mapping) and "train_runtime" not in r), cols
+        )
         return finish(cols.frame(), "trainer-state", name)
     if isinstance(doc, Mapping) and doc and all(isinstance(v, list) for v in doc.values()):
         # Keras' History.history: {"loss": [...], "val_loss": [...]}, one value per epoch
@@ -115,5 +117,5 @@ def read_json(doc: Any, name: str) -> Run:
         return finish(cols.frame(), "json", name)
     raise RunParseError(
         f"{name} is JSON but not a training log: expected Hugging Face's trainer_state.json (with "
-        "`log_history`), a Keras history ({\"loss\": [...]}), a list of records, or one object per line."
+        '`log_history`), a Keras history ({"loss": [...]}), a list of records, or one object per line.'
     )

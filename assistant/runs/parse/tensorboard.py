@@ -36,7 +36,9 @@ def read_tensorboard(path: Path, name: str) -> Run:
         try:
             acc.Reload()
         except Exception as exc:  # a truncated or foreign file: the reader raises its own types
-            raise RunParseError(f"{name}: {f.name} is not a readable TensorBoard event file ({exc})") from None
+            raise RunParseError(
+                f"{name}: {f.name} is not a readable TensorBoard event file ({exc})"
+            ) from None
         for tag in acc.Tags().get("scalars", []):
             key = f"{prefix}/{tag}" if prefix and role(tag) == "metric" else tag
             for ev in acc.Scalars(tag):

@@ -48,28 +48,55 @@ LOGS = HERE / "logs"
 UNITS: dict[str, list[dict[str, str]]] = {
     "overfitting": [
         {"source": "deep-learning-projects-faq.md", "title": "How can I handle overfitting"},
-        {"source": "deep-learning-interview-questions.txt", "title": "How do you approach the problem of overfitting"},
+        {
+            "source": "deep-learning-interview-questions.txt",
+            "title": "How do you approach the problem of overfitting",
+        },
         {"source": "deep-learning-basics-qa.txt", "title": "What are some common challenges and pitfalls"},
         {"source": "deep-learning-basics-qa.txt", "title": "How do I improve the performance"},
     ],
     "diverged": [
-        {"source": "deep-learning-interview-questions.txt", "title": "Describe an instance where you had to adjust learning rates"},
-        {"source": "deep-learning-interview-questions.txt", "title": "Can you explain the concept of hyper-parameters"},
+        {
+            "source": "deep-learning-interview-questions.txt",
+            "title": "Describe an instance where you had to adjust learning rates",
+        },
+        {
+            "source": "deep-learning-interview-questions.txt",
+            "title": "Can you explain the concept of hyper-parameters",
+        },
     ],
     "unstable": [
-        {"source": "deep-learning-interview-questions.txt", "title": "Describe an instance where you had to adjust learning rates"},
-        {"source": "deep-learning-interview-questions.txt", "title": "Can you explain the concept of hyper-parameters"},
-        {"source": "deep-learning-interview-questions.txt", "title": "How do you determine the appropriate batch size"},
+        {
+            "source": "deep-learning-interview-questions.txt",
+            "title": "Describe an instance where you had to adjust learning rates",
+        },
+        {
+            "source": "deep-learning-interview-questions.txt",
+            "title": "Can you explain the concept of hyper-parameters",
+        },
+        {
+            "source": "deep-learning-interview-questions.txt",
+            "title": "How do you determine the appropriate batch size",
+        },
     ],
     "plateau": [
-        {"source": "deep-learning-interview-questions.txt", "title": "Describe an instance where you had to adjust learning rates"},
-        {"source": "deep-learning-interview-questions.txt", "title": "Can you explain the concept of hyper-parameters"},
+        {
+            "source": "deep-learning-interview-questions.txt",
+            "title": "Describe an instance where you had to adjust learning rates",
+        },
+        {
+            "source": "deep-learning-interview-questions.txt",
+            "title": "Can you explain the concept of hyper-parameters",
+        },
         {"source": "deep-learning-projects-faq.md", "title": "How can I optimize the hyperparameters"},
         {"source": "deep-learning-projects-faq.md", "title": "How can I improve the training speed"},
     ],
     "underfitting": [
         {"source": "deep-learning-basics-qa.txt", "title": "What are some common challenges and pitfalls"},
-        {"source": "deep-learning-interview-questions.txt", "title": "Can you explain the concept of hyper-parameters"},
+        {
+            "source": "deep-learning-interview-questions.txt",
+            "title": "Can you explain the concept of hyper-parameters",
+        },
         {"source": "deep-learning-basics-qa.txt", "title": "How do you choose the right architecture"},
         {"source": "deep-learning-basics-qa.txt", "title": "How do I improve the performance"},
     ],
@@ -122,7 +149,12 @@ def regression(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
     return x, y[:, None]
 
 
-DATA = {"blobs": (blobs, 10, 4), "spirals": (spirals, 2, 2), "bars": (bars, 64, 4), "regression": (regression, 5, 1)}
+DATA = {
+    "blobs": (blobs, 10, 4),
+    "spirals": (spirals, 2, 2),
+    "bars": (bars, 64, 4),
+    "regression": (regression, 5, 1),
+}
 
 
 def mlp(d_in: int, d_out: int, width: int, depth: int = 2) -> nn.Module:
@@ -136,10 +168,14 @@ def mlp(d_in: int, d_out: int, width: int, depth: int = 2) -> nn.Module:
 
 def cnn(channels: int, d_out: int) -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(1, channels, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(), nn.Flatten(),
+        nn.Conv2d(1, channels, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(channels, channels, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
         nn.Linear(channels * 16, d_out),
-    )  # fmt: skip
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -189,7 +225,7 @@ RUNS = [
     Config("unstable_regression_sgd_high", ["unstable"], "regression", "mlp:64x2", "sgd", 0.6, 12,
            console="keras", why="SGD 0.6: the losses oscillate and never settle"),
     Config("overfit_spirals", ["overfitting"], "spirals", "mlp:512x3", "adam", 2e-3, 150, n_train=80,
-           label_noise=0.15, batch=16, console="tqdm", why="a large MLP, 80 noisy examples, no regularisation"),
+           label_noise=0.15, batch=16, console="tqdm", why="a large MLP, 80 noisy examples"),
     Config("overfit_bars_cnn", ["overfitting"], "bars", "cnn:64", "adam", 2e-3, 80, n_train=60,
            label_noise=0.1, batch=16, console="keras", why="a wide CNN on 60 images, no regularisation"),
     Config("overfit_blobs", ["overfitting"], "blobs", "mlp:512x3", "adam", 1e-3, 100, n_train=60,
@@ -261,13 +297,21 @@ def train(cfg: Config) -> Log:
             losses.append(value)
             if classification:
                 correct += int((out.argmax(1) == ytr[idx]).sum())
-            log.steps.append({"epoch": epoch, "step": step, "loss": value, "lr": cfg.lr, "grad_norm": grad_norm})
+            log.steps.append(
+                {"epoch": epoch, "step": step, "loss": value, "lr": cfg.lr, "grad_norm": grad_norm}
+            )
         model.eval()
         with torch.no_grad():
             out = model(xva)
             val_loss = float(loss_fn(out, yva))
             val_acc = float((out.argmax(1) == yva).float().mean()) if classification else None
-        rec = {"epoch": epoch, "step": step, "loss": float(np.mean(losses)), "val_loss": val_loss, "lr": cfg.lr}
+        rec = {
+            "epoch": epoch,
+            "step": step,
+            "loss": float(np.mean(losses)),
+            "val_loss": val_loss,
+            "lr": cfg.lr,
+        }
         if classification:
             rec |= {"acc": correct / cfg.n_train, "val_acc": val_acc}
         log.epochs.append(rec)
@@ -305,7 +349,9 @@ def write_lightning_csv(log: Log, path: Path, cfg: Config) -> None:
     for e in log.epochs:
         for s in by_epoch[e["epoch"]]:
             lr_key = f"lr-{'Adam' if cfg.optimizer == 'adam' else 'SGD'}"  # LearningRateMonitor's name
-            rows.append({"epoch": s["epoch"], lr_key: s["lr"], "step": s["step"] - 1, "train_loss_step": s["loss"]})
+            rows.append(
+                {"epoch": s["epoch"], lr_key: s["lr"], "step": s["step"] - 1, "train_loss_step": s["loss"]}
+            )
         val = {"epoch": e["epoch"], "step": e["step"] - 1, "val_loss": e["val_loss"]}
         if log.classification:
             val["val_acc"] = e["val_acc"]
@@ -341,28 +387,62 @@ def write_trainer_state(log: Log, path: Path, cfg: Config) -> None:
     history: list[dict] = []
     ends = {e["step"]: e for e in log.epochs}
     for s in log.steps:
-        history.append({"epoch": round(s["step"] / per_epoch, 4), "grad_norm": s["grad_norm"],
-                        "learning_rate": s["lr"], "loss": round(s["loss"], 4), "step": s["step"]})  # fmt: skip
+        history.append(
+            {
+                "epoch": round(s["step"] / per_epoch, 4),
+                "grad_norm": s["grad_norm"],
+                "learning_rate": s["lr"],
+                "loss": round(s["loss"], 4),
+                "step": s["step"],
+            }
+        )
         e = ends.get(s["step"])
         if e is not None:
-            ev = {"epoch": float(e["epoch"] + 1), "eval_loss": e["val_loss"], "eval_runtime": 0.05,
-                  "eval_samples_per_second": 20000.0, "eval_steps_per_second": 640.0, "step": s["step"]}  # fmt: skip
+            ev = {
+                "epoch": float(e["epoch"] + 1),
+                "eval_loss": e["val_loss"],
+                "eval_runtime": 0.05,
+                "eval_samples_per_second": 20000.0,
+                "eval_steps_per_second": 640.0,
+                "step": s["step"],
+            }
             if log.classification:
                 ev["eval_accuracy"] = e["val_acc"]
             history.append(dict(sorted(ev.items())))
     last = log.steps[-1]
-    history.append({"epoch": float(log.epochs[-1]["epoch"] + 1), "step": last["step"], "total_flos": 0.0,
-                    "train_loss": float(np.mean([s["loss"] for s in log.steps])), "train_runtime": 3.2,
-                    "train_samples_per_second": 9000.0, "train_steps_per_second": 280.0})  # fmt: skip
+    history.append(
+        {
+            "epoch": float(log.epochs[-1]["epoch"] + 1),
+            "step": last["step"],
+            "total_flos": 0.0,
+            "train_loss": float(np.mean([s["loss"] for s in log.steps])),
+            "train_runtime": 3.2,
+            "train_samples_per_second": 9000.0,
+            "train_steps_per_second": 280.0,
+        }
+    )
     state = {
-        "best_global_step": None, "best_metric": None, "best_model_checkpoint": None,
-        "epoch": float(log.epochs[-1]["epoch"] + 1), "eval_steps": 500, "global_step": last["step"],
-        "is_hyper_param_search": False, "is_local_process_zero": True, "is_world_process_zero": True,
-        "log_history": history, "logging_steps": 1, "max_steps": per_epoch * cfg.epochs,
-        "num_input_tokens_seen": 0, "num_train_epochs": cfg.epochs, "save_steps": 500,
-        "stateful_callbacks": {}, "total_flos": 0.0, "train_batch_size": cfg.batch,
-        "trial_name": None, "trial_params": None,
-    }  # fmt: skip
+        "best_global_step": None,
+        "best_metric": None,
+        "best_model_checkpoint": None,
+        "epoch": float(log.epochs[-1]["epoch"] + 1),
+        "eval_steps": 500,
+        "global_step": last["step"],
+        "is_hyper_param_search": False,
+        "is_local_process_zero": True,
+        "is_world_process_zero": True,
+        "log_history": history,
+        "logging_steps": 1,
+        "max_steps": per_epoch * cfg.epochs,
+        "num_input_tokens_seen": 0,
+        "num_train_epochs": cfg.epochs,
+        "save_steps": 500,
+        "stateful_callbacks": {},
+        "total_flos": 0.0,
+        "train_batch_size": cfg.batch,
+        "trial_name": None,
+        "trial_params": None,
+    }
     path.write_text(json.dumps(state, indent=2) + "\n")  # NaN stays NaN, as Trainer's json.dumps writes it
 
 
@@ -370,7 +450,10 @@ def write_jsonl(log: Log, path: Path) -> None:
     ends = {e["step"]: e for e in log.epochs}
     with path.open("w") as f:
         for s in log.steps:
-            f.write(json.dumps({"epoch": s["epoch"] + 1, "step": s["step"], "loss": s["loss"], "lr": s["lr"]}) + "\n")
+            f.write(
+                json.dumps({"epoch": s["epoch"] + 1, "step": s["step"], "loss": s["loss"], "lr": s["lr"]})
+                + "\n"
+            )
             e = ends.get(s["step"])
             if e is not None:
                 rec = {"epoch": e["epoch"] + 1, "step": e["step"], "val_loss": e["val_loss"]}
@@ -395,20 +478,30 @@ def write_console(log: Log, path: Path, cfg: Config) -> None:
             half = steps[: len(steps) // 2]
             run_mean = float(np.mean([s["loss"] for s in half]))
             bar = f"{len(half)}/{per_epoch} [==============>...............] - ETA: 0s - loss: {run_mean:.4f}"
-            final = (f"{per_epoch}/{per_epoch} [==============================] - 0s 2ms/step - loss: "
-                     f"{e['loss']:.4f}{acc} - val_loss: {e['val_loss']:.4f}{vacc} - learning_rate: {e['lr']:.4g}")  # fmt: skip
+            final = (
+                f"{per_epoch}/{per_epoch} [==============================] - 0s 2ms/step - loss: "
+                f"{e['loss']:.4f}{acc} - val_loss: {e['val_loss']:.4f}{vacc} - learning_rate: {e['lr']:.4g}"
+            )
             out.append(bar + "\r" + final)
         elif cfg.console == "pipe":
             for s in steps:
-                out.append(f"epoch {s['epoch'] + 1} | step {s['step']} | loss {s['loss']:.4f} | lr {s['lr']:.4g}")
+                out.append(
+                    f"epoch {s['epoch'] + 1} | step {s['step']} | loss {s['loss']:.4f} | lr {s['lr']:.4g}"
+                )
             line = f"epoch {e['epoch'] + 1} | step {e['step']} | val_loss {e['val_loss']:.4f}"
             out.append(line + (f" | val_acc {e['val_acc']:.4f}" if log.classification else ""))
         else:
             post = f"loss={e['loss']:.4f}, val_loss={e['val_loss']:.4f}"
             if log.classification:
                 post += f", acc={e['acc']:.4f}, val_acc={e['val_acc']:.4f}"
-            mid = f"Epoch {e['epoch']}:  50%|#####     | {per_epoch // 2}/{per_epoch} [00:00<00:00, 310.2it/s, loss={steps[0]['loss']:.4f}]"
-            out.append(mid + "\r" + f"Epoch {e['epoch']}: 100%|##########| {per_epoch}/{per_epoch} [00:00<00:00, 312.5it/s, {post}]")
+            mid = (
+                f"Epoch {e['epoch']}:  50%|#####     | {per_epoch // 2}/{per_epoch} "
+                f"[00:00<00:00, 310.2it/s, loss={steps[0]['loss']:.4f}]"
+            )
+            out.append(
+                mid + "\r" + f"Epoch {e['epoch']}: 100%|##########| {per_epoch}/{per_epoch} "
+                f"[00:00<00:00, 312.5it/s, {post}]"
+            )
     if n < cfg.epochs:
         out.append(f"Batch {per_epoch}: Invalid loss, terminating training")
     path.write_text("\n".join(out) + "\n")
@@ -443,8 +536,16 @@ def write_all(cfg: Config, log: Log) -> list[dict]:
             write_console(log, path, cfg)
         units = [u for kind in cfg.shows for u in UNITS[kind]]
         units = [dict(t) for t in dict.fromkeys(tuple(u.items()) for u in units)]
-        out.append({"file": f"logs/{name}", "run": cfg.name, "format": fmt, "kinds": cfg.shows,
-                    "units": units, "why": cfg.why})  # fmt: skip
+        out.append(
+            {
+                "file": f"logs/{name}",
+                "run": cfg.name,
+                "format": fmt,
+                "kinds": cfg.shows,
+                "units": units,
+                "why": cfg.why,
+            }
+        )
     return out
 
 
@@ -480,8 +581,11 @@ def main() -> None:
         logs[cfg.name] = log
         labels += write_all(cfg, log)
         first, last = log.epochs[0], log.epochs[-1]
-        print(f"{cfg.name:26s} {time.perf_counter() - t:5.1f}s epochs {len(log.epochs):3d} "
-              f"train {first['loss']:.3g}->{last['loss']:.3g} val {first['val_loss']:.3g}->{last['val_loss']:.3g}")  # fmt: skip
+        print(
+            f"{cfg.name:26s} {time.perf_counter() - t:5.1f}s epochs {len(log.epochs):3d} "
+            f"train {first['loss']:.3g}->{last['loss']:.3g} "
+            f"val {first['val_loss']:.3g}->{last['val_loss']:.3g}"
+        )
     (HERE / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in labels))
     print(f"{len(labels)} logs from {len(RUNS)} runs in {time.perf_counter() - t0:.0f}s")
     if args.plot:
