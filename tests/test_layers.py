@@ -62,7 +62,7 @@ def test_layers_never_import_upwards() -> None:
 
 
 def test_every_layer_is_a_package() -> None:
-    for layer in ("knowledge", "llm", "chat", "web", "measure"):
+    for layer in ("knowledge", "llm", "chat", "web", "measure", "runs"):
         assert (PACKAGE / layer / "__init__.py").is_file(), layer
 
 

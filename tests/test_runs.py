@@ -244,7 +244,7 @@ def cli(tmp_path, monkeypatch, tiny_model_dir):
     monkeypatch.setenv("ASSISTANT_LLM_MAX_NEW_TOKENS", "24")
     monkeypatch.delenv("ASSISTANT_CONFIG", raising=False)
     runner = CliRunner()
-    return lambda *args: runner.invoke(app, list(args), env={"COLUMNS": "200"})
+    return lambda *args, stdin=None: runner.invoke(app, list(args), input=stdin, env={"COLUMNS": "200"})
 
 
 def test_diagnose_json_through_the_cli(cli, tmp_path):
@@ -260,6 +260,14 @@ def test_diagnose_json_through_the_cli(cli, tmp_path):
     assert out["answer"]["sources"], out["answer"]
     assert {"unit_id", "source", "title", "text", "score"} <= set(out["answer"]["sources"][0])
     assert "overfitting" in out["question"] and png.read_bytes()[:4] == b"\x89PNG"
+
+    # in the terminal: the findings first, then the streamed answer; `-` reads a pasted log
+    text = (RUNS_DIR / "logs/diverged_blobs_nan.console.log").read_text()
+    result = cli("diagnose", "-", "--question", "what should I change first?", stdin=text)
+    assert result.exit_code == 0, result.output
+    assert "diverged: the training loss became NaN or infinite at epoch 1" in result.output
+    assert "asking: The training loss explodes or becomes NaN" in result.output
+    assert "what should I change first?" in result.output
 
     bad = tmp_path / "notes.txt"
     bad.write_text("remember to buy milk\n")
