@@ -8,7 +8,8 @@ themselves. Thresholds are relative (to a curve's own range, minimum or start), 
 any loss scale; each is documented on `Thresholds`.
 
 Precedence: a diverged run is reported as diverged only (what follows a blow-up says nothing about
-the settings); an unstable one is not also called a plateau or underfitting (the noise hides both).
+the settings); an unstable one is not also called a plateau or underfitting (the noise hides both),
+nor overfitting when it is the validation curve that jumps (its minimum is noise).
 """
 
 from __future__ import annotations
@@ -34,8 +35,15 @@ class Thresholds:
     max_points: int = 40
     """Longer runs are averaged down to this many points (each a span of epochs)."""
     diverge_factor: float = 3.0
-    """Diverged: the training loss climbs above 3x the best value it had reached before (or is
-    NaN/inf). A healthy loss never triples its best; a learning rate too high does."""
+    """Diverged: the training loss climbs above 3x the best value it had reached and is still there
+    at the end (it did not recover), ..."""
+    explode_factor: float = 10.0
+    """...or it peaks above 10x its best, or a single step's loss is 10x the loss the run started
+    from (the median of its first `start_steps` steps), or it is NaN/inf. A healthy loss never
+    triples its best for good, nor goes ten times above where it started; a learning rate too high
+    does. A loss that climbs less and comes back is `unstable`, not diverged."""
+    start_steps: int = 5
+    """Steps whose median is the loss a run started from."""
     overfit_rise: float = 0.25
     """Overfitting: the validation trend ends at least 25% above its minimum..."""
     overfit_min_epochs: int = 3
@@ -150,18 +158,42 @@ def _exploded(c: Curves, th: Thresholds) -> Finding | None:
     y = c.train if c.train is not None else c.val
     if y is None or len(y) < 2:
         return None
+    label = "training" if c.train is not None else "validation"
     best = np.fmin.accumulate(y)
     for i in range(1, len(y)):
-        if y[i] > th.diverge_factor * best[i - 1] > 0:
-            peak = int(np.nanargmax(y[i:])) + i
+        if not y[i] > th.diverge_factor * best[i - 1] > 0:
+            continue
+        peak = int(np.nanargmax(y[i:])) + i
+        if y[peak] > th.explode_factor * best[i - 1] or y[-1] > th.diverge_factor * best[i - 1]:
             return Finding(
                 "diverged",
-                f"the {'training' if c.train is not None else 'validation'} {c.what} climbed from its "
-                f"best {_fmt(best[i - 1])} to {_fmt(y[i])} at {c.at(i)} (peak {_fmt(y[peak])} at "
-                f"{c.at(peak)}): more than {th.diverge_factor:g}x its best",
+                f"the {label} {c.what} climbed from its best {_fmt(best[i - 1])} to {_fmt(y[i])} at "
+                f"{c.at(i)} (peak {_fmt(y[peak])} at {c.at(peak)}, {_fmt(y[-1])} at the end)",
                 {"at": c.at(i), "best": float(best[i - 1]), "value": float(y[i]), "peak": float(y[peak])},
             )
     return None
+
+
+def _step_explosion(run: Run, th: Thresholds) -> Finding | None:
+    """A loss blown up inside one epoch is averaged away per epoch: look at the steps themselves."""
+    if "train_loss" not in run.table:
+        return None
+    rows = run.table[run.table["train_loss"].notna()]
+    y = rows["train_loss"].to_numpy(dtype=float)
+    if len(y) < 2 * th.start_steps:
+        return None
+    start = float(np.median(y[: th.start_steps]))
+    over = np.flatnonzero(y > th.explode_factor * start) if start > 0 else []
+    if not len(over):
+        return None
+    row = rows.iloc[int(over[0])]
+    where = f"step {int(row['step'])}" if not math.isnan(row["step"]) else f"epoch {int(row['epoch'])}"
+    return Finding(
+        "diverged",
+        f"the training loss started at {_fmt(start)} and reached {_fmt(y[over[0]])} at {where} "
+        f"(peak {_fmt(float(np.max(y)))}): more than {th.explode_factor:g}x where it started",
+        {"at": where, "start": start, "value": float(y[over[0]]), "peak": float(np.max(y))},
+    )
 
 
 def _overfitting(c: Curves, th: Thresholds) -> Finding | None:
@@ -282,10 +314,14 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     if nonfinite:
         return [nonfinite]
     c = curves(run, th)
-    exploded = _exploded(c, th)
+    exploded = _exploded(c, th) or _step_explosion(run, th)
     if exploded:
         return [exploded]
-    found = [f for f in (_overfitting(c, th), _unstable(c, th)) if f]
+    unstable = _unstable(c, th)
+    overfit = _overfitting(c, th)
+    if unstable and unstable.details["curve"] == "validation":
+        overfit = None  # a validation curve that jumps about has no trustworthy turning point
+    found = [f for f in (overfit, unstable) if f]
     if not any(f.kind == "unstable" for f in found):
         found += [f for f in (_plateau(c, th), _underfitting(c, th)) if f]
     if found:

@@ -569,13 +569,18 @@ def plot_all(logs: dict[str, Log], path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--plot", type=Path, help="also draw every run's per-epoch curves to this PNG")
+    ap.add_argument("--seed", type=int, default=0, help="another seed gives other runs with the same settings")
+    ap.add_argument("--out", type=Path, default=HERE, help="folder for logs/ and labels.jsonl")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    global LOGS
+    LOGS = args.out / "logs"
     shutil.rmtree(LOGS, ignore_errors=True)
-    LOGS.mkdir()
+    LOGS.mkdir(parents=True)
     labels, logs = [], {}
     t0 = time.perf_counter()
     for cfg in RUNS:
+        cfg.seed += args.seed
         t = time.perf_counter()
         log = train(cfg)
         logs[cfg.name] = log
@@ -586,7 +591,7 @@ def main() -> None:
             f"train {first['loss']:.3g}->{last['loss']:.3g} "
             f"val {first['val_loss']:.3g}->{last['val_loss']:.3g}"
         )
-    (HERE / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in labels))
+    (args.out / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in labels))
     print(f"{len(labels)} logs from {len(RUNS)} runs in {time.perf_counter() - t0:.0f}s")
     if args.plot:
         plot_all(logs, args.plot)
