@@ -283,3 +283,23 @@ def test_eval_runs_detectors_through_the_cli(cli):
     det = report["detectors"]
     assert det["logs"] == len(LABELS) and det["healthy_flagged"] == []
     assert all(m["recall"] >= 0.9 for m in det["kinds"].values())
+
+
+def test_tensorboard_keras_layout(tmp_path):
+    """Keras' TensorBoard callback: `train/` and `validation/` folders, the same tag `epoch_loss`,
+    the epoch as the step; written with the real SummaryWriter."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    losses = {"train": [1.0, 0.6, 0.4, 0.3, 0.25], "validation": [1.1, 0.7, 0.5, 0.45, 0.44]}
+    for stage, values in losses.items():
+        w = SummaryWriter(str(tmp_path / "logs" / stage))
+        for epoch, v in enumerate(values):
+            w.add_scalar("epoch_loss", v, epoch)
+            w.add_scalar("epoch_accuracy", 1 - v / 2, epoch)
+        w.close()
+    run = parse_run(tmp_path / "logs")
+    assert run.fmt == "tensorboard"
+    assert set(run.metrics) == {"train_loss", "val_loss", "train_acc", "val_acc"}
+    assert np.allclose(run.table["train_loss"], losses["train"])
+    assert np.allclose(run.table["val_loss"], losses["validation"])
+    assert [f.kind for f in detect(run)] == ["healthy"]

@@ -146,6 +146,9 @@ def _human_epochs(epoch: pd.Series) -> pd.Series:
     known = epoch.dropna()
     if known.empty:
         return epoch
+    # a row logged without its epoch (a TensorBoard tag written at a step with no `epoch` scalar)
+    # belongs to the epoch of the row before it
+    epoch = epoch.ffill().bfill()
     if (known != known.round()).any():
         return np.ceil(epoch).clip(lower=1)
     return epoch + 1 if known.min() == 0 else epoch

@@ -569,7 +569,7 @@ def plot_all(logs: dict[str, Log], path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--plot", type=Path, help="also draw every run's per-epoch curves to this PNG")
-    ap.add_argument("--seed", type=int, default=0, help="another seed gives other runs with the same settings")
+    ap.add_argument("--seed", type=int, default=0, help="another seed: other runs, same settings")
     ap.add_argument("--out", type=Path, default=HERE, help="folder for logs/ and labels.jsonl")
     args = ap.parse_args()
     torch.set_num_threads(1)
