@@ -260,6 +260,14 @@ class Settings(BaseSettings):
         "only text); a request's `sources_footer` overrides it. The sources are always in `sources`.",
     )
 
+    # --- your own training run: `assistant diagnose` (issue 12) ------------------------------------
+    run_max_mb: float = Field(
+        200.0,
+        gt=0,
+        description="Largest training log `diagnose` reads, in MB (lines are streamed: memory stays "
+        "bounded either way; this caps the time a huge file takes).",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

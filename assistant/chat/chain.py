@@ -283,17 +283,24 @@ class RagChain:
         sources: list[Source] = []
         used = 0
         for r in keep[:k]:
+            n = len(sources) + 1
+            # Sources are data: sentences addressing the assistant are withheld, the tags fenced (guard.py).
+            title = fence(withhold(r.title))
+            # what the block costs besides its text (the title, document and file name: a long question
+            # title is many tokens with a small vocabulary), plus the blank line between blocks
+            frame = prompt(s, "source").format(
+                n=n, doc_title=r.doc_title, title=title, text="", source=r.source
+            )
+            room = budget - used - count(frame) - 2
             share = max(budget // max(1, min(len(keep), k)), 96)
             text = r.text if count(r.text) <= share else r.passage
-            if count(text) > budget - used:
+            if count(text) > room:
                 if sources:
                     break
-                text = _truncate_tokens(text, budget - used, count)
-            # Sources are data: sentences addressing the assistant are withheld, the tags fenced (guard.py).
-            title, text = fence(withhold(r.title)), fence(withhold(text))
-            n = len(sources) + 1
+                text = _truncate_tokens(text, max(room, 16), count)
+            text = fence(withhold(text))
             sources.append(Source(n, r.unit_id, r.source, r.doc_title, title, text, r.relevance))
-            used += count(text) + 24
+            used += count(frame) + 2 + count(text)
         return sources
 
     def messages(self, question: str, history: list[Message], sources: list[Source]) -> list[Message]:
