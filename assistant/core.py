@@ -92,6 +92,14 @@ class Assistant:
                 self._llm = make_engine(self.settings)
             return self._llm
 
+    def close(self) -> None:
+        """Stop the model's generation loop and free the model, before the process exits (its
+        threads end in order, not under interpreter shutdown). Asked again, it loads afresh."""
+        with self._engine:
+            llm, self._llm = self._llm, None
+        if llm is not None:
+            llm.close()
+
     def ingest(
         self, paths: Iterable[Path] | None = None, *, rebuild: bool = False, progress: bool = False
     ) -> IngestReport:
