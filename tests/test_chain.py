@@ -456,9 +456,11 @@ def test_a_follow_up_without_a_pronoun_is_found_by_the_conversation_not_by_a_wor
     monkeypatch.setattr(chat.chain, "rewrite", lambda *a, **kw: calls.append(a) or a[0])
     answer = chat.ask(switch, history=LR_HISTORY)
     assert calls == [] and not answer.rewritten
-    # When the LLM, asked, finds the message standalone after all (it echoes it), it is searched alone
+    # When the LLM, asked, echoes the message (it found it standalone, or a small model failed), the
+    # message is searched both alone and joined to the previous question
     standalone, queries, rewritten = chat.chain.standalone_queries(implicit, LR_HISTORY)
-    assert len(calls) == 1 and rewritten and standalone == implicit and queries == [implicit]
+    assert len(calls) == 1 and rewritten and standalone == implicit
+    assert queries == [implicit, f"{LR_HISTORY[0]['content']} {implicit}"]
 
 
 def test_follow_up_detection_follows_the_setting(chat):

@@ -255,9 +255,10 @@ class RagChain:
         if not why:
             return question, [question], False
         standalone = self.rewrite(question, history, stop, echo_is_standalone=why == "context")
-        if standalone == question:  # the LLM found it standalone after all: search it alone
-            return question, [question], True
-        return standalone, [standalone, self.join_previous(question, history)], True
+        joined = self.join_previous(question, history)
+        if standalone == question:  # the LLM found it standalone, but a small one also echoes follow-ups:
+            return question, [question, joined], True  # search both, each unit keeps its best score
+        return standalone, [standalone, joined], True
 
     @staticmethod
     def join_previous(question: str, history: list[Message]) -> str:

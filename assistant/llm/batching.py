@@ -299,11 +299,12 @@ class ContinuousBatcher:
             self._requests.pop(req.rid, None)
 
     def _fail_all(self, exc: BaseException) -> None:
-        if self._error is None:
-            self._error = exc
-            log.error("batched generation stopped: %s", exc)
         with self._lock:
             pending, self._requests = list(self._requests.values()), {}
+        if self._error is None:
+            self._error = exc
+            if pending or not self._closing.is_set():  # a deliberate close with nothing waiting is quiet
+                log.error("batched generation stopped: %s", exc)
         for req in pending:
             req.finished = True
             req.outputs.put(BatchingError(f"the batched generation loop stopped: {exc}"))
