@@ -235,12 +235,13 @@ class ContinuousBatcher:
     # -- lifecycle --------------------------------------------------------------------------------
     @property
     def dead(self) -> bool:
-        """The generation loop has stopped on its own (not closed): its requests have failed."""
+        """The generation loop has stopped, or is stopping, on its own (not closed by us)."""
         try:
             self.raise_if_dead()
         except BatchingError:
             return True
-        return False
+        status = self.manager.background_thread_status
+        return not self._closing.is_set() and status.can_accept_new_requests() is not None
 
     def raise_if_dead(self) -> None:
         if self._error is not None:
