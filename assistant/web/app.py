@@ -54,7 +54,9 @@ class WebApp:
             side = chat.panel.build()
             with gr.Tab("Chat"):
                 chat.build(demo, side)
-            with gr.Tab("Documents", elem_id="documents-tab") as docs_tab:
+            # Hidden until the page's load event says the visitor is an admin (shown, not hidden,
+            # on load: Gradio hides a tab at build time but not through an update).
+            with gr.Tab("Documents", elem_id="documents-tab", visible=False) as docs_tab:
                 documents.build()
             # Per visitor: who is signed in, and the documents tab only for admins (the handlers
             # check the role again: hiding a tab protects nothing).

@@ -285,7 +285,10 @@ class ChatTab:
         level of the page, outside the tabs)."""
         s = self.settings
         conversation = gr.State([])  # this tab's turns as data: [{question, answer, index, answer_id}]
-        conv_id = gr.State(None)  # the open saved conversation (None: new, created with its first turn)
+        # The open saved conversation ("": a new one, created with its first turn). A hidden field, not
+        # State, so the page can keep it in its address bar; a client can send any value, and every
+        # handler asks the store as the calling user, so another user's id gets nothing.
+        conv_id = gr.Textbox("", visible=False, elem_id="conv-id")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(
