@@ -159,3 +159,20 @@ def test_only_an_admin_adds_or_removes_documents_or_switches_the_model(app, tmp_
     status, *_ = app.docs.remove(path, req("root"))
     assert "Removed" in status and store.count() == before
     assert app.chat.may_switch_model(req("root"))
+
+
+def test_retry_takes_the_last_exchange_back_from_the_saved_conversation(app):
+    conv_id, last = alice_conversation(app)
+    alice = app.web.accounts.get("alice")
+    saved = app.web.conversations.get
+    second = list(app.chat.respond(Q2, last[1], last[2], 2, 0.0, 24, conv_id, req("alice")))[-1]
+    shown, data = second[1], second[2]
+    # Bob's Retry on Alice's conversation (her tab's state forged into his call) takes nothing away.
+    with pytest.raises(gr.Error, match=NO_SUCH):
+        app.chat.retry(shown, data, conv_id, req("bob"))
+    assert [t.question for t in saved(alice, conv_id).turns] == [Q1, Q2]
+    question, kept_shown, kept = app.chat.retry(shown, data, conv_id, req("alice"))
+    assert question == Q2 and len(kept) == 1 and len(kept_shown) == 2
+    assert [t.question for t in saved(alice, conv_id).turns] == [Q1]  # a reload shows what the tab shows
+    list(app.chat.respond(Q2, kept_shown, kept, 2, 0.0, 24, conv_id, req("alice")))
+    assert [t.question for t in saved(alice, conv_id).turns] == [Q1, Q2]

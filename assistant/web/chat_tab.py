@@ -145,8 +145,8 @@ class ChatTab:
                 raise gr.Error(str(exc)) from None
             except LLMError as exc:  # out of memory, model server down…: said in the chat, app keeps serving
                 shown[-1]["content"] = f"⚠️ {exc}"
-                conv_id, _ = self._save(user, conv_id, text, None)  # the question is kept
-                conversation.append({"question": text, "answer": None, "index": len(shown) - 1})
+                conv_id, ids = self._save(user, conv_id, text, None)  # the question is kept
+                conversation.append({"question": text, "answer": None, "index": len(shown) - 1, **ids})
                 what = (
                     "out of memory" if isinstance(exc, LLMOutOfMemoryError) else "the model could not answer"
                 )
@@ -158,10 +158,8 @@ class ChatTab:
                 return
             answer = final.to_dict()
             shown[-1]["content"] = answer_markdown(answer)
-            conv_id, answer_id = self._save(user, conv_id, text, answer)
-            conversation.append(
-                {"question": text, "answer": answer, "index": len(shown) - 1, "answer_id": answer_id}
-            )
+            conv_id, ids = self._save(user, conv_id, text, answer)
+            conversation.append({"question": text, "answer": answer, "index": len(shown) - 1, **ids})
             yield (
                 "",
                 shown,
@@ -176,24 +174,24 @@ class ChatTab:
 
     def _save(
         self, user: Any, conv_id: str | None, question: str, answer: dict[str, Any] | None
-    ) -> tuple[str | None, int | None]:
+    ) -> tuple[str | None, dict[str, int | None]]:
         """Save a finished (or stopped, or failed) turn to the user's conversation, created with its
-        first turn; returns (conversation id, answer id). A failed save is said, never fatal: the
-        answer on screen stays."""
+        first turn; returns (conversation id, {question_id, answer_id}). A failed save is said, never
+        fatal: the answer on screen stays."""
         store = self.web.conversations
         stopped = bool(answer) and "Stopped." in (answer or {}).get("notices", [])
         try:
             if not conv_id:
                 conv_id = store.create(user).id
             turn = store.append_turn(user, conv_id, question, answer, stopped=stopped)
-            return conv_id, turn.answer_id
+            return conv_id, {"question_id": turn.question_id, "answer_id": turn.answer_id}
         except NotFound:  # deleted meanwhile (in another tab)
             gr.Warning("This conversation was deleted: the answer was not saved.")
-            return None, None
+            return None, {}
         except Exception:  # the database is down or full: the user still has the answer on screen
             log.exception("saving a turn failed")
             gr.Warning("The answer could not be saved (the server log says why).")
-            return conv_id, None
+            return conv_id, {}
 
     def stop(self, request: gr.Request) -> None:
         self.turns.stop(request.session_hash)
@@ -202,15 +200,24 @@ class ChatTab:
         self,
         messages: list[dict[str, Any]] | None,
         conversation: list[dict[str, Any]] | None,
+        conv_id: str | None,
         request: gr.Request,
     ) -> Any:
-        """Stop what this tab is writing, drop the last exchange and put its question back."""
+        """Stop what this tab is writing, drop the last exchange (from the saved conversation too)
+        and put its question back."""
+        user = user_of(self.web, request)
         self.turns.supersede(request.session_hash)
         shown = _shown(messages)
         last_user = max((i for i, m in enumerate(shown) if m["role"] == "user"), default=None)
         if last_user is None:
             return "", shown, list(conversation or [])
         kept = [t for t in conversation or [] if t["index"] < last_user]
+        dropped = [t for t in conversation or [] if t["index"] >= last_user]
+        if conv_id and dropped and dropped[0].get("question_id") is not None:
+            try:
+                self.web.conversations.truncate(user, conv_id, dropped[0]["question_id"])
+            except NotFound:
+                raise gr.Error(NO_SUCH) from None
         return shown[last_user]["content"], shown[:last_user], kept
 
     def clear(self, request: gr.Request) -> Any:
@@ -284,7 +291,8 @@ class ChatTab:
         """The tab's layout and events; `side` is the sidebar (`self.panel.build()`, made at the top
         level of the page, outside the tabs)."""
         s = self.settings
-        conversation = gr.State([])  # this tab's turns as data: [{question, answer, index, answer_id}]
+        # this tab's turns as data: [{question, answer, index, question_id, answer_id}]
+        conversation = gr.State([])
         # The open saved conversation ("": a new one, created with its first turn). A hidden field, not
         # State, so the page can keep it in its address bar; a client can send any value, and every
         # handler asks the store as the calling user, so another user's id gets nothing.
@@ -347,7 +355,10 @@ class ChatTab:
         # answer is finished normally (sources, "stopped" in the status line).
         stop.click(self.stop, None, None, api_visibility="private", queue=False)
         retry.click(
-            self.retry, [chatbot, conversation], [box, chatbot, conversation], api_visibility="private"
+            self.retry,
+            [chatbot, conversation, conv_id],
+            [box, chatbot, conversation],
+            api_visibility="private",
         ).then(self.respond, inputs, outputs, api_visibility="private").then(
             *refresh, api_visibility="private"
         )

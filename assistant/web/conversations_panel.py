@@ -50,6 +50,7 @@ def view_state(view: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], d
                 "question": turn.question,
                 "answer": answer,
                 "index": len(shown) - 1,
+                "question_id": turn.question_id,
                 "answer_id": turn.answer_id,
             }
         )
