@@ -351,12 +351,13 @@ def test_feedback_and_markdown_export(page, app_url):
     before = len(store.feedback(None))
     ask(page, "How can I keep up with the latest developments in deep learning?")
     wait_done(page)
+    page.fill("#feedback-comment textarea", "found it at once")
     page.get_by_role("button", name="Like").last.click()
     deadline = time.time() + 10
     while time.time() < deadline and len(store.feedback(None)) == before:
         time.sleep(0.1)
     row = store.feedback(None)[-1]  # in the database now, read back by `assistant feedback export`
-    assert row["liked"] is True
+    assert row["liked"] is True and row["comment"] == "found it at once"
     assert row["question"] == "How can I keep up with the latest developments in deep learning?"
     assert row["answer"] and row["sources"][0]["title"].startswith("How can I keep up")
     page.click("#export")

@@ -58,11 +58,11 @@ def site(tmp_path_factory, embedder, tiny_engine):
         app.web.db.dispose()
 
 
-def login(browser, url: str, name: str, password: str):  # noqa: F811
+def login(browser, url: str, name: str, password: str, path: str = "/"):  # noqa: F811
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = ctx.new_page()
-    pg.goto(url)
-    assert "/login" in pg.url  # the page sends a stranger to the login form
+    pg.goto(url + path)
+    assert "/login" in pg.url  # the page sends a stranger to the login form, then back to `path`
     pg.fill("#username", name)
     pg.fill("#password", password)
     pg.click("#login")
@@ -111,9 +111,8 @@ def test_log_in_ask_reload_restart_and_another_user_sees_nothing(browser, site):
     )
     assert QUESTION in pg.inner_text("#sources") and conv_id in pg.url
     # Bob, even with Alice's conversation in his address bar, gets a new chat and an empty list.
-    ctx_b, pb = login(browser, url, "bob", "bob-pw")
-    pb.goto(f"{url}/?c={conv_id}")
-    pb.wait_for_selector("#question textarea")
+    ctx_b, pb = login(browser, url, "bob", "bob-pw", f"/?c={conv_id}")
+    assert pb.url.endswith(f"/?c={conv_id}")
     pb.wait_for_timeout(1500)  # the load event has run
     for where in ("#chatbot", "#conversations", "#sources"):
         assert "How can I ensure" not in pb.inner_text(where)

@@ -105,7 +105,7 @@ def test_another_user_gets_nothing_of_a_conversation_even_with_its_id(app):
             list(chat.respond("and then?", [], [], 2, 0.0, 24, target, bob))
         # Even with A's answer id in a forged tab state, a thumb does not land on A's answer.
         like = gr.LikeData(None, {"index": 1, "value": "", "liked": False})
-        assert refused(chat.like, like, last[2], target, bob) == NO_SUCH
+        assert refused(chat.like, like, last[2], target, "", bob) == NO_SUCH
     # A reload with A's id in B's address bar: a new chat, and B's list holds none of A's.
     state = panel.restore(req("bob", "t", {"c": conv_id}))
     assert state[:7] == panel.empty() and all(c[1] != conv_id for c in state[7].choices)
@@ -117,8 +117,11 @@ def test_another_user_gets_nothing_of_a_conversation_even_with_its_id(app):
     )
     # …while A herself renames, rates and deletes it.
     like = gr.LikeData(None, {"index": 1, "value": "", "liked": True})
-    chat.like(like, last[2], conv_id, req("alice"))
-    assert any(f["user"] == "alice" and f["liked"] for f in app.web.conversations.feedback(None))
+    assert chat.like(like, last[2], conv_id, "cites the right FAQ", req("alice")) == ""
+    assert any(
+        f["user"] == "alice" and f["liked"] and f["comment"] == "cites the right FAQ"
+        for f in app.web.conversations.feedback(None)
+    )
     assert ("Mine", conv_id) in panel.rename(conv_id, "Mine", "", req("alice")).choices
     panel.delete(conv_id, "", req("alice"))
     assert refused(panel.open, conv_id, req("alice")) == NO_SUCH
@@ -176,3 +179,20 @@ def test_retry_takes_the_last_exchange_back_from_the_saved_conversation(app):
     assert [t.question for t in saved(alice, conv_id).turns] == [Q1]  # a reload shows what the tab shows
     list(app.chat.respond(Q2, kept_shown, kept, 2, 0.0, 24, conv_id, req("alice")))
     assert [t.question for t in saved(alice, conv_id).turns] == [Q1, Q2]
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/?c=abc", "/?c=abc"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/", "/"),
+        ("/\\evil.example", "/"),
+        ("javascript:alert(1)", "/"),
+        ("", "/"),
+    ],
+)
+def test_after_logging_in_the_page_only_returns_to_a_path_of_this_server(target, expected):
+    from assistant.web.auth import local_path
+
+    assert local_path(target) == expected

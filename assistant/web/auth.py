@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -87,25 +88,27 @@ class WebContext:
         router.add_api_route("/logout", self.logout, methods=["GET", "POST"])
         return router
 
-    async def login_page(self, request: Request, error: str = "") -> HTMLResponse:
-        return HTMLResponse(login_html(error))
+    async def login_page(self, request: Request, next: str = "/") -> HTMLResponse:  # noqa: A002
+        return HTMLResponse(login_html("", local_path(next)))
 
     def login(
         self,
         request: Request,
         username: str = Form(""),  # noqa: B008 (FastAPI's way of declaring form fields)
         password: str = Form(""),  # noqa: B008
+        next: str = Form("/"),  # noqa: A002, B008
     ) -> Response:
         client = request.client.host if request.client else ""
+        back = local_path(next)
         try:
             user = self.accounts.authenticate_password(username.strip(), password, client=client)
         except Throttled as exc:
             headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
-            return HTMLResponse(login_html(str(exc)), status_code=429, headers=headers)
+            return HTMLResponse(login_html(str(exc), back), status_code=429, headers=headers)
         except AuthError as exc:
-            return HTMLResponse(login_html(str(exc)), status_code=401)
+            return HTMLResponse(login_html(str(exc), back), status_code=401)
         token = self.accounts.create_session(user)
-        response = RedirectResponse("/", status_code=303)
+        response = RedirectResponse(back, status_code=303)
         max_age = int(self.accounts.settings.session_ttl_hours * 3600)
         response.set_cookie(COOKIE, token, max_age=max_age, httponly=True, samesite="lax", path="/")
         return response
@@ -122,7 +125,8 @@ class WebContext:
         """Middleware: the page itself sends a visitor who is not logged in to the login form (Gradio
         would answer 401); everything else is refused by Gradio or the API on its own."""
         if request.method == "GET" and request.url.path == "/" and self.session_user(request) is None:
-            return RedirectResponse("/login", status_code=303)
+            back = "/" + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(back, safe='')}", status_code=303)
         return await call_next(request)
 
 
@@ -144,9 +148,18 @@ def web_context(settings: Any, host: str, *, db: Database | None = None, no_auth
     )
 
 
-def login_html(error: str = "") -> str:
-    """The login form: self-contained (no external asset), the error escaped."""
+def local_path(target: str) -> str:
+    """Where to go after logging in: a path on this server only (never `//elsewhere` or a URL)."""
+    target = str(target or "/")
+    if not target.startswith("/") or target.startswith("//") or "\\" in target or "\n" in target:
+        return "/"
+    return target
+
+
+def login_html(error: str = "", back: str = "/") -> str:
+    """The login form: self-contained (no external asset), the error and the return path escaped."""
     note = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
+    back_field = f'<input type="hidden" name="next" value="{html.escape(back, quote=True)}">'
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>Log in · Deep-learning training assistant</title>
@@ -159,7 +172,7 @@ button {{ margin-top: 1.5em; width: 100%; padding: .6em; background: #f97316; co
   border-radius: 4px; font-size: 1em; cursor: pointer; }}
 .error {{ color: #b91c1c; }}
 </style></head><body>
-<form method="post" action="/login">
+<form method="post" action="/login">{back_field}
 <h2>Deep-learning training assistant</h2>{note}
 <label>Name <input id="username" name="username" autocomplete="username" required autofocus></label>
 <label>Password <input id="password" name="password" type="password" autocomplete="current-password"

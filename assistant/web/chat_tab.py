@@ -230,9 +230,11 @@ class ChatTab:
         data: gr.LikeData,
         conversation: list[dict[str, Any]] | None,
         conv_id: str | None,
+        comment: str,
         request: gr.Request,
-    ) -> None:
-        """Thumbs up/down, saved in the database on the user's own answer (`assistant feedback export`)."""
+    ) -> str:
+        """Thumbs up/down with the optional comment typed beside the chat, saved in the database on
+        the user's own answer (`assistant feedback export`); rating again replaces it."""
         user = user_of(self.web, request)
         index = data.index if isinstance(data.index, int) else data.index[0]
         turn = next((t for t in conversation or [] if t["index"] == index), None)
@@ -241,10 +243,13 @@ class ChatTab:
         if not conv_id or turn.get("answer_id") is None:
             raise gr.Error("This answer was not saved, so it cannot be rated.")
         try:
-            self.web.conversations.add_feedback(user, conv_id, turn["answer_id"], bool(data.liked))
+            self.web.conversations.add_feedback(
+                user, conv_id, turn["answer_id"], bool(data.liked), (comment or "")[:4000]
+            )
         except NotFound:
             raise gr.Error(NO_SUCH) from None
         gr.Info("Thanks: feedback saved." if data.liked else "Thanks: we saved this answer for review.")
+        return ""
 
     def export(self, conversation: list[dict[str, Any]] | None) -> Any:
         """The conversation as a Markdown download. Written to this app's private temp folder, which
@@ -322,6 +327,11 @@ class ChatTab:
                     export = gr.Button("Export as Markdown", size="sm", elem_id="export")
                 status = gr.Markdown(elem_id="status")
                 exported = gr.File(label="Conversation", visible=False, elem_id="exported")
+                comment = gr.Textbox(
+                    placeholder="Optional comment, sent with your next 👍/👎 on an answer",
+                    show_label=False,
+                    elem_id="feedback-comment",
+                )
                 gr.Examples(
                     examples=[[q] for q in example_questions(self.assistant, s.example_questions)],
                     inputs=[box],
@@ -375,7 +385,7 @@ class ChatTab:
         )
         conv_id.change(None, [conv_id], None, js=URL_JS, api_visibility="private")
         demo.load(self.panel.restore, None, [*shown, listing], api_visibility="private")
-        chatbot.like(self.like, [conversation, conv_id], None, api_visibility="private")
+        chatbot.like(self.like, [conversation, conv_id, comment], [comment], api_visibility="private")
         export.click(self.export, [conversation], [exported], api_visibility="private")
         model.change(self.switch_model, [model], [model_status], api_visibility="private")
 
