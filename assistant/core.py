@@ -26,6 +26,7 @@ from assistant.settings import Settings
 
 if TYPE_CHECKING:
     from assistant.llm.engine import LLMEngine
+    from assistant.runs.diagnose import Diagnosis
 
 
 @dataclass
@@ -90,6 +91,14 @@ class Assistant:
             if self._llm is None:
                 self._llm = make_engine(self.settings)
             return self._llm
+
+    def close(self) -> None:
+        """Stop the model's generation loop and free the model, before the process exits (its
+        threads end in order, not under interpreter shutdown). Asked again, it loads afresh."""
+        with self._engine:
+            llm, self._llm = self._llm, None
+        if llm is not None:
+            llm.close()
 
     def ingest(
         self, paths: Iterable[Path] | None = None, *, rebuild: bool = False, progress: bool = False
@@ -222,6 +231,30 @@ class Assistant:
                 final = item
         assert final is not None
         return final
+
+    def diagnose(
+        self,
+        path_or_text: str | Path,
+        question: str | None = None,
+        *,
+        plot_path: Path | None = None,
+        history: list[dict[str, Any]] | None = None,
+        **generation: Any,
+    ) -> Diagnosis:
+        """Read a training log (a path, a TensorBoard folder, or pasted text), name what its curves
+        show, and answer from the documents with the symptoms as the question. The result holds the
+        findings, the Answer and the plot (PNG bytes; also written to `plot_path` when given). A file
+        that is not a log raises RunParseError (a ValueError) before any model is used."""
+        from assistant.runs.diagnose import diagnose
+
+        return diagnose(
+            path_or_text,
+            question,
+            lambda q: self.ask(q, history, **generation),
+            prompts_dir=self.settings.prompts_dir,
+            max_bytes=int(self.settings.run_max_mb * 1e6),
+            plot_path=plot_path,
+        )
 
     def stats(self) -> dict[str, Any]:
         files = self.store.files()

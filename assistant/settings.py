@@ -152,8 +152,17 @@ class Settings(BaseSettings):
     )
     rewrite_follow_ups: Literal["auto", "always", "never"] = Field(
         "auto",
-        description="Rewrite a follow-up into a standalone question with the LLM: `auto` only when the "
-        "message refers back to the conversation (no extra LLM call for standalone messages).",
+        description="Rewrite a follow-up into a standalone question with the LLM. `auto`: when the message "
+        "refers back in words (pronouns, 'the second one') or the conversation makes it findable (see "
+        "follow_up_margin); a first turn or a standalone question costs no LLM call.",
+    )
+    follow_up_margin: float = Field(
+        0.15,
+        ge=0.0,
+        le=1.0,
+        description="A message is a follow-up when searching it joined to the previous question scores this "
+        "much higher (best relevance) than searching it alone. Read from the older goldsets: pronoun "
+        "follow-ups gain >= 0.18, unrelated question pairs gain <= 0.11 at the 90th percentile.",
     )
     support_threshold: float = Field(
         0.5,
@@ -249,6 +258,14 @@ class Settings(BaseSettings):
         False,
         description='Append a Markdown "Sources" footer to API answers by default (for clients that show '
         "only text); a request's `sources_footer` overrides it. The sources are always in `sources`.",
+    )
+
+    # --- your own training run: `assistant diagnose` (issue 12) ------------------------------------
+    run_max_mb: float = Field(
+        200.0,
+        gt=0,
+        description="Largest training log `diagnose` reads, in MB (lines are streamed: memory stays "
+        "bounded either way; this caps the time a huge file takes).",
     )
 
     @classmethod

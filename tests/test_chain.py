@@ -24,6 +24,15 @@ def chat(settings, make_assistant, tiny_engine):
     return a
 
 
+@pytest.fixture()
+def serial_chat(settings, make_assistant, serial_engine):
+    """For tests that steer the model's rewrite with prefix_allowed_tokens_fn, a generate() option
+    that only the one-at-a-time path has."""
+    a = make_assistant(settings.model_copy(update={"llm_max_new_tokens": 24}), llm=serial_engine)
+    a.ingest()
+    return a
+
+
 def test_first_turn_makes_no_rewrite_call(chat, monkeypatch):
     calls = []
     monkeypatch.setattr(chat.chain, "rewrite", lambda *a: calls.append(a) or "x")
@@ -71,19 +80,21 @@ def _steer_rewrite(engine, monkeypatch, target: str) -> list[str]:
     return prompts
 
 
-def test_the_models_rewrite_becomes_the_standalone_question(chat, tiny_engine, monkeypatch):
+def test_the_models_rewrite_becomes_the_standalone_question(serial_chat, serial_engine, monkeypatch):
     target = "How does gradient accumulation reduce memory use during training?"
-    prompts = _steer_rewrite(tiny_engine, monkeypatch, target)
-    answer = chat.ask("how does the second one work?", history=RAM_HISTORY)
+    prompts = _steer_rewrite(serial_engine, monkeypatch, target)
+    answer = serial_chat.ask("how does the second one work?", history=RAM_HISTORY)
     assert answer.rewritten and answer.standalone_question == target
     # The rewrite prompt carried the conversation, the last answer included, and the message.
     assert len(prompts) == 1 and RAM_HISTORY[1]["content"] in prompts[0]
     assert "Last message: how does the second one work?" in prompts[0]
 
 
-def test_a_rewrite_that_still_leans_on_the_conversation_falls_back_to_joining(chat, tiny_engine, monkeypatch):
-    _steer_rewrite(tiny_engine, monkeypatch, "How does the second one of those work?")
-    answer = chat.ask("how does the second one work?", history=RAM_HISTORY)
+def test_a_rewrite_that_still_leans_on_the_conversation_falls_back_to_joining(
+    serial_chat, serial_engine, monkeypatch
+):
+    _steer_rewrite(serial_engine, monkeypatch, "How does the second one of those work?")
+    answer = serial_chat.ask("how does the second one work?", history=RAM_HISTORY)
     assert answer.standalone_question == f"{RAM_HISTORY[0]['content']} how does the second one work?"
 
 
@@ -423,3 +434,41 @@ def test_min_relevance_is_where_its_rule_puts_it_and_holds_on_the_held_out_split
     # Near-domain questions overlap answerable ones in relevance: the threshold declines some, not all
     # (README, Answers). A change that lets most of them through shows up here.
     assert ab["held-out"]["near"]["wrong_side"] <= 10
+
+
+LR_HISTORY = [
+    {"role": "user", "content": "How should I adjust the learning rate when my model trains badly?"},
+    {"role": "assistant", "content": "Lower it when the loss jumps around and use a schedule [1]."},
+]
+
+
+def test_a_follow_up_without_a_pronoun_is_found_by_the_conversation_not_by_a_word_list(chat, monkeypatch):
+    """No pronoun, no connective: the message is found far better joined to the previous question than
+    alone, so it is rewritten; a new topic after the same history is not (and costs no LLM call)."""
+    implicit = "What range is safe to start with?"
+    assert not refers_back(implicit)
+    assert chat.chain.leans_on_history(implicit, LR_HISTORY) == "context"
+    assert chat.chain.leans_on_history(implicit, []) == ""  # a first turn: nothing to lean on
+    switch = "How can I deploy a deep learning model in production?"
+    assert chat.chain.leans_on_history(switch, LR_HISTORY) == ""
+
+    calls: list[tuple] = []
+    monkeypatch.setattr(chat.chain, "rewrite", lambda *a, **kw: calls.append(a) or a[0])
+    answer = chat.ask(switch, history=LR_HISTORY)
+    assert calls == [] and not answer.rewritten
+    # When the LLM, asked, finds the message standalone after all (it echoes it), it is searched alone
+    standalone, queries, rewritten = chat.chain.standalone_queries(implicit, LR_HISTORY)
+    assert len(calls) == 1 and rewritten and standalone == implicit and queries == [implicit]
+
+
+def test_follow_up_detection_follows_the_setting(chat):
+    never = chat.chain.settings.model_copy(update={"rewrite_follow_ups": "never"})
+    always = chat.chain.settings.model_copy(update={"rewrite_follow_ups": "always"})
+    original = chat.chain.settings
+    try:
+        chat.chain.settings = never
+        assert chat.chain.leans_on_history("how does the second one work?", RAM_HISTORY) == ""
+        chat.chain.settings = always
+        assert chat.chain.leans_on_history("How do I deploy a model?", RAM_HISTORY) == "words"
+    finally:
+        chat.chain.settings = original

@@ -17,6 +17,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "llm": {"chat", "web", "measure"},
     "chat": {"web", "store"},
     "store": {"web", "cli", "chat"},
+    "runs": {"web", "cli", "measure", "store"},
 }
 ENTRY_POINTS = {"__main__.py"}  # the only module outside the CLI package allowed to import it
 
@@ -62,7 +63,7 @@ def test_layers_never_import_upwards() -> None:
 
 
 def test_every_layer_is_a_package() -> None:
-    for layer in ("knowledge", "llm", "chat", "web", "measure"):
+    for layer in ("knowledge", "llm", "chat", "web", "measure", "runs"):
         assert (PACKAGE / layer / "__init__.py").is_file(), layer
 
 

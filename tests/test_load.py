@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import json
-import socket
 import threading
 import time
 from collections import Counter
@@ -20,16 +19,11 @@ from typing import Any
 import pytest
 
 from assistant.measure.evaluation import GOLDSET_DIR, load_jsonl
+from assistant.measure.load import free_port
 from assistant.settings import Settings
 
 SESSIONS = 8
 TIMEOUT_S = 300  # every loop below is bounded
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rss_mb() -> float:
@@ -68,7 +62,7 @@ def served(tmp_path_factory, embedder, tiny_model_dir):
     assistant = Assistant(s, embedder=embedder, llm=engine)
     assistant.ingest()
     demo = build_app(assistant)
-    port = _free_port()
+    port = free_port()
     launch(demo, "127.0.0.1", port, block=False)
     yield f"http://127.0.0.1:{port}", engine, generations
     demo.close()
@@ -232,3 +226,25 @@ def test_bench_serve_measures_a_running_app_and_draws_the_plot(served, tmp_path)
     assert engine.batcher.active() == 0
     bad = CliRunner().invoke(app, ["bench", "serve", "--users", "two", "--url", url])
     assert bad.exit_code == 2 and "--users takes numbers" in bad.output
+
+
+@pytest.mark.slow
+def test_bench_browser_reads_the_rate_a_page_sees(served, tiny_model_dir, monkeypatch):
+    """`assistant bench browser --url`: Chromium stamps each change of the answer; the page's rate and
+    the engine's own rate for the same answer are both read."""
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+    from assistant.measure.browser import CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("BROWSER BENCHMARK SKIPPED: Debian's chromium is not installed (`make browser`)")
+    url, _, _ = served
+    monkeypatch.setenv("ASSISTANT_LLM_MODEL", str(tiny_model_dir))  # the tokenizer that counts
+    result = CliRunner().invoke(app, ["bench", "browser", "--url", url, "--questions", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    res = json.loads(result.output[result.output.index("{") :])
+    assert len(res["rows"]) == 2
+    for r in res["rows"]:
+        assert r["tokens"] > 1 and r["page_decode_tps"] > 0 and r["engine_decode_tps"] > 0
+    assert res["page_vs_engine"] > 0

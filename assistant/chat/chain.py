@@ -196,9 +196,34 @@ class RagChain:
         )
         return _head_tail(words, lo)
 
-    def rewrite(self, question: str, history: list[Message], stop: threading.Event | None = None) -> str:
+    def leans_on_history(self, question: str, history: list[Message]) -> str:
+        """Why a message needs the conversation to be understood: "words" (it refers back: pronouns,
+        "the second one"), "context" (joined to the previous question it is found much better than
+        alone: "Which values should I try first?"), or "" (it stands alone). No LLM call: the
+        second signal costs two searches, only when there is a conversation."""
+        mode = self.settings.rewrite_follow_ups
+        if not history or mode == "never":
+            return ""
+        if mode == "always" or refers_back(question):
+            return "words"
+
+        def best(query: str) -> float:
+            results = self.assistant.search(query, k=1)
+            return results[0].relevance if results else 0.0
+
+        gain = best(self.join_previous(question, history)) - best(question)
+        return "context" if gain > self.settings.follow_up_margin else ""
+
+    def rewrite(
+        self,
+        question: str,
+        history: list[Message],
+        stop: threading.Event | None = None,
+        echo_is_standalone: bool = False,
+    ) -> str:
         """A standalone version of a follow-up, by the LLM from recent turns (last answer included).
-        Setting `stop` ends the rewrite at the next token (the turn's Stop reaches it too)."""
+        Setting `stop` ends the rewrite at the next token (the turn's Stop reaches it too). With
+        `echo_is_standalone`, a rewrite that repeats the message means the LLM found it standalone."""
         recent = trim_history(history, self.settings.history_max_tokens, self.llm.count_tokens)
         transcript = "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in recent)
         text = prompt(self.settings, "rewrite").format(history=transcript, question=question)
@@ -211,6 +236,8 @@ class RagChain:
         )
         # A rewrite that still leans on the conversation ("what does the third one do?"), echoes the
         # message or rambles is no standalone question: the previous question plus this message is.
+        if echo_is_standalone and line.strip(" ?.!").lower() == question.strip(" ?.!").lower():
+            return question
         if (
             not line
             or len(line) > 4 * len(question) + 200
@@ -219,6 +246,18 @@ class RagChain:
         ):
             return self.join_previous(question, history)
         return line
+
+    def standalone_queries(
+        self, question: str, history: list[Message], stop: threading.Event | None = None
+    ) -> tuple[str, list[str], bool]:
+        """(the question to search, the queries to search, whether the LLM rewrote it)."""
+        why = self.leans_on_history(question, history)
+        if not why:
+            return question, [question], False
+        standalone = self.rewrite(question, history, stop, echo_is_standalone=why == "context")
+        if standalone == question:  # the LLM found it standalone after all: search it alone
+            return question, [question], True
+        return standalone, [standalone, self.join_previous(question, history)], True
 
     @staticmethod
     def join_previous(question: str, history: list[Message]) -> str:
@@ -244,17 +283,24 @@ class RagChain:
         sources: list[Source] = []
         used = 0
         for r in keep[:k]:
+            n = len(sources) + 1
+            # Sources are data: sentences addressing the assistant are withheld, the tags fenced (guard.py).
+            title = fence(withhold(r.title))
+            # what the block costs besides its text (the title, document and file name: a long question
+            # title is many tokens with a small vocabulary), plus the blank line between blocks
+            frame = prompt(s, "source").format(
+                n=n, doc_title=r.doc_title, title=title, text="", source=r.source
+            )
+            room = budget - used - count(frame) - 2
             share = max(budget // max(1, min(len(keep), k)), 96)
             text = r.text if count(r.text) <= share else r.passage
-            if count(text) > budget - used:
+            if count(text) > room:
                 if sources:
                     break
-                text = _truncate_tokens(text, budget - used, count)
-            # Sources are data: sentences addressing the assistant are withheld, the tags fenced (guard.py).
-            title, text = fence(withhold(r.title)), fence(withhold(text))
-            n = len(sources) + 1
+                text = _truncate_tokens(text, max(room, 16), count)
+            text = fence(withhold(text))
             sources.append(Source(n, r.unit_id, r.source, r.doc_title, title, text, r.relevance))
-            used += count(text) + 24
+            used += count(frame) + 2 + count(text)
         return sources
 
     def messages(self, question: str, history: list[Message], sources: list[Source]) -> list[Message]:
@@ -372,16 +418,10 @@ class RagChain:
         history = normalise_history(history)
         timings: dict[str, float] = {"rewrite_ms": 0.0}
 
-        follow_up = bool(history) and (
-            self.settings.rewrite_follow_ups == "always"
-            or (self.settings.rewrite_follow_ups == "auto" and refers_back(question))
-        )
-        standalone, queries = question, [question]
+        t = time.perf_counter()
+        standalone, queries, follow_up = self.standalone_queries(question, history, stop)
         if follow_up:
-            t = time.perf_counter()
-            standalone = self.rewrite(question, history, stop)
             timings["rewrite_ms"] = (time.perf_counter() - t) * 1000
-            queries = [standalone, self.join_previous(question, history)]
 
         t = time.perf_counter()
         results = self.retrieve(queries)

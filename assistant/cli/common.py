@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
@@ -79,6 +80,9 @@ def build_assistant(index: bool = False) -> Any:
     from assistant.core import Assistant
 
     a = Assistant(load_settings())
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # when the command ends, the model's threads stop in order
+        ctx.call_on_close(a.close)
     if index and a.store.count() == 0:
         print_report(a.ingest(progress=sys.stderr.isatty()))
     return a

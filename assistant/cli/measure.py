@@ -101,18 +101,20 @@ def eval_answers_cmd(
     if as_json:
         print(json.dumps(summary, indent=2))
         return
-    f, ans, cal, lat = (
-        summary["follow_ups"],
-        summary["answers"],
-        summary["support_calibration"],
-        summary["latency_ms"],
-    )
+    ans, cal, lat = summary["answers"], summary["support_calibration"], summary["latency_ms"]
     console.print(f"[bold]{summary['model']}[/] on {summary['device']}")
-    console.print(
-        f"follow-ups (n={f['n']}): hit@1 {f['hit@1']:.3f}, hit@3 {f['hit@3']:.3f} "
-        f"(standalone question alone: {f['standalone_only_hit@1']:.3f} / {f['standalone_only_hit@3']:.3f}; "
-        f"no rewrite: hit@3 {f['without_rewrite_hit@3']:.3f})"
-    )
+    labels = {
+        "follow_ups": "follow-ups with pronouns",
+        "implicit_follow_ups": "implicit follow-ups",
+        "standalone_switches": "standalone topic switches",
+    }
+    for key, label in labels.items():
+        f = summary[key]
+        console.print(
+            f"{label} (n={f['n']}, {f['rewritten']} rewritten by the LLM): hit@1 {f['hit@1']:.3f}, "
+            f"hit@3 {f['hit@3']:.3f} (standalone question alone: {f['standalone_only_hit@1']:.3f} / "
+            f"{f['standalone_only_hit@3']:.3f}; no rewrite: hit@3 {f['without_rewrite_hit@3']:.3f})"
+        )
     console.print(
         f"answers (n={ans['n']}): cite a gold unit {ans['cite_gold']:.3f}, "
         f"citation precision {ans['citation_precision']:.3f}, "
@@ -306,3 +308,25 @@ def bench_serve_cmd(
         console.print(line)
     if "plot" in res:
         console.print(f"plot: {res['plot']}")
+
+
+@bench_app.command("browser")
+def bench_browser_cmd(
+    url: Annotated[str | None, typer.Option(help="A running app (default: start one).")] = None,
+    questions: Annotated[int, typer.Option(help="Answers measured, after one warm-up.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Decode rate seen in a real Chromium page against the engine's own rate for the same answers."""
+    from assistant.measure.browser import bench_browser
+
+    with friendly_errors():
+        res = bench_browser(url, questions)
+    if as_json:
+        print(json.dumps(res, indent=2))
+        return
+    for r in res["rows"]:
+        console.print(
+            f"{r['tokens']} tokens: page {r['page_decode_tps']} tok/s, engine {r['engine_decode_tps']} tok/s "
+            f"({r['seconds']} s) — {r['question']}"
+        )
+    console.print(f"page / engine decode rate (median): {res['page_vs_engine']} (floor 0.9)")

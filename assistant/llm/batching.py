@@ -110,7 +110,10 @@ class ContinuousBatcher:
             batch_size=settings.llm_batch_size,
             kv_tokens=kv_budget_tokens(settings, model, device, per_token),
             max_new_tokens=settings.llm_max_new_tokens,
-            top_p=settings.llm_top_p,
+            # Top-p sorts the whole vocabulary (152k for Qwen) at every step for every answer, greedy
+            # ones included (they sample at GREEDY_TEMPERATURE): 16% of a lone answer's time on CPU.
+            # Only an app that samples by default (llm_temperature > 0) pays for it.
+            top_p=settings.llm_top_p if settings.llm_temperature > 0 else 1.0,
         )
 
     def __init__(
@@ -230,6 +233,15 @@ class ContinuousBatcher:
             self.cancel(req)  # no-op when it finished; frees the blocks when stopped or abandoned
 
     # -- lifecycle --------------------------------------------------------------------------------
+    @property
+    def dead(self) -> bool:
+        """The generation loop has stopped on its own (not closed): its requests have failed."""
+        try:
+            self.raise_if_dead()
+        except BatchingError:
+            return True
+        return False
+
     def raise_if_dead(self) -> None:
         if self._error is not None:
             raise BatchingError(f"the batched generation loop stopped: {self._error}") from self._error

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.llm.batching import ContinuousBatcher, batching_plan
-from assistant.llm.errors import LLMOutOfMemoryError
+from assistant.llm.errors import LLMError, LLMOutOfMemoryError
 from assistant.llm.models import ModelSource, load_model, quantize_plan, resolve_model
 from assistant.llm.quantize import quantization_of
 from assistant.llm.streaming import GenerationStats, TokenStreamer, Waiting
@@ -125,8 +125,7 @@ class Generation:
 
     # -- batched ------------------------------------------------------------------------------------
     def _batched(self, streamer: TokenStreamer) -> Iterator[str | Waiting]:
-        batcher = self.engine.batcher
-        assert batcher is not None
+        batcher = self.engine.live_batcher()
         if self.stop.is_set():
             self.stats.cancelled = True
             return
@@ -192,6 +191,7 @@ class LLMEngine:
         self._serial_lock = threading.Lock()
         self._serial_enqueued = self._serial_done = 0
         self.batcher: ContinuousBatcher | None = None
+        self._batcher_lock = threading.Lock()
         use, self.batching_reason = batching_plan(settings, model, self.device)
         if use:
             try:
@@ -312,6 +312,23 @@ class LLMEngine:
         """One at a time: answers queued before this one and not finished (FIFO, so they run first)."""
         with self._serial_lock:
             return max(0, seq - self._serial_done)
+
+    def live_batcher(self) -> ContinuousBatcher:
+        """The batch loop, started again if it died: the answers it held have failed with a clear
+        error, and the next one must not fail too (the app keeps serving)."""
+        with self._batcher_lock:
+            batcher = self.batcher
+            if batcher is None:
+                raise LLMError("this engine does not batch (llm_batching=off)")
+            if batcher.dead and not self.closed:
+                log.error("the batched generation loop had stopped; starting a new one")
+                try:
+                    batcher.close(timeout=5)
+                except Exception:  # noqa: BLE001 - the dead loop frees what it can; a new one starts anyway
+                    log.exception("closing the dead generation loop")
+                batcher = ContinuousBatcher.for_engine(self.model, self.tokenizer, self.settings, self.device)
+                self.batcher = batcher
+            return batcher
 
     def close(self) -> None:
         """Unload the model: generations already queued or running finish first, then its memory

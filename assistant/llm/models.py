@@ -246,15 +246,20 @@ def quantize_plan(settings: Settings) -> QuantizePlan:
     )
 
 
+def model_folder(source: ModelSource, settings: Settings) -> Path:
+    """The transformers folder a resolved source loads from (a GGUF is converted once, first)."""
+    return {
+        "packaged": lambda: prepare_packaged(settings.cache_dir),
+        "gguf": lambda: prepare_gguf(Path(source.location), settings.cache_dir),
+    }.get(source.kind, lambda: Path(source.location))()
+
+
 def load_model(source: ModelSource, settings: Settings) -> tuple[Any, Any, str]:
     """(model, tokenizer, folder) for a resolved source, placed by accelerate, int8 where planned."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    folder = {
-        "packaged": lambda: prepare_packaged(settings.cache_dir),
-        "gguf": lambda: prepare_gguf(Path(source.location), settings.cache_dir),
-    }.get(source.kind, lambda: Path(source.location))()
+    folder = model_folder(source, settings)
     device = resolve_device(settings.llm_device)
     plan = quantize_plan(settings)
     dtype = getattr(torch, plan.dtype) if plan.dtype else pick_dtype(settings.llm_dtype, device)

@@ -145,21 +145,22 @@ def _token_scaled_class() -> type:
             self.inner = inner
             self.in_features, self.out_features = inner.in_features, inner.out_features
             self.reduce_range = bool(getattr(inner, "reduce_range", True))
+            self.packed = inner._packed_params._packed_params  # fbgemm's packed int8 weight
             self.register_buffer("bias", bias, persistent=False)
             sentinel = torch.zeros(1, inner.in_features)
             sentinel[0, 0], sentinel[0, -1] = 1.0, -1.0
             self.register_buffer("sentinel", sentinel, persistent=False)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            # Few kernels on purpose: this runs ~170 times per decoded token.
+            # Few kernels on purpose: this runs ~170 times per decoded token (abs+amax measured
+            # faster than vector_norm here).
             rows = x.reshape(-1, x.shape[-1])
-            scale = torch.linalg.vector_norm(rows, float("inf"), dim=1, keepdim=True).clamp_min_(1e-12)
-            packed = self.inner._packed_params._packed_params
+            scale = rows.abs().amax(dim=1, keepdim=True).clamp_min_(1e-12)
             out = torch.ops.quantized.linear_dynamic(
-                torch.cat([rows / scale, self.sentinel]), packed, reduce_range=self.reduce_range
+                torch.cat([rows / scale, self.sentinel]), self.packed, reduce_range=self.reduce_range
             )[:-1]
             out = out.mul_(scale) if self.bias is None else torch.addcmul(self.bias, out, scale)
-            return out.reshape(*x.shape[:-1], self.out_features)
+            return out.view(*x.shape[:-1], self.out_features)
 
     return TokenScaledInt8Linear
 

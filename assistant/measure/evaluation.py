@@ -173,45 +173,60 @@ def eval_answers(assistant: Any, limit: int | None = None, progress: Any = None)
     """The issue-4 evaluation on the goldsets in tests/goldsets (see README, Answers)."""
     import random
 
-    from assistant.chat.chain import refers_back
     from assistant.chat.citations import cited_numbers, split_sentences, strip_markers
 
     chain = assistant.chain
     out: dict[str, Any] = {"model": assistant.llm.name, "device": assistant.llm.device}
     tick = progress or (lambda *_: None)
 
-    # 1. Follow-ups: is the standalone question (and the chain's retrieval) on the gold unit?
-    convs = load_jsonl(GOLDSET_DIR / "conversations.jsonl")
-    conv_rows, chain_ranks, alone_ranks, naive_ranks, rewrite_ms = [], [], [], [], []
-    for c in convs:
-        history, question = c["turns"][:-1], c["turns"][-1]["content"]
-        t = time.perf_counter()
-        standalone = chain.rewrite(question, history) if refers_back(question) else question
-        rewrite_ms.append((time.perf_counter() - t) * 1000)
-        merged = chain.retrieve([standalone, chain.join_previous(question, history)])
-
-        def rank(results: list[Any], gold: list[dict[str, str]] = c["gold"]) -> int | None:
-            return next((i + 1 for i, r in enumerate(results) if is_gold(r, gold)), None)
-
-        chain_ranks.append(rank(merged[:5]))
-        alone_ranks.append(rank(assistant.search(standalone, k=5)))
-        naive_ranks.append(rank(assistant.search(question, k=5)))
-        conv_rows.append({"question": question, "standalone": standalone, "rank": chain_ranks[-1]})
-        tick("conversation", len(conv_rows), len(convs))
-
+    # 1. Follow-ups: is the standalone question (and the chain's retrieval) on the gold unit? Three
+    # sets: follow-ups with pronouns, implicit ones (no pronoun), and standalone topic switches
+    # (which must cost no rewrite).
     def hits(ranks: list[int | None], k: int) -> float:
         return sum(1 for r in ranks if r and r <= k) / max(len(ranks), 1)
 
-    out["follow_ups"] = {
-        "n": len(convs),
-        "hit@1": hits(chain_ranks, 1),
-        "hit@3": hits(chain_ranks, 3),
-        "standalone_only_hit@1": hits(alone_ranks, 1),
-        "standalone_only_hit@3": hits(alone_ranks, 3),
-        "without_rewrite_hit@3": hits(naive_ranks, 3),
-        "rewrite_ms_median": _median(rewrite_ms),
-        "rows": conv_rows,
+    implicit = load_jsonl(GOLDSET_DIR / "implicit_followups.jsonl")
+    sets = {
+        "follow_ups": load_jsonl(GOLDSET_DIR / "conversations.jsonl"),
+        "implicit_follow_ups": [c for c in implicit if c["kind"] == "implicit"],
+        "standalone_switches": [c for c in implicit if c["kind"] == "standalone"],
     }
+    for name, convs in sets.items():
+        conv_rows, chain_ranks, alone_ranks, naive_ranks, rewrite_ms = [], [], [], [], []
+        for c in convs:
+            history, question = c["turns"][:-1], c["turns"][-1]["content"]
+            t = time.perf_counter()
+            standalone, queries, rewritten = chain.standalone_queries(question, history)
+            if rewritten:
+                rewrite_ms.append((time.perf_counter() - t) * 1000)
+            merged = chain.retrieve(queries)
+
+            def rank(results: list[Any], gold: list[dict[str, str]] = c["gold"]) -> int | None:
+                return next((i + 1 for i, r in enumerate(results) if is_gold(r, gold)), None)
+
+            chain_ranks.append(rank(merged[:5]))
+            alone_ranks.append(rank(assistant.search(standalone, k=5)))
+            naive_ranks.append(rank(assistant.search(question, k=5)))
+            conv_rows.append(
+                {
+                    "question": question,
+                    "standalone": standalone,
+                    "rewritten": rewritten,
+                    "rank": chain_ranks[-1],
+                }
+            )
+            tick(name.replace("_", " "), len(conv_rows), len(convs))
+        out[name] = {
+            "n": len(convs),
+            "hit@1": hits(chain_ranks, 1),
+            "hit@3": hits(chain_ranks, 3),
+            "standalone_only_hit@1": hits(alone_ranks, 1),
+            "standalone_only_hit@3": hits(alone_ranks, 3),
+            "without_rewrite_hit@3": hits(naive_ranks, 3),
+            "rewritten": sum(r["rewritten"] for r in conv_rows),
+            "rewrite_ms_median": _median(rewrite_ms),
+            "rows": conv_rows,
+        }
 
     # 2. Single questions: do the answers cite a gold unit, and are their citations right?
     singles = load_jsonl(GOLDSET_DIR / "retrieval.jsonl")

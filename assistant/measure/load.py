@@ -26,7 +26,7 @@ from assistant.measure.evaluation import GOLDSET_DIR, load_jsonl
 START_TIMEOUT_S = 600  # the first start may convert the packaged model
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -135,7 +135,7 @@ def bench_serve(
         proc = None
         target = url
         if url is None:
-            port = _free_port()
+            port = free_port()
             proc = start_app(
                 {
                     **(env or {}),
