@@ -66,6 +66,7 @@ def login(browser, url: str, name: str, password: str, path: str = "/"):  # noqa
     pg.fill("#username", name)
     pg.fill("#password", password)
     pg.click("#login")
+    pg.wait_for_url(url + path, wait_until="commit")  # back where it was going (then the page loads)
     pg.wait_for_selector("#question textarea")
     return ctx, pg
 
@@ -112,7 +113,6 @@ def test_log_in_ask_reload_restart_and_another_user_sees_nothing(browser, site):
     assert QUESTION in pg.inner_text("#sources") and conv_id in pg.url
     # Bob, even with Alice's conversation in his address bar, gets a new chat and an empty list.
     ctx_b, pb = login(browser, url, "bob", "bob-pw", f"/?c={conv_id}")
-    assert pb.url.endswith(f"/?c={conv_id}")
     pb.wait_for_timeout(1500)  # the load event has run
     for where in ("#chatbot", "#conversations", "#sources"):
         assert "How can I ensure" not in pb.inner_text(where)
