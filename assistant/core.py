@@ -131,6 +131,13 @@ class Assistant:
         self.ensure_indexed()
         return self.retriever.search(query, k)
 
+    def as_retriever(self, k: int | None = None) -> Any:
+        """The hybrid search as a langchain `BaseRetriever` (one Document per unit; metadata: source,
+        question, unit_id, scores), for use in any langchain chain."""
+        from assistant.knowledge.lc_retriever import IndexRetriever
+
+        return IndexRetriever(search=self.search, k=k or self.settings.sources_k)
+
     def set_model(self, name: str, *, drain_s: float = 120.0) -> LLMEngine:
         """Switch every session to another LLM (a preset, `auto`, a folder…).
 

@@ -31,7 +31,7 @@ def req(name: str) -> SimpleNamespace:
 
 def ask(tab, question, conversation=(), *, request, k=1, max_new=1024):
     """respond() as a generator, with the arguments the UI passes."""
-    return tab.respond(question, [], list(conversation), k, 0.0, max_new, request)
+    return tab.respond(question, [], list(conversation), k, 0.0, max_new, None, request)
 
 
 def last(outputs: list) -> tuple:

@@ -344,17 +344,20 @@ def test_stop_ends_a_long_answer_early(page, app_url, monkeypatch):
 
 
 def test_feedback_and_markdown_export(page, app_url):
+    from assistant.store import ConversationStore, open_database
+
     _, assistant = app_url
-    feedback = assistant.settings.feedback_file
-    before = feedback.read_text().count("\n") if feedback.exists() else 0
+    store = ConversationStore(open_database(assistant.settings))
+    before = len(store.feedback(None))
     ask(page, "How can I keep up with the latest developments in deep learning?")
     wait_done(page)
+    page.fill("#feedback-comment textarea", "found it at once")
     page.get_by_role("button", name="Like").last.click()
     deadline = time.time() + 10
-    while time.time() < deadline and (not feedback.exists() or feedback.read_text().count("\n") == before):
+    while time.time() < deadline and len(store.feedback(None)) == before:
         time.sleep(0.1)
-    row = json.loads(feedback.read_text().splitlines()[-1])
-    assert row["liked"] is True
+    row = store.feedback(None)[-1]  # in the database now, read back by `assistant feedback export`
+    assert row["liked"] is True and row["comment"] == "found it at once"
     assert row["question"] == "How can I keep up with the latest developments in deep learning?"
     assert row["answer"] and row["sources"][0]["title"].startswith("How can I keep up")
     page.click("#export")

@@ -106,12 +106,22 @@ def serve(
     model: Annotated[
         str | None, typer.Option(help="LLM preset, folder or .gguf (default: llm_model).")
     ] = None,
+    no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--no-auth",
+            help="No login even off loopback: anyone who can reach the port gets full access "
+            "(the page says so in red). Only behind your own gate.",
+        ),
+    ] = False,
 ) -> None:
-    """Start the web app: indexes what changed, loads the model, serves the chat UI."""
+    """Start the web app: indexes what changed, loads the model, serves the chat UI and the
+    OpenAI-compatible API (/v1) on one port. Off loopback, logins are required: create an account
+    first (`assistant users add NAME --admin`)."""
     from assistant.web.app import serve as run_app
 
     overrides = {k: v for k, v in {"host": host, "port": port, "llm_model": model}.items() if v is not None}
     with friendly_errors():
         settings = load_settings().model_copy(update=overrides)
         console.print(f"Starting on http://{settings.host}:{settings.port} (Ctrl-C to stop)…")
-        run_app(settings)
+        run_app(settings, no_auth=no_auth)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from assistant.store.db import Database
@@ -192,6 +192,24 @@ class ConversationStore:
             conv.updated = now
             s.flush()
             return Turn(question, q.id, answer, a.id if a else None, stopped)
+
+    def truncate(self, user: User, conversation_id: str, message_id: int) -> int:
+        """Delete one message of the user's conversation and every later one (Retry takes the last
+        exchange back); returns how many went. Their feedback stays, unlinked."""
+        with self.db.session(write=True) as s:
+            conv = self._owned(s, user, conversation_id)
+            position = s.scalar(
+                select(Message.position).where(
+                    Message.id == int(message_id), Message.conversation_id == conv.id
+                )
+            )
+            if position is None:
+                raise NotFound("no such message")
+            gone = s.execute(
+                delete(Message).where(Message.conversation_id == conv.id, Message.position >= position)
+            )
+            conv.updated = self.clock()
+            return gone.rowcount or 0
 
     def mark_stopped(self, user: User, conversation_id: str, answer_id: int) -> None:
         with self.db.session() as s:

@@ -1,58 +1,145 @@
-"""The web app: a chat tab and a documents tab, served offline by Gradio (analytics, share and SSR off)."""
+"""The web app: a chat tab (with the user's saved conversations) and a documents tab, served offline
+by Gradio (analytics and SSR off), mounted on one FastAPI app with the OpenAI-compatible API and the
+login pages, all on one port."""
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 import gradio as gr
+from fastapi import FastAPI
 
 from assistant.settings import Settings
+from assistant.web.api import api_router
+from assistant.web.auth import WebContext, web_context
 from assistant.web.chat_tab import ChatTab
 from assistant.web.documents_tab import DocumentsTab
 from assistant.web.render import CSS
 
 log = logging.getLogger(__name__)
 
+OPEN_ACCESS_BANNER = (
+    '<div id="open-access" style="background:#b91c1c;color:white;padding:8px 12px;border-radius:6px;'
+    'font-weight:600">⚠️ No login (started with --no-auth): anyone who can reach this server has '
+    "full access, including removing documents.</div>"
+)
 
-def build_app(assistant: Any) -> gr.Blocks:
-    with gr.Blocks(title="Deep-learning training assistant") as demo:
-        gr.Markdown(
-            "## Deep-learning training assistant\n"
-            "Answers from the indexed Q&A documents, every claim cited. Runs offline."
+
+class WebApp:
+    """The Gradio UI and what it is built with; `launch` serves it with the API on one port."""
+
+    def __init__(self, assistant: Any, web: WebContext) -> None:
+        self.assistant = assistant
+        self.web = web
+        self.server: Any = None
+        self._thread: threading.Thread | None = None
+        self.demo = self._build()
+
+    def _build(self) -> gr.Blocks:
+        web = self.web
+        with gr.Blocks(title="Deep-learning training assistant") as demo:
+            if web.open_access:
+                gr.HTML(OPEN_ACCESS_BANNER)
+            with gr.Row():
+                gr.Markdown(
+                    "## Deep-learning training assistant\n"
+                    "Answers from the indexed Q&A documents, every claim cited. Runs offline."
+                )
+                who = gr.Markdown(elem_id="who")
+            chat = ChatTab(self.assistant, web)
+            documents = DocumentsTab(self.assistant, web)
+            side = chat.panel.build()
+            with gr.Tab("Chat"):
+                chat.build(demo, side)
+            # Hidden until the page's load event says the visitor is an admin (shown, not hidden,
+            # on load: Gradio hides a tab at build time but not through an update).
+            with gr.Tab("Documents", elem_id="documents-tab", visible=False) as docs_tab:
+                documents.build()
+            # Per visitor: who is signed in, and the documents tab only for admins (the handlers
+            # check the role again: hiding a tab protects nothing).
+            demo.load(chat.whoami, None, [who, docs_tab], api_visibility="private")
+        return demo
+
+    def fastapi(self) -> FastAPI:
+        """One FastAPI app: /v1 (the API), /login and /logout (with logins on), Gradio at /."""
+        web, settings = self.web, self.assistant.settings
+        self.demo.queue(default_concurrency_limit=16)
+        app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+        app.include_router(api_router(self.assistant, web.accounts, auth=web.auth))
+        if web.auth:
+            app.include_router(web.login_router())
+            app.middleware("http")(web.login_redirect)
+        return gr.mount_gradio_app(
+            app,
+            self.demo,
+            "/",
+            server_name=settings.host,
+            server_port=settings.port,
+            footer_links=["api"],
+            auth_dependency=web.session_user if web.auth else None,
+            ssr_mode=False,
+            show_error=True,
+            css=CSS,
         )
-        with gr.Tab("Chat"):
-            ChatTab(assistant).build()
-        with gr.Tab("Documents"):
-            DocumentsTab(assistant).build()
-    return demo
+
+    def launch(self, host: str, port: int, *, block: bool = True) -> WebApp:
+        import uvicorn
+
+        config = uvicorn.Config(
+            self.fastapi(), host=host, port=port, log_level="warning", ws_max_size=16 * 1024 * 1024
+        )
+        self.server = uvicorn.Server(config)
+        if block:
+            self.server.run()
+            return self
+        self._thread = threading.Thread(target=self.server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the web app could not start on {host}:{port} (port in use?)")
+            time.sleep(0.01)
+        return self
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.demo.close(verbose=False)
 
 
-def launch(demo: gr.Blocks, host: str, port: int, *, block: bool = True) -> Any:
-    demo.queue(default_concurrency_limit=16)
-    return demo.launch(
-        server_name=host,
-        server_port=port,
-        share=False,
-        ssr_mode=False,
-        show_error=True,
-        css=CSS,
-        footer_links=["api"],
-        prevent_thread_lock=not block,
-        quiet=not block,
-    )
+def build_app(assistant: Any, web: WebContext | None = None) -> WebApp:
+    """The app over `web` (the database and accounts); without one, the database from settings with
+    logins as settings and the configured host say."""
+    if web is None:
+        web = web_context(assistant.settings, assistant.settings.host)
+    return WebApp(assistant, web)
 
 
-def serve(settings: Settings, *, block: bool = True) -> tuple[Any, gr.Blocks]:
-    """Index what changed, load and warm the model (so the first answer is not slow), then serve."""
+def launch(app: WebApp, host: str, port: int, *, block: bool = True) -> WebApp:
+    return app.launch(host, port, block=block)
+
+
+def serve(settings: Settings, *, block: bool = True, no_auth: bool = False) -> tuple[Any, WebApp]:
+    """Check that someone can log in, index what changed, load and warm the model (so the first
+    answer is not slow), then serve."""
     from assistant.core import Assistant
 
+    web = web_context(settings, settings.host, no_auth=no_auth)  # refuses before the slow part
+    if web.open_access:
+        log.warning(
+            "no login (--no-auth): anyone who can reach %s:%s has full access", settings.host, settings.port
+        )
     assistant = Assistant(settings)
     report = assistant.ingest()
     log.warning("index: %s", report.summary())
     engine = assistant.llm
     engine.warmup()
     log.warning("model ready: %s on %s", engine.name, engine.device)
-    demo = build_app(assistant)
-    launch(demo, settings.host, settings.port, block=block)
-    return assistant, demo
+    app = build_app(assistant, web)
+    launch(app, settings.host, settings.port, block=block)
+    return assistant, app

@@ -1,12 +1,13 @@
-"""The chat tab: streaming answers, stop/retry/clear, sources and details panels, settings,
-thumbs feedback and Markdown export. Every browser tab has its own conversation (Gradio session
-state); the model and the index are shared."""
+"""The chat tab: streaming answers, stop/retry/new chat, sources and details panels, settings,
+thumbs feedback and Markdown export. Every browser tab has its own open conversation (Gradio session
+state); every finished or stopped answer is saved to the user's conversation in the database, which
+the sidebar lists and a reload brings back. The model and the index are shared."""
 
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +20,9 @@ from assistant.knowledge.retrieval import EmptyQueryError
 from assistant.llm.errors import LLMError, LLMOutOfMemoryError
 from assistant.llm.models import list_models
 from assistant.llm.streaming import Waiting
+from assistant.store import NotFound
+from assistant.web.auth import NotAllowed, WebContext, logout_link, web_context
+from assistant.web.conversations_panel import NO_SUCH, URL_JS, ConversationsPanel, user_of
 from assistant.web.render import (
     answer_markdown,
     conversation_markdown,
@@ -28,6 +32,8 @@ from assistant.web.render import (
     waiting_line,
 )
 from assistant.web.turns import TabTurns
+
+log = logging.getLogger(__name__)
 
 
 def chain_history(conversation: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -65,11 +71,12 @@ class ChatTab:
     by side in session state: as data (`conversation`: each question with its answer dict, which the
     model's history, feedback and export are built from) and as rendered bubbles (the Chatbot)."""
 
-    def __init__(self, assistant: Any):
+    def __init__(self, assistant: Any, web: WebContext | None = None):
         self.assistant = assistant
         self.settings = assistant.settings
+        self.web = web or web_context(assistant.settings, assistant.settings.host)
         self.turns = TabTurns()
-        self._feedback_lock = threading.Lock()
+        self.panel = ConversationsPanel(self.web, self.turns)
         self._exports = Path(tempfile.mkdtemp(prefix="assistant-exports-"))
         s = self.settings
         presets = ["auto"] + [m["name"] for m in list_models(s) if m["available"]]
@@ -84,11 +91,18 @@ class ChatTab:
         k: float,
         temperature: float,
         max_new_tokens: float,
+        conv_id: str | None,
         request: gr.Request,
     ) -> Any:
         text = message_text(message).strip()
         if not text:
             raise gr.Error("Type a question first.")
+        user = user_of(self.web, request)
+        if conv_id:  # continuing a saved conversation: it must be this user's
+            try:
+                self.web.conversations.get(user, conv_id)
+            except NotFound:
+                raise gr.Error(NO_SUCH) from None
         conversation = list(conversation or [])
         # Registered before anything else, so a Stop pressed at any moment of this turn reaches it.
         turn = self.turns.start(request.session_hash)
@@ -98,7 +112,7 @@ class ChatTab:
                 {"role": "user", "content": text},
                 {"role": "assistant", "content": ""},
             ]
-            yield "", shown, conversation, sources_html(None), gr.skip(), "⏳ Answering…"
+            yield "", shown, conversation, sources_html(None), gr.skip(), "⏳ Answering…", gr.skip()
             final: Answer | None = None
             stream = self.assistant.ask_stream(
                 text,
@@ -115,19 +129,28 @@ class ChatTab:
                     if isinstance(item, Answer):
                         final = item
                     elif isinstance(item, Waiting):
-                        yield "", gr.skip(), gr.skip(), gr.skip(), gr.skip(), waiting_line(item.ahead)
+                        yield (
+                            "",
+                            gr.skip(),
+                            gr.skip(),
+                            gr.skip(),
+                            gr.skip(),
+                            waiting_line(item.ahead),
+                            gr.skip(),
+                        )
                     else:
                         shown[-1]["content"] += item
-                        yield "", shown, conversation, gr.skip(), gr.skip(), "⏳ Answering…"
+                        yield "", shown, conversation, gr.skip(), gr.skip(), "⏳ Answering…", gr.skip()
             except EmptyQueryError as exc:
                 raise gr.Error(str(exc)) from None
             except LLMError as exc:  # out of memory, model server down…: said in the chat, app keeps serving
                 shown[-1]["content"] = f"⚠️ {exc}"
-                conversation.append({"question": text, "answer": None, "index": len(shown) - 1})
+                conv_id, ids = self._save(user, conv_id, text, None)  # the question is kept
+                conversation.append({"question": text, "answer": None, "index": len(shown) - 1, **ids})
                 what = (
                     "out of memory" if isinstance(exc, LLMOutOfMemoryError) else "the model could not answer"
                 )
-                yield "", shown, conversation, gr.skip(), gr.skip(), f"⚠️ {what}: see the message"
+                yield "", shown, conversation, gr.skip(), gr.skip(), f"⚠️ {what}: see the message", conv_id
                 return
             finally:
                 stream.close()  # also when superseded: the model stops within one step
@@ -135,10 +158,40 @@ class ChatTab:
                 return
             answer = final.to_dict()
             shown[-1]["content"] = answer_markdown(answer)
-            conversation.append({"question": text, "answer": answer, "index": len(shown) - 1})
-            yield "", shown, conversation, sources_html(answer), details_markdown(answer), status_line(answer)
+            conv_id, ids = self._save(user, conv_id, text, answer)
+            conversation.append({"question": text, "answer": answer, "index": len(shown) - 1, **ids})
+            yield (
+                "",
+                shown,
+                conversation,
+                sources_html(answer),
+                details_markdown(answer),
+                status_line(answer),
+                conv_id,
+            )
         finally:
             self.turns.finish(turn)
+
+    def _save(
+        self, user: Any, conv_id: str | None, question: str, answer: dict[str, Any] | None
+    ) -> tuple[str | None, dict[str, int | None]]:
+        """Save a finished (or stopped, or failed) turn to the user's conversation, created with its
+        first turn; returns (conversation id, {question_id, answer_id}). A failed save is said, never
+        fatal: the answer on screen stays."""
+        store = self.web.conversations
+        stopped = bool(answer) and "Stopped." in (answer or {}).get("notices", [])
+        try:
+            if not conv_id:
+                conv_id = store.create(user).id
+            turn = store.append_turn(user, conv_id, question, answer, stopped=stopped)
+            return conv_id, {"question_id": turn.question_id, "answer_id": turn.answer_id}
+        except NotFound:  # deleted meanwhile (in another tab)
+            gr.Warning("This conversation was deleted: the answer was not saved.")
+            return None, {}
+        except Exception:  # the database is down or full: the user still has the answer on screen
+            log.exception("saving a turn failed")
+            gr.Warning("The answer could not be saved (the server log says why).")
+            return conv_id, {}
 
     def stop(self, request: gr.Request) -> None:
         self.turns.stop(request.session_hash)
@@ -147,43 +200,56 @@ class ChatTab:
         self,
         messages: list[dict[str, Any]] | None,
         conversation: list[dict[str, Any]] | None,
+        conv_id: str | None,
         request: gr.Request,
     ) -> Any:
-        """Stop what this tab is writing, drop the last exchange and put its question back."""
+        """Stop what this tab is writing, drop the last exchange (from the saved conversation too)
+        and put its question back."""
+        user = user_of(self.web, request)
         self.turns.supersede(request.session_hash)
         shown = _shown(messages)
         last_user = max((i for i, m in enumerate(shown) if m["role"] == "user"), default=None)
         if last_user is None:
             return "", shown, list(conversation or [])
         kept = [t for t in conversation or [] if t["index"] < last_user]
+        dropped = [t for t in conversation or [] if t["index"] >= last_user]
+        if conv_id and dropped and dropped[0].get("question_id") is not None:
+            try:
+                self.web.conversations.truncate(user, conv_id, dropped[0]["question_id"])
+            except NotFound:
+                raise gr.Error(NO_SUCH) from None
         return shown[last_user]["content"], shown[:last_user], kept
 
     def clear(self, request: gr.Request) -> Any:
+        """A new chat: the open one stays saved in the sidebar."""
         self.turns.supersede(request.session_hash)
-        return "", [], [], sources_html(None), details_markdown(None), "", gr.File(visible=False)
+        return "", [], [], sources_html(None), details_markdown(None), "", gr.File(visible=False), None, ""
 
-    def like(self, data: gr.LikeData, conversation: list[dict[str, Any]] | None) -> None:
-        """Thumbs up/down saved with the question, the answer and its sources (data/feedback.jsonl)."""
+    def like(
+        self,
+        data: gr.LikeData,
+        conversation: list[dict[str, Any]] | None,
+        conv_id: str | None,
+        comment: str,
+        request: gr.Request,
+    ) -> str:
+        """Thumbs up/down with the optional comment typed beside the chat, saved in the database on
+        the user's own answer (`assistant feedback export`); rating again replaces it."""
+        user = user_of(self.web, request)
         index = data.index if isinstance(data.index, int) else data.index[0]
         turn = next((t for t in conversation or [] if t["index"] == index), None)
         if turn is None:
             raise gr.Error("This answer is still being written; rate it once it is complete.")
-        answer = turn["answer"] or {}
-        row = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "liked": bool(data.liked),
-            "question": turn["question"],
-            "answer": answer.get("answer", ""),
-            "sources": [
-                {k: s[k] for k in ("n", "source", "title", "unit_id")} for s in answer.get("sources", [])
-            ],
-            "model": self.assistant.llm.name if self.assistant._llm is not None else None,
-        }
-        path = self.settings.feedback_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._feedback_lock, open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if not conv_id or turn.get("answer_id") is None:
+            raise gr.Error("This answer was not saved, so it cannot be rated.")
+        try:
+            self.web.conversations.add_feedback(
+                user, conv_id, turn["answer_id"], bool(data.liked), (comment or "")[:4000]
+            )
+        except NotFound:
+            raise gr.Error(NO_SUCH) from None
         gr.Info("Thanks: feedback saved." if data.liked else "Thanks: we saved this answer for review.")
+        return ""
 
     def export(self, conversation: list[dict[str, Any]] | None) -> Any:
         """The conversation as a Markdown download. Written to this app's private temp folder, which
@@ -196,9 +262,20 @@ class ChatTab:
         return gr.File(value=str(path), visible=True)
 
     def may_switch_model(self, request: gr.Request | None) -> bool:
-        """Whether this visitor may change the model every session shares. Accounts do not exist yet,
-        so anyone may (among the listed models only); once they do, this is where only admins may."""
-        return True
+        """Whether this visitor may change the model every session shares: admins only (the local
+        user of an app without logins is one)."""
+        try:
+            return self.web.user(request).is_admin
+        except NotAllowed:
+            return False
+
+    def whoami(self, request: gr.Request) -> tuple[Any, Any]:
+        """(who is signed in, the documents tab shown to admins only)."""
+        try:
+            user = self.web.user(request)
+        except NotAllowed:
+            return "", gr.Tab(visible=False)
+        return (logout_link(user.name) if self.web.auth else ""), gr.Tab(visible=user.is_admin)
 
     def switch_model(self, name: str, request: gr.Request) -> str:
         # Checked here, not only in the widget: a client can send any value to the server.
@@ -215,9 +292,16 @@ class ChatTab:
         return f"Model: **{engine.name}** on {engine.device} ({engine.dtype}). Shared by every open tab."
 
     # -- layout ----------------------------------------------------------------------------------
-    def build(self) -> None:
+    def build(self, demo: gr.Blocks, side: dict[str, Any]) -> None:
+        """The tab's layout and events; `side` is the sidebar (`self.panel.build()`, made at the top
+        level of the page, outside the tabs)."""
         s = self.settings
-        conversation = gr.State([])  # this tab's turns as data: [{question, answer, index}]
+        # this tab's turns as data: [{question, answer, index, question_id, answer_id}]
+        conversation = gr.State([])
+        # The open saved conversation ("": a new one, created with its first turn). A hidden field, not
+        # State, so the page can keep it in its address bar; a client can send any value, and every
+        # handler asks the store as the calling user, so another user's id gets nothing.
+        conv_id = gr.Textbox("", visible=False, elem_id="conv-id")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(
@@ -239,10 +323,15 @@ class ChatTab:
                 with gr.Row():
                     stop = gr.Button("Stop", variant="stop", size="sm", elem_id="stop")
                     retry = gr.Button("Retry", size="sm", elem_id="retry")
-                    clear = gr.Button("Clear", size="sm", elem_id="clear")
+                    clear = gr.Button("New chat", size="sm", elem_id="clear")
                     export = gr.Button("Export as Markdown", size="sm", elem_id="export")
                 status = gr.Markdown(elem_id="status")
                 exported = gr.File(label="Conversation", visible=False, elem_id="exported")
+                comment = gr.Textbox(
+                    placeholder="Optional comment, sent with your next 👍/👎 on an answer",
+                    show_label=False,
+                    elem_id="feedback-comment",
+                )
                 gr.Examples(
                     examples=[[q] for q in example_questions(self.assistant, s.example_questions)],
                     inputs=[box],
@@ -265,22 +354,38 @@ class ChatTab:
                     temperature = gr.Slider(0, 1.5, value=s.llm_temperature, step=0.05, label="Temperature")
                     max_new = gr.Slider(32, 1024, value=s.llm_max_new_tokens, step=32, label="Max new tokens")
 
-        inputs = [box, chatbot, conversation, k, temperature, max_new]
-        outputs = [box, chatbot, conversation, panel, details, status]
-        gr.on([box.submit, send.click], self.respond, inputs, outputs, api_visibility="private")
+        inputs = [box, chatbot, conversation, k, temperature, max_new, conv_id]
+        outputs = [box, chatbot, conversation, panel, details, status, conv_id]
+        listing, search, title = side["list"], side["search"], side["title"]
+        refresh = (self.panel.refresh, [search, conv_id], [listing])
+        gr.on([box.submit, send.click], self.respond, inputs, outputs, api_visibility="private").then(
+            *refresh, api_visibility="private"
+        )
         # Stop reaches every answer this tab is writing: generation ends at the next token and the
         # answer is finished normally (sources, "stopped" in the status line).
         stop.click(self.stop, None, None, api_visibility="private", queue=False)
         retry.click(
-            self.retry, [chatbot, conversation], [box, chatbot, conversation], api_visibility="private"
-        ).then(self.respond, inputs, outputs, api_visibility="private")
-        clear.click(
-            self.clear,
-            None,
-            [box, chatbot, conversation, panel, details, status, exported],
+            self.retry,
+            [chatbot, conversation, conv_id],
+            [box, chatbot, conversation],
             api_visibility="private",
+        ).then(self.respond, inputs, outputs, api_visibility="private").then(
+            *refresh, api_visibility="private"
         )
-        chatbot.like(self.like, [conversation], None, api_visibility="private")
+        new_chat = [box, chatbot, conversation, panel, details, status, exported, conv_id, title]
+        gr.on([clear.click, side["new"].click], self.clear, None, new_chat, api_visibility="private").then(
+            *refresh, api_visibility="private"
+        )
+        shown = [chatbot, conversation, panel, details, status, conv_id, title]
+        listing.input(self.panel.open, [listing], shown, api_visibility="private")
+        search.change(*refresh, api_visibility="private")
+        side["rename"].click(self.panel.rename, [conv_id, title, search], [listing], api_visibility="private")
+        side["delete"].click(
+            self.panel.delete, [conv_id, search], [*shown, listing], api_visibility="private"
+        )
+        conv_id.change(None, [conv_id], None, js=URL_JS, api_visibility="private")
+        demo.load(self.panel.restore, None, [*shown, listing], api_visibility="private")
+        chatbot.like(self.like, [conversation, conv_id, comment], [comment], api_visibility="private")
         export.click(self.export, [conversation], [exported], api_visibility="private")
         model.change(self.switch_model, [model], [model_status], api_visibility="private")
 

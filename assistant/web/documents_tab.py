@@ -5,6 +5,8 @@ is refused with its reason and the index stays as it was. Each upload is stored 
 `data/uploads/<content hash>/<the user's file name>`: the name is kept for display (sanitised only of
 folders, hidden-file dots and control characters, so it can never write outside that folder), and
 the folder keeps two uploads with the same (or a same-looking) name from ever replacing each other.
+Only an admin adds or removes documents: the handlers check the caller's role server-side (the app
+also hides the tab from others, which protects nothing by itself).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import gradio as gr
 
 from assistant.knowledge.corpus import SUPPORTED_SUFFIXES, LoadError
+from assistant.web.auth import NotAllowed, WebContext
 
 
 def safe_name(name: str) -> str:
@@ -36,9 +39,19 @@ def safe_name(name: str) -> str:
 
 
 class DocumentsTab:
-    def __init__(self, assistant: Any):
+    def __init__(self, assistant: Any, web: WebContext | None = None):
+        """`web`: the app's accounts, to check roles; None only when driven directly from Python."""
         self.assistant = assistant
         self.settings = assistant.settings
+        self.web = web
+
+    def _require_admin(self, request: gr.Request | None) -> None:
+        if self.web is None:
+            return
+        try:
+            self.web.admin(request)
+        except NotAllowed:
+            raise gr.Error("Only an administrator may add or remove documents.") from None
 
     def table(self) -> list[list[Any]]:
         """[name shown, units, from, path] per indexed document; documents another host (sharing the
@@ -62,7 +75,13 @@ class DocumentsTab:
         choices = self._choices(rows)
         return gr.Dataframe(value=[r[:3] for r in rows]), gr.Dropdown(choices=choices, value=None)
 
-    def upload(self, files: list[Any] | None, progress: gr.Progress = gr.Progress()) -> Any:  # noqa: B008
+    def upload(
+        self,
+        files: list[Any] | None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+        request: gr.Request | None = None,
+    ) -> Any:
+        self._require_admin(request)
         if not files:
             return ("", *self._refresh(), None)
         uploads = self.settings.uploads_dir.resolve()
@@ -107,7 +126,8 @@ class DocumentsTab:
         status = "\n\n".join(lines + [f"❌ {e}" for e in errors])
         return (status, *self._refresh(), None)
 
-    def remove(self, path: str | None) -> Any:
+    def remove(self, path: str | None, request: gr.Request | None = None) -> Any:
+        self._require_admin(request)
         if not path:
             raise gr.Error("Pick a document to remove.")
         removed = self.assistant.remove(Path(path))
