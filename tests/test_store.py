@@ -117,6 +117,8 @@ def test_another_user_cannot_touch_a_conversation_even_with_its_id(db, users):  
         "append": lambda cid: store.append_turn(bob, cid, "continue", answer("x")),
         "stop": lambda cid: store.mark_stopped(bob, cid, turn.answer_id),
         "feedback": lambda cid: store.add_feedback(bob, cid, turn.answer_id, False, "bad"),
+        "problem": lambda cid: store.problem(bob, cid),
+        "set problem": lambda cid: store.set_problem(bob, cid, {"model": "mine now"}),
     }
     for name, attempt in attempts.items():
         with pytest.raises(NotFound) as stolen:
@@ -135,6 +137,25 @@ def test_another_user_cannot_touch_a_conversation_even_with_its_id(db, users):  
     # and A's conversation is exactly as it was
     after = store.get(alice, conv.id)
     assert after == before and store.feedback(None) == []
+
+
+def test_an_attached_run_and_the_problem_card_are_kept_with_the_conversation(db, users):  # noqa: F811
+    alice, _, _ = users
+    store = ConversationStore(db)
+    conv = store.create(alice)
+    run = {"name": "metrics.csv", "format": "lightning-csv", "findings": [{"kind": "plateau"}], "png": "iVBO"}
+    turn = store.append_turn(
+        alice, conv.id, "Why does my loss plateau?", answer("Lower the LR [1]."), attachment=run
+    )
+    store.append_turn(alice, conv.id, "What should I change first?", answer("The LR [1]."))
+    assert turn.attachment == run
+    assert store.problem(alice, conv.id) == {}
+    card = store.set_problem(alice, conv.id, {"model": "ResNet-50", "hardware": "RTX 3060 12 GB", "data": ""})
+    assert card == {"model": "ResNet-50", "hardware": "RTX 3060 12 GB"}  # empty fields are dropped
+    view = store.get(alice, conv.id)
+    assert [t.attachment for t in view.turns] == [run, None]
+    assert view.problem == card == store.problem(alice, conv.id)
+    assert store.set_problem(alice, conv.id, {}) == {} and store.get(alice, conv.id).problem == {}
 
 
 def test_a_failure_mid_turn_leaves_the_conversation_as_it_was(db, users):  # noqa: F811
@@ -324,7 +345,7 @@ def test_schema_upgrades_from_its_first_version_and_matches_the_models(db, setti
         )
 
     upgrade(engine, "head")
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     engine.dispose()

@@ -41,11 +41,13 @@ class Turn:
     answer: dict[str, Any] | None = None  # the whole Answer.to_dict()
     answer_id: int | None = None
     stopped: bool = False
+    attachment: dict[str, Any] | None = None  # a training run attached to the question
 
 
 @dataclass
 class ConversationView(ConversationInfo):
     turns: list[Turn] = field(default_factory=list)
+    problem: dict[str, Any] = field(default_factory=dict)  # the problem card
 
     def history(self) -> list[dict[str, str]]:
         """The conversation as the chain reads it: each question and the plain text of its answer."""
@@ -127,13 +129,14 @@ class ConversationStore:
             turns: list[Turn] = []
             for m in conv.messages:
                 if m.role == "user":
-                    turns.append(Turn(question=m.content, question_id=m.id))
+                    turns.append(Turn(question=m.content, question_id=m.id, attachment=m.attachment))
                 elif turns and turns[-1].answer is None:
                     turns[-1].answer = m.result or {"answer": m.content}
                     turns[-1].answer_id = m.id
                     turns[-1].stopped = m.stopped
             info = self._info(conv)
-        return ConversationView(**vars(info), turns=turns)
+            problem = dict(conv.problem or {})
+        return ConversationView(**vars(info), turns=turns, problem=problem)
 
     def history(self, user: User, conversation_id: str) -> list[dict[str, str]]:
         """What a follow-up sends to the chain: [{role, content}, …] as in a live conversation."""
@@ -158,13 +161,17 @@ class ConversationStore:
         question: str,
         answer: dict[str, Any] | None,
         stopped: bool = False,
+        attachment: dict[str, Any] | None = None,
     ) -> Turn:
         """Save a finished (or stopped) turn: the question and its answer, all or nothing. The first
-        question names an untitled conversation. `answer` is Answer.to_dict() (None: unanswered)."""
+        question names an untitled conversation. `answer` is Answer.to_dict() (None: unanswered);
+        `attachment` a training run attached to the question (JSON-safe dict)."""
         if not str(question).strip():
             raise ValueError("an empty question cannot be saved")
         if answer is not None:
             answer = json.loads(json.dumps(answer, default=str))  # JSON-safe, and a copy
+        if attachment is not None:
+            attachment = json.loads(json.dumps(attachment, default=str))
         now = self.clock()
         with self.db.session(write=True) as s:
             conv = self._owned(s, user, conversation_id)
@@ -173,7 +180,14 @@ class ConversationStore:
             s.execute(select(Conversation.id).where(Conversation.id == conv.id).with_for_update()).first()
             last = s.scalar(select(func.max(Message.position)).where(Message.conversation_id == conv.id))
             pos = -1 if last is None else last
-            q = Message(conversation_id=conv.id, position=pos + 1, role="user", content=question, created=now)
+            q = Message(
+                conversation_id=conv.id,
+                position=pos + 1,
+                role="user",
+                content=question,
+                attachment=attachment,
+                created=now,
+            )
             s.add(q)
             a = None
             if answer is not None:
@@ -191,7 +205,7 @@ class ConversationStore:
                 conv.title = title_from(question)
             conv.updated = now
             s.flush()
-            return Turn(question, q.id, answer, a.id if a else None, stopped)
+            return Turn(question, q.id, answer, a.id if a else None, stopped, attachment)
 
     def truncate(self, user: User, conversation_id: str, message_id: int) -> int:
         """Delete one message of the user's conversation and every later one (Retry takes the last
@@ -210,6 +224,22 @@ class ConversationStore:
             )
             conv.updated = self.clock()
             return gone.rowcount or 0
+
+    # --- the problem card ----------------------------------------------------------------------
+    def problem(self, user: User, conversation_id: str) -> dict[str, Any]:
+        with self.db.session() as s:
+            return dict(self._owned(s, user, conversation_id).problem or {})
+
+    def set_problem(self, user: User, conversation_id: str, card: dict[str, Any]) -> dict[str, Any]:
+        """Replace the conversation's problem card ({field: value}; empty values are dropped)."""
+        clean = {
+            str(k): v for k, v in json.loads(json.dumps(card, default=str)).items() if v not in ("", None)
+        }
+        with self.db.session(write=True) as s:
+            conv = self._owned(s, user, conversation_id)
+            conv.problem = clean or None
+            conv.updated = self.clock()
+        return clean
 
     def mark_stopped(self, user: User, conversation_id: str, answer_id: int) -> None:
         with self.db.session() as s:

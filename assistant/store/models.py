@@ -94,6 +94,8 @@ class Conversation(Base):
     title: Mapped[str] = mapped_column(String(200), default="")  # "" until the first question names it
     created: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    # the problem card: facts the user stated about their setup ({field: value}), kept across turns
+    problem: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="conversation",
@@ -117,6 +119,8 @@ class Message(Base):
     # for answers: Answer.to_dict() (sources with spans, rewritten question, timings, notices, …)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     stopped: Mapped[bool] = mapped_column(Boolean, default=False)
+    # for questions: a training run attached to it (its name, format, findings, plot as base64 PNG…)
+    attachment: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
