@@ -90,6 +90,14 @@ class Settings(BaseSettings):
     bm25_saturation: float = Field(
         5.0, gt=0, description="BM25 score counted as full evidence in a result's absolute `relevance`."
     )
+    exact_search_max_records: int = Field(
+        100_000,
+        ge=0,
+        description="Up to this many records, vector search is exact (a matrix product over vectors read "
+        "with each index version) instead of Chroma's approximate HNSW, which can miss a just-added "
+        "vector and, in another process, lags behind writes. Memory: 4 bytes per dimension per record "
+        "(150 MB at the limit with MiniLM's 384); 0: HNSW only.",
+    )
 
     # --- language model ------------------------------------------------------------------------
     llm_model: str = Field(

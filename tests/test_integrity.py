@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from assistant.web.documents_tab import DocumentsTab
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
 def _units_of(a, source: str) -> list[dict]:
@@ -71,31 +76,80 @@ def test_a_changed_file_failing_mid_write_stays_whole_and_is_repaired(
     assert a.stats()["units"] == 36 and len({u["title"] for u in a.retriever.units()}) == 36
 
 
-@pytest.mark.xfail(
-    reason="fails in the full suite after test_accounts/test_api/test_crash, passes alone: another unit "
-    "ranks first right after the other writer's ingest; cause not found yet (closing note 2026-11-24)",
-    strict=False,
-)
+NOTES = [  # made-up terms: only the new file can match them, by words or by meaning
+    ("zorblax", "What is zorblax normalization?", "Zorblax rescales activations."),
+    ("quenfit", "How does the quenfit optimizer work?", "Quenfit averages gradients over two steps."),
+    ("mirrowdecay", "When should I use mirrowdecay?", "Mirrowdecay shrinks weights after warm-up."),
+    ("plimsoll", "What is a plimsoll layer?", "A plimsoll layer clips activations at a learned level."),
+    ("vantrope", "Why does vantrope pooling help?", "Vantrope pooling keeps the two largest values."),
+    ("glimmerbatch", "What is glimmerbatch sampling?", "Glimmerbatch sampling draws hard examples twice."),
+]
+
+
+def _note(folder: Path, term: str, question: str, answer: str) -> Path:
+    path = folder / f"{term}.md"
+    path.write_text(f"# Notes on {term}\n\n### {question}\n\n{answer}\n")
+    return path
+
+
 def test_a_running_retriever_sees_another_writers_changes(settings, make_assistant, tmp_path):
+    """Each file another writer adds is found at once by this retriever's vector side too (not only by
+    BM25), and a removed one is gone. Chroma's HNSW left about one single-file addition in six
+    unreachable on this corpus; the vector side is exact below `exact_search_max_records`."""
     from chromadb.api.client import SharedSystemClient
 
-    # Two clients of one store in one process, as two server processes would be: start from no
-    # cached Chroma system (earlier tests leave theirs), so both open this store fresh.
-    SharedSystemClient.clear_system_cache()
+    SharedSystemClient.clear_system_cache()  # both open this store fresh, as two processes would
     reader, writer = make_assistant(settings), make_assistant(settings)
     reader.ingest()
-    reader.search("warm up")  # its BM25 side is built
-    note = tmp_path / "extra.md"
-    note.write_text("# Extra\n\n### What is zorblax normalization?\n\nZorblax rescales activations.\n")
-    writer.ingest([note])
-    # The reader's next look at the index is the new version, and its search ranks the new file first.
-    assert "extra.md" in {u["source"] for u in reader.retriever.units()}
-    # (k=10: in the full suite, after other tests' stores, k=1 once ranked another unit first while
-    # k=10 ranked extra.md first at 0.799; unexplained yet, see the closing note of 2026-11-24.)
-    assert reader.search("zorblax normalization", k=10)[0].source == "extra.md"
-    writer.remove(note)
-    assert "extra.md" not in {u["source"] for u in reader.retriever.units()}
-    assert all(r.source != "extra.md" for r in reader.search("zorblax normalization", k=10))
+    reader.search("warm up")  # its snapshot is built
+    for term, question, answer in NOTES:
+        note = _note(tmp_path, term, question, answer)
+        writer.ingest([note])
+        top = reader.search(question, k=1)[0]
+        assert (top.source, top.title) == (note.name, question)
+        assert top.vector_score is not None and top.vector_score > 0.6, (
+            "found by its vector, not by words alone"
+        )
+    writer.remove(tmp_path / f"{NOTES[0][0]}.md")
+    assert f"{NOTES[0][0]}.md" not in {u["source"] for u in reader.retriever.units()}
+    assert all(r.source != f"{NOTES[0][0]}.md" for r in reader.search(NOTES[0][1], k=10))
+
+
+def test_a_running_retriever_sees_an_ingest_made_by_another_process(settings, make_assistant, tmp_path):
+    """`assistant ingest` in another process while the app runs: the app's next search finds the new
+    file and keeps serving. Its vectors stay invisible to this process's embedded Chroma (which keeps
+    them in an HNSW segment loaded before), so it is found by words: what the README says about
+    sharing one index between processes (run Chroma as a server)."""
+    reader = make_assistant(settings)
+    reader.ingest()
+    reader.search("warm up")
+    term, question, answer = NOTES[1]
+    note = _note(tmp_path, term, question, answer)
+    env = {**os.environ, "ASSISTANT_DATA_DIR": str(settings.data_dir), "PYTHONPATH": str(PROJECT_DIR)}
+    subprocess.run(
+        [sys.executable, "-m", "assistant", "ingest", str(note)],
+        env=env,
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    top = reader.search(question, k=1)[0]
+    assert (top.source, top.title) == (note.name, question) and top.bm25_score
+    assert reader.search("what is dropout", k=1)[0].source != note.name  # the rest is searched as before
+
+
+def test_exact_vector_search_agrees_with_chroma_where_hnsw_has_every_vector(settings, make_assistant):
+    """The two vector paths give the same neighbours on the shipped corpus (HNSW being complete there
+    after one batch ingest), so switching at `exact_search_max_records` changes no ranking."""
+    exact = make_assistant(settings)
+    exact.ingest()
+    hnsw = make_assistant(settings.model_copy(update={"exact_search_max_records": 0}))
+    for query in ["my loss plateaus", "out of GPU memory", "what is dropout", "learning rate warmup"]:
+        a, b = exact.search(query, k=5), hnsw.search(query, k=5)
+        assert [r.unit_id for r in a] == [r.unit_id for r in b]
+        assert [r.vector_score for r in a] == pytest.approx([r.vector_score for r in b], abs=1e-4)
+    assert exact.retriever._current().vectors is not None and hnsw.retriever._current().vectors is None
 
 
 def test_ctrl_c_mid_write_keeps_the_old_version(settings, make_assistant, corpus_copy, monkeypatch):

@@ -197,7 +197,8 @@ class Store:
         where: dict[str, Any] | None = None,
         collection: Any = None,
     ) -> Iterable[dict[str, Any]]:
-        """Every record (or those matching `where`), in batches, as {id, document, metadata}."""
+        """Every record (or those matching `where`), in batches, as {id, document, metadata} (and
+        `embedding` when included)."""
         coll = collection if collection is not None else self.collection
         offset = 0
         while True:
@@ -208,6 +209,7 @@ class Store:
                     "id": rid,
                     "document": got["documents"][i] if got.get("documents") else None,
                     "metadata": got["metadatas"][i] if got.get("metadatas") else {},
+                    **({"embedding": got["embeddings"][i]} if got.get("embeddings") is not None else {}),
                 }
             if len(ids) < MAX_BATCH:
                 return

@@ -5,10 +5,18 @@ per query. Every search first reads the store-wide version token (one small Chro
 ingest or removal, in any process, rewrites; when it differs from the one the BM25 side was built at,
 that side is rebuilt under a lock and swapped in as one immutable snapshot, so a search never mixes
 two states and never returns a unit no longer in the store.
+
+Up to `exact_search_max_records` records, the snapshot also holds every vector and the vector side is
+an exact matrix product. Chroma's HNSW is approximate: on this corpus about one single-file ingest in
+six left the new record unreachable in the graph (a query with its own vector and n_results=count did
+not return it), and another process's HNSW does not see writes made after it loaded. Exact search
+over the snapshot has neither problem and costs well under a millisecond at this size; past the limit
+Chroma's index answers.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import snowballstemmer
+from chromadb.errors import ChromaError
 from rank_bm25 import BM25Okapi
 from scipy import sparse
 
@@ -36,6 +45,7 @@ STOPWORDS = frozenset(
     would you your yours yourself yourselves get got want use using
     """.split()  # noqa: SIM905
 )
+log = logging.getLogger(__name__)
 _WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
 _stemmer = snowballstemmer.stemmer("english")
 
@@ -118,6 +128,18 @@ class _Snapshot:
     bm25: SparseBM25 | None = None
     records: int = 0
     docs: dict[str, str] = field(default_factory=dict)
+    # exact vector search: unit-length vectors of every live record, and their record ids
+    vectors: np.ndarray | None = None
+    vector_ids: list[str] = field(default_factory=list)
+
+
+def _unit_rows(vectors: list[Any]) -> np.ndarray:
+    """Rows scaled to unit length (cosine as a dot product), float32."""
+    if not vectors:
+        return np.zeros((0, 0), dtype=np.float32)
+    m = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    return m / np.where(norms == 0, 1.0, norms)
 
 
 class HybridRetriever:
@@ -152,14 +174,21 @@ class HybridRetriever:
                 return self._snap
             self._stale = False
             live = frozenset(f["gen"] for f in self.store.files().values())
-            pieces, units = [], {}
-            for rec in self.store.records(where={"role": "piece"}):
-                m = rec["metadata"]
-                if m.get("gen") not in live:  # a write under way, or what a killed one left
-                    continue
-                pieces.append(_Piece(rec["id"], m["unit_id"], rec["document"] or ""))
-                if "unit_text" in m:
-                    units[m["unit_id"]] = m
+            records = self.store.count()
+            exact = records <= self.settings.exact_search_max_records
+            try:
+                pieces, units, vectors, vector_ids = self._read(live, exact)
+            except ChromaError:
+                if not exact:
+                    raise
+                # This process's Chroma cannot hand out vectors another process wrote (it keeps them
+                # in its in-memory HNSW segment, loaded before): search them by words until restart.
+                log.warning(
+                    "another process wrote to the index; its new vectors are not visible to this "
+                    "process until it restarts (run Chroma as a server, chroma_url, to share one index)"
+                )
+                pieces, units, vectors, vector_ids = self._read(live, False)
+                exact = False
             corpus = [tokenize(p.document) for p in pieces]
             self._snap = _Snapshot(
                 token=token,
@@ -167,10 +196,32 @@ class HybridRetriever:
                 units=units,
                 live=live,
                 bm25=SparseBM25(corpus) if any(corpus) else None,
-                records=self.store.count(),
+                records=records,
                 docs={p.id: p.document for p in pieces},
+                vectors=_unit_rows(vectors) if exact else None,
+                vector_ids=vector_ids,
             )
             return self._snap
+
+    def _read(
+        self, live: frozenset[str], exact: bool
+    ) -> tuple[list[_Piece], dict[str, dict[str, Any]], list[Any], list[str]]:
+        """(pieces, units, vectors, their record ids) of the live generations; vectors only if exact."""
+        pieces, units, vectors, vector_ids = [], {}, [], []
+        include = ("documents", "metadatas", "embeddings") if exact else ("documents", "metadatas")
+        for rec in self.store.records(include, where=None if exact else {"role": "piece"}):
+            m = rec["metadata"]
+            if m.get("gen") not in live:  # a write under way, or what a killed one left
+                continue
+            if exact:
+                vectors.append(rec["embedding"])
+                vector_ids.append(rec["id"])
+            if m.get("role") != "piece":
+                continue
+            pieces.append(_Piece(rec["id"], m["unit_id"], rec["document"] or ""))
+            if "unit_text" in m:
+                units[m["unit_id"]] = m
+        return pieces, units, vectors, vector_ids
 
     def unit_count(self) -> int:
         return len(self._current().units)
@@ -186,15 +237,25 @@ class HybridRetriever:
         Record ids are `<unit_id>:<generation>:p<i>` (pieces) and `…:k<i>` (keys), so only distances
         are fetched: pulling metadata (which carries whole answers) would cost more than the search.
         """
-        got = self.store.collection.query(
-            query_embeddings=[query_vec.tolist()], n_results=n, include=["distances"]
-        )
+        if snap.vectors is not None:  # exact (module docstring)
+            if not len(snap.vector_ids):
+                return {}
+            q = np.asarray(query_vec, dtype=np.float32)
+            sims = snap.vectors @ (q / (np.linalg.norm(q) or 1.0))
+            top = np.argpartition(-sims, n - 1)[:n] if len(sims) > n else np.arange(len(sims))
+            top = top[np.argsort(-sims[top], kind="stable")]
+            hits = [(snap.vector_ids[i], float(sims[i])) for i in top]
+        else:
+            got = self.store.collection.query(
+                query_embeddings=[query_vec.tolist()], n_results=n, include=["distances"]
+            )
+            hits = [(rid, 1.0 - float(d)) for rid, d in zip(got["ids"][0], got["distances"][0], strict=True)]
         best: dict[str, tuple[float, str]] = {}
-        for rid, dist in zip(got["ids"][0], got["distances"][0], strict=True):
+        for rid, sim in hits:
             uid, gen, role = rid.split(":")
             if gen not in snap.live:
                 continue
-            sim, piece = 1.0 - float(dist), rid if role.startswith("p") else ""
+            piece = rid if role.startswith("p") else ""
             if uid not in best:
                 best[uid] = (sim, piece)
             elif piece and not best[uid][1]:  # hits come best first: keep the score, learn the piece
