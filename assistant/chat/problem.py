@@ -153,7 +153,8 @@ _NUM = r"\d[\d,]*(?:\.\d+)?\s?(?:k|m|thousand|million|billion|b)?"
 DATA = re.compile(
     r"\b(?P<gb>\d+(?:\.\d+)?\s?(?:tb|gb|mb))\s+(?:of\s+)?(?:\w+\s+)?(?P<noun3>text|data|images|audio|video|corpus|dataset)\b"
     rf"|\b(?P<n2>{_NUM})\s+hours?\s+of\s+(?:\w+\s+)?(?P<noun2>audio|speech|video|recordings?)\b"
-    rf"|\b(?P<n>{_NUM})\s+(?:[\w-]+\s+){{0,2}}?(?P<noun>{DATA_NOUNS})\b",
+    rf"|(?<![\w.,-])(?P<n>{_NUM})\s+(?:(?!(?:on|in|of|with|for|per|from|and|to)\b)[\w-]+\s+){{0,2}}?"
+    rf"(?P<noun>{DATA_NOUNS})\b",
     re.I,
 )
 CLASSES = re.compile(
