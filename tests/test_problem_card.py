@@ -15,9 +15,11 @@ from assistant.chat.problem import (
     card_with_run,
     edit_card,
     extract,
+    normalise,
     update_card,
 )
 from assistant.settings import Settings
+from assistant.web.problem_panel import APPLIED
 
 # -- extraction ----------------------------------------------------------------------------------
 
@@ -286,9 +288,17 @@ def test_a_card_edited_before_the_first_question_survives_and_turns_update_it(ap
         card=card,
     )
     assert last[6] == conv_id and card["memory"] == "6 GB GPU memory" and card["framework"] == "JAX"
-    assert "6 GB GPU memory" in boxes and store.problem(alice, conv_id) == card
+    assert "6 GB GPU memory" in boxes and store.problem(alice, conv_id) == normalise(card)
+    # A hand edit after the turn: the same turn's facts are never taken in again (e.g. when a
+    # superseded answer ends without a new turn), so the edit stays.
+    card, *boxes, _, _ = chat.problem.save(conv_id, card, req("alice"), *values({**card, "memory": "8 GB"}))
+    again = chat.problem.after_turn(
+        conv_id, last[2], {**card, APPLIED: last[2][-1]["question_id"]}, req("alice")
+    )
+    assert again[0]["memory"] == "8 GB" and store.problem(alice, conv_id)["memory"] == "8 GB"
+    card = again[0]
     # A reload (or opening it from the sidebar) shows the saved card.
-    assert chat.problem.load(conv_id, req("alice", "reloaded"))[0] == card
+    assert chat.problem.load(conv_id, req("alice", "reloaded"))[0] == normalise(card)
     assert chat.problem.load("", req("alice"))[0] == {}  # a new chat: an empty card
 
 
@@ -299,6 +309,7 @@ def test_another_user_never_reads_or_writes_a_card(app):
     alice = app.web.accounts.get("alice")
     last, (card, *_) = turn(chat, "I train a ResNet-50 on 50k images with PyTorch.", user="alice")
     conv_id = last[6]
+    card = normalise(card)
     assert store.problem(alice, conv_id) == card and card["model"] == "ResNet-50"
     bob = req("bob")
     for target in (conv_id, "x" * len(conv_id)):

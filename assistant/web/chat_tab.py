@@ -367,20 +367,20 @@ class ChatTab:
         card_after_turn = (self.problem.after_turn, [conv_id, conversation, card.card], card.shown)
         card_load = (self.problem.load, [conv_id], card.shown)
         self.problem.wire(card, conv_id, refresh)
-        gr.on([box.submit, send.click], self.respond, inputs, outputs, api_visibility="private").then(
-            *refresh, api_visibility="private"
-        ).then(*card_after_turn, api_visibility="private")
+        turn = gr.on([box.submit, send.click], self.respond, inputs, outputs, api_visibility="private")
+        turn.then(*refresh, api_visibility="private")
+        turn.success(*card_after_turn, api_visibility="private")
         # Stop reaches every answer this tab is writing: generation ends at the next token and the
         # answer is finished normally (sources, "stopped" in the status line).
         stop.click(self.stop, None, None, api_visibility="private", queue=False)
-        retry.click(
+        again = retry.click(
             self.retry,
             [chatbot, conversation, conv_id],
             [box, chatbot, conversation],
             api_visibility="private",
-        ).then(self.respond, inputs, outputs, api_visibility="private").then(
-            *refresh, api_visibility="private"
-        ).then(*card_after_turn, api_visibility="private")
+        ).then(self.respond, inputs, outputs, api_visibility="private")
+        again.then(*refresh, api_visibility="private")
+        again.success(*card_after_turn, api_visibility="private")
         new_chat = [box, chatbot, conversation, panel, details, status, exported, conv_id, title]
         gr.on([clear.click, side["new"].click], self.clear, None, new_chat, api_visibility="private").then(
             *refresh, api_visibility="private"

@@ -19,6 +19,7 @@ from assistant.store import NotFound
 from assistant.web.auth import WebContext
 from assistant.web.conversations_panel import NO_SUCH, user_of
 
+APPLIED = "_applied"  # in the tab's state only: the saved question whose facts the card has taken in
 HINT = (
     "What you said about your setup, used by the next answers. Edit a box and press **Save**; "
     "empty a box and Save to forget it (it stays empty until you state a new value)."
@@ -44,10 +45,11 @@ class ProblemPanel:
         self.web = web
 
     @staticmethod
-    def show(card: dict[str, Any] | None) -> tuple[Any, ...]:
-        """(card, one value per box) for a card."""
+    def show(card: dict[str, Any] | None, applied: int | None = None) -> tuple[Any, ...]:
+        """(the tab's state, one value per box) for a card."""
         card = normalise(card)
-        return (card, *(card.get(k, "") for k in KEYS))
+        state = {**card, APPLIED: applied} if applied is not None else card
+        return (state, *(card.get(k, "") for k in KEYS))
 
     @staticmethod
     def for_turn(card: dict[str, Any] | None, message: str) -> dict[str, Any]:
@@ -76,17 +78,21 @@ class ProblemPanel:
         card: dict[str, Any] | None,
         request: gr.Request,
     ) -> tuple[Any, ...]:
-        """After a turn: the card with what the user just said, saved with the conversation."""
+        """After a turn: the card with what the user just said, saved with the conversation. A turn
+        whose facts the card already took in (a superseded answer ends without a new turn) is not
+        taken in again, so a hand edit made since stays."""
         user = user_of(self.web, request)
-        if not conversation:
-            return self.show(card)
-        card = self.for_turn(card, conversation[-1]["question"])
+        last = (conversation or [{}])[-1]
+        applied = last.get("question_id")
+        if not last.get("question") or applied is not None and (card or {}).get(APPLIED) == applied:
+            return self.show(card, (card or {}).get(APPLIED))
+        card = self.for_turn(card, last["question"])
         if conv_id:
             try:
                 card = self._store(user, conv_id, card)
             except NotFound:  # not the caller's, or deleted meanwhile: nothing is written
                 gr.Warning("The problem card was not saved: " + NO_SUCH)
-        return self.show(card)
+        return self.show(card, applied)
 
     def save(
         self, conv_id: str | None, card: dict[str, Any] | None, request: gr.Request, *values: str
