@@ -323,3 +323,21 @@ def test_another_user_never_reads_or_writes_a_card(app):
         # …and the after-turn step, with a forged conversation in the tab's state, writes nothing
         chat.problem.after_turn(target, [{"question": "My GPU has 80 GB now."}], {}, bob)
     assert store.problem(alice, conv_id) == card
+
+
+def test_a_run_attached_to_a_turn_goes_on_the_card(app):
+    """The contract with the attach-a-run feature: a turn's `attachment` with a `name` and a one-line
+    `summary` of the findings becomes the card's `run` field after the turn."""
+    conversation = [
+        {
+            "question": "My loss goes up after epoch 5, why?",
+            "attachment": {
+                "name": "metrics.csv",
+                "summary": "overfitting from epoch 5 (val loss 0.41 → 0.58)",
+            },
+            "index": 1,
+        }
+    ]
+    card, *boxes = app.chat.problem.after_turn("", conversation, {}, req("alice"))
+    assert card["run"] == "metrics.csv: overfitting from epoch 5 (val loss 0.41 → 0.58)"
+    assert boxes[-1] == card["run"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from assistant.chat.problem import FIELDS, KEYS, edit_card, normalise, update_card
+from assistant.chat.problem import FIELDS, KEYS, card_with_run, edit_card, normalise, update_card
 from assistant.store import NotFound
 from assistant.web.auth import WebContext
 from assistant.web.conversations_panel import NO_SUCH, user_of
@@ -78,7 +78,9 @@ class ProblemPanel:
         card: dict[str, Any] | None,
         request: gr.Request,
     ) -> tuple[Any, ...]:
-        """After a turn: the card with what the user just said, saved with the conversation. A turn
+        """After a turn: the card with what the user just said (and the run attached to the message:
+        a turn's `attachment` with `name` and a one-line `summary` of its findings), saved with the
+        conversation. A turn
         whose facts the card already took in (a superseded answer ends without a new turn) is not
         taken in again, so a hand edit made since stays."""
         user = user_of(self.web, request)
@@ -87,6 +89,9 @@ class ProblemPanel:
         if not last.get("question") or applied is not None and (card or {}).get(APPLIED) == applied:
             return self.show(card, (card or {}).get(APPLIED))
         card = self.for_turn(card, last["question"])
+        run = last.get("attachment") or {}
+        if isinstance(run, dict) and run.get("summary"):
+            card = card_with_run(card, str(run.get("name") or ""), str(run["summary"]))
         if conv_id:
             try:
                 card = self._store(user, conv_id, card)
