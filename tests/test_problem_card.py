@@ -59,7 +59,18 @@ from assistant.web.problem_panel import APPLIED
         ("My dataset has 3 hours of audio and 10 classes", {"data": "3 hours of audio, 10 classes"}),
         ("We fine-tune Llama-2 7B with 4-bit QLoRA", {"model": "LLaMA-2 7B", "precision": "4-bit"}),
         ("I switched from TensorFlow to PyTorch.", {"framework": "PyTorch"}),
-        ("Why does my ResNet-50 overfit?", {"model": "ResNet-50"}),  # "my": a fact, even in a question
+        ("Why does my ResNet-50 overfit?", {"model": "ResNet-50"}),
+        ("I use Hugging Face Transformers", {"framework": "Hugging Face Transformers"}),  # not a model
+        ("I'm training a vision transformer", {"model": "ViT"}),
+        ("We run DeepSpeed on 8 H100s", {"hardware": "8× H100", "framework": "DeepSpeed"}),
+        (
+            "I have 32 GB of RAM and an 8 GB RTX 3070",
+            {"hardware": "RTX 3070", "memory": "32 GB RAM, 8 GB GPU memory"},
+        ),
+        (
+            "I trained a small MLP on MNIST (60,000 images)",
+            {"model": "MLP", "data": "60,000 images"},
+        ),  # "my": a fact, even in a question
         (
             "My Mac has an M2 Pro with 32GB unified memory",
             {"hardware": "Apple M2 Pro", "memory": "32 GB unified memory"},
