@@ -131,10 +131,15 @@ class ProblemPanel:
         card = gr.State({})
         with gr.Accordion("Your setup (problem card)", open=True, elem_id="problem-card"):
             gr.Markdown(HINT)
-            boxes = [
-                gr.Textbox(label=label, lines=1, max_lines=2, elem_id=f"problem-{key}")
-                for key, label in FIELDS
-            ]
+            boxes = []
+            *short, (run_key, run_label) = FIELDS  # two short fields a row; the run has its own
+            for i in range(0, len(short), 2):
+                with gr.Row():
+                    boxes += [
+                        gr.Textbox(label=label, lines=1, max_lines=2, elem_id=f"problem-{key}", min_width=120)
+                        for key, label in short[i : i + 2]
+                    ]
+            boxes.append(gr.Textbox(label=run_label, lines=1, max_lines=3, elem_id=f"problem-{run_key}"))
             with gr.Row():
                 save = gr.Button("Save", size="sm", variant="primary", elem_id="problem-save")
                 forget = gr.Button("Empty the card", size="sm", elem_id="problem-forget")
