@@ -195,11 +195,15 @@ class Assistant:
         history: list[dict[str, Any]] | None = None,
         *,
         stop: threading.Event | None = None,
+        problem: dict[str, Any] | None = None,
         **generation: Any,
     ) -> Iterator[str | Answer]:
         """Yield the answer's text chunks as they are generated, then the final Answer (whose `answer`
         is authoritative: citations attributed after generation appear only there). Setting `stop`
-        ends the turn at the next token, during the follow-up rewrite too."""
+        ends the turn at the next token, during the follow-up rewrite too. `problem`: the
+        conversation's problem card (assistant/chat/problem.py), used to rewrite, search and answer."""
+        if problem:
+            generation["problem"] = problem
         return self._turn(question, history, stop or threading.Event(), generation)
 
     def _turn(
@@ -224,7 +228,8 @@ class Assistant:
                 self._engine.notify_all()
 
     def ask(self, question: str, history: list[dict[str, Any]] | None = None, **generation: Any) -> Answer:
-        """Answer a question (a follow-up, given `history` as [{role, content}, …]) with cited sources."""
+        """Answer a question (a follow-up, given `history` as [{role, content}, …]) with cited sources;
+        `problem=card` passes the conversation's problem card (see ask_stream)."""
         final = None
         for item in self.ask_stream(question, history, **generation):
             if isinstance(item, Answer):

@@ -276,6 +276,15 @@ class Settings(BaseSettings):
         "bounded either way; this caps the time a huge file takes).",
     )
 
+    # --- the problem card: the user's setup kept per conversation (issue 12 §4) -------------------
+    problem_max_tokens: int = Field(
+        96,
+        ge=16,
+        le=512,
+        description="Most tokens (embedder's tokenizer) of the problem card's text added to the rewrite "
+        "and answer prompts and to the card's search query; later fields are dropped first.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

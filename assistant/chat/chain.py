@@ -8,6 +8,10 @@ One turn, top to bottom:
    this message, so a weak rewrite cannot lose the thread); abstain without calling the LLM when the
    best source is not relevant enough;
 4. number the sources under a token budget and stream the answer (prompts/system.txt, answer.txt);
+With a problem card (the user's setup, assistant/chat/problem.py), its text goes into the rewrite
+and answer prompts (prompts/setup_rewrite.txt, setup_answer.txt) and the question joined to it is
+searched too: it may add sources, never decides whether the documents cover the question. Without a
+card nothing of this happens.
 5. rewrite the model's [n] markers as they stream: unknown numbers dropped, the rest renumbered by
    first use; then check each cited sentence against its source and find the supporting span.
 """
@@ -36,6 +40,7 @@ from assistant.chat.citations import (
     with_marks,
 )
 from assistant.chat.guard import fence, withhold
+from assistant.chat.problem import card_text
 from assistant.knowledge.retrieval import EmptyQueryError, SearchResult, tokenize
 from assistant.llm.streaming import Waiting
 from assistant.settings import Settings
@@ -220,13 +225,17 @@ class RagChain:
         history: list[Message],
         stop: threading.Event | None = None,
         echo_is_standalone: bool = False,
+        setup: str = "",
     ) -> str:
         """A standalone version of a follow-up, by the LLM from recent turns (last answer included).
         Setting `stop` ends the rewrite at the next token (the turn's Stop reaches it too). With
-        `echo_is_standalone`, a rewrite that repeats the message means the LLM found it standalone."""
+        `echo_is_standalone`, a rewrite that repeats the message means the LLM found it standalone.
+        `setup`: the problem card's text, for a message that depends on it ("which batch size?")."""
         recent = trim_history(history, self.settings.history_max_tokens, self.llm.count_tokens)
         transcript = "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in recent)
-        text = prompt(self.settings, "rewrite").format(history=transcript, question=question)
+        text = prompt(self.settings, "rewrite").format(
+            history=transcript, question=question, setup=self._setup("setup_rewrite", setup)
+        )
         out = self.llm.generate(
             [{"role": "user", "content": text}], max_new_tokens=64, temperature=0.0, stop=stop
         )
@@ -248,13 +257,14 @@ class RagChain:
         return line
 
     def standalone_queries(
-        self, question: str, history: list[Message], stop: threading.Event | None = None
+        self, question: str, history: list[Message], stop: threading.Event | None = None, setup: str = ""
     ) -> tuple[str, list[str], bool]:
         """(the question to search, the queries to search, whether the LLM rewrote it)."""
         why = self.leans_on_history(question, history)
         if not why:
             return question, [question], False
-        standalone = self.rewrite(question, history, stop, echo_is_standalone=why == "context")
+        kw = {"setup": setup} if setup else {}
+        standalone = self.rewrite(question, history, stop, echo_is_standalone=why == "context", **kw)
         joined = self.join_previous(question, history)
         if standalone == question:  # the LLM found it standalone, but a small one also echoes follow-ups:
             return question, [question, joined], True  # search both, each unit keeps its best score
@@ -265,6 +275,10 @@ class RagChain:
         previous = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
         return f"{previous.strip()} {question.strip()}".strip()
 
+    def _setup(self, name: str, setup: str) -> str:
+        """The card's block for a prompt's {setup} slot: "" without a card (the prompt is unchanged)."""
+        return prompt(self.settings, name).format(card=setup) + "\n\n" if setup else ""
+
     def retrieve(self, queries: list[str]) -> list[SearchResult]:
         """Search each query; keep each unit's best, ordered by relevance."""
         best: dict[str, SearchResult] = {}
@@ -272,6 +286,14 @@ class RagChain:
             for r in self.assistant.search(q, k=max(self.settings.sources_k, 5) + 2):
                 if r.unit_id not in best or r.relevance > best[r.unit_id].relevance:
                     best[r.unit_id] = r
+        return sorted(best.values(), key=lambda r: -r.relevance)
+
+    def retrieve_more(self, results: list[SearchResult], query: str) -> list[SearchResult]:
+        """`results` with what `query` finds added (each unit keeps its best relevance)."""
+        best = {r.unit_id: r for r in results}
+        for r in self.retrieve([query]):
+            if r.unit_id not in best or r.relevance > best[r.unit_id].relevance:
+                best[r.unit_id] = r
         return sorted(best.values(), key=lambda r: -r.relevance)
 
     def select_sources(self, results: list[SearchResult], budget: int, k: int | None = None) -> list[Source]:
@@ -304,14 +326,18 @@ class RagChain:
             used += count(frame) + 2 + count(text)
         return sources
 
-    def messages(self, question: str, history: list[Message], sources: list[Source]) -> list[Message]:
+    def messages(
+        self, question: str, history: list[Message], sources: list[Source], setup: str = ""
+    ) -> list[Message]:
         block = "\n\n".join(
             prompt(self.settings, "source").format(
                 n=s.n, doc_title=s.doc_title, title=s.title, text=s.text, source=s.source
             )
             for s in sources
         )
-        user = prompt(self.settings, "answer").format(sources=block, question=question)
+        user = prompt(self.settings, "answer").format(
+            sources=block, question=question, setup=self._setup("setup_answer", setup)
+        )
         past = trim_history(history, self.settings.history_max_tokens, self.llm.count_tokens)
         return [
             {"role": "system", "content": prompt(self.settings, "system").format()},
@@ -401,10 +427,13 @@ class RagChain:
         *,
         sources_k: int | None = None,
         stop: threading.Event | None = None,
+        problem: dict[str, Any] | None = None,
         **gen: Any,
     ) -> Iterator[str | Answer]:
         """Text chunks of the answer as they are generated, then the final Answer.
 
+        `problem`: the conversation's problem card (the user's setup), used by the rewrite, the search
+        and the answer prompt (see the module docstring).
         `sources_k` and generation options (`max_new_tokens`, `temperature`) override the settings for
         this turn only; setting `stop` ends generation at the next decoding step.
         """
@@ -419,15 +448,20 @@ class RagChain:
         history = normalise_history(history)
         timings: dict[str, float] = {"rewrite_ms": 0.0}
 
+        setup = card_text(problem, self.settings.problem_max_tokens, self.assistant.embedder.count_tokens)
+
         t = time.perf_counter()
-        standalone, queries, follow_up = self.standalone_queries(question, history, stop)
+        standalone, queries, follow_up = self.standalone_queries(question, history, stop, setup)
         if follow_up:
             timings["rewrite_ms"] = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
         results = self.retrieve(queries)
+        covered = bool(results) and results[0].relevance >= self.settings.min_relevance
+        if covered and setup:  # the setup may add sources ("which batch size?" with "6 GB GPU memory")
+            results = self.retrieve_more(results, f"{standalone} {setup}")
         timings["retrieve_ms"] = (time.perf_counter() - t) * 1000
-        if not results or results[0].relevance < self.settings.min_relevance:
+        if not covered:
             text = prompt(self.settings, "not_covered").format()
             timings["total_ms"] = (time.perf_counter() - t0) * 1000
             yield text
@@ -446,11 +480,11 @@ class RagChain:
         reserve = min(gen.get("max_new_tokens") or self.settings.llm_max_new_tokens, window // 3)
         gen["max_new_tokens"] = reserve
         past = trim_history(history, self.settings.history_max_tokens, engine.count_tokens)
-        fixed = engine.count_messages(self.messages(question, past, []))
+        fixed = engine.count_messages(self.messages(question, past, [], setup))
         if past and fixed + reserve + 160 > window:
             notices.append("The conversation is long: earlier turns were left out to make room for sources.")
             past = []
-            fixed = engine.count_messages(self.messages(question, past, []))
+            fixed = engine.count_messages(self.messages(question, past, [], setup))
         if fixed + reserve + 160 > window:  # the message itself is too long for this model
             question = self._cut_question(
                 question,
@@ -458,10 +492,10 @@ class RagChain:
                 engine.count_tokens,
                 notices,
             )
-            fixed = engine.count_messages(self.messages(question, past, []))
+            fixed = engine.count_messages(self.messages(question, past, [], setup))
         budget = min(self.settings.context_max_tokens, window - reserve - fixed - 32)
         sources = self.select_sources(results, budget, sources_k)
-        generation = engine.stream(self.messages(question, past, sources), stop=stop, **gen)
+        generation = engine.stream(self.messages(question, past, sources, setup), stop=stop, **gen)
         rewriter = CitationRewriter(len(sources))  # live view; finalize() settles the citations
         raw = ""
         for chunk in generation:

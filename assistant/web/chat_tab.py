@@ -23,6 +23,7 @@ from assistant.llm.streaming import Waiting
 from assistant.store import NotFound
 from assistant.web.auth import NotAllowed, WebContext, logout_link, web_context
 from assistant.web.conversations_panel import NO_SUCH, URL_JS, ConversationsPanel, user_of
+from assistant.web.problem_panel import ProblemPanel
 from assistant.web.render import (
     answer_markdown,
     conversation_markdown,
@@ -77,6 +78,7 @@ class ChatTab:
         self.web = web or web_context(assistant.settings, assistant.settings.host)
         self.turns = TabTurns()
         self.panel = ConversationsPanel(self.web, self.turns)
+        self.problem = ProblemPanel(self.web)
         self._exports = Path(tempfile.mkdtemp(prefix="assistant-exports-"))
         s = self.settings
         presets = ["auto"] + [m["name"] for m in list_models(s) if m["available"]]
@@ -93,6 +95,7 @@ class ChatTab:
         max_new_tokens: float,
         conv_id: str | None,
         request: gr.Request,
+        problem: dict[str, Any] | None = None,
     ) -> Any:
         text = message_text(message).strip()
         if not text:
@@ -121,6 +124,7 @@ class ChatTab:
                 temperature=float(temperature),
                 max_new_tokens=int(max_new_tokens),
                 stop=turn.stop,
+                problem=self.problem.for_turn(problem, text),  # the card with this message's facts
             )
             try:
                 for item in stream:
@@ -353,38 +357,47 @@ class ChatTab:
                     k = gr.Slider(1, 8, value=s.sources_k, step=1, label="Number of sources")
                     temperature = gr.Slider(0, 1.5, value=s.llm_temperature, step=0.05, label="Temperature")
                     max_new = gr.Slider(32, 1024, value=s.llm_max_new_tokens, step=32, label="Max new tokens")
+                card = self.problem.build()
 
-        inputs = [box, chatbot, conversation, k, temperature, max_new, conv_id]
+        inputs = [box, chatbot, conversation, k, temperature, max_new, conv_id, card.card]
         outputs = [box, chatbot, conversation, panel, details, status, conv_id]
         listing, search, title = side["list"], side["search"], side["title"]
         refresh = (self.panel.refresh, [search, conv_id], [listing])
-        gr.on([box.submit, send.click], self.respond, inputs, outputs, api_visibility="private").then(
-            *refresh, api_visibility="private"
-        )
+        # the problem card: updated and saved after each turn, loaded with the open conversation
+        card_after_turn = (self.problem.after_turn, [conv_id, conversation, card.card], card.shown)
+        card_load = (self.problem.load, [conv_id], card.shown)
+        self.problem.wire(card, conv_id, refresh)
+        turn = gr.on([box.submit, send.click], self.respond, inputs, outputs, api_visibility="private")
+        turn.then(*refresh, api_visibility="private")
+        turn.success(*card_after_turn, api_visibility="private")
         # Stop reaches every answer this tab is writing: generation ends at the next token and the
         # answer is finished normally (sources, "stopped" in the status line).
         stop.click(self.stop, None, None, api_visibility="private", queue=False)
-        retry.click(
+        again = retry.click(
             self.retry,
             [chatbot, conversation, conv_id],
             [box, chatbot, conversation],
             api_visibility="private",
-        ).then(self.respond, inputs, outputs, api_visibility="private").then(
-            *refresh, api_visibility="private"
-        )
+        ).then(self.respond, inputs, outputs, api_visibility="private")
+        again.then(*refresh, api_visibility="private")
+        again.success(*card_after_turn, api_visibility="private")
         new_chat = [box, chatbot, conversation, panel, details, status, exported, conv_id, title]
         gr.on([clear.click, side["new"].click], self.clear, None, new_chat, api_visibility="private").then(
             *refresh, api_visibility="private"
-        )
+        ).then(*card_load, api_visibility="private")
         shown = [chatbot, conversation, panel, details, status, conv_id, title]
-        listing.input(self.panel.open, [listing], shown, api_visibility="private")
+        listing.input(self.panel.open, [listing], shown, api_visibility="private").then(
+            *card_load, api_visibility="private"
+        )
         search.change(*refresh, api_visibility="private")
         side["rename"].click(self.panel.rename, [conv_id, title, search], [listing], api_visibility="private")
         side["delete"].click(
             self.panel.delete, [conv_id, search], [*shown, listing], api_visibility="private"
-        )
+        ).then(*card_load, api_visibility="private")
         conv_id.change(None, [conv_id], None, js=URL_JS, api_visibility="private")
-        demo.load(self.panel.restore, None, [*shown, listing], api_visibility="private")
+        demo.load(self.panel.restore, None, [*shown, listing], api_visibility="private").then(
+            *card_load, api_visibility="private"
+        )
         chatbot.like(self.like, [conversation, conv_id, comment], [comment], api_visibility="private")
         export.click(self.export, [conversation], [exported], api_visibility="private")
         model.change(self.switch_model, [model], [model_status], api_visibility="private")
