@@ -6,8 +6,10 @@ import shutil
 
 import pytest
 
-from assistant.chat.chain import Answer, RagChain, Source, refers_back, trim_history
+from assistant.chat.chain import Answer, RagChain, Source
 from assistant.chat.citations import CitationRewriter, cited_numbers, sentence_spans
+from assistant.chat.followup import refers_back
+from assistant.chat.messages import trim_history
 from assistant.knowledge.retrieval import EmptyQueryError
 from assistant.settings import PROJECT_DIR
 

@@ -3,17 +3,18 @@
 One turn, top to bottom:
 1. normalise the message (cut an over-long one, with a notice) and the history;
 2. if the message refers back to the conversation, rewrite it into a standalone question with the
-   LLM (prompts/rewrite.txt); a standalone message costs no LLM call;
+   LLM (prompts/rewrite.txt; chat/followup.py); a standalone message costs no LLM call;
 3. retrieve for the standalone question (and, for follow-ups, for the previous question joined to
    this message, so a weak rewrite cannot lose the thread); abstain without calling the LLM when the
    best source is not relevant enough;
 4. number the sources under a token budget and stream the answer (prompts/system.txt, answer.txt);
+5. rewrite the model's [n] markers as they stream: unknown numbers dropped, the rest renumbered by
+   first use; then check each cited sentence against its source and find the supporting span.
+
 With a problem card (the user's setup, assistant/chat/problem.py), its text goes into the rewrite
 and answer prompts (prompts/setup_rewrite.txt, setup_answer.txt) and the question joined to it is
 searched too: it may add sources, never decides whether the documents cover the question. Without a
 card nothing of this happens.
-5. rewrite the model's [n] markers as they stream: unknown numbers dropped, the rest renumbered by
-   first use; then check each cited sentence against its source and find the supporting span.
 """
 
 from __future__ import annotations
@@ -23,11 +24,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from langchain_core.prompts import PromptTemplate
 
 from assistant.chat.citations import (
     LEADING_MARKER,
@@ -39,34 +36,17 @@ from assistant.chat.citations import (
     strip_markers,
     with_marks,
 )
+from assistant.chat.followup import FollowUps
 from assistant.chat.guard import fence, withhold
+from assistant.chat.messages import Message, message_text, normalise_history, trim_history
 from assistant.chat.problem import card_text
-from assistant.knowledge.retrieval import EmptyQueryError, SearchResult, tokenize
+from assistant.chat.prompts import prompt
+from assistant.knowledge.retrieval import EmptyQueryError, SearchResult
 from assistant.llm.streaming import Waiting
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
     from assistant.llm.engine import LLMEngine
-
-Message = dict[str, Any]
-
-
-# --------------------------------------------------------------------------------------------------
-# Prompts: text files, read at run time (editing one needs no restart)
-# --------------------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=32)
-def _read_prompt(path: Path, mtime: float) -> str:
-    return path.read_text(encoding="utf-8").strip()
-
-
-def prompt(settings: Settings, name: str) -> PromptTemplate:
-    path = settings.prompts_dir / f"{name}.txt"
-    if not path.exists():
-        raise FileNotFoundError(f"prompt file {path} is missing")
-    return PromptTemplate.from_template(_read_prompt(path, path.stat().st_mtime))
-
 
 # --------------------------------------------------------------------------------------------------
 # Results
@@ -107,72 +87,11 @@ class Answer:
 
 
 # --------------------------------------------------------------------------------------------------
-# Messages and history
-# --------------------------------------------------------------------------------------------------
-
-
-def message_text(content: Any) -> str:
-    """Gradio may hand message content as a list of parts; reduce it to its text."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return str(content.get("text", ""))
-    if isinstance(content, list | tuple):
-        return " ".join(message_text(part) for part in content).strip()
-    return "" if content is None else str(content)
-
-
-def normalise_history(history: list[Message] | None) -> list[Message]:
-    out = []
-    for m in history or []:
-        role, text = m.get("role"), message_text(m.get("content")).strip()
-        if role in {"user", "assistant"} and text:
-            out.append({"role": role, "content": text})
-    return out
-
-
-def trim_history(history: list[Message], max_tokens: int, count: Any) -> list[Message]:
-    """The most recent turns that fit in max_tokens (an over-long latest turn is cut, not dropped)."""
-    kept: list[Message] = []
-    used = 0
-    for m in reversed(history):
-        n = count(m["content"]) + 4
-        if used + n > max_tokens:
-            room = max_tokens - used - 4
-            if not kept and room > 32:  # keep the tail of the most recent answer at least
-                words = m["content"].split()
-                while words and count(" ".join(words)) > room:
-                    words = words[len(words) // 8 + 1 :]
-                kept.append({"role": m["role"], "content": "… " + " ".join(words)})
-            break
-        kept.append(m)
-        used += n
-    return kept[::-1]
-
-
-_FOLLOW_UP = re.compile(
-    r"\b(it|its|this|that|these|those|they|them|their|such|one|ones|the (?:first|second|third|fourth|"
-    r"last|former|latter|same|other|above|previous)|above|previous|earlier|you (?:said|mentioned|listed|"
-    r"suggested|wrote)|what about|how about|which of|why not|why|more|else|also|instead|again)\b",
-    re.IGNORECASE,
-)
-_STARTS_LIKE_FOLLOW_UP = re.compile(
-    r"^\s*(and|but|so|also|or|then|ok|okay|what if|how come)\b", re.IGNORECASE
-)
-
-
-def refers_back(message: str) -> bool:
-    """Whether a message leans on the conversation (pronouns, "the second one", "what about …")."""
-    content = tokenize(message)
-    return bool(_FOLLOW_UP.search(message) or _STARTS_LIKE_FOLLOW_UP.search(message) or len(content) <= 2)
-
-
-# --------------------------------------------------------------------------------------------------
 # The chain
 # --------------------------------------------------------------------------------------------------
 
 
-class RagChain:
+class RagChain(FollowUps):
     def __init__(self, assistant: Any, settings: Settings):
         self.assistant = assistant  # search() and embedder; the LLM is loaded on first real answer
         self.settings = settings
@@ -200,84 +119,6 @@ class RagChain:
             f"only its beginning and end ({lo} words) were used."
         )
         return _head_tail(words, lo)
-
-    def leans_on_history(self, question: str, history: list[Message]) -> str:
-        """Why a message needs the conversation to be understood: "words" (it refers back: pronouns,
-        "the second one"), "context" (joined to the previous question it is found much better than
-        alone: "Which values should I try first?"), or "" (it stands alone). No LLM call: the
-        second signal costs two searches, only when there is a conversation."""
-        mode = self.settings.rewrite_follow_ups
-        if not history or mode == "never":
-            return ""
-        if mode == "always" or refers_back(question):
-            return "words"
-
-        def best(query: str) -> float:
-            results = self.assistant.search(query, k=1)
-            return results[0].relevance if results else 0.0
-
-        gain = best(self.join_previous(question, history)) - best(question)
-        return "context" if gain > self.settings.follow_up_margin else ""
-
-    def rewrite(
-        self,
-        question: str,
-        history: list[Message],
-        stop: threading.Event | None = None,
-        echo_is_standalone: bool = False,
-        setup: str = "",
-    ) -> str:
-        """A standalone version of a follow-up, by the LLM from recent turns (last answer included).
-        Setting `stop` ends the rewrite at the next token (the turn's Stop reaches it too). With
-        `echo_is_standalone`, a rewrite that repeats the message means the LLM found it standalone.
-        `setup`: the problem card's text, for a message that depends on it ("which batch size?")."""
-        recent = trim_history(history, self.settings.history_max_tokens, self.llm.count_tokens)
-        transcript = "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in recent)
-        text = prompt(self.settings, "rewrite").format(
-            history=transcript, question=question, setup=self._setup("setup_rewrite", setup)
-        )
-        out = self.llm.generate(
-            [{"role": "user", "content": text}], max_new_tokens=64, temperature=0.0, stop=stop
-        )
-        line = next((ln.strip() for ln in out.strip().splitlines() if ln.strip()), "")
-        line = re.sub(r"^(standalone question|question|rewritten)\s*:\s*", "", line, flags=re.I).strip(
-            " \"'`*"
-        )
-        # A rewrite that still leans on the conversation ("what does the third one do?"), echoes the
-        # message or rambles is no standalone question: the previous question plus this message is.
-        if echo_is_standalone and line.strip(" ?.!").lower() == question.strip(" ?.!").lower():
-            return question
-        if (
-            not line
-            or len(line) > 4 * len(question) + 200
-            or line.lower() == question.lower()
-            or refers_back(line)
-        ):
-            return self.join_previous(question, history)
-        return line
-
-    def standalone_queries(
-        self, question: str, history: list[Message], stop: threading.Event | None = None, setup: str = ""
-    ) -> tuple[str, list[str], bool]:
-        """(the question to search, the queries to search, whether the LLM rewrote it)."""
-        why = self.leans_on_history(question, history)
-        if not why:
-            return question, [question], False
-        kw = {"setup": setup} if setup else {}
-        standalone = self.rewrite(question, history, stop, echo_is_standalone=why == "context", **kw)
-        joined = self.join_previous(question, history)
-        if standalone == question:  # the LLM found it standalone, but a small one also echoes follow-ups:
-            return question, [question, joined], True  # search both, each unit keeps its best score
-        return standalone, [standalone, joined], True
-
-    @staticmethod
-    def join_previous(question: str, history: list[Message]) -> str:
-        previous = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
-        return f"{previous.strip()} {question.strip()}".strip()
-
-    def _setup(self, name: str, setup: str) -> str:
-        """The card's block for a prompt's {setup} slot: "" without a card (the prompt is unchanged)."""
-        return prompt(self.settings, name).format(card=setup) + "\n\n" if setup else ""
 
     def retrieve(self, queries: list[str]) -> list[SearchResult]:
         """Search each query; keep each unit's best, ordered by relevance."""
