@@ -147,13 +147,20 @@ def test_an_uploaded_log_shows_findings_and_curves_first_then_the_answer_and_is_
     assert saved.turns[-1].attachment == run and saved.turns[-1].question == "Why does validation loss go up?"
 
 
+def test_a_file_name_is_shown_literally(app, uploads):
+    outs = send(app.chat, {"text": "", "files": [uploads(OVERFIT, "<i onclick=x>*run*.csv")]}, tab="name")
+    user, bot = outs[-1][1][-2]["content"], outs[-1][1][-1]["content"]
+    assert user == "📎 &lt;i onclick=x&gt;\\*run\\*.csv"
+    assert "<i" not in bot and "Your run: &lt;i onclick=x&gt;\\*run\\*.csv**" in bot
+
+
 def test_a_bare_upload_asks_what_is_wrong(app, uploads):
     outs = send(app.chat, {"text": "", "files": [uploads(DIVERGED)]}, tab="bare")
     turn = outs[-1][2][-1]
     assert turn["question"] == "📎 diverged_blobs_nan.console.log"  # names the saved conversation
     assert turn["attachment"]["findings"][0]["kind"] == "diverged"
     assert turn["attachment"]["question"].endswith("What is the likely cause and what should I change first?")
-    assert outs[-1][1][-2]["content"] == "📎 diverged_blobs_nan.console.log"
+    assert outs[-1][1][-2]["content"] == "📎 diverged\\_blobs\\_nan.console.log"
     title = app.web.conversations.get(app.web.accounts.get("alice"), outs[-1][6]).title
     assert title == "📎 diverged_blobs_nan.console.log"
 
@@ -211,12 +218,13 @@ def test_the_markdown_export_holds_the_findings_and_the_picture(app, uploads):
 
 
 def _refused(app, message, tab) -> str:
+    """What the page is told (a warning) when the message is refused; checks nothing changed."""
     before = [c.id for c in conversations_of(app, "alice")]
-    gen = app.chat.respond(message, [], [], 2, 0.0, 24, None, req("alice", tab))
-    with pytest.raises(gr.Error) as err:
-        next(gen)  # refused before the page is shown anything
+    with pytest.warns(UserWarning) as said:  # gr.Warning outside a running app
+        outs = list(app.chat.respond(message, [], [], 2, 0.0, 24, None, req("alice", tab)))
+    assert outs == [(gr.skip(),) * 7]  # nothing on the page changes: the message stays to fix
     assert [c.id for c in conversations_of(app, "alice")] == before  # nothing saved
-    return str(err.value.message)
+    return str(said[-1].message)
 
 
 def test_a_file_that_is_not_a_log_or_has_no_metric_is_refused_and_nothing_changes(app, uploads, tmp_path):
@@ -229,6 +237,9 @@ def test_a_file_that_is_not_a_log_or_has_no_metric_is_refused_and_nothing_change
     assert "binary file, not a training log" in _refused(app, {"text": "", "files": [uploads(binary)]}, "b")
     assert "holds no training metric" in _refused(app, {"text": "hi", "files": [uploads(notes)]}, "b")
     assert "holds no training metric" in _refused(app, {"text": "", "files": [uploads(table)]}, "b")
+    named = uploads(notes, "<img src=x onerror=alert(1)>.csv")  # the page shows the warning as HTML
+    said = _refused(app, {"text": "", "files": [named]}, "b")
+    assert "&lt;img src=x onerror=alert(1)&gt;.csv holds no training metric" in said and "<img" not in said
     two = [uploads(OVERFIT), uploads(DIVERGED)]
     assert "one training log at a time" in _refused(app, {"text": "", "files": two}, "b")
     # …and the tab goes on answering.

@@ -6,6 +6,7 @@ the sidebar lists and a reload brings back. The model and the index are shared."
 
 from __future__ import annotations
 
+import html
 import logging
 import tempfile
 import time
@@ -34,7 +35,7 @@ from assistant.web.render import (
     status_line,
     waiting_line,
 )
-from assistant.web.run_attach import RunAttacher
+from assistant.web.run_attach import NotAttached, RunAttacher
 from assistant.web.turns import TabTurns
 
 log = logging.getLogger(__name__)
@@ -109,11 +110,16 @@ class ChatTab:
             except NotFound:
                 raise gr.Error(NO_SUCH) from None
         # A training log uploaded or pasted: read, judged and drawn now (a bad one stops here).
-        text, run = self.runs.read(message, request.session_hash)
+        try:
+            text, run = self.runs.read(message, request.session_hash)
+        except NotAttached as exc:  # said; the message stays in the box to fix, nothing else changes
+            gr.Warning(html.escape(str(exc), quote=False))
+            yield (gr.skip(),) * 7  # one per output
+            return
         if not text and run is None:
             raise gr.Error("Type a question first (or attach a training log).")
         asked = run["question"] if run else text  # a run's symptoms and the user's words
-        text = text or f"{ATTACHED} {run['name']}"  # type: ignore[index]
+        text = text or f"{ATTACHED} {run.get('name') or 'training log'}"  # type: ignore[union-attr]
         conversation = list(conversation or [])
         # Registered before anything else, so a Stop pressed at any moment of this turn reaches it.
         turn = self.turns.start(request.session_hash)

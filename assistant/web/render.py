@@ -69,10 +69,13 @@ def run_markdown(run: dict[str, Any] | None) -> str:
 
 
 def question_markdown(question: str, run: dict[str, Any] | None) -> str:
-    """The user's bubble: the question, with the attached run's name when one was sent with it."""
-    if not run or question.startswith(ATTACHED):
+    """The user's bubble: the question, with the attached run's name when one was sent with it (a
+    run sent without words was saved as its name alone)."""
+    if not run:
         return question
-    return f"{question}\n\n{ATTACHED} {_md(run.get('name') or 'training log')}"
+    name = run.get("name") or "training log"
+    shown = f"{ATTACHED} {_md(name)}"
+    return shown if question == f"{ATTACHED} {name}" else f"{question}\n\n{shown}"
 
 
 def bubble_markdown(answer: dict[str, Any] | None, run: dict[str, Any] | None, body: str = "") -> str:

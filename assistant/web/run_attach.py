@@ -21,7 +21,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import gradio as gr
 from gradio.utils import get_upload_folder
 
 from assistant.chat.chain import message_text
@@ -56,6 +55,10 @@ def is_prose(line: str) -> bool:
         and not _STRUCTURE.search(line)
         and not _LOG_LINE.search(line)
     )
+
+
+class NotAttached(ValueError):
+    """The message's file or pasted log cannot be attached; the text says why, in the user's terms."""
 
 
 def message_parts(message: Any) -> tuple[str, list[str]]:
@@ -99,9 +102,9 @@ def uploaded(path: str) -> Path:
     try:
         p = Path(path).resolve()
     except (OSError, RuntimeError, ValueError):
-        raise gr.Error(NOT_UPLOADED) from None
+        raise NotAttached(NOT_UPLOADED) from None
     if not p.is_relative_to(root) or p == root or not p.is_file():
-        raise gr.Error(NOT_UPLOADED)
+        raise NotAttached(NOT_UPLOADED)
     return p
 
 
@@ -133,18 +136,18 @@ class RunAttacher:
 
     def read(self, message: Any, tab: str) -> tuple[str, dict[str, Any] | None]:
         """(the user's words, the attachment: Diagnosis.attachment()) of a message. A file that is not
-        a readable training log raises gr.Error (before anything is shown or saved)."""
+        a readable training log raises NotAttached (before anything is shown or saved)."""
         text, files = message_parts(message)
         held = self.release(tab)
         if len(files) > 1:
-            raise gr.Error("Attach one training log at a time.")
+            raise NotAttached("Attach one training log at a time.")
         if files:
             path = uploaded(files[0])
             if path.name != PASTED_FILE:
                 return text.strip(), self._attach(path, text.strip(), path.name)
             text = f"{text}\n{self._pasted_file(path)}"  # a long paste: read as if typed
         if len(text.encode("utf-8", "ignore")) > self.max_bytes:
-            raise gr.Error(
+            raise NotAttached(
                 f"The message is over {self.settings.run_max_mb:g} MB (run_max_mb): attach the log as a file."
             )
         pasted = split_pasted(text)
@@ -167,7 +170,7 @@ class RunAttacher:
 
     def _pasted_file(self, path: Path) -> str:
         if path.stat().st_size > self.max_bytes:
-            raise gr.Error(
+            raise NotAttached(
                 f"The pasted text is over {self.settings.run_max_mb:g} MB (run_max_mb): attach the log file."
             )
         return path.read_text(encoding="utf-8", errors="replace")
@@ -178,8 +181,8 @@ class RunAttacher:
                 source, words or None, None, prompts_dir=self.settings.prompts_dir, max_bytes=self.max_bytes
             )
         except RunParseError as exc:
-            raise gr.Error(f"Not attached: {exc}") from None
+            raise NotAttached(f"Not attached: {exc}") from None
         except Exception:  # a reader failing on odd bytes: still a clear message, the app serves on
             log.exception("reading an attached log failed")
-            raise gr.Error(f"Not attached: {name} could not be read as a training log.") from None
+            raise NotAttached(f"Not attached: {name} could not be read as a training log.") from None
         return found.attachment()
