@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import httpx
+from gradio.utils import get_upload_folder
 
 from tests.test_ui import app_url, ask, browser, page, wait_done  # noqa: F401 (fixtures)
 
@@ -107,7 +108,7 @@ def test_a_client_naming_a_server_path_reads_nothing(app_url):  # noqa: F811
             "files": [{"path": path, "orig_name": "x.csv", "meta": {"_type": "gradio.FileData"}}],
         }
         body = {
-            "data": [message, [], None, 2, 0.0, 24, ""],
+            "data": [message, [], None, 2, 0.0, 64, ""],
             "fn_index": event["id"],
             "trigger_id": box,
             "session_hash": session,
@@ -123,7 +124,10 @@ def test_a_client_naming_a_server_path_reads_nothing(app_url):  # noqa: F811
                     stream += line + "\n"
                     if "process_completed" in line:
                         break
-        assert "root:" not in stream and "SQLite format" not in stream
-        assert joined.status_code != 200 or "was not uploaded here" in stream or '"success":false' in stream
+        assert joined.status_code == 200 and "process_completed" in stream
+        assert '"success":false' in stream and "not uploaded by a user" in stream  # Gradio's own check
+        assert "root:" not in stream and "Not attached" not in stream  # never read, not even refused
+        copied = [p for p in Path(get_upload_folder()).rglob("*") if p.name in {"passwd", "assistant.db"}]
+        assert copied == []  # nor copied where the server could serve it
         assert store.list(me) == before  # nothing saved
     db.dispose()
