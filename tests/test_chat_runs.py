@@ -118,6 +118,20 @@ def test_a_pasted_log_is_attached_with_the_words_around_it(log, fmt, settings):
     assert split_pasted(wrapped)[0].strip() == text.strip()
 
 
+def test_a_long_paste_that_the_box_turned_into_a_file_reads_as_typed(settings, uploads, tmp_path):
+    """Gradio's box makes a paste over 1000 characters into `pasted_text.txt`: a log in it is
+    attached, anything else is the question."""
+    attacher = RunAttacher(settings)
+    pasted = tmp_path / "pasted_text.txt"
+    pasted.write_text(f"My run:\n{HEALTHY_CONSOLE.read_text()}\nIs it fine?")
+    words, run = attacher.read({"text": "", "files": [uploads(pasted)]}, "tab")
+    assert words == "My run:\nIs it fine?" and run["findings"][0]["kind"] == "healthy"
+    long_question = "My model trains slowly and I wonder why. " * 40
+    pasted.write_text(long_question)
+    words, run = attacher.read({"text": "Please help.", "files": [uploads(pasted)]}, "tab")
+    assert run is None and words == f"Please help.\n{long_question}".strip()
+
+
 # -- attach, see, ask, save -----------------------------------------------------------------------------
 
 

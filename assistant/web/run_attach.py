@@ -7,10 +7,10 @@ as a log with metrics (as many points as the detectors need to judge a trend). P
 after the log are the user's own words; a message that quotes a line or two of numbers ("my loss is
 stuck at loss: 0.4, why?") stays a question. A single line is never read as a log (nor as a path).
 
-Uploads: Gradio hands the handler the path of the uploaded copy, but a client can put any path in its
-payload, and a Gradio app mounted on FastAPI (ours) does not check it (that check runs only after
-`launch()`). So a path is read only when it lies in Gradio's upload folder: no client can make the
-server read /etc/passwd, the database, or anything else it did not upload.
+Uploads: Gradio hands the handler the path of the uploaded copy. A client can name any path in its
+payload; Gradio refuses one it did not upload (app.py turns that check on for our mounted app), and
+the handler reads a path only inside Gradio's upload folder as well: no client can make the server
+read /etc/passwd, the database, or anything else it did not upload.
 """
 
 from __future__ import annotations
