@@ -214,6 +214,12 @@ def test_retry_sends_the_same_run_again(app, uploads):
     assert turn["attachment"]["question"].endswith("What now?")
     saved = app.web.conversations.get(app.web.accounts.get("alice"), conv_id)
     assert len(saved.turns) == 1 and saved.turns[0].attachment["name"] == "overfit_blobs.keras.csv"
+    # A run sent without words comes back without words (not its label as a question).
+    bare = send(app.chat, {"text": "", "files": [uploads(DIVERGED)]}, tab="retry-bare")
+    again, *_ = app.chat.retry(bare[-1][1], bare[-1][2], bare[-1][6], req("alice", "retry-bare"))
+    assert again == ""
+    redo = send(app.chat, {"text": again, "files": []}, conv_id=bare[-1][6], tab="retry-bare")
+    assert redo[-1][2][-1]["question"] == "📎 diverged_blobs_nan.console.log"
 
 
 def test_the_markdown_export_holds_the_findings_and_the_picture(app, uploads):

@@ -26,7 +26,7 @@ from assistant.web.auth import NotAllowed, WebContext, logout_link, web_context
 from assistant.web.conversations_panel import NO_SUCH, URL_JS, ConversationsPanel, user_of
 from assistant.web.model_switch import ModelSwitch
 from assistant.web.render import (
-    ATTACHED,
+    attached_label,
     bubble_markdown,
     conversation_markdown,
     details_markdown,
@@ -118,8 +118,9 @@ class ChatTab:
             return
         if not text and run is None:
             raise gr.Error("Type a question first (or attach a training log).")
-        asked = run["question"] if run else text  # a run's symptoms and the user's words
-        text = text or f"{ATTACHED} {run.get('name') or 'training log'}"  # type: ignore[union-attr]
+        asked = text  # what the documents are asked: with a run, its symptoms and the user's words
+        if run is not None:
+            asked, text = run["question"], text or attached_label(run)
         conversation = list(conversation or [])
         # Registered before anything else, so a Stop pressed at any moment of this turn reaches it.
         turn = self.turns.start(request.session_hash)
@@ -245,9 +246,9 @@ class ChatTab:
             except NotFound:
                 raise gr.Error(NO_SUCH) from None
         again = shown[last_user]["content"]
-        if dropped and dropped[0].get("attachment"):  # the same run goes with the question again
-            self.runs.hold(request.session_hash, dropped[0]["attachment"])
-            again = "" if dropped[0]["question"].startswith(ATTACHED) else dropped[0]["question"]
+        if dropped and (run := dropped[0].get("attachment")):  # the same run goes with the question again
+            self.runs.hold(request.session_hash, run)
+            again = "" if dropped[0]["question"] == attached_label(run) else dropped[0]["question"]
         return again, shown[:last_user], kept
 
     def clear(self, request: gr.Request) -> Any:

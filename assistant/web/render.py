@@ -68,14 +68,17 @@ def run_markdown(run: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+def attached_label(run: dict[str, Any]) -> str:
+    """The question saved for a run sent without words (it also names the conversation)."""
+    return f"{ATTACHED} {run.get('name') or 'training log'}"
+
+
 def question_markdown(question: str, run: dict[str, Any] | None) -> str:
-    """The user's bubble: the question, with the attached run's name when one was sent with it (a
-    run sent without words was saved as its name alone)."""
+    """The user's bubble: the question, with the attached run's name when one was sent with it."""
     if not run:
         return question
-    name = run.get("name") or "training log"
-    shown = f"{ATTACHED} {_md(name)}"
-    return shown if question == f"{ATTACHED} {name}" else f"{question}\n\n{shown}"
+    shown = f"{ATTACHED} {_md(run.get('name') or 'training log')}"
+    return shown if question == attached_label(run) else f"{question}\n\n{shown}"
 
 
 def bubble_markdown(answer: dict[str, Any] | None, run: dict[str, Any] | None, body: str = "") -> str:

@@ -108,11 +108,6 @@ def uploaded(path: str) -> Path:
     return p
 
 
-def label(attachment: dict[str, Any]) -> str:
-    """How an attached run is named in the question it was sent with, when the user wrote nothing."""
-    return f"📎 {attachment.get('name') or 'training log'}"
-
-
 class RunAttacher:
     """Reads what the message box sends into (the user's words, the attached run or None). An
     attached run that Retry sends again is held per browser tab until the re-sent message takes it."""
