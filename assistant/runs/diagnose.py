@@ -8,6 +8,7 @@ the units about that problem whatever the user typed. Answering goes through the
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -90,9 +91,25 @@ class Diagnosis:
             "plot": self.plot_path,
         }
 
+    def summary(self) -> str:
+        """The findings in one line, for the conversation's problem card ("overfitting: validation
+        loss rises from epoch 6 …; plateau: …")."""
+        return "; ".join(f"{f.kind}: {f.evidence}" for f in self.findings) or "no finding"
+
+    def attachment(self) -> dict[str, Any]:
+        """The run as a chat keeps it with the question (JSON-safe): what it is, the findings, the
+        question asked of the documents, and the picture as base64 PNG (no file to lose)."""
+        return {
+            **self.to_dict()["run"],
+            "findings": [f.to_dict() for f in self.findings],
+            "summary": self.summary(),
+            "question": self.question,
+            "plot_png": base64.b64encode(self.png).decode("ascii"),
+        }
+
 
 def diagnose(
-    source: str | Path,
+    source: str | Path | Run,
     question: str | None,
     ask: Callable[[str], Any] | None,
     *,
@@ -100,8 +117,9 @@ def diagnose(
     max_bytes: int = DEFAULT_MAX_BYTES,
     plot_path: Path | None = None,
 ) -> Diagnosis:
-    """Parse, detect, draw and (with `ask`) answer. A bad log raises RunParseError before any LLM call."""
-    run = parse_run(source, max_bytes=max_bytes)
+    """Parse (unless given a Run), detect, draw and (with `ask`) answer. A bad log raises RunParseError
+    before any LLM call."""
+    run = source if isinstance(source, Run) else parse_run(source, max_bytes=max_bytes)
     findings = detect(run)
     asked = build_question(findings, question, prompts_dir)
     png = plot_run(run, findings, plot_path)

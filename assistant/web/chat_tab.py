@@ -1,11 +1,12 @@
 """The chat tab: streaming answers, stop/retry/new chat, sources and details panels, settings,
-thumbs feedback and Markdown export. Every browser tab has its own open conversation (Gradio session
+thumbs feedback and Markdown export; a training log attached to a message (run_attach) is shown as
+findings and curves above its answer. Every browser tab has its own open conversation (Gradio session
 state); every finished or stopped answer is saved to the user's conversation in the database, which
 the sidebar lists and a reload brings back. The model and the index are shared."""
 
 from __future__ import annotations
 
-import json
+import html
 import logging
 import tempfile
 import time
@@ -18,20 +19,24 @@ import gradio as gr
 from assistant.chat.chain import Answer, message_text
 from assistant.knowledge.retrieval import EmptyQueryError
 from assistant.llm.errors import LLMError, LLMOutOfMemoryError
-from assistant.llm.models import list_models
 from assistant.llm.streaming import Waiting
 from assistant.store import NotFound
+from assistant.web.ask_endpoint import ask_endpoint
 from assistant.web.auth import NotAllowed, WebContext, logout_link, web_context
 from assistant.web.conversations_panel import NO_SUCH, URL_JS, ConversationsPanel, user_of
+from assistant.web.model_switch import ModelSwitch
 from assistant.web.problem_panel import ProblemPanel
 from assistant.web.render import (
-    answer_markdown,
+    attached_label,
+    bubble_markdown,
     conversation_markdown,
     details_markdown,
+    question_markdown,
     sources_html,
     status_line,
     waiting_line,
 )
+from assistant.web.run_attach import NotAttached, RunAttacher
 from assistant.web.turns import TabTurns
 
 log = logging.getLogger(__name__)
@@ -39,10 +44,13 @@ log = logging.getLogger(__name__)
 
 def chain_history(conversation: list[dict[str, Any]]) -> list[dict[str, str]]:
     """The conversation as the chain reads it: each question and the plain text of its answer (never
-    the rendered bubble, whose marks and notices are for the reader, not the model)."""
+    the rendered bubble, whose marks and notices are for the reader, not the model). A question sent
+    with a training run reads as the symptom question asked for it (the run's findings and the user's
+    words), so follow-ups are about that run."""
     history = []
     for turn in conversation or []:
-        history.append({"role": "user", "content": turn["question"]})
+        run = turn.get("attachment")
+        history.append({"role": "user", "content": run["question"] if run else turn["question"]})
         if turn.get("answer") and turn["answer"].get("answer"):
             history.append({"role": "assistant", "content": turn["answer"]["answer"]})
     return history
@@ -79,10 +87,11 @@ class ChatTab:
         self.turns = TabTurns()
         self.panel = ConversationsPanel(self.web, self.turns)
         self.problem = ProblemPanel(self.web)
+        self.runs = RunAttacher(self.settings)
         self._exports = Path(tempfile.mkdtemp(prefix="assistant-exports-"))
-        s = self.settings
-        presets = ["auto"] + [m["name"] for m in list_models(s) if m["available"]]
-        self.model_choices = presets if s.llm_model in presets else [*presets, s.llm_model]
+        self.models = ModelSwitch(assistant, self.web)
+        self.model_choices = self.models.choices
+        self.may_switch_model, self.switch_model = self.models.may_switch, self.models.switch
 
     # -- handlers --------------------------------------------------------------------------------
     def respond(
@@ -97,28 +106,37 @@ class ChatTab:
         request: gr.Request,
         problem: dict[str, Any] | None = None,
     ) -> Any:
-        text = message_text(message).strip()
-        if not text:
-            raise gr.Error("Type a question first.")
         user = user_of(self.web, request)
         if conv_id:  # continuing a saved conversation: it must be this user's
             try:
                 self.web.conversations.get(user, conv_id)
             except NotFound:
                 raise gr.Error(NO_SUCH) from None
+        # A training log uploaded or pasted: read, judged and drawn now (a bad one stops here).
+        try:
+            text, run = self.runs.read(message, request.session_hash)
+        except NotAttached as exc:  # said; the message stays in the box to fix, nothing else changes
+            gr.Warning(html.escape(str(exc), quote=False))
+            yield (gr.skip(),) * 7  # one per output
+            return
+        if not text and run is None:
+            raise gr.Error("Type a question first (or attach a training log).")
+        asked = text  # what the documents are asked: with a run, its symptoms and the user's words
+        if run is not None:
+            asked, text = run["question"], text or attached_label(run)
         conversation = list(conversation or [])
         # Registered before anything else, so a Stop pressed at any moment of this turn reaches it.
         turn = self.turns.start(request.session_hash)
         try:
             shown = [
                 *_shown(messages),
-                {"role": "user", "content": text},
-                {"role": "assistant", "content": ""},
+                {"role": "user", "content": question_markdown(text, run)},
+                {"role": "assistant", "content": bubble_markdown(None, run)},
             ]
             yield "", shown, conversation, sources_html(None), gr.skip(), "⏳ Answering…", gr.skip()
             final: Answer | None = None
             stream = self.assistant.ask_stream(
-                text,
+                asked,
                 chain_history(conversation),
                 sources_k=int(k),
                 temperature=float(temperature),
@@ -148,9 +166,11 @@ class ChatTab:
             except EmptyQueryError as exc:
                 raise gr.Error(str(exc)) from None
             except LLMError as exc:  # out of memory, model server down…: said in the chat, app keeps serving
-                shown[-1]["content"] = f"⚠️ {exc}"
-                conv_id, ids = self._save(user, conv_id, text, None)  # the question is kept
-                conversation.append({"question": text, "answer": None, "index": len(shown) - 1, **ids})
+                shown[-1]["content"] = bubble_markdown(None, run, f"⚠️ {exc}")
+                conv_id, ids = self._save(user, conv_id, text, None, run)  # the question is kept
+                conversation.append(
+                    {"question": text, "answer": None, "attachment": run, "index": len(shown) - 1, **ids}
+                )
                 what = (
                     "out of memory" if isinstance(exc, LLMOutOfMemoryError) else "the model could not answer"
                 )
@@ -161,9 +181,11 @@ class ChatTab:
             if final is None or not self.turns.owns_chat(turn):
                 return
             answer = final.to_dict()
-            shown[-1]["content"] = answer_markdown(answer)
-            conv_id, ids = self._save(user, conv_id, text, answer)
-            conversation.append({"question": text, "answer": answer, "index": len(shown) - 1, **ids})
+            shown[-1]["content"] = bubble_markdown(answer, run)
+            conv_id, ids = self._save(user, conv_id, text, answer, run)
+            conversation.append(
+                {"question": text, "answer": answer, "attachment": run, "index": len(shown) - 1, **ids}
+            )
             yield (
                 "",
                 shown,
@@ -177,7 +199,12 @@ class ChatTab:
             self.turns.finish(turn)
 
     def _save(
-        self, user: Any, conv_id: str | None, question: str, answer: dict[str, Any] | None
+        self,
+        user: Any,
+        conv_id: str | None,
+        question: str,
+        answer: dict[str, Any] | None,
+        run: dict[str, Any] | None = None,
     ) -> tuple[str | None, dict[str, int | None]]:
         """Save a finished (or stopped, or failed) turn to the user's conversation, created with its
         first turn; returns (conversation id, {question_id, answer_id}). A failed save is said, never
@@ -187,7 +214,7 @@ class ChatTab:
         try:
             if not conv_id:
                 conv_id = store.create(user).id
-            turn = store.append_turn(user, conv_id, question, answer, stopped=stopped)
+            turn = store.append_turn(user, conv_id, question, answer, stopped=stopped, attachment=run)
             return conv_id, {"question_id": turn.question_id, "answer_id": turn.answer_id}
         except NotFound:  # deleted meanwhile (in another tab)
             gr.Warning("This conversation was deleted: the answer was not saved.")
@@ -222,11 +249,16 @@ class ChatTab:
                 self.web.conversations.truncate(user, conv_id, dropped[0]["question_id"])
             except NotFound:
                 raise gr.Error(NO_SUCH) from None
-        return shown[last_user]["content"], shown[:last_user], kept
+        again = shown[last_user]["content"]
+        if dropped and (run := dropped[0].get("attachment")):  # the same run goes with the question again
+            self.runs.hold(request.session_hash, run)
+            again = "" if dropped[0]["question"] == attached_label(run) else dropped[0]["question"]
+        return again, shown[:last_user], kept
 
     def clear(self, request: gr.Request) -> Any:
         """A new chat: the open one stays saved in the sidebar."""
         self.turns.supersede(request.session_hash)
+        self.runs.release(request.session_hash)
         return "", [], [], sources_html(None), details_markdown(None), "", gr.File(visible=False), None, ""
 
     def like(
@@ -265,14 +297,6 @@ class ChatTab:
         path.write_text(conversation_markdown(conversation), encoding="utf-8")
         return gr.File(value=str(path), visible=True)
 
-    def may_switch_model(self, request: gr.Request | None) -> bool:
-        """Whether this visitor may change the model every session shares: admins only (the local
-        user of an app without logins is one)."""
-        try:
-            return self.web.user(request).is_admin
-        except NotAllowed:
-            return False
-
     def whoami(self, request: gr.Request) -> tuple[Any, Any]:
         """(who is signed in, the documents tab shown to admins only)."""
         try:
@@ -281,26 +305,12 @@ class ChatTab:
             return "", gr.Tab(visible=False)
         return (logout_link(user.name) if self.web.auth else ""), gr.Tab(visible=user.is_admin)
 
-    def switch_model(self, name: str, request: gr.Request) -> str:
-        # Checked here, not only in the widget: a client can send any value to the server.
-        if not self.may_switch_model(request):
-            raise gr.Error("Only an administrator may switch the model.")
-        if name not in self.model_choices:
-            raise gr.Error(
-                f"{name!r} is not one of the models this server offers: {', '.join(self.model_choices)}"
-            )
-        try:
-            engine = self.assistant.set_model(name)
-        except (ValueError, RuntimeError, FileNotFoundError) as exc:
-            raise gr.Error(str(exc)) from None
-        return f"Model: **{engine.name}** on {engine.device} ({engine.dtype}). Shared by every open tab."
-
     # -- layout ----------------------------------------------------------------------------------
     def build(self, demo: gr.Blocks, side: dict[str, Any]) -> None:
         """The tab's layout and events; `side` is the sidebar (`self.panel.build()`, made at the top
         level of the page, outside the tabs)."""
         s = self.settings
-        # this tab's turns as data: [{question, answer, index, question_id, answer_id}]
+        # this tab's turns as data: [{question, answer, attachment, index, question_id, answer_id}]
         conversation = gr.State([])
         # The open saved conversation ("": a new one, created with its first turn). A hidden field, not
         # State, so the page can keep it in its address bar; a client can send any value, and every
@@ -316,12 +326,15 @@ class ChatTab:
                     placeholder="Ask about a training problem: *my loss plateaus*, *out of GPU memory*…",
                 )
                 with gr.Row():
-                    box = gr.Textbox(
-                        placeholder="Ask a question or a follow-up…",
+                    box = gr.MultimodalTextbox(  # a training log: uploaded here (📎) or pasted
+                        placeholder="Ask a question or a follow-up… or attach or paste a training log",
                         show_label=False,
                         scale=6,
                         elem_id="question",
                         autofocus=True,
+                        file_count="single",
+                        sources=["upload"],
+                        submit_btn=False,
                     )
                     send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
                 with gr.Row():
@@ -402,22 +415,4 @@ class ChatTab:
         export.click(self.export, [conversation], [exported], api_visibility="private")
         model.change(self.switch_model, [model], [model_status], api_visibility="private")
 
-        def ask(question: str, history_json: str = "[]") -> Any:
-            """Answer a question (history: JSON list of {role, content}); streams text, ends with the
-            whole Answer as JSON."""
-            try:
-                history = json.loads(history_json or "[]")
-            except ValueError:
-                raise gr.Error("history_json must be a JSON list of {role, content} messages") from None
-            text = ""
-            try:
-                for item in self.assistant.ask_stream(question, history):
-                    if isinstance(item, Answer):
-                        yield json.dumps(item.to_dict(), ensure_ascii=False)
-                    elif isinstance(item, str):
-                        text += item
-                        yield text
-            except (EmptyQueryError, LLMError) as exc:
-                raise gr.Error(str(exc)) from None
-
-        gr.api(ask, api_name="ask")
+        gr.api(ask_endpoint(self.assistant), api_name="ask")

@@ -13,7 +13,13 @@ import gradio as gr
 
 from assistant.store import NotFound
 from assistant.web.auth import NotAllowed, WebContext
-from assistant.web.render import answer_markdown, details_markdown, sources_html, status_line
+from assistant.web.render import (
+    bubble_markdown,
+    details_markdown,
+    question_markdown,
+    sources_html,
+    status_line,
+)
 from assistant.web.turns import TabTurns
 
 NO_SUCH = "No such conversation."  # the same words for a missing id and for someone else's
@@ -35,20 +41,23 @@ def user_of(web: WebContext, request: Any) -> Any:
 
 
 def view_state(view: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None]:
-    """(bubbles shown, the tab's conversation data, the last answer) of a saved conversation."""
+    """(bubbles shown, the tab's conversation data, the last answer) of a saved conversation; an
+    attached run's findings and curves come back above its answer."""
     shown: list[dict[str, Any]] = []
     data: list[dict[str, Any]] = []
     last = None
     for turn in view.turns:
-        shown.append({"role": "user", "content": turn.question})
+        run = turn.attachment
+        shown.append({"role": "user", "content": question_markdown(turn.question, run)})
         answer = turn.answer
         shown.append(
-            {"role": "assistant", "content": answer_markdown(answer) if answer else "⚠️ (no answer was saved)"}
+            {"role": "assistant", "content": bubble_markdown(answer, run, "⚠️ (no answer was saved)")}
         )
         data.append(
             {
                 "question": turn.question,
                 "answer": answer,
+                "attachment": run,
                 "index": len(shown) - 1,
                 "question_id": turn.question_id,
                 "answer_id": turn.answer_id,

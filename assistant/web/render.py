@@ -39,6 +39,55 @@ def answer_markdown(answer: dict[str, Any]) -> str:
     return text
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")  # never at a line's start here: # + - need none
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+ATTACHED = "📎"  # marks a question sent with a training run
+
+
+def _md(text: Any) -> str:
+    """Text from a log or a file name, shown literally in Markdown (no markup, no HTML)."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
+
+
+def run_markdown(run: dict[str, Any] | None) -> str:
+    """An attached training run as shown above its answer (and in the export): what was read, each
+    finding with its evidence, and the curves (the PNG inline as a data: URI, so it needs no file)."""
+    if not run:
+        return ""
+    span = f"{run['epochs']} epochs" if run.get("epochs") else f"{run.get('rows', 0)} rows"
+    lines = [
+        f"**📈 Your run: {_md(run.get('name') or 'training log')}** · {_md(run.get('format', ''))} · "
+        f"{span} · {_md(', '.join(run.get('metrics', [])))}",
+        "",
+    ]
+    lines += [f"- **{_md(f['kind'])}**: {_md(f['evidence'])}" for f in run.get("findings", [])]
+    png = run.get("plot_png") or ""
+    if _BASE64.fullmatch(png):
+        alt = f"Training curves of {_md(run.get('name') or 'the run')}"
+        lines += ["", f"![{alt}](data:image/png;base64,{png})"]
+    return "\n".join(lines)
+
+
+def attached_label(run: dict[str, Any]) -> str:
+    """The question saved for a run sent without words (it also names the conversation)."""
+    return f"{ATTACHED} {run.get('name') or 'training log'}"
+
+
+def question_markdown(question: str, run: dict[str, Any] | None) -> str:
+    """The user's bubble: the question, with the attached run's name when one was sent with it."""
+    if not run:
+        return question
+    shown = f"{ATTACHED} {_md(run.get('name') or 'training log')}"
+    return shown if question == attached_label(run) else f"{question}\n\n{shown}"
+
+
+def bubble_markdown(answer: dict[str, Any] | None, run: dict[str, Any] | None, body: str = "") -> str:
+    """The assistant's bubble: the attached run's findings and curves first, then the answer (or
+    `body`, what has streamed so far)."""
+    text = answer_markdown(answer) if answer else body
+    return f"{run_markdown(run)}\n\n---\n\n{text}" if run else text
+
+
 def _find_sentence(text: str, sentence: str) -> tuple[int, int] | None:
     """Where a sentence the chain reported (stored without its [n] markers) stands in the answer,
     which shows it with them: `Claim [1].` for `Claim.`. The span includes the markers."""
@@ -123,12 +172,16 @@ def status_line(answer: dict[str, Any]) -> str:
 
 
 def conversation_markdown(conversation: list[dict[str, Any]]) -> str:
-    """The conversation (a tab's turns as data: question and answer dict) as a Markdown document,
-    each answer followed by its sources."""
+    """The conversation (a tab's turns as data: question, answer dict, attached run) as one
+    self-contained Markdown document: an attached run's findings and curves (inline) before its
+    answer, each answer followed by its sources."""
     out = [f"# Conversation ({time.strftime('%Y-%m-%d %H:%M')})", ""]
     for turn in conversation:
         answer = turn.get("answer") or {}
-        out += [f"**You:** {turn['question']}", "", f"**Assistant:** {answer.get('answer', '')}", ""]
+        out += [f"**You:** {turn['question']}", ""]
+        if turn.get("attachment"):
+            out += [run_markdown(turn["attachment"]), ""]
+        out += [f"**Assistant:** {answer.get('answer', '')}", ""]
         for note in answer.get("notices", []):
             out += [f"*{note}*", ""]
         for s in answer.get("sources", []):

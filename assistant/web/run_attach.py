@@ -1,0 +1,183 @@
+"""A training run attached to a chat message: a log file uploaded in the message box, or a log pasted
+into the message itself. The run is read, judged and drawn at once (runs.diagnose without an answer);
+the chat then asks the documents the symptom question built from its findings and the user's words.
+
+Pasted text counts as a log only when it plainly is one: at least `MIN_PASTED_ROWS` lines that read
+as a log with metrics (as many points as the detectors need to judge a trend). Prose lines before and
+after the log are the user's own words; a message that quotes a line or two of numbers ("my loss is
+stuck at loss: 0.4, why?") stays a question. A single line is never read as a log (nor as a path).
+
+Uploads: Gradio hands the handler the path of the uploaded copy. A client can name any path in its
+payload; Gradio refuses one it did not upload (app.py turns that check on for our mounted app), and
+the handler reads a path only inside Gradio's upload folder as well: no client can make the server
+read /etc/passwd, the database, or anything else it did not upload.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from gradio.utils import get_upload_folder
+
+from assistant.chat.chain import message_text
+from assistant.runs.detect import THRESHOLDS, Finding
+from assistant.runs.diagnose import build_question, diagnose
+from assistant.runs.parse import Run, RunParseError, parse_run
+
+log = logging.getLogger(__name__)
+
+PASTED_FILE = "pasted_text.txt"  # what Gradio's box makes of a paste longer than max_plain_text_length
+MIN_PASTED_ROWS = THRESHOLDS.min_points  # fewer points: no trend to judge, so it stays a question
+NOT_UPLOADED = "Attach the log with the message box's upload button: that file was not uploaded here."
+
+# A line that reads as part of a log: a `name: 0.4` / `name=0.4` pair (JSON too), an `Epoch 3` or
+# `step 120` counter, a progress bar's `62/125`, or a CSV row or header (cells without spaces).
+_LOG_LINE = re.compile(
+    r"""[:=]\s*[-+]?(?:\d|\.\d|nan\b|inf\b)"""
+    r"""|\b(?:epoch|step|iter|iteration)\b\s*[:#]?\s*\d"""
+    r"""|\d+/\d+"""
+    r"""|^\s*[\w.+\-/"']*(?:\s*[,\t;]\s*[\w.+\-/"']*)+\s*$""",
+    re.IGNORECASE,
+)
+_FENCE = re.compile(r"^\s*(?:```|~~~)[\w-]*\s*$")  # a Markdown code fence around a pasted log
+_STRUCTURE = re.compile(r"^\s*[\"'{}\[\]]|[{\[,]\s*$")  # a line of a JSON document: `{`, `"key": [`
+
+
+def is_prose(line: str) -> bool:
+    """A line of the user's own words: letters, and nothing of a log's or a JSON document's shape."""
+    return (
+        bool(re.search(r"[^\W\d_]{2}", line))
+        and not _FENCE.match(line)
+        and not _STRUCTURE.search(line)
+        and not _LOG_LINE.search(line)
+    )
+
+
+class NotAttached(ValueError):
+    """The message's file or pasted log cannot be attached; the text says why, in the user's terms."""
+
+
+def message_parts(message: Any) -> tuple[str, list[str]]:
+    """(text, uploaded file paths) of what the message box sends: {text, files} from the multimodal
+    box, a plain string from other callers (Retry, tests)."""
+    if not isinstance(message, dict):
+        return message_text(message), []
+    files = []
+    for f in message.get("files") or []:
+        path = f.get("path") if isinstance(f, dict) else getattr(f, "path", f)
+        if path:
+            files.append(str(path))
+    return message_text(message.get("text")), files
+
+
+def split_pasted(text: str) -> tuple[str, str] | None:
+    """(the log part, the user's words around it) when the text may hold a pasted log, else None.
+    Only a shape test: the caller parses the log part to decide."""
+    lines = text.splitlines()
+    if sum(1 for ln in lines if ln.strip()) < MIN_PASTED_ROWS:
+        return None
+
+    def skippable(line: str) -> bool:
+        return not line.strip() or bool(_FENCE.match(line)) or is_prose(line)
+
+    start, end = 0, len(lines)
+    while start < end and skippable(lines[start]):
+        start += 1
+    while end > start and skippable(lines[end - 1]):
+        end -= 1
+    middle = [ln for ln in lines[start:end] if not _FENCE.match(ln)]
+    if sum(1 for ln in middle if ln.strip()) < MIN_PASTED_ROWS:
+        return None
+    words = [ln.strip() for ln in lines[:start] + lines[end:] if is_prose(ln)]
+    return "\n".join(middle), "\n".join(words)
+
+
+def uploaded(path: str) -> Path:
+    """The uploaded file at `path`, refused unless it lies in Gradio's upload folder."""
+    root = Path(get_upload_folder()).resolve()
+    try:
+        p = Path(path).resolve()
+    except (OSError, RuntimeError, ValueError):
+        raise NotAttached(NOT_UPLOADED) from None
+    if not p.is_relative_to(root) or p == root or not p.is_file():
+        raise NotAttached(NOT_UPLOADED)
+    return p
+
+
+class RunAttacher:
+    """Reads what the message box sends into (the user's words, the attached run or None). An
+    attached run that Retry sends again is held per browser tab until the re-sent message takes it."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self._held: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.settings.run_max_mb * 1e6)
+
+    def hold(self, tab: str, attachment: dict[str, Any]) -> None:
+        with self._lock:
+            self._held[tab] = attachment
+
+    def release(self, tab: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._held.pop(tab, None)
+
+    def read(self, message: Any, tab: str) -> tuple[str, dict[str, Any] | None]:
+        """(the user's words, the attachment: Diagnosis.attachment()) of a message. A file that is not
+        a readable training log raises NotAttached (before anything is shown or saved)."""
+        text, files = message_parts(message)
+        held = self.release(tab)
+        if len(files) > 1:
+            raise NotAttached("Attach one training log at a time.")
+        if files:
+            path = uploaded(files[0])
+            if path.name != PASTED_FILE:
+                return text.strip(), self._attach(path, text.strip(), path.name)
+            text = f"{text}\n{self._pasted_file(path)}"  # a long paste: read as if typed
+        if len(text.encode("utf-8", "ignore")) > self.max_bytes:
+            raise NotAttached(
+                f"The message is over {self.settings.run_max_mb:g} MB (run_max_mb): attach the log as a file."
+            )
+        pasted = split_pasted(text)
+        if pasted is not None:
+            log_text, words = pasted
+            try:
+                run = parse_run(log_text, max_bytes=self.max_bytes)
+            except RunParseError:
+                run = None  # not a log after all: a question with numbers in it
+            if run is not None and len(run) >= MIN_PASTED_ROWS:
+                return words, self._attach(run, words, run.name)
+        if held is not None:
+            return text.strip(), self.with_question(held, text.strip())
+        return text.strip(), None
+
+    def with_question(self, attachment: dict[str, Any], words: str) -> dict[str, Any]:
+        """The attachment asking the documents about `words` (Retry sends the same run again)."""
+        findings = [Finding(f["kind"], f["evidence"], f.get("details") or {}) for f in attachment["findings"]]
+        return {**attachment, "question": build_question(findings, words, self.settings.prompts_dir)}
+
+    def _pasted_file(self, path: Path) -> str:
+        if path.stat().st_size > self.max_bytes:
+            raise NotAttached(
+                f"The pasted text is over {self.settings.run_max_mb:g} MB (run_max_mb): attach the log file."
+            )
+        return path.read_text(encoding="utf-8", errors="replace")
+
+    def _attach(self, source: Path | Run, words: str, name: str) -> dict[str, Any]:
+        try:
+            found = diagnose(
+                source, words or None, None, prompts_dir=self.settings.prompts_dir, max_bytes=self.max_bytes
+            )
+        except RunParseError as exc:
+            raise NotAttached(f"Not attached: {exc}") from None
+        except Exception:  # a reader failing on odd bytes: still a clear message, the app serves on
+            log.exception("reading an attached log failed")
+            raise NotAttached(f"Not attached: {name} could not be read as a training log.") from None
+        return found.attachment()
