@@ -344,3 +344,30 @@ def test_another_users_run_is_never_visible(app, uploads):
         for c in conversations_of(app, "bob")
         for t in app.web.conversations.get(app.web.accounts.get("bob"), c.id).turns
     )
+
+
+def test_an_upload_over_the_limits_is_refused_while_it_arrives(tmp_path, embedder, tiny_engine):
+    """Gradio's own size check (max_file_size, from max_file_mb and run_max_mb) stops an oversized
+    upload at the door, before it fills the disk; one within the limits is received."""
+    import socket
+
+    import httpx
+
+    from assistant.core import Assistant
+    from assistant.web.app import WebApp
+
+    settings = Settings(data_dir=tmp_path / "data", max_file_mb=0.5, run_max_mb=1.0)
+    assistant = Assistant(settings, embedder=embedder, llm=tiny_engine)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = WebApp(assistant, WebContext(db=None, accounts=None, conversations=None, auth=False))
+    app.launch("127.0.0.1", port, block=False)
+    try:
+        url = f"http://127.0.0.1:{port}/gradio_api/upload"
+        small = httpx.post(url, files={"files": ("run.csv", b"epoch,loss\n" * 60_000)}, timeout=30)
+        big = httpx.post(url, files={"files": ("run.csv", b"epoch,loss\n" * 120_000)}, timeout=30)
+        assert small.status_code == 200 and Path(small.json()[0]).stat().st_size == 660_000
+        assert big.status_code == 413 and "size" in big.text.lower()
+    finally:
+        app.close()

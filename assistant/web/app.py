@@ -83,6 +83,9 @@ class WebApp:
             ssr_mode=False,
             show_error=True,
             css=CSS,
+            # uploads (a document, a training log) larger than either limit are refused while they
+            # arrive, before they fill the disk; the handlers then apply the limit that is theirs
+            max_file_size=int(max(settings.max_file_mb, settings.run_max_mb) * 2**20),
         )
         # Gradio checks that a file a request names was uploaded (not any path on the server) only in
         # an app started by launch(); a mounted one copies whatever readable file a client names into
