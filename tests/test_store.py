@@ -154,6 +154,11 @@ def test_an_attached_run_and_the_problem_card_are_kept_with_the_conversation(db,
     assert card == {"model": "ResNet-50", "hardware": "RTX 3060 12 GB"}  # empty fields are dropped
     view = store.get(alice, conv.id)
     assert [t.attachment for t in view.turns] == [run, None]
+    assert store.history(alice, conv.id)[0] == {"role": "user", "content": "Why does my loss plateau?"}
+    run_with_question = {**run, "question": "The training loss stops improving after epoch 4."}
+    turn = store.append_turn(alice, conv.id, "📎 metrics.csv", None, attachment=run_with_question)
+    assert store.history(alice, conv.id)[-1] == {"role": "user", "content": run_with_question["question"]}
+    store.truncate(alice, conv.id, turn.question_id)
     assert view.problem == card == store.problem(alice, conv.id)
     assert store.set_problem(alice, conv.id, {}) == {} and store.get(alice, conv.id).problem == {}
 

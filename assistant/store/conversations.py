@@ -50,10 +50,12 @@ class ConversationView(ConversationInfo):
     problem: dict[str, Any] = field(default_factory=dict)  # the problem card
 
     def history(self) -> list[dict[str, str]]:
-        """The conversation as the chain reads it: each question and the plain text of its answer."""
+        """The conversation as the chain reads it: each question (one sent with a training run: the
+        symptom question asked for it) and the plain text of its answer."""
         out = []
         for t in self.turns:
-            out.append({"role": "user", "content": t.question})
+            asked = (t.attachment or {}).get("question") or t.question
+            out.append({"role": "user", "content": asked})
             if t.answer and t.answer.get("answer"):
                 out.append({"role": "assistant", "content": t.answer["answer"]})
         return out
