@@ -107,8 +107,10 @@ def test_a_client_naming_a_server_path_reads_nothing(app_url):  # noqa: F811
             "text": "",
             "files": [{"path": path, "orig_name": "x.csv", "meta": {"_type": "gradio.FileData"}}],
         }
+        data = [message, [], None, 2, 0.0, 64, "", {}]  # box, chat, turns, k, temperature, tokens, id, card
+        assert len(data) == len(event["inputs"])
         body = {
-            "data": [message, [], None, 2, 0.0, 64, ""],
+            "data": data,
             "fn_index": event["id"],
             "trigger_id": box,
             "session_hash": session,
