@@ -216,3 +216,24 @@ def test_the_batching_decision_says_why(batched, tmp_path):
     use, why = batching_plan(Settings(data_dir=tmp_path, llm_batching="off"), model, "cpu")
     assert not use and "off" in why
     assert batching_plan(Settings(data_dir=tmp_path), model, "cpu")[0]
+
+
+def test_greedy_steps_take_the_argmax_and_sampling_steps_still_sample(tiny_model_dir, tmp_path, monkeypatch):
+    """A step whose requests are all greedy skips the softmax + draw over the vocabulary (batching.
+    greedy_steps); a step with a sampling request samples as before."""
+    from transformers.generation.continuous_batching import model_runner as mr
+
+    sampled: list[bool] = []
+    real = mr.ModelRunner._sample
+    monkeypatch.setattr(
+        mr.ModelRunner, "_sample", lambda self, *a: sampled.append(self.do_sample) or real(self, *a)
+    )
+    eng = engine(tiny_model_dir, tmp_path)
+    try:
+        eng.generate(msgs("my loss plateaus"), max_new_tokens=8, min_new_tokens=8)
+        assert len(sampled) >= 8 and not any(sampled)
+        sampled.clear()
+        eng.generate(msgs("my loss plateaus"), max_new_tokens=8, min_new_tokens=8, temperature=1.0)
+        assert len(sampled) >= 8 and all(sampled)
+    finally:
+        eng.close()

@@ -10,7 +10,10 @@ batch at every step) with what a server needs around it:
 - the KV cache is sized explicitly (`kv_tokens`), never "most of the free memory";
 - per-request `max_new_tokens` and temperature; greedy is a temperature so small that sampling
   always picks the top token (the manager samples or not for the whole batch);
-- cancel frees the request's cache blocks at once; a cancelled request ends immediately.
+- cancel frees the request's cache blocks at once; a cancelled request ends immediately;
+- a step whose requests are all greedy skips the logits processors and the softmax + multinomial
+  over the whole vocabulary and takes the argmax (`greedy_steps`): 13% of a lone answer's step on
+  CPU (py-spy), the gap between batched and one-at-a-time decoding.
 
 While a manager runs, a plain `generate()` on the same model fails (#48735): when batching is on,
 every generation of the engine (warm-up and benchmarks included) goes through here.
@@ -32,6 +35,7 @@ from assistant.llm.errors import LLMError
 log = logging.getLogger(__name__)
 
 GREEDY_TEMPERATURE = 1e-7  # logits / 1e-7: a gap of one fp32 ulp already decides; top token wins
+GREEDY_LIMIT = 1e-6  # a step whose temperatures are all at most this takes the argmax (greedy_steps)
 _POLL_S = 0.05
 
 
@@ -96,6 +100,53 @@ def kv_budget_tokens(settings: Any, model: Any, device: str, bytes_per_token: in
     return tokens
 
 
+def greedy_steps() -> None:
+    """Make transformers' batched step take the argmax when every request in it is greedy.
+
+    The manager samples or not for the whole batch, so greedy requests run at GREEDY_TEMPERATURE
+    through the temperature processor, a softmax and a multinomial draw over every vocabulary entry
+    (152k for Qwen), which then picks the top token anyway. This wraps the (uncompiled) step once per
+    process: for a step whose temperatures are all at most GREEDY_LIMIT it turns sampling and the
+    processors off for that step only, so the same token comes out for a fraction of the work; a
+    step with any sampling request is untouched. Compiled steps (GPU options) are not wrapped.
+    """
+    import torch
+    from transformers.generation.continuous_batching import cb_logits_processors as lp
+    from transformers.generation.continuous_batching import model_runner as mr
+
+    runner = mr.ModelRunner
+    if getattr(runner, "_greedy_steps", False):
+        return
+    step = runner._forward_process_and_sample
+
+    def temperature_row(processors: Any) -> int | None:
+        row = 0
+        for p in processors.logits_processor:
+            if isinstance(p, lp.ContinuousBatchingTemperatureLogitsWarper):
+                return row
+            if isinstance(p, lp.ContinuousBatchingLogitsProcessor):
+                row += 1
+        return None
+
+    def greedy_aware(self: Any, model: Any, batch_data: dict, *args: Any) -> None:
+        processors = self.logit_processor
+        row = temperature_row(processors) if processors.do_processing and self.do_sample else None
+        if row is None or self.return_logprobs:
+            return step(self, model, batch_data, *args)
+        n = int(batch_data["logits_indices"].numel())
+        temps = batch_data["logits_processor_args"][row, :n].view(dtype=torch.float32)
+        if n == 0 or float(temps.max()) > GREEDY_LIMIT:
+            return step(self, model, batch_data, *args)
+        self.do_sample, processors.do_processing = False, False
+        try:
+            return step(self, model, batch_data, *args)
+        finally:
+            self.do_sample, processors.do_processing = True, True
+
+    runner._forward_process_and_sample = greedy_aware
+    runner._greedy_steps = True
+
+
 class ContinuousBatcher:
     """One `ContinuousBatchingManager` on a model plus the dispatcher that routes its outputs."""
 
@@ -151,6 +202,7 @@ class ContinuousBatcher:
             per_request_processors=True,
             allow_block_sharing=False,
         )
+        greedy_steps()
         self.manager = model.init_continuous_batching(generation_config=gen, continuous_batching_config=cfg)
         self.manager.start()
         self._lock = threading.Lock()
