@@ -204,7 +204,7 @@ def bench_llm_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Load time, first token, prefill and decode tokens/s: the engine against a bare model.generate."""
-    from assistant.measure.bench import bench_llm
+    from assistant.measure.bench_llm import bench_llm
 
     choices = [q.strip() for q in quantize.split(",") if q.strip()] if quantize else None
     bad = [q for q in choices or [] if q not in ("auto", "int8", "off")]
