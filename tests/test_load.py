@@ -1,9 +1,10 @@
 """Eight people at once through the running web app's API: each has a two-turn conversation with its
 own question, and gets exactly the answers and sources it gets alone, while a ninth stops mid-answer.
 
-Real parts: the Gradio server on loopback, one gradio_client per session, the tiny random model on
-the default CPU path (int8, continuous batching), greedy decoding so that an answer is a fact that
-can be compared: any text from another session, or a batch-mate changing an answer, breaks equality.
+Real parts: the Gradio server on loopback, one gradio_client per session, the tiny random model with
+continuous batching on fp32 weights (int8's lone one-row steps round differently from batched ones
+in the last bits, llm/quantize.py), greedy decoding so that an answer is a fact that can be
+compared: any text from another session, or a batch-mate changing an answer, breaks equality.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ def _rss_mb() -> float:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, embedder, tiny_model_dir):
-    """The app with its own engine: the CPU default (int8 weights, batching on), greedy, answers long
-    enough that eight of them overlap."""
+    """The app with its own engine: batching on, fp32 weights (see the module docstring), greedy,
+    answers long enough that eight of them overlap."""
     from assistant.core import Assistant
     from assistant.llm.engine import LLMEngine
     from assistant.web.app import build_app, launch
