@@ -11,13 +11,12 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from types import SimpleNamespace
 
 import gradio as gr
 import pytest
+from store_helpers import req, web_handlers
 
 from assistant.settings import Settings
-from assistant.store import Accounts, ConversationStore, open_database
 from assistant.web.auth import WebContext
 from assistant.web.conversations_panel import NO_SUCH
 from assistant.web.run_attach import NOT_UPLOADED, RunAttacher, split_pasted
@@ -30,19 +29,9 @@ HEALTHY_CONSOLE = LOGS / "healthy_blobs_adam.console.log"
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, embedder, tiny_engine):
-    from assistant.core import Assistant
-    from assistant.web.chat_tab import ChatTab
-
     settings = Settings(data_dir=tmp_path_factory.mktemp("chat-runs"), llm_max_new_tokens=24)
-    assistant = Assistant(settings, embedder=embedder, llm=tiny_engine)
-    assistant.ingest()
-    db = open_database(settings)
-    accounts = Accounts(db, settings)
-    accounts.add("alice", "pw")
-    accounts.add("bob", "pw")
-    web = WebContext(db=db, accounts=accounts, conversations=ConversationStore(db), auth=True)
-    yield SimpleNamespace(assistant=assistant, web=web, chat=ChatTab(assistant, web))
-    db.dispose()
+    with web_handlers(settings, embedder, tiny_engine) as handlers:
+        yield handlers
 
 
 @pytest.fixture()
@@ -59,10 +48,6 @@ def uploads(tmp_path, monkeypatch):
         return str(dest)
 
     return upload
-
-
-def req(user: str, tab: str = "t", query: dict | None = None) -> SimpleNamespace:
-    return SimpleNamespace(session_hash=f"{user}-{tab}", username=user, query_params=query or {})
 
 
 def send(chat, message, *, user="alice", conversation=(), conv_id=None, tab="t", card=None) -> list:

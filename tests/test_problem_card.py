@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 import pytest
+from store_helpers import req, web_handlers
 
 from assistant.chat.problem import (
     EDITED,
@@ -246,25 +247,9 @@ def test_a_first_turn_with_a_card_costs_no_llm_call_and_off_topic_still_abstains
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, embedder, tiny_engine):
-    from assistant.core import Assistant
-    from assistant.store import Accounts, ConversationStore, open_database
-    from assistant.web.auth import WebContext
-    from assistant.web.chat_tab import ChatTab
-
     settings = Settings(data_dir=tmp_path_factory.mktemp("card"), llm_max_new_tokens=8)
-    assistant = Assistant(settings, embedder=embedder, llm=tiny_engine)
-    assistant.ingest()
-    db = open_database(settings)
-    accounts = Accounts(db, settings)
-    accounts.add("alice", "pw")
-    accounts.add("bob", "pw")
-    web = WebContext(db=db, accounts=accounts, conversations=ConversationStore(db), auth=True)
-    yield SimpleNamespace(web=web, chat=ChatTab(assistant, web))
-    db.dispose()
-
-
-def req(user: str, tab: str = "t", query: dict | None = None) -> SimpleNamespace:
-    return SimpleNamespace(session_hash=f"{user}-{tab}", username=user, query_params=query or {})
+    with web_handlers(settings, embedder, tiny_engine) as handlers:
+        yield handlers
 
 
 def turn(chat, question, *, user, conversation=(), conv_id=None, card=None):

@@ -4,14 +4,11 @@ tiny model and accounts in a SQLite file."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import gradio as gr
 import pytest
+from store_helpers import req, web_handlers
 
 from assistant.settings import Settings
-from assistant.store import Accounts, ConversationStore, open_database
-from assistant.web.auth import WebContext
 from assistant.web.conversations_panel import NO_SUCH
 
 Q1 = "My GPU keeps running out of memory while training, what can I do?"
@@ -20,28 +17,9 @@ Q2 = "How can I ensure the reproducibility of my deep learning project?"
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, embedder, tiny_engine):
-    from assistant.core import Assistant
-    from assistant.web.chat_tab import ChatTab
-    from assistant.web.documents_tab import DocumentsTab
-
-    data = tmp_path_factory.mktemp("access")
-    settings = Settings(data_dir=data, llm_max_new_tokens=24)
-    assistant = Assistant(settings, embedder=embedder, llm=tiny_engine)
-    assistant.ingest()
-    db = open_database(settings)
-    accounts = Accounts(db, settings)
-    accounts.add("alice", "pw")
-    accounts.add("bob", "pw")
-    accounts.add("root", "pw", admin=True)
-    web = WebContext(db=db, accounts=accounts, conversations=ConversationStore(db), auth=True)
-    yield SimpleNamespace(
-        assistant=assistant, web=web, chat=ChatTab(assistant, web), docs=DocumentsTab(assistant, web)
-    )
-    db.dispose()
-
-
-def req(user: str | None, tab: str = "t", query: dict | None = None) -> SimpleNamespace:
-    return SimpleNamespace(session_hash=f"{user}-{tab}", username=user, query_params=query or {})
+    settings = Settings(data_dir=tmp_path_factory.mktemp("access"), llm_max_new_tokens=24)
+    with web_handlers(settings, embedder, tiny_engine, admins=("root",)) as handlers:
+        yield handlers
 
 
 def ask(chat, question, *, user, conversation=(), conv_id=None, tab="t"):
