@@ -7,9 +7,10 @@ import shutil
 import pytest
 
 from assistant.chat.chain import Answer, RagChain, Source
-from assistant.chat.citations import CitationRewriter, cited_numbers, sentence_spans
+from assistant.chat.citations import CitationRewriter, cited_numbers, has_words, sentence_spans
 from assistant.chat.followup import refers_back
 from assistant.chat.messages import trim_history
+from assistant.chat.prompts import prompt
 from assistant.knowledge.retrieval import EmptyQueryError
 from assistant.settings import PROJECT_DIR
 
@@ -90,6 +91,61 @@ def test_the_models_rewrite_becomes_the_standalone_question(serial_chat, serial_
     # The rewrite prompt carried the conversation, the last answer included, and the message.
     assert len(prompts) == 1 and RAM_HISTORY[1]["content"] in prompts[0]
     assert "Last message: how does the second one work?" in prompts[0]
+
+
+def _steer_answers(engine, monkeypatch, replies: dict[bool, str]) -> list[bool]:
+    """Make the real tiny model write replies[asked_again] as its answer (constrained decoding, as
+    above); asked_again: the answer prompt carries prompts/retry.txt. Returns asked_again per call."""
+    retry = prompt(engine.settings, "retry").format().strip()
+    real, calls = engine.stream, []
+
+    def stream(messages, **kw):
+        asked_again = retry in messages[-1]["content"]
+        calls.append(asked_again)
+        ids = engine.tokenizer.encode(replies[asked_again], add_special_tokens=False)
+        start = engine.encode_chat(messages).shape[-1]
+
+        def allowed(batch_id, input_ids):
+            i = input_ids.shape[-1] - start
+            return [ids[i]] if i < len(ids) else [engine.tokenizer.eos_token_id]
+
+        return real(messages, prefix_allowed_tokens_fn=allowed, **kw)
+
+    monkeypatch.setattr(engine, "stream", stream)
+    return calls
+
+
+def test_a_reply_of_source_numbers_alone_is_asked_again_and_never_shown(
+    serial_chat, serial_engine, monkeypatch
+):
+    sentence = "Accumulate gradients over several batches before an update to save memory."
+    calls = _steer_answers(serial_engine, monkeypatch, {False: "[1] [2]", True: f"{sentence} [1]"})
+    question = "My GPU keeps running out of memory while training."
+    chunks = list(serial_chat.chain.stream(question, max_new_tokens=64))
+    answer, shown = chunks[-1], "".join(c for c in chunks if isinstance(c, str))
+    assert calls == [False, True]
+    assert shown.startswith("Accumulate gradients")  # the bare numbers never reached the user
+    assert answer.retried and not answer.no_text
+    assert answer.answer.startswith(sentence[:-1]) and answer.sources
+    assert "memory" in answer.sources[0].text.lower()
+
+
+def test_a_model_that_only_ever_writes_numbers_is_asked_once_more_and_reported(
+    serial_chat, serial_engine, monkeypatch
+):
+    calls = _steer_answers(serial_engine, monkeypatch, {False: "[1] [2]", True: "[2]"})
+    chunks = list(serial_chat.chain.stream("My GPU keeps running out of memory while training."))
+    answer = chunks[-1]
+    assert calls == [False, True]  # once more, not forever
+    assert not [c for c in chunks if isinstance(c, str)]  # nothing but numbers: nothing streamed
+    assert answer.retried and answer.no_text
+    assert answer.answer.startswith("The model wrote no answer text") and len(answer.sources) == 1
+    assert answer.answer.endswith(f"[1]: {answer.sources[0].title}")
+
+
+def test_has_words():
+    assert not has_words("[1] [2]\n[3][Source 4]") and not has_words("") and not has_words("[1] [2")
+    assert has_words("[1] Use float16.") and has_words("Yes [1].")
 
 
 def test_a_rewrite_that_still_leans_on_the_conversation_falls_back_to_joining(

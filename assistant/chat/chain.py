@@ -9,7 +9,9 @@ One turn, top to bottom:
    best source is not relevant enough;
 4. number the sources under a token budget and stream the answer (prompts/system.txt, answer.txt);
 5. rewrite the model's [n] markers as they stream: unknown numbers dropped, the rest renumbered by
-   first use; then check each cited sentence against its source and find the supporting span.
+   first use (markers before the first word wait for it); a reply of source numbers alone is asked
+   for once more (prompts/retry.txt); then check each sentence against the sources, settle its
+   citations and find the supporting span.
 
 With a problem card (the user's setup, assistant/chat/problem.py), its text goes into the rewrite
 and answer prompts (prompts/setup_rewrite.txt, setup_answer.txt) and the question joined to it is
@@ -19,6 +21,7 @@ card nothing of this happens.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -32,6 +35,7 @@ from assistant.chat.citations import (
     CitationRewriter,
     SupportChecker,
     cited_numbers,
+    has_words,
     sentence_spans,
     strip_markers,
     with_marks,
@@ -47,6 +51,8 @@ from assistant.settings import Settings
 
 if TYPE_CHECKING:
     from assistant.llm.engine import LLMEngine
+
+log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------------
 # Results
@@ -80,6 +86,8 @@ class Answer:
     rewritten: bool = False
     citations_added: bool = False  # the model wrote no marker; they were attributed afterwards
     corrected: int = 0  # markers re-pointed to the source that actually supports the sentence
+    retried: bool = False  # the first reply was source numbers alone, so the model was asked again
+    no_text: bool = False  # the model wrote nothing but markers (even when asked again)
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -168,8 +176,15 @@ class RagChain(FollowUps):
         return sources
 
     def messages(
-        self, question: str, history: list[Message], sources: list[Source], setup: str = ""
+        self,
+        question: str,
+        history: list[Message],
+        sources: list[Source],
+        setup: str = "",
+        retry: bool = False,
     ) -> list[Message]:
+        """The answer prompt; `retry` adds prompts/retry.txt, for a model that replied with source
+        numbers alone."""
         block = "\n\n".join(
             prompt(self.settings, "source").format(
                 n=s.n, doc_title=s.doc_title, title=s.title, text=s.text, source=s.source
@@ -179,6 +194,8 @@ class RagChain(FollowUps):
         user = prompt(self.settings, "answer").format(
             sources=block, question=question, setup=self._setup("setup_answer", setup)
         )
+        if retry:
+            user = f"{user.rstrip()}\n{prompt(self.settings, 'retry').format()}"
         past = trim_history(history, self.settings.history_max_tokens, self.llm.count_tokens)
         return [
             {"role": "system", "content": prompt(self.settings, "system").format()},
@@ -237,11 +254,15 @@ class RagChain(FollowUps):
             last = b
         pieces.append(text[last:])
         answer.answer = "".join(pieces).strip()
+        answer.no_text = not has_words(answer.answer)
         if not shown and sources:  # nothing clearly supported: still say which passage it drew on
             checks = [self.checker.check(answer.answer, src.text) for src in sources]
             k = max(range(len(sources)), key=lambda k: checks[k][0])
             shown[k], best_for[k] = 1, checks[k]
-            answer.answer += f"\n\n(Drawn from [1]: {sources[k].title})"
+            if answer.no_text:  # say so plainly (prompts/no_text.txt) rather than show an empty answer
+                answer.answer = prompt(self.settings, "no_text").format(title=sources[k].title).strip()
+            else:
+                answer.answer += f"\n\n(Drawn from [1]: {sources[k].title})"
         answer.citations_added = not model_cited
         for k, n in shown.items():
             support, (a, b) = best_for[k]
@@ -336,18 +357,30 @@ class RagChain(FollowUps):
             fixed = engine.count_messages(self.messages(question, past, [], setup))
         budget = min(self.settings.context_max_tokens, window - reserve - fixed - 32)
         sources = self.select_sources(results, budget, sources_k)
-        generation = engine.stream(self.messages(question, past, sources, setup), stop=stop, **gen)
+        messages = self.messages(question, past, sources, setup)
         rewriter = CitationRewriter(len(sources))  # live view; finalize() settles the citations
-        raw = ""
-        for chunk in generation:
-            if isinstance(chunk, Waiting):  # no place in the batch yet: the caller may say so
-                yield chunk
-                continue
-            raw += chunk
-            if out := rewriter.feed(chunk):
-                timings.setdefault("first_token_ms", (time.perf_counter() - t0) * 1000)
-                yield out
-        if tail := rewriter.flush():
+        raw, held = "", ""
+        for attempt in range(2):
+            generation = engine.stream(messages, stop=stop, **gen)
+            for chunk in generation:
+                if isinstance(chunk, Waiting):  # no place in the batch yet: the caller may say so
+                    yield chunk
+                    continue
+                raw += chunk
+                held += rewriter.feed(chunk)
+                if held and has_words(raw):  # leading markers wait for the words they belong to
+                    timings.setdefault("first_token_ms", (time.perf_counter() - t0) * 1000)
+                    yield held
+                    held = ""
+            if has_words(raw) or generation.stats.cancelled or attempt:
+                break
+            # Source numbers and nothing else (a small model's habit with some questions): ask once
+            # more, with the instruction to write sentences; the user never saw the bare numbers.
+            log.info("the model answered with source numbers only (%r); asking once more", raw[:80])
+            messages = self.messages(question, past, sources, setup, retry=True)
+            rewriter, raw, held = CitationRewriter(len(sources)), "", ""
+        tail = held + rewriter.flush()
+        if tail and has_words(raw):
             yield tail
         answer = self.finalize(raw, sources)
         stats = generation.stats
@@ -360,6 +393,7 @@ class RagChain(FollowUps):
         )
         timings.setdefault("first_token_ms", timings["total_ms"])
         answer.standalone_question, answer.rewritten, answer.notices = standalone, follow_up, notices
+        answer.retried = attempt > 0
         answer.timings = {k: round(v, 1) for k, v in timings.items()}
         if stats.cancelled:
             answer.notices.append("Stopped.")

@@ -73,6 +73,11 @@ def cited_numbers(sentence: str) -> list[int]:
     return [int(n) for m in re.finditer(r"\[(\d+)\]", sentence) for n in [m.group(1)]]
 
 
+def has_words(text: str) -> bool:
+    """Whether `text` says anything besides [n] markers (an unfinished "[2" at the end included)."""
+    return bool(re.search(r"\w", _OPEN_MARKER.sub("", MARKER.sub("", text))))
+
+
 def strip_markers(sentence: str) -> str:
     return re.sub(r"\s?\[\d+\]", "", sentence).strip()
 

@@ -118,6 +118,7 @@ def eval_answers_cmd(
     console.print(
         f"answers (n={ans['n']}): cite a gold unit {ans['cite_gold']:.3f}, "
         f"citation precision {ans['citation_precision']:.3f}, "
+        f"no text {ans['no_text']} (retried {ans['retried']}), "
         f"unsupported sentences {ans['unsupported']} of {ans['cited_sentences']} cited"
     )
     for name in ("own", "other"):

@@ -87,7 +87,10 @@ def citation_precision(cited_gold: list[tuple[int, int]]) -> float:
 
 
 DEFINITIONS = {
-    "cite_gold": "share of answers citing at least one gold unit",
+    "cite_gold": "share of answers citing at least one gold unit (an answer of source numbers alone "
+    "counts as not citing)",
+    "no_text": "answers with no text besides source numbers, after the one retry",
+    "retried": "answers whose first reply was source numbers alone, so the model was asked once more",
     "citation_precision": "mean, over answers citing something, of (cited sources that are gold) / "
     "(cited sources)",
     "support": "best of: cosine of the sentence with one source sentence; for 5+ content words, the share "
@@ -242,7 +245,8 @@ def eval_answers(assistant: Any, limit: int | None = None, progress: Any = None)
     all_units = [SimpleNamespace(**u) for u in assistant.retriever.units()]
     for item in singles:
         ans = assistant.ask(item["question"])
-        gold_hits = [s for s in ans.sources if is_gold(s, item["gold"])]
+        # An answer of source numbers alone says nothing, whatever passage it is credited to.
+        gold_hits = [] if ans.no_text else [s for s in ans.sources if is_gold(s, item["gold"])]
         cited_gold += bool(gold_hits)
         precision.append((len(gold_hits), len(ans.sources)))
         for key in stage:
@@ -261,6 +265,8 @@ def eval_answers(assistant: Any, limit: int | None = None, progress: Any = None)
                 "abstained": ans.abstained,
                 "cited": [s.title for s in ans.sources],
                 "gold_cited": bool(gold_hits),
+                "no_text": ans.no_text,
+                "retried": ans.retried,
                 "unsupported": len(ans.unsupported),
                 "cited_sentences": sum(bool(cited_numbers(x)) for x in split_sentences(ans.answer)),
                 "added": ans.citations_added,
@@ -272,6 +278,8 @@ def eval_answers(assistant: Any, limit: int | None = None, progress: Any = None)
         "n": len(singles),
         "cite_gold": cited_gold / max(len(singles), 1),
         "citation_precision": citation_precision(precision),
+        "no_text": sum(r["no_text"] for r in rows),
+        "retried": sum(r["retried"] for r in rows),
         "unsupported": sum(r["unsupported"] for r in rows),
         "cited_sentences": sum(r["cited_sentences"] for r in rows),
         "rows": rows,
