@@ -216,15 +216,25 @@ def test_bench_serve_measures_a_running_app_and_draws_the_plot(served, tmp_path)
     url, engine, _ = served
     plot = tmp_path / "serve.png"
     result = CliRunner().invoke(
-        app, ["bench", "serve", "--users", "1,3", "--url", url, "--plot", str(plot), "--json"]
+        app,
+        ["bench", "serve", "--users", "1,4", "--alone", "3", "--url", url, "--plot", str(plot), "--json"],
     )
     assert result.exit_code == 0, result.output
     res = json.loads(result.output[result.output.index("{") :])
-    rows = res["runs"]["as served"]
-    assert [r["users"] for r in rows] == [1, 3]
-    for r in rows:
-        assert 0 < r["first_token_p50_s"] <= r["first_token_max_s"] <= r["wall_s"]
+    lone, four = res["runs"]["as served"]
+    assert (lone["users"], lone["trials"], four["users"]) == (1, 3, 4)  # one user: three questions in turn
+    assert 0 < four["first_token_p50_s"] <= four["first_token_max_s"] <= four["wall_s"]
+    assert (
+        0 < lone["first_token_p50_s"] <= lone["first_token_max_s"]
+        and lone["first_token_p50_s"] < lone["wall_s"]
+    )
+    for r in (lone, four):
         assert r["tokens"] > 0 and r["aggregate_tokens_per_s"] > 0 and r["user_decode_tps_p50"] > 0
+    ratio = four["first_token_max_s"] / lone["first_token_p50_s"]  # the floor divides by the lone median
+    assert (
+        f"slowest first token {ratio:.2f}x" in res["floors"][0]
+        and "median of 3 questions" in res["floors"][0]
+    )
     assert plot.read_bytes().startswith(b"\x89PNG") and res["plot"] == str(plot)
     assert engine.batcher.active() == 0
     bad = CliRunner().invoke(app, ["bench", "serve", "--users", "two", "--url", url])

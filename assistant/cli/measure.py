@@ -269,6 +269,9 @@ def bench_serve_cmd(
         str, typer.Option(help="llm_batching values to start the app with, in order.")
     ] = "on,off",
     max_new_tokens: Annotated[int, typer.Option(help="Answer length cap for the started app.")] = 96,
+    alone: Annotated[
+        int, typer.Option(help="Questions asked by one user alone, in turn (the lone figures are medians).")
+    ] = 4,
     plot: Annotated[Path | None, typer.Option(help="PNG of first token and decode rate vs users.")] = Path(
         "docs/serve.png"
     ),
@@ -282,11 +285,16 @@ def bench_serve_cmd(
     except ValueError:
         counts = []
     picked = tuple(m.strip() for m in modes.split(",") if m.strip())
-    if not counts or min(counts) < 1 or any(m not in ("auto", "on", "off") for m in picked):
-        err.print("[bold red]error:[/] --users takes numbers like 1,2,4,8; --modes takes auto, on, off")
+    if not counts or min(counts) < 1 or alone < 1 or any(m not in ("auto", "on", "off") for m in picked):
+        err.print(
+            "[bold red]error:[/] --users takes numbers like 1,2,4,8; --modes takes auto, on, off; "
+            "--alone takes a number >= 1"
+        )
         raise typer.Exit(2)
     with friendly_errors():
-        res = bench_serve(counts, url=url, modes=picked, max_new_tokens=max_new_tokens, plot=plot)
+        res = bench_serve(
+            counts, url=url, modes=picked, max_new_tokens=max_new_tokens, plot=plot, alone=alone
+        )
     if as_json:
         print(json.dumps(res, indent=2))
         return
