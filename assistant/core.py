@@ -81,6 +81,7 @@ class Assistant:
         self._chain_lock = threading.Lock()
         self._chain: RagChain | None = None
         self._indexed_checked = False
+        self._index_lock = threading.Lock()  # the first searches of a fresh store wait for one ingest
 
     @property
     def llm(self) -> LLMEngine:
@@ -119,11 +120,16 @@ class Assistant:
         return self.store.delete_file(str(Path(path).resolve()))
 
     def ensure_indexed(self) -> None:
-        """Index the configured corpus on first use if the store is empty (a fresh data directory)."""
-        if not self._indexed_checked:
-            self._indexed_checked = True
+        """Index the configured corpus on first use if the store is empty (a fresh data directory).
+        Concurrent first searches wait for that one ingest rather than search an empty store."""
+        if self._indexed_checked:
+            return
+        with self._index_lock:
+            if self._indexed_checked:
+                return
             if self.store.count() == 0 and all(Path(p).exists() for p in self.settings.corpus_paths):
                 self.ingest()
+            self._indexed_checked = True
 
     def search(self, query: str, k: int | None = None) -> list[SearchResult]:
         """The k most relevant Q&A units for a query, best first, one hit per unit."""

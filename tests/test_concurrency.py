@@ -226,3 +226,17 @@ def test_eight_sessions_search_ask_upload_and_remove_at_once(shared, tmp_path):
         assert found is not r["removed"], r
     names = " ".join(str(row[0]) for row in documents.table())
     assert all((f"notes-{run}-{i}" in names) is (i % 2 == 1) for i in range(8)), names
+
+
+def test_first_searches_of_a_fresh_store_wait_for_one_ingest(settings, make_assistant):
+    """A fresh data directory indexes the corpus on first use. Users who search at that moment get
+    results from the whole corpus (not an empty store, which would abstain), from one ingest."""
+    a = make_assistant(settings)
+    results, errors = run_threads(lambda i: a.search("my GPU runs out of memory while training", k=3), 6)
+    assert not errors, errors
+    titles = {i: [r.title for r in hits] for i, hits in results.items()}
+    assert len(titles) == 6 and all(t == titles[0] and t for t in titles.values())
+    assert "My model training takes too much RAM, how do I solve this?" in titles[0]
+    fresh = make_assistant(settings.model_copy(update={"data_dir": settings.data_dir.parent / "other"}))
+    fresh.ingest()
+    assert a.store.count() == fresh.store.count()  # one ingest's worth, nothing twice
