@@ -230,6 +230,22 @@ def test_retry_sends_the_same_run_again(app, uploads):
     assert redo[-1][2][-1]["question"] == "📎 diverged_blobs_nan.console.log"
 
 
+def test_retry_while_the_answer_streams_sends_the_same_run_again(app, uploads):
+    """Retry pressed before the answer has finished (so before the turn is saved): the run and the
+    words go back, not the rendered bubble, and the stopped answer is never saved."""
+    saved = len(conversations_of(app, "alice"))
+    message = {"text": "Why is that?", "files": [uploads(OVERFIT)]}
+    stream = app.chat.respond(message, [], [], 2, 0.0, 24, None, req("alice", "retry-live"))
+    shown = next(stream)[1]  # the question and the findings are on screen; the answer has not begun
+    again, kept_shown, kept = app.chat.retry(shown, [], None, req("alice", "retry-live"))
+    assert (again, kept_shown, kept) == ("Why is that?", [], [])
+    assert list(stream) == []  # the superseded answer writes nothing more
+    assert len(conversations_of(app, "alice")) == saved  # and is not saved
+    redo = send(app.chat, {"text": again, "files": []}, tab="retry-live")
+    turn = redo[-1][2][-1]
+    assert turn["attachment"]["name"] == "overfit_blobs.keras.csv" and turn["question"] == "Why is that?"
+
+
 def test_the_markdown_export_holds_the_findings_and_the_picture(app, uploads):
     outs = send(app.chat, {"text": "", "files": [uploads(HEALTHY_CONSOLE)]}, tab="export")
     exported = app.chat.export(outs[-1][2])

@@ -127,6 +127,7 @@ class ChatTab:
         conversation = list(conversation or [])
         # Registered before anything else, so a Stop pressed at any moment of this turn reaches it.
         turn = self.turns.start(request.session_hash)
+        turn.sent.update(question=text, attachment=run)
         try:
             shown = [
                 *_shown(messages),
@@ -237,7 +238,7 @@ class ChatTab:
         """Stop what this tab is writing, drop the last exchange (from the saved conversation too)
         and put its question back."""
         user = user_of(self.web, request)
-        self.turns.supersede(request.session_hash)
+        streaming = self.turns.supersede(request.session_hash)
         shown = _shown(messages)
         last_user = max((i for i, m in enumerate(shown) if m["role"] == "user"), default=None)
         if last_user is None:
@@ -250,9 +251,13 @@ class ChatTab:
             except NotFound:
                 raise gr.Error(NO_SUCH) from None
         again = shown[last_user]["content"]
-        if dropped and (run := dropped[0].get("attachment")):  # the same run goes with the question again
-            self.runs.hold(request.session_hash, run)
-            again = "" if dropped[0]["question"] == attached_label(run) else dropped[0]["question"]
+        # What was sent: the saved turn, or the one still streaming (not saved yet, and never will be).
+        sent = dropped[0] if dropped else streaming.sent if streaming and streaming.sent else None
+        if sent is not None:
+            again = sent["question"]
+            if run := sent.get("attachment"):  # the same run goes with the question again
+                self.runs.hold(request.session_hash, run)
+                again = "" if again == attached_label(run) else again
         return again, shown[:last_user], kept
 
     def clear(self, request: gr.Request) -> Any:

@@ -19,6 +19,8 @@ class Turn:
     tab: str
     id: int
     stop: threading.Event = field(default_factory=threading.Event, compare=False)
+    # what the user sent (question, attachment): Retry while this answer streams sends it again
+    sent: dict = field(default_factory=dict, compare=False)
 
 
 class TabTurns:
@@ -50,11 +52,14 @@ class TabTurns:
             turn.stop.set()
         return len(turns)
 
-    def supersede(self, tab: str) -> None:
-        """Stop the tab's answers and take the chat from them (Retry, Clear)."""
+    def supersede(self, tab: str) -> Turn | None:
+        """Stop the tab's answers and take the chat from them (Retry, Clear); returns the answer
+        that owned the chat, if one was still being written."""
         with self._lock:
-            self._owner.pop(tab, None)
+            owner = self._owner.pop(tab, None)
+            turn = self._running.get(tab, {}).get(owner) if owner is not None else None
         self.stop(tab)
+        return turn
 
     def finish(self, turn: Turn) -> None:
         with self._lock:
