@@ -209,6 +209,13 @@ class Settings(BaseSettings):
         description="KV cache of the batch, in tokens across all answers; 0 = llm_batch_size × the context "
         "window (at most 4096 each), capped on a GPU to what llm_max_memory leaves.",
     )
+    llm_prefix_cache: bool = Field(
+        True,
+        description="With batching: an answer whose prompt starts like one already computed (the system "
+        "prompt; the same sources for a similar question; the same question again) reuses that part of "
+        "the KV cache instead of computing it again. Finished answers' blocks stay reusable until the "
+        "space is needed.",
+    )
     llm_url: str | None = Field(
         None,
         description="An OpenAI-compatible server (vLLM, TGI, llama.cpp, Ollama, `transformers serve`), e.g. "

@@ -237,3 +237,25 @@ def test_greedy_steps_take_the_argmax_and_sampling_steps_still_sample(tiny_model
         assert len(sampled) >= 8 and all(sampled)
     finally:
         eng.close()
+
+
+def test_each_answer_in_a_step_attends_only_to_its_own_keys(batched, monkeypatch):
+    """Per-answer attention (llm/packed_attention.py) leaves out only fully masked blocks: answers
+    batched together get the tokens that whole-step attention under the block-diagonal mask gives."""
+    from transformers.modeling_utils import AttentionInterface
+
+    from assistant.llm import packed_attention
+
+    prompts = [[7 + (i * 13 + n) % 200 for i in range(n)] for n in (150, 90, 17)]
+
+    def answers() -> list[list[int]]:
+        reqs = [batched.batcher.submit(p, max_new_tokens=12, temperature=0.0) for p in prompts]
+        return [[t for step in batched.batcher.tokens(r) for t in step] for r in reqs]
+
+    before = packed_attention.split_steps
+    per_answer = answers()
+    assert packed_attention.split_steps > before  # steps with several answers were split
+    wrapper = AttentionInterface._global_mapping["sdpa"]
+    monkeypatch.setitem(AttentionInterface._global_mapping, "sdpa", wrapper.__wrapped__)
+    whole_step = answers()
+    assert per_answer == whole_step and all(len(a) == 12 for a in per_answer)

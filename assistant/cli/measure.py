@@ -272,6 +272,10 @@ def bench_serve_cmd(
     alone: Annotated[
         int, typer.Option(help="Questions asked by one user alone, in turn (the lone figures are medians).")
     ] = 4,
+    prefix_cache: Annotated[
+        bool,
+        typer.Option(help="Start the app with llm_prefix_cache on (off: the floors measure concurrency)."),
+    ] = False,
     plot: Annotated[Path | None, typer.Option(help="PNG of first token and decode rate vs users.")] = Path(
         "docs/serve.png"
     ),
@@ -293,7 +297,13 @@ def bench_serve_cmd(
         raise typer.Exit(2)
     with friendly_errors():
         res = bench_serve(
-            counts, url=url, modes=picked, max_new_tokens=max_new_tokens, plot=plot, alone=alone
+            counts,
+            url=url,
+            modes=picked,
+            max_new_tokens=max_new_tokens,
+            plot=plot,
+            alone=alone,
+            prefix_cache=prefix_cache,
         )
     if as_json:
         print(json.dumps(res, indent=2))

@@ -13,7 +13,10 @@ batch at every step) with what a server needs around it:
 - cancel frees the request's cache blocks at once; a cancelled request ends immediately;
 - a step whose requests are all greedy skips the logits processors and the softmax + multinomial
   over the whole vocabulary and takes the argmax (`greedy_steps`): 13% of a lone answer's step on
-  CPU (py-spy), the gap between batched and one-at-a-time decoding.
+  CPU (py-spy), the gap between batched and one-at-a-time decoding;
+- each answer of a step attends only to its own keys (`packed_attention.py`), not the whole
+  packed step under a block-diagonal mask;
+- with `prefix_cache`, a prompt that starts like one already computed reuses those cache blocks.
 
 While a manager runs, a plain `generate()` on the same model fails (#48735): when batching is on,
 every generation of the engine (warm-up and benchmarks included) goes through here.
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.llm.errors import LLMError
+from assistant.llm.packed_attention import per_answer_attention
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +169,7 @@ class ContinuousBatcher:
             # ones included (they sample at GREEDY_TEMPERATURE): 16% of a lone answer's time on CPU.
             # Only an app that samples by default (llm_temperature > 0) pays for it.
             top_p=settings.llm_top_p if settings.llm_temperature > 0 else 1.0,
+            prefix_cache=settings.llm_prefix_cache,
         )
 
     def __init__(
@@ -178,6 +183,7 @@ class ContinuousBatcher:
         page_size: int = 64,
         max_new_tokens: int = 256,
         top_p: float = 1.0,
+        prefix_cache: bool = False,
     ):
         from transformers import GenerationConfig
         from transformers.generation.configuration_utils import ContinuousBatchingConfig
@@ -200,9 +206,10 @@ class ContinuousBatcher:
             max_batch_tokens=max(page_size, min(self.kv_tokens, 2048)),
             max_requests_per_batch=batch_size,
             per_request_processors=True,
-            allow_block_sharing=False,
+            allow_block_sharing=prefix_cache,
         )
         greedy_steps()
+        per_answer_attention()
         self.manager = model.init_continuous_batching(generation_config=gen, continuous_batching_config=cfg)
         self.manager.start()
         self._lock = threading.Lock()

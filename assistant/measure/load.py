@@ -152,9 +152,12 @@ def bench_serve(
     plot: Path | None = None,
     env: dict[str, str] | None = None,
     alone: int = 4,
+    prefix_cache: bool = False,
 ) -> dict[str, Any]:
     """Figures for each mode and number of users; the app is started per mode unless `url` is given.
-    One user is measured `alone` times, each with one of the first questions the users at once ask."""
+    One user is measured `alone` times, each with one of the first questions the users at once ask.
+    The started app's prefix cache is off unless `prefix_cache`: the same questions are asked alone
+    and then at once, and a warm cache would measure caching, not concurrency."""
     questions = answerable_questions(max([*users, alone]))
     runs: dict[str, list[dict[str, Any]]] = {}
     for mode in modes if url is None else ("as served",):
@@ -166,6 +169,7 @@ def bench_serve(
                 {
                     **(env or {}),
                     "ASSISTANT_LLM_BATCHING": mode,
+                    "ASSISTANT_LLM_PREFIX_CACHE": str(prefix_cache).lower(),
                     "ASSISTANT_LLM_MAX_NEW_TOKENS": str(max_new_tokens),
                 },
                 port,
@@ -186,6 +190,7 @@ def bench_serve(
         "users": users,
         "max_new_tokens": max_new_tokens,
         "alone": max(alone, 1),
+        "prefix_cache": prefix_cache if url is None else "as served",
         "runs": runs,
         "floors": floors(runs),
     }
