@@ -230,7 +230,8 @@ def test_without_a_card_nothing_changes(chat, spies):
     answer = chat.ask("How do I choose the right loss function for my project?")
     assert [k for k, _ in spies.prompts] == ["answer"]
     assert "setup" not in spies.prompts[0][1] and len(spies.queries) == 1
-    assert spies.prompts[0][1].split("\n\n")[-1].startswith("Using only the sources above, answer:")
+    blocks = spies.prompts[0][1].split("\n\n")  # the question follows the sources, nothing between
+    assert blocks[-2].startswith("Question: How do I choose") and "</source>" in blocks[-3]
     assert not answer.rewritten
 
 
