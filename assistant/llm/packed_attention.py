@@ -46,6 +46,7 @@ def per_answer_attention() -> None:
             or kwargs.get("block_table") is not None
             or cu_q is None
             or cu_q.numel() <= 2  # one answer: nothing to leave out
+            or _capturing(query)  # a CUDA graph cannot hold the host reads of the split
         ):
             return sdpa(module, query, key, value, attention_mask, *args, cache=cache, **kwargs)
         import torch
@@ -77,3 +78,9 @@ def per_answer_attention() -> None:
     attention._per_answer = True  # type: ignore[attr-defined]
     attention.__wrapped__ = sdpa  # type: ignore[attr-defined]
     AttentionInterface.register("sdpa", attention)
+
+
+def _capturing(tensor: Any) -> bool:
+    import torch
+
+    return tensor.is_cuda and torch.cuda.is_current_stream_capturing()
