@@ -359,7 +359,7 @@ class RagChain(FollowUps):
         sources = self.select_sources(results, budget, sources_k)
         messages = self.messages(question, past, sources, setup)
         rewriter = CitationRewriter(len(sources))  # live view; finalize() settles the citations
-        raw, held = "", ""
+        raw, held, spoke = "", "", False  # spoke: the reply has words besides markers
         for attempt in range(2):
             generation = engine.stream(messages, stop=stop, **gen)
             for chunk in generation:
@@ -368,11 +368,12 @@ class RagChain(FollowUps):
                     continue
                 raw += chunk
                 held += rewriter.feed(chunk)
-                if held and has_words(raw):  # leading markers wait for the words they belong to
+                spoke = spoke or has_words(raw)
+                if held and spoke:  # leading markers wait for the words they belong to
                     timings.setdefault("first_token_ms", (time.perf_counter() - t0) * 1000)
                     yield held
                     held = ""
-            if has_words(raw) or generation.stats.cancelled or attempt:
+            if spoke or generation.stats.cancelled or attempt:
                 break
             # Source numbers and nothing else (a small model's habit with some questions): ask once
             # more, with the instruction to write sentences; the user never saw the bare numbers.
@@ -380,7 +381,7 @@ class RagChain(FollowUps):
             messages = self.messages(question, past, sources, setup, retry=True)
             rewriter, raw, held = CitationRewriter(len(sources)), "", ""
         tail = held + rewriter.flush()
-        if tail and has_words(raw):
+        if tail and spoke:
             yield tail
         answer = self.finalize(raw, sources)
         stats = generation.stats
