@@ -126,8 +126,7 @@ class ChatTab:
             asked, text = run["question"], text or attached_label(run)
         conversation = list(conversation or [])
         # Registered before anything else, so a Stop pressed at any moment of this turn reaches it.
-        turn = self.turns.start(request.session_hash)
-        turn.sent.update(question=text, attachment=run)
+        turn = self.turns.start(request.session_hash, question=text, attachment=run)
         try:
             shown = [
                 *_shown(messages),
@@ -252,8 +251,8 @@ class ChatTab:
                 raise gr.Error(NO_SUCH) from None
         again = shown[last_user]["content"]
         # What was sent: the saved turn, or the one still streaming (not saved yet, and never will be).
-        sent = dropped[0] if dropped else streaming.sent if streaming and streaming.sent else None
-        if sent is not None:
+        sent = dropped[0] if dropped else streaming.sent if streaming else None
+        if sent:
             again = sent["question"]
             if run := sent.get("attachment"):  # the same run goes with the question again
                 self.runs.hold(request.session_hash, run)

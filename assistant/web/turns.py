@@ -30,10 +30,11 @@ class TabTurns:
         self._running: dict[str, dict[int, Turn]] = {}  # tab -> its answers being written
         self._owner: dict[str, int] = {}  # tab -> the answer that owns its chat
 
-    def start(self, tab: str) -> Turn:
-        """Register a new answer for `tab`; an older one still running there is superseded."""
+    def start(self, tab: str, **sent: object) -> Turn:
+        """Register a new answer for `tab` with what the user sent; an older one still running there
+        is superseded."""
         with self._lock:
-            turn = Turn(tab, next(self._ids))
+            turn = Turn(tab, next(self._ids), sent=sent)
             for older in self._running.get(tab, {}).values():
                 older.stop.set()
             self._running.setdefault(tab, {})[turn.id] = turn
