@@ -158,6 +158,7 @@ def bench_serve(
     One user is measured `alone` times, each with one of the first questions the users at once ask.
     The started app's prefix cache is off unless `prefix_cache`: the same questions are asked alone
     and then at once, and a warm cache would measure caching, not concurrency."""
+    alone = max(alone, 1)
     questions = answerable_questions(max([*users, alone]))
     runs: dict[str, list[dict[str, Any]]] = {}
     for mode in modes if url is None else ("as served",):
@@ -179,7 +180,7 @@ def bench_serve(
         try:
             run_users(target, questions[:1])  # warm: first-request overheads are not a user's cost
             runs[mode] = [
-                run_alone(target, questions[: max(alone, 1)]) if n == 1 else run_users(target, questions[:n])
+                run_alone(target, questions[:alone]) if n == 1 else run_users(target, questions[:n])
                 for n in users
             ]
         finally:
@@ -189,7 +190,7 @@ def bench_serve(
     result = {
         "users": users,
         "max_new_tokens": max_new_tokens,
-        "alone": max(alone, 1),
+        "alone": alone,
         "prefix_cache": prefix_cache if url is None else "as served",
         "runs": runs,
         "floors": floors(runs),
@@ -200,11 +201,6 @@ def bench_serve(
     return result
 
 
-def lone_first_token(row: dict[str, Any]) -> float:
-    """A lone user's first token: the median over the questions asked alone."""
-    return row["first_token_p50_s"] if row.get("trials") else row["first_token_max_s"]
-
-
 def floors(runs: dict[str, list[dict[str, Any]]]) -> list[str]:
     """The issue's floors, read from one run: 4 users against one (the median of the questions
     asked alone), and batching on against off."""
@@ -213,7 +209,8 @@ def floors(runs: dict[str, list[dict[str, Any]]]) -> list[str]:
         by = {r["users"]: r for r in rows}
         if 1 in by and 4 in by:
             lone, four = by[1], by[4]
-            first = four["first_token_max_s"] / max(lone_first_token(lone), 1e-9)
+            # one user's p50: the median over the questions asked alone (run_alone)
+            first = four["first_token_max_s"] / max(lone["first_token_p50_s"], 1e-9)
             wall = four["wall_s"] / max(lone["wall_s"], 1e-9)
             lines.append(
                 f"batching {mode}, 4 users: slowest first token {first:.2f}x a lone user's (floor <= 4), "
@@ -237,7 +234,7 @@ def draw(result: dict[str, Any], path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for mode, rows in result["runs"].items():
         xs = [r["users"] for r in rows]
-        firsts = [lone_first_token(r) if r["users"] == 1 else r["first_token_max_s"] for r in rows]
+        firsts = [r["first_token_p50_s" if r["users"] == 1 else "first_token_max_s"] for r in rows]
         left.plot(xs, firsts, marker="o", label=f"batching {mode}")
         right.plot(xs, [r["aggregate_tokens_per_s"] for r in rows], marker="o", label=f"batching {mode}")
     left.set(
