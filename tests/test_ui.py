@@ -313,7 +313,8 @@ def test_two_tabs_never_see_each_others_conversation(browser, app_url):
 
 def test_stop_ends_a_long_answer_early(page, app_url, monkeypatch):
     # The tiny model writes a whole answer faster than a browser round trip: make each token take
-    # 30 ms, as on a slow machine, so there is an answer to stop.
+    # 30 ms, as on a slow machine (one-at-a-time path), and never end before max_new_tokens (both
+    # paths: the batched engine ignores EOS then), so there is an answer to stop.
     from transformers import LogitsProcessor, LogitsProcessorList
 
     class Slow(LogitsProcessor):
@@ -326,7 +327,11 @@ def test_stop_ends_a_long_answer_early(page, app_url, monkeypatch):
     monkeypatch.setattr(
         engine,
         "generation_params",
-        lambda *a, **kw: {**params(*a, **kw), "logits_processor": LogitsProcessorList([Slow()])},
+        lambda *a, **kw: {
+            **(p := params(*a, **kw)),
+            "logits_processor": LogitsProcessorList([Slow()]),
+            "min_new_tokens": p["max_new_tokens"],
+        },
     )
     page.click("text=Settings")
     slider = page.locator("input[type=number]").last  # max new tokens
