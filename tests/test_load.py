@@ -262,3 +262,26 @@ def test_bench_browser_reads_the_rate_a_page_sees(served, tiny_model_dir, monkey
     for r in res["rows"]:
         assert r["tokens"] > 1 and r["page_decode_tps"] > 0 and r["engine_decode_tps"] > 0
     assert res["page_vs_engine"] > 0
+
+
+def test_bench_serve_rows_never_find_another_rows_prompt_in_the_prefix_cache():
+    """With a prefix cache a row must not reuse a prompt an earlier row computed: on one running app
+    every row asks new questions; the warm-up never asks one a row asks; and the questions are about
+    different passages, so two of them share no sources either."""
+    from assistant.measure.load import answerable_questions, question_plan
+
+    gold = {
+        r["question"]: (r["gold"][0]["source"], r["gold"][0]["title"])
+        for r in load_jsonl(GOLDSET_DIR / "retrieval.jsonl")
+    }
+    picked = answerable_questions(20)
+    assert len(picked) == 20 and len({gold[q] for q in picked}) == 20
+
+    fresh = question_plan([1, 2, 4, 8], 4, fresh=True)
+    rows = [fresh[n] for n in (1, 2, 4, 8)]
+    assert [len(r) for r in rows] == [4, 2, 4, 8]
+    asked = [q for r in [*rows, fresh["warm"]] for q in r]
+    assert len(asked) == len(set(asked)) == 19
+
+    same = question_plan([1, 4], 4, fresh=False)  # each row on its own freshly started app
+    assert same[1] == same[4] and same["warm"][0] not in same[4]

@@ -274,8 +274,10 @@ def bench_serve_cmd(
     ] = 4,
     prefix_cache: Annotated[
         bool,
-        typer.Option(help="Start the app with llm_prefix_cache on (off: the floors measure concurrency)."),
-    ] = False,
+        typer.Option(
+            help="Start the app with llm_prefix_cache on, as it ships; every run then asks new questions."
+        ),
+    ] = True,
     plot: Annotated[Path | None, typer.Option(help="PNG of first token and decode rate vs users.")] = Path(
         "docs/serve.png"
     ),

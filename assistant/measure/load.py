@@ -17,6 +17,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,39 @@ def start_app(env: dict[str, str], port: int, log_file: Path) -> subprocess.Pope
     raise RuntimeError(f"the app did not start in {START_TIMEOUT_S} s; see {log_file}")
 
 
+POLL_S = 0.01  # how often a simulated user looks for new text: the first-token figures' resolution
+
+
+def updates(job: Any) -> Iterator[Any]:
+    """A gradio_client job's updates as they arrive, looked for every POLL_S.
+
+    Not `for update in job`: gradio_client's iterator spins on a 1 ms sleep, so four simulated users
+    on the server's own 2 cores took ~10% of its CPU and slowed the very prefill they were timing (the
+    slowest of four first tokens 4.9 s against 4.45 s polling here). A browser waits on its socket.
+    """
+    seen = 0
+    while True:
+        done = job.done()  # read before the outputs, so none that came in between is missed
+        outputs = job.outputs()
+        yield from outputs[seen:]
+        seen = len(outputs)
+        if done:
+            return
+        time.sleep(POLL_S)
+
+
+@contextmanager
+def started_app(env: dict[str, str], name: str) -> Iterator[str]:
+    """A freshly started app for the block; yields its address and stops it after."""
+    port = free_port()
+    proc = start_app(env, port, Path(os.environ.get("TMPDIR", "/tmp")) / f"{name}.log")
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def one_user(url: str, question: str, out: dict[str, Any], barrier: threading.Barrier) -> None:
     """Ask one question in a fresh session; record when the first text and the answer arrived."""
     from gradio_client import Client
@@ -67,7 +102,7 @@ def one_user(url: str, question: str, out: dict[str, Any], barrier: threading.Ba
     job = client.submit(question, "[]", api_name="/ask")
     first = None
     final: dict[str, Any] = {}
-    for update in job:
+    for update in updates(job):
         if first is None and update and not update.lstrip().startswith("{"):
             first = time.perf_counter() - start
         if update and update.lstrip().startswith("{"):
@@ -139,8 +174,42 @@ def run_alone(url: str, questions: list[str]) -> dict[str, Any]:
 
 
 def answerable_questions(n: int) -> list[str]:
-    rows = load_jsonl(GOLDSET_DIR / "retrieval.jsonl")
-    return [r["question"] for r in rows[:n]]
+    """The first `n` goldset questions about different passages (the goldset groups several wordings
+    of one question together): different users asking about different things, and, with the prefix
+    cache on, prompts that share nothing but the system prompt."""
+    seen: set[tuple[str, str]] = set()
+    picked = []
+    for row in load_jsonl(GOLDSET_DIR / "retrieval.jsonl"):
+        gold = row["gold"][0] if row["gold"] else {"source": "", "title": row["question"]}
+        passage = (gold["source"], gold["title"])
+        if passage not in seen:
+            seen.add(passage)
+            picked.append(row["question"])
+    return picked[:n]
+
+
+def measure_row(url: str, users: int, questions: list[str]) -> dict[str, Any]:
+    """One user asking the questions in turn (users == 1), or that many users at once."""
+    return run_alone(url, questions) if users == 1 else run_users(url, questions)
+
+
+def question_plan(users: list[int], alone: int, *, fresh: bool) -> dict[int | str, list[str]]:
+    """The questions of the warm-up ("warm"), of one user alone (1) and of n users at once (n).
+
+    `fresh`: no question is asked twice in the run; else every run starts from the same first ones.
+    The warm-up question is never one a run asks.
+    """
+    counts = [alone if n == 1 else n for n in users]
+    need = 1 + (sum(counts) if fresh else max(counts))
+    pool = answerable_questions(need)
+    if len(pool) < need:
+        raise ValueError(f"the goldset has {len(pool)} questions; this run needs {need}")
+    plan: dict[int | str, list[str]] = {"warm": pool[-1:]}
+    start = 0
+    for n, c in zip(users, counts, strict=True):
+        plan[n] = pool[start : start + c]
+        start += c if fresh else 0
+    return plan
 
 
 def bench_serve(
@@ -152,41 +221,36 @@ def bench_serve(
     plot: Path | None = None,
     env: dict[str, str] | None = None,
     alone: int = 4,
-    prefix_cache: bool = False,
+    prefix_cache: bool = True,
 ) -> dict[str, Any]:
-    """Figures for each mode and number of users; the app is started per mode unless `url` is given.
-    One user is measured `alone` times, each with one of the first questions the users at once ask.
-    The started app's prefix cache is off unless `prefix_cache`: the same questions are asked alone
-    and then at once, and a warm cache would measure caching, not concurrency."""
+    """Figures for each mode and number of users; the app is started per mode (per row with the
+    prefix cache on) unless `url` is given.
+
+    Each row (one user alone `alone` times in turn, or n users at once) asks questions about
+    different passages. A prefix cache must find in a row's prompts only what every prompt shares
+    (the system prompt), as for any user of a running app, never a prompt the row before asked: so
+    with `prefix_cache` (as the app ships) every row gets a freshly started app, warmed by a question
+    no row asks, and all rows ask the same first questions, both sides of a ratio the same prompts.
+    An app already running (`url`) cannot be restarted: there every row asks new questions instead.
+    """
     alone = max(alone, 1)
-    questions = answerable_questions(max([*users, alone]))
+    plans = question_plan(users, alone, fresh=url is not None)
     runs: dict[str, list[dict[str, Any]]] = {}
-    for mode in modes if url is None else ("as served",):
-        proc = None
-        target = url
-        if url is None:
-            port = free_port()
-            proc = start_app(
-                {
-                    **(env or {}),
-                    "ASSISTANT_LLM_BATCHING": mode,
-                    "ASSISTANT_LLM_PREFIX_CACHE": str(prefix_cache).lower(),
-                    "ASSISTANT_LLM_MAX_NEW_TOKENS": str(max_new_tokens),
-                },
-                port,
-                Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-serve-{mode}.log",
-            )
-            target = f"http://127.0.0.1:{port}/"
-        try:
-            run_users(target, questions[:1])  # warm: first-request overheads are not a user's cost
-            runs[mode] = [
-                run_alone(target, questions[:alone]) if n == 1 else run_users(target, questions[:n])
-                for n in users
-            ]
-        finally:
-            if proc is not None:
-                proc.terminate()
-                proc.wait(30)
+    if url is not None:
+        run_users(url, plans["warm"])  # warm: first-request overheads are not a user's cost
+        runs["as served"] = [measure_row(url, n, plans[n]) for n in users]
+    for mode in modes if url is None else ():
+        env_mode = {
+            **(env or {}),
+            "ASSISTANT_LLM_BATCHING": mode,
+            "ASSISTANT_LLM_PREFIX_CACHE": str(prefix_cache).lower(),
+            "ASSISTANT_LLM_MAX_NEW_TOKENS": str(max_new_tokens),
+        }
+        runs[mode] = []
+        for group in [[n] for n in users] if prefix_cache else [users]:
+            with started_app(env_mode, f"bench-serve-{mode}") as target:
+                run_users(target, plans["warm"])
+                runs[mode] += [measure_row(target, n, plans[n]) for n in group]
     result = {
         "users": users,
         "max_new_tokens": max_new_tokens,
