@@ -1,17 +1,14 @@
 """The chat tab: streaming answers, stop/retry/new chat, sources and details panels, settings,
-thumbs feedback and Markdown export; a training log attached to a message (run_attach) is shown as
-findings and curves above its answer. Every browser tab has its own open conversation (Gradio session
-state); every finished or stopped answer is saved to the user's conversation in the database, which
-the sidebar lists and a reload brings back. The model and the index are shared."""
+thumbs feedback and Markdown export (feedback.py); a training log attached to a message
+(run_attach) is shown as findings and curves above its answer. Every browser tab has its own open
+conversation (Gradio session state); every finished or stopped answer is saved to the user's
+conversation in the database, which the sidebar lists and a reload brings back. The model and the
+index are shared."""
 
 from __future__ import annotations
 
 import html
 import logging
-import tempfile
-import time
-import uuid
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -24,12 +21,12 @@ from assistant.store import NotFound
 from assistant.web.ask_endpoint import ask_endpoint
 from assistant.web.auth import NotAllowed, WebContext, logout_link, web_context
 from assistant.web.conversations_panel import NO_SUCH, URL_JS, ConversationsPanel, user_of
+from assistant.web.feedback import Feedback
 from assistant.web.model_switch import ModelSwitch
 from assistant.web.problem_panel import ProblemPanel
 from assistant.web.render import (
     attached_label,
     bubble_markdown,
-    conversation_markdown,
     details_markdown,
     question_markdown,
     sources_html,
@@ -88,7 +85,8 @@ class ChatTab:
         self.panel = ConversationsPanel(self.web, self.turns)
         self.problem = ProblemPanel(self.web)
         self.runs = RunAttacher(self.settings)
-        self._exports = Path(tempfile.mkdtemp(prefix="assistant-exports-"))
+        self.feedback = Feedback(self.web)
+        self.like, self.export = self.feedback.like, self.feedback.export
         self.models = ModelSwitch(assistant, self.web)
         self.model_choices = self.models.choices
         self.may_switch_model, self.switch_model = self.models.may_switch, self.models.switch
@@ -264,42 +262,6 @@ class ChatTab:
         self.turns.supersede(request.session_hash)
         self.runs.release(request.session_hash)
         return "", [], [], sources_html(None), details_markdown(None), "", gr.File(visible=False), None, ""
-
-    def like(
-        self,
-        data: gr.LikeData,
-        conversation: list[dict[str, Any]] | None,
-        conv_id: str | None,
-        comment: str,
-        request: gr.Request,
-    ) -> str:
-        """Thumbs up/down with the optional comment typed beside the chat, saved in the database on
-        the user's own answer (`assistant feedback export`); rating again replaces it."""
-        user = user_of(self.web, request)
-        index = data.index if isinstance(data.index, int) else data.index[0]
-        turn = next((t for t in conversation or [] if t["index"] == index), None)
-        if turn is None:
-            raise gr.Error("This answer is still being written; rate it once it is complete.")
-        if not conv_id or turn.get("answer_id") is None:
-            raise gr.Error("This answer was not saved, so it cannot be rated.")
-        try:
-            self.web.conversations.add_feedback(
-                user, conv_id, turn["answer_id"], bool(data.liked), (comment or "")[:4000]
-            )
-        except NotFound:
-            raise gr.Error(NO_SUCH) from None
-        gr.Info("Thanks: feedback saved." if data.liked else "Thanks: we saved this answer for review.")
-        return ""
-
-    def export(self, conversation: list[dict[str, Any]] | None) -> Any:
-        """The conversation as a Markdown download. Written to this app's private temp folder, which
-        Gradio accepts wherever `data_dir` is (in Docker it is /data, outside the working directory);
-        Gradio serves a copy under an unguessable path, so no tab can fetch another tab's export."""
-        if not conversation:
-            raise gr.Error("Nothing to export yet.")
-        path = self._exports / f"conversation-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.md"
-        path.write_text(conversation_markdown(conversation), encoding="utf-8")
-        return gr.File(value=str(path), visible=True)
 
     def whoami(self, request: gr.Request) -> tuple[Any, Any]:
         """(who is signed in, the documents tab shown to admins only)."""
