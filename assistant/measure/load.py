@@ -180,8 +180,7 @@ def answerable_questions(n: int) -> list[str]:
     seen: set[tuple[str, str]] = set()
     picked = []
     for row in load_jsonl(GOLDSET_DIR / "retrieval.jsonl"):
-        gold = row["gold"][0] if row["gold"] else {"source": "", "title": row["question"]}
-        passage = (gold["source"], gold["title"])
+        passage = (row["gold"][0]["source"], row["gold"][0]["title"])
         if passage not in seen:
             seen.add(passage)
             picked.append(row["question"])
@@ -235,22 +234,27 @@ def bench_serve(
     """
     alone = max(alone, 1)
     plans = question_plan(users, alone, fresh=url is not None)
+
+    def measure(target: str, rows: list[int]) -> list[dict[str, Any]]:
+        run_users(target, plans["warm"])  # warm: first-request overheads are not a user's cost
+        return [measure_row(target, n, plans[n]) for n in rows]
+
     runs: dict[str, list[dict[str, Any]]] = {}
     if url is not None:
-        run_users(url, plans["warm"])  # warm: first-request overheads are not a user's cost
-        runs["as served"] = [measure_row(url, n, plans[n]) for n in users]
-    for mode in modes if url is None else ():
-        env_mode = {
-            **(env or {}),
-            "ASSISTANT_LLM_BATCHING": mode,
-            "ASSISTANT_LLM_PREFIX_CACHE": str(prefix_cache).lower(),
-            "ASSISTANT_LLM_MAX_NEW_TOKENS": str(max_new_tokens),
-        }
-        runs[mode] = []
-        for group in [[n] for n in users] if prefix_cache else [users]:
-            with started_app(env_mode, f"bench-serve-{mode}") as target:
-                run_users(target, plans["warm"])
-                runs[mode] += [measure_row(target, n, plans[n]) for n in group]
+        runs["as served"] = measure(url, users)
+    else:
+        for mode in modes:
+            env_mode = {
+                **(env or {}),
+                "ASSISTANT_LLM_BATCHING": mode,
+                "ASSISTANT_LLM_PREFIX_CACHE": str(prefix_cache).lower(),
+                "ASSISTANT_LLM_MAX_NEW_TOKENS": str(max_new_tokens),
+            }
+            runs[mode] = []
+            for rows in [[n] for n in users] if prefix_cache else [users]:
+                name = f"bench-serve-{mode}-{'-'.join(map(str, rows))}"  # one log per started app
+                with started_app(env_mode, name) as target:
+                    runs[mode] += measure(target, rows)
     result = {
         "users": users,
         "max_new_tokens": max_new_tokens,
