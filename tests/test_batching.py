@@ -6,6 +6,7 @@ transformers ContinuousBatchingManager."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -79,8 +80,12 @@ def test_int8_answers_batched_together_are_each_complete(tiny_model_dir, tmp_pat
             answers[i] = gen.stats
 
         threads = [threading.Thread(target=one, args=(i,)) for i in range(len(prompts))]
-        for t in threads:
-            t.start()
+        with batched.batcher.manager.pause():  # all six join the batch at one step, however slow the host
+            for t in threads:
+                t.start()
+            deadline = time.monotonic() + 60
+            while batched.batcher.active() < len(prompts) and time.monotonic() < deadline:
+                time.sleep(0.01)
         for t in threads:
             t.join(120)
         assert all(a is not None and a.new_tokens == 24 for a in answers)
@@ -249,7 +254,10 @@ def test_each_answer_in_a_step_attends_only_to_its_own_keys(batched, monkeypatch
     prompts = [[7 + (i * 13 + n) % 200 for i in range(n)] for n in (150, 90, 17)]
 
     def answers() -> list[list[int]]:
-        reqs = [batched.batcher.submit(p, max_new_tokens=12, temperature=0.0) for p in prompts]
+        # Submitted while the loop is paused, the three start in one step whatever the thread timing
+        # (without the pause a busy machine can let the first finish before the others arrive).
+        with batched.batcher.manager.pause():
+            reqs = [batched.batcher.submit(p, max_new_tokens=12, temperature=0.0) for p in prompts]
         return [[t for step in batched.batcher.tokens(r) for t in step] for r in reqs]
 
     before = packed_attention.split_steps
