@@ -14,7 +14,7 @@ batch at every step) with what a server needs around it:
 - a step whose requests are all greedy skips the logits processors and the softmax + multinomial
   over the whole vocabulary and takes the argmax (`greedy_steps`): 13% of a lone answer's step on
   CPU (py-spy), the gap between batched and one-at-a-time decoding;
-- the generation thread runs in inference mode, as generate() does (`in_inference_mode`): under
+- the generation thread runs in inference mode, as generate() does (`start_in_inference_mode`): under
   transformers' plain no_grad a lone answer decoded 7% slower than one at a time;
 - each answer of a step attends only to its own keys (`packed_attention.py`), not the whole
   packed step under a block-diagonal mask;
@@ -153,28 +153,31 @@ def greedy_steps() -> None:
     runner._greedy_steps = True
 
 
-def in_inference_mode(manager: Any) -> None:
-    """Run the manager's generation thread under `torch.inference_mode()`, as `generate()` runs.
+def start_in_inference_mode(manager: Any) -> None:
+    """Start the manager's generation thread under `torch.inference_mode()`, as `generate()` runs.
 
-    transformers runs its batched steps under `no_grad` only, which still keeps version counters
-    and view bookkeeping for every op; the model's decode step is hundreds of small ops (views,
-    reshapes, the paged cache's index reads), so that bookkeeping cost a lone answer 7% of its decode
-    rate on 2 CPU cores (19.5 against 21.0 tokens/s one at a time; 21.0 in inference mode). Inference
-    mode is per thread, so it has to be entered on the loop's own thread. Nothing the loop makes
-    leaves it as a tensor: requests get token ids.
+    transformers up to 5.23 ran its batched steps under `no_grad` only, which still keeps version
+    counters and view bookkeeping for every op; the model's decode step is hundreds of small ops
+    (views, reshapes, the paged cache's index reads), so that bookkeeping cost a lone answer 7% of
+    its decode rate on 2 CPU cores (19.5 against 21.0 tokens/s one at a time; 21.0 in inference
+    mode). Inference mode is per thread: 5.24 runs the loop in the mode of the thread that starts
+    it, so we start it in inference mode; for older versions the loop itself is wrapped. Nothing
+    the loop makes leaves it as a tensor: requests get token ids.
     """
+    import inspect
+
     import torch
 
     loop = manager._run_generation_loop
-    if getattr(loop, "_inference_mode", False):
-        return
+    if "use_inference_mode" not in inspect.signature(loop).parameters:  # transformers < 5.24
 
-    def run() -> None:
-        with torch.inference_mode():
-            loop()
+        def run() -> None:
+            with torch.inference_mode():
+                loop()
 
-    run._inference_mode = True  # type: ignore[attr-defined]
-    manager._run_generation_loop = run
+        manager._run_generation_loop = run
+    with torch.inference_mode():
+        manager.start()
 
 
 class ContinuousBatcher:
@@ -237,8 +240,7 @@ class ContinuousBatcher:
         greedy_steps()
         per_answer_attention()
         self.manager = model.init_continuous_batching(generation_config=gen, continuous_batching_config=cfg)
-        in_inference_mode(self.manager)
-        self.manager.start()
+        start_in_inference_mode(self.manager)
         self._lock = threading.Lock()
         self._requests: dict[str, BatchRequest] = {}
         self._seq = itertools.count()

@@ -5,11 +5,15 @@ and on a CPU (SDPA) it attends the whole row to the whole row under a block-diag
 work then grows with the square of the step's total length: four fresh 700-token prompts cost
 (4 × 700)² score entries instead of 4 × 700², and each decode step of four answers attends every
 query to all four answers' keys. `per_answer_attention()` wraps the SDPA attention function once
-per process: for a step of paged attention with more than one answer it writes the cache as
-before, then runs the same function on each answer's own block of queries, keys and mask, and
-joins the outputs. The blocks it leaves out are the mask's all-masked ones, so every answer sees
-exactly the scores it saw before. Anything else (one answer, no paged cache, flash kernels with a
-block table, the one-at-a-time path) goes to the unwrapped function untouched.
+per process: for a step of paged attention with more than one answer it runs the same function on
+each answer's own block of queries, keys and mask, and joins the outputs. The blocks it leaves out
+are the mask's all-masked ones, so every answer sees exactly the scores it saw before.
+
+Where the paged cache is written differs by version. Up to transformers 5.23 the attention
+function writes it and reads the step's keys back (`cache=` comes in), so the wrapper does that
+first. From 5.24 the attention layer has done it before the call, and the keys arrive whole (the
+step's `read_index` is still among the arguments). Anything else (one answer, no paged cache,
+flash kernels with a block table, the one-at-a-time path) goes to the unwrapped function untouched.
 """
 
 from __future__ import annotations
@@ -39,22 +43,27 @@ def per_answer_attention() -> None:
         **kwargs: Any,
     ) -> tuple[Any, None]:
         cu_q = kwargs.get("cu_seq_lens_q")
+        writes_cache = isinstance(cache, PagedAttentionCache)  # transformers <= 5.23
+        written = cache is None and "read_index" in kwargs  # 5.24+: the layer updated the cache
         if (
             args
-            or not isinstance(cache, PagedAttentionCache)
+            or not (writes_cache or written)
             or attention_mask is None
             or kwargs.get("block_table") is not None
             or cu_q is None
             or cu_q.numel() <= 2  # one answer: nothing to leave out
             or _capturing(query)  # a CUDA graph cannot hold the host reads of the split
         ):
-            return sdpa(module, query, key, value, attention_mask, *args, cache=cache, **kwargs)
+            if cache is not None:
+                kwargs["cache"] = cache
+            return sdpa(module, query, key, value, attention_mask, *args, **kwargs)
         import torch
 
         global split_steps
         split_steps += 1
-        layer = module.layer_idx
-        key, value = cache.update(key_states=key, value_states=value, layer_idx=layer, kwargs=kwargs)
+        if writes_cache:
+            layer = module.layer_idx
+            key, value = cache.update(key_states=key, value_states=value, layer_idx=layer, kwargs=kwargs)
         q_at, k_at = cu_q.tolist(), kwargs["cu_seq_lens_k"].tolist()
         outputs = []
         for i in range(len(q_at) - 1):
