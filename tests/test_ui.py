@@ -312,39 +312,33 @@ def test_two_tabs_never_see_each_others_conversation(browser, app_url):
 
 
 def test_stop_ends_a_long_answer_early(page, app_url, monkeypatch):
-    # The tiny model writes a whole answer faster than a browser round trip: make each token take
-    # 30 ms, as on a slow machine (one-at-a-time path), and never end before max_new_tokens (both
-    # paths: the batched engine ignores EOS then), so there is an answer to stop.
-    from transformers import LogitsProcessor, LogitsProcessorList
-
-    class Slow(LogitsProcessor):
-        def __call__(self, input_ids, scores):
-            time.sleep(0.03)
-            return scores
-
+    # The tiny model writes a whole answer faster than a browser round trip: make each model step
+    # take 30 ms, as on a slow machine (a hook on the model, so the batched loop and the
+    # one-at-a-time path both slow down), and never end before max_new_tokens (both paths: the
+    # batched engine ignores EOS then), so there is an answer to stop.
     engine = app_url[1].llm
     params = engine.generation_params
     monkeypatch.setattr(
         engine,
         "generation_params",
-        lambda *a, **kw: {
-            **(p := params(*a, **kw)),
-            "logits_processor": LogitsProcessorList([Slow()]),
-            "min_new_tokens": p["max_new_tokens"],
-        },
+        lambda *a, **kw: {**(p := params(*a, **kw)), "min_new_tokens": p["max_new_tokens"]},
     )
-    page.click("text=Settings")
-    slider = page.locator("input[type=number]").last  # max new tokens
-    slider.fill("1024")
-    slider.press("Enter")
-    ask(page, "How do I choose the right loss function for my project?")
-    # The answer is streaming (its bubble has text), then Stop.
-    page.wait_for_function(
-        "[...document.querySelectorAll('[data-testid=\"bot\"]')].pop()?.innerText.trim().length > 0",
-        timeout=60_000,
-    )
-    page.click("#stop")
-    status = wait_done(page)
+    slow = engine.model.register_forward_pre_hook(lambda module, args: time.sleep(0.03))
+    try:
+        page.click("text=Settings")
+        slider = page.locator("input[type=number]").last  # max new tokens
+        slider.fill("1024")
+        slider.press("Enter")
+        ask(page, "How do I choose the right loss function for my project?")
+        # The answer is streaming (its bubble has text), then Stop.
+        page.wait_for_function(
+            "[...document.querySelectorAll('[data-testid=\"bot\"]')].pop()?.innerText.trim().length > 0",
+            timeout=60_000,
+        )
+        page.click("#stop")
+        status = wait_done(page)
+    finally:
+        slow.remove()
     assert "stopped" in status
 
 
