@@ -39,10 +39,10 @@ def per_answer_attention() -> None:
         value: Any,
         attention_mask: Any,
         *args: Any,
-        cache: Any = None,
         **kwargs: Any,
     ) -> tuple[Any, None]:
         cu_q = kwargs.get("cu_seq_lens_q")
+        cache = kwargs.get("cache")
         writes_cache = isinstance(cache, PagedAttentionCache)  # transformers <= 5.23
         written = cache is None and "read_index" in kwargs  # 5.24+: the layer updated the cache
         if (
@@ -54,14 +54,13 @@ def per_answer_attention() -> None:
             or cu_q.numel() <= 2  # one answer: nothing to leave out
             or _capturing(query)  # a CUDA graph cannot hold the host reads of the split
         ):
-            if cache is not None:
-                kwargs["cache"] = cache
             return sdpa(module, query, key, value, attention_mask, *args, **kwargs)
         import torch
 
         global split_steps
         split_steps += 1
-        if writes_cache:
+        if writes_cache:  # the split calls below get the keys read back, not the cache
+            del kwargs["cache"]
             layer = module.layer_idx
             key, value = cache.update(key_states=key, value_states=value, layer_idx=layer, kwargs=kwargs)
         q_at, k_at = cu_q.tolist(), kwargs["cu_seq_lens_k"].tolist()
