@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import signal
 import threading
 import time
 import uuid
@@ -39,6 +40,15 @@ MAX_BATCH = 1000  # records per Chroma call; well under every client's limit
 VERSION_ID = "__version__"  # the marker record every change rewrites
 WRITE_GRACE_S = 600  # a dirty mark this old is an interrupted write even if its pid is alive again
 _ONE = [[1.0]]  # markers are never searched by vector; Chroma wants one anyway
+# Crash tests name a point of a write here and the process kills itself (SIGKILL) on reaching it, so a
+# test knows exactly what a kill left instead of racing a timer (tests/test_integrity_kill.py).
+KILL_AT_ENV = "ASSISTANT_TEST_KILL_AT"
+WRITE_POINTS = ("marked", "chunks", "switched", "bumped", "old-deleted", "repairing")
+
+
+def _checkpoint(point: str) -> None:
+    if os.environ.get(KILL_AT_ENV) == point:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class IndexMismatchError(RuntimeError):
@@ -331,12 +341,14 @@ class Store:
                 **_writer(),
             }
             self._mark(doc, marker)  # a kill from here on leaves orphans that `repair` finds
+            _checkpoint("marked")
             try:
                 for i in range(0, len(ids), MAX_BATCH):
                     s = slice(i, i + MAX_BATCH)
                     self.collection.upsert(
                         ids=ids[s], documents=docs[s], metadatas=metas[s], embeddings=vectors[s]
                     )
+                    _checkpoint("chunks")
             except BaseException:  # Ctrl-C too: the old version stays the one readers see
                 if gen != current:
                     with contextlib.suppress(Exception):
@@ -344,9 +356,12 @@ class Store:
                 raise
             switched = {**marker, "source": source, "key": key, "gen": gen, "file_hash": digest}
             self._mark(doc, {**switched, "units": len(units), "vectors": len(ids)})  # the switch
+            _checkpoint("switched")
             self.bump()
+            _checkpoint("bumped")
             if current and current != gen:
                 self._delete_where({"$and": [{"doc": doc}, {"gen": current}]})
+            _checkpoint("old-deleted")
             self._mark(doc, {**switched, "units": len(units), "vectors": len(ids), "dirty": False})
 
     def repair(self) -> int:
@@ -363,6 +378,7 @@ class Store:
                 current = str(m.get("gen") or "")
                 if current:
                     self._delete_where({"$and": [{"doc": doc}, {"gen": {"$ne": current}}]})
+                    _checkpoint("repairing")
                     self._mark(doc, {**m, "dirty": False})
                 else:
                     self._delete_where({"doc": doc})
