@@ -257,13 +257,14 @@ class Assistant:
         findings, the Answer and the plot (PNG bytes; also written to `plot_path` when given). A file
         that is not a log raises RunParseError (a ValueError) before any model is used."""
         from assistant.runs.diagnose import diagnose
+        from assistant.runs.parse import Limits
 
         return diagnose(
             path_or_text,
             question,
             lambda q: self.ask(q, history, **generation),
             prompts_dir=self.settings.prompts_dir,
-            max_bytes=int(self.settings.run_max_mb * 1e6),
+            limits=Limits.from_settings(self.settings),
             plot_path=plot_path,
         )
 

@@ -33,6 +33,7 @@ def diagnose(
 
     from assistant.cli.talk import _show_sources, _stream_answer
     from assistant.runs.diagnose import diagnose as run_diagnosis
+    from assistant.runs.parse import Limits
 
     def ask(q: str) -> Any:
         a = build_assistant(index=True)  # only once the log has been read: a bad file costs no model load
@@ -49,17 +50,17 @@ def diagnose(
     with friendly_errors():
         settings = load_settings()
         source: str | Path = sys.stdin.read() if logfile == "-" else Path(logfile)
-        max_bytes = int(settings.run_max_mb * 1e6)
+        limits = Limits.from_settings(settings)
         if not as_json:
             # findings first, then the streamed answer: parse and detect without asking, then ask
-            d = run_diagnosis(source, question, None, prompts_dir=settings.prompts_dir, max_bytes=max_bytes,
+            d = run_diagnosis(source, question, None, prompts_dir=settings.prompts_dir, limits=limits,
                               plot_path=plot)  # fmt: skip
             show_findings(d)
             if plot:
                 console.print(f"[dim]curves written to {plot}[/]")
             d.answer = ask(d.question)
         else:
-            d = run_diagnosis(source, question, ask, prompts_dir=settings.prompts_dir, max_bytes=max_bytes,
+            d = run_diagnosis(source, question, ask, prompts_dir=settings.prompts_dir, limits=limits,
                               plot_path=plot)  # fmt: skip
     if as_json:
         out = d.to_dict()

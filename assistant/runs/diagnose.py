@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from assistant.runs.detect import Finding, detect
-from assistant.runs.parse import DEFAULT_MAX_BYTES, Run, parse_run
+from assistant.runs.parse import Limits, Run, parse_run
+from assistant.runs.parse.table import DEFAULT_LIMITS
 from assistant.runs.plot import plot_run
 
 _CLAUSE = re.compile(r"\s*\([^()]*\{\w+\}[^()]*\)|\{\w+\}")  # `(around {at})` or a bare `{turn}`
@@ -114,12 +115,12 @@ def diagnose(
     ask: Callable[[str], Any] | None,
     *,
     prompts_dir: Path,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    limits: Limits = DEFAULT_LIMITS,
     plot_path: Path | None = None,
 ) -> Diagnosis:
     """Parse (unless given a Run), detect, draw and (with `ask`) answer. A bad log raises RunParseError
     before any LLM call."""
-    run = source if isinstance(source, Run) else parse_run(source, max_bytes=max_bytes)
+    run = source if isinstance(source, Run) else parse_run(source, limits=limits)
     findings = detect(run)
     asked = build_question(findings, question, prompts_dir)
     png = plot_run(run, findings, plot_path)

@@ -26,7 +26,7 @@ from gradio.utils import get_upload_folder
 from assistant.chat.chain import message_text
 from assistant.runs.detect import THRESHOLDS, Finding
 from assistant.runs.diagnose import build_question, diagnose
-from assistant.runs.parse import Run, RunParseError, parse_run
+from assistant.runs.parse import Limits, Run, RunParseError, parse_run
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +118,12 @@ class RunAttacher:
         self._lock = threading.Lock()
 
     @property
+    def limits(self) -> Limits:
+        return Limits.from_settings(self.settings)
+
+    @property
     def max_bytes(self) -> int:
-        return int(self.settings.run_max_mb * 1e6)
+        return self.limits.max_bytes
 
     def hold(self, tab: str, attachment: dict[str, Any]) -> None:
         with self._lock:
@@ -149,7 +153,7 @@ class RunAttacher:
         if pasted is not None:
             log_text, words = pasted
             try:
-                run = parse_run(log_text, max_bytes=self.max_bytes)
+                run = parse_run(log_text, limits=self.limits)
             except RunParseError:
                 run = None  # not a log after all: a question with numbers in it
             if run is not None and len(run) >= MIN_PASTED_ROWS:
@@ -173,7 +177,7 @@ class RunAttacher:
     def _attach(self, source: Path | Run, words: str, name: str) -> dict[str, Any]:
         try:
             found = diagnose(
-                source, words or None, None, prompts_dir=self.settings.prompts_dir, max_bytes=self.max_bytes
+                source, words or None, None, prompts_dir=self.settings.prompts_dir, limits=self.limits
             )
         except RunParseError as exc:
             raise NotAttached(f"Not attached: {exc}") from None

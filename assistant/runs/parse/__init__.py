@@ -10,45 +10,59 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
+import ijson
+
 from assistant.runs.parse.console import read_console
-from assistant.runs.parse.table import Run, RunParseError
-from assistant.runs.parse.tabular import read_csv, read_json, read_jsonl
+from assistant.runs.parse.jsondoc import events as json_events
+from assistant.runs.parse.jsondoc import read_json
+from assistant.runs.parse.table import DEFAULT_LIMITS, Limits, Run, RunParseError
+from assistant.runs.parse.tabular import bounded_lines, read_csv, read_jsonl
 from assistant.runs.parse.tensorboard import event_files, is_event_file, read_tensorboard
 
-__all__ = ["Run", "RunParseError", "parse_run"]
+__all__ = ["Limits", "Run", "RunParseError", "parse_run"]
 
-DEFAULT_MAX_BYTES = 500_000_000
 _SNIFF = 64_000
 # one word ending in a log's extension, or a path with a folder: a file name, not a pasted log
 _LOOKS_LIKE_PATH = re.compile(r"^(\S*/\S+|\S+\.(csv|json|jsonl|log|txt|out|tsv))$", re.IGNORECASE)
+_CUT_TOKEN = re.compile(r"[^\s,:\[\]{}\"]+$")
 _HEADER_CELL = re.compile(r"^[A-Za-z_][\w ./()\-]{0,80}$")  # a CSV header names its columns
 
 
-def parse_run(source: str | Path, *, name: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Run:
-    """A Run from a log file, a TensorBoard folder, or the text of a log (pasted).
+def parse_run(
+    source: str | Path,
+    *,
+    name: str | None = None,
+    max_bytes: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Run:
+    """A Run from a log file, a TensorBoard folder, or the text of a log (pasted), within `limits`
+    (`max_bytes`, when given, replaces the limits' own).
 
     A `str` is a path when a file or folder of that name exists and it holds no line break; any
     other `str` is the log's text."""
+    if max_bytes is not None:
+        limits = replace(limits, max_bytes=max_bytes)
+    max_bytes = limits.max_bytes
     if isinstance(source, Path):
-        return _parse_path(source, name, max_bytes)
+        return _parse_path(source, name, limits)
     text = source.strip("\ufeff")
     if not text.strip():
         raise RunParseError("the log is empty: paste the training output or attach the log file")
     if "\n" not in text.strip() and len(text) < 4096:
         if Path(text.strip()).exists():
-            return _parse_path(Path(text.strip()), name, max_bytes)
+            return _parse_path(Path(text.strip()), name, limits)
         if _LOOKS_LIKE_PATH.match(text.strip()):
             raise RunParseError(f"{text.strip()} does not exist")
     if len(text.encode("utf-8", "ignore")) > max_bytes:
         raise RunParseError(f"the pasted log is over {max_bytes / 1e6:.0f} MB: attach the file instead")
-    return _parse_text(text, name or "pasted text")
+    return _parse_text(text, name or "pasted text", limits)
 
 
-def _parse_path(path: Path, name: str | None, max_bytes: int) -> Run:
-    name = name or path.name
+def _parse_path(path: Path, name: str | None, limits: Limits) -> Run:
+    name, max_bytes = name or path.name, limits.max_bytes
     if not path.exists():
         raise RunParseError(f"{path} does not exist")
     if path.is_dir() or is_event_file(path):
@@ -57,7 +71,7 @@ def _parse_path(path: Path, name: str | None, max_bytes: int) -> Run:
                 f"{path} is a folder without TensorBoard event files: give a log file (CSV, JSON, "
                 "JSON lines, console text) or a TensorBoard run folder"
             )
-        return read_tensorboard(path, name)
+        return read_tensorboard(path, name, limits)
     size = path.stat().st_size
     if size == 0:
         raise RunParseError(f"{name} is empty")
@@ -74,52 +88,68 @@ def _parse_path(path: Path, name: str | None, max_bytes: int) -> Run:
         )
     kind = _sniff(head.decode("utf-8", "replace"))
     if kind == "json":
-        return read_json(_load_json(path.read_text(encoding="utf-8", errors="replace"), name), name)
+        return read_json(lambda: path.open("rb"), name, limits)
     if kind == "csv":
-        return read_csv(str(path), name, sep=_delimiter(head.decode("utf-8", "replace")))
+        return read_csv(str(path), name, sep=_delimiter(head.decode("utf-8", "replace")), limits=limits)
     with path.open(encoding="utf-8", errors="replace", newline="") as f:
-        lines = _lines(f)
-        return read_jsonl(lines, name) if kind == "jsonl" else read_console(lines, name)
+        return _read_lines(kind, f, name, limits)
 
 
-def _parse_text(text: str, name: str) -> Run:
+def _parse_text(text: str, name: str, limits: Limits) -> Run:
     kind = _sniff(text[:_SNIFF])
     if kind == "json":
-        return read_json(_load_json(text, name), name)
+        data = text.encode("utf-8", "replace")
+        return read_json(lambda: io.BytesIO(data), name, limits)
     if kind == "csv":
-        return read_csv(io.StringIO(text), name, sep=_delimiter(text[:_SNIFF]))
-    lines = _lines(io.StringIO(text, newline=""))
-    return read_jsonl(lines, name) if kind == "jsonl" else read_console(lines, name)
+        return read_csv(io.StringIO(text), name, sep=_delimiter(text[:_SNIFF]), limits=limits)
+    return _read_lines(kind, io.StringIO(text, newline=""), name, limits)
 
 
-def _lines(f: io.TextIOBase) -> Iterator[str]:
-    """Lines with any ending (\\r alone too: a captured progress bar); console splits on \\r itself."""
-    for line in f:
-        yield line.rstrip("\n")
-
-
-def _load_json(text: str, name: str) -> object:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RunParseError(f"{name} starts like JSON but is not valid JSON ({exc})") from None
+def _read_lines(kind: str, f: io.TextIOBase, name: str, limits: Limits) -> Run:
+    """JSON lines or console text, a line at a time (any ending: \\r alone too, a captured progress
+    bar; the console reader splits on \\r itself); over-long lines are skipped with a note."""
+    skipped = [0]
+    lines = bounded_lines(f, limits.max_line_bytes, skipped)
+    run = read_jsonl(lines, name, limits) if kind == "jsonl" else read_console(lines, name, limits)
+    if skipped[0]:
+        run.notes.append(f"{skipped[0]} lines longer than {limits.max_line_bytes} characters were skipped")
+    return run
 
 
 def _first_line(head: str) -> str:
     return next((ln.strip() for ln in head.splitlines() if ln.strip()), "")
 
 
+def _starts_json(head: str) -> bool:
+    """Whether the head of a text reads as the start of one JSON document (a console line that
+    begins with a tag, `[train] epoch 1` or `[2026-11-02 10:00:01]`, does not)."""
+    head = _CUT_TOKEN.sub("", head)  # a number or word the end of the head cut in two
+    try:
+        for _ in json_events(io.BytesIO(head.encode("utf-8", "replace")), DEFAULT_LIMITS):
+            pass
+    except RunParseError:
+        return True  # nested too deep: JSON, and its reader says so
+    except ijson.IncompleteJSONError as exc:
+        return "premature EOF" in str(exc)  # only cut short by the end of the head
+    except ijson.JSONError:
+        return False
+    return True
+
+
 def _sniff(head: str) -> str:
     first = _first_line(head)
     stripped = head.lstrip()
-    if stripped.startswith("["):
-        return "json"
     if stripped.startswith("{"):
+        # JSON lines: an object per line (a document written on one line is a document)
+        lines = [ln for ln in head.splitlines()[:3] if ln.strip()]
         try:
             json.loads(first)
-            return "jsonl"
-        except json.JSONDecodeError:
-            return "json"
+            if len(lines) > 1 and lines[1].lstrip().startswith("{"):
+                return "jsonl"
+        except (json.JSONDecodeError, RecursionError):
+            pass
+    if stripped.startswith(("[", "{")) and _starts_json(head):
+        return "json"
     sep = _delimiter(head)
     cells = [c.strip().strip('"') for c in first.split(sep)]
     if len(cells) >= 2 and all(_HEADER_CELL.match(c) for c in cells):

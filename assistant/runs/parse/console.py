@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 
 from assistant.runs.parse.names import is_metric_name
-from assistant.runs.parse.table import Columns, Run, finish, logged
+from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, finish, logged
 
 NUM = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)(?![\w.])"
 _PAIR = re.compile(rf"([A-Za-z][\w./]*)\s*[:=]\s*({NUM})", re.IGNORECASE)
@@ -36,8 +36,8 @@ def _metrics(segment: str) -> dict[str, float]:
     return {k: v for k, v in found.items() if is_metric_name(k)}
 
 
-def read_console(lines: Iterable[str], name: str) -> Run:
-    cols = Columns()
+def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMITS) -> Run:
+    cols = Columns(limits.max_metrics)
     epoch: float | None = None
     offset, last_count = 0, 0  # a bar without epochs restarts its counter: steps keep counting
     row_epoch_key: float | None = None  # the epoch the last row belongs to when it has no step
@@ -66,4 +66,4 @@ def read_console(lines: Iterable[str], name: str) -> Run:
                 continue
             cols.add(epoch, step, values)
             row_epoch_key = epoch if step is None else None
-    return finish(cols.frame(), "console", name)
+    return finish(cols, "console", name)

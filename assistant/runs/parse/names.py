@@ -8,6 +8,7 @@ Face's `eval_loss`, TensorBoard tags like `Loss/train` or `train/loss`.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 STEP_COLUMNS = {"step", "global_step", "iteration", "iter", "batch", "steps"}
 EPOCH_COLUMNS = {"epoch", "epochs"}
@@ -56,11 +57,13 @@ def normalise(name: str) -> str:
     return f"{stage}_{'_'.join(rest)}"
 
 
+@lru_cache(maxsize=4096)  # a log repeats its few names on every line
 def is_metric_name(name: str) -> bool:
     toks = tokens(name)
     return bool(toks) and any(t in METRIC_TOKENS for t in toks)
 
 
+@lru_cache(maxsize=4096)
 def role(name: str) -> str:
     """'epoch', 'step' or 'metric' for a column name."""
     low = name.strip().lower()

@@ -1,12 +1,20 @@
-"""`Run`: one training log as a table (epoch, step, normalised metrics), built column by column so a
-long log costs 8 bytes per value, not a Python object per row."""
+"""`Run`: one training log as a table (epoch, step, normalised metrics), and `Columns`, the bounded
+store every reader fills while it streams the log.
+
+Memory stays proportional to what the log holds, whatever its shape: a column keeps only the rows it
+has a value on (row number and value, 16 bytes each), so a log whose every line names a new metric
+costs what its values cost, not rows × names; at most `Limits.max_metrics` distinct metric names are
+kept; and the dense table built at the end spends at most `CELLS_PER_VALUE` cells per stored value on
+metrics beyond the five the detectors read (the sparsest are left out, with a note).
+"""
 
 from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +24,33 @@ from assistant.runs.parse.names import is_metric_name, normalise
 
 class RunParseError(ValueError):
     """The input is not a training log we can read, or holds no metric; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one log may cost (settings `run_max_mb`, `run_max_metrics`, `json_max_depth`)."""
+
+    max_bytes: int = 500_000_000
+    max_metrics: int = 64
+    """Distinct metric names kept; values of further names are skipped (and counted in a note)."""
+    max_depth: int = 32
+    """Deepest nesting of a JSON log (objects in lists in objects…); deeper is refused."""
+    max_line_bytes: int = 256_000
+    """A longer line is skipped (a log's line is a few hundred bytes; this is a blob, not a reading)."""
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Limits:
+        return cls(
+            max_bytes=int(settings.run_max_mb * 1e6),
+            max_metrics=settings.run_max_metrics,
+            max_depth=settings.json_max_depth,
+        )
+
+
+DEFAULT_LIMITS = Limits()
+CELLS_PER_VALUE = 4  # the dense table's budget for metrics beyond CORE: cells per stored value
+MIN_CELLS = 1 << 20  # …but never less than this (8 MB): small logs keep every metric
+CORE = ["train_loss", "val_loss", "train_acc", "val_acc", "lr"]  # what the detectors and the plot read
 
 
 @dataclass
@@ -53,93 +88,181 @@ _NAN_TEXT = {"nan", "-nan", "+nan", "nan.0"}
 
 
 class Columns:
-    """Rows appended as {name: value}; columns are float arrays padded with NaN."""
+    """Rows appended as {name: value}. Epoch and step are dense (one per row); every other column is
+    sparse (the rows it has a value on). A row whose values were all skipped is not added."""
 
-    def __init__(self) -> None:
-        self.cols: dict[str, array] = {"epoch": array("d"), "step": array("d")}
+    def __init__(self, max_metrics: int = Limits.max_metrics) -> None:
+        self.epoch, self.step = array("d"), array("d")
+        self.rows: dict[str, array] = {}
+        self.values: dict[str, array] = {}
+        self.max_metrics = max_metrics
+        self.skipped_values = 0
+        self.skipped_names: list[str] = []  # the first few, for the note
+        self.other_names: list[str] = []  # the first few names that are not metrics, for an error
+        self.empty_names: list[str] = []  # metric columns that held no number, for an error
         self.n = 0
 
+    def _column(self, name: str) -> bool:
+        """Whether values of `name` are kept: a metric name (loss, accuracy, lr…), within the cap."""
+        if name in self.values:
+            return True
+        if not is_metric_name(name):
+            if len(self.other_names) < 8 and name not in self.other_names:
+                self.other_names.append(name)
+            return False
+        if len(self.values) >= self.max_metrics:
+            self.skipped_values += 1
+            if len(self.skipped_names) < 3 and name not in self.skipped_names:
+                self.skipped_names.append(name)
+            return False
+        self.rows[name], self.values[name] = array("q"), array("d")
+        return True
+
     def add(self, epoch: float | None, step: float | None, values: Mapping[str, float]) -> None:
-        self.n += 1
-        self._put("epoch", epoch)
-        self._put("step", step)
+        kept = False
         for k, v in values.items():
-            self._put(k, v)
-        for col in self.cols.values():
-            if len(col) < self.n:
-                col.append(math.nan)
+            if self._column(k):
+                self.rows[k].append(self.n)
+                self.values[k].append(v)
+                kept = True
+        if kept:
+            self.epoch.append(math.nan if epoch is None else epoch)
+            self.step.append(math.nan if step is None else step)
+            self.n += 1
 
     def update_last(self, epoch: float | None, values: Mapping[str, float]) -> None:
         """Overwrite the last row's values (a progress bar's later update of the same epoch)."""
+        if not self.n:
+            self.add(epoch, None, values)
+            return
         if epoch is not None:
-            self.cols["epoch"][-1] = epoch
+            self.epoch[-1] = epoch
+        last = self.n - 1
         for k, v in values.items():
-            if k not in self.cols:
-                self.cols[k] = array("d", [math.nan] * self.n)
-            self.cols[k][-1] = v
+            if not self._column(k):
+                continue
+            if self.rows[k] and self.rows[k][-1] == last:
+                self.values[k][-1] = v
+            else:
+                self.rows[k].append(last)
+                self.values[k].append(v)
 
     def last(self, name: str) -> float:
-        return self.cols[name][-1] if self.n else math.nan
+        rows = self.rows.get(name)
+        return self.values[name][-1] if rows and rows[-1] == self.n - 1 else math.nan
 
-    def _put(self, name: str, value: float | None) -> None:
-        col = self.cols.get(name)
-        if col is None:
-            col = self.cols[name] = array("d", [math.nan] * (self.n - 1))
-        col.append(math.nan if value is None else value)
+    def extend(self, frame: pd.DataFrame) -> None:
+        """Append a block of rows at once (a chunk of a CSV): `epoch`/`step` columns if present, every
+        other column numeric (NaN = not logged)."""
+        n = len(frame)
+        if not n:
+            return
+        metrics = {
+            c: frame[c].to_numpy(dtype=np.float64) for c in frame.columns if c not in ("epoch", "step")
+        }
+        has = np.zeros(n, dtype=bool)
+        for name, v in metrics.items():
+            present = ~np.isnan(v)
+            has |= present
+            empty = not present.any() and is_metric_name(name)
+            if empty and name not in self.empty_names and len(self.empty_names) < 8:
+                self.empty_names.append(name)
+        keep = np.flatnonzero(has)
+        if not len(keep):
+            return
+        for axis, store in (("epoch", self.epoch), ("step", self.step)):
+            col = frame[axis].to_numpy(dtype=np.float64) if axis in frame else np.full(n, np.nan)
+            store.frombytes(np.ascontiguousarray(col[keep]).tobytes())
+        position = np.full(n, -1, dtype=np.int64)
+        position[keep] = np.arange(self.n, self.n + len(keep))
+        for name, v in metrics.items():
+            at = np.flatnonzero(~np.isnan(v))
+            if not len(at) or not self._column(name):
+                continue
+            self.rows[name].frombytes(position[at].astype(np.int64).tobytes())
+            self.values[name].frombytes(np.ascontiguousarray(v[at]).tobytes())
+        self.n += len(keep)
 
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame({k: np.frombuffer(v, dtype=np.float64) for k, v in self.cols.items()})
+    @property
+    def names(self) -> list[str]:
+        return list(self.values)
+
+    def skipped_note(self) -> str | None:
+        if not self.skipped_values:
+            return None
+        return (
+            f"metrics beyond the first {self.max_metrics} names (e.g. {', '.join(self.skipped_names)}) "
+            "were skipped (run_max_metrics)"
+        )
+
+    def dense(self, name: str) -> np.ndarray:
+        out = np.full(self.n, np.nan)
+        out[np.frombuffer(self.rows[name], dtype=np.int64)] = np.frombuffer(self.values[name])
+        return out
 
 
-def finish(raw: pd.DataFrame, fmt: str, name: str, notes: list[str] | None = None) -> Run:
-    """Normalise a raw table (any column names; `epoch`/`step` already named so) into a Run.
+def text_values(column: pd.Series) -> pd.Series:
+    """A column of cells read as text: numbers as floats, a written "nan" as a logged NaN (+inf),
+    anything else not logged (NaN)."""
+    if pd.api.types.is_numeric_dtype(column):
+        return column.astype("float64")  # already numbers (NaN = an empty cell)
+    column = column.map(lambda v: math.inf if isinstance(v, str) and v.strip().lower() in _NAN_TEXT else v)
+    return pd.to_numeric(column, errors="coerce").astype("float64")
+
+
+def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = ()) -> Run:
+    """Normalise what a reader stored into a Run.
 
     Metric names are mapped to the shared vocabulary; when two columns map to one name (Lightning's
     `train_loss_step` and `train_loss_epoch`), the finer one (more values) is kept. Epochs become
     1-based, as people count them: 0-based integer epochs (Lightning, Keras CSV) are shifted, and
     fractional ones (Hugging Face's 0.25 = a quarter into the first) are rounded up."""
-    notes = list(notes or [])
-    found = [c for c in raw.columns if c not in ("epoch", "step")]
-    metric_cols = [c for c in found if is_metric_name(str(c))]
+    notes = list(notes)
+    if note := cols.skipped_note():
+        notes.append(note)
+    metric_cols = cols.names  # only metric names are ever stored
+    if not metric_cols and cols.empty_names and not cols.skipped_values:
+        raise RunParseError(
+            f"{name or 'the input'} names metrics ({', '.join(cols.empty_names)}) "
+            "but none has a number in it."
+        )
     if not metric_cols:
-        shown = ", ".join(map(str, found[:8])) or "nothing"
+        shown = ", ".join(map(str, cols.other_names)) or "nothing"
         raise RunParseError(
             f"{name or 'the input'} holds no training metric (found {shown}). A training log needs a "
             "loss or accuracy per epoch or step, e.g. columns `epoch,loss,val_loss` or lines like "
             "`Epoch 3/20 - loss: 0.41 - val_loss: 0.58`."
         )
-    out = pd.DataFrame(index=raw.index)
-    for axis in ("epoch", "step"):
-        out[axis] = pd.to_numeric(raw[axis], errors="coerce") if axis in raw else np.nan
-    chosen: dict[str, pd.Series] = {}
+    chosen: dict[str, str] = {}  # normalised name -> the raw column kept for it
     for col in metric_cols:
-        column = raw[col]
-        if not pd.api.types.is_numeric_dtype(
-            column
-        ):  # CSV cells read as text: a written "nan" is a logged NaN
-            column = column.map(
-                lambda v: math.inf if isinstance(v, str) and v.strip().lower() in _NAN_TEXT else v
-            )
-        values = pd.to_numeric(column, errors="coerce").astype("float64")
-        if not values.notna().any():
-            continue
         key = normalise(str(col))
-        if key not in chosen or values.notna().sum() > chosen[key].notna().sum():
-            chosen[key] = values
-    if not chosen:
-        raise RunParseError(
-            f"{name or 'the input'} names metrics ({', '.join(map(str, metric_cols[:8]))}) "
-            "but none has a number in it."
-        )
-    order = sorted(chosen, key=lambda k: (k not in _FIRST, _FIRST.index(k) if k in _FIRST else 0, k))
+        if key not in chosen or len(cols.values[col]) > len(cols.values[chosen[key]]):
+            chosen[key] = col
+    order = sorted(
+        chosen, key=lambda k: (k not in CORE, CORE.index(k) if k in CORE else 0, -len(cols.values[chosen[k]]))
+    )
+    budget = max(MIN_CELLS, CELLS_PER_VALUE * sum(len(cols.values[c]) for c in chosen.values()))
+    kept = [k for k in order if k in CORE]
+    left_out = 0
     for key in order:
-        out[key] = chosen[key]
-    out = out[out[order].notna().any(axis=1)].reset_index(drop=True)
+        if key in CORE:
+            continue
+        if (len(kept) + 3) * cols.n <= budget:
+            kept.append(key)
+        else:
+            left_out += 1
+    if left_out:
+        notes.append(f"{left_out} sparse metrics were left out of the table (too few values for its size)")
+    data = {
+        "epoch": np.frombuffer(cols.epoch) if cols.n else np.empty(0),
+        "step": np.frombuffer(cols.step) if cols.n else np.empty(0),
+    }
+    for key in kept:
+        data[key] = cols.dense(chosen[key])
+    out = pd.DataFrame(data)
+    out = out[out[kept].notna().any(axis=1)].reset_index(drop=True)
     out["epoch"] = _human_epochs(out["epoch"])
     return Run(out, fmt, name, notes)
-
-
-_FIRST = ["train_loss", "val_loss", "train_acc", "val_acc", "lr"]
 
 
 def _human_epochs(epoch: pd.Series) -> pd.Series:

@@ -1,18 +1,29 @@
-"""CSV (Lightning's and Keras' CSVLogger), JSON lines, and JSON documents (Hugging Face's
-trainer_state.json, a Keras `history.history` dump, a list of records)."""
+"""CSV (Lightning's and Keras' CSVLogger) and JSON lines, both read in bounded pieces: CSV in chunks of
+rows through pandas' C reader, JSON lines one (length-capped) line at a time."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
-import math
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import IO, Any
 
 import pandas as pd
 
-from assistant.runs.parse.names import role
-from assistant.runs.parse.table import Columns, Run, RunParseError, finish, logged
+from assistant.runs.parse.jsondoc import add_record
+from assistant.runs.parse.names import is_metric_name, role
+from assistant.runs.parse.table import (
+    DEFAULT_LIMITS,
+    Columns,
+    Limits,
+    Run,
+    RunParseError,
+    finish,
+    text_values,
+)
+
+CSV_CHUNK_CELLS = 1_000_000  # cells parsed at a time (8 MB as floats)
 
 
 def _axis_names(columns: Iterable[Any]) -> dict[Any, str]:
@@ -25,52 +36,86 @@ def _axis_names(columns: Iterable[Any]) -> dict[Any, str]:
     return rename
 
 
-def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",") -> Run:
+def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Limits = DEFAULT_LIMITS) -> Run:
     """Lightning writes train and validation metrics on different rows (blanks elsewhere); Keras one
-    row per epoch. Both are plain CSV with a header; pandas' C reader keeps a long file fast."""
+    row per epoch. Both are plain CSV with a header. Only the epoch, step and metric columns are read
+    (the first `max_metrics` metric names), in chunks of at most `CSV_CHUNK_CELLS` cells."""
+    cols = Columns(limits.max_metrics)
+    fmt = "csv"
     try:
+        header = next(csv.reader([_first_row(source)], delimiter=sep), [])
+        wanted = _wanted_columns(header, cols)
+        chunk_rows = max(16, CSV_CHUNK_CELLS // max(1, len(wanted)))
         # only empty cells are missing: a written "nan" is a logged NaN (see table.logged)
-        raw = pd.read_csv(source, sep=sep, engine="c", keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        chunks = pd.read_csv(
+            source,
+            sep=sep,
+            engine="c",
+            keep_default_na=False,
+            na_values=[""],
+            usecols=wanted,
+            chunksize=chunk_rows,
+            on_bad_lines="skip",
+        )
+        rename: dict[Any, str] | None = None
+        for chunk in chunks:
+            if rename is None:
+                rename = _axis_names(chunk.columns)
+                fmt = "lightning-csv" if {"epoch", "step"} <= set(rename.values()) else "csv"
+            chunk = chunk.rename(columns=rename)
+            cols.extend(pd.DataFrame({str(c): text_values(chunk[c]) for c in chunk.columns}))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
         raise RunParseError(f"{name} looks like CSV but cannot be read as a table: {exc}") from None
-    raw = raw.rename(columns=_axis_names(raw.columns))
-    fmt = "lightning-csv" if {"epoch", "step"} <= set(raw.columns) else "csv"
-    return finish(raw, fmt, name)
+    return finish(cols, fmt, name)
 
 
-def _flat(record: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    """Numbers of a JSON object, nested objects joined with `/` ({"val": {"loss": 1}} -> val/loss)."""
-    out: dict[str, float] = {}
-    for k, v in record.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            out.update(_flat(v, f"{key}/"))
-        elif isinstance(v, bool):
-            continue
-        elif isinstance(v, int | float):
-            out[key] = logged(float(v))
-        elif isinstance(v, str) and v.strip().lower() in {"nan", "inf", "-inf", "infinity", "-infinity"}:
-            out[key] = logged(float(v))  # how some loggers spell a NaN loss
-    return out
-
-
-def _add_records(records: Iterable[Mapping[str, Any]], cols: Columns) -> None:
-    for rec in records:
-        values = _flat(rec)
-        axes = _axis_names(values)
-        epoch = step = None
-        for raw, axis in axes.items():
-            value = values.pop(raw)
-            if axis == "epoch":
-                epoch = value
+def _wanted_columns(header: list[str], cols: Columns) -> list[int]:
+    """Positions of the columns worth reading: epoch and step, and the first `cols.max_metrics`
+    metric names (the others are counted as skipped, never parsed)."""
+    wanted, metrics = [], 0
+    for i, column in enumerate(header):
+        if role(column) != "metric":
+            wanted.append(i)
+        elif is_metric_name(column):
+            if metrics < cols.max_metrics:
+                wanted.append(i)
+                metrics += 1
             else:
-                step = value
-        if values:
-            cols.add(epoch, step, values)
+                cols.skipped_values += 1
+                if len(cols.skipped_names) < 3:
+                    cols.skipped_names.append(column)
+        elif len(cols.other_names) < 8:
+            cols.other_names.append(column)
+    return wanted
 
 
-def read_jsonl(lines: Iterable[str], name: str) -> Run:
-    cols = Columns()
+def _first_row(source: str | io.TextIOBase) -> str:
+    """The header line (a path is opened; a text stream is rewound after it)."""
+    if isinstance(source, str):
+        with open(source, encoding="utf-8", errors="replace") as f:
+            return f.readline(Limits.max_line_bytes)
+    line = source.readline(Limits.max_line_bytes)
+    source.seek(0)
+    return line
+
+
+def bounded_lines(f: IO[str], max_bytes: int, skipped: list[int]) -> Iterator[str]:
+    """Lines of a text stream without their ending; a line longer than `max_bytes` characters is
+    skipped whole (never held in memory) and counted in `skipped[0]`."""
+    while True:
+        line = f.readline(max_bytes + 1)
+        if not line:
+            return
+        if len(line) > max_bytes and not line.endswith("\n"):
+            skipped[0] += 1
+            while (rest := f.readline(max_bytes + 1)) and not rest.endswith("\n"):
+                pass
+            continue
+        yield line.rstrip("\n")
+
+
+def read_jsonl(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMITS) -> Run:
+    cols = Columns(limits.max_metrics)
     bad = 0
     for i, line in enumerate(lines, 1):
         line = line.strip()
@@ -78,7 +123,7 @@ def read_jsonl(lines: Iterable[str], name: str) -> Run:
             continue
         try:
             rec = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             bad += 1
             if bad > 20 and bad > cols.n:
                 raise RunParseError(
@@ -87,35 +132,6 @@ def read_jsonl(lines: Iterable[str], name: str) -> Run:
                 ) from None
             continue
         if isinstance(rec, Mapping):
-            _add_records([rec], cols)
+            add_record(rec, cols)
     notes = [f"{bad} lines that are not JSON were skipped"] if bad else []
-    return finish(cols.frame(), "jsonl", name, notes)
-
-
-def read_json(doc: Any, name: str) -> Run:
-    """A whole JSON document: trainer_state.json, a Keras history dict, or a list of records."""
-    cols = Columns()
-    if isinstance(doc, Mapping) and isinstance(doc.get("log_history"), list):
-        # The last entry of a finished run is a summary (train_runtime, the run's mean train_loss):
-        # not a point on the curve.
-        _add_records(
-            (r for r in doc["log_history"] if isinstance(r, Mapping) and "train_runtime" not in r), cols
-        )
-        return finish(cols.frame(), "trainer-state", name)
-    if isinstance(doc, Mapping) and doc and all(isinstance(v, list) for v in doc.values()):
-        # Keras' History.history: {"loss": [...], "val_loss": [...]}, one value per epoch
-        n = max(len(v) for v in doc.values())
-        frame = pd.DataFrame(
-            {k: [logged(float(x)) if isinstance(x, int | float) else x for x in v] + [math.nan] * (n - len(v))
-             for k, v in doc.items()}
-        )  # fmt: skip
-        if "epoch" not in frame:
-            frame.insert(0, "epoch", range(1, n + 1))
-        return finish(frame, "keras-history", name)
-    if isinstance(doc, list) and all(isinstance(r, Mapping) for r in doc):
-        _add_records(doc, cols)
-        return finish(cols.frame(), "json", name)
-    raise RunParseError(
-        f"{name} is JSON but not a training log: expected Hugging Face's trainer_state.json (with "
-        '`log_history`), a Keras history ({"loss": [...]}), a list of records, or one object per line.'
-    )
+    return finish(cols, "jsonl", name, notes)

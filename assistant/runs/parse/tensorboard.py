@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 
 from assistant.runs.parse.names import role
-from assistant.runs.parse.table import Columns, Run, RunParseError, finish, logged
+from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, RunParseError, finish, logged
 
 EVENT_GLOB = "events.out.tfevents*"
 
@@ -22,7 +22,7 @@ def event_files(path: Path) -> list[Path]:
     return [path] if path.is_file() else sorted(p for p in path.rglob(EVENT_GLOB) if p.is_file())
 
 
-def read_tensorboard(path: Path, name: str) -> Run:
+def read_tensorboard(path: Path, name: str, limits: Limits = DEFAULT_LIMITS) -> Run:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     files = event_files(path)
@@ -43,11 +43,11 @@ def read_tensorboard(path: Path, name: str) -> Run:
             key = f"{prefix}/{tag}" if prefix and role(tag) == "metric" else tag
             for ev in acc.Scalars(tag):
                 by_step.setdefault(float(ev.step), {})[key] = logged(float(ev.value))
-    cols = Columns()
+    cols = Columns(limits.max_metrics)
     for step in sorted(by_step):
         values = by_step[step]
         epoch = next((values.pop(k) for k in list(values) if role(k) == "epoch"), None)
         values = {k: v for k, v in values.items() if role(k) == "metric"}
         if values:
             cols.add(None if epoch is None or math.isnan(epoch) else epoch, step, values)
-    return finish(cols.frame(), "tensorboard", name)
+    return finish(cols, "tensorboard", name)

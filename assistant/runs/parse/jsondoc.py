@@ -1,0 +1,207 @@
+"""Whole JSON documents, read as a stream (ijson's C parser), never loaded whole: Hugging Face's
+trainer_state.json (`log_history`), a Keras `history.history` dump, or a list of records.
+
+Two passes over the bytes. The first only checks the nesting (deeper than `Limits.max_depth` is
+refused before the parser's own bookkeeping can grow with it) and notes where the readings are: a
+top-level list of records, lists of records under top-level keys, or top-level lists of numbers. The
+second builds one record at a time with ijson's C builder, so a 200 MB document costs what its
+numbers cost in the table, not half a gigabyte of Python objects.
+
+Python's `json` writes a NaN loss as a bare `NaN` (and `Infinity`), which strict JSON parsers refuse:
+the bytes pass through `_BareNumbers`, which quotes those tokens outside strings, and a quoted "NaN"
+reads as a logged NaN. A document that breaks off keeps what came before it, with a note.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from array import array
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, Any
+
+import ijson
+
+from assistant.runs.parse.names import role
+from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, RunParseError, finish, logged
+
+_CHUNK = 1 << 16
+_DEPTH_BUFFER = 2048  # bytes the nesting check's parser takes at a time
+_BARE = re.compile(rb"-?Infinity|NaN")
+# a JSON string (kept as it is) or a bare non-standard number (quoted)
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
+_STRING_REST = re.compile(rb'(?:[^"\\]|\\.)*"')  # the rest of a string the chunk starts inside
+_SPECIAL = {"nan", "-nan", "inf", "-inf", "infinity", "-infinity"}
+
+
+class _BareNumbers(io.RawIOBase):
+    """A binary reader that rewrites bare NaN / Infinity / -Infinity as strings. Chunks without either
+    word pass through untouched (the reader only tracks whether it ends inside a string, by counting
+    quotes); a chunk with one is rewritten token by token from that state. A word cut by the end of a
+    chunk waits for the next one."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.pending, self.out, self.eof, self.in_string = b"", b"", False, False
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self) -> None:
+        while not self.out and not self.eof:
+            chunk = self.raw.read(_CHUNK)
+            self.eof = not chunk
+            data = self.pending + chunk
+            end = len(data)
+            while not self.eof and end and data[end - 1 : end].isalpha():
+                end -= 1  # a word cut in two: finish it with the next chunk
+            data, self.pending = data[:end], data[end:]
+            self.out = self._rewrite(data) if _BARE.search(data) else data
+            self.in_string ^= _quotes(data) % 2 == 1
+
+    def _rewrite(self, data: bytes) -> bytes:
+        start = 0
+        if self.in_string:  # finish the string the chunk starts inside, untouched
+            m = _STRING_REST.match(data)
+            if m is None:
+                return data
+            start = m.end()
+        return data[:start] + _TOKEN.sub(lambda m: b'"%s"' % m[1] if m[1] else m[0], data[start:])
+
+    def readinto(self, buffer: Any) -> int:
+        self._fill()
+        n = min(len(buffer), len(self.out))
+        buffer[:n] = self.out[:n]
+        self.out = self.out[n:]
+        return n
+
+
+def _quotes(data: bytes) -> int:
+    """Quotes that open or close a string (an escaped quote `\\"` does neither; `\\\\"` does)."""
+    return data.count(b'"') - data.count(b'\\"') + data.count(b'\\\\"')
+
+
+def _parser(opener: Callable[[], IO[bytes]]) -> IO[bytes]:
+    return io.BufferedReader(_BareNumbers(opener()), _CHUNK)
+
+
+def events(f: IO[bytes], limits: Limits) -> Iterator[tuple[str, str, Any]]:
+    """ijson's (prefix, event, value) of a byte stream, bare NaN/Infinity accepted, nesting capped."""
+    depth = 0
+    # small parser buffers: ijson yields a buffer's events only once it has parsed all of them, and
+    # the path it keeps per event grows with the depth, so a buffer of `[[[[…` must stay small
+    stream = io.BufferedReader(_BareNumbers(f), _CHUNK)
+    for prefix, event, value in ijson.parse(stream, buf_size=_DEPTH_BUFFER, use_float=True):
+        if event == "start_map" or event == "start_array":
+            depth += 1
+            if depth > limits.max_depth:
+                raise RunParseError(
+                    f"the JSON is nested more than {limits.max_depth} levels deep (json_max_depth): "
+                    "a training log is a list of flat records"
+                )
+        elif event == "end_map" or event == "end_array":
+            depth -= 1
+        yield prefix, event, value
+
+
+def _layout(opener: Callable[[], IO[bytes]], limits: Limits) -> tuple[list[str], bool]:
+    """(prefixes of lists of records, whether top-level lists of numbers exist) of a document whose
+    nesting is within the limit. Raises ijson.JSONError where it is not JSON."""
+    records: list[str] = []
+    numbers = False
+    last = ""  # the last event at the top two levels
+    try:
+        with opener() as f:
+            for prefix, event, _ in events(f, limits):
+                if last == "start_array" and (prefix == "item" or prefix.count(".") == 1):
+                    if event == "start_map" and prefix not in records:
+                        records.append(prefix)
+                    elif event == "number" and prefix != "item":
+                        numbers = True
+                if prefix.count(".") <= 1:
+                    last = event
+    except ijson.JSONError:
+        if not records and not numbers:
+            raise
+    return records, numbers
+
+
+def _flat(record: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numbers of a record, nested objects joined with `/` ({"val": {"loss": 1}} -> val/loss); lists
+    inside a record are not readings."""
+    out: dict[str, float] = {}
+    for k, v in record.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(_flat(v, f"{key}/"))
+        elif isinstance(v, bool):
+            continue
+        elif isinstance(v, int | float):
+            out[key] = logged(float(v))
+        elif isinstance(v, str) and v.strip().lower() in _SPECIAL:
+            out[key] = logged(float(v))  # how Python's json (quoted above) and some loggers spell NaN
+    return out
+
+
+def add_record(record: Mapping[str, Any], cols: Columns, prefix: str = "") -> None:
+    """One record of a log (a JSON object): its epoch and step, and its metrics."""
+    values = _flat(record, prefix)
+    epoch = step = None
+    for key in list(values):
+        axis = role(key.rsplit("/", 1)[-1] if prefix else key)
+        if axis == "epoch" and epoch is None:
+            epoch = values.pop(key)
+        elif axis == "step" and step is None:
+            step = values.pop(key)
+    if values:
+        cols.add(epoch, step, values)
+
+
+def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAULT_LIMITS) -> Run:
+    """A whole JSON document, opened (twice) by `opener`: records under `log_history`
+    (trainer_state.json; the summary entry with `train_runtime` is not a point on the curve) or under
+    another top-level key (its name prefixes theirs), a top-level list of records, or top-level lists
+    of numbers (a Keras history, one value per epoch)."""
+    cols = Columns(limits.max_metrics)
+    notes: list[str] = []
+    fmt = "json"
+    try:
+        records, numbers = _layout(opener, limits)
+    except ijson.JSONError as exc:
+        raise RunParseError(f"{name} starts like JSON but is not valid JSON ({_reason(exc)})") from None
+    try:
+        for where in records:
+            outer = where.partition(".")[0] if where != "item" else ""
+            fmt = "trainer-state" if outer == "log_history" else fmt
+            prefix = f"{outer}/" if outer and outer != "log_history" else ""
+            with _parser(opener) as f:
+                for rec in ijson.items(f, where, use_float=True):
+                    if isinstance(rec, Mapping) and "train_runtime" not in rec:
+                        add_record(rec, cols, prefix)
+        if numbers and not cols.n:
+            fmt = "keras-history"
+            history: dict[str, array] = {}
+            with _parser(opener) as f:
+                for key, values in ijson.kvitems(f, "", use_float=True):
+                    if isinstance(values, list):
+                        floats = [
+                            logged(float(v)) if isinstance(v, int | float) else math.nan for v in values
+                        ]
+                        history[key] = array("d", floats)
+            for i in range(max((len(v) for v in history.values()), default=0)):
+                row = {k: v[i] for k, v in history.items() if i < len(v) and not math.isnan(v[i])}
+                cols.add(float(i + 1), None, row)
+    except ijson.JSONError as exc:  # the first pass stopped there too: keep what came before
+        notes.append(f"the JSON breaks off before its end ({_reason(exc)}): what came before was read")
+    if not records and not numbers:
+        raise RunParseError(
+            f"{name} is JSON but not a training log (it holds no training metric): expected Hugging "
+            "Face's trainer_state.json (with "
+            '`log_history`), a Keras history ({"loss": [...]}), a list of records, or one object per line.'
+        )
+    return finish(cols, fmt, name, notes)
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0]

@@ -1,0 +1,140 @@
+"""A log cannot take the server down: memory for reading a log stays within a small multiple of its
+size whatever its shape, and every limit (metric names, JSON nesting, line length, size) ends in a
+clear message or a note, never in a crash. Memory is measured with tracemalloc (numpy and pandas
+report their buffers to it), which counts allocations, not time: the figures do not depend on load.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from assistant.runs import detect
+from assistant.runs.parse import Limits, RunParseError, parse_run
+
+
+def peak_bytes(fn):
+    tracemalloc.start()
+    try:
+        result = fn()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return result, peak
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_log_inventing_a_metric_name_per_line_costs_what_its_values_cost(tmp_path):
+    """The reported attack: 16,000 lines `step i loss_i=0.5` (394 KB) took 218 s and 6.4 GB."""
+    text = "".join(f"step {i} loss_{i}=0.5\n" for i in range(16_000))
+    path = write(tmp_path, "explode.log", text)
+    run, peak = peak_bytes(lambda: parse_run(path))
+    assert peak < 4 * len(text) + 2_000_000, peak
+    assert len(run.metrics) == Limits().max_metrics
+    assert any("run_max_metrics" in n for n in run.notes), run.notes
+    # pasted, the same
+    run, peak = peak_bytes(lambda: parse_run(text))
+    assert peak < 6 * len(text) + 2_000_000 and len(run.metrics) == 64
+
+
+def test_json_documents_are_streamed_not_loaded_whole(tmp_path):
+    """trainer_state.json and a Keras history: memory a small multiple of the file (json.loads of the
+    same documents takes 20-30x)."""
+    n = 30_000
+    state = {
+        "best_metric": None,
+        "log_history": [
+            {
+                "epoch": i / 1000,
+                "step": i,
+                "loss": 2.0 / (1 + i / 1000),
+                "learning_rate": 1e-4,
+                "grad_norm": 1.5,
+            }
+            for i in range(n)
+        ]
+        + [{"epoch": 30.0, "step": n, "train_runtime": 100.0, "train_loss": 0.9}],
+    }
+    path = write(tmp_path, "trainer_state.json", json.dumps(state))
+    run, peak = peak_bytes(lambda: parse_run(path))
+    assert run.fmt == "trainer-state" and len(run) == n
+    assert peak < 3 * path.stat().st_size, (peak, path.stat().st_size)
+
+    history = {
+        "loss": [1 / (i + 1) for i in range(100_000)],
+        "val_loss": [1.1 / (i + 1) for i in range(100_000)],
+    }
+    path = write(tmp_path, "history.json", json.dumps(history))
+    run, peak = peak_bytes(lambda: parse_run(path))
+    assert run.fmt == "keras-history" and len(run) == 100_000
+    assert peak < 10 * path.stat().st_size, (peak, path.stat().st_size)
+
+
+def test_a_bare_nan_as_pythons_json_writes_it_is_a_logged_nan(tmp_path):
+    """json.dumps writes a NaN loss as a bare NaN, which strict JSON refuses: it reads as a blow-up."""
+    records = [{"epoch": i + 1, "step": (i + 1) * 10, "loss": 1.0 / (i + 1)} for i in range(10)]
+    records += [{"epoch": 11, "step": 110, "loss": math.nan}, {"epoch": 12, "step": 120, "loss": math.inf}]
+    text = json.dumps({"log_history": records, "note": "a string that says NaN, Infinity"})
+    assert "NaN" in text
+    run = parse_run(write(tmp_path, "trainer_state.json", text))
+    assert math.isinf(run.table["train_loss"].iloc[-1]) and math.isinf(run.table["train_loss"].iloc[-2])
+    assert detect(run)[0].kind == "diverged"
+
+
+def test_deep_nesting_is_refused_before_it_costs_anything(tmp_path):
+    path = write(tmp_path, "deep.json", "[" * 200_000 + "]" * 200_000)
+    (_, peak) = peak_bytes(lambda: pytest.raises(RunParseError, parse_run, path))
+    assert peak < 20_000_000, peak
+    with pytest.raises(RunParseError, match="nested more than 32 levels"):
+        parse_run(path)
+    with pytest.raises(RunParseError, match="nested"):
+        parse_run('{"log_history": ' + "[" * 100 + "]" * 100 + "}")
+    # a JSON-lines log with one deep line: that line is skipped, the rest is read
+    lines = [json.dumps({"epoch": i, "loss": 1 / i}) for i in range(1, 9)] + ["{" + '"a":' * 50_000]
+    run = parse_run(write(tmp_path, "deep.jsonl", "\n".join(lines)))
+    assert len(run) == 8 and any("not JSON" in n for n in run.notes)
+
+
+def test_an_overlong_line_is_skipped_with_a_note(tmp_path):
+    lines = [json.dumps({"epoch": i, "loss": 1 / i}) for i in range(1, 21)]
+    text = "\n".join(lines[:10] + ['{"blob": "' + "x" * 3_000_000 + '"}'] + lines[10:]) + "\n"
+    path = write(tmp_path, "train.jsonl", text)
+    run, peak = peak_bytes(lambda: parse_run(path))
+    assert len(run) == 20 and any("longer than" in n for n in run.notes)
+    assert peak < 1_500_000, peak  # the 3 MB line is never held whole
+
+
+def test_a_csv_reads_only_the_columns_it_can_use_a_chunk_at_a_time(tmp_path):
+    names = [f"metric_{i}_loss" for i in range(300)] + [f"note_{i}" for i in range(300)]
+    rows = [",".join(["epoch", *names])] + [",".join([str(e), *(["0.5"] * 600)]) for e in range(2_000)]
+    path = write(tmp_path, "wide.csv", "\n".join(rows) + "\n")
+    run, peak = peak_bytes(lambda: parse_run(path))
+    assert len(run.metrics) <= 64 and any("run_max_metrics" in n for n in run.notes)
+    assert peak < 2 * path.stat().st_size, (peak, path.stat().st_size)
+
+
+def test_limits_come_from_settings():
+    from assistant.settings import Settings
+
+    limits = Limits.from_settings(Settings(run_max_mb=1, run_max_metrics=7, json_max_depth=5))
+    assert (limits.max_bytes, limits.max_metrics, limits.max_depth) == (1_000_000, 7, 5)
+    with pytest.raises(RunParseError, match="nested more than 5"):
+        parse_run('[[[[[[{"loss": 1}]]]]]]', limits=limits)
+    many = "\n".join(f"epoch {i} " + " ".join(f"m{j}_loss={j}" for j in range(20)) for i in range(1, 9))
+    assert len(parse_run(many, limits=limits).metrics) == 7
+
+
+def test_a_console_log_whose_lines_start_with_a_tag_is_not_taken_for_json():
+    for tag in ("[train]", "[INFO]", "[2026-11-02 10:00:01]"):
+        text = "\n".join(f"{tag} epoch {e} | step {e * 5} | loss {1 / e:.3f}" for e in range(1, 9))
+        run = parse_run(text)
+        assert run.fmt == "console" and len(run) == 8, tag
