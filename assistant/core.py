@@ -104,9 +104,13 @@ class Assistant:
     def ingest(
         self, paths: Iterable[Path] | None = None, *, rebuild: bool = False, progress: bool = False
     ) -> IngestReport:
-        """Index files (default: the configured corpus). Unchanged files are skipped. `rebuild` drops
-        the index and re-indexes these paths plus every other file indexed from here (uploads too)."""
-        todo = list(paths) if paths is not None else list(self.settings.corpus_paths)
+        """Index files (default: the configured corpus, and the uploads folder, so an upload that a
+        crash interrupted between storing the file and indexing it is indexed now rather than left
+        behind unlisted). Unchanged files are skipped. `rebuild` drops the index and re-indexes these
+        paths plus every other file indexed from here (uploads too)."""
+        uploads = self.settings.uploads_dir
+        default = [*self.settings.corpus_paths, *([uploads] if uploads.is_dir() else [])]
+        todo = list(paths) if paths is not None else default
         kw: dict[str, Any] = {"max_bytes": int(self.settings.max_file_mb * 1e6), "progress": progress}
         with self.store.lock:  # one writer at a time in this process (uploads come from many threads)
             if rebuild:

@@ -8,6 +8,7 @@ import json
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from pg_server import postgres  # noqa: F401 - fixture
 from store_helpers import Clock, db  # noqa: F401 - fixture
 from typer.testing import CliRunner
@@ -23,7 +24,7 @@ from assistant.store import (
     cannot_start,
 )
 from assistant.store.accounts import LOCAL_USER, is_loopback
-from assistant.store.throttle import LoginThrottle
+from assistant.store.throttle import DatabaseState, Key, LoginThrottle, MemoryState
 
 
 class Ticks:
@@ -90,10 +91,11 @@ def test_password_logins(db, settings):  # noqa: F811
 
 def test_the_throttle_delays_after_the_free_failures_and_forgets():
     ticks = Ticks()
-    t = LoginThrottle(free_failures=3, delay_s=1.0, max_delay_s=10.0, window_s=600.0, clock=ticks)
-    keys = ["name:alice"]
-    assert [t.delay_after(n) for n in range(8)] == [0, 0, 0, 0, 1, 2, 4, 8]
-    assert t.delay_after(50) == 10.0  # capped
+    state = MemoryState()
+    t = LoginThrottle(state, delay_s=1.0, max_delay_s=10.0, window_s=600.0, clock=ticks)
+    keys = [Key("pair:alice|x", 3)]
+    assert [t.delay_after(n, 3) for n in range(8)] == [0, 0, 0, 0, 1, 2, 4, 8]
+    assert t.delay_after(50, 3) == 10.0  # capped
     for _ in range(3):
         assert t.wait(keys) == 0
         t.failed(keys)
@@ -106,39 +108,145 @@ def test_the_throttle_delays_after_the_free_failures_and_forgets():
     assert t.wait(keys) == 2.0
     ticks.t += 0.5
     assert t.wait(keys) == 1.5
-    assert t.wait(["name:bob"]) == 0  # other names are not slowed
-    assert t.wait(["name:bob", "name:alice"]) == 1.5  # any slowed key slows the attempt
+    assert t.wait([Key("pair:bob|x", 3)]) == 0  # other keys are not slowed
+    assert t.wait([Key("pair:bob|x", 3), *keys]) == 1.5  # any slowed key slows the attempt
     ticks.t += 601  # the window passes without failures: forgotten
     assert t.wait(keys) == 0
     t.failed(keys)
     assert t.wait(keys) == 0
     t.succeeded(keys)
-    assert "name:alice" not in t._records
+    assert "pair:alice|x" not in state.records
 
 
-def test_repeated_failed_logins_are_refused_until_the_delay_passes(db, settings):  # noqa: F811
+def throttled_settings(**kw):
+    return Settings(
+        login_free_failures=3,
+        login_client_free_failures=4,
+        login_account_free_failures=6,
+        login_delay_s=30.0,
+        **kw,
+    )
+
+
+def test_repeated_failed_logins_are_refused_until_the_delay_passes(db):  # noqa: F811
     ticks = Ticks()
-    throttle = LoginThrottle(free_failures=3, delay_s=30.0, max_delay_s=900.0, window_s=900.0, clock=ticks)
-    accounts = Accounts(db, settings, throttle=throttle)
+    settings = throttled_settings()
+    accounts = Accounts(
+        db, settings, throttle=LoginThrottle.from_settings(settings, DatabaseState(db), ticks)
+    )
     accounts.add("alice", "right")
     for _ in range(4):  # three free failures, and the 4th is still checked: it starts the delay
         with pytest.raises(AuthError) as exc:
             accounts.authenticate_password("alice", "guess", client="10.0.0.9")
         assert not isinstance(exc.value, Throttled)
     with pytest.raises(Throttled) as slowed:  # even the right password waits: guessing gains nothing
-        accounts.authenticate_password("alice", "right", client="10.0.0.7")
+        accounts.authenticate_password("alice", "right", client="10.0.0.9")
     assert slowed.value.retry_after == 30.0 and "30 s" in str(slowed.value)
-    ticks.t += 30
+    # the same account from another address is not held by that pair's delay
     assert accounts.authenticate_password("alice", "right", client="10.0.0.7").name == "alice"
-    assert throttle.wait(["name:alice"]) == 0  # a success clears the name
+    ticks.t += 30
+    assert accounts.authenticate_password("alice", "right", client="10.0.0.9").name == "alice"
 
     # one client spraying many names is slowed too, for every name it tries
-    for name in ("bob", "carol", "dave", "erin"):
+    for name in ("bob", "carol", "dave", "erin", "frank"):
         with pytest.raises(AuthError):
             accounts.authenticate_password(name, "guess", client="10.6.6.6")
     with pytest.raises(Throttled):
         accounts.authenticate_password("alice", "right", client="10.6.6.6")
     assert accounts.authenticate_password("alice", "right", client="10.0.0.7").name == "alice"
+
+
+def test_strangers_cannot_lock_the_owner_out_of_a_browser_she_logged_in_from(db):  # noqa: F811
+    ticks = Ticks()
+    settings = throttled_settings()
+    accounts = Accounts(
+        db, settings, throttle=LoginThrottle.from_settings(settings, DatabaseState(db), ticks)
+    )
+    alice = accounts.add("alice", "right")
+    device = accounts.device_token(alice)
+    assert accounts.device_ok(device, "alice") and not accounts.device_ok(device, "bob")
+    assert not accounts.device_ok(device[:-1] + ("0" if device[-1] != "0" else "1"), "alice")
+    # Guesses from many addresses: each address and each (name, address) stays under its own limit,
+    # but together they exhaust the account's allowance for browsers it never logged in from.
+    for i in range(7):  # six free failures; the seventh is checked and starts the delay
+        with pytest.raises(AuthError) as exc:
+            accounts.authenticate_password("alice", f"guess{i}", client=f"10.1.0.{i}")
+        assert not isinstance(exc.value, Throttled)
+    with pytest.raises(Throttled):  # a fresh address is held now: the guessing stops
+        accounts.authenticate_password("alice", "right", client="10.1.1.1")
+    # …but alice's own browser is not: it has its own count, and it gets in.
+    assert accounts.authenticate_password("alice", "right", client="10.1.1.1", device=device).id == alice.id
+    # a forged or stolen-from-another-account cookie is worth nothing
+    bob = accounts.add("bob", "bob-pw")
+    with pytest.raises(Throttled):
+        accounts.authenticate_password("alice", "right", client="10.1.1.1", device=accounts.device_token(bob))
+
+
+def test_failures_count_once_across_replicas(db):  # noqa: F811
+    """Two app replicas over one database: failures on either count for both."""
+    ticks = Ticks()
+    settings = throttled_settings()
+    replicas = [
+        Accounts(db, settings, throttle=LoginThrottle.from_settings(settings, DatabaseState(db), ticks))
+        for _ in range(2)
+    ]
+    replicas[0].add("alice", "right")
+    for i in range(4):
+        with pytest.raises(AuthError) as exc:
+            replicas[i % 2].authenticate_password("alice", "guess", client="10.0.0.9")
+        assert not isinstance(exc.value, Throttled)
+    for replica in replicas:
+        with pytest.raises(Throttled):
+            replica.authenticate_password("alice", "right", client="10.0.0.9")
+
+
+class CountingHasher(PasswordHasher):
+    verified: list[str]
+
+    def verify(self, hash, password):  # noqa: A002 - argon2's own parameter name
+        self.verified.append(password)
+        return super().verify(hash, password)
+
+
+def test_unknown_api_keys_cost_no_hash_and_are_throttled_per_client(db):  # noqa: F811
+    ticks = Ticks()
+    settings = throttled_settings()
+    hasher = CountingHasher()
+    hasher.verified = verified = []
+    throttle = LoginThrottle.from_settings(settings, DatabaseState(db), ticks)
+    accounts = Accounts(db, settings, throttle=throttle, hasher=hasher)
+    accounts.add("alice", "pw")
+    key = accounts.new_api_key("alice")
+    verified.clear()
+    fakes = [f"sk-{i:016x}-{'x' * 43}" for i in range(5)]  # 4 free failures, the 5th starts the delay
+    for fake in fakes:  # well-formed keys whose id does not exist: refused, no argon2
+        with pytest.raises(AuthError):
+            accounts.authenticate_key(fake, client="10.6.6.6")
+    assert verified == []
+    with pytest.raises(Throttled):  # the client is slowed down after its free failures
+        accounts.authenticate_key(key, client="10.6.6.6")
+    # the real key from its own client: verified once, then remembered
+    for _ in range(5):
+        assert accounts.authenticate_key(key, client="10.0.0.1").name == "alice"
+    assert len(verified) == 1
+    wrong = key[:-4] + "AAAA"  # the right id with a wrong secret: verified, refused
+    with pytest.raises(AuthError):
+        accounts.authenticate_key(wrong, client="10.0.0.2")
+    accounts.revoke_api_keys("alice")  # a remembered key stops working the moment it is revoked
+    with pytest.raises(AuthError):
+        accounts.authenticate_key(key, client="10.0.0.1")
+
+
+def test_a_new_password_logs_out_everywhere_api_keys_included(db, settings):  # noqa: F811
+    accounts = Accounts(db, settings)
+    alice = accounts.add("alice", "old")
+    key = accounts.new_api_key("alice")
+    session = accounts.create_session(alice)
+    assert accounts.passwd("alice", "new") == 1
+    with pytest.raises(AuthError):
+        accounts.authenticate_key(key)
+    with pytest.raises(AuthError):
+        accounts.validate_session(session)
 
 
 def test_sessions_expire_and_end(db):  # noqa: F811
@@ -270,13 +378,17 @@ def test_users_commands_with_the_password_on_stdin(run, tmp_path):
 
     keyed = run("users", "key", "alice")
     assert keyed.exit_code == 0, keyed.output
-    key = keyed.output.strip().splitlines()[-1]
-    assert run("users", "passwd", "alice", input="alice-new\n").exit_code == 0
+    old_key = keyed.output.strip().splitlines()[-1]
+    changed = run("users", "passwd", "alice", input="alice-new\n")
+    assert changed.exit_code == 0 and "1 API key(s) revoked" in changed.output
+    key = run("users", "key", "alice").output.strip().splitlines()[-1]
     assert run("users", "key", "nobody").exit_code == 2
 
     database = open_database(Settings(data_dir=tmp_path / "data"))
     try:
         accounts = Accounts(database, Settings())
+        with pytest.raises(AuthError):  # a new password revoked the keys made before it
+            accounts.authenticate_key(old_key)
         alice = accounts.authenticate_key(key)
         assert alice.name == "alice" and not alice.is_admin
         assert accounts.authenticate_password("alice", "alice-new").id == alice.id

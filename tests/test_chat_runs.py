@@ -248,7 +248,7 @@ def test_retry_while_the_answer_streams_sends_the_same_run_again(app, uploads):
 
 def test_the_markdown_export_holds_the_findings_and_the_picture(app, uploads):
     outs = send(app.chat, {"text": "", "files": [uploads(HEALTHY_CONSOLE)]}, tab="export")
-    exported = app.chat.export(outs[-1][2])
+    exported = app.chat.export(outs[-1][2], req("alice", "export"))
     md = Path(exported.value["path"] if isinstance(exported.value, dict) else exported.value).read_text()
     assert "**You:** 📎 healthy_blobs_adam.console.log" in md
     assert "- **healthy**: training loss fell from" in md
@@ -294,8 +294,10 @@ def test_an_oversized_log_is_refused_with_its_limit(app, uploads, monkeypatch):
     monkeypatch.setattr(app.assistant.settings, "run_max_mb", 0.001)
     said = _refused(app, {"text": "", "files": [uploads(OVERFIT)]}, "big")
     assert "overfit_blobs.keras.csv" in said and "limit (run_max_mb)" in said
+    # a pasted log is a message: bounded by message_max_kb (a bigger log is attached as a file)
+    monkeypatch.setattr(app.assistant.settings, "message_max_kb", 1)
     pasted = HEALTHY_CONSOLE.read_text() * 3
-    assert "run_max_mb" in _refused(app, pasted, "big")
+    assert "message_max_kb" in _refused(app, pasted, "big")
 
 
 # -- as an attacker -------------------------------------------------------------------------------------

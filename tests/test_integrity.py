@@ -209,8 +209,9 @@ def test_uploading_the_same_file_twice_keeps_one_copy(settings, make_assistant, 
     again, _, _, _ = tab.upload([str(f)])
     assert "units indexed" in first and "already indexed, unchanged" in again
     assert [row[0] for row in tab.table()] == ["notes.md"]
-    path = tab.table()[0][3]
-    status, _, _ = tab.remove(path)
+    doc_id = tab.table()[0][3]  # documents are named by index id, never by server path
+    path = a.store.files()[doc_id]["path"]
+    status, _, _ = tab.remove(doc_id)
     assert "Removed **notes.md**" in status and not Path(path).parent.exists()
     assert tab.table() == []
 

@@ -350,7 +350,7 @@ def test_schema_upgrades_from_its_first_version_and_matches_the_models(db, setti
         )
 
     upgrade(engine, "head")
-    assert current_revision(engine) == "0003"
+    assert current_revision(engine) == "0004"
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     engine.dispose()

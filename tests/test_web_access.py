@@ -128,16 +128,20 @@ def test_only_an_admin_adds_or_removes_documents_or_switches_the_model(app, tmp_
     for user in ("alice", "bob"):
         with pytest.raises(gr.Error, match="Only an administrator"):
             app.docs.upload([str(doc)], request=req(user))
-        victim = next(iter(store.files().values()))["path"]
+        victim = next(iter(store.files()))  # a document id
         with pytest.raises(gr.Error, match="Only an administrator"):
             app.docs.remove(victim, req(user))
+        assert app.docs.load(req(user)) == (gr.skip(), gr.skip())  # the list is an admin's only
         with pytest.raises(gr.Error, match="Only an administrator"):
             app.chat.switch_model("auto", req(user))
     assert store.count() == before and not any(app.assistant.settings.uploads_dir.glob("*/team-notes.md"))
     status, *_ = app.docs.upload([str(doc)], request=req("root"))
     assert "units indexed" in status and store.count() > before
-    path = next(f["path"] for f in store.files().values() if f["path"].endswith("team-notes.md"))
-    status, *_ = app.docs.remove(path, req("root"))
+    doc_id = next(d for d, f in store.files().items() if f["path"].endswith("team-notes.md"))
+    with pytest.raises(gr.Error, match="not in this server's index") as refused:  # a path names nothing
+        app.docs.remove(store.files()[doc_id]["path"], req("root"))
+    assert "/" not in str(refused.value)  # and the error lists no path of the server
+    status, *_ = app.docs.remove(doc_id, req("root"))
     assert "Removed" in status and store.count() == before
     assert app.chat.may_switch_model(req("root"))
 

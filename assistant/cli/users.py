@@ -116,12 +116,16 @@ def users_remove(
 
 @users_app.command("passwd")
 def users_passwd(name: str) -> None:
-    """Set a new password (asked, or read from standard input); logs the account out everywhere."""
+    """Set a new password (asked, or read from standard input); logs the account out everywhere:
+    its browser sessions end and its API keys are revoked (make a new one with `users key`)."""
     with _store() as (settings, db):
         accounts = _accounts(settings, db)
         accounts.get(name)
-        accounts.passwd(name, read_password())
-        console.print(f"password of {name!r} changed; its browser sessions are logged out")
+        revoked = accounts.passwd(name, read_password())
+        console.print(
+            f"password of {name!r} changed; its browser sessions are logged out and its "
+            f"{revoked} API key(s) revoked"
+        )
 
 
 @users_app.command("key")

@@ -1,15 +1,25 @@
 """Accounts: users and roles, argon2 password hashes, API keys, browser sessions, login throttling.
 
 Passwords and keys are only ever stored hashed and never logged. An API key reads
-`sk-<key id>-<secret>`: the key id is public and indexed, so checking a key verifies one hash.
+`sk-<key id>-<secret>`: the key id is looked up first, so a key whose id does not exist costs one
+indexed read and no hash; a known id costs one argon2 verification, after which the key is
+remembered (its SHA-256) until it is revoked. At most `HASH_SLOTS` argon2 computations run at once
+(each takes 64 MB), so a flood of guesses queues instead of exhausting memory.
+
+A browser an account logged in from gets a *device cookie* signed with a server secret; login
+attempts from it are throttled on their own, so strangers who fail on that account (and slow down
+everyone else's attempts on it) never lock its owner out of a browser the owner used before.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
 import re
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,12 +31,15 @@ from sqlalchemy import delete, func, select, update
 
 from assistant.store.db import Database
 from assistant.store.errors import AccountError, AuthError, Throttled
-from assistant.store.models import ROLES, ApiKey, LoginSession, User, utcnow
-from assistant.store.throttle import LoginThrottle
+from assistant.store.models import ROLES, ApiKey, AppSecret, LoginSession, User, utcnow
+from assistant.store.throttle import DatabaseState, Key, LoginThrottle
 
 LOCAL_USER = "(local)"  # the one user when auth is off; not a valid account name, has no password
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 KEY_RE = re.compile(r"^sk-([0-9a-f]{16})-([A-Za-z0-9_-]{20,100})$")
+DEVICE_RE = re.compile(r"^([A-Za-z0-9_-]{16,64})\.([0-9a-f]{64})$")
+HASH_SLOTS = 2  # argon2 verifications at once
+VERIFIED_KEYS = 10_000  # API keys remembered after one verification
 
 
 @dataclass
@@ -84,9 +97,20 @@ class Accounts:
         self.db = db
         self.settings = settings
         self.clock = clock
-        self.throttle = throttle or LoginThrottle.from_settings(settings)
+        self.throttle = throttle or LoginThrottle.from_settings(settings, DatabaseState(db))
         self.hasher = hasher or PasswordHasher()
         self._dummy_hash = self.hasher.hash(secrets.token_hex(16))  # equal work for unknown names
+        self._hash_slots = threading.BoundedSemaphore(HASH_SLOTS)
+        self._verified: OrderedDict[str, tuple[str, str]] = OrderedDict()  # key id -> (hash, sha256)
+        self._verified_lock = threading.Lock()
+        self._device_secret: bytes | None = None
+
+    def _verify(self, stored: str, secret: str) -> bool:
+        with self._hash_slots:
+            try:
+                return self.hasher.verify(stored, secret)
+            except (VerificationError, InvalidHashError):
+                return False
 
     # --- accounts ------------------------------------------------------------------------------
     @staticmethod
@@ -125,13 +149,15 @@ class Accounts:
         with self.db.session() as s:
             s.delete(self._user(s, name))
 
-    def passwd(self, name: str, password: str) -> None:
-        """Set a new password; every browser session of the account is logged out."""
+    def passwd(self, name: str, password: str) -> int:
+        """Set a new password; the account is logged out everywhere: every browser session ends and
+        every API key is revoked. Returns how many API keys were revoked."""
         self._check_password(password)
         with self.db.session() as s:
             user = self._user(s, name)
             user.password_hash = self.hasher.hash(password)
             s.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+            return s.execute(delete(ApiKey).where(ApiKey.user_id == user.id)).rowcount or 0
 
     def set_role(self, name: str, role: str) -> None:
         if role not in ROLES:
@@ -183,28 +209,65 @@ class Accounts:
             )
             return moved.rowcount or 0
 
-    # --- passwords -----------------------------------------------------------------------------
-    def authenticate_password(self, name: str, password: str, client: str = "") -> User:
+    # --- passwords ---------------------------------------------------------------------------
+    def login_keys(self, name: str, client: str = "", device: str = "") -> list[Key]:
+        """The throttle keys of a login attempt. From a browser this account logged in from before
+        (a valid device cookie): that browser's own count only. From anywhere else: the account and
+        client together, the client (one address trying many names), the account from unknown
+        browsers, and a global ceiling on failures everywhere (a distributed guess)."""
+        st, who = self.settings, name.lower()
+        if device and self.device_ok(device, name):
+            return [Key(f"device:{device.split('.', 1)[0]}:{who}", st.login_free_failures)]
+        keys = [Key(f"pair:{who}|{client}", st.login_free_failures)]
+        if client:
+            keys.append(Key(f"client:{client}", st.login_client_free_failures))
+        keys += [
+            Key(f"account:{who}", st.login_account_free_failures),
+            Key("global", st.login_global_free_failures),
+        ]
+        return keys
+
+    def authenticate_password(self, name: str, password: str, client: str = "", device: str = "") -> User:
         """The user, or AuthError (one message whatever was wrong); Throttled after repeated failures."""
-        keys = [f"name:{name.lower()}"] + ([f"client:{client}"] if client else [])
+        keys = self.login_keys(name, client, device)
         wait = self.throttle.wait(keys)
         if wait > 0:
             raise Throttled(wait)
         with self.db.session() as s:
             user = s.scalars(select(User).where(User.name == name)).first()
             stored = user.password_hash if user is not None else None
-            try:
-                self.hasher.verify(stored or self._dummy_hash, password)
-                ok = stored is not None
-            except (VerificationError, InvalidHashError):
-                ok = False
+            ok = self._verify(stored or self._dummy_hash, password) and stored is not None
             if not ok or user is None:
                 self.throttle.failed(keys)
                 raise AuthError()
             if self.hasher.check_needs_rehash(stored):
                 user.password_hash = self.hasher.hash(password)
-        self.throttle.succeeded(keys[:1])
+        self.throttle.succeeded([k for k in keys if k.name.startswith(("pair:", "device:"))])
         return user
+
+    # --- browsers an account logged in from ----------------------------------------------------
+    def _secret(self, name: str) -> bytes:
+        """A server secret made once and shared through the database (every replica signs alike)."""
+        with self.db.session(write=True) as s:
+            row = s.get(AppSecret, name)
+            if row is None:
+                row = AppSecret(name=name, value=secrets.token_hex(32))
+                s.add(row)
+            return bytes.fromhex(row.value)
+
+    def _device_mac(self, nonce: str, name: str) -> str:
+        if self._device_secret is None:
+            self._device_secret = self._secret("device-cookie")
+        return hmac.new(self._device_secret, f"{nonce}:{name.lower()}".encode(), hashlib.sha256).hexdigest()
+
+    def device_token(self, user: User) -> str:
+        """A device cookie for a browser `user` just logged in from."""
+        nonce = secrets.token_urlsafe(16)
+        return f"{nonce}.{self._device_mac(nonce, user.name)}"
+
+    def device_ok(self, token: str, name: str) -> bool:
+        m = DEVICE_RE.match(token or "")
+        return bool(m) and hmac.compare_digest(m[2], self._device_mac(m[1], name))
 
     # --- API keys ------------------------------------------------------------------------------
     def new_api_key(self, name: str) -> str:
@@ -223,22 +286,42 @@ class Accounts:
             user = self._user(s, name)
             return s.execute(delete(ApiKey).where(ApiKey.user_id == user.id)).rowcount or 0
 
-    def authenticate_key(self, key: str) -> User:
-        match = KEY_RE.match((key or "").strip())
-        if not match:
+    def authenticate_key(self, key: str, client: str = "") -> User:
+        """The key's user, or AuthError. Failures are throttled per client like logins (Throttled);
+        a key whose id is unknown is refused without computing any hash."""
+        keys = [Key(f"client:{client}", self.settings.login_client_free_failures)] if client else []
+        if keys and (wait := self.throttle.wait(keys)) > 0:
+            raise Throttled(wait)
+        key = (key or "").strip()
+        match = KEY_RE.match(key)
+        row = None
+        if match:
+            with self.db.session() as s:
+                row = s.execute(
+                    select(ApiKey, User)
+                    .join(User, User.id == ApiKey.user_id)
+                    .where(ApiKey.key_id == match[1])
+                ).first()
+        if row is None or not self._key_matches(row[0], key):
+            self.throttle.failed(keys)
             raise AuthError("invalid API key")
         with self.db.session() as s:
-            row = s.execute(
-                select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.key_id == match[1])
-            ).first()
-            try:
-                self.hasher.verify(row[0].key_hash if row else self._dummy_hash, key.strip())
-            except (VerificationError, InvalidHashError):
-                row = None
-            if row is None:
-                raise AuthError("invalid API key")
-            row[0].last_used = self.clock()
-            return row[1]
+            s.execute(update(ApiKey).where(ApiKey.id == row[0].id).values(last_used=self.clock()))
+        return row[1]
+
+    def _key_matches(self, stored: ApiKey, key: str) -> bool:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        with self._verified_lock:
+            known = self._verified.get(stored.key_id)
+        if known is not None and known[0] == stored.key_hash:
+            return hmac.compare_digest(known[1], digest)
+        if not self._verify(stored.key_hash, key):
+            return False
+        with self._verified_lock:
+            self._verified[stored.key_id] = (stored.key_hash, digest)
+            while len(self._verified) > VERIFIED_KEYS:
+                self._verified.popitem(last=False)
+        return True
 
     # --- browser sessions ----------------------------------------------------------------------
     def create_session(self, user: User) -> str:

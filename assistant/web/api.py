@@ -25,8 +25,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from assistant.chat.chain import Answer, message_text
+from assistant.chat.messages import plain, too_long
 from assistant.knowledge.retrieval import EmptyQueryError
 from assistant.llm.errors import LLMError
+from assistant.web.guard import request_id
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +45,22 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.message, self.kind, self.code = status, message, kind, code
 
+    retry_after: float | None = None
+
     def response(self) -> JSONResponse:
         body = {"error": {"message": self.message, "type": self.kind, "param": None, "code": self.code}}
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
-        return JSONResponse(body, status_code=self.status, headers=headers)
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(max(1, round(self.retry_after)))
+        return JSONResponse(body, status_code=self.status, headers=headers or None)
 
 
 # --- the request ---------------------------------------------------------------------------------
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
-    """The body as a JSON object: 413 past `limit` bytes (counted as it arrives), 400 if not JSON."""
+async def read_json(request: Request, limit: int, max_depth: int = 32) -> dict[str, Any]:
+    """The body as a JSON object: 413 past `limit` bytes (counted as it arrives), 400 if not JSON or
+    nested deeper than `max_depth`."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise ApiError(413, f"the request body is larger than {limit} bytes", code="request_too_large")
@@ -66,9 +73,24 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "the request body is not valid JSON", code="invalid_json") from None
+    except RecursionError:
+        data = None  # nested past Python's own limit: too deep either way
+    if data is None or depth(data) > max_depth:
+        raise ApiError(400, f"the request body is nested more than {max_depth} levels deep", code="too_deep")
     if not isinstance(data, dict):
         raise ApiError(400, "the request body must be a JSON object")
     return data
+
+
+def depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (iteratively: no recursion limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def strip_footer(text: str) -> str:
@@ -76,7 +98,9 @@ def strip_footer(text: str) -> str:
     return _FOOTER_RE.sub("", text)
 
 
-def parse_chat(data: dict[str, Any]) -> tuple[str, list[dict[str, str]], dict[str, Any]]:
+def parse_chat(
+    data: dict[str, Any], max_message_kb: int = 256, max_new_tokens: int = 1024
+) -> tuple[str, list[dict[str, str]], dict[str, Any]]:
     """(question, history, generation options) from a chat completions request."""
     messages = data.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -94,11 +118,19 @@ def parse_chat(data: dict[str, Any]) -> tuple[str, list[dict[str, str]], dict[st
         raise ApiError(400, "the last message must be the user's question", code="invalid_messages")
     if not turns[-1]["content"].strip():
         raise ApiError(400, "the question is empty: ask about training a model", code="empty_question")
+    if why := too_long(turns[-1]["content"], max_message_kb):
+        raise ApiError(400, why, code="message_too_long")
     gen: dict[str, Any] = {}
     max_tokens = data.get("max_completion_tokens", data.get("max_tokens"))
     if max_tokens is not None:
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
             raise ApiError(400, "`max_tokens` must be a positive integer", code="invalid_max_tokens")
+        if max_tokens > max_new_tokens:
+            raise ApiError(
+                400,
+                f"`max_tokens` is at most {max_new_tokens} here (max_new_tokens_limit)",
+                code="invalid_max_tokens",
+            )
         gen["max_new_tokens"] = max_tokens
     temperature = data.get("temperature")
     if temperature is not None:
@@ -154,6 +186,7 @@ class ChatAPI:
         self.assistant = assistant
         self.accounts = accounts
         self.auth = auth
+        self.settings = settings
         self.max_body = settings.api_max_body_kb * 1024
         self.footer_default = settings.api_sources_footer
         if auth and accounts is None:
@@ -166,10 +199,17 @@ class ChatAPI:
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise ApiError(401, "an API key is required (Authorization: Bearer KEY)", "authentication_error")
-        from assistant.store import AuthError
+        from assistant.store import AuthError, Throttled
 
+        client = request.client.host if request.client else ""
         try:
-            return await run_in_threadpool(self.accounts.authenticate_key, key.strip())
+            return await run_in_threadpool(self.accounts.authenticate_key, key.strip(), client)
+        except Throttled as exc:
+            error = ApiError(
+                429, str(exc).replace("logins", "API key attempts"), "rate_limit_error", "throttled"
+            )
+            error.retry_after = exc.retry_after
+            raise error from None
         except AuthError:
             raise ApiError(401, "invalid API key", "authentication_error", "invalid_api_key") from None
 
@@ -190,10 +230,11 @@ class ChatAPI:
     async def completions(self, request: Request) -> Any:
         try:
             await self.user(request)
-            data = await read_json(request, self.max_body)
-            question, history, gen = parse_chat(data)
+            st = self.settings
+            data = await read_json(request, self.max_body, st.json_max_depth)
+            question, history, gen = parse_chat(data, st.message_max_kb, st.max_new_tokens_limit)
             with_footer = bool(data.get("sources_footer", self.footer_default))
-            model = str(data.get("model") or MODEL_ID)
+            model = plain(str(data.get("model") or MODEL_ID))
             stop = threading.Event()
             items = self.assistant.ask_stream(question, history, stop=stop, **gen)
             first = await self._next(items, stop)  # a bad question fails here, with a 4xx, before any byte
@@ -213,11 +254,11 @@ class ChatAPI:
             return JSONResponse(self._completion(answer, model, with_footer))
         except ApiError as exc:
             return exc.response()
-        except Exception:  # never a stack trace to the client; the log has it
-            log.exception("chat completion failed")
-            return ApiError(
-                500, "the assistant failed to answer; the server log says why", "server_error"
-            ).response()
+        except Exception:  # never a stack trace to the client; the log has it, under the request id
+            rid = request_id(request.scope)
+            log.exception("request %s: chat completion failed", rid)
+            why = f"the assistant failed to answer (request {rid}); the server log says why"
+            return ApiError(500, why, "server_error").response()
 
     async def _next(self, items: Iterator[Any], stop: threading.Event) -> Any:
         try:

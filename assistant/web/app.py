@@ -11,13 +11,18 @@ from typing import Any
 
 import gradio as gr
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from gradio.utils import get_upload_folder
 
 from assistant.settings import Settings
 from assistant.web.api import api_router
-from assistant.web.auth import WebContext, web_context
+from assistant.web.auth import COOKIE, WebContext, web_context
 from assistant.web.chat_tab import ChatTab
-from assistant.web.documents_tab import DocumentsTab
+from assistant.web.documents_tab import DocumentsTab, clean_staging
+from assistant.web.errors import guard_handlers
+from assistant.web.guard import Guard
 from assistant.web.render import CSS
+from assistant.web.sessions import SessionGuard
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +53,7 @@ class WebApp:
                     "## Deep-learning training assistant\n"
                     "Answers from the indexed Q&A documents, every claim cited. Runs offline."
                 )
-                who = gr.Markdown(elem_id="who")
+                who = gr.HTML(elem_id="who")
             chat = ChatTab(self.assistant, web)
             documents = DocumentsTab(self.assistant, web)
             side = chat.panel.build()
@@ -57,14 +62,17 @@ class WebApp:
             # Hidden until the page's load event says the visitor is an admin (shown, not hidden,
             # on load: Gradio hides a tab at build time but not through an update).
             with gr.Tab("Documents", elem_id="documents-tab", visible=False) as docs_tab:
-                documents.build()
+                documents.build(demo)
             # Per visitor: who is signed in, and the documents tab only for admins (the handlers
             # check the role again: hiding a tab protects nothing).
             demo.load(chat.whoami, None, [who, docs_tab], api_visibility="private")
+        guard_handlers(demo)  # unexpected errors: a plain message with the request id, details logged
         return demo
 
     def fastapi(self) -> FastAPI:
-        """One FastAPI app: /v1 (the API), /login and /logout (with logins on), Gradio at /."""
+        """One FastAPI app: /v1 (the API), /login and /logout (with logins on), Gradio at /; every
+        request passes the guard (origin, body caps, headers) and, for Gradio's routes, the check
+        that a tab's session and files are the caller's."""
         web, settings = self.web, self.assistant.settings
         self.demo.queue(default_concurrency_limit=16)
         app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -81,7 +89,7 @@ class WebApp:
             footer_links=["api"],
             auth_dependency=web.session_user if web.auth else None,
             ssr_mode=False,
-            show_error=True,
+            show_error=False,  # a handler's own gr.Error is shown; anything else is logged (errors.py)
             css=CSS,
             # uploads (a document, a training log) larger than either limit are refused while they
             # arrive, before they fill the disk; the handlers then apply the limit that is theirs
@@ -92,13 +100,43 @@ class WebApp:
         # its cache and hands it to the handler. Marked launched, the check runs for every event
         # (tests/test_ui_runs.py sends /etc/passwd and the database as an attacker would).
         self.demo.has_launched = True
+        if web.auth:
+            mounted.add_middleware(
+                SessionGuard,
+                owners=web.owners,
+                user_of=web.session_user,
+                cookie=COOKIE,
+                upload_folder=get_upload_folder,
+            )
+        # Only the configured origins get CORS headers (and Gradio's own policy, which reflects any
+        # origin with credentials, stands down when the parent app configures CORS).
+        mounted.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+        # A message travels JSON-escaped (up to 6 bytes a character): room for the largest one
+        message_cap = 6 * settings.message_max_kb * 1024 + 256 * 1024
+        caps = [(f"/gradio_api/{route}", message_cap) for route in ("queue/join", "call/", "run/", "api/")]
+        mounted.add_middleware(Guard, allowed_origins=settings.allowed_origins, body_caps=caps)
         return mounted
 
     def launch(self, host: str, port: int, *, block: bool = True) -> WebApp:
         import uvicorn
 
+        trusted = self.assistant.settings.trusted_proxies
         config = uvicorn.Config(
-            self.fastapi(), host=host, port=port, log_level="warning", ws_max_size=16 * 1024 * 1024
+            self.fastapi(),
+            host=host,
+            port=port,
+            log_level="warning",
+            ws_max_size=16 * 1024 * 1024,
+            # X-Forwarded-For/-Proto are believed from the configured proxies only (uvicorn's default
+            # believes them from 127.0.0.1, i.e. from anyone on the machine)
+            proxy_headers=bool(trusted),
+            forwarded_allow_ips=trusted or None,
         )
         self.server = uvicorn.Server(config)
         if block:
@@ -144,7 +182,8 @@ def serve(settings: Settings, *, block: bool = True, no_auth: bool = False) -> t
             "no login (--no-auth): anyone who can reach %s:%s has full access", settings.host, settings.port
         )
     assistant = Assistant(settings)
-    report = assistant.ingest()
+    clean_staging(settings.uploads_dir)
+    report = assistant.ingest()  # the corpus, and uploads a crash left unindexed
     log.warning("index: %s", report.summary())
     engine = assistant.llm
     engine.warmup()

@@ -10,18 +10,29 @@ from typing import Any
 import gradio as gr
 
 from assistant.chat.chain import Answer
+from assistant.chat.messages import HistoryError, checked_history, message_text, too_long
 from assistant.knowledge.retrieval import EmptyQueryError
 from assistant.llm.errors import LLMError
+from assistant.web.api import depth
 
 
 def ask_endpoint(assistant: Any) -> Callable[..., Iterator[str]]:
+    settings = assistant.settings
+
     def ask(question: str, history_json: str = "[]") -> Iterator[str]:
         """Answer a question (history: JSON list of {role, content}); streams text, ends with the
         whole Answer as JSON."""
+        question = message_text(question)
+        for text in (question, history_json or ""):
+            if why := too_long(text, settings.message_max_kb):
+                raise gr.Error(why)
         try:
-            history = json.loads(history_json or "[]")
-        except ValueError:
-            raise gr.Error("history_json must be a JSON list of {role, content} messages") from None
+            history = checked_history(json.loads(history_json or "[]"))
+            if depth(history) > settings.json_max_depth:
+                raise HistoryError(f"history_json is nested more than {settings.json_max_depth} levels deep")
+        except (ValueError, RecursionError) as exc:
+            why = str(exc) if isinstance(exc, HistoryError) else "history_json is not valid JSON"
+            raise gr.Error(f"{why}: send a JSON list of {{role, content}} messages") from None
         text = ""
         try:
             for item in assistant.ask_stream(question, history):

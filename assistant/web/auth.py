@@ -2,6 +2,12 @@
 (a page of our own, sessions in the database so they expire and survive restarts), and the user
 behind each Gradio handler call.
 
+Cookies are HttpOnly and SameSite=Strict, and Secure whenever the request came over https (directly,
+or through a proxy listed in `trusted_proxies`). Logging in and out are POSTs that the guard
+(guard.py) only lets through from this server's own pages, so another site can neither sign a
+visitor in as someone else nor log her out. A browser that logged in also gets a device cookie
+(accounts.py): failed logins by strangers never lock its owner out of it.
+
 Gradio is told who is logged in through `auth_dependency` (its hook for external logins): it maps a
 request to a user name, or None, and then refuses every event, file and config route. Handlers never
 trust the browser: each one resolves its user from that name server-side (`WebContext.user`).
@@ -10,6 +16,7 @@ trust the browser: each one resolves its user from that name server-side (`WebCo
 from __future__ import annotations
 
 import html
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -30,8 +37,13 @@ from assistant.store import (
 )
 from assistant.store.accounts import is_loopback
 from assistant.store.models import User
+from assistant.web.guard import request_id
+from assistant.web.sessions import Owners
 
 COOKIE = "assistant_session"
+DEVICE_COOKIE = "assistant_device"
+DEVICE_DAYS = 365
+log = logging.getLogger(__name__)
 
 
 class NotAllowed(Exception):
@@ -47,6 +59,7 @@ class WebContext:
     conversations: ConversationStore
     auth: bool  # logins and API keys required
     open_access: bool = False  # no login although the app listens beyond loopback (--no-auth)
+    owners: Owners = field(default_factory=Owners)  # whose browser tab and files are whose (sessions.py)
     _local: User | None = field(default=None, repr=False)
 
     def user(self, request: Any) -> User:
@@ -85,7 +98,9 @@ class WebContext:
         router = APIRouter()
         router.add_api_route("/login", self.login_page, methods=["GET"], response_class=HTMLResponse)
         router.add_api_route("/login", self.login, methods=["POST"])
-        router.add_api_route("/logout", self.logout, methods=["GET", "POST"])
+        router.add_api_route("/logout", self.logout, methods=["POST"])
+        # not Gradio's GET /logout either: a GET is what an <img> on any page makes the browser send
+        router.add_api_route("/logout", post_only, methods=["GET"])
         return router
 
     async def login_page(self, request: Request, next: str = "/") -> HTMLResponse:  # noqa: A002
@@ -99,18 +114,32 @@ class WebContext:
         next: str = Form("/"),  # noqa: A002, B008
     ) -> Response:
         client = request.client.host if request.client else ""
+        device = request.cookies.get(DEVICE_COOKIE, "")
         back = local_path(next)
         try:
-            user = self.accounts.authenticate_password(username.strip(), password, client=client)
+            user = self.accounts.authenticate_password(
+                username.strip(), password, client=client, device=device
+            )
+            token = self.accounts.create_session(user)
+            device = (
+                device if self.accounts.device_ok(device, user.name) else self.accounts.device_token(user)
+            )
         except Throttled as exc:
             headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
             return HTMLResponse(login_html(str(exc), back), status_code=429, headers=headers)
         except AuthError as exc:
             return HTMLResponse(login_html(str(exc), back), status_code=401)
-        token = self.accounts.create_session(user)
+        except Exception:  # the database is down or full: said plainly, the details go to the log
+            rid = request_id(request.scope)
+            log.exception("request %s: login failed", rid)
+            why = f"The server cannot log you in right now (request {rid}). Try again in a moment."
+            return HTMLResponse(login_html(why, back), status_code=503)
         response = RedirectResponse(back, status_code=303)
+        secure = request.url.scheme == "https"
         max_age = int(self.accounts.settings.session_ttl_hours * 3600)
-        response.set_cookie(COOKIE, token, max_age=max_age, httponly=True, samesite="lax", path="/")
+        cookie = {"httponly": True, "samesite": "strict", "secure": secure, "path": "/"}
+        response.set_cookie(COOKIE, token, max_age=max_age, **cookie)
+        response.set_cookie(DEVICE_COOKIE, device, max_age=DEVICE_DAYS * 86400, **cookie)
         return response
 
     def logout(self, request: Request) -> Response:
@@ -148,6 +177,10 @@ def web_context(settings: Any, host: str, *, db: Database | None = None, no_auth
     )
 
 
+async def post_only() -> Response:
+    return Response("Log out with the page's button (a POST).", status_code=405, headers={"Allow": "POST"})
+
+
 def local_path(target: str) -> str:
     """Where to go after logging in: a path on this server only (never `//elsewhere` or a URL)."""
     target = str(target or "/")
@@ -182,4 +215,11 @@ required></label>
 
 
 def logout_link(name: str) -> str:
-    return f"Signed in as **{html.escape(name)}** · [Log out](/logout)"
+    """Who is signed in, and a Log out button (a POST from this page: a link would be a GET that any
+    other page could make the browser send)."""
+    return (
+        f'<form method="post" action="/logout" id="logout-form" style="text-align:right">'
+        f"Signed in as <b>{html.escape(name)}</b> · "
+        '<button type="submit" id="logout" style="text-decoration:underline;background:none;border:0;'
+        'cursor:pointer;color:inherit;padding:0">Log out</button></form>'
+    )

@@ -105,6 +105,10 @@ class ChatTab:
         problem: dict[str, Any] | None = None,
     ) -> Any:
         user = user_of(self.web, request)
+        # The sliders' values are whatever a client sends: kept within what the page offers.
+        k = min(max(int(k), 1), 8)
+        temperature = min(max(float(temperature), 0.0), 2.0)
+        max_new_tokens = min(max(int(max_new_tokens), 1), self.settings.max_new_tokens_limit)
         if conv_id:  # continuing a saved conversation: it must be this user's
             try:
                 self.web.conversations.get(user, conv_id)
@@ -133,6 +137,7 @@ class ChatTab:
             ]
             yield "", shown, conversation, sources_html(None), gr.skip(), "⏳ Answering…", gr.skip()
             final: Answer | None = None
+            streamed = ""  # the answer's raw text so far; shown escaped (render.safe_text)
             stream = self.assistant.ask_stream(
                 asked,
                 chain_history(conversation),
@@ -159,7 +164,8 @@ class ChatTab:
                             gr.skip(),
                         )
                     else:
-                        shown[-1]["content"] += item
+                        streamed += item
+                        shown[-1]["content"] = bubble_markdown(None, run, streamed)
                         yield "", shown, conversation, gr.skip(), gr.skip(), "⏳ Answering…", gr.skip()
             except EmptyQueryError as exc:
                 raise gr.Error(str(exc)) from None
@@ -335,7 +341,14 @@ class ChatTab:
                     model_status = gr.Markdown()
                     k = gr.Slider(1, 8, value=s.sources_k, step=1, label="Number of sources")
                     temperature = gr.Slider(0, 1.5, value=s.llm_temperature, step=0.05, label="Temperature")
-                    max_new = gr.Slider(32, 1024, value=s.llm_max_new_tokens, step=32, label="Max new tokens")
+                    new_tokens = min(s.llm_max_new_tokens, s.max_new_tokens_limit)
+                    max_new = gr.Slider(
+                        min(32, new_tokens),
+                        max(32, s.max_new_tokens_limit),
+                        value=new_tokens,
+                        step=32,
+                        label="Max new tokens",
+                    )
                 card = self.problem.build()
 
         inputs = [box, chatbot, conversation, k, temperature, max_new, conv_id, card.card]

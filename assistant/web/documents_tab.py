@@ -5,8 +5,10 @@ is refused with its reason and the index stays as it was. Each upload is stored 
 `data/uploads/<content hash>/<the user's file name>`: the name is kept for display (sanitised only of
 folders, hidden-file dots and control characters, so it can never write outside that folder), and
 the folder keeps two uploads with the same (or a same-looking) name from ever replacing each other.
-Only an admin adds or removes documents: the handlers check the caller's role server-side (the app
-also hides the tab from others, which protects nothing by itself).
+Only an admin adds or removes documents, or sees the list: the handlers check the caller's role
+server-side, the list is filled in per visitor when the page loads (so a non-admin's page holds
+nothing of it, not even in its configuration), and a document is named by its index id, never by
+its path on the server (the app also hides the tab from others, which protects nothing by itself).
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ def safe_name(name: str) -> str:
     return base or "document.txt"
 
 
+def clean_staging(uploads: Path) -> None:
+    """Drop what an upload killed while being checked left in the staging folder (never indexed)."""
+    shutil.rmtree(uploads / ".staging", ignore_errors=True)
+
+
 class DocumentsTab:
     def __init__(self, assistant: Any, web: WebContext | None = None):
         """`web`: the app's accounts, to check roles; None only when driven directly from Python."""
@@ -54,17 +61,18 @@ class DocumentsTab:
             raise gr.Error("Only an administrator may add or remove documents.") from None
 
     def table(self) -> list[list[Any]]:
-        """[name shown, units, from, path] per indexed document; documents another host (sharing the
-        Chroma server) indexed are listed as such and cannot be removed from here."""
+        """[name shown, units, from, document id] per indexed document; documents another host
+        (sharing the Chroma server) indexed are listed as such and cannot be removed from here."""
         uploads = self.settings.uploads_dir.resolve()
         owner = self.assistant.store.owner
         rows = []
-        for info in sorted(self.assistant.store.files().values(), key=lambda f: (f["source"], f["path"])):
+        files = sorted(self.assistant.store.files().items(), key=lambda kv: (kv[1]["source"], kv[1]["path"]))
+        for doc_id, info in files:
             if info["owner"] != owner:
                 where = "another host"
             else:
                 where = "uploaded" if Path(info["path"]).is_relative_to(uploads) else "corpus"
-            rows.append([info["source"], info["units"], where, info["path"]])
+            rows.append([info["source"], info["units"], where, doc_id])
         return rows
 
     def _choices(self, rows: list[list[Any]]) -> list[tuple[str, str]]:
@@ -74,6 +82,14 @@ class DocumentsTab:
         rows = self.table()
         choices = self._choices(rows)
         return gr.Dataframe(value=[r[:3] for r in rows]), gr.Dropdown(choices=choices, value=None)
+
+    def load(self, request: gr.Request) -> tuple[Any, Any]:
+        """The list for an admin's page; nothing for anyone else's."""
+        try:
+            self._require_admin(request)
+        except gr.Error:
+            return gr.skip(), gr.skip()
+        return self._refresh()
 
     def upload(
         self,
@@ -126,10 +142,14 @@ class DocumentsTab:
         status = "\n\n".join(lines + [f"❌ {e}" for e in errors])
         return (status, *self._refresh(), None)
 
-    def remove(self, path: str | None, request: gr.Request | None = None) -> Any:
+    def remove(self, doc_id: str | None, request: gr.Request | None = None) -> Any:
         self._require_admin(request)
-        if not path:
+        if not doc_id:
             raise gr.Error("Pick a document to remove.")
+        info = self.assistant.store.files().get(str(doc_id))
+        if info is None or info["owner"] != self.assistant.store.owner:
+            raise gr.Error("That document is not in this server's index (any more): pick one from the list.")
+        path = info["path"]
         removed = self.assistant.remove(Path(path))
         note = ""
         p, uploads = Path(path).resolve(), self.settings.uploads_dir.resolve()
@@ -140,9 +160,9 @@ class DocumentsTab:
                     p.parent.rmdir()
         else:
             note = " (a corpus file: it comes back on the next full ingest unless you delete it from corpus/)"
-        return (f"Removed **{Path(path).name}**: {removed} vectors left the index{note}.", *self._refresh())
+        return (f"Removed **{info['source']}**: {removed} vectors left the index{note}.", *self._refresh())
 
-    def build(self) -> None:
+    def build(self, demo: gr.Blocks) -> None:
         gr.Markdown(
             f"Add `.md`, `.txt`, `.pdf` or `.html` files (up to {self.settings.max_file_mb:g} MB each). "
             "They are indexed incrementally and answer questions at once."
@@ -154,16 +174,16 @@ class DocumentsTab:
             elem_id="upload",
         )
         status = gr.Markdown(elem_id="upload-status")
-        rows = self.table()
         table = gr.Dataframe(
-            value=[r[:3] for r in rows],
+            value=[],
             headers=["document", "units", "from"],
             interactive=False,
             elem_id="documents",
         )
         with gr.Row():
             pick = gr.Dropdown(
-                choices=self._choices(rows),
+                choices=[],
+                allow_custom_value=True,  # checked by the handler, which never lists the others
                 label="Remove a document",
                 elem_id="remove-pick",
                 scale=4,
@@ -171,3 +191,4 @@ class DocumentsTab:
             remove = gr.Button("Remove", variant="stop", elem_id="remove", scale=1)
         files.upload(self.upload, [files], [status, table, pick, files], api_visibility="private")
         remove.click(self.remove, [pick], [status, table, pick], api_visibility="private")
+        demo.load(self.load, None, [table, pick], api_visibility="private")

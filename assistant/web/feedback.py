@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.processing_utils import save_file_to_cache
+from gradio.utils import get_upload_folder
 
 from assistant.store import NotFound
 from assistant.web.auth import WebContext
@@ -48,12 +50,17 @@ class Feedback:
         gr.Info("Thanks: feedback saved." if data.liked else "Thanks: we saved this answer for review.")
         return ""
 
-    def export(self, conversation: list[dict[str, Any]] | None) -> Any:
+    def export(self, conversation: list[dict[str, Any]] | None, request: gr.Request) -> Any:
         """The conversation as a Markdown download. Written to this app's private temp folder, which
-        Gradio accepts wherever `data_dir` is (in Docker it is /data, outside the working directory);
-        Gradio serves a copy under an unguessable path, so no tab can fetch another tab's export."""
+        Gradio accepts wherever `data_dir` is (in Docker it is /data, outside the working directory),
+        and copied into Gradio's file cache here, so the copy Gradio serves is registered as this
+        user's: no one else can fetch it, even with its address."""
+        user = user_of(self.web, request)
         if not conversation:
             raise gr.Error("Nothing to export yet.")
         path = self._exports / f"conversation-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.md"
         path.write_text(conversation_markdown(conversation), encoding="utf-8")
-        return gr.File(value=str(path), visible=True)
+        served = save_file_to_cache(path, get_upload_folder())  # where Gradio would copy it anyway
+        path.unlink(missing_ok=True)
+        self.web.owners.own_file(served, user.name)
+        return gr.File(value=served, visible=True)

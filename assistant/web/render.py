@@ -22,21 +22,42 @@ mark.unsupported { background: #fecaca; color: inherit; }
 """
 
 
+# Characters that reorder what follows them on screen (a file named "report\u202egpj.exe" shows as
+# "reportexe.jpg"): shown as nothing in a name or a log's text.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_text(text: str) -> str:
+    """Text the model (or a user) wrote, shown as Markdown but never as HTML, and never as an image:
+    `<img>`, `<form>` or `![x](http://elsewhere)` from a document that told the model to write them
+    would make the browser fetch or post elsewhere."""
+    return html.escape(_BIDI.sub("", text), quote=False).replace("![", "!\\[")
+
+
 def answer_markdown(answer: dict[str, Any]) -> str:
     """The chat bubble: the answer with unsupported sentences marked; an abstention looks different."""
     text = answer["answer"]
     if answer.get("abstained"):
-        return f"🚫 **Not covered by the documents.**\n\n> {text}"
-    for u in answer.get("unsupported", []):
-        if found := _find_sentence(text, u["sentence"]):
-            a, b = found
-            text = (
-                f'{text[:a]}<mark class="unsupported" title="not supported by the cited source">'
-                f"{text[a:b]}</mark> ⚠️{text[b:]}"
-            )
+        return f"🚫 **Not covered by the documents.**\n\n> {safe_text(text)}"
+    spans = sorted(
+        found for u in answer.get("unsupported", []) if (found := _find_sentence(text, u["sentence"]))
+    )
+    out, at = [], 0
+    for a, b in spans:
+        if a < at:
+            continue
+        out += [
+            safe_text(text[at:a]),
+            '<mark class="unsupported" title="not supported by the cited source">',
+            safe_text(text[a:b]),
+            "</mark> ⚠️",
+        ]
+        at = b
+    out.append(safe_text(text[at:]))
+    shown = "".join(out)
     for note in answer.get("notices", []):
-        text += f"\n\n*{note}*"
-    return text
+        shown += f"\n\n*{safe_text(note)}*"
+    return shown
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")  # never at a line's start here: # + - need none
@@ -46,7 +67,7 @@ ATTACHED = "📎"  # marks a question sent with a training run
 
 def _md(text: Any) -> str:
     """Text from a log or a file name, shown literally in Markdown (no markup, no HTML)."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(_BIDI.sub("", str(text)), quote=False))
 
 
 def run_markdown(run: dict[str, Any] | None) -> str:
@@ -76,15 +97,15 @@ def attached_label(run: dict[str, Any]) -> str:
 def question_markdown(question: str, run: dict[str, Any] | None) -> str:
     """The user's bubble: the question, with the attached run's name when one was sent with it."""
     if not run:
-        return question
+        return safe_text(question)
     shown = f"{ATTACHED} {_md(run.get('name') or 'training log')}"
-    return shown if question == attached_label(run) else f"{question}\n\n{shown}"
+    return shown if question == attached_label(run) else f"{safe_text(question)}\n\n{shown}"
 
 
 def bubble_markdown(answer: dict[str, Any] | None, run: dict[str, Any] | None, body: str = "") -> str:
     """The assistant's bubble: the attached run's findings and curves first, then the answer (or
     `body`, what has streamed so far)."""
-    text = answer_markdown(answer) if answer else body
+    text = answer_markdown(answer) if answer else safe_text(body)
     return f"{run_markdown(run)}\n\n---\n\n{text}" if run else text
 
 

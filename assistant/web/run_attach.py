@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 from gradio.utils import get_upload_folder
 
-from assistant.chat.chain import message_text
+from assistant.chat.messages import message_text, too_long
 from assistant.runs.detect import THRESHOLDS, Finding
 from assistant.runs.diagnose import build_question, diagnose
 from assistant.runs.parse import Limits, Run, RunParseError, parse_run
@@ -96,6 +97,17 @@ def split_pasted(text: str) -> tuple[str, str] | None:
     return "\n".join(middle), "\n".join(words)
 
 
+def printable(text: str) -> str:
+    """Text without control or direction-changing characters (an RTL override would show
+    "report\u202egpj.exe" as "reportexe.jpg")."""
+    return "".join(c for c in text if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf"))
+
+
+def display_name(name: str) -> str:
+    """A file name as it is shown and saved: printable, at most 200 characters."""
+    return printable(name).replace("\n", " ")[:200] or "training log"
+
+
 def uploaded(path: str) -> Path:
     """The uploaded file at `path`, refused unless it lies in Gradio's upload folder."""
     root = Path(get_upload_folder()).resolve()
@@ -145,10 +157,8 @@ class RunAttacher:
             if path.name != PASTED_FILE:
                 return text.strip(), self._attach(path, text.strip(), path.name)
             text = f"{text}\n{self._pasted_file(path)}"  # a long paste: read as if typed
-        if len(text.encode("utf-8", "ignore")) > self.max_bytes:
-            raise NotAttached(
-                f"The message is over {self.settings.run_max_mb:g} MB (run_max_mb): attach the log as a file."
-            )
+        if why := too_long(text, self.settings.message_max_kb):
+            raise NotAttached(why)
         pasted = split_pasted(text)
         if pasted is not None:
             log_text, words = pasted
@@ -168,11 +178,13 @@ class RunAttacher:
         return {**attachment, "question": build_question(findings, words, self.settings.prompts_dir)}
 
     def _pasted_file(self, path: Path) -> str:
-        if path.stat().st_size > self.max_bytes:
+        limit = self.settings.message_max_kb * 1024
+        if path.stat().st_size > limit:
             raise NotAttached(
-                f"The pasted text is over {self.settings.run_max_mb:g} MB (run_max_mb): attach the log file."
+                f"The pasted text is over {self.settings.message_max_kb} KB (message_max_kb): attach the "
+                "log as a file instead."
             )
-        return path.read_text(encoding="utf-8", errors="replace")
+        return message_text(path.read_text(encoding="utf-8", errors="replace"))
 
     def _attach(self, source: Path | Run, words: str, name: str) -> dict[str, Any]:
         try:
@@ -180,8 +192,11 @@ class RunAttacher:
                 source, words or None, None, prompts_dir=self.settings.prompts_dir, limits=self.limits
             )
         except RunParseError as exc:
-            raise NotAttached(f"Not attached: {exc}") from None
+            raise NotAttached(f"Not attached: {printable(str(exc))}") from None
         except Exception:  # a reader failing on odd bytes: still a clear message, the app serves on
             log.exception("reading an attached log failed")
-            raise NotAttached(f"Not attached: {name} could not be read as a training log.") from None
+            raise NotAttached(
+                f"Not attached: {display_name(name)} could not be read as a training log."
+            ) from None
+        found.run.name = display_name(found.run.name)
         return found.attachment()
