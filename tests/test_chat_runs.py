@@ -16,6 +16,7 @@ import gradio as gr
 import pytest
 from store_helpers import req, web_handlers
 
+from assistant.runs import detect, parse_run
 from assistant.settings import Settings
 from assistant.web.auth import WebContext
 from assistant.web.conversations_panel import NO_SUCH
@@ -124,7 +125,8 @@ def test_an_uploaded_log_shows_findings_and_curves_first_then_the_answer_and_is_
     outs = send(app.chat, {"text": "Why does validation loss go up?", "files": [uploads(OVERFIT)]})
     first_bubble = outs[0][1][-1]["content"]  # the first thing the page shows, before any answer text
     assert "Your run: overfit\\_blobs.keras.csv" in first_bubble and "**overfitting**" in first_bubble
-    assert "at epoch 3" in first_bubble  # the finding's evidence
+    turn = detect(parse_run(OVERFIT))[0].details["turn"]
+    assert turn.startswith("epoch ") and f"at {turn}" in first_bubble  # the finding's evidence
     assert "](data:image/png;base64,iVBOR" in first_bubble  # the curves, inline
     assert first_bubble.endswith("---\n\n")  # nothing of the answer yet
     final = outs[-1]
@@ -185,7 +187,8 @@ def test_follow_ups_are_about_the_run_live_and_after_a_reload(app, uploads, monk
         out = send(app.chat, "How do I fix it?", conversation=turns, conv_id=conv_id, tab=tab)
         assert histories[-1][0] == {"role": "user", "content": symptoms}
         assert out[-1][2][-1]["answer"]["rewritten"]
-        assert any("validation loss goes up after epoch 3" in q for q in searched[-1])
+        turn = conversation[0]["attachment"]["findings"][0]["details"]["turn"]
+        assert any(f"validation loss goes up after {turn}" in q for q in searched[-1])
 
 
 def test_the_run_goes_on_the_problem_card_and_stays_in_view_for_later_turns(app, uploads, monkeypatch):

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 from gradio.utils import get_upload_folder
 
+from assistant.runs import detect, parse_run
 from tests.test_ui import app_url, ask, browser, page, wait_done  # noqa: F401 (fixtures)
 
 LOGS = Path(__file__).parent / "goldsets" / "runs" / "logs"
@@ -38,7 +39,8 @@ def test_upload_a_log_see_findings_and_curves_reload_and_export(page, app_url): 
     assert "✓" in wait_done(page)
     bubble = page.locator('[data-testid="bot"]').last.inner_text()
     assert "Your run: overfit_blobs.keras.csv" in bubble and "overfitting" in bubble
-    assert "at epoch 3" in bubble  # the finding's evidence
+    turn = detect(parse_run(LOGS / "overfit_blobs.keras.csv"))[0].details["turn"]
+    assert f"at {turn}" in bubble  # the finding's evidence, with its epoch
     img = page.locator(CURVES).last
     assert img.evaluate("i => i.complete && i.naturalWidth") > 300  # a real picture, decoded
     user = page.locator('[data-testid="user"]').last.inner_text()

@@ -1,15 +1,14 @@
-"""Name what a run's curves show: diverged, overfitting, plateau, unstable, underfitting, or healthy.
+"""Name what a run's curves show: diverged, overfitting, unstable, plateau, underfitting, or healthy.
 
-Deterministic rules on per-epoch curves. Step-level values are first averaged per epoch (a log
-without epochs is cut into `step_bins` equal spans of steps), which smooths mini-batch noise the
-way people read curves; long runs are averaged down to `max_points`. Trends (for minima, ends and
-plateaus) are a centred 3-point moving average of those curves; spikes are judged on the curves
-themselves. Thresholds are relative (to a curve's own range, minimum or start), so they hold for
-any loss scale; each is documented on `Thresholds`.
+Deterministic rules on the curves of curves.py (per epoch when a run has enough epochs, else per
+span of logged steps), each judged against the curve's own noise rather than a fixed percentage
+alone: a rise counts when it stands several noise-widths above where the curve was. Findings may
+co-exist (a noisy validation curve can be unstable *and* rising); each carries its evidence with
+real epochs or steps and values (never NaN), and a confidence (how far past its threshold it is).
 
-Precedence: a diverged run is reported as diverged only (what follows a blow-up says nothing about
-the settings); an unstable one is not also called a plateau or underfitting (the noise hides both),
-nor overfitting when it is the validation curve that jumps (its minimum is noise).
+Precedence kept: a run that blew up (NaN/inf) or climbs for good is reported as diverged only (what
+follows says nothing about the settings); plateau and underfitting are not said of a run that
+overfits (it is not stuck) nor of an unstable one (its noise hides both).
 """
 
 from __future__ import annotations
@@ -19,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from assistant.runs.curves import Axis, Curve, fmt, lr_at_end, run_curves
 from assistant.runs.parse import Run
 
 KINDS = ("diverged", "overfitting", "plateau", "unstable", "underfitting", "healthy")
@@ -28,44 +27,46 @@ KINDS = ("diverged", "overfitting", "plateau", "unstable", "underfitting", "heal
 
 @dataclass(frozen=True)
 class Thresholds:
-    min_points: int = 4
-    """Fewer epochs than this: only divergence is judged (a trend needs a few points)."""
-    step_bins: int = 30
-    """A log without epochs is averaged over this many equal spans of steps ("epochs")."""
-    max_points: int = 40
-    """Longer runs are averaged down to this many points (each a span of epochs)."""
-    diverge_factor: float = 3.0
-    """Diverged: the training loss climbs above 3x the best value it had reached and is still there
-    at the end (it did not recover), ..."""
+    min_points: int = Axis.min_points
+    """Fewer points than this on a curve: no trend is judged on it (a blow-up still is)."""
+    noise_widths: float = 3.0
+    """A change counts when it exceeds this many times the curve's noise (curves.noise)..."""
+    min_change: float = 0.05
+    """...and this share of the curve's level, so a very smooth curve's tiny wiggle is no finding."""
+    diverge_rise: float = 0.5
+    """Diverged (no NaN): the training trend ends this much (50%) above its best and stays above it
+    for the last `tail` of the run, while validation (if logged) does not improve either..."""
     explode_factor: float = 10.0
-    """...or it peaks above 10x its best, or a single step's loss is 10x the loss the run started
-    from (the median of its first `start_steps` steps), or it is NaN/inf. A healthy loss never
-    triples its best for good, nor goes ten times above where it started; a learning rate too high
-    does. A loss that climbs less and comes back is `unstable`, not diverged."""
+    """...or one logged training loss is 10x the run's start (the median of its first `start_steps`)."""
     start_steps: int = 5
-    """Steps whose median is the loss a run started from."""
-    overfit_rise: float = 0.25
-    """Overfitting: the validation trend ends at least 25% above its minimum..."""
-    overfit_min_epochs: int = 3
-    """...at least 3 points after that minimum (one bad epoch is noise)..."""
-    overfit_train_gain: float = 0.10
-    """...while the training trend falls by at least 10% over the same stretch."""
+    tail: float = 0.2
+    overfit_min_after: int = 3
+    """Overfitting: at least this many points (and a tenth of the run) after the validation minimum,
+    the validation trend ending above it by a counted change, while training does not get worse."""
+    spike_span: float = 0.15
+    """A spike: a point standing above both neighbours by this share of the trend's range after the
+    warm-up (what stands out on the plot a person reads) and of its level, and by `noise_widths`..."""
+    spike_share: float = 0.15
+    unstable_spikes: int = 3
+    """...unstable: the training curve has at least this many spikes after the first tenth of the run
+    (warm-up), or either curve has spikes at `spike_share` of its points (two at least), or scatters
+    by `unstable_noise` (30%) of its level throughout (it never settles)."""
+    unstable_noise: float = 0.3
     plateau_window: float = 1 / 3
-    """Plateau: over the last third of the run (at least 3 points)..."""
-    plateau_gain: float = 0.02
-    """...the training loss's best value improves by less than 2% on its best before that."""
-    unstable_spike: float = 0.15
-    """A spike: a point standing above both neighbours by more than 15% of the curve's range..."""
-    unstable_floor: float = 0.10
-    """...where the range counts as at least 10% of the curve's median (the range of a flat curve
-    is its noise: a 0.002 wobble on a loss of 0.66 is no spike)."""
-    unstable_min_spikes: int = 2
-    """Unstable: at least 2 spikes in the training or the validation curve."""
-    underfit_ratio: float = 0.6
-    """Underfitting: the training trend ends at 60% or more of its first value (it learned little)..."""
-    underfit_gap: float = 0.25
-    """...and the validation loss is within 25% of the training loss (the model is not overfitting,
-    it cannot fit)."""
+    """Plateau: over the last third of the run the training trend improves by less than
+    `plateau_floor`, or by less than `plateau_gain` and less than three standard errors of the window
+    (a run that barely learned is also underfitting); not said when validation still improves, nor
+    when the logged learning rate has decayed below `lr_decayed` of its peak (that tail is convergence)."""
+    plateau_floor: float = 0.02
+    plateau_gain: float = 0.1
+    lr_decayed: float = 0.1
+    underfit_progress: float = 0.1
+    """Underfitting without a validation curve: the training trend improves by less than this share
+    over the run (from its highest point in the first fifth: a warm-up rise is not progress lost)."""
+    underfit_progress_with_val: float = 0.25
+    underfit_val_progress: float = 0.1
+    """With a validation curve: training improves by less than `underfit_progress_with_val` and
+    validation by less than this."""
 
 
 THRESHOLDS = Thresholds()
@@ -74,64 +75,25 @@ THRESHOLDS = Thresholds()
 @dataclass
 class Finding:
     kind: str
-    evidence: str  # in words, with epochs and values
+    evidence: str  # in words, with epochs or steps and values
     details: dict[str, Any] = field(default_factory=dict)
+    confidence: str = "medium"  # high | medium | low: how far past its threshold
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-@dataclass
-class Curves:
-    """Per-epoch curves of a run. `x` labels each point (an epoch, or the last step of a span)."""
-
-    x: np.ndarray
-    unit: str  # "epoch" | "step"
-    train: np.ndarray | None  # training loss (or 1 - accuracy when no loss is logged)
-    val: np.ndarray | None
-    what: str  # "loss" | "error (1 - accuracy)"
-
-    def at(self, i: int) -> str:
-        return f"{self.unit} {int(self.x[i])}"
+def _confidence(margin: float) -> str:
+    """From how many times over its threshold a finding is."""
+    return "high" if margin >= 3 else "medium" if margin >= 1.5 else "low"
 
 
-def curves(run: Run, th: Thresholds = THRESHOLDS) -> Curves:
-    t = run.table
-    if run.has_epochs:
-        grouped = t.groupby("epoch", sort=True).mean(numeric_only=True)
-        x, unit = grouped.index.to_numpy(dtype=float), "epoch"
-    else:
-        pos = t["step"].to_numpy() if t["step"].notna().all() else np.arange(1, len(t) + 1, dtype=float)
-        bins = np.minimum((np.arange(len(t)) * th.step_bins) // max(len(t), 1), th.step_bins - 1)
-        grouped = t.assign(_bin=bins).groupby("_bin").mean(numeric_only=True)
-        x = pd.Series(pos).groupby(bins).max().to_numpy(dtype=float)
-        unit = "step"
-    if len(grouped) > th.max_points:
-        span = np.arange(len(grouped)) * th.max_points // len(grouped)
-        x = pd.Series(x).groupby(span).max().to_numpy()
-        grouped = grouped.reset_index(drop=True).groupby(span).mean()
-    what = "loss"
-    names = ("train_loss", "val_loss")
-    if not any(n in grouped for n in names):
-        names, what = ("train_acc", "val_acc"), "error (1 - accuracy)"
-    out = []
-    for n in names:
-        if n not in grouped:
-            out.append(None)
-            continue
-        y = grouped[n].to_numpy(dtype=float)
-        if what != "loss":
-            y = (100.0 if np.nanmax(y) > 1.0 else 1.0) - y
-        out.append(y)
-    return Curves(x, unit, out[0], out[1], what)
+def _counted(c: Curve, change: float, level: float, th: Thresholds) -> float:
+    """How many times over the counting threshold a change on curve `c` is (>= 1: it counts)."""
+    return change / c.need(th.noise_widths, th.min_change, level)
 
 
-def _trend(y: np.ndarray) -> np.ndarray:
-    return pd.Series(y).rolling(3, center=True, min_periods=1).mean().to_numpy() if len(y) >= 6 else y
-
-
-def _fmt(v: float) -> str:
-    return f"{v:.3g}"
+# -- blow-ups --------------------------------------------------------------------------------------
 
 
 def _nonfinite(run: Run) -> Finding | None:
@@ -145,31 +107,14 @@ def _nonfinite(run: Run) -> Finding | None:
             where = (
                 f"epoch {int(row['epoch'])}" if not math.isnan(row["epoch"]) else f"step {int(row['step'])}"
             )
+            if not math.isnan(row["epoch"]) and not math.isnan(row["step"]):
+                where += f" (step {int(row['step'])})"
             label = "training" if name == "train_loss" else "validation"
             return Finding(
                 "diverged",
                 f"the {label} loss became NaN or infinite at {where}: the weights overflowed",
                 {"metric": name, "at": where},
-            )
-    return None
-
-
-def _exploded(c: Curves, th: Thresholds) -> Finding | None:
-    y = c.train if c.train is not None else c.val
-    if y is None or len(y) < 2:
-        return None
-    label = "training" if c.train is not None else "validation"
-    best = np.fmin.accumulate(y)
-    for i in range(1, len(y)):
-        if not y[i] > th.diverge_factor * best[i - 1] > 0:
-            continue
-        peak = int(np.nanargmax(y[i:])) + i
-        if y[peak] > th.explode_factor * best[i - 1] or y[-1] > th.diverge_factor * best[i - 1]:
-            return Finding(
-                "diverged",
-                f"the {label} {c.what} climbed from its best {_fmt(best[i - 1])} to {_fmt(y[i])} at "
-                f"{c.at(i)} (peak {_fmt(y[peak])} at {c.at(peak)}, {_fmt(y[-1])} at the end)",
-                {"at": c.at(i), "best": float(best[i - 1]), "value": float(y[i]), "peak": float(y[peak])},
+                "high",
             )
     return None
 
@@ -178,163 +123,262 @@ def _step_explosion(run: Run, th: Thresholds) -> Finding | None:
     """A loss blown up inside one epoch is averaged away per epoch: look at the steps themselves."""
     if "train_loss" not in run.table:
         return None
-    rows = run.table[run.table["train_loss"].notna()]
+    rows = run.table[np.isfinite(run.table["train_loss"].to_numpy(dtype=float))]
     y = rows["train_loss"].to_numpy(dtype=float)
     if len(y) < 2 * th.start_steps:
         return None
     start = float(np.median(y[: th.start_steps]))
-    over = np.flatnonzero(y > th.explode_factor * start) if start > 0 else []
+    over = (
+        th.start_steps + np.flatnonzero(y[th.start_steps :] > th.explode_factor * start) if start > 0 else []
+    )
     if not len(over):
         return None
     row = rows.iloc[int(over[0])]
     where = f"step {int(row['step'])}" if not math.isnan(row["step"]) else f"epoch {int(row['epoch'])}"
     return Finding(
         "diverged",
-        f"the training loss started at {_fmt(start)} and reached {_fmt(y[over[0]])} at {where} "
-        f"(peak {_fmt(float(np.max(y)))}): more than {th.explode_factor:g}x where it started",
+        f"the training loss started at {fmt(start)} and reached {fmt(y[over[0]])} at {where} "
+        f"(peak {fmt(float(np.max(y)))}): more than {th.explode_factor:g}x where it started",
         {"at": where, "start": start, "value": float(y[over[0]]), "peak": float(np.max(y))},
+        "high",
     )
 
 
-def _overfitting(c: Curves, th: Thresholds) -> Finding | None:
-    if c.train is None or c.val is None:
+def _jump(tr: Curve | None, th: Thresholds) -> Finding | None:
+    """A training loss that jumps to `explode_factor` times both its previous value and its best so
+    far, from one point to the next: a blow-up a per-epoch log shows only as one wild value."""
+    if tr is None or len(tr) < 2:
         return None
-    ok = ~(np.isnan(c.train) | np.isnan(c.val))
-    x, tr, va = c.x[ok], _trend(c.train[ok]), _trend(c.val[ok])
-    if len(va) < th.min_points:
-        return None
-    turn = int(np.argmin(va))
-    after = len(va) - 1 - turn
-    if after < th.overfit_min_epochs:
-        return None
-    rise = (va[-1] - va[turn]) / abs(va[turn]) if va[turn] else math.inf
-    gain = (tr[turn] - tr[-1]) / abs(tr[turn]) if tr[turn] else 0.0
-    if rise < th.overfit_rise or gain < th.overfit_train_gain:
-        return None
-    sub = Curves(x, c.unit, None, None, c.what)
-    return Finding(
-        "overfitting",
-        f"validation {c.what} was lowest ({_fmt(va[turn])}) at {sub.at(turn)} and rose to "
-        f"{_fmt(va[-1])} by {sub.at(len(va) - 1)} (+{rise:.0%}) while training {c.what} kept falling, "
-        f"from {_fmt(tr[turn])} to {_fmt(tr[-1])}: it turns at {sub.at(turn)}",
-        {"turn": sub.at(turn), "turn_value": float(x[turn]), "val_min": float(va[turn]),
-         "val_end": float(va[-1]), "train_at_turn": float(tr[turn]), "train_end": float(tr[-1])},
-    )  # fmt: skip
-
-
-def _spikes(y: np.ndarray, th: Thresholds) -> list[int]:
-    y = y[~np.isnan(y)]
-    if len(y) < 3:
-        return []
-    scale = max(float(np.max(y) - np.min(y)), th.unstable_floor * abs(float(np.median(y))))
-    if scale <= 0:
-        return []
-    stand = y[1:-1] - np.maximum(y[:-2], y[2:])
-    return [int(i) + 1 for i in np.flatnonzero(stand > th.unstable_spike * scale)]
-
-
-def _unstable(c: Curves, th: Thresholds) -> Finding | None:
-    for label, y in (("training", c.train), ("validation", c.val)):
-        if y is None or np.count_nonzero(~np.isnan(y)) < th.min_points:
-            continue
-        x = c.x[~np.isnan(y)]
-        spikes = _spikes(y, th)
-        if len(spikes) >= th.unstable_min_spikes:
-            yy = y[~np.isnan(y)]
-            sub = Curves(x, c.unit, None, None, c.what)
-            shown = ", ".join(f"{_fmt(yy[i])} at {sub.at(i)}" for i in spikes[:4])
+    y = np.array([tr.value(v) for v in tr.y])
+    best = np.minimum.accumulate(y)
+    for i in range(1, len(y)):
+        if best[i - 1] > 0 and y[i] > th.explode_factor * max(y[i - 1], best[i - 1]):
             return Finding(
-                "unstable",
-                f"the {label} {c.what} jumps up and down: {len(spikes)} spikes above both neighbours "
-                f"by more than {th.unstable_spike:.0%} of its range ({shown})",
-                {"curve": label, "spikes": [sub.at(i) for i in spikes],
-                 "range": [float(np.min(yy)), float(np.max(yy))]},
-            )  # fmt: skip
+                "diverged",
+                f"the training {tr.what} jumped from {fmt(y[i - 1])} to {fmt(y[i])} at {tr.at(i)} "
+                f"(its best so far was {fmt(best[i - 1])}; {fmt(y[-1])} at the end)",
+                {"at": tr.at(i), "best": float(best[i - 1]), "value": float(y[i]), "end": float(y[-1])},
+                "high",
+            )
     return None
 
 
-def _plateau(c: Curves, th: Thresholds) -> Finding | None:
-    label, y = ("training", c.train) if c.train is not None else ("validation", c.val)
-    if y is None:
+def _climbing(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
+    """The training loss climbs for good (no NaN): diverged, unless validation keeps improving (then
+    the training objective is changing under it: a curriculum, a ramped regulariser)."""
+    if tr is None or len(tr) < th.min_points:
         return None
-    ok = ~np.isnan(y)
-    x, y = c.x[ok], _trend(y[ok])
-    n = len(y)
-    w = max(3, math.ceil(n * th.plateau_window))
-    if n < th.min_points or n - w < 1:
+    t = tr.trend
+    best = int(np.argmin(t))
+    tail = max(2, math.ceil(len(t) * th.tail))
+    if best >= len(t) - tail or (not tr.log and t[best] <= 0):
         return None
-    before, within = float(np.min(y[: n - w])), float(np.min(y[n - w :]))
-    gain = (before - within) / abs(before) if before else 0.0
-    if gain >= th.plateau_gain:
+    rise = tr.rel(t[best], t[-1])
+    above = t[-tail:] > t[best] + tr.need(th.noise_widths, th.min_change, t[best])
+    if rise < th.diverge_rise or not above.all():
         return None
-    sub = Curves(x, c.unit, None, None, c.what)
+    if va is not None and len(va) >= th.min_points and va.trend[-1] <= np.min(va.trend) + va.noise:
+        return None
     return Finding(
-        "plateau",
-        f"the {label} {c.what} improved by only {max(gain, 0):.1%} over the last {w} {c.unit}s "
-        f"({sub.at(n - w)} to {sub.at(n - 1)}): best {_fmt(before)} before, {_fmt(within)} since",
-        {
-            "from": sub.at(n - w),
-            "to": sub.at(n - 1),
-            "gain": gain,
-            "best_before": before,
-            "best_after": within,
-        },
+        "diverged",
+        f"the training {tr.what} climbed from its best {fmt(tr.value(t[best]))} at {tr.at(best)} to "
+        f"{fmt(tr.value(t[-1]))} at {tr.at(len(t) - 1)} (+{rise:.0%}) and did not come back down",
+        {"at": tr.at(best), "best": tr.value(t[best]), "end": tr.value(t[-1])},
+        _confidence(rise / th.diverge_rise),
     )
 
 
-def _underfitting(c: Curves, th: Thresholds) -> Finding | None:
-    if c.train is None:
+# -- the shape of the curves ------------------------------------------------------------------------
+
+
+def _overfitting(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
+    if va is None or len(va) < th.min_points:
         return None
-    tr = c.train[~np.isnan(c.train)]
-    if len(tr) < th.min_points or tr[0] <= 0:
+    v = va.trend
+    turn = int(np.argmin(v))
+    # the evidence names a logged point: the lowest near the trend's turn (smoothing shifts it)
+    near = slice(max(0, turn - 2), min(len(v), turn + 3))
+    turn = near.start + int(np.argmin(va.y[near]))
+    after = len(v) - 1 - turn
+    if after < max(th.overfit_min_after, math.ceil(0.1 * len(v))):
         return None
-    end = float(_trend(tr)[-1])
-    ratio = end / float(tr[0])
-    if ratio < th.underfit_ratio:
+    low = float(va.y[turn])  # what was logged there (the margin is judged on the trend)
+    margin = _counted(va, v[-1] - float(np.min(v)), float(np.min(v)), th)
+    if margin < 1:
         return None
-    gap_text, details = "", {"train_start": float(tr[0]), "train_end": end, "ratio": ratio}
-    if c.val is not None and np.count_nonzero(~np.isnan(c.val)):
-        va = c.val[~np.isnan(c.val)]
-        v_end = float(_trend(va)[-1])
-        if abs(v_end - end) > th.underfit_gap * abs(end):
+    details: dict[str, Any] = {"turn": va.at(turn), "val_min": va.value(low), "val_end": va.value(v[-1])}
+    train_text = ""
+    if tr is not None and len(tr) >= 2:
+        # training over the same stretch, on its own axis positions
+        i0 = min(int(np.searchsorted(tr.x, va.x[turn])), len(tr) - 1)
+        t0, t1 = float(tr.trend[i0]), float(tr.trend[-1])
+        if t1 > t0 + tr.noise:  # training got worse too: that is not overfitting
             return None
-        gap_text = f", and validation {c.what} stays close ({_fmt(v_end)})"
-        details["val_end"] = v_end
+        train_text = f" while training {tr.what} went from {fmt(tr.value(t0))} to {fmt(tr.value(t1))}"
+        details.update(train_at_turn=tr.value(t0), train_end=tr.value(t1))
+    rise = va.rel(low, v[-1])
+    return Finding(
+        "overfitting",
+        f"validation {va.what} was lowest ({fmt(va.value(low))}) at {va.at(turn)} and rose to "
+        f"{fmt(va.value(v[-1]))} by {va.at(len(v) - 1)} (+{rise:.0%}){train_text}: it turns at {va.at(turn)}",
+        details,
+        _confidence(margin),
+    )
+
+
+def _spikes(c: Curve, th: Thresholds) -> list[int]:
+    """Points standing above both neighbours by more than `spike_span` of the trend's range after the
+    warm-up (what a person sees as a jump on the plot), and clear of the curve's noise."""
+    skip = max(1, math.ceil(0.1 * len(c)))  # warm-up
+    if len(c) <= skip + 2:
+        return []
+    span = float(np.max(c.trend[skip:]) - np.min(c.trend[skip:]))
+    out = []
+    for i in range(skip, len(c) - 1):
+        stand = c.y[i] - max(c.y[i - 1], c.y[i + 1])
+        if stand > max(th.spike_span * span, c.need(th.noise_widths, th.spike_span, c.trend[i])):
+            out.append(i)
+    return out
+
+
+def _unstable(curves: list[Curve], th: Thresholds) -> Finding | None:
+    for c in curves:
+        if len(c) < th.min_points:
+            continue
+        spikes = _spikes(c, th)
+        spread = c.spread()
+        # a training loss that spikes again and again is unstable; a validation curve is noisy when its
+        # evaluation set is small, so it takes spikes at a good share of its points
+        dense = len(spikes) >= 2 and len(spikes) >= th.spike_share * len(c)
+        many = dense or (c.label == "training" and len(spikes) >= th.unstable_spikes)
+        if not many and spread < th.unstable_noise:
+            continue
+        if many:
+            shown = ", ".join(f"{fmt(c.value(c.y[i]))} at {c.at(i)}" for i in spikes[:4])
+            count = f"{len(spikes)} spikes well above its trend"
+            text = f"the {c.label} {c.what} jumps up and down: {count} ({shown})"
+            margin = len(spikes) / th.unstable_spikes
+        else:
+            level = float(np.median(c.trend))
+            text = (
+                f"the {c.label} {c.what} never settles: it scatters by about {spread:.0%} around its trend "
+                f"(near {fmt(c.value(level))})"
+            )
+            margin = spread / th.unstable_noise
+        return Finding(
+            "unstable",
+            text,
+            {"curve": c.label, "spikes": [c.at(i) for i in spikes], "spread": spread},
+            _confidence(margin),
+        )
+    return None
+
+
+def _progress(c: Curve) -> tuple[float, int]:
+    """(relative improvement of the trend over the run, index it is measured from): from the highest
+    point of the first fifth, so a warm-up rise is not counted as progress lost."""
+    first = max(1, math.ceil(0.2 * len(c)))
+    start = int(np.argmax(c.trend[:first]))
+    return -c.rel(float(c.trend[start]), float(c.trend[-1])), start
+
+
+def _plateau(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds) -> Finding | None:
+    c = tr if tr is not None else va
+    if c is None or len(c) < th.min_points:
+        return None
+    n = len(c)
+    w = max(3, math.ceil(n * th.plateau_window))
+    before, within = float(np.min(c.trend[: n - w])), float(np.min(c.trend[n - w :]))
+    gain = -c.rel(before, within)
+    # an improvement counts when it is clear of the window's noise (the standard error of its mean)
+    # and is not negligible, or when it is plainly large: a noisy curve still gaining 20% in its last
+    # third is not on a plateau, and a smooth one gaining 0.5% is, however clear that 0.5% is
+    standard_error = th.noise_widths * c.noise * math.sqrt(2 / w)
+    clear = (before - within) / standard_error if gain >= th.plateau_floor else 0.0
+    margin = max(clear, gain / th.plateau_gain)
+    if margin >= 1:
+        return None
+    if va is not None and c is tr and _still_improving(va, th):
+        return None  # validation still improves: training is slow, not stuck
+    lr = lr_at_end(run)
+    if lr is not None and lr < th.lr_decayed:
+        return None  # the flat tail comes after the learning rate decayed: convergence
+    return Finding(
+        "plateau",
+        f"the {c.label} {c.what} improved by only {max(gain, 0):.1%} over the last {w} {c.unit}s "
+        f"({c.at(n - w)} to {c.at(n - 1)}): best {fmt(c.value(before))} before, {fmt(c.value(within))} since",
+        {"from": c.at(n - w), "to": c.at(n - 1), "gain": gain, "best_before": c.value(before),
+         "best_after": c.value(within)},
+        _confidence(1 / max(margin, 1 / 3)),
+    )  # fmt: skip
+
+
+def _still_improving(c: Curve, th: Thresholds) -> bool:
+    if len(c) < th.min_points:
+        return False
+    w = max(2, math.ceil(len(c) * th.plateau_window))
+    before, within = float(np.min(c.trend[:-w])), float(np.min(c.trend[-w:]))
+    return _counted(c, before - within, before, th) >= 1
+
+
+def _underfitting(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
+    """Judged on the run's own progress: with a validation curve, held-out progress decides (the
+    training loss may fall some while the model generalises nothing); without one, training's."""
+    if tr is None or len(tr) < th.min_points:
+        return None
+    progress, start = _progress(tr)
+    with_val = va is not None and len(va) >= th.min_points
+    if progress >= (th.underfit_progress_with_val if with_val else th.underfit_progress):
+        return None
+    t0, t1 = tr.value(tr.trend[start]), tr.value(tr.trend[-1])
+    details: dict[str, Any] = {"train_start": t0, "train_end": t1, "progress": progress}
+    val_text = ""
+    margin = th.underfit_progress / max(progress, th.underfit_progress / 3)
+    if va is not None and with_val:
+        v_progress, v_start = _progress(va)
+        if v_progress >= th.underfit_val_progress:
+            return None
+        v0, v1 = va.value(va.trend[v_start]), va.value(va.trend[-1])
+        val_text = f", and validation {va.what} barely moves ({fmt(v0)} to {fmt(v1)})"
+        details["val_end"] = v1
+        margin = th.underfit_val_progress / max(v_progress, th.underfit_val_progress / 3)
     return Finding(
         "underfitting",
-        f"training {c.what} stays high: from {_fmt(tr[0])} at {c.at(0)} to {_fmt(end)} at "
-        f"{c.at(len(c.x) - 1)} ({ratio:.0%} of where it started){gap_text}",
+        f"training {tr.what} barely improves: from {fmt(t0)} at {tr.at(start)} to {fmt(t1)} at "
+        f"{tr.at(len(tr) - 1)} ({max(progress, 0):.0%} better){val_text}",
         details,
+        _confidence(margin),
     )
 
 
 def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     """The findings for a run, most severe first; `healthy` alone when nothing is wrong."""
-    nonfinite = _nonfinite(run)
-    if nonfinite:
+    if nonfinite := _nonfinite(run):
         return [nonfinite]
-    c = curves(run, th)
-    exploded = _exploded(c, th) or _step_explosion(run, th)
-    if exploded:
+    tr, va = run_curves(run, Axis(min_points=th.min_points))
+    if exploded := _step_explosion(run, th) or _jump(tr, th) or _climbing(tr, va, th):
         return [exploded]
-    unstable = _unstable(c, th)
-    overfit = _overfitting(c, th)
-    if unstable and unstable.details["curve"] == "validation":
-        overfit = None  # a validation curve that jumps about has no trustworthy turning point
-    found = [f for f in (overfit, unstable) if f]
-    if not any(f.kind == "unstable" for f in found):
-        found += [f for f in (_plateau(c, th), _underfitting(c, th)) if f]
+    found = [f for f in (_overfitting(tr, va, th), _unstable([c for c in (tr, va) if c], th)) if f]
+    if not found:  # a run that overfits is not stuck; an unstable one's noise hides both
+        found += [f for f in (_plateau(tr, va, run, th), _underfitting(tr, va, th)) if f]
     if found:
         return found
-    y = c.train if c.train is not None else c.val
-    n = len(c.x)
-    if y is None or n < th.min_points:
-        return [
-            Finding("healthy", f"nothing abnormal in {n} {c.unit}s (too few to judge trends)", {"points": n})
-        ]
-    label = "training" if c.train is not None else "validation"
-    text = f"{label} {c.what} fell from {_fmt(y[0])} to {_fmt(y[-1])} over {n} {c.unit}s"
-    if c.train is not None and c.val is not None:
-        best = int(np.nanargmin(c.val))
-        text += f"; validation {c.what} followed it (best {_fmt(c.val[best])} at {c.at(best)})"
-    return [Finding("healthy", text + ": no sign of a problem", {"points": n})]
+    return [_healthy(tr, va, run, th)]
+
+
+def _healthy(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds) -> Finding:
+    c = tr if tr is not None else va
+    if c is None or len(c) < th.min_points:
+        n = 0 if c is None else len(c)
+        unit = "point" if c is None else c.unit
+        text = f"nothing abnormal in {n} {unit}s (too few to judge trends)"
+        return Finding("healthy", text, {"points": n}, "low")
+    start, end = fmt(c.value(c.trend[0])), fmt(c.value(c.trend[-1]))
+    text = f"{c.label} {c.what} fell from {start} to {end} over {len(c)} {c.unit}s"
+    if tr is not None and va is not None and len(va):
+        best = int(np.argmin(va.trend))
+        text += f"; validation {va.what} followed it (best {fmt(va.value(va.trend[best]))} at {va.at(best)})"
+    lr = lr_at_end(run)
+    if lr is not None and lr < th.lr_decayed:
+        text += "; it levels off as the learning rate decays, which is convergence"
+    return Finding("healthy", text + ": no sign of a problem", {"points": len(c)}, "medium")

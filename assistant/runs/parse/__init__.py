@@ -18,6 +18,7 @@ import ijson
 from assistant.runs.parse.console import read_console
 from assistant.runs.parse.jsondoc import events as json_events
 from assistant.runs.parse.jsondoc import read_json
+from assistant.runs.parse.mlflow import metrics_dir, read_mlflow
 from assistant.runs.parse.table import DEFAULT_LIMITS, Limits, Run, RunParseError
 from assistant.runs.parse.tabular import bounded_lines, read_csv, read_jsonl
 from assistant.runs.parse.tensorboard import event_files, is_event_file, read_tensorboard
@@ -65,11 +66,13 @@ def _parse_path(path: Path, name: str | None, limits: Limits) -> Run:
     name, max_bytes = name or path.name, limits.max_bytes
     if not path.exists():
         raise RunParseError(f"{path} does not exist")
+    if path.is_dir() and metrics_dir(path) is not None:
+        return read_mlflow(path, name, limits)
     if path.is_dir() or is_event_file(path):
         if path.is_dir() and not event_files(path):
             raise RunParseError(
-                f"{path} is a folder without TensorBoard event files: give a log file (CSV, JSON, "
-                "JSON lines, console text) or a TensorBoard run folder"
+                f"{path} is a folder without TensorBoard event files or an MLflow run's metrics/ folder: "
+                "give a log file (CSV, JSON, JSON lines, console text) or a run folder"
             )
         return read_tensorboard(path, name, limits)
     size = path.stat().st_size
@@ -81,11 +84,10 @@ def _parse_path(path: Path, name: str | None, limits: Limits) -> Run:
         )
     with path.open("rb") as f:
         head = f.read(_SNIFF)
+    if b"brain.Event" in head[:256]:  # a TensorBoard event file, whatever it was renamed to
+        return read_tensorboard(path, name, limits)
     if b"\x00" in head:
-        raise RunParseError(
-            f"{name} is a binary file, not a training log (TensorBoard files are read by their name, "
-            "events.out.tfevents.*)"
-        )
+        raise RunParseError(f"{name} is a binary file, not a training log (nor a TensorBoard event file)")
     kind = _sniff(head.decode("utf-8", "replace"))
     if kind == "json":
         return read_json(lambda: path.open("rb"), name, limits)

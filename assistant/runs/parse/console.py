@@ -3,56 +3,139 @@
 Understood, in any mix:
 - Keras: an `Epoch 3/20` line, then a progress line `32/32 [====] - 0s - loss: 0.41 - val_loss: 0.58`
   (its later updates of the same epoch replace the earlier ones: the last is the epoch's figure);
-- key/value lines: `epoch 3 | step 1200 | loss 0.41`, `step=1200 loss=0.41 lr=1e-3`;
+- key/value text in any casing and spacing: `epoch 3 | step 1200 | loss 0.41`, `step=1200 loss=0.41
+  lr=1e-3`, `Epoch 12 TrainLoss=0.41 ValLoss=0.58`, `Train Loss=0.07, Val Loss=0.08`, `val loss: 0.3`
+  (a name may be up to three words: the words before the last one are kept when they are not prose);
+- lines that begin with a tag or a timestamp (`[train] …`, `[INFO] …`, `2026-11-02 10:00:01,123 - …`):
+  a stage tag (`[train]`, `[valid]`, `[eval]`, `[test]`, fairseq's `[train_inner]`) is the stage of the
+  line's names that say none;
+- a JSON object inside a line (fairseq's `[train_inner][INFO] - {"loss": "0.26", …}`), numbers as
+  strings included;
+- records spread over lines: a line with only a step or epoch (`[step=10/10000,epoch=0]`) opens a
+  record that the following lines' values belong to;
 - tqdm bars with a postfix: `Epoch 2: 100%|████| 938/938 [00:12<00:00, 75.1it/s, loss=0.41]` (a
   captured bar's updates are separated by carriage returns; each update is one reading).
-A `name: value` pair counts only when its name is a metric (names.METRIC_TOKENS), so `ETA: 3s`,
-`v_num=0` or timings are never taken for one.
+A `name: value` pair counts only when its name is a metric (names.is_metric_name), so `ETA: 3s`,
+`v_num=0`, timings or settings printed in a config dump are never taken for one.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 
-from assistant.runs.parse.names import is_metric_name
+from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name, role, stage_of, tokens
 from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, finish, logged
 
 NUM = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)(?![\w.])"
-_PAIR = re.compile(rf"([A-Za-z][\w./]*)\s*[:=]\s*({NUM})", re.IGNORECASE)
+_WORD = r"[A-Za-z][\w./()-]*"
+_PAIR = re.compile(rf"((?:{_WORD}[ \t]+){{0,2}}{_WORD})\s*[:=]\s*({NUM})", re.IGNORECASE)
 _SPACED = re.compile(rf"^\s*([A-Za-z][\w./ ]*?)\s+({NUM})\s*$", re.IGNORECASE)  # `loss 0.41` in a | cell
 _EPOCH = re.compile(r"\bepoch\b\s*[:=#]?\s*(\d+)(?:\s*/\s*\d+)?", re.IGNORECASE)
 _STEP = re.compile(r"\b(?:global[_ ]step|step|iteration|iter)\b\s*[:=#]?\s*(\d+)", re.IGNORECASE)
 _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress bar's `938/938 [`
+_TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")
+_JSON = re.compile(r"\{.*\}")
+# words that precede a name in prose or in a log's prefix, never part of it
+_PROSE = {
+    "the", "a", "an", "is", "was", "of", "at", "on", "for", "with", "and", "current", "new", "now",
+    "info", "debug", "warning", "warn", "critical", "notice", "log", "logger", "root", "main", "epoch",
+    "step", "iter", "iteration", "batch",
+}  # fmt: skip
+_STAGE_TAGS = {**dict.fromkeys(TRAIN | {"train_inner"}, "train"), **dict.fromkeys(VAL, "val")}
+_STAGE_TAGS.update(dict.fromkeys(TEST, "test"))
 
 
-def _metrics(segment: str) -> dict[str, float]:
-    found = {m.group(1): logged(float(m.group(2))) for m in _PAIR.finditer(segment)}
-    if "|" in segment:
-        for cell in segment.split("|"):
-            m = _SPACED.match(cell)
-            if m:
-                found.setdefault(m.group(1).strip(), logged(float(m.group(2))))
-    return {k: v for k, v in found.items() if is_metric_name(k)}
+def _name(raw: str) -> str:
+    """The metric name in a matched `words: value`: its last word and the words before it that are
+    not prose (`Train Loss` stays; `the model loss` is `loss`)."""
+    words = raw.split()
+    kept = [words[-1]]
+    for word in reversed(words[:-1]):
+        if word.lower() in _PROSE or not tokens(word):
+            break
+        kept.insert(0, word)
+    return " ".join(kept)
+
+
+def _stage_tag(line: str) -> str | None:
+    for tag in _TAG.findall(line[:80]):
+        if stage := _STAGE_TAGS.get(tag.lower()):
+            return stage
+    return None
+
+
+def _json_values(segment: str) -> dict[str, float] | None:
+    """The numbers of a JSON object written inside the line, or None when there is none."""
+    m = _JSON.search(segment)
+    if m is None:
+        return None
+    try:
+        obj = json.loads(m.group(0))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(obj, dict):
+        return None
+    out: dict[str, float] = {}
+    for k, v in obj.items():
+        if isinstance(v, bool) or not isinstance(v, int | float | str):
+            continue
+        try:
+            out[str(k)] = logged(float(v))
+        except ValueError:
+            continue
+    return out
+
+
+def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[str, float]]:
+    """(metrics, axes) of a line: axes are an epoch or step written inside a JSON object."""
+    found: dict[str, float] = {}
+    axes: dict[str, float] = {}
+    if (obj := _json_values(segment)) is not None:
+        for k, v in obj.items():
+            if (r := role(k)) != "metric":
+                axes[r] = v
+            else:
+                found[k] = v
+    else:
+        found = {_name(m.group(1)): logged(float(m.group(2))) for m in _PAIR.finditer(segment)}
+        if "|" in segment:
+            for cell in segment.split("|"):
+                m = _SPACED.match(cell)
+                if m:
+                    found.setdefault(_name(m.group(1).strip()), logged(float(m.group(2))))
+    metrics = {}
+    for k, v in found.items():
+        if is_metric_name(k):
+            metrics[f"{stage}/{k}" if stage and not stage_of(k) else k] = v
+    return metrics, axes
 
 
 def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMITS) -> Run:
     cols = Columns(limits.max_metrics)
     epoch: float | None = None
+    record_step: float | None = None  # a step a line announced on its own: the record's
     offset, last_count = 0, 0  # a bar without epochs restarts its counter: steps keep counting
     row_epoch_key: float | None = None  # the epoch the last row belongs to when it has no step
     for line in lines:
+        stage = _stage_tag(line)
         for segment in line.split("\r"):
             if not segment.strip():
                 continue
-            m = _EPOCH.search(segment)
-            if m:
+            values, axes = _metrics(segment, stage)
+            if "epoch" in axes:
+                epoch = axes["epoch"]
+            elif m := _EPOCH.search(segment):
                 epoch = float(m.group(1))
-            values = _metrics(segment)
+            s = _STEP.search(segment) if "step" not in axes else None
+            step = axes.get("step", float(s.group(1)) if s else None)
             if not values:
+                if step is not None:
+                    record_step = step  # the values on the next lines belong to it
                 continue
-            s = _STEP.search(segment)
-            step = float(s.group(1)) if s else None
+            if step is None and record_step is not None:
+                step = record_step
             if step is None and epoch is None:
                 c = _COUNTER.search(segment)
                 if c:
@@ -63,6 +146,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                     step = float(offset + count)
             if step is None and epoch is not None and cols.n and row_epoch_key == epoch:
                 cols.update_last(epoch, values)  # a later update or the validation line of this epoch
+                continue
+            if step is not None and cols.n and step == cols.step[-1] and step == record_step:
+                cols.update_last(epoch, values)  # another line of the same record
                 continue
             cols.add(epoch, step, values)
             row_epoch_key = epoch if step is None else None

@@ -1,8 +1,15 @@
-"""Metric names as loggers write them -> one vocabulary (train_loss, val_loss, train_acc, val_acc, lr).
+"""Metric names as loggers write them -> one vocabulary (train_loss, val_loss, test_loss, train_acc,
+val_acc, lr, and `<stage>_<what>` for the rest).
 
-Names are split into tokens ("validation/epoch_loss" -> validation, epoch, loss) so that each logger's
-spelling maps without a table per tool: Lightning's `train_loss_step`, Keras' `val_accuracy`, Hugging
-Face's `eval_loss`, TensorBoard tags like `Loss/train` or `train/loss`.
+Names are split into tokens at separators and at CamelCase word boundaries ("validation/epoch_loss"
+-> validation, epoch, loss; "TrainLoss" -> train, loss; "metrics/mAP50(B)" -> metrics, map50, b), so
+each logger's spelling maps without a table per tool: Lightning's `train_loss_step`, Keras'
+`val_accuracy`, Hugging Face's `eval_loss`, Ultralytics' `train/box_loss`, detectron2's `total_loss`,
+DETR's `test_loss`, TensorBoard tags like `Loss/train`, console text like `Val Loss = 0.3`.
+
+A name is a *metric* when one of its tokens says what it measures (loss, accuracy, perplexity, …)
+and none says it is a setting (`loss_weight`, `score_thresh`, `lr_decay` are configuration printed in
+the log, not readings).
 """
 
 from __future__ import annotations
@@ -10,57 +17,79 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-STEP_COLUMNS = {"step", "global_step", "iteration", "iter", "batch", "steps"}
-EPOCH_COLUMNS = {"epoch", "epochs"}
+STEP_COLUMNS = {"step", "global_step", "iteration", "iter", "batch", "steps", "num_updates", "_step"}
+EPOCH_COLUMNS = {"epoch", "epochs", "num_epoch", "epch"}
 
-TRAIN = {"train", "training", "tr"}
+TRAIN = {"train", "training", "tr", "trn"}
 VAL = {"val", "valid", "validation", "eval", "evaluation", "dev"}
-# suffixes and prefixes that say when a value was aggregated, not what it measures
-NOISE = {"epoch", "step", "avg", "mean", "metric", "metrics", "scalar", "scalars", "on", "per"}
-LOSS = {"loss", "nll", "ce"}
+TEST = {"test", "testing"}
+# prefixes and suffixes that say how or where a value was aggregated, not what it measures
+NOISE = {
+    "epoch", "step", "avg", "mean", "average", "metric", "metrics", "scalar", "scalars", "on", "per",
+    "total", "overall", "running", "inner",
+}  # fmt: skip
+LOSS = {"loss", "nll", "ce", "crossentropyloss"}
 ACC = {"acc", "accuracy"}
 LR = {"lr", "learningrate"}
-# A console line's `name: value` counts as a metric only when its name holds one of these tokens, so
-# `ETA: 3`, `v_num=0` or `time: 12` are never taken for one.
+# A `name: value` counts as a metric only when its name holds one of these tokens, so `ETA: 3`,
+# `v_num=0` or `time: 12` are never taken for one.
 METRIC_TOKENS = LOSS | ACC | LR | {
     "f1", "auc", "precision", "recall", "perplexity", "ppl", "mae", "mse", "rmse", "error", "err",
-    "dice", "iou", "bleu", "rouge", "top1", "top5", "gradnorm", "score", "map",
+    "dice", "iou", "miou", "bleu", "rouge", "top1", "top5", "score", "map", "map50", "map75", "ap",
+    "ap50", "ap75", "cer", "wer",
+}  # fmt: skip
+# Tokens of a setting printed with the log (a config dump), never a reading.
+SETTING_TOKENS = {
+    "weight", "weights", "thresh", "threshold", "alpha", "gamma", "beta", "coef", "coeff", "factor",
+    "scale", "type", "multiplier", "lambda", "eps", "momentum", "decay", "warmup", "scheduler", "policy",
+    "gradnorm", "norm", "clip", "min", "max", "patience",
 }  # fmt: skip
 
-_SPLIT = re.compile(r"[/_\-.\s:]+")
+_SPLIT = re.compile(r"[/_\-.\s:()\[\]{},]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z][a-z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[a-z])(?=[A-Z]{2})")
 
 
-def tokens(name: str) -> list[str]:
-    text = (
-        name.strip().lower().replace("learning_rate", "learningrate").replace("learning rate", "learningrate")
-    )
-    return [t for t in _SPLIT.split(text) if t]
+@lru_cache(maxsize=4096)
+def tokens(name: str) -> tuple[str, ...]:
+    text = name.strip().replace("learning_rate", "learningrate").replace("learning rate", "learningrate")
+    text = text.replace("LearningRate", "learningrate").replace("CrossEntropyLoss", "crossentropyloss")
+    return tuple(t for t in _SPLIT.split(_CAMEL.sub(" ", text).lower()) if t)
 
 
-def normalise(name: str) -> str:
-    """The metric's name in the shared vocabulary; unknown metrics keep a cleaned name with the
-    stage first (`val_f1`)."""
+@lru_cache(maxsize=4096)
+def stage_of(name: str) -> str | None:
+    """train / val / test when the name says so."""
+    toks = set(tokens(name))
+    for stage, words in (("val", VAL), ("test", TEST), ("train", TRAIN)):
+        if toks & words:
+            return stage
+    return None
+
+
+@lru_cache(maxsize=4096)
+def normalise(name: str, default_stage: str = "train") -> str:
+    """The metric's name in the shared vocabulary; unknown metrics keep a cleaned name with the stage
+    first (`val_f1`). A name that says no stage gets `default_stage` (a console line tagged `[val]`)."""
     toks = tokens(name)
     if not toks:
         return name
-    low = name.strip().lower()
     if any(t in LR for t in toks):  # also Lightning's LearningRateMonitor: `lr-Adam`, `lr-SGD/pg1`
         return "lr"
-    stage = "val" if any(t in VAL for t in toks) else "train"
-    rest = [t for t in toks if t not in VAL | TRAIN | NOISE]
-    if any(t in LOSS for t in rest) and len(rest) == 1:
+    stage = stage_of(name) or default_stage
+    rest = [t for t in toks if t not in VAL | TRAIN | TEST | NOISE]
+    if len(rest) == 1 and rest[0] in LOSS:
         return f"{stage}_loss"
-    if any(t in ACC for t in rest) and len(rest) == 1:
+    if len(rest) == 1 and rest[0] in ACC:
         return f"{stage}_acc"
     if not rest:
-        return low
+        return "_".join(toks)
     return f"{stage}_{'_'.join(rest)}"
 
 
-@lru_cache(maxsize=4096)  # a log repeats its few names on every line
+@lru_cache(maxsize=4096)
 def is_metric_name(name: str) -> bool:
     toks = tokens(name)
-    return bool(toks) and any(t in METRIC_TOKENS for t in toks)
+    return bool(toks) and any(t in METRIC_TOKENS for t in toks) and not any(t in SETTING_TOKENS for t in toks)
 
 
 @lru_cache(maxsize=4096)
@@ -72,3 +101,16 @@ def role(name: str) -> str:
     if low in STEP_COLUMNS:
         return "step"
     return "metric"
+
+
+def component_of(key: str) -> tuple[str, str] | None:
+    """(stage, part) when a normalised name is one part of a loss logged in parts: Ultralytics'
+    `train_box_loss`, detectron2's `train_loss_cls`, YOLOX's `train_iou_loss`."""
+    parts = key.split("_")
+    if len(parts) != 3 or parts[0] not in ("train", "val", "test"):
+        return None
+    if parts[2] in LOSS and parts[1] not in LOSS:
+        return parts[0], parts[1]
+    if parts[1] in LOSS and parts[2] not in LOSS:
+        return parts[0], parts[2]
+    return None

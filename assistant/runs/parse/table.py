@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from assistant.runs.parse.names import is_metric_name, normalise
+from assistant.runs.parse.names import component_of, is_metric_name, normalise
 
 
 class RunParseError(ValueError):
@@ -51,6 +51,7 @@ DEFAULT_LIMITS = Limits()
 CELLS_PER_VALUE = 4  # the dense table's budget for metrics beyond CORE: cells per stored value
 MIN_CELLS = 1 << 20  # …but never less than this (8 MB): small logs keep every metric
 CORE = ["train_loss", "val_loss", "train_acc", "val_acc", "lr"]  # what the detectors and the plot read
+MAX_PARTS = 8  # a loss logged in more parts than this is not one loss in parts
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Run:
     fmt: str  # which reader produced it: lightning-csv, csv, trainer-state, tensorboard, jsonl, console
     name: str = ""  # the file name, or "pasted text"
     notes: list[str] = field(default_factory=list)  # what the reader skipped, in words
+    sources: dict[str, str] = field(default_factory=dict)  # column -> the name the log gave it
 
     @property
     def metrics(self) -> list[str]:
@@ -238,6 +240,11 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = ()) -> Run
         key = normalise(str(col))
         if key not in chosen or len(cols.values[col]) > len(cols.values[chosen[key]]):
             chosen[key] = col
+    if "val_loss" not in chosen and "test_loss" in chosen:  # DETR, fairseq…: test is the held-out set
+        for key in [k for k in chosen if k.startswith("test_")]:
+            if (to := "val_" + key[len("test_") :]) not in chosen:
+                chosen[to] = chosen.pop(key)
+        notes.append("no validation curve: the test curve is read as the held-out one")
     order = sorted(
         chosen, key=lambda k: (k not in CORE, CORE.index(k) if k in CORE else 0, -len(cols.values[chosen[k]]))
     )
@@ -245,7 +252,7 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = ()) -> Run
     kept = [k for k in order if k in CORE]
     left_out = 0
     for key in order:
-        if key in CORE:
+        if key in kept:
             continue
         if (len(kept) + 3) * cols.n <= budget:
             kept.append(key)
@@ -257,12 +264,91 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = ()) -> Run
         "epoch": np.frombuffer(cols.epoch) if cols.n else np.empty(0),
         "step": np.frombuffer(cols.step) if cols.n else np.empty(0),
     }
+    sources = {key: str(chosen[key]) for key in kept}
+    for stage in ("train", "val"):
+        if f"{stage}_loss" not in chosen and (summed := _sum_of_parts(cols, chosen, stage)):
+            data[f"{stage}_loss"], parts = summed
+            notes.append(f"{stage}_loss is the sum of its logged parts ({', '.join(parts)})")
+            sources[f"{stage}_loss"] = " + ".join(
+                str(chosen[k]) for k in chosen if component_of(k) and k.startswith(stage)
+            )
     for key in kept:
         data[key] = cols.dense(chosen[key])
-    out = pd.DataFrame(data)
-    out = out[out[kept].notna().any(axis=1)].reset_index(drop=True)
+    if not any(_is_curve(v) for k, v in data.items() if k not in ("epoch", "step", "lr")):
+        shown = ", ".join(k for k in data if k not in ("epoch", "step")) or "nothing"
+        raise RunParseError(
+            f"{name or 'the input'} holds no training curve: {shown}, each logged once at most. A "
+            "training log needs a loss or accuracy at several epochs or steps."
+        )
+    columns = [k for k in data if k not in ("epoch", "step")]
+    out = pd.DataFrame(data)[["epoch", "step", *sorted(columns, key=_column_order)]]
+    keep, runs = _last_run(data["epoch"], data["step"])
+    if runs > 1:
+        notes.append(f"the log holds {runs} runs (its counter starts again): the last one is read")
+    out = out[keep & out[columns].notna().any(axis=1).to_numpy()].reset_index(drop=True)
     out["epoch"] = _human_epochs(out["epoch"])
-    return Run(out, fmt, name, notes)
+    return Run(out, fmt, name, notes, sources)
+
+
+def _is_curve(values: np.ndarray) -> bool:
+    """Two readings or more; or one that is a blow-up (a NaN or inf loss is a finding on its own)."""
+    logged = values[~np.isnan(values)]
+    return len(logged) > 1 or bool(np.isinf(logged).any())
+
+
+def _column_order(key: str) -> tuple[bool, int, str]:
+    return (key not in CORE, CORE.index(key) if key in CORE else 0, key)
+
+
+def _sum_of_parts(cols: Columns, chosen: dict[str, str], stage: str) -> tuple[np.ndarray, list[str]] | None:
+    """A stage's loss logged only in parts (Ultralytics' box, cls and dfl losses; one evaluation
+    loss per dataset): their sum at each step (or epoch) where every part is logged, written on the
+    rows of the first part. A loss in more than `MAX_PARTS` parts is not summed."""
+    parts = sorted(k for k in chosen if (c := component_of(k)) and c[0] == stage)
+    if not 2 <= len(parts) <= MAX_PARTS:
+        return None
+    step, epoch = np.frombuffer(cols.step), np.frombuffer(cols.epoch)
+    axis = step if not np.isnan(step).all() else epoch
+    frame = pd.DataFrame({k: cols.dense(chosen[k]) for k in parts}).assign(_at=axis)
+    per_point = frame.groupby("_at").mean().sum(axis=1, min_count=len(parts))
+    first = frame[parts[0]].notna().to_numpy()
+    total = np.full(cols.n, np.nan)
+    total[first] = pd.Series(axis[first]).map(per_point).to_numpy()
+    if np.count_nonzero(~np.isnan(total)) < 2:
+        return None
+    return total, [str(chosen[k]) for k in parts]
+
+
+def _last_run(epoch: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, int]:
+    """The rows of the last run in a log that holds several (its epoch or step counter starts over),
+    and how many runs there were. A run resumed from a checkpoint (the counter goes back only part
+    of the way) keeps the newer rows for what was logged twice."""
+    n = len(epoch)
+    keep = np.ones(n, dtype=bool)
+    has_epoch, has_step = bool(np.isfinite(epoch).any()), bool(np.isfinite(step).any())
+    if not n or not (has_epoch or has_step):
+        return keep, 1
+    if has_epoch and has_step:  # per-epoch step counters: ordered by epoch first (rows with both only)
+        span = float(np.nanmax(step)) + 1
+        x = epoch + step / span / 2
+    else:
+        x = epoch if has_epoch else step
+    finite = np.flatnonzero(np.isfinite(x))
+    xs = x[finite]
+    if not len(xs) or (np.diff(xs) >= 0).all():
+        return keep, 1
+    runs, start, high = 1, xs[0], xs[0]
+    for pos, v in zip(finite, xs, strict=True):
+        if v < high:
+            if v <= start + 0.1 * (high - start):  # back to the start: a new run
+                keep[:pos] = False
+                runs, start = runs + 1, v
+            else:  # resumed from a checkpoint: the newer rows replace the older
+                older = np.zeros(n, dtype=bool)
+                older[:pos] = np.isfinite(x[:pos]) & (x[:pos] >= v)
+                keep &= ~older
+        high = v if v < high else max(high, v)
+    return keep, runs
 
 
 def _human_epochs(epoch: pd.Series) -> pd.Series:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any
 
@@ -41,9 +42,13 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
     row per epoch. Both are plain CSV with a header. Only the epoch, step and metric columns are read
     (the first `max_metrics` metric names), in chunks of at most `CSV_CHUNK_CELLS` cells."""
     cols = Columns(limits.max_metrics)
-    fmt = "csv"
+    fmt, notes = "csv", []
     try:
         header = next(csv.reader([_first_row(source)], delimiter=sep), [])
+        if export := _wandb_run(source, sep, header):  # W&B's "<run> - <metric>" columns
+            header, note = export
+            notes.append(note)
+            fmt = "wandb-csv"
         wanted = _wanted_columns(header, cols)
         chunk_rows = max(16, CSV_CHUNK_CELLS // max(1, len(wanted)))
         # only empty cells are missing: a written "nan" is a logged NaN (see table.logged)
@@ -60,13 +65,47 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
         rename: dict[Any, str] | None = None
         for chunk in chunks:
             if rename is None:
-                rename = _axis_names(chunk.columns)
-                fmt = "lightning-csv" if {"epoch", "step"} <= set(rename.values()) else "csv"
+                # by position: pandas mangles repeated names, and W&B's were renamed in `header`
+                names = [header[i].strip() for i in sorted(wanted)]
+                axes = _axis_names(names)
+                rename = {c: axes.get(n, n) for c, n in zip(chunk.columns, names, strict=True)}
+                if fmt == "csv" and {"epoch", "step"} <= set(axes.values()):
+                    fmt = "lightning-csv"
             chunk = chunk.rename(columns=rename)
             cols.extend(pd.DataFrame({str(c): text_values(chunk[c]) for c in chunk.columns}))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
         raise RunParseError(f"{name} looks like CSV but cannot be read as a table: {exc}") from None
-    return finish(cols, fmt, name)
+    return finish(cols, fmt, name, notes)
+
+
+_WANDB = re.compile(r"^(.+?) - (.+?)(__MIN|__MAX)?$")
+
+
+def _wandb_run(source: str | io.TextIOBase, sep: str, header: list[str]) -> tuple[list[str], str] | None:
+    """A W&B chart or history export names its columns `<run> - <metric>` (with `__MIN`/`__MAX`
+    bands): the header with the run that has the most values renamed to bare metric names, the
+    others blanked out, and a note; None for any other CSV."""
+    runs: dict[str, list[int]] = {}
+    for i, cell in enumerate(header):
+        m = _WANDB.match(cell.strip())
+        if m and not m.group(3):
+            runs.setdefault(m.group(1), []).append(i)
+    if not runs:
+        return None
+    counts = dict.fromkeys(runs, 0)
+    first = {run: idx[0] for run, idx in runs.items()}
+    for chunk in pd.read_csv(source, sep=sep, usecols=sorted(first.values()), chunksize=50_000, dtype=str):
+        for run, i in first.items():
+            counts[run] += int(chunk[header[i]].notna().sum())
+    if isinstance(source, io.TextIOBase):
+        source.seek(0)
+    best = max(counts, key=lambda r: counts[r])
+    renamed = []
+    for i, cell in enumerate(header):
+        m = _WANDB.match(cell.strip())
+        renamed.append(m.group(2) if m and i in runs[best] else "" if m else cell)
+    note = f"a W&B export of {len(runs)} runs: read the one with the most points ({best})"
+    return renamed, note if len(runs) > 1 else "a W&B export"
 
 
 def _wanted_columns(header: list[str], cols: Columns) -> list[int]:

@@ -1,0 +1,168 @@
+"""A run's training and validation curves as the detectors read them: each on the axis it was logged
+on, averaged into at most `max_points` points, with a smooth trend and an estimate of its own noise.
+
+Which axis: epochs when a run has enough of them (`min_points`); otherwise its logged steps, so a
+770-step run over 3 epochs is judged on its steps, not on 3 points. Each curve keeps its own points
+(a validation loss logged every 500 steps is not spread over the training loss's rows).
+
+The trend is a running median followed by a running mean (a few spikes do not bend it); the noise
+is the robust spread of the points around the trend (1.4826 × their median absolute deviation), so
+every threshold in detect.py can be a multiple of the curve's own noise instead of a fixed percentage.
+A positive curve spanning more than `log_decades` decades (a loss falling from 1e-2 to 1e-5) is judged
+on a log scale, as a person reads it: its noise is then a ratio, not an absolute spread.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from assistant.runs.parse import Run
+
+
+@dataclass(frozen=True)
+class Axis:
+    min_points: int = 6
+    """Fewer points than this: no trend is judged (a blow-up still is)."""
+    max_points: int = 60
+    """Curves with more points are averaged into this many (each a span of epochs or steps)."""
+
+    log_decades: float = 2.0
+    """A positive curve spanning more decades than this is judged on a log scale."""
+
+
+@dataclass
+class Curve:
+    label: str  # "training" | "validation"
+    what: str  # "loss" | "error (1 - accuracy)"
+    unit: str  # "epoch" | "step"
+    x: np.ndarray  # the last epoch or step of each point
+    y: np.ndarray  # the mean of each span (finite values only), log10 of it when `log`
+    trend: np.ndarray
+    noise: float  # robust spread of y around the trend, at least a 1000th of the level
+    log: bool = False
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def at(self, i: int) -> str:
+        return f"{self.unit} {fmt_x(self.x[i])}"
+
+    def value(self, v: float) -> float:
+        """A point of the curve on the log's own scale (for evidence)."""
+        return float(10**v) if self.log else float(v)
+
+    def rel(self, a: float, b: float) -> float:
+        """The change from a to b as a share of a, on the log's own scale."""
+        if self.log:
+            return float(10 ** (b - a) - 1)
+        return (b - a) / abs(a) if a else math.inf
+
+    def need(self, widths: float, share: float, level: float) -> float:
+        """A change on this curve counts above `widths` noise-widths and `share` of its level."""
+        floor = math.log10(1 + share) if self.log else share * abs(level)
+        return max(widths * self.noise, floor, 1e-12)
+
+    def spread(self) -> float:
+        """The noise as a share of the level."""
+        if self.log:
+            return float(10**self.noise - 1)
+        level = float(np.median(np.abs(self.trend)))
+        return self.noise / level if level else 0.0
+
+
+def fmt_x(x: float) -> str:
+    return f"{int(x)}" if float(x).is_integer() else f"{x:.3g}"
+
+
+def fmt(v: float) -> str:
+    """A value as evidence: never `nan` (a gap is said in words by the caller)."""
+    return f"{v:.3g}" if math.isfinite(v) else "not a number"
+
+
+def trend(y: np.ndarray) -> np.ndarray:
+    n = len(y)
+    if n < 5:
+        return y.astype(float)
+    w = max(3, min(9, (n // 8) | 1))
+    s = pd.Series(y)
+    med = s.rolling(w, center=True, min_periods=1).median()
+    return med.rolling(3, center=True, min_periods=1).mean().to_numpy()
+
+
+def noise(y: np.ndarray, t: np.ndarray) -> float:
+    resid = y - t
+    mad = float(np.median(np.abs(resid - np.median(resid)))) if len(resid) else 0.0
+    level = float(np.median(np.abs(t))) if len(t) else 0.0
+    return max(1.4826 * mad, 1e-3 * level, 1e-12)
+
+
+def _binned(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-count spans: (last x, mean y) of each."""
+    if len(y) <= max_points:
+        return x, y
+    span = (np.arange(len(y)) * max_points) // len(y)
+    return (pd.Series(x).groupby(span).max().to_numpy(), pd.Series(y).groupby(span).mean().to_numpy())
+
+
+def axis_of(run: Run, ax: Axis = Axis()) -> str:
+    """ "epoch" when the run has at least `min_points` epochs, else "step" (or "row" without steps)."""
+    t = run.table
+    if run.has_epochs and t["epoch"].nunique() >= ax.min_points:
+        return "epoch"
+    if t["step"].notna().any():
+        return "step"
+    return "epoch" if run.has_epochs else "row"
+
+
+def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
+    """One metric's curve (finite values; NaN/inf are findings of their own), None if not logged."""
+    t = run.table
+    if name not in t:
+        return None
+    rows = t[np.isfinite(t[name].to_numpy(dtype=float))]
+    if rows.empty:
+        return None
+    what = "loss"
+    y = rows[name].to_numpy(dtype=float)
+    if name.endswith("_acc"):
+        what = "error (1 - accuracy)"
+        y = (100.0 if np.nanmax(y) > 1.0 else 1.0) - y
+    unit = axis_of(run, ax)
+    if unit == "epoch":
+        frame = pd.DataFrame({"x": rows["epoch"].to_numpy(dtype=float), "y": y})
+        grouped = frame.groupby("x", sort=True)["y"].mean()
+        x, y = grouped.index.to_numpy(dtype=float), grouped.to_numpy()
+    elif unit == "step" and rows["step"].notna().all():
+        order = np.argsort(rows["step"].to_numpy(dtype=float), kind="stable")
+        x, y = rows["step"].to_numpy(dtype=float)[order], y[order]
+    else:
+        unit, x = "row", np.arange(1, len(y) + 1, dtype=float)
+    x, y = _binned(x, y, ax.max_points)
+    log = bool((y > 0).all() and np.log10(y.max() / y.min()) > ax.log_decades)
+    if log:
+        y = np.log10(y)
+    t_ = trend(y)
+    return Curve(label, what, unit, x, y, t_, noise(y, t_), log)
+
+
+def run_curves(run: Run, ax: Axis = Axis()) -> tuple[Curve | None, Curve | None]:
+    """(training, validation) loss curves; the error (1 - accuracy) when no loss is logged."""
+    names = ("train_loss", "val_loss")
+    if not any(n in run.table for n in names):
+        names = ("train_acc", "val_acc")
+    return curve(run, names[0], "training", ax), curve(run, names[1], "validation", ax)
+
+
+def lr_at_end(run: Run) -> float | None:
+    """The last logged learning rate as a share of the largest one (None when not logged)."""
+    if "lr" not in run.table:
+        return None
+    lr = run.table["lr"].to_numpy(dtype=float)
+    lr = lr[np.isfinite(lr)]
+    if not len(lr) or lr.max() <= 0:
+        return None
+    return float(lr[-1] / lr.max())
