@@ -249,6 +249,26 @@ def test_retry_while_the_answer_streams_sends_the_same_run_again(app, uploads):
     assert turn["attachment"]["name"] == "overfit_blobs.keras.csv" and turn["question"] == "Why is that?"
 
 
+def test_two_logs_attached_are_compared_in_one_picture_and_answered_as_a_comparison(app, uploads):
+    outs = send(
+        app.chat, {"text": "Which one should I keep?", "files": [uploads(OVERFIT), uploads(HEALTHY_CONSOLE)]}
+    )
+    first = outs[0][1][-1]["content"]
+    assert "overfit\\_blobs.keras.csv vs healthy\\_blobs\\_adam.console.log" in first
+    assert "**compared**" in first and "is better" in first and "](data:image/png;base64,iVBOR" in first
+    turn = outs[-1][2][-1]
+    attachment = turn["attachment"]
+    assert attachment["compared"]["names"] == ["overfit_blobs.keras.csv", "healthy_blobs_adam.console.log"]
+    assert (
+        "In run overfit_blobs.keras.csv" in attachment["question"]
+        and "Which one should I keep?" in attachment["question"]
+    )
+    assert turn["answer"]["answer"]  # answered from the documents like any question
+    # Retry sends the same pair again with the user's words
+    again = app.chat.runs.with_question(attachment, "And now?")
+    assert again["question"].endswith("And now?") and "In run overfit_blobs.keras.csv" in again["question"]
+
+
 def test_the_markdown_export_holds_the_findings_and_the_picture(app, uploads):
     outs = send(app.chat, {"text": "", "files": [uploads(HEALTHY_CONSOLE)]}, tab="export")
     exported = app.chat.export(outs[-1][2], req("alice", "export"))
@@ -287,8 +307,10 @@ def test_a_file_that_is_not_a_log_or_has_no_metric_is_refused_and_nothing_change
     named = uploads(notes, "<img src=x onerror=alert(1)>.csv")  # the page shows the warning as HTML
     said = _refused(app, {"text": "", "files": [named]}, "b")
     assert "&lt;img src=x onerror=alert(1)&gt;.csv holds no training metric" in said and "<img" not in said
-    two = [uploads(OVERFIT), uploads(DIVERGED)]
-    assert "one training log at a time" in _refused(app, {"text": "", "files": two}, "b")
+    three = [uploads(OVERFIT), uploads(DIVERGED), uploads(HEALTHY_CONSOLE)]
+    assert "or two to compare them" in _refused(app, {"text": "", "files": three}, "b")
+    bad_pair = [uploads(OVERFIT), uploads(notes)]
+    assert "notes.txt holds no training metric" in _refused(app, {"text": "", "files": bad_pair}, "b")
     # …and the tab goes on answering.
     assert send(app.chat, "How do I choose a learning rate?", tab="b")[-1][2][-1]["answer"]
 

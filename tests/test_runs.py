@@ -193,7 +193,7 @@ def test_diagnose_json_through_the_cli(cli, tmp_path):
     text = (RUNS_DIR / "logs/diverged_blobs_nan.console.log").read_text()
     result = cli("diagnose", "-", "--question", "what should I change first?", stdin=text)
     assert result.exit_code == 0, result.output
-    assert "diverged: the training loss became NaN or infinite at epoch 1" in result.output
+    assert "diverged (high): the training loss became NaN or infinite at epoch 1" in result.output
     assert "asking: The training loss explodes or becomes NaN" in result.output
     assert "what should I change first?" in result.output
 
@@ -202,6 +202,52 @@ def test_diagnose_json_through_the_cli(cli, tmp_path):
     result = cli("diagnose", str(bad), "--json")
     assert result.exit_code == 2 and "error:" in result.output and "no training metric" in result.output
     assert "Traceback" not in result.output
+
+
+def test_diagnose_without_an_answer_loads_no_model_and_compares_two_logs(cli, monkeypatch):
+    import assistant.cli.runs as cli_runs
+
+    def no_model(*a, **k):
+        raise AssertionError("--no-answer must not build the assistant")
+
+    monkeypatch.setattr(cli_runs, "build_assistant", no_model)
+    result = cli("diagnose", str(RUNS_DIR / "logs/overfit_blobs.keras.csv"), "--no-answer", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output[result.output.index("{") :])
+    assert "answer" not in out and [f["kind"] for f in out["findings"]] == ["overfitting"]
+    pair = [str(RUNS_DIR / "logs/overfit_blobs.keras.csv"), str(RUNS_DIR / "logs/healthy_blobs_adam.jsonl")]
+    result = cli("diagnose", *pair, "--no-answer")
+    assert result.exit_code == 0, result.output
+    assert "overfitting (high)" in result.output and "healthy (" in result.output
+    assert "compared: healthy_blobs_adam.jsonl is better" in result.output
+    result = cli("diagnose", *pair, *pair[:1], "--no-answer")
+    assert result.exit_code == 2 and "two to compare" in result.output
+
+
+def test_two_runs_compared_say_which_is_better_and_where_they_part():
+    from assistant.runs.compare import compare
+
+    overfit, healthy = (
+        parse_run(RUNS_DIR / f"logs/{n}") for n in ("overfit_blobs.keras.csv", "healthy_blobs_adam.jsonl")
+    )
+    c = compare(overfit, healthy)
+    assert c.metric == "validation loss" and c.names[c.better] == "healthy_blobs_adam.jsonl"
+    assert c.summary[0].startswith("overfit_blobs.keras.csv overfits (from epoch")
+    assert "healthy_blobs_adam.jsonl is better: its validation loss is" in c.summary[1]
+    # the same run against itself: level, never "better"
+    same = compare(healthy, parse_run(RUNS_DIR / "logs/healthy_blobs_adam.keras.csv"))
+    assert same.better is None and "ends level" in same.summary[-1]
+    # a run whose loss blew up from the start logs no curve to compare
+    nan = compare(parse_run(RUNS_DIR / "logs/diverged_blobs_nan.keras.csv"), healthy)
+    assert nan.better is None and "cannot be compared" in nan.summary[-1] and "diverged" in nan.summary[0]
+    # runs counted in steps against one counted in epochs: compared over each one's length
+    steps = parse_run(
+        "\n".join(f"step {i * 10} | loss {1 / (1 + i):.4f} | val_loss {1.2 / (1 + i):.4f}" for i in range(30))
+    )
+    mixed = compare(steps, healthy)
+    assert mixed.metric == "validation loss" and (
+        "%" in (mixed.parted or "") or mixed.parted in (None, "the start")
+    )
 
 
 def test_eval_runs_detectors_through_the_cli(cli):

@@ -51,9 +51,7 @@ def main(
 @contextmanager
 def friendly_errors() -> Iterator[None]:
     """Known failures print one clear line and exit 2 instead of a traceback."""
-    from assistant.knowledge.corpus import LoadError
-    from assistant.knowledge.embedder import ModelHashError
-    from assistant.knowledge.index import IndexMismatchError
+    from assistant.knowledge.errors import IndexMismatchError, LoadError, ModelHashError
 
     try:
         yield

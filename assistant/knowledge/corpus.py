@@ -25,14 +25,12 @@ from pathlib import Path
 
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 
+from assistant.knowledge.errors import LoadError
+
 CHUNKER_VERSION = "5"  # 5: unit ids include the document's key; records carry a generation
 SUPPORTED_SUFFIXES = {".md", ".markdown", ".txt", ".text", ".pdf", ".html", ".htm"}
 
 TokenCounter = Callable[[str], int]
-
-
-class LoadError(Exception):
-    """A file that cannot be ingested; the message names the file and the reason."""
 
 
 @dataclass

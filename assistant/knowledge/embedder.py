@@ -13,11 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from assistant.knowledge.errors import ModelHashError
+
 log = logging.getLogger(__name__)
-
-
-class ModelHashError(RuntimeError):
-    """A model file's sha256 is not the published one: the file is corrupt or was replaced."""
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from chromadb.config import Settings as ChromaSettings
 
 from assistant.knowledge.corpus import Chunker, Unit
 from assistant.knowledge.embedder import Embedder
+from assistant.knowledge.errors import IndexMismatchError
 from assistant.settings import Settings
 
 MAX_BATCH = 1000  # records per Chroma call; well under every client's limit
@@ -49,10 +50,6 @@ WRITE_POINTS = ("marked", "chunks", "switched", "bumped", "old-deleted", "repair
 def _checkpoint(point: str) -> None:
     if os.environ.get(KILL_AT_ENV) == point:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-class IndexMismatchError(RuntimeError):
-    """The stored index was built with another embedder or chunker."""
 
 
 class ChromaEmbedding(EmbeddingFunction[Documents]):

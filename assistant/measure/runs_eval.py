@@ -20,6 +20,7 @@ from typing import Any
 from assistant.measure.evaluation import GOLDSET_DIR, is_gold, load_jsonl
 from assistant.runs import KINDS, RunParseError, detect, parse_run
 from assistant.runs.diagnose import build_question
+from assistant.runs.parse.names import normalise
 
 RUNS_DIR = GOLDSET_DIR / "runs"
 REAL_DIR = GOLDSET_DIR / "real_runs"
@@ -67,20 +68,19 @@ def eval_detectors(labels: list[dict[str, Any]], root: Path = RUNS_DIR) -> dict[
 
 
 def _names(label: str | None) -> set[str]:
-    return {n.strip() for n in (label or "").split(",") if n.strip()}
+    """A label's series names, normalised (`train/loss` and `train_loss` are one name)."""
+    return {normalise(n.strip()) for n in (label or "").split(",") if n.strip()}
 
 
 def _curves_right(run: Any, item: dict[str, Any]) -> tuple[bool, bool]:
-    """(the training and held-out curves are the ones a reader takes, none of them swapped): the
-    log's own name for each of our train_loss / val_loss, against the labelled names."""
+    """(the training and held-out curves are the ones a reader takes, neither swapped): the log's own
+    name for each of our train_loss / val_loss, against the labelled names."""
     want_train, want_val = _names(item.get("train_loss")), _names(item.get("val_loss"))
-    got_train = set(run.sources.get("train_loss", "").split(" + ")) - {""}
-    got_val = set(run.sources.get("val_loss", "").split(" + ")) - {""}
+    got_train = {normalise(n) for n in run.sources.get("train_loss", "").split(" + ") if n}
+    got_val = {normalise(n) for n in run.sources.get("val_loss", "").split(" + ") if n}
     swapped = bool(got_train & want_val) or bool(got_val & want_train)
-    train_ok = (
-        not want_train or (bool(got_train) and got_train <= want_train | {""}) or got_train == want_train
-    )
-    val_ok = (not want_val and not got_val) or bool(got_val & want_val)
+    train_ok = got_train <= want_train if want_train else not got_train
+    val_ok = bool(got_val & want_val) if want_val else not got_val
     return train_ok and val_ok and not swapped, not swapped
 
 
@@ -109,7 +109,8 @@ def eval_real(labels_path: Path = REAL_DIR / "labels.jsonl", half: str | None = 
             run = parse_run(root / item["file"].rstrip("/"))
         except RunParseError as exc:
             got, reason = {"no_metrics"}, str(exc)
-            fmt["read"] += want == {"no_metrics"}
+            fmt["read"] += want == {"no_metrics"}  # refused with its reason: read right
+            fmt["right_curves"] += want == {"no_metrics"}
         else:
             got, reason = {f.kind for f in detect(run)}, ""
             right, not_swapped = _curves_right(run, item)

@@ -5,9 +5,10 @@ Which axis: epochs when a run has enough of them (`min_points`); otherwise its l
 770-step run over 3 epochs is judged on its steps, not on 3 points. Each curve keeps its own points
 (a validation loss logged every 500 steps is not spread over the training loss's rows).
 
-The trend is a running median followed by a running mean (a few spikes do not bend it); the noise
-is the robust spread of the points around the trend (1.4826 × their median absolute deviation), so
-every threshold in detect.py can be a multiple of the curve's own noise instead of a fixed percentage.
+The trend is a running median followed by a running mean (a few spikes do not bend it; a short curve
+only gets the mean); the noise is the robust spread of single points around it (from second
+differences for a short curve), so every threshold in detect.py can be a multiple of the curve's own
+noise instead of a fixed percentage.
 A positive curve spanning more than `log_decades` decades (a loss falling from 1e-2 to 1e-5) is judged
 on a log scale, as a person reads it: its noise is then a ratio, not an absolute spread.
 """
@@ -84,20 +85,31 @@ def fmt(v: float) -> str:
 
 
 def trend(y: np.ndarray) -> np.ndarray:
+    """A centred running mean of 3 for a short curve (every point counts); a running median, then
+    that mean, for a long one (a few spikes do not bend it)."""
     n = len(y)
-    if n < 5:
+    if n < 4:
         return y.astype(float)
-    w = max(3, min(9, (n // 8) | 1))
     s = pd.Series(y)
-    med = s.rolling(w, center=True, min_periods=1).median()
-    return med.rolling(3, center=True, min_periods=1).mean().to_numpy()
+    if n >= 12:
+        s = s.rolling(max(3, min(9, (n // 8) | 1)), center=True, min_periods=1).median()
+    return s.rolling(3, center=True, min_periods=1).mean().to_numpy()
 
 
 def noise(y: np.ndarray, t: np.ndarray) -> float:
-    resid = y - t
-    mad = float(np.median(np.abs(resid - np.median(resid)))) if len(resid) else 0.0
+    """The spread of single points around the trend: 1.4826 × the median absolute deviation of the
+    residuals; for a short curve (whose 3-point trend bends with it) from second differences instead,
+    where a slope and a bend cancel out (÷√6). At least a 1000th of the level."""
     level = float(np.median(np.abs(t))) if len(t) else 0.0
-    return max(1.4826 * mad, 1e-3 * level, 1e-12)
+    if len(y) < 4:
+        return max(1e-3 * level, 1e-12)
+    if len(y) < 12:
+        d2 = np.diff(y, 2)
+        spread = 1.4826 * float(np.median(np.abs(d2 - np.median(d2)))) / math.sqrt(6)
+    else:
+        resid = y - t
+        spread = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+    return max(spread, 1e-3 * level, 1e-12)
 
 
 def _binned(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,6 +7,7 @@ are both visible. The loss axis turns logarithmic when the loss spans more than 
 from __future__ import annotations
 
 import io
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,46 @@ def plot_run(run: Run, findings: list[Finding] | None = None, path: Path | None 
         ax.legend(fontsize=8)
     if findings:
         fig.suptitle(", ".join(dict.fromkeys(f.kind for f in findings)), fontsize=11)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    png = buf.getvalue()
+    if path is not None:
+        Path(path).write_bytes(png)
+    return png
+
+
+def plot_compare(a: Run, b: Run, title: str = "", path: Path | None = None) -> bytes:
+    """Two runs on one picture: each run a colour, training dashed, validation solid; the x axis is
+    the one compare.py aligned them on (epochs, steps, or each run's share of its length)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from assistant.runs.curves import run_curves
+
+    pairs = [run_curves(a), run_curves(b)]
+    units = {c.unit for pair in pairs for c in pair if c is not None}
+    shared = units.pop() if len(units) == 1 and units <= {"epoch", "step"} else "share of the run"
+    fig = Figure(figsize=(7.0, 3.6), dpi=100)
+    ax = fig.subplots()
+    values: list[float] = []
+    for colour, run, pair in (("#1f77b4", a, pairs[0]), ("#ff7f0e", b, pairs[1])):
+        for c, style in zip(pair, ("--", "-"), strict=True):
+            if c is None:
+                continue
+            x = c.x / c.x[-1] if shared == "share of the run" else c.x
+            y = np.array([c.value(v) for v in c.y])
+            values += list(y)
+            ax.plot(x, y, style, color=colour, lw=1.2, label=f"{run.name or 'run'}: {c.label} {c.what}")
+    if _spans_decades(np.array(values)):
+        ax.set_yscale("log")
+    ax.set_xlabel(shared)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(textwrap.fill(title, 100), fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

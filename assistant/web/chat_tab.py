@@ -299,12 +299,13 @@ class ChatTab:
                 )
                 with gr.Row():
                     box = gr.MultimodalTextbox(  # a training log: uploaded here (📎) or pasted
-                        placeholder="Ask a question or a follow-up… or attach or paste a training log",
+                        placeholder="Ask a question or a follow-up… or attach or paste a training log (two "
+                        "logs: compared)",
                         show_label=False,
                         scale=6,
                         elem_id="question",
                         autofocus=True,
-                        file_count="single",
+                        file_count="multiple",  # one training log, or two to compare
                         sources=["upload"],
                         submit_btn=False,
                     )

@@ -82,6 +82,7 @@ def run_markdown(run: dict[str, Any] | None) -> str:
         "",
     ]
     lines += [f"- **{_md(f['kind'])}**: {_md(f['evidence'])}" for f in run.get("findings", [])]
+    lines += [f"- **compared**: {_md(sentence)}" for sentence in run.get("comparison", [])]
     png = run.get("plot_png") or ""
     if _BASE64.fullmatch(png):
         alt = f"Training curves of {_md(run.get('name') or 'the run')}"

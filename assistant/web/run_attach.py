@@ -25,8 +25,9 @@ from typing import Any
 from gradio.utils import get_upload_folder
 
 from assistant.chat.messages import message_text, too_long
+from assistant.runs.compare import Comparison
 from assistant.runs.detect import THRESHOLDS, Finding
-from assistant.runs.diagnose import build_question, diagnose
+from assistant.runs.diagnose import build_compare_question, build_question, diagnose, diagnose_pair
 from assistant.runs.parse import Limits, Run, RunParseError, parse_run
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,10 @@ def is_prose(line: str) -> bool:
         and not _STRUCTURE.search(line)
         and not _LOG_LINE.search(line)
     )
+
+
+def _finding(f: dict[str, Any]) -> Finding:
+    return Finding(f["kind"], f["evidence"], f.get("details") or {}, f.get("confidence", "medium"))
 
 
 class NotAttached(ValueError):
@@ -150,8 +155,10 @@ class RunAttacher:
         a readable training log raises NotAttached (before anything is shown or saved)."""
         text, files = message_parts(message)
         held = self.release(tab)
-        if len(files) > 1:
-            raise NotAttached("Attach one training log at a time.")
+        if len(files) > 2:
+            raise NotAttached("Attach one training log, or two to compare them.")
+        if len(files) == 2:
+            return text.strip(), self._attach_pair([uploaded(f) for f in files], text.strip())
         if files:
             path = uploaded(files[0])
             if path.name != PASTED_FILE:
@@ -174,8 +181,15 @@ class RunAttacher:
 
     def with_question(self, attachment: dict[str, Any], words: str) -> dict[str, Any]:
         """The attachment asking the documents about `words` (Retry sends the same run again)."""
-        findings = [Finding(f["kind"], f["evidence"], f.get("details") or {}) for f in attachment["findings"]]
-        return {**attachment, "question": build_question(findings, words, self.settings.prompts_dir)}
+        prompts = self.settings.prompts_dir
+        if pair := attachment.get("compared"):
+            findings = tuple([_finding(f) for f in fs] for fs in pair["findings"])
+            comparison = Comparison(
+                tuple(pair["names"]), findings, pair["metric"], None, None, pair["summary"]
+            )  # type: ignore[arg-type]
+            return {**attachment, "question": build_compare_question(comparison, words, prompts)}
+        findings = [_finding(f) for f in attachment["findings"]]
+        return {**attachment, "question": build_question(findings, words, prompts)}
 
     def _pasted_file(self, path: Path) -> str:
         limit = self.settings.message_max_kb * 1024
@@ -185,6 +199,28 @@ class RunAttacher:
                 "log as a file instead."
             )
         return message_text(path.read_text(encoding="utf-8", errors="replace"))
+
+    def _attach_pair(self, paths: list[Path], words: str) -> dict[str, Any]:
+        try:
+            found = diagnose_pair(
+                *paths, words or None, None, prompts_dir=self.settings.prompts_dir, limits=self.limits
+            )
+        except RunParseError as exc:
+            raise NotAttached(f"Not attached: {printable(str(exc))}") from None
+        except Exception:
+            log.exception("reading two attached logs failed")
+            raise NotAttached("Not attached: the two files could not be read as training logs.") from None
+        for run in found.runs:
+            run.name = display_name(run.name)
+        found.comparison.names = tuple(run.name for run in found.runs)  # type: ignore[assignment]
+        attachment = found.attachment()
+        attachment["compared"] = {
+            "names": list(found.comparison.names),
+            "findings": [[f.to_dict() for f in fs] for fs in found.comparison.findings],
+            "metric": found.comparison.metric,
+            "summary": found.comparison.summary,
+        }
+        return attachment
 
     def _attach(self, source: Path | Run, words: str, name: str) -> dict[str, Any]:
         try:
