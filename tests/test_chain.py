@@ -20,9 +20,15 @@ RAM_HISTORY = [
 ]
 
 
+# These tests are about the model writing the whole answer (`answer_style = "free"`): its markers,
+# citations and retries. The check of meaning lets everything through here (`entail_threshold = 0`);
+# tests/test_writing.py tests the quoted style and the check.
+FREE = {"llm_max_new_tokens": 24, "answer_style": "free", "entail_threshold": 0.0}
+
+
 @pytest.fixture()
 def chat(settings, make_assistant, tiny_engine):
-    a = make_assistant(settings.model_copy(update={"llm_max_new_tokens": 24}), llm=tiny_engine)
+    a = make_assistant(settings.model_copy(update=FREE), llm=tiny_engine)
     a.ingest()
     return a
 
@@ -31,7 +37,7 @@ def chat(settings, make_assistant, tiny_engine):
 def serial_chat(settings, make_assistant, serial_engine):
     """For tests that steer the model's rewrite with prefix_allowed_tokens_fn, a generate() option
     that only the one-at-a-time path has."""
-    a = make_assistant(settings.model_copy(update={"llm_max_new_tokens": 24}), llm=serial_engine)
+    a = make_assistant(settings.model_copy(update=FREE), llm=serial_engine)
     a.ingest()
     return a
 

@@ -139,7 +139,8 @@ def test_a_model_switch_lets_answers_finish_frees_the_old_model_and_never_blocks
     assert time.perf_counter() - t < 5
     rest = list(in_flight)  # ...and the answer in flight finishes on the old model
     final = rest[-1]
-    assert isinstance(final, Answer) and not final.notices, final.notices
+    # nothing but the check's own note (the tiny model's sentence is left out): no error, not stopped
+    assert isinstance(final, Answer) and all("left out" in n for n in final.notices), final.notices
     assert len(first + "".join(x for x in rest if isinstance(x, str))) > 20
     assert loading.wait(10), "the switch did not start loading once the answer was done"
     t = time.perf_counter()

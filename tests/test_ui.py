@@ -196,7 +196,8 @@ def test_api_streams_through_gradio_client(app_url):
     for out in job:
         outputs.append(out)
     final = json.loads(outputs[-1])
-    assert len(outputs) >= 3, "partial results arrive before the end"
+    # partial results arrive before the end: the quoted passages first, as the answer begins
+    assert len(outputs) >= 2 and final["answer"].startswith(outputs[0].strip())
     assert final["sources"][0]["title"] == "How can I ensure the reproducibility of my deep learning project?"
     assert not final["abstained"]
     off = json.loads(list(client.submit("Who painted the Mona Lisa?", "[]", api_name="/ask"))[-1])
@@ -279,7 +280,8 @@ def test_chat_streams_an_answer_and_shows_its_sources(page):
         seen.add(page.locator('[data-testid="bot"]').last.inner_text())
         time.sleep(0.05)
     assert "✓" in wait_done(page)
-    assert len([s for s in seen if s.strip()]) >= 3, "the answer arrived in pieces"
+    # the quoted passages first, then the checked answer
+    assert len([s for s in seen if s.strip()]) >= 2, "the answer arrived in pieces"
     sources = page.inner_text("#sources")
     assert "How can I ensure the reproducibility of my deep learning project?" in sources
     assert page.locator("#sources mark").count() >= 1  # the supporting span is highlighted

@@ -7,11 +7,11 @@ One turn, top to bottom:
 3. retrieve for the standalone question (and, for follow-ups, for the previous question joined to
    this message, so a weak rewrite cannot lose the thread); abstain without calling the LLM when the
    best source is not relevant enough;
-4. number the sources under a token budget and stream the answer (prompts/system.txt, answer.txt);
-5. rewrite the model's [n] markers as they stream: unknown numbers dropped, the rest renumbered by
-   first use (markers before the first word wait for it); a reply of source numbers alone is asked
-   for once more (prompts/retry.txt); then check each sentence against the sources, settle its
-   citations and find the supporting span.
+4. number the sources under a token budget and write the answer (chat/writing.py): by default the
+   passages' own sentences closest to the question, quoted at once, then one sentence by the model
+   (prompts/answer_quoted.txt); with `answer_style = "free"` the model's answer (prompts/answer.txt);
+5. check what the model wrote for meaning against the sources before showing it (chat/entailment.py),
+   leave out what no source states, settle the [n] markers and find each source's supporting span.
 
 With a problem card (the user's setup, assistant/chat/problem.py), its text goes into the rewrite
 and answer prompts (prompts/setup_rewrite.txt, setup_answer.txt) and the question joined to it is
@@ -22,32 +22,26 @@ card nothing of this happens.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from assistant.chat.citations import (
-    LEADING_MARKER,
-    MARKER,
-    CitationRewriter,
-    SupportChecker,
-    cited_numbers,
-    has_words,
-    sentence_spans,
-    strip_markers,
-    with_marks,
-)
+from assistant.chat.answer import Answer, Source
+from assistant.chat.citations import SupportChecker
+from assistant.chat.coverage import Coverage
+from assistant.chat.entailment import EntailmentChecker
 from assistant.chat.followup import FollowUps
 from assistant.chat.guard import fence, withhold
 from assistant.chat.messages import Message, message_text, normalise_history, trim_history
 from assistant.chat.problem import card_text
 from assistant.chat.prompts import prompt
+from assistant.chat.writing import Writing
 from assistant.knowledge.retrieval import EmptyQueryError, SearchResult
-from assistant.llm.streaming import Waiting
 from assistant.settings import Settings
+
+__all__ = ["Answer", "RagChain", "Source", "message_text"]
 
 if TYPE_CHECKING:
     from assistant.llm.engine import LLMEngine
@@ -55,55 +49,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------------
-# Results
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Source:
-    n: int  # the number the answer cites it by
-    unit_id: str
-    source: str  # file
-    doc_title: str
-    title: str  # the question the passage answers
-    text: str  # the passage the model was given
-    score: float  # retrieval relevance
-    span: str = ""  # the part of the passage that best supports the sentence citing it
-    span_start: int = -1  # character offsets of the span in `text`
-    span_end: int = -1
-    support: float | None = None  # how well it supports the sentences citing it (0-1)
-
-
-@dataclass
-class Answer:
-    answer: str
-    standalone_question: str
-    abstained: bool
-    sources: list[Source] = field(default_factory=list)  # cited, numbered by first use
-    consulted: list[Source] = field(default_factory=list)  # given to the model but not cited
-    unsupported: list[dict[str, Any]] = field(default_factory=list)  # cited sentences their source lacks
-    notices: list[str] = field(default_factory=list)
-    rewritten: bool = False
-    citations_added: bool = False  # the model wrote no marker; they were attributed afterwards
-    corrected: int = 0  # markers re-pointed to the source that actually supports the sentence
-    retried: bool = False  # the first reply was source numbers alone, so the model was asked again
-    no_text: bool = False  # the model wrote nothing but markers (even when asked again)
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-# --------------------------------------------------------------------------------------------------
 # The chain
 # --------------------------------------------------------------------------------------------------
 
 
-class RagChain(FollowUps):
+class RagChain(FollowUps, Writing):
     def __init__(self, assistant: Any, settings: Settings):
         self.assistant = assistant  # search() and embedder; the LLM is loaded on first real answer
         self.settings = settings
         self.checker = SupportChecker(assistant.embedder)
+        self.coverage = Coverage(assistant.embedder, settings)
+        self.entailment = EntailmentChecker(
+            assistant.embedder.embed, self.checker.passage, self.ask_model, settings
+        )
 
     @property
     def llm(self) -> LLMEngine:
@@ -182,16 +140,17 @@ class RagChain(FollowUps):
         sources: list[Source],
         setup: str = "",
         retry: bool = False,
+        template: str = "answer",
     ) -> list[Message]:
-        """The answer prompt; `retry` adds prompts/retry.txt, for a model that replied with source
-        numbers alone."""
+        """The answer prompt (prompts/`template`.txt); `retry` adds prompts/retry.txt, for a model that
+        replied with source numbers alone."""
         block = "\n\n".join(
             prompt(self.settings, "source").format(
                 n=s.n, doc_title=s.doc_title, title=s.title, text=s.text, source=s.source
             )
             for s in sources
         )
-        user = prompt(self.settings, "answer").format(
+        user = prompt(self.settings, template).format(
             sources=block, question=question, setup=self._setup("setup_answer", setup)
         )
         if retry:
@@ -203,83 +162,36 @@ class RagChain(FollowUps):
             {"role": "user", "content": user},
         ]
 
-    def finalize(self, raw: str, sources: list[Source]) -> Answer:
-        """Check every sentence against the sources and settle its citations.
+    def search_covered(self, queries: list[str]) -> tuple[list[SearchResult], bool]:
+        """(results, whether the documents cover the question): the first query is the standalone
+        question, the others the follow-up joined to the previous one.
 
-        A source *supports* a sentence when their support (SupportChecker) reaches `support_threshold`.
-        A marker stands when its source supports the sentence and trails the best source by at most
-        `citation_margin`; otherwise the sentence is cited to the best source if that one supports it.
-        An unmarked sentence gets the best source's marker if it supports it. A cited sentence that no
-        source supports keeps the model's marker and is reported in `unsupported`. Markers are then
-        numbered by first use.
-        """
-        tau, margin = self.settings.support_threshold, self.settings.citation_margin
-        text = MARKER.sub(lambda m: " " + "".join(f"[{n}]" for n in re.findall(r"\d+", m.group(1))), raw)
-        text = re.sub(r"(?m)^ \[", "[", text)
-        text = LEADING_MARKER.sub(r"\2\3 [\1]\4", text.strip())
-        spans = sentence_spans(text)
-        plain = [strip_markers(text[a:b]) for a, b in spans]
-        vecs = self.assistant.embedder.embed(plain) if plain else None
-        answer = Answer(answer="", standalone_question="", abstained=False)
-        shown: dict[int, int] = {}  # index into sources -> number shown
-        best_for: dict[int, tuple[float, tuple[int, int]]] = {}
-        model_cited = False
-        pieces, last = [], 0
-        for i, (a, b) in enumerate(spans):
-            if not plain[i]:  # a stray marker on its own line claims nothing: drop it
-                pieces.append(text[last:a])
-                last = b
-                continue
-            claimed = [n - 1 for n in cited_numbers(text[a:b]) if 1 <= n <= len(sources)]
-            model_cited |= bool(claimed)
-            use: list[int] = []
-            if len(plain[i].split()) >= 3 or claimed:
-                checks = [self.checker.check(plain[i], src.text, vecs[i]) for src in sources]
-                top = max(range(len(sources)), key=lambda k: checks[k][0])
-                best = checks[top][0]
-                use = [k for k in claimed if checks[k][0] >= max(tau, best - margin)]
-                if not use and best >= tau:
-                    use = [top]
-                    answer.corrected += bool(claimed)
-                elif not use and claimed:  # no source supports it: keep the claim visible, report it
-                    use = claimed
-                    answer.unsupported.append(
-                        {"sentence": plain[i], "support": round(max(checks[k][0] for k in use), 3)}
-                    )
-                for k in use:
-                    if k not in best_for or checks[k][0] > best_for[k][0]:
-                        best_for[k] = checks[k]
-            marks = "".join(f"[{shown.setdefault(k, len(shown) + 1)}]" for k in dict.fromkeys(use))
-            pieces.append(text[last:a] + with_marks(plain[i], marks))
-            last = b
-        pieces.append(text[last:])
-        answer.answer = "".join(pieces).strip()
-        answer.no_text = not has_words(answer.answer)
-        if not shown and sources:  # nothing clearly supported: still say which passage it drew on
-            checks = [self.checker.check(answer.answer, src.text) for src in sources]
-            k = max(range(len(sources)), key=lambda k: checks[k][0])
-            shown[k], best_for[k] = 1, checks[k]
-            if answer.no_text:  # say so plainly (prompts/no_text.txt) rather than show an empty answer
-                answer.answer = prompt(self.settings, "no_text").format(title=sources[k].title).strip()
-            else:
-                answer.answer += f"\n\n(Drawn from [1]: {sources[k].title})"
-        answer.citations_added = not model_cited
-        for k, n in shown.items():
-            support, (a, b) = best_for[k]
-            src = sources[k]
-            src.n, src.support = n, round(support, 3)
-            src.span, src.span_start, src.span_end = src.text[a:b].strip(), a, b
-        unused = [k for k in range(len(sources)) if k not in shown]
-        for rank, k in enumerate(unused, start=len(shown) + 1):
-            sources[k].n = rank
-        answer.sources = sorted((sources[k] for k in shown), key=lambda x: x.n)
-        answer.consulted = [sources[k] for k in unused]
-        return answer
+        A query that describes a known problem is searched in the documents' words too (chat/coverage.py).
+        Those words match the corpus better than the user's do, so that search's relevances are scaled
+        to rank its best unit just below the query's own best (`expansion_weight`): the concept passage
+        rises into the first few sources without pushing out a unit the question names itself. The
+        closest match and the query's own relevance decide coverage."""
+        matches = [self.coverage.match(q) for q in queries]
+        best_match = max(matches, key=lambda m: m.similarity)
+        best_match.specific = matches[0].specific  # the question asked, not the turns it was joined to
+        best: dict[str, SearchResult] = {}
+        for q, m in zip(queries, matches, strict=True):
+            own = self.retrieve([q])
+            found = list(own)
+            for extra in self.coverage.queries(q, m)[1:]:
+                more = self.retrieve([extra])
+                if own and more:
+                    scale = own[0].relevance / more[0].relevance * self.settings.expansion_weight
+                    found += [replace(r, relevance=r.relevance * scale) for r in more]
+            for r in found:
+                if r.unit_id not in best or r.relevance > best[r.unit_id].relevance:
+                    best[r.unit_id] = r
+        results = sorted(best.values(), key=lambda r: -r.relevance)
+        return results, bool(results) and self.coverage.covered(best_match, results[0].relevance)
 
     def would_abstain(self, question: str) -> bool:
         """Whether a standalone question would get the not-covered message (no LLM involved)."""
-        results = self.retrieve([question])
-        return not results or results[0].relevance < self.settings.min_relevance
+        return not self.search_covered([question])[1]
 
     # -- the turn ------------------------------------------------------------------------------
     def stream(
@@ -318,8 +230,7 @@ class RagChain(FollowUps):
             timings["rewrite_ms"] = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
-        results = self.retrieve(queries)
-        covered = bool(results) and results[0].relevance >= self.settings.min_relevance
+        results, covered = self.search_covered(queries)
         if covered and setup:  # the setup may add sources ("which batch size?" with "6 GB GPU memory")
             results = self.retrieve_more(results, f"{standalone} {setup}")
         timings["retrieve_ms"] = (time.perf_counter() - t) * 1000
@@ -357,47 +268,11 @@ class RagChain(FollowUps):
             fixed = engine.count_messages(self.messages(question, past, [], setup))
         budget = min(self.settings.context_max_tokens, window - reserve - fixed - 32)
         sources = self.select_sources(results, budget, sources_k)
-        messages = self.messages(question, past, sources, setup)
-        rewriter = CitationRewriter(len(sources))  # live view; finalize() settles the citations
-        raw, held, spoke = "", "", False  # spoke: the reply has words besides markers
-        for attempt in range(2):
-            generation = engine.stream(messages, stop=stop, **gen)
-            for chunk in generation:
-                if isinstance(chunk, Waiting):  # no place in the batch yet: the caller may say so
-                    yield chunk
-                    continue
-                raw += chunk
-                held += rewriter.feed(chunk)
-                spoke = spoke or has_words(raw)
-                if held and spoke:  # leading markers wait for the words they belong to
-                    timings.setdefault("first_token_ms", (time.perf_counter() - t0) * 1000)
-                    yield held
-                    held = ""
-            if spoke or generation.stats.cancelled or attempt:
-                break
-            # Source numbers and nothing else (a small model's habit with some questions): ask once
-            # more, with the instruction to write sentences; the user never saw the bare numbers.
-            log.info("the model answered with source numbers only (%r); asking once more", raw[:80])
-            messages = self.messages(question, past, sources, setup, retry=True)
-            rewriter, raw, held = CitationRewriter(len(sources)), "", ""
-        tail = held + rewriter.flush()
-        if tail and spoke:
-            yield tail
-        answer = self.finalize(raw, sources)
-        stats = generation.stats
-        timings.update(
-            total_ms=(time.perf_counter() - t0) * 1000,
-            tokens_per_s=stats.decode_tokens_per_s,
-            llm_first_token_ms=stats.first_token_ms,
-            queue_ms=stats.queue_ms,
-            new_tokens=stats.new_tokens,
-        )
-        timings.setdefault("first_token_ms", timings["total_ms"])
-        answer.standalone_question, answer.rewritten, answer.notices = standalone, follow_up, notices
-        answer.retried = attempt > 0
+        write = self.write_quoted if self.settings.answer_style == "quoted" else self.write_free
+        answer = yield from write(engine, question, past, sources, setup, stop, gen, timings, t0)
+        answer.standalone_question, answer.rewritten = standalone, follow_up
+        answer.notices = [*notices, *answer.notices]
         answer.timings = {k: round(v, 1) for k, v in timings.items()}
-        if stats.cancelled:
-            answer.notices.append("Stopped.")
         yield answer
 
 

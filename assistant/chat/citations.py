@@ -94,7 +94,7 @@ class SupportChecker:
         self.embedder = embedder
         self._cache: dict[str, tuple[list[tuple[int, int]], np.ndarray, list[set[str]]]] = {}
 
-    def _passage(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, list[set[str]]]:
+    def passage(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray, list[set[str]]]:
         if text not in self._cache:
             spans = [
                 (m.start(), m.end()) for m in re.finditer(r"[^.!?\n]+[.!?]?", text) if m.group(0).strip()
@@ -116,7 +116,7 @@ class SupportChecker:
         self, sentence: str, passage: str, sentence_vec: np.ndarray | None = None
     ) -> tuple[float, tuple[int, int]]:
         """(support 0-1, (start, end) of the passage sentence that supports it best)."""
-        spans, vecs, words = self._passage(passage)
+        spans, vecs, words = self.passage(passage)
         if sentence_vec is None:
             sentence_vec = self.embedder.embed([sentence])[0]
         scores = vecs @ sentence_vec

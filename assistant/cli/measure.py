@@ -85,13 +85,27 @@ def eval_answers_cmd(
     limit: Annotated[int | None, typer.Option(help="Single questions to answer (default: 22).")] = 22,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     out: Annotated[Path | None, typer.Option(help="Also write the full report (rows included) here.")] = None,
+    realistic: Annotated[
+        str,
+        typer.Option(help="Which half of the realistic questions to answer: tune, heldout, both or none."),
+    ] = "heldout",
+    dump: Annotated[
+        Path | None, typer.Option(help="Write the realistic answers here (one file per half), for a judge.")
+    ] = None,
 ) -> None:
-    """Follow-up retrieval, cited-gold share, citation precision, abstention and latency, with the LLM."""
+    """Follow-up retrieval, cited-gold share, citation precision, abstention and latency, with the LLM;
+    then the realistic questions (retrieval, declines), the entailment check on its labelled pairs, and
+    the share of model-written sentences it lets through (README, Answers)."""
+    from assistant.cli.realistic import HALVES, print_realistic, realistic_report
     from assistant.measure.evaluation import eval_answers
 
+    halves = {"both": HALVES, "none": ()}.get(realistic, (realistic,))
+    if any(h not in HALVES for h in halves):
+        raise typer.BadParameter(f"--realistic: one of tune, heldout, both, none (not {realistic!r})")
     with friendly_errors():
         a = build_assistant(index=True)
         report = eval_answers(a, limit, progress=lambda what, i, n: err.print(f"{what} {i}/{n}", end="\r"))
+        report["realistic"] = realistic_report(a, halves, dump)
     if out:
         out.write_text(json.dumps(report, indent=2))
     summary = {
@@ -135,6 +149,7 @@ def eval_answers_cmd(
     )
     _print_abstention(summary["abstention"])
     console.print("latency (median ms): " + ", ".join(f"{k} {v:.0f}" for k, v in lat.items()))
+    print_realistic(report["realistic"])
     for k, v in summary["definitions"].items():
         console.print(f"[dim]{k}: {v}[/]")
 

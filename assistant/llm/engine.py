@@ -299,6 +299,34 @@ class LLMEngine:
             pass
         return gen.text
 
+    def yes_probabilities(self, prompts: list[list[dict[str, str]]], batch: int = 8) -> list[float]:
+        """For each chat prompt, P(yes) / (P(yes) + P(no)) of the reply's first token: a yes/no question
+        answered by one forward pass over the batch (left-padded), no generation."""
+        import torch
+
+        yes, no = answer_token_ids(self.tokenizer)
+        out: list[float] = []
+        for i in range(0, len(prompts), batch):
+            with self.tokenizer_lock:
+                texts = [
+                    self.tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
+                    for p in prompts[i : i + batch]
+                ]
+                side = self.tokenizer.padding_side
+                self.tokenizer.padding_side = "left"
+                try:
+                    enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+                finally:
+                    self.tokenizer.padding_side = side
+            ids, mask = enc["input_ids"].to(self.model.device), enc["attention_mask"].to(self.model.device)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            with torch.inference_mode():
+                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, -1]
+            logp = torch.log_softmax(logits.float(), dim=-1)
+            p_yes, p_no = logp[:, yes].logsumexp(-1), logp[:, no].logsumexp(-1)
+            out += torch.sigmoid(p_yes - p_no).tolist()
+        return out
+
     def _enqueued(self) -> int:
         with self._serial_lock:
             self._serial_enqueued += 1
@@ -379,3 +407,20 @@ class LLMEngine:
             "batching_reason": self.batching_reason,
             "load_s": round(self.load_seconds, 2),
         }
+
+
+def answer_token_ids(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """The tokens a reply may begin "yes" or "no" with ("Yes", " yes", "YES", …): each variant's first
+    token (the whole word in a real vocabulary), none that both could begin with."""
+
+    def firsts(words: list[str]) -> set[int]:
+        found = set()
+        for w in words:
+            for variant in (w, " " + w):
+                tok = tokenizer.encode(variant, add_special_tokens=False)
+                if tok:
+                    found.add(tok[0])
+        return found
+
+    yes, no = firsts(["yes", "Yes", "YES"]), firsts(["no", "No", "NO"])
+    return sorted(yes - no), sorted(no - yes)

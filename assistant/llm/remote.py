@@ -245,6 +245,29 @@ class RemoteEngine:
             pass
         return gen.text
 
+    def yes_probabilities(self, prompts: list[list[dict[str, str]]], batch: int = 8) -> list[float] | None:
+        """P(yes) / (P(yes) + P(no)) of each reply's first token from the server's `logprobs`; None when
+        the server does not give them (the check then reads the passage alone, chat/entailment.py)."""
+        out: list[float] = []
+        for messages in prompts:
+            try:
+                reply = self.client.chat.completions.create(
+                    model=self.model,
+                    messages=messages,
+                    max_tokens=1,
+                    temperature=0,
+                    logprobs=True,
+                    top_logprobs=10,
+                )
+                top = reply.choices[0].logprobs.content[0].top_logprobs
+            except Exception as exc:  # noqa: BLE001 - a server without logprobs: say so once, go on without
+                log.info("the server gives no logprobs (%s): the check reads the passage alone", exc)
+                return None
+            yes = sum(math.exp(t.logprob) for t in top if t.token.strip().lower() == "yes")
+            no = sum(math.exp(t.logprob) for t in top if t.token.strip().lower() == "no")
+            out.append(yes / (yes + no) if yes + no > 0 else 0.5)
+        return out
+
     def warmup(self) -> None:
         """Check the server answers, so a wrong URL or key shows at start-up, not at the first question."""
         self.generate([{"role": "user", "content": "Hi"}], max_new_tokens=2)

@@ -25,6 +25,68 @@ class ChatSettings(BaseModel):
         "question below it on the tuning goldsets; `assistant eval retrieval` prints the distributions "
         "(README, Answers).",
     )
+    concept_similarity: float = Field(
+        0.4,
+        ge=0,
+        le=1,
+        description="A question this close (cosine) to a problem's symptoms in prompts/concepts.txt is also "
+        "searched in the documents' words for that problem (symptom questions reach the concept passage).",
+    )
+    expansion_weight: float = Field(
+        0.97,
+        gt=0,
+        le=1,
+        description="The search in a problem's words ranks its best unit at this share of the question's "
+        "own best relevance (just below it): it adds the concept passage without displacing what the "
+        "question names.",
+    )
+    covered_relevance: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="A source this relevant covers the question whatever prompts/concepts.txt says (your "
+        "own documents on other subjects; questions in the documents' words).",
+    )
+    abstain_concept_floor: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Abstain when a question is no closer than this to any problem in prompts/concepts.txt "
+        "(read from the tuning half of tests/goldsets/realistic; README, Answers).",
+    )
+    abstain_specific_below: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Abstain when a question quotes a library's own error, option, file or version and is "
+        "no closer than this to a problem in prompts/concepts.txt: the documents give general advice.",
+    )
+    answer_style: Literal["quoted", "free"] = Field(
+        "quoted",
+        description="`quoted`: the passages' own sentences closest to the question, cited, then one "
+        "sentence by the model, shown only if checked (the packaged 0.5B model adds causes of its own when "
+        "it writes more). `free`: the model writes the answer, each sentence checked before it is shown "
+        "(README, Answers).",
+    )
+    quote_count: int = Field(4, ge=1, le=12, description="Most passage sentences quoted (`quoted` style).")
+    quote_margin: float = Field(
+        0.15, ge=0, description="Quote only sentences within this cosine of the closest one to the question."
+    )
+    quoted_sentence_tokens: int = Field(
+        80, ge=8, description="Longest sentence the model may add to the quotes, in tokens (`quoted` style)."
+    )
+    entail_llm: bool = Field(
+        True,
+        description="The check of each written sentence asks the LLM whether its passage states it (one "
+        "forward pass, no generation); off: the check reads the words alone (faster, less exact).",
+    )
+    entail_threshold: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A written sentence is shown when the check's probability that its source states it "
+        "reaches this (fitted on the tuning half of tests/goldsets/entailment; `assistant eval checker`).",
+    )
     source_relevance_margin: float = Field(
         0.15, ge=0, description="Drop sources whose relevance trails the best one by more than this."
     )

@@ -175,6 +175,8 @@ def extras(answer: Answer) -> dict[str, Any]:
         "sources": sources_of(answer),
         "abstained": answer.abstained,
         "notices": answer.notices,
+        # sentences the model wrote that no source states: left out of the answer (README, Answers)
+        "left_out": [u["sentence"] for u in answer.left_out],
         "rewritten_question": answer.standalone_question if answer.rewritten else None,
         "stopped": "Stopped." in answer.notices,
     }

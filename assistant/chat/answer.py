@@ -1,0 +1,44 @@
+"""What a turn returns: the answer, its numbered sources, and what the checks found."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Source:
+    n: int  # the number the answer cites it by
+    unit_id: str
+    source: str  # file
+    doc_title: str
+    title: str  # the question the passage answers
+    text: str  # the passage the model was given
+    score: float  # retrieval relevance
+    span: str = ""  # the part of the passage that best supports the sentence citing it
+    span_start: int = -1  # character offsets of the span in `text`
+    span_end: int = -1
+    support: float | None = None  # how well it supports the sentences citing it (0-1)
+
+
+@dataclass
+class Answer:
+    answer: str
+    standalone_question: str
+    abstained: bool
+    sources: list[Source] = field(default_factory=list)  # cited, numbered by first use
+    consulted: list[Source] = field(default_factory=list)  # given to the model but not cited
+    unsupported: list[dict[str, Any]] = field(default_factory=list)  # cited sentences their source lacks
+    # sentences the model wrote that no source states (chat/entailment.py): never shown
+    left_out: list[dict[str, Any]] = field(default_factory=list)
+    checked: int = 0  # sentences the model wrote that passed the check, shown
+    notices: list[str] = field(default_factory=list)
+    rewritten: bool = False
+    citations_added: bool = False  # the model wrote no marker; they were attributed afterwards
+    corrected: int = 0  # markers re-pointed to the source that actually supports the sentence
+    retried: bool = False  # the first reply was source numbers alone, so the model was asked again
+    no_text: bool = False  # the model wrote nothing but markers (even when asked again)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
