@@ -81,7 +81,7 @@ class ChatSettings(BaseModel):
         "forward pass, no generation); off: the check reads the words alone (faster, less exact).",
     )
     entail_threshold: float = Field(
-        0.5,
+        0.48,
         ge=0,
         le=1,
         description="A written sentence is shown when the check's probability that its source states it "
