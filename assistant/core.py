@@ -93,6 +93,10 @@ class Assistant:
                 self._llm = make_engine(self.settings)
             return self._llm
 
+    def loaded_llm(self) -> Any:
+        """The model if one is loaded now, else None; never loads one (readiness checks, metrics)."""
+        return self._llm
+
     def close(self) -> None:
         """Stop the model's generation loop and free the model, before the process exits (its
         threads end in order, not under interpreter shutdown). Asked again, it loads afresh."""
@@ -122,6 +126,21 @@ class Assistant:
         """Drop one of this data directory's files from the index; returns the number of chunks removed.
         Every running retriever (in any process) stops returning it before its next search."""
         return self.store.delete_file(str(Path(path).resolve()))
+
+    def documents(self) -> list[tuple[str, int, str, str]]:
+        """(file, units, origin, document id) per indexed document, origin being "corpus", "uploaded" or
+        "another host" (one sharing the Chroma server indexed it: it cannot be removed from here)."""
+        uploads = self.settings.uploads_dir.resolve()
+        rows = []
+        for doc_id, info in sorted(
+            self.store.files().items(), key=lambda kv: (kv[1]["source"], kv[1]["path"])
+        ):
+            if info["owner"] != self.store.owner:
+                where = "another host"
+            else:
+                where = "uploaded" if Path(info["path"]).is_relative_to(uploads) else "corpus"
+            rows.append((info["source"], info["units"], where, doc_id))
+        return rows
 
     def ensure_indexed(self) -> None:
         """Index the configured corpus on first use if the store is empty (a fresh data directory).

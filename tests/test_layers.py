@@ -13,11 +13,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "assistant"
 
 # layer -> the layers it must never import
 FORBIDDEN: dict[str, set[str]] = {
-    "knowledge": {"chat", "web", "measure"},
-    "llm": {"chat", "web", "measure"},
-    "chat": {"web", "store"},
-    "store": {"web", "cli", "chat"},
-    "runs": {"web", "cli", "measure", "store"},
+    "knowledge": {"chat", "web", "measure", "mcp"},
+    "llm": {"chat", "web", "measure", "mcp"},
+    "chat": {"web", "store", "mcp"},
+    "store": {"web", "cli", "chat", "mcp"},
+    "runs": {"web", "cli", "measure", "store", "mcp"},
+    "mcp": {"web", "measure"},  # the MCP server; web serves it at /mcp, cli/mcp.py over stdio
 }
 ENTRY_POINTS = {"__main__.py"}  # the only module outside the CLI package allowed to import it
 
@@ -63,7 +64,7 @@ def test_layers_never_import_upwards() -> None:
 
 
 def test_every_layer_is_a_package() -> None:
-    for layer in ("knowledge", "llm", "chat", "web", "measure", "runs"):
+    for layer in ("knowledge", "llm", "chat", "web", "measure", "runs", "mcp"):
         assert (PACKAGE / layer / "__init__.py").is_file(), layer
 
 

@@ -1,9 +1,14 @@
-"""What a turn returns: the answer, its numbered sources, and what the checks found."""
+"""What a turn returns: the answer, its numbered sources, and what the checks found; and the one
+shape it takes as data for a client (`/v1` and the MCP tools both return `extras`)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+FOOTER = "\n\n**Sources**\n"
+_FOOTER_RE = re.compile(r"\n\n\*\*Sources\*\*\n(?:- \[\d+\] .*(?:\n|$))+\Z")
 
 
 @dataclass
@@ -42,3 +47,43 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def sources_of(answer: Answer) -> list[dict[str, Any]]:
+    return [
+        {
+            "n": s.n,
+            "file": s.source,
+            "question": s.title,
+            "passage": s.text,
+            "span": s.span,
+            "span_start": s.span_start,
+            "span_end": s.span_end,
+            "score": s.score,
+            "unit_id": s.unit_id,
+        }
+        for s in answer.sources
+    ]
+
+
+def footer(answer: Answer) -> str:
+    if not answer.sources:
+        return ""
+    return FOOTER + "\n".join(f"- [{s.n}] {s.source}: {' '.join(s.title.split())}" for s in answer.sources)
+
+
+def extras(answer: Answer) -> dict[str, Any]:
+    return {
+        "sources": sources_of(answer),
+        "abstained": answer.abstained,
+        "notices": answer.notices,
+        # sentences the model wrote that no source states: left out of the answer (README, Answers)
+        "left_out": [u["sentence"] for u in answer.left_out],
+        "rewritten_question": answer.standalone_question if answer.rewritten else None,
+        "stopped": "Stopped." in answer.notices,
+    }
+
+
+def strip_footer(text: str) -> str:
+    """An answer as the model wrote it: the Sources footer this API may have added is not history."""
+    return _FOOTER_RE.sub("", text)

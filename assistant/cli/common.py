@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
@@ -32,13 +31,31 @@ console = Console()
 err = Console(stderr=True)
 
 
+# Every Assistant a command opened, closed in reverse order when the command ends (see main).
+_opened: list[Any] = []
+
+
+def close_opened() -> None:
+    """Stop the model's generation loop and free it for every Assistant this command built, newest
+    first, while the interpreter is still whole. Left to interpreter shutdown, the batching loop's
+    threads free tensors after Python has started finalizing, and the process aborts with
+    "terminate called without an active exception" (exit 134) after printing its answer."""
+    while _opened:
+        _opened.pop().close()
+
+
 @app.callback()
 def main(
+    ctx: typer.Context,
     config: Annotated[Path | None, typer.Option(help="TOML settings file (else $ASSISTANT_CONFIG).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     if config is not None:
         os.environ["ASSISTANT_CONFIG"] = str(config)
+    # The root context closes when the command returns or fails (typer.Exit too), before sys.exit.
+    # (Typer vendors its own click: `click.get_current_context()` sees no context, so a hook
+    # registered through the real click package was never called.)
+    ctx.call_on_close(close_opened)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(message)s",
@@ -78,9 +95,7 @@ def build_assistant(index: bool = False) -> Any:
     from assistant.core import Assistant
 
     a = Assistant(load_settings())
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None:  # when the command ends, the model's threads stop in order
-        ctx.call_on_close(a.close)
+    _opened.append(a)  # closed when the command ends (close_opened)
     if index and a.store.count() == 0:
         print_report(a.ingest(progress=sys.stderr.isatty()))
     return a

@@ -114,14 +114,25 @@ def serve(
             "(the page says so in red). Only behind your own gate.",
         ),
     ] = False,
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            "--log-format",
+            help="`text` or `json` (one JSON object a line, for log collectors); default: log_format.",
+        ),
+    ] = None,
 ) -> None:
     """Start the web app: indexes what changed, loads the model, serves the chat UI and the
     OpenAI-compatible API (/v1) on one port. Off loopback, logins are required: create an account
     first (`assistant users add NAME --admin`)."""
     from assistant.web.app import serve as run_app
+    from assistant.web.requestlog import configure_logging
 
-    overrides = {k: v for k, v in {"host": host, "port": port, "llm_model": model}.items() if v is not None}
+    overrides = {"host": host, "port": port, "llm_model": model, "log_format": log_format}
     with friendly_errors():
-        settings = load_settings().model_copy(update=overrides)
+        if log_format not in (None, "text", "json"):
+            raise ValueError(f"--log-format must be text or json, not {log_format!r}")
+        settings = load_settings().model_copy(update={k: v for k, v in overrides.items() if v is not None})
+        configure_logging(settings.log_format, requests=settings.log_requests)
         console.print(f"Starting on http://{settings.host}:{settings.port} (Ctrl-C to stop)…")
         run_app(settings, no_auth=no_auth)

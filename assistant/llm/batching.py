@@ -353,15 +353,20 @@ class ContinuousBatcher:
             self.manager.stop(block=True, timeout=timeout, hard_stop=True)
         finally:
             self._fail_all(RuntimeError("the model was unloaded"))
-            self._dispatcher.join(timeout=2)
+            # it ends within one poll of `_closing`; a busy machine may take longer than a poll
+            self._dispatcher.join(timeout=timeout)
 
     def _dispatch(self) -> None:
         while not self._closing.is_set():
             if not threading.main_thread().is_alive():
-                # The interpreter is exiting: transformers' loop thread is not a daemon and would
-                # keep the process alive forever, so end it (there is no one left to answer).
+                # The interpreter is exiting without close() (a library user who never closed the
+                # engine): transformers' loop thread is not a daemon and would keep the process alive
+                # forever, so ask it to stop (there is no one left to answer). Only ask: stop() also
+                # runs gc.collect() here, and a daemon thread freeing tensors while Python finalizes
+                # aborts the process ("terminate called without an active exception"). The loop
+                # thread, not a daemon, is joined by the interpreter and frees its own tensors.
                 self._closing.set()
-                self.manager.stop(block=False, hard_stop=True)
+                self._request_hard_stop()
                 return
             try:
                 out = self.manager.get_result(timeout=_POLL_S)
@@ -381,6 +386,15 @@ class ContinuousBatcher:
             req.outputs.put(out)
             if out.is_finished():
                 self._forget(req)
+
+    def _request_hard_stop(self) -> None:
+        """Signal the generation loop to end at its next step, without joining it or collecting."""
+        status = self.manager.background_thread_status
+        rank = getattr(getattr(self.manager, "distributed_helper", None), "global_rank", 0)
+        try:
+            status.request_stop(type(status).HARD_STOP, rank)
+        except AttributeError:  # another transformers version: its own stop, without waiting
+            self.manager.stop(block=False, hard_stop=True)
 
     def _forget(self, req: BatchRequest) -> None:
         req.finished = True

@@ -1,6 +1,8 @@
-"""A user's own training log (`assistant diagnose`, a log attached in the chat)."""
+"""A user's own training log (`assistant diagnose`, a log attached in the chat or sent to MCP)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
@@ -19,4 +21,11 @@ class RunSettings(BaseModel):
         ge=5,
         description="Most distinct metric names read from one log; further names are skipped with a note "
         "(a log that invents a new name on every line cannot make the table grow with rows × names).",
+    )
+    mcp_allowed_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Folders (and everything under them) whose training logs the MCP tool `diagnose_run` may "
+        "read by `path`, for a local client that started `assistant mcp` (stdio); `~` is expanded. Empty: "
+        "the tool reads pasted log text only. Never over HTTP (/mcp): a remote client cannot name files "
+        "on the server. E.g. ASSISTANT_MCP_ALLOWED_DIRS='[\"~/experiments\"]'.",
     )

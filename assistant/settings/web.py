@@ -105,3 +105,39 @@ class WebSettings(BaseModel):
         description='Append a Markdown "Sources" footer to API answers by default (for clients that show '
         "only text); a request's `sources_footer` overrides it. The sources are always in `sources`.",
     )
+
+    # --- operations: health, metrics, request logs (issue 21) ----------------------------------------
+    ready_cache_s: float = Field(
+        2.0,
+        ge=0,
+        description="/readyz caches its checks (index, database, model) this many seconds, so a load "
+        "balancer polling every second costs at most one database round trip per interval.",
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Serve /metrics (Prometheus) on this separate port, without a key, for a scraper on a "
+        "private network; unset: /metrics is on the app's port and needs an admin's API key "
+        "(Authorization: Bearer). Never open on the app's port.",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Address the separate metrics port listens on (with metrics_port); 0.0.0.0 only on a "
+        "network where every client may read the metrics.",
+    )
+    shutdown_grace_s: float = Field(
+        10.0,
+        ge=0,
+        description="On SIGTERM (docker stop, a rolling update), seconds given to requests in flight before "
+        "open connections (a browser tab's event stream) are closed and the process exits.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Server log lines: `text` for a terminal, `json` for log collectors (one JSON object "
+        "a line: time, level, logger, message, and for a request its id, method, route, status, ms). "
+        "`assistant serve --log-format` overrides it.",
+    )
+    log_requests: bool = Field(
+        True, description="One log line per HTTP request (its request id, method, route, status, time)."
+    )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 import threading
 import time
@@ -24,6 +23,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from assistant.chat.answer import extras, footer, strip_footer
 from assistant.chat.chain import Answer, message_text
 from assistant.chat.messages import plain, too_long
 from assistant.knowledge.retrieval import EmptyQueryError
@@ -33,8 +33,6 @@ from assistant.web.guard import request_id
 log = logging.getLogger(__name__)
 
 MODEL_ID = "dl-assistant"
-FOOTER = "\n\n**Sources**\n"
-_FOOTER_RE = re.compile(r"\n\n\*\*Sources\*\*\n(?:- \[\d+\] .*(?:\n|$))+\Z")
 _DONE = object()
 
 
@@ -93,11 +91,6 @@ def depth(value: Any) -> int:
     return deepest
 
 
-def strip_footer(text: str) -> str:
-    """An answer as the model wrote it: the Sources footer this API may have added is not history."""
-    return _FOOTER_RE.sub("", text)
-
-
 def parse_chat(
     data: dict[str, Any], max_message_kb: int = 256, max_new_tokens: int = 1024
 ) -> tuple[str, list[dict[str, str]], dict[str, Any]]:
@@ -147,44 +140,12 @@ def parse_chat(
 # --- the answer ----------------------------------------------------------------------------------
 
 
-def sources_of(answer: Answer) -> list[dict[str, Any]]:
-    return [
-        {
-            "n": s.n,
-            "file": s.source,
-            "question": s.title,
-            "passage": s.text,
-            "span": s.span,
-            "span_start": s.span_start,
-            "span_end": s.span_end,
-            "score": s.score,
-            "unit_id": s.unit_id,
-        }
-        for s in answer.sources
-    ]
-
-
-def footer(answer: Answer) -> str:
-    if not answer.sources:
-        return ""
-    return FOOTER + "\n".join(f"- [{s.n}] {s.source}: {' '.join(s.title.split())}" for s in answer.sources)
-
-
-def extras(answer: Answer) -> dict[str, Any]:
-    return {
-        "sources": sources_of(answer),
-        "abstained": answer.abstained,
-        "notices": answer.notices,
-        # sentences the model wrote that no source states: left out of the answer (README, Answers)
-        "left_out": [u["sentence"] for u in answer.left_out],
-        "rewritten_question": answer.standalone_question if answer.rewritten else None,
-        "stopped": "Stopped." in answer.notices,
-    }
-
-
 class ChatAPI:
-    def __init__(self, assistant: Any, accounts: Any = None, *, auth: bool = False) -> None:
+    def __init__(
+        self, assistant: Any, accounts: Any = None, *, auth: bool = False, metrics: Any = None
+    ) -> None:
         settings = assistant.settings
+        self.metrics = metrics  # web/metrics.py: answers counted, when given
         self.assistant = assistant
         self.accounts = accounts
         self.auth = auth
@@ -242,7 +203,7 @@ class ChatAPI:
             first = await self._next(items, stop)  # a bad question fails here, with a 4xx, before any byte
             if data.get("stream"):
                 return StreamingResponse(
-                    self._sse(first, items, stop, model, with_footer),
+                    self._sse(first, items, stop, model, with_footer, request_id(request.scope)),
                     media_type="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
                 )
@@ -253,7 +214,10 @@ class ChatAPI:
                     raise ApiError(500, "the answer ended without a result", "server_error")
                 if isinstance(item, Answer):
                     answer = item
-            return JSONResponse(self._completion(answer, model, with_footer))
+            self._observe(answer)
+            body = self._completion(answer, model, with_footer)
+            body["request_id"] = request_id(request.scope)  # as in the server log's line for it
+            return JSONResponse(body)
         except ApiError as exc:
             return exc.response()
         except Exception:  # never a stack trace to the client; the log has it, under the request id
@@ -262,12 +226,17 @@ class ChatAPI:
             why = f"the assistant failed to answer (request {rid}); the server log says why"
             return ApiError(500, why, "server_error").response()
 
+    def _observe(self, answer: Answer | None) -> None:
+        if self.metrics is not None:
+            self.metrics.answer("api", answer)
+
     async def _next(self, items: Iterator[Any], stop: threading.Event) -> Any:
         try:
             return await run_in_threadpool(next, items, _DONE)
         except EmptyQueryError as exc:
             raise ApiError(400, str(exc), code="empty_question") from None
         except LLMError as exc:
+            self._observe(None)
             stop.set()
             raise ApiError(503, str(exc), "server_error", "model_unavailable") from None
 
@@ -286,7 +255,7 @@ class ChatAPI:
         }
 
     async def _sse(
-        self, first: Any, items: Iterator[Any], stop: threading.Event, model: str, with_footer: bool
+        self, first: Any, items: Iterator[Any], stop: threading.Event, model: str, with_footer: bool, rid: str
     ) -> AsyncIterator[str]:
         """Chunks as they are generated; the last carries the sources. Citations settled after generation
         (a marker added or re-pointed) cannot be taken back from a stream: the final text is in the last
@@ -314,7 +283,8 @@ class ChatAPI:
                     tail += footer(item) if with_footer else ""
                     if tail:
                         yield chunk({"content": tail})
-                    yield chunk({}, "stop", content_final=item.answer, **extras(item))
+                    self._observe(item)
+                    yield chunk({}, "stop", content_final=item.answer, request_id=rid, **extras(item))
                 elif isinstance(item, str) and item:
                     streamed += item
                     yield chunk({"content": item})
@@ -327,6 +297,7 @@ class ChatAPI:
             stop.set()  # a client that went away stops the generation at the next token
 
 
-def api_router(assistant: Any, accounts: Any = None, *, auth: bool = False) -> APIRouter:
-    """The `/v1` routes; with `auth`, every request needs `Authorization: Bearer <API key>`."""
-    return ChatAPI(assistant, accounts, auth=auth).router()
+def api_router(assistant: Any, accounts: Any = None, *, auth: bool = False, metrics: Any = None) -> APIRouter:
+    """The `/v1` routes; with `auth`, every request needs `Authorization: Bearer <API key>`; with
+    `metrics` (web/metrics.py), answers are counted there."""
+    return ChatAPI(assistant, accounts, auth=auth, metrics=metrics).router()

@@ -21,7 +21,10 @@ from assistant.web.chat_tab import ChatTab
 from assistant.web.documents_tab import DocumentsTab, clean_staging
 from assistant.web.errors import guard_handlers
 from assistant.web.guard import Guard
+from assistant.web.mcp_endpoint import PATH, McpEndpoint
+from assistant.web.ops import ops_router, serve_metrics
 from assistant.web.render import CSS
+from assistant.web.requestlog import RequestLog
 from assistant.web.sessions import SessionGuard
 
 log = logging.getLogger(__name__)
@@ -70,13 +73,27 @@ class WebApp:
         return demo
 
     def fastapi(self) -> FastAPI:
-        """One FastAPI app: /v1 (the API), /login and /logout (with logins on), Gradio at /; every
+        """One FastAPI app: /v1 (the API), /mcp (MCP), /login and /logout (with logins on), Gradio at /; every
         request passes the guard (origin, body caps, headers) and, for Gradio's routes, the check
         that a tab's session and files are the caller's."""
         web, settings = self.web, self.assistant.settings
         self.demo.queue(default_concurrency_limit=16)
-        app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-        app.include_router(api_router(self.assistant, web.accounts, auth=web.auth))
+        # MCP over streamable HTTP, with the /v1 keys; its session manager lives as long as the app
+        mcp = McpEndpoint(self.assistant, web.accounts, auth=web.auth)
+        app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, lifespan=mcp.lifespan)
+        metrics = web.metrics.watch(self.assistant, web.db)
+        app.include_router(
+            ops_router(  # /healthz, /readyz, /metrics (web/ops.py)
+                self.assistant,
+                db=web.db,
+                accounts=web.accounts,
+                auth=web.auth,
+                open_access=web.open_access,
+                metrics=metrics,
+            )
+        )
+        app.include_router(api_router(self.assistant, web.accounts, auth=web.auth, metrics=metrics))
+        app.add_route(PATH, mcp)  # before Gradio's "/" mount, which would take every path
         if web.auth:
             app.include_router(web.login_router())
             app.middleware("http")(web.login_redirect)
@@ -121,12 +138,15 @@ class WebApp:
         message_cap = 6 * settings.message_max_kb * 1024 + 256 * 1024
         caps = [(f"/gradio_api/{route}", message_cap) for route in ("queue/join", "call/", "run/", "api/")]
         mounted.add_middleware(Guard, allowed_origins=settings.allowed_origins, body_caps=caps)
+        # outermost: one log line per request (refusals included) with its id, and its count in /metrics
+        mounted.add_middleware(RequestLog, metrics=metrics, log_requests=settings.log_requests)
         return mounted
 
     def launch(self, host: str, port: int, *, block: bool = True) -> WebApp:
         import uvicorn
 
-        trusted = self.assistant.settings.trusted_proxies
+        settings = self.assistant.settings
+        trusted = settings.trusted_proxies
         config = uvicorn.Config(
             self.fastapi(),
             host=host,
@@ -137,6 +157,9 @@ class WebApp:
             # believes them from 127.0.0.1, i.e. from anyone on the machine)
             proxy_headers=bool(trusted),
             forwarded_allow_ips=trusted or None,
+            log_config=None,  # our handlers (text or JSON lines, cli/common.py), not uvicorn's own
+            # SIGTERM: an open tab keeps an event stream open, which uvicorn would wait on forever
+            timeout_graceful_shutdown=settings.shutdown_grace_s,
         )
         self.server = uvicorn.Server(config)
         if block:
@@ -184,10 +207,13 @@ def serve(settings: Settings, *, block: bool = True, no_auth: bool = False) -> t
     assistant = Assistant(settings)
     clean_staging(settings.uploads_dir)
     report = assistant.ingest()  # the corpus, and uploads a crash left unindexed
+    web.metrics.ingest(report)
     log.warning("index: %s", report.summary())
     engine = assistant.llm
     engine.warmup()
     log.warning("model ready: %s on %s", engine.name, engine.device)
     app = build_app(assistant, web)
+    if settings.metrics_port:
+        serve_metrics(web.metrics.watch(assistant, web.db), settings.metrics_host, settings.metrics_port)
     launch(app, settings.host, settings.port, block=block)
     return assistant, app

@@ -16,7 +16,8 @@ from assistant.llm.errors import LLMError
 from assistant.web.api import depth
 
 
-def ask_endpoint(assistant: Any) -> Callable[..., Iterator[str]]:
+def ask_endpoint(assistant: Any, metrics: Any = None) -> Callable[..., Iterator[str]]:
+    """The /ask handler; `metrics` (web/metrics.py), when given, counts its answers."""
     settings = assistant.settings
 
     def ask(question: str, history_json: str = "[]") -> Iterator[str]:
@@ -37,11 +38,15 @@ def ask_endpoint(assistant: Any) -> Callable[..., Iterator[str]]:
         try:
             for item in assistant.ask_stream(question, history):
                 if isinstance(item, Answer):
+                    if metrics is not None:
+                        metrics.answer("ask", item)
                     yield json.dumps(item.to_dict(), ensure_ascii=False)
                 elif isinstance(item, str):
                     text += item
                     yield text
         except (EmptyQueryError, LLMError) as exc:
+            if metrics is not None and isinstance(exc, LLMError):
+                metrics.answer("ask", None)
             raise gr.Error(str(exc)) from None
 
     return ask

@@ -38,6 +38,7 @@ from assistant.store import (
 from assistant.store.accounts import is_loopback
 from assistant.store.models import User
 from assistant.web.guard import request_id
+from assistant.web.metrics import Metrics
 from assistant.web.sessions import Owners
 
 COOKIE = "assistant_session"
@@ -60,6 +61,7 @@ class WebContext:
     auth: bool  # logins and API keys required
     open_access: bool = False  # no login although the app listens beyond loopback (--no-auth)
     owners: Owners = field(default_factory=Owners)  # whose browser tab and files are whose (sessions.py)
+    metrics: Metrics = field(default_factory=Metrics)  # what /metrics exports (metrics.py)
     _local: User | None = field(default=None, repr=False)
 
     def user(self, request: Any) -> User:

@@ -170,6 +170,7 @@ class ChatTab:
             except EmptyQueryError as exc:
                 raise gr.Error(str(exc)) from None
             except LLMError as exc:  # out of memory, model server down…: said in the chat, app keeps serving
+                self.web.metrics.answer("ui", None)
                 shown[-1]["content"] = bubble_markdown(None, run, f"⚠️ {exc}")
                 conv_id, ids = self._save(user, conv_id, text, None, run)  # the question is kept
                 conversation.append(
@@ -184,6 +185,7 @@ class ChatTab:
                 stream.close()  # also when superseded: the model stops within one step
             if final is None or not self.turns.owns_chat(turn):
                 return
+            self.web.metrics.answer("ui", final)
             answer = final.to_dict()
             shown[-1]["content"] = bubble_markdown(answer, run)
             conv_id, ids = self._save(user, conv_id, text, answer, run)
@@ -395,4 +397,4 @@ class ChatTab:
         export.click(self.export, [conversation], [exported], api_visibility="private")
         model.change(self.switch_model, [model], [model_status], api_visibility="private")
 
-        gr.api(ask_endpoint(self.assistant), api_name="ask")
+        gr.api(ask_endpoint(self.assistant, self.web.metrics), api_name="ask")

@@ -61,19 +61,8 @@ class DocumentsTab:
             raise gr.Error("Only an administrator may add or remove documents.") from None
 
     def table(self) -> list[list[Any]]:
-        """[name shown, units, from, document id] per indexed document; documents another host
-        (sharing the Chroma server) indexed are listed as such and cannot be removed from here."""
-        uploads = self.settings.uploads_dir.resolve()
-        owner = self.assistant.store.owner
-        rows = []
-        files = sorted(self.assistant.store.files().items(), key=lambda kv: (kv[1]["source"], kv[1]["path"]))
-        for doc_id, info in files:
-            if info["owner"] != owner:
-                where = "another host"
-            else:
-                where = "uploaded" if Path(info["path"]).is_relative_to(uploads) else "corpus"
-            rows.append([info["source"], info["units"], where, doc_id])
-        return rows
+        """[name shown, units, from, document id] per indexed document (`Assistant.documents`)."""
+        return [list(row) for row in self.assistant.documents()]
 
     def _choices(self, rows: list[list[Any]]) -> list[tuple[str, str]]:
         return [(f"{r[0]} ({r[2]}, {r[1]} units)", r[3]) for r in rows if r[2] != "another host"]
@@ -131,6 +120,8 @@ class DocumentsTab:
             dest.parent.mkdir(exist_ok=True)
             staged.replace(dest)  # same name and same bytes: the same file, "unchanged" below
             report = self.assistant.ingest([dest])
+            if self.web is not None:
+                self.web.metrics.ingest(report)
             if report.skipped:
                 errors.append(f"**{name}**: {report.skipped[0][1]}")
             elif report.units:
