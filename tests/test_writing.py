@@ -105,6 +105,43 @@ def test_the_free_style_holds_each_sentence_until_it_is_checked(
     assert left_out_notice(1) in answer.notices
 
 
+@pytest.fixture()
+def free_writer(settings, make_assistant, serial_engine):
+    a = make_assistant(
+        settings.model_copy(update={"entail_llm": False, "answer_style": "free"}), llm=serial_engine
+    )
+    a.ingest()
+    return a
+
+
+def test_a_free_answer_with_nothing_stated_says_the_documents_do_not_answer(
+    free_writer, serial_engine, monkeypatch
+):
+    from assistant.chat.prompts import prompt
+
+    steer(serial_engine, monkeypatch, f"{INVENTED} [1] Rewrite the training loop in assembly for speed. [2]")
+    answer, shown = run(free_writer, MEMORY)
+    refusal = prompt(free_writer.settings, "none_stated").format().strip()
+    assert answer.answer == refusal and "Rust" not in "".join(shown) and "assembly" not in "".join(shown)
+    assert len(answer.left_out) == 2 and left_out_notice(2) in answer.notices
+    assert not answer.sources and answer.consulted  # nothing cited; what was found stays inspectable
+
+
+@pytest.mark.parametrize("style", ["quoted", "free"])
+def test_an_echoed_source_tag_never_reaches_the_user(
+    settings, make_assistant, serial_engine, monkeypatch, style
+):
+    a = make_assistant(
+        settings.model_copy(update={"entail_llm": False, "answer_style": style}), llm=serial_engine
+    )
+    a.ingest()
+    steer(serial_engine, monkeypatch, f'<source n="1" title="Memory">{STATED} [1]')
+    answer, shown = run(a, MEMORY)
+    for text in ("".join(shown), answer.answer):
+        assert "<source" not in text and "title=" not in text
+    assert "Accumulate gradients" in answer.answer and answer.checked == 1
+
+
 def test_the_api_and_the_export_say_what_was_left_out(writer, serial_engine, monkeypatch):
     from assistant.web.api import extras
     from assistant.web.render import answer_markdown, conversation_markdown

@@ -70,3 +70,12 @@ def withhold(text: str) -> str:
 def fence(text: str) -> str:
     """A source cannot open or close the `<source>` tags it is quoted in."""
     return re.sub(r"<\s*(/?)\s*source\b", r"‹\1source", text, flags=re.I)
+
+
+_PROMPT_MARKUP = re.compile(r"<\s*/?\s*source\b[^>]*>|" + _TEMPLATE.pattern, re.I | re.M)
+
+
+def unwrap(text: str) -> str:
+    """Model output without the prompt's own markup: a small model sometimes echoes a `<source n="1"
+    title="…">` tag or a chat-template marker at the head of its reply; the user never sees them."""
+    return re.sub(r"[ \t]{2,}", " ", _PROMPT_MARKUP.sub(" ", text))

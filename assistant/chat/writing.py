@@ -34,7 +34,7 @@ from assistant.chat.citations import (
 )
 from assistant.chat.compose import pick_quotes, quoted_text
 from assistant.chat.entailment import EntailmentChecker, Verdict
-from assistant.chat.guard import fence, withhold
+from assistant.chat.guard import fence, unwrap, withhold
 from assistant.chat.messages import Message
 from assistant.chat.prompts import prompt
 from assistant.llm.streaming import Waiting
@@ -132,7 +132,7 @@ class Writing:
                 continue
             raw += chunk
         t = time.perf_counter()
-        sentence, claimed = first_sentence(raw, len(sources))
+        sentence, claimed = first_sentence(unwrap(raw), len(sources))
         tail = ""
         if sentence and not generation.stats.cancelled:
             # its citation, or else the sources quoted above it
@@ -193,7 +193,16 @@ class Writing:
             log.info("the model answered with source numbers only (%r); asking once more", gate.raw[:80])
             messages = self.messages(question, past, sources, setup, retry=True)
         timings["check_ms"] = gate.check_ms
-        answer = self.finalize(gate.kept, sources)
+        if gate.left_out and not has_words(strip_markers(gate.kept)):
+            # the model wrote sentences, and no source states any of them: say so, never show them
+            answer = Answer(
+                answer=prompt(self.settings, "none_stated").format().strip(),
+                standalone_question="",
+                abstained=False,
+            )
+            self._number_the_rest(answer, sources, {})
+        else:
+            answer = self.finalize(gate.kept, sources)
         answer.left_out, answer.checked = gate.left_out, gate.checked
         answer.retried = attempt > 0
         self._close(answer, generation, timings, t0)
@@ -326,7 +335,7 @@ class SentenceGate:
         out: list[str] = []
         base = self.done
         for a, b in spans:
-            piece, whole = self.raw[base + a : base + b], self.raw[self.done : base + b]
+            piece, whole = unwrap(self.raw[base + a : base + b]), unwrap(self.raw[self.done : base + b])
             plain = strip_markers(piece)
             t = time.perf_counter()
             # a stray marker or a two-word lead-in ("In short:") claims nothing to check
