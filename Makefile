@@ -4,13 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint browser postgres clean
+.PHONY: run test lint browser postgres nginx clean
 
 run: $(STAMP)  ## install, index the corpus (incrementally), serve the chat UI on http://127.0.0.1:7860
 	$(BIN)/assistant ingest
 	$(BIN)/assistant serve
 
-test: $(STAMP) browser postgres  ## lint, then the whole suite (slow and browser tests included)
+test: $(STAMP) browser postgres nginx  ## lint, then the whole suite (slow and browser tests included)
 	$(BIN)/ruff check assistant tests
 	$(BIN)/python -m pytest
 
@@ -34,6 +34,15 @@ postgres:
 	    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; \
 	  else \
 	    echo "WARNING: PostgreSQL is missing and cannot be installed here: the PostgreSQL tests will be SKIPPED"; \
+	  fi; }
+
+# The topology test puts Debian's nginx (deploy/nginx.conf.template) in front of two app replicas.
+nginx:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq nginx >/dev/null; \
+	  else \
+	    echo "WARNING: nginx is missing and cannot be installed here: the topology test will be SKIPPED"; \
 	  fi; }
 
 # torch first, pinned: with the pin in place nothing pulls a newer (multi-GB CUDA) build.

@@ -66,7 +66,11 @@ class Assistant:
             s.chunk_overlap_tokens,
         )
         self.store = Store(
-            client or make_client(s), s.collection, self.embedder, self.chunker, owner_id(s.data_dir)
+            client or make_client(s),
+            s.collection,
+            self.embedder,
+            self.chunker,
+            owner_id(s.data_dir, s.shared_uploads_dir),  # replicas sharing uploads share the documents
         )
         self.retriever = HybridRetriever(self.store, s)
         self._llm = llm
@@ -129,7 +133,8 @@ class Assistant:
 
     def documents(self) -> list[tuple[str, int, str, str]]:
         """(file, units, origin, document id) per indexed document, origin being "corpus", "uploaded" or
-        "another host" (one sharing the Chroma server indexed it: it cannot be removed from here)."""
+        "another host" (one sharing the Chroma server indexed it: it cannot be removed from here). The
+        replicas of one deployment (`shared_uploads_dir`) are one owner: each lists the same."""
         uploads = self.settings.uploads_dir.resolve()
         rows = []
         for doc_id, info in sorted(

@@ -79,12 +79,14 @@ def test_the_command_closes_the_model_it_loaded(cli_env, monkeypatch):
         monkeypatch.setenv(k, v)
     closed = []
     monkeypatch.setattr("assistant.core.Assistant.close", _recording_close(closed))
+    before = set(threading.enumerate())  # other tests' engines may be running in this process
     result = CliRunner().invoke(app, ["ask", QUESTION], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert len(closed) == 1 and closed[0] is not None  # the model that answered was closed
     assert cli_common._opened == []
-    alive = {t.name for t in threading.enumerate()}
-    assert "llm-batch-dispatch" not in alive, alive
+    # the command's own threads (the batching loop and its dispatcher) have ended
+    left = {t.name for t in set(threading.enumerate()) - before if t.name.startswith(("llm", "Thread"))}
+    assert not any("batch" in n or "generation" in n for n in left), left
     assert closed[0].closed and closed[0].batcher is None
 
 

@@ -42,6 +42,10 @@ from assistant.llm.streaming import Waiting
 log = logging.getLogger(__name__)
 
 Written = Generator[Any, None, Answer]  # yields text chunks (and Waiting), returns the Answer
+# Yielded for each token the model writes while its text is held back (until checked): nothing to
+# show, but a point where a consumer whose client went away can close the stream, which stops the
+# model at its next step (a web framework cancels a generator only when it yields).
+HELD = ""
 
 
 def left_out_notice(count: int) -> str:
@@ -131,6 +135,7 @@ class Writing:
                 yield chunk
                 continue
             raw += chunk
+            yield HELD
         t = time.perf_counter()
         sentence, claimed = first_sentence(unwrap(raw), len(sources))
         tail = ""
@@ -180,9 +185,12 @@ class Writing:
                 if isinstance(chunk, Waiting):  # no place in the batch yet: the caller may say so
                     yield chunk
                     continue
-                for shown in gate.feed(chunk):
+                shown_now = gate.feed(chunk)
+                for shown in shown_now:
                     timings.setdefault("first_token_ms", (time.perf_counter() - t0) * 1000)
                     yield shown
+                if not shown_now:
+                    yield HELD
             for shown in gate.finish():
                 timings.setdefault("first_token_ms", (time.perf_counter() - t0) * 1000)
                 yield shown

@@ -10,8 +10,9 @@ to it in one record write, bump the version, delete the old generation, clear th
 (retrieval, `files()`, the documents list) only see a document's current generation, so a failure or a
 kill at any point leaves the old version or the new one, never a mix; the orphans a killed write
 leaves behind are deleted by the next ingest (`repair`), and a document never counts as indexed until
-its switch is written. Every marker names its *owner* (this data directory), so two hosts sharing one
-Chroma server only ever delete their own documents.
+its switch is written. Every marker names its *owner* (this data directory, or the shared uploads
+folder of a deployment's replicas), so two hosts sharing one Chroma server only ever delete their own
+documents, while the replicas of one deployment list, replace and remove the same ones.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import contextlib
 import hashlib
 import os
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -96,13 +98,16 @@ def make_client(settings: Settings) -> chromadb.ClientAPI:
     return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
 
 
-def owner_id(data_dir: Path) -> str:
-    """This data directory's id, made once and kept in it: the owner recorded on every document it
-    indexes (a host name would change with every container; the data directory's volume does not)."""
-    path = Path(data_dir) / "index-owner"
+def owner_id(data_dir: Path, shared: Path | None = None) -> str:
+    """The owner recorded on every document indexed from here, made once and kept on a volume (a host
+    name changes with every container): in the data directory, or in the replicas' shared uploads
+    folder (`shared`), seeded with this data directory's id if it has one (its documents stay its own)."""
+    path = Path(shared) / ".index-owner" if shared else Path(data_dir) / "index-owner"
+    seed = Path(data_dir) / "index-owner"
     path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileExistsError), path.open("x", encoding="utf-8") as f:
-        f.write(uuid.uuid4().hex)
+        mine = seed.read_text(encoding="utf-8").strip() if shared and seed.is_file() else ""
+        f.write(mine or uuid.uuid4().hex)
     for _ in range(50):  # another process may be between creating and writing it
         if owner := path.read_text(encoding="utf-8").strip():
             return owner
@@ -118,8 +123,11 @@ def _digest(*parts: str, n: int = 16) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:n]
 
 
+HOST = socket.gethostname()
+
+
 def _writer() -> dict[str, Any]:
-    return {"writer": os.getpid(), "since": time.time()}
+    return {"writer": os.getpid(), "host": HOST, "since": time.time()}
 
 
 def _alive(pid: int) -> bool:
@@ -370,8 +378,10 @@ class Store:
                 if m.get("owner") != self.owner or not m.get("dirty"):
                     continue
                 writer, since = int(m.get("writer") or 0), float(m.get("since") or 0)
-                if writer not in (0, os.getpid()) and _alive(writer) and time.time() - since < WRITE_GRACE_S:
-                    continue  # another process of this data directory is writing it right now
+                elsewhere = m.get("host", HOST) != HOST  # a replica on another machine: its pid says nothing
+                busy = elsewhere or (writer not in (0, os.getpid()) and _alive(writer))
+                if busy and time.time() - since < WRITE_GRACE_S:
+                    continue  # another process (or replica) of this owner is writing it right now
                 current = str(m.get("gen") or "")
                 if current:
                     self._delete_where({"$and": [{"doc": doc}, {"gen": {"$ne": current}}]})

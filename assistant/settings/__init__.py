@@ -71,7 +71,7 @@ class Settings(RunSettings, WebSettings, ChatSettings, LLMSettings, KnowledgeSet
 
     @property
     def uploads_dir(self) -> Path:
-        return self.data_dir / "uploads"
+        return self.shared_uploads_dir or self.data_dir / "uploads"
 
     @property
     def database_file(self) -> Path:

@@ -20,6 +20,13 @@ class KnowledgeSettings(BaseModel):
         default_factory=lambda: [PROJECT_DIR / "corpus"],
         description="Files or folders indexed by `assistant ingest` when no paths are given.",
     )
+    shared_uploads_dir: Path | None = Field(
+        None,
+        description="Uploaded documents on storage every app replica mounts at this same path (a shared "
+        "volume, NFS). Set it on every replica of one deployment: any replica then lists, searches, "
+        "serves and removes any upload, and the replicas share the index's documents (an owner id kept "
+        "in that folder) instead of each owning its own. Default: data_dir/uploads, this host's own.",
+    )
     collection: str = Field("dl_qa", description="Name of the Chroma collection holding the chunks.")
     chroma_mode: Literal["embedded", "server"] = Field(
         "embedded",

@@ -153,6 +153,8 @@ class ChatTab:
                         return
                     if isinstance(item, Answer):
                         final = item
+                    elif not item:  # the model is writing, its text held until checked (chat/writing.py)
+                        continue
                     elif isinstance(item, Waiting):
                         yield (
                             "",

@@ -2,9 +2,11 @@
 
 Uploads are checked before anything changes: a bad file (unsupported, binary, oversized, unparsable)
 is refused with its reason and the index stays as it was. Each upload is stored as
-`data/uploads/<content hash>/<the user's file name>`: the name is kept for display (sanitised only of
-folders, hidden-file dots and control characters, so it can never write outside that folder), and
-the folder keeps two uploads with the same (or a same-looking) name from ever replacing each other.
+`<uploads>/<content hash>/<the user's file name>` (`data/uploads`, or `shared_uploads_dir`, which the
+replicas of one deployment share, so any of them lists, serves and removes it): the name is kept for
+display (sanitised only of folders, hidden-file dots and control characters, so it can never write
+outside that folder), and the folder keeps two uploads with the same (or a same-looking) name from
+ever replacing each other.
 Only an admin adds or removes documents, or sees the list: the handlers check the caller's role
 server-side, the list is filled in per visitor when the page loads (so a non-admin's page holds
 nothing of it, not even in its configuration), and a document is named by its index id, never by
@@ -18,6 +20,7 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 import tempfile
 import unicodedata
 from pathlib import Path
@@ -40,9 +43,16 @@ def safe_name(name: str) -> str:
     return base or "document.txt"
 
 
+def staging_dir(uploads: Path) -> Path:
+    """Where this machine checks an upload before storing it: inside the uploads folder (so storing is
+    a rename, never a copy across file systems), one folder per machine, as replicas may share it."""
+    return uploads / ".staging" / safe_name(socket.gethostname())
+
+
 def clean_staging(uploads: Path) -> None:
-    """Drop what an upload killed while being checked left in the staging folder (never indexed)."""
-    shutil.rmtree(uploads / ".staging", ignore_errors=True)
+    """Drop what an upload killed while being checked left in this machine's staging folder (never
+    indexed); other replicas' uploads in progress are theirs."""
+    shutil.rmtree(staging_dir(uploads), ignore_errors=True)
 
 
 class DocumentsTab:
@@ -90,7 +100,7 @@ class DocumentsTab:
         if not files:
             return ("", *self._refresh(), None)
         uploads = self.settings.uploads_dir.resolve()
-        staging = uploads / ".staging"
+        staging = staging_dir(uploads)
         staging.mkdir(parents=True, exist_ok=True)
         limit = int(self.settings.max_file_mb * 1e6)
         lines, errors = [], []
@@ -117,7 +127,7 @@ class DocumentsTab:
                 errors.append(f"**{name}**: refused (invalid name)")
                 staged.unlink(missing_ok=True)
                 continue
-            dest.parent.mkdir(exist_ok=True)
+            dest.parent.mkdir(exist_ok=True)  # another replica may make it at the same time: fine
             staged.replace(dest)  # same name and same bytes: the same file, "unchanged" below
             report = self.assistant.ingest([dest])
             if self.web is not None:
