@@ -48,7 +48,7 @@ def writer(settings, make_assistant, serial_engine):
 def run(assistant, question: str, events: list[str] | None = None):
     chunks = []
     for c in assistant.chain.stream(question):
-        if isinstance(c, str) and events is not None:
+        if isinstance(c, str) and c and events is not None:
             events.append("text")
         chunks.append(c)
     return chunks[-1], [c for c in chunks if isinstance(c, str)]
