@@ -114,16 +114,13 @@ class Coverage:
 
     def queries(self, question: str, match: Match) -> list[str]:
         """The question, and (when it describes a problem) the question in the documents' words."""
-        if match.concept is None or match.similarity < self.settings.concept_similarity:
-            return [question]
-        return [question, f"{question} {match.concept.search}"]
+        return [question, *(f"{question} {words}" for words in self.wording(match))]
 
-    def wording(self, question: str) -> list[str]:
-        """The documents' words for the problem the question describes, if it describes one."""
-        m = self.match(question)
-        if m.concept is None or m.similarity < self.settings.concept_similarity:
+    def wording(self, match: Match) -> list[str]:
+        """The documents' words for the problem a question describes (its `match`), if it describes one."""
+        if match.concept is None or match.similarity < self.settings.concept_similarity:
             return []
-        return [m.concept.search]
+        return [match.concept.search]
 
     def covered(self, match: Match, relevance: float) -> bool:
         """Whether the documents treat the question: a source relevant enough, and a problem they treat

@@ -112,7 +112,7 @@ class Writing:
         t0: float,
     ) -> Written:
         s = self.settings
-        wording = [question, *self.coverage.wording(question)]
+        wording = [question, *self.coverage.wording(self.coverage.match(question))]
         quotes = pick_quotes(
             self.assistant.embedder.embed(wording),
             sources,
