@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from assistant.runs.parse import Run
+from assistant.runs.parse.names import higher_is_better
 
 
 @dataclass(frozen=True)
@@ -138,11 +139,15 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
     rows = t[np.isfinite(t[name].to_numpy(dtype=float))]
     if rows.empty:
         return None
-    what = "loss"
+    what = "loss" if name.endswith("_loss") else name.split("_", 1)[-1]
     y = rows[name].to_numpy(dtype=float)
-    if name.endswith("_acc"):
-        what = "error (1 - accuracy)"
-        y = (100.0 if np.nanmax(y) > 1.0 else 1.0) - y
+    if higher_is_better(name):  # judged on what is left to gain (or its negative), so it should fall
+        top = 1.0 if np.nanmax(y) <= 1.0 else 100.0 if np.nanmax(y) <= 100.0 and np.nanmin(y) >= 0 else None
+        if top is None:  # unbounded (a reward, a score): its negative
+            what, y = f"negative {what}", -y
+        else:
+            what = "error (1 - accuracy)" if name.endswith("_acc") else f"shortfall ({top:g} - {what})"
+            y = top - y
     unit = axis_of(run, ax)
     if unit == "epoch":
         frame = pd.DataFrame({"x": rows["epoch"].to_numpy(dtype=float), "y": y})
@@ -161,12 +166,34 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
     return Curve(label, what, unit, x, y, t_, noise(y, t_), log)
 
 
+def judged_metric(run: Run) -> str | None:
+    """What the detectors read: the loss; else accuracy; else the one metric that stands out as the
+    run's main one: logged for both training and validation, a loss before a score, the fewest words
+    (RL's `actor/loss` before `actor/pg_loss`). None when several tie (three agents' critic losses):
+    guessing which one matters would judge the wrong curve."""
+    t = run.table
+    for what in ("loss", "acc"):
+        if f"train_{what}" in t or f"val_{what}" in t:
+            return what
+    names = {c.split("_", 1)[1] for c in run.metrics if c != "lr" and "_" in c}
+    both = {w for w in names if f"train_{w}" in t and f"val_{w}" in t}
+    pool = both or names
+    losses = {w for w in pool if w.endswith("_loss") or w.startswith("loss_")}
+    pool = losses or pool
+    if not pool:
+        return None
+    fewest = min(len(w.split("_")) for w in pool)
+    main = [w for w in pool if len(w.split("_")) == fewest]
+    return main[0] if len(main) == 1 else None
+
+
 def run_curves(run: Run, ax: Axis = Axis()) -> tuple[Curve | None, Curve | None]:
-    """(training, validation) loss curves; the error (1 - accuracy) when no loss is logged."""
-    names = ("train_loss", "val_loss")
-    if not any(n in run.table for n in names):
-        names = ("train_acc", "val_acc")
-    return curve(run, names[0], "training", ax), curve(run, names[1], "validation", ax)
+    """(training, validation) curves of the judged metric (judged_metric): the loss, else the error
+    (1 - accuracy), else another metric, complemented when higher is better."""
+    what = judged_metric(run)
+    if what is None:
+        return None, None
+    return curve(run, f"train_{what}", "training", ax), curve(run, f"val_{what}", "validation", ax)
 
 
 def lr_at_end(run: Run) -> float | None:

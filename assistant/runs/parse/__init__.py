@@ -29,6 +29,7 @@ _SNIFF = 64_000
 # one word ending in a log's extension, or a path with a folder: a file name, not a pasted log
 _LOOKS_LIKE_PATH = re.compile(r"^(\S*/\S+|\S+\.(csv|json|jsonl|log|txt|out|tsv))$", re.IGNORECASE)
 _CUT_TOKEN = re.compile(r"[^\s,:\[\]{}\"]+$")
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _HEADER_CELL = re.compile(r"^[A-Za-z_][\w ./()\-]{0,80}$")  # a CSV header names its columns
 
 
@@ -53,13 +54,20 @@ def parse_run(
     if not text.strip():
         raise RunParseError("the log is empty: paste the training output or attach the log file")
     if "\n" not in text.strip() and len(text) < 4096:
-        if Path(text.strip()).exists():
+        if _is_existing_path(text.strip()):
             return _parse_path(Path(text.strip()), name, limits)
         if _LOOKS_LIKE_PATH.match(text.strip()):
             raise RunParseError(f"{text.strip()} does not exist")
     if len(text.encode("utf-8", "ignore")) > max_bytes:
         raise RunParseError(f"the pasted log is over {max_bytes / 1e6:.0f} MB: attach the file instead")
     return _parse_text(text, name or "pasted text", limits)
+
+
+def _is_existing_path(text: str) -> bool:
+    try:
+        return Path(text).exists()
+    except OSError:  # a one-line log longer than a file name may be
+        return False
 
 
 def _parse_path(path: Path, name: str | None, limits: Limits) -> Run:
@@ -154,7 +162,10 @@ def _sniff(head: str) -> str:
         return "json"
     sep = _delimiter(head)
     cells = [c.strip().strip('"') for c in first.split(sep)]
-    if len(cells) >= 2 and all(_HEADER_CELL.match(c) for c in cells):
+    # a header: no cell is a number, and most name a column (one odd name, Lightning's
+    # `out_tensor([0.])`, does not make the file console text; the reader skips that column)
+    named = sum(bool(_HEADER_CELL.match(c)) for c in cells)
+    if len(cells) >= 2 and named * 2 > len(cells) and not any(_NUMBER.match(c) for c in cells):
         second = [ln for ln in head.splitlines() if ln.strip()][1:2]
         if second and len(second[0].split(sep)) == len(cells):
             return "csv"

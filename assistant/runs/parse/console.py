@@ -33,9 +33,15 @@ _WORD = r"[A-Za-z][\w./()-]*"
 _PAIR = re.compile(rf"((?:{_WORD}[ \t]+){{0,2}}{_WORD})\s*[:=]\s*({NUM})", re.IGNORECASE)
 _SPACED = re.compile(rf"^\s*([A-Za-z][\w./ ]*?)\s+({NUM})\s*$", re.IGNORECASE)  # `loss 0.41` in a | cell
 _EPOCH = re.compile(r"\bepoch\b\s*[:=#]?\s*(\d+)(?:\s*/\s*\d+)?", re.IGNORECASE)
-_STEP = re.compile(r"\b(?:global[_ ]step|step|iteration|iter)\b\s*[:=#]?\s*(\d+)", re.IGNORECASE)
+# `step 12`, `iter: 12`; llm.c's `s:12` only at the start of a line
+_STEP = re.compile(
+    r"(?:\b(?:global[_ ]step|step|iteration|iter)\b|^\s*s(?=\s*:))\s*[:=#]?\s*(\d+)", re.IGNORECASE
+)
 _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress bar's `938/938 [`
 _TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")
+# A reading printed without a name: `[Mar 29, 16:23:15] 104 6.2130` (a step counter, then one
+# decimal) or a line holding one decimal alone; read only when the log names no metric at all.
+_UNNAMED = re.compile(r"^\s*(?:\[[^\]]{0,40}\]\s*)*(?:(\d+)\s+)?([-+]?\d*\.\d+(?:[eE][-+]?\d+)?)\s*$")
 _JSON = re.compile(r"\{.*\}")
 # words that precede a name in prose or in a log's prefix, never part of it
 _PROSE = {
@@ -118,6 +124,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     record_step: float | None = None  # a step a line announced on its own: the record's
     offset, last_count = 0, 0  # a bar without epochs restarts its counter: steps keep counting
     row_epoch_key: float | None = None  # the epoch the last row belongs to when it has no step
+    unnamed = Columns(1)  # readings without a name, kept until a named metric turns up
     for line in lines:
         stage = _stage_tag(line)
         for segment in line.split("\r"):
@@ -133,6 +140,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             if not values:
                 if step is not None:
                     record_step = step  # the values on the next lines belong to it
+                elif not cols.n and (u := _UNNAMED.match(segment)):
+                    counter = float(u.group(1)) if u.group(1) else None
+                    unnamed.add(epoch, counter, {"loss": logged(float(u.group(2)))})
                 continue
             if step is None and record_step is not None:
                 step = record_step
@@ -152,4 +162,10 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 continue
             cols.add(epoch, step, values)
             row_epoch_key = epoch if step is None else None
+    if not cols.n and unnamed.n > 1:
+        note = (
+            f"the log names no metric: the number printed alone on {unnamed.n} lines "
+            "(after a step counter, or under an epoch line) is read as the training loss"
+        )
+        return finish(unnamed, "console", name, [note])
     return finish(cols, "console", name)

@@ -31,12 +31,19 @@ NOISE = {
 LOSS = {"loss", "nll", "ce", "crossentropyloss"}
 ACC = {"acc", "accuracy"}
 LR = {"lr", "learningrate"}
+# Whole names some trainers abbreviate (llm.c / modded-nanogpt write `s:120 trl:3.28` and `tel:3.27`).
+ALIASES = {"trl": "train loss", "tel": "eval loss"}
+# Readings where higher is better: a curve of them is judged on its complement (1 - accuracy).
+HIGHER_BETTER = ACC | {
+    "f1", "auc", "precision", "recall", "dice", "iou", "miou", "bleu", "rouge", "top1", "top5", "map",
+    "map50", "map75", "ap", "ap50", "ap75", "cos", "cosine", "similarity", "r2", "score",
+}  # fmt: skip
 # A `name: value` counts as a metric only when its name holds one of these tokens, so `ETA: 3`,
 # `v_num=0` or `time: 12` are never taken for one.
 METRIC_TOKENS = LOSS | ACC | LR | {
     "f1", "auc", "precision", "recall", "perplexity", "ppl", "mae", "mse", "rmse", "error", "err",
     "dice", "iou", "miou", "bleu", "rouge", "top1", "top5", "score", "map", "map50", "map75", "ap",
-    "ap50", "ap75", "cer", "wer",
+    "ap50", "ap75", "cer", "wer", "cos", "cosine", "similarity", "r2",
 }  # fmt: skip
 # Tokens of a setting printed with the log (a config dump), never a reading.
 SETTING_TOKENS = {
@@ -51,7 +58,8 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z][a-z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[
 
 @lru_cache(maxsize=4096)
 def tokens(name: str) -> tuple[str, ...]:
-    text = name.strip().replace("learning_rate", "learningrate").replace("learning rate", "learningrate")
+    text = ALIASES.get(name.strip().lower(), name.strip())
+    text = text.replace("learning_rate", "learningrate").replace("learning rate", "learningrate")
     text = text.replace("LearningRate", "learningrate").replace("CrossEntropyLoss", "crossentropyloss")
     return tuple(t for t in _SPLIT.split(_CAMEL.sub(" ", text).lower()) if t)
 
@@ -101,6 +109,13 @@ def role(name: str) -> str:
     if low in STEP_COLUMNS:
         return "step"
     return "metric"
+
+
+@lru_cache(maxsize=4096)
+def higher_is_better(key: str) -> bool:
+    """Whether a normalised metric (`val_acc`, `train_cos`, `val_map50`) improves as it rises."""
+    toks = set(key.split("_")[1:]) or {key}
+    return bool(toks & HIGHER_BETTER) and not toks & (LOSS | {"error", "err", "mse", "mae", "rmse"})
 
 
 def component_of(key: str) -> tuple[str, str] | None:

@@ -1,0 +1,159 @@
+"""Logs as other tools and people write them: each sample below is laid out the way its producer
+writes it (Ultralytics, detectron2, DETR, llm.c, Python logging, bare prints…), and must read into
+the right training and validation curves, with what was skipped said in a note and never a NaN in
+the evidence."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from assistant.runs import detect, parse_run
+from assistant.runs.curves import judged_metric, run_curves
+
+
+def _falling(n: int, start: float = 2.0, end: float = 0.5) -> list[float]:
+    return [start + (end - start) * (1 - math.exp(-4 * i / n)) for i in range(n)]
+
+
+def _evidence(run) -> str:
+    return " ".join(f.evidence for f in detect(run))
+
+
+def test_ultralytics_results_csv_sums_its_component_losses():
+    head = (
+        "                  epoch,      train/box_loss,      train/cls_loss,      train/dfl_loss,"
+        "   metrics/precision(B),   metrics/mAP50(B),        val/box_loss,        val/cls_loss,"
+        "        val/dfl_loss,              lr/pg0"
+    )
+    rows = [
+        f"{e + 1:>24},{b:>20.5f},{b * 2:>20.5f},{b / 2:>20.5f},{0.5 + e / 40:>23.5f},"
+        f"{0.4 + e / 40:>19.5f},{b + 0.1:>20.5f},{b * 2 + 0.1:>20.5f},{b / 2 + 0.1:>20.5f},{0.01:>20.5f}"
+        for e, b in enumerate(_falling(12, 1.5, 0.8))
+    ]
+    run = parse_run("\n".join([head, *rows]))
+    assert {"train_loss", "val_loss"} <= set(run.metrics)
+    assert any("sum of its logged parts" in n for n in run.notes)
+    assert run.table["train_loss"].iloc[0] == pytest.approx(1.5 * 3.5, rel=1e-3)
+    assert [f.kind for f in detect(run)] == ["healthy"]
+
+
+def test_detectron2_metrics_json_lines_read_total_loss_per_iteration():
+    lines = [
+        json.dumps({"iteration": 20 * i + 19, "total_loss": v, "loss_cls": v / 2, "lr": 0.02, "time": 0.4})
+        for i, v in enumerate(_falling(30, 3.0, 0.6))
+    ]
+    run = parse_run("\n".join(lines))
+    assert "train_loss" in run.metrics and run.sources["train_loss"] == "total_loss"
+    assert run.table["step"].iloc[-1] == 20 * 29 + 19
+
+
+def test_detr_json_lines_read_test_loss_as_the_held_out_curve():
+    lines = [
+        json.dumps({"train_loss": t, "test_loss": t + 0.3, "test_coco_eval_bbox": [0.1] * 12, "epoch": e})
+        for e, t in enumerate(_falling(10))
+    ]
+    run = parse_run("\n".join(lines))
+    assert {"train_loss", "val_loss"} <= set(run.metrics)
+    assert any("test curve is read as the held-out one" in n for n in run.notes)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "2026-11-02 10:00:{e:02d},123 - INFO - Epoch {e} TrainLoss={t:.4f} ValLoss={v:.4f}",
+        "Epoch {e}: Train Loss={t:.4f}, Val Loss={v:.4f}",
+        "[2026-11-02 10:00:{e:02d}] epoch {e} | train loss: {t:.4f} | val loss = {v:.4f}",
+    ],
+)
+def test_python_logging_text_keeps_training_and_validation_apart(line):
+    text = "\n".join(line.format(e=e, t=t, v=t + 0.2) for e, t in enumerate(_falling(10), start=1))
+    run = parse_run(text)
+    assert run.sources["train_loss"].lower().replace(" ", "") == "trainloss"
+    assert run.sources["val_loss"].lower().replace(" ", "") == "valloss"
+    assert (run.table["val_loss"] > run.table["train_loss"]).all()
+
+
+def test_llm_c_logs_read_trl_as_training_and_tel_as_validation():
+    lines = []
+    for s, t in enumerate(_falling(200, 11.0, 3.3)):
+        if s % 50 == 0:
+            lines.append(f"s:{s} tel:{t + 0.05:.6f}")
+        lines.append(f"s:{s} trl:{t:.6f} lr:{0.0006:.6f} norm:{1.2:.2f}")
+    run = parse_run("\n".join(lines))
+    assert {"train_loss", "val_loss", "lr"} <= set(run.metrics)
+    assert run.table["step"].max() == 199
+    tr, va = run_curves(run)
+    assert tr.unit == "step" and va is not None
+
+
+def test_a_lightning_csv_with_one_odd_column_keeps_the_others():
+    head = "epoch,step,train_loss,val_loss,out_tensor([0.])"
+    rows = [f"{e},{e * 10},{t:.4f},{t + 0.2:.4f},x" for e, t in enumerate(_falling(8))]
+    run = parse_run("\n".join([head, *rows]))
+    assert {"train_loss", "val_loss"} <= set(run.metrics)
+
+
+def test_a_metric_only_run_is_judged_on_its_metric_higher_being_better():
+    rows = [
+        {"epoch": e, "train_cos": 0.9 - 0.3 * math.exp(-e / 3), "val_cos": 0.84 - 0.2 * math.exp(-e / 3)}
+        for e in range(1, 21)
+    ]
+    run = parse_run(json.dumps(rows))
+    assert judged_metric(run) == "cos"
+    tr, va = run_curves(run)
+    assert tr.what == "shortfall (1 - cos)" and va is not None
+    assert np.all(np.diff(tr.trend) <= 1e-9)  # a rising similarity is a falling shortfall
+    assert [f.kind for f in detect(run)] == ["healthy"]
+    overfit = [
+        dict(r, val_cos=r["val_cos"] - (0.02 * (r["epoch"] - 10) if r["epoch"] > 10 else 0)) for r in rows
+    ]
+    assert "overfitting" in [f.kind for f in detect(parse_run(json.dumps(overfit)))]
+
+
+def test_an_unbounded_score_is_judged_on_its_negative():
+    text = "\n".join(f"Episode {i} Average100 Score: {20 + 3 * i:.2f}" for i in range(1, 30))
+    run = parse_run(text)
+    tr, _ = run_curves(run)
+    assert tr.what == "negative average100_score"
+    assert "underfitting" not in [f.kind for f in detect(run)]
+
+
+def test_several_losses_with_no_main_one_are_not_guessed_at():
+    """Three agents' critic and entropy losses: which one matters is not for the reader to guess."""
+    head = "_step,train/a/loss_critic,train/b/loss_critic,train/c/loss_critic"
+    rows = [f"{i},{1 + i * 0.1},{2 - i * 0.1},{1.5}" for i in range(12)]
+    run = parse_run("\n".join([head, *rows]))
+    assert judged_metric(run) is None and run_curves(run) == (None, None)
+    rl = "_step,actor/loss,actor/pg_loss,actor/kl_loss\n" + "\n".join(
+        f"{i},{1 / (i + 1)},{0.5},{0.01 * i}" for i in range(12)
+    )
+    assert judged_metric(parse_run(rl)) == "actor_loss"
+
+
+def test_numbers_printed_without_a_name_are_read_when_the_log_names_no_metric():
+    counter = "\n".join(
+        f"[Mar 29, 16:22:{i % 60:02d}] {i} {v:.6f}" for i, v in enumerate(_falling(40, 6.3, 5.3))
+    )
+    run = parse_run("#> Starting...\n" + counter + "\n#> Done.")
+    assert run.metrics == ["train_loss"] and len(run) == 40
+    assert any("names no metric" in n for n in run.notes)
+    per_epoch = "\n".join(
+        f"epoch: {e}\n{v:.5f}" if e % 2 == 0 else f"epoch: {e}" for e, v in enumerate(_falling(16))
+    )
+    run = parse_run("start\n" + per_epoch + "\nfinish")
+    assert run.metrics == ["train_loss"] and list(run.table["epoch"]) == [1, 3, 5, 7, 9, 11, 13, 15]
+    named = counter + "\nepoch 1 loss: 0.5\nepoch 2 loss: 0.4"
+    assert len(parse_run(named)) == 2  # a named metric wins: bare numbers are not read beside it
+
+
+def test_nan_never_appears_as_a_number_in_the_evidence():
+    values = [*_falling(10), math.nan, *_falling(5, 0.6, 0.5)]
+    text = "\n".join(f"Epoch {e} TrainLoss={v} ValLoss={v + 0.1}" for e, v in enumerate(values, start=1))
+    run = parse_run(text)
+    found = detect(run)
+    assert found[0].kind == "diverged"
+    assert "nan" not in _evidence(run).lower().replace("not a number", "").replace("nan or", "")
