@@ -54,6 +54,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> 
             "ASSISTANT_LLM_MAX_NEW_TOKENS": "24",
             "ASSISTANT_LOGIN_FREE_FAILURES": "3",
             "ASSISTANT_LOGIN_DELAY_S": "900",  # a throttled attempt stays refused for the whole test
+            "ASSISTANT_TRUSTED_PROXIES": '["127.0.0.1"]',  # nginx, as in deploy/compose.yaml
         }
         # the first admin and a user, made with the CLI against the shared database (from A's host)
         top.cli("a", "users", "add", "root", "--admin", stdin=PASSWORD["root"] + "\n")
@@ -173,14 +174,18 @@ def test_a_document_uploaded_through_one_replica_is_the_same_document_on_the_oth
     for query in ("what is zorblax normalisation?", "rescaling each activation by the channel median"):
         top = mcp_search(topology.urls["b"], key, query)[0]
         assert top["file"] == "zorblax-notes.md", (query, top)
-    # the source itself, read back through B (and nginx)
+    # the source itself, read back through B (and nginx): the unit, and the whole document downloaded
     for where in ("b", "nginx"):
         unit = mcp_read(topology.urls[where], key, top["uri"])
         assert "median of its channel" in unit
+        got = httpx.get(topology.urls[where] + top["document"], headers={"Authorization": f"Bearer {key}"})
+        assert got.status_code == 200 and got.content == NOTE.encode(), (where, got.status_code)
     # B removes it: gone from the index, the list and the shared storage, for A too
     status = b.remove(documents(b)["zorblax-notes.md"][1])
     assert status.startswith("Removed **zorblax-notes.md**"), status
     assert not stored[0].exists()
+    gone = httpx.get(topology.urls["a"] + top["document"], headers={"Authorization": f"Bearer {key}"})
+    assert gone.status_code == 404
     assert "zorblax-notes.md" not in documents(a)
     after = mcp_search(topology.urls["a"], key, "what is zorblax normalisation?")
     assert all(p["file"] != "zorblax-notes.md" for p in after)

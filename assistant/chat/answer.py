@@ -24,6 +24,7 @@ class Source:
     span_start: int = -1  # character offsets of the span in `text`
     span_end: int = -1
     support: float | None = None  # how well it supports the sentences citing it (0-1)
+    doc: str = ""  # the document's index id: `GET /documents/{doc}` downloads it whole
 
 
 @dataclass
@@ -61,6 +62,7 @@ def sources_of(answer: Answer) -> list[dict[str, Any]]:
             "span_end": s.span_end,
             "score": s.score,
             "unit_id": s.unit_id,
+            "document": f"/documents/{s.doc}" if s.doc else None,
         }
         for s in answer.sources
     ]

@@ -129,7 +129,7 @@ class RagChain(FollowUps, Writing):
                     break
                 text = _truncate_tokens(text, max(room, 16), count)
             text = fence(withhold(text))
-            sources.append(Source(n, r.unit_id, r.source, r.doc_title, title, text, r.relevance))
+            sources.append(Source(n, r.unit_id, r.source, r.doc_title, title, text, r.relevance, doc=r.doc))
             used += count(frame) + 2 + count(text)
         return sources
 

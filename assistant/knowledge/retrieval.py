@@ -105,6 +105,7 @@ class SearchResult:
     bm25_score: float | None
     position: int
     kind: str
+    doc: str = ""  # the document's index id (`GET /documents/{doc}` serves it whole)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -325,6 +326,7 @@ class HybridRetriever:
                     bm25_score=round(bm[uid][0], 4) if uid in bm else None,
                     position=int(meta["position"]),
                     kind=meta["kind"],
+                    doc=meta.get("doc", ""),
                 )
             )
             if len(out) == k:

@@ -50,6 +50,9 @@ class Passage(BaseModel):
     unit_id: str = Field(description="The unit's id: read the whole unit as the resource `uri`.")
     uri: str = Field(description="Resource URI of the whole unit (unit://<unit_id>).")
     relevance: float = Field(description="Relevance 0-1; below about 0.4 the documents do not cover it.")
+    document: str | None = Field(
+        None, description="Path on the app's HTTP server that downloads the whole document (signed in)."
+    )
 
 
 class SearchResult(BaseModel):
@@ -68,6 +71,9 @@ class CitedSource(BaseModel):
     score: float = Field(description="Retrieval relevance 0-1.")
     unit_id: str
     uri: str = Field(description="Resource URI of the whole unit.")
+    document: str | None = Field(
+        None, description="Path on the app's HTTP server that downloads the whole document (signed in)."
+    )
 
 
 class AskResult(BaseModel):
@@ -160,6 +166,7 @@ class Tools:
                 unit_id=h.unit_id,
                 uri=unit_uri(h.unit_id),
                 relevance=h.relevance,
+                document=f"/documents/{h.doc}" if h.doc else None,
             )
             for h in hits
         ]

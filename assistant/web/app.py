@@ -18,6 +18,7 @@ from assistant.settings import Settings
 from assistant.web.api import api_router
 from assistant.web.auth import COOKIE, WebContext, web_context
 from assistant.web.chat_tab import ChatTab
+from assistant.web.document_route import documents_router
 from assistant.web.documents_tab import DocumentsTab, clean_staging
 from assistant.web.errors import guard_handlers
 from assistant.web.guard import Guard
@@ -93,6 +94,7 @@ class WebApp:
             )
         )
         app.include_router(api_router(self.assistant, web.accounts, auth=web.auth, metrics=metrics))
+        app.include_router(documents_router(self.assistant, web))  # a source's whole document
         app.add_route(PATH, mcp)  # before Gradio's "/" mount, which would take every path
         if web.auth:
             app.include_router(web.login_router())

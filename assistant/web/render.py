@@ -10,6 +10,7 @@ import html
 import re
 import time
 from typing import Any
+from urllib.parse import quote
 
 CSS = """
 .sources-panel .source { border-left: 3px solid var(--color-accent); padding: 6px 10px; margin: 8px 0; }
@@ -148,6 +149,9 @@ def sources_html(answer: dict[str, Any] | None) -> str:
             parts.append('<p class="meta">Also given to the model, not cited:</p>')
         for s in items:
             support = "" if s.get("support") is None else f" · support {s['support']:.2f}"
+            if s.get("doc"):  # the whole document, served by web/document_route.py
+                href = html.escape(f"/documents/{quote(str(s['doc']), safe='')}")
+                support += f' · <a href="{href}" download>whole document</a>'
             parts.append(
                 f'<div class="source {kind}"><strong>[{s["n"]}] {html.escape(s["title"])}</strong>'
                 f'<div class="meta">{html.escape(s["doc_title"])} · {html.escape(s["source"])} · '
