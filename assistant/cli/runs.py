@@ -140,6 +140,7 @@ def eval_runs_cmd(
     """Detector precision/recall per kind on the synthetic runs of tests/goldsets/runs and, per half,
     on the real logs of tests/goldsets/real_runs (per format: read, with the right curves); healthy runs
     flagged; and whether the diagnosis retrieves (and the answer cites) a unit about the problem."""
+    from assistant.measure.evaluation import load_jsonl
     from assistant.measure.runs_eval import REAL_DIR, RUNS_DIR, eval_real, eval_runs
 
     with friendly_errors():
@@ -151,7 +152,8 @@ def eval_runs_cmd(
             progress=lambda i, n: err.print(f"diagnosis {i}/{n}", end="\r"),
         )
         if real and (REAL_DIR / "logs").is_dir():
-            report["real"] = {half: eval_real(half=half) for half in ("tune", "heldout")}
+            halves = dict.fromkeys(i["half"] for i in load_jsonl(REAL_DIR / "labels.jsonl"))
+            report["real"] = {half: eval_real(half=half) for half in halves}  # tune, heldout, fresh
         elif real:
             report["real"] = f"not measured: {REAL_DIR / 'logs'} is not on this machine (see its README)"
     if as_json:
