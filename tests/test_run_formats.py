@@ -157,3 +157,48 @@ def test_nan_never_appears_as_a_number_in_the_evidence():
     found = detect(run)
     assert found[0].kind == "diverged"
     assert "nan" not in _evidence(run).lower().replace("not a number", "").replace("nan or", "")
+
+
+def test_prose_and_separator_free_readings_are_read():
+    text = "\n".join(
+        f"Epoch {e}, Step 25, total used time {e * 40.5} (s), avg loss so far is {t:.4f}\n"
+        f"Epoch {e}, val loss is {t + 0.01:.4f}, val mse is {t / 2:.4f}."
+        for e, t in enumerate(_falling(10, 0.05, 0.02))
+    )
+    run = parse_run(text)
+    assert {"train_loss", "val_loss"} <= set(run.metrics) and run.table["val_loss"].notna().sum() == 10
+    tagged = "\n".join(
+        f"[epoch {e}], [train stage1 loss {t:.4f} (seg loss {t / 2:.4f})]" for e, t in enumerate(_falling(8))
+    )
+    assert {"train_stage1_loss", "train_seg_loss"} <= set(parse_run(tagged).metrics)
+    cells = "\n".join(
+        f"step {s}/100 | loss {t:.4f} (+nanz)| norm 1.2 | lr 3e-4" for s, t in enumerate(_falling(20))
+    )
+    assert parse_run(cells).metrics[:1] == ["train_loss"]
+
+
+def test_llama_factory_steps_are_the_axis_when_epochs_are_few():
+    lines = [
+        json.dumps({"current_steps": 10 * (i + 1), "total_steps": 600, "loss": t, "epoch": (i + 1) / 20})
+        for i, t in enumerate(_falling(60))
+    ]
+    tr, _ = run_curves(parse_run("\n".join(lines)))
+    assert tr.unit == "step" and len(tr) == 60
+
+
+def _val_run(val: list[float]) -> str:
+    train = _falling(len(val), 2.0, 0.5)
+    return "\n".join(
+        f"Epoch {e} TrainLoss={t:.5f} ValLoss={v:.5f}"
+        for e, (t, v) in enumerate(zip(train, val, strict=True), 1)
+    )
+
+
+def test_a_mild_rise_that_stays_is_overfitting_and_one_late_spike_is_not():
+    rng = np.random.default_rng(0)
+    low = [1.6 - 0.05 * min(e, 8) for e in range(20)]  # falls to 1.2 by epoch 9, flat after
+    mild = [v + (0.006 * (e - 12) if e > 12 else 0) + rng.normal(0, 0.002) for e, v in enumerate(low)]
+    assert "overfitting" in [f.kind for f in detect(parse_run(_val_run(mild)))]  # +3%, clear of the noise
+    spike = [v + rng.normal(0, 0.002) for v in low]
+    spike[-2] += 0.1
+    assert "overfitting" not in [f.kind for f in detect(parse_run(_val_run(spike)))]

@@ -128,7 +128,9 @@ def axis_of(run: Run, ax: Axis = Axis()) -> str:
         return "epoch"
     if t["step"].notna().any():
         return "step"
-    return "epoch" if run.has_epochs else "row"
+    if run.has_epochs and len(t) < 2 * ax.min_points:
+        return "epoch"
+    return "row"  # few epochs but many logged rows (in the order they were logged): judge those
 
 
 def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
@@ -157,7 +159,7 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
         order = np.argsort(rows["step"].to_numpy(dtype=float), kind="stable")
         x, y = rows["step"].to_numpy(dtype=float)[order], y[order]
     else:
-        unit, x = "row", np.arange(1, len(y) + 1, dtype=float)
+        unit, x = "row", rows.index.to_numpy(dtype=float) + 1  # its place in the log: curves align
     x, y = _binned(x, y, ax.max_points)
     log = bool((y > 0).all() and np.log10(y.max() / y.min()) > ax.log_decades)
     if log:

@@ -42,7 +42,10 @@ class Thresholds:
     tail: float = 0.2
     overfit_min_after: int = 3
     """Overfitting: at least this many points (and a tenth of the run) after the validation minimum,
-    the validation trend ending above it by a counted change, while training does not get worse."""
+    the validation curve ending above it (the median of the later half of those points, three at
+    least, against the three around the minimum) by `noise_widths` standard errors and by
+    `overfit_min_rise` of its level, while training does not get worse."""
+    overfit_min_rise: float = 0.015
     spike_span: float = 0.15
     """A spike: a point standing above both neighbours by this share of the trend's range after the
     warm-up (what stands out on the plot a person reads) and of its level, and by `noise_widths`..."""
@@ -202,9 +205,18 @@ def _overfitting(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding 
     after = len(v) - 1 - turn
     if after < max(th.overfit_min_after, math.ceil(0.1 * len(v))):
         return None
-    low = float(va.y[turn])  # what was logged there (the margin is judged on the trend)
-    margin = _counted(va, v[-1] - float(np.min(v)), float(np.min(v)), th)
-    if margin < 1:
+    low = float(va.y[turn])  # what was logged there (the margin is judged on means, below)
+    # the rise: the median of the last points (the later half since the turn, three at least) against
+    # the mean of the three around the turn, counted in standard errors of that difference (a mild
+    # rise that stays is clear on a smooth curve) and as a share of the level (not a tiny wiggle)
+    tail = va.y[-max(3, after // 2) :]
+    around = va.y[max(0, turn - 1) : turn + 2]
+    rise = float(np.median(tail) - np.mean(around))  # a median: one late spike is no rise
+    error = va.noise * math.sqrt(1.57 / len(tail) + 1 / len(around))  # a median's error is 1.25x
+    level = abs(float(np.mean(around)))
+    floor = math.log10(1 + th.overfit_min_rise) if va.log else th.overfit_min_rise * level
+    margin = rise / max(th.noise_widths * error, floor, 1e-12)
+    if margin < 1 or v[-1] <= float(np.min(v)):
         return None
     details: dict[str, Any] = {"turn": va.at(turn), "val_min": va.value(low), "val_end": va.value(v[-1])}
     train_text = ""

@@ -4,7 +4,8 @@ Understood, in any mix:
 - Keras: an `Epoch 3/20` line, then a progress line `32/32 [====] - 0s - loss: 0.41 - val_loss: 0.58`
   (its later updates of the same epoch replace the earlier ones: the last is the epoch's figure);
 - key/value text in any casing and spacing: `epoch 3 | step 1200 | loss 0.41`, `step=1200 loss=0.41
-  lr=1e-3`, `Epoch 12 TrainLoss=0.41 ValLoss=0.58`, `Train Loss=0.07, Val Loss=0.08`, `val loss: 0.3`
+  lr=1e-3`, `avg loss so far is 0.41`, `train loss 1.27 (seg loss 0.55)` (a loss or accuracy needs no
+  separator), `Epoch 12 TrainLoss=0.41 ValLoss=0.58`, `Train Loss=0.07, Val Loss=0.08`, `val loss: 0.3`
   (a name may be up to three words: the words before the last one are kept when they are not prose);
 - lines that begin with a tag or a timestamp (`[train] …`, `[INFO] …`, `2026-11-02 10:00:01,123 - …`):
   a stage tag (`[train]`, `[valid]`, `[eval]`, `[test]`, fairseq's `[train_inner]`) is the stage of the
@@ -30,8 +31,15 @@ from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, fin
 
 NUM = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)(?![\w.])"
 _WORD = r"[A-Za-z][\w./()-]*"
-_PAIR = re.compile(rf"((?:{_WORD}[ \t]+){{0,2}}{_WORD})\s*[:=]\s*({NUM})", re.IGNORECASE)
-_SPACED = re.compile(rf"^\s*([A-Za-z][\w./ ]*?)\s+({NUM})\s*$", re.IGNORECASE)  # `loss 0.41` in a | cell
+# `loss: 0.41`, `loss=0.41`, `avg loss so far is 0.41`
+_PAIR = re.compile(rf"((?:{_WORD}[ \t]+){{0,2}}{_WORD})\s*(?:[:=]|[ \t]is[ \t])\s*({NUM})", re.IGNORECASE)
+# `loss 0.41` in a | cell, also with a remark after it (llm.c's `loss 3.28 (+nanz)`)
+_SPACED = re.compile(rf"^\s*([A-Za-z][\w./ ]*?)\s+({NUM})\s*(?:\(.*\))?\s*$", re.IGNORECASE)
+# `train loss 1.27 (seg loss 0.55)` anywhere: no separator, so only a loss or accuracy by its name
+_BARE = re.compile(
+    rf"(?<![\w./-])((?:{_WORD}[ \t]+){{0,2}}\b(?:loss|acc|accuracy|perplexity|ppl))[ \t]+({NUM})",
+    re.IGNORECASE,
+)
 _EPOCH = re.compile(r"\bepoch\b\s*[:=#]?\s*(\d+)(?:\s*/\s*\d+)?", re.IGNORECASE)
 # `step 12`, `iter: 12`; llm.c's `s:12` only at the start of a line
 _STEP = re.compile(
@@ -106,6 +114,8 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
                 found[k] = v
     else:
         found = {_name(m.group(1)): logged(float(m.group(2))) for m in _PAIR.finditer(segment)}
+        for m in _BARE.finditer(segment):
+            found.setdefault(_name(m.group(1)), logged(float(m.group(2))))
         if "|" in segment:
             for cell in segment.split("|"):
                 m = _SPACED.match(cell)

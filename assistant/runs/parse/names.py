@@ -17,7 +17,10 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-STEP_COLUMNS = {"step", "global_step", "iteration", "iter", "batch", "steps", "num_updates", "_step"}
+STEP_COLUMNS = {
+    "step", "global_step", "iteration", "iter", "batch", "steps", "num_updates", "_step",
+    "current_steps",  # LLaMA-Factory's trainer_log.jsonl
+}  # fmt: skip
 EPOCH_COLUMNS = {"epoch", "epochs", "num_epoch", "epch"}
 
 TRAIN = {"train", "training", "tr", "trn"}
@@ -26,7 +29,7 @@ TEST = {"test", "testing"}
 # prefixes and suffixes that say how or where a value was aggregated, not what it measures
 NOISE = {
     "epoch", "step", "avg", "mean", "average", "metric", "metrics", "scalar", "scalars", "on", "per",
-    "total", "overall", "running", "inner",
+    "total", "overall", "running", "inner", "so", "far",  # `avg loss so far`
 }  # fmt: skip
 LOSS = {"loss", "nll", "ce", "crossentropyloss"}
 ACC = {"acc", "accuracy"}
