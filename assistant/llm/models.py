@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.knowledge.embedder import ModelHashError, resolve_device
+from assistant.llm.int8_cache import quantize_cached
 from assistant.llm.quantize import INT8, QuantizePlan, cpu_flags, plan_quantization, quantize_int8
 from assistant.settings import Settings
 
@@ -277,9 +278,17 @@ def load_model(source: ModelSource, settings: Settings) -> tuple[Any, Any, str]:
     model.eval()
     if plan.method == INT8:
         start = time.perf_counter()
-        layers = quantize_int8(model)
+        if settings.llm_int8_cache:
+            layers, cached = quantize_cached(model, Path(folder), settings.cache_dir)
+        else:
+            layers, cached = quantize_int8(model), False
+        how = "read from the int8 cache" if cached else "quantized"
         log.warning(
-            "LLM: int8 weights, %d layers in %.1f s (%s)", layers, time.perf_counter() - start, plan.reason
+            "LLM: int8 weights, %d layers %s in %.1f s (%s)",
+            layers,
+            how,
+            time.perf_counter() - start,
+            plan.reason,
         )
     else:
         log.info("LLM: weights not quantized (%s)", plan.reason)

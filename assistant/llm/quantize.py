@@ -21,24 +21,42 @@ a fifth of the decode speed (raw decode 19.2 against 23.7 tokens/s on the packag
 row is rounded on its own asymmetric range rather than the symmetric [-1, 1], so an answer decoded
 alone and the same answer decoded beside others may differ in the last bits, like in any batching
 server; neither ever takes its scale from another token. Figures on the packaged model are in
-docs/benchmarks.md ("CPU int8"). Quantizing takes seconds, so nothing is cached on disk.
+docs/benchmarks.md ("CPU int8").
 
-Why torch's own API: `torch.ao.quantization.quantize_dynamic` warns that it is deprecated in favour of
-torchao, but torchao 0.18 ships no x86 CPU kernels: its int8 configs ran 7-40x slower than fp32 in
-eager mode here (they rely on torch.compile). torch is pinned, so the API is there; this module is the
-one place to change when torchao gets CPU kernels.
+Quantizing is done once per model and kept on disk, like the bf16 GGUF conversion: the first start
+computes the int8 weights, packs them for fbgemm and saves them (not fbgemm's packed form, whose
+layout depends on the CPU) to `cache_dir/models/<folder>-int8-<key>.pt`; later starts read them back
+and only pack them (assistant/llm/models.py `quantize_cached`; the key changes with the source weights,
+torch, transformers, the engine and `CACHE_FORMAT`). On the packaged model (2 vCPUs, busy neighbour):
+first start 13-18 s for this step (480 MB written), later starts 7-10 s, where quantize_dynamic plus
+re-packing every layer without its bias took 19-29 s at each start. Read or computed, the layers are
+the same bit for bit: both go through `install_int8`.
+
+Why torch's own API: `torch.ao.quantization` (`quantize_dynamic`, whose arithmetic `int8_weights`
+repeats with its observer so the int8 tensors can be saved without unpacking them from fbgemm, and the
+dynamic-quantized `Linear`) warns that it is deprecated in favour of torchao, but torchao 0.18 ships no
+x86 CPU kernels: its int8 configs ran 7-40x slower than fp32 in eager mode here (they rely on
+torch.compile). torch is pinned, so the API is there; this module is the one place to change when
+torchao gets CPU kernels.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 INT8 = "int8"
 OFF = "off"
+# Bump when what an int8 cache file holds, or how its contents become layers, changes: older files then
+# no longer match and are replaced.
+CACHE_FORMAT = 1
+QCONFIG = "per_channel_dynamic_qconfig"
 
 
 @dataclass(frozen=True)
@@ -111,47 +129,201 @@ def _engine() -> str | None:
     return next((e for e in ("fbgemm", "qnnpack") if e in supported), None)
 
 
+def _require_engine() -> str:
+    engine = _engine()
+    if engine is None:
+        raise RuntimeError("this torch build has no int8 CPU kernels (fbgemm/qnnpack); set llm_quantize=off")
+    return engine
+
+
+class Int8CacheError(ValueError):
+    """Saved int8 weights that do not fit the model they were loaded for (or are not int8 weights)."""
+
+
+# (int8 weight, float bias or None) by module path: what quantizing computes, what the cache holds.
+Int8Weights = dict[str, tuple[Any, Any]]
+
+
+def _linear_layers(model: Any) -> dict[str, Any]:
+    """The layers `quantize_int8` converts, by module path: exactly `nn.Linear` (as quantize_dynamic's
+    mapping: subclasses stay float), lm_head included even where its weight is tied to the embeddings
+    (the embeddings keep the float copy)."""
+    from torch import nn
+
+    return {name: m for name, m in model.named_modules() if type(m) is nn.Linear}
+
+
+def int8_weights(model: Any) -> Int8Weights:
+    """Each linear layer's int8 weight (one symmetric scale per output channel) and float bias, computed
+    from the float model, which is left as it is.
+
+    The arithmetic is `quantize_dynamic`'s with `per_channel_dynamic_qconfig`, step for step (its
+    observer, then `quantize_per_channel`; tests/test_int8_cache.py checks the two agree bit for bit);
+    done here because quantize_dynamic keeps only the packed weight, and getting the int8 tensor back out
+    of fbgemm to save it (`_weight_bias()`) costs as much again as packing it.
+    """
+    import torch
+
+    qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
+    out: Int8Weights = {}
+    with torch.no_grad(), _quiet():
+        for name, linear in _linear_layers(model).items():
+            observer = qconfig.weight()
+            weight = linear.weight.float()
+            observer(weight)
+            scale, zero_point = observer.calculate_qparams()
+            qweight = torch.quantize_per_channel(
+                weight, scale.to(torch.double), zero_point.to(torch.int64), observer.ch_axis, torch.qint8
+            )
+            out[name] = (qweight, None if linear.bias is None else linear.bias.detach().float())
+    return out
+
+
+def install_int8(model: Any, weights: Int8Weights) -> int:
+    """Put int8 layers with per-token activation scales in place of the model's linear layers, in place.
+
+    `weights` must cover exactly the layers `int8_weights` computes for this model, each with its shape
+    and bias; anything else raises Int8CacheError before the model is touched. Returns the number of
+    int8 layers in the model afterwards.
+    """
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+
+    linears = _linear_layers(model)
+    if set(weights) != set(linears):
+        missing, extra = sorted(set(linears) - set(weights)), sorted(set(weights) - set(linears))
+        raise Int8CacheError(f"layers differ from the model's: missing {missing[:3]}, unknown {extra[:3]}")
+    for name, linear in linears.items():
+        qweight, bias = weights[name]
+        shape = (linear.out_features, linear.in_features)
+        if not (
+            _is_tensor(qweight, torch.qint8, shape)
+            and qweight.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric)
+            and qweight.q_per_channel_axis() == 0
+        ):
+            raise Int8CacheError(f"{name}: not a per-channel int8 weight of shape {shape}")
+        if not (bias is None if linear.bias is None else _is_tensor(bias, torch.float32, shape[:1])):
+            raise Int8CacheError(f"{name}: bias does not match the layer's")
+    engine = _require_engine()
+    cls = _token_scaled_class()
+    previous = torch.backends.quantized.engine
+    layers: dict[str, Any] = {}
+    try:
+        torch.backends.quantized.engine = engine  # the engine that packs the weights also runs them
+        with _quiet():
+            for name, (qweight, bias) in weights.items():
+                inner = DynamicQuantizedLinear(qweight.shape[1], qweight.shape[0], dtype=torch.qint8)
+                inner.set_weight_bias(qweight, None)  # the bias is added after the rows are scaled back
+                layers[name] = cls(inner, bias).train(False)
+    finally:
+        torch.backends.quantized.engine = previous
+    # Every layer is packed before the first is swapped in: a failure above leaves the model float.
+    for name, layer in layers.items():
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name), child, layer)
+    return quantized_layers(model)
+
+
+def _is_tensor(value: Any, dtype: Any, shape: tuple[int, ...]) -> bool:
+    import torch
+
+    return isinstance(value, torch.Tensor) and value.dtype == dtype and tuple(value.shape) == shape
+
+
 def quantize_int8(model: Any) -> int:
     """Replace every `nn.Linear` (lm_head included) by an int8 one with per-token activation scales,
     in place.
 
     Returns the number of layers converted. The embeddings stay float (a lookup reads one row).
     """
+    _require_engine()
+    model.eval()  # as quantize_dynamic does
+    return install_int8(model, int8_weights(model))
+
+
+def cache_identity() -> dict[str, Any]:
+    """What, besides the source weights, decides the int8 weights a cache holds and how they are read."""
     import torch
-    from torch import nn
 
-    engine = _engine()
-    if engine is None:
-        raise RuntimeError("this torch build has no int8 CPU kernels (fbgemm/qnnpack); set llm_quantize=off")
-    previous = torch.backends.quantized.engine
+    return {"format": CACHE_FORMAT, "torch": str(torch.__version__), "engine": _engine(), "qconfig": QCONFIG}
+
+
+def save_int8(path: Path, weights: Int8Weights, meta: dict[str, Any]) -> int:
+    """Write int8 weights and what they were computed from to `path` atomically: into a temporary file
+    beside it, then renamed, so a start killed while writing leaves no half file under that name.
+    Returns the bytes written."""
+    import tempfile
+
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "meta": meta,
+        "layers": {name: {"weight": w, "bias": b} for name, (w, b) in weights.items()},
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
     try:
-        torch.backends.quantized.engine = engine  # the engine that packs the weights also runs them
-        with warnings.catch_warnings():
-            # The deprecation notices point to torchao, which has no CPU kernels yet (module docstring).
-            warnings.filterwarnings("ignore", message=r".*torch\.ao\.quantization is deprecated")
-            warnings.filterwarnings("ignore", message=r".*quantize_per_tensor.*deprecated")
-            warnings.filterwarnings("ignore", message=r".*quantize_per_channel.*deprecated")
-            torch.ao.quantization.quantize_dynamic(
-                model, {nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}, inplace=True
-            )
-            _per_token(model)
-    finally:
-        torch.backends.quantized.engine = previous
-    return quantized_layers(model)
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path.stat().st_size
 
 
+def load_int8(path: Path, meta: dict[str, Any]) -> Int8Weights:
+    """Int8 weights saved by `save_int8` for exactly `meta`; Int8CacheError if the file is not that.
+
+    Read with `weights_only=True`: torch's restricted unpickler rebuilds quantized tensors (checked with
+    torch 2.13), so the file can hold tensors, dicts and plain values but never run code.
+    """
+    import torch
+
+    try:
+        with _quiet():
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a truncated or corrupt file, whatever torch says about it
+        raise Int8CacheError(f"unreadable ({type(exc).__name__}: {str(exc)[:200]})") from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("layers"), dict):
+        raise Int8CacheError("not an int8 weights file")
+    if payload.get("meta") != meta:
+        raise Int8CacheError("computed from other weights or by another torch")
+    weights: Int8Weights = {}
+    for name, layer in payload["layers"].items():
+        if not isinstance(layer, dict) or "weight" not in layer:
+            raise Int8CacheError(f"{name}: no weight")
+        weights[name] = (layer["weight"], layer.get("bias"))
+    return weights
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    with warnings.catch_warnings():
+        # The deprecation notices point to torchao, which has no CPU kernels yet (module docstring).
+        warnings.filterwarnings("ignore", message=r".*torch\.ao\.quantization is deprecated")
+        warnings.filterwarnings("ignore", message=r".*quantize_per_tensor.*deprecated")
+        warnings.filterwarnings("ignore", message=r".*quantize_per_channel.*deprecated")
+        warnings.filterwarnings("ignore", message=r".*TypedStorage is deprecated")  # torch.load of them
+        yield
+
+
+@functools.cache
 def _token_scaled_class() -> type:
     import torch
     from torch import nn
 
     class TokenScaledInt8Linear(nn.Module):
         """An int8 dynamic-quantized linear layer whose activations are quantized with one range per
-        token, so a row's result never depends on the other rows of the call (module docstring)."""
+        token, so a row's result never depends on the other rows of the call (module docstring).
 
-        def __init__(self, inner: nn.Module) -> None:
+        `inner` is packed without a bias; `bias` (float) is added after the rows are scaled back.
+        """
+
+        def __init__(self, inner: nn.Module, bias: torch.Tensor | None) -> None:
             super().__init__()
-            weight, bias = inner._weight_bias()
-            inner.set_weight_bias(weight, None)  # the bias is added after the rows are scaled back
             self.inner = inner
             self.in_features, self.out_features = inner.in_features, inner.out_features
             self.reduce_range = bool(getattr(inner, "reduce_range", True))
@@ -177,17 +349,6 @@ def _token_scaled_class() -> type:
             return out.view(*x.shape[:-1], self.out_features)
 
     return TokenScaledInt8Linear
-
-
-def _per_token(model: Any) -> None:
-    """Wrap every dynamic-quantized linear layer of `model` in a TokenScaledInt8Linear, in place."""
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
-
-    cls = _token_scaled_class()
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, DynamicQuantizedLinear):
-                setattr(parent, name, cls(child))
 
 
 def _is_int8_linear(module: Any) -> bool:

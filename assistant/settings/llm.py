@@ -25,6 +25,11 @@ class LLMSettings(BaseModel):
         "except one with AMX bf16 (bf16 stays); never on a GPU (use llm_load_in_4bit there). `int8`: "
         "always on CPU (computes in float32). `off`: weights as loaded.",
     )
+    llm_int8_cache: bool = Field(
+        True,
+        description="Keep the int8 weights on disk (`cache_dir/models/<model>-int8-<key>.pt`, about the "
+        "size of the bf16 weights) so later starts skip quantizing; false quantizes at every start.",
+    )
     llm_max_memory: str | None = Field(
         None, description="Cap on GPU memory for the LLM (e.g. `6GiB`); the rest is offloaded to CPU."
     )
