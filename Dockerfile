@@ -4,6 +4,14 @@
 # A CPU image on plain Debian (what deploy/build-image.sh builds with podman, offline-capable base):
 #   podman build --build-arg BASE_IMAGE=debian:trixie-slim \
 #       --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu -t dl-assistant .
+# Behind a TLS-intercepting proxy, or with local wheel folders, lend them to pip for the build only
+# (no host file stays in the image, only empty mountpoint folders; deploy/build-image.sh does this
+# when the host has them):
+#   podman build --secret id=build-ca,src=/etc/ssl/certs/ca-certificates.crt \
+#       --build-arg PIP_CERT=/run/secrets/build-ca \
+#       -v /opt/wheels:/opt/wheels:ro --build-arg PIP_FIND_LINKS=/opt/wheels \
+#       -v /opt/pypi:/opt/pypi:ro --build-arg PIP_EXTRA_INDEX_URL=file:///opt/pypi/simple \
+#       --build-arg TORCH_INDEX_URL= ...
 # Installs what `make run` installs (the same torch pin and pyproject extras), parameterised below.
 
 # Any Debian or Ubuntu root filesystem with apt; the default carries CUDA and cuDNN for GPU hosts.
@@ -39,7 +47,15 @@ COPY assistant ./assistant
 COPY corpus ./corpus
 COPY prompts ./prompts
 COPY tests/goldsets ./tests/goldsets
-RUN python3 -m venv .venv \
+# Build-time pip settings, empty by default (pip ignores empty PIP_* variables). They are build args,
+# not ENV: the running image never sees them. PIP_CERT: a CA bundle to verify TLS with (e.g. a
+# proxy's), typically the `build-ca` secret, mounted for this step only; PIP_FIND_LINKS and
+# PIP_EXTRA_INDEX_URL: wheel folders / file:// indexes bind-mounted with `podman build -v`.
+ARG PIP_CERT=
+ARG PIP_FIND_LINKS=
+ARG PIP_EXTRA_INDEX_URL=
+RUN --mount=type=secret,id=build-ca \
+    python3 -m venv .venv \
     && .venv/bin/python -m pip install -q --upgrade pip \
     && .venv/bin/python -m pip install -q "torch==${TORCH_VERSION}" \
         ${TORCH_INDEX_URL:+--index-url "${TORCH_INDEX_URL}"} \
