@@ -153,7 +153,8 @@ def eval_runs_cmd(
         )
         if real and (REAL_DIR / "logs").is_dir():
             halves = dict.fromkeys(i["half"] for i in load_jsonl(REAL_DIR / "labels.jsonl"))
-            report["real"] = {half: eval_real(half=half) for half in halves}  # tune, heldout, fresh
+            order = sorted(halves, key=lambda h: (h != "tune", h != "heldout"))  # then in order added
+            report["real"] = {half: eval_real(half=half) for half in order}
         elif real:
             report["real"] = f"not measured: {REAL_DIR / 'logs'} is not on this machine (see its README)"
     if as_json:
