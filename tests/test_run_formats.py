@@ -202,3 +202,21 @@ def test_a_mild_rise_that_stays_is_overfitting_and_one_late_spike_is_not():
     spike = [v + rng.normal(0, 0.002) for v in low]
     spike[-2] += 0.1
     assert "overfitting" not in [f.kind for f in detect(parse_run(_val_run(spike)))]
+
+
+def test_logger_tables_are_one_record_each():
+    """OpenAI baselines / improved-diffusion and Stable-Baselines3 print a table per logging step."""
+    flat = "-" * 25 + "\n| grad_norm  | 1.91     |\n| loss       | {loss:.4f}   |\n| step       | {step}  |\n"
+    diffusion = "".join(flat.format(loss=v, step=100 * i) for i, v in enumerate(_falling(12))) + "-" * 25
+    run = parse_run("creating model...\n" + diffusion)
+    assert run.metrics == ["train_loss"] and list(run.table["step"]) == [100 * i for i in range(12)]
+    sb3 = (
+        "-" * 41 + "\n| rollout/                |             |\n|    ep_rew_mean          | {rew:<11} |\n"
+        "| time/                   |             |\n|    iterations           | {i:<11} |\n"
+        "|    total_timesteps      | {ts:<11} |\n| train/                  |             |\n"
+        "|    value_loss           | {loss:<11.4f} |\n"
+    )
+    text = "".join(sb3.format(rew=10 * i, i=i, ts=2048 * i, loss=v) for i, v in enumerate(_falling(10), 1))
+    run = parse_run(text + "-" * 41)
+    assert {"train_value_loss", "train_rollout_ep_rew"} <= set(run.metrics)
+    assert run.table["step"].iloc[-1] == 2048 * 10

@@ -126,7 +126,7 @@ def axis_of(run: Run, ax: Axis = Axis()) -> str:
     t = run.table
     if run.has_epochs and t["epoch"].nunique() >= ax.min_points:
         return "epoch"
-    if t["step"].notna().any():
+    if t["step"].nunique() >= ax.min_points:  # a step printed as 4.53e+06 on every row is no axis
         return "step"
     if run.has_epochs and len(t) < 2 * ax.min_points:
         return "epoch"

@@ -14,6 +14,8 @@ Understood, in any mix:
   strings included;
 - records spread over lines: a line with only a step or epoch (`[step=10/10000,epoch=0]`) opens a
   record that the following lines' values belong to;
+- logger tables (OpenAI baselines, Stable-Baselines3, improved-diffusion): rows `| loss | 0.02 |`
+  between rules of dashes, one record per table, its `step` / `total_timesteps` row the step;
 - tqdm bars with a postfix: `Epoch 2: 100%|████| 938/938 [00:12<00:00, 75.1it/s, loss=0.41]` (a
   captured bar's updates are separated by carriage returns; each update is one reading).
 A `name: value` pair counts only when its name is a metric (names.is_metric_name), so `ETA: 3s`,
@@ -47,6 +49,11 @@ _STEP = re.compile(
 )
 _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress bar's `938/938 [`
 _TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")
+# A logger's key/value table (OpenAI baselines, Stable-Baselines3, improved-diffusion): a rule of
+# dashes, rows `| loss | 0.0195 |`, a rule; SB3 heads a section with `| train/ |  |` and indents its rows.
+_TABLE_RULE = re.compile(r"^\s*-{8,}\s*$")
+_TABLE_ROW = re.compile(rf"^\s*\|(\s*)(\S[^|]*?)\s*\|\s*({NUM})?\s*\|\s*$", re.IGNORECASE)
+_TABLE_STEPS = {"step", "steps", "total_timesteps", "timesteps", "iterations", "global_step", "samples_seen"}
 # A reading printed without a name: `[Mar 29, 16:23:15] 104 6.2130` (a step counter, then one
 # decimal) or a line holding one decimal alone; read only when the log names no metric at all.
 _UNNAMED = re.compile(r"^\s*(?:\[[^\]]{0,40}\]\s*)*(?:(\d+)\s+)?([-+]?\d*\.\d+(?:[eE][-+]?\d+)?)\s*$")
@@ -128,6 +135,47 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
     return metrics, axes
 
 
+class _Table:
+    """The rows of one logger table, kept until its closing rule makes them one record."""
+
+    def __init__(self) -> None:
+        self.open = False  # inside a table (after a rule of dashes)
+        self.values: dict[str, float] = {}
+        self.section = ""
+
+    def feed(self, segment: str) -> bool:
+        """Whether the segment is part of a table (a rule, or a row after one)."""
+        if _TABLE_RULE.match(segment):
+            self.open = True
+            return True
+        if not self.open or not (m := _TABLE_ROW.match(segment)):
+            return False
+        indent, key, number = m.groups()
+        if number is None:
+            self.section = key if key.endswith("/") else self.section
+        else:
+            self.values[self.section + key if self.section and len(indent) > 1 else key] = logged(
+                float(number)
+            )
+        return True
+
+    def record(self) -> tuple[float | None, float | None, dict[str, float]] | None:
+        """(epoch, step, metrics) of the table read so far, which is then forgotten."""
+        if not self.values:
+            return None
+        axes = {k.rsplit("/", 1)[-1].lower(): v for k, v in self.values.items()}
+        order = ("step", "steps", "global_step", "total_timesteps", "timesteps", "iterations", "samples_seen")
+        step = next((axes[k] for k in order if k in axes), None)
+        epoch = axes.get("epoch")
+        metrics = {
+            k: v
+            for k, v in self.values.items()
+            if k.rsplit("/", 1)[-1].lower() not in _TABLE_STEPS | {"epoch"}
+        }
+        self.values, self.section = {}, ""
+        return epoch, step, {k: v for k, v in metrics.items() if is_metric_name(k)}
+
+
 def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMITS) -> Run:
     cols = Columns(limits.max_metrics)
     epoch: float | None = None
@@ -135,11 +183,24 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     offset, last_count = 0, 0  # a bar without epochs restarts its counter: steps keep counting
     row_epoch_key: float | None = None  # the epoch the last row belongs to when it has no step
     unnamed = Columns(1)  # readings without a name, kept until a named metric turns up
+    table = _Table()
+
+    def add_table() -> None:
+        if (found := table.record()) and found[2]:
+            cols.add(*found)
+
     for line in lines:
         stage = _stage_tag(line)
         for segment in line.split("\r"):
             if not segment.strip():
                 continue
+            if table.feed(segment):
+                if _TABLE_RULE.match(segment):
+                    add_table()  # a rule closes the table before it (and opens the next)
+                continue
+            if table.open:
+                add_table()
+                table.open = False
             values, axes = _metrics(segment, stage)
             if "epoch" in axes:
                 epoch = axes["epoch"]
@@ -172,6 +233,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 continue
             cols.add(epoch, step, values)
             row_epoch_key = epoch if step is None else None
+    add_table()
     if not cols.n and unnamed.n > 1:
         note = (
             f"the log names no metric: the number printed alone on {unnamed.n} lines "

@@ -39,14 +39,14 @@ ALIASES = {"trl": "train loss", "tel": "eval loss"}
 # Readings where higher is better: a curve of them is judged on its complement (1 - accuracy).
 HIGHER_BETTER = ACC | {
     "f1", "auc", "precision", "recall", "dice", "iou", "miou", "bleu", "rouge", "top1", "top5", "map",
-    "map50", "map75", "ap", "ap50", "ap75", "cos", "cosine", "similarity", "r2", "score",
+    "map50", "map75", "ap", "ap50", "ap75", "cos", "cosine", "similarity", "r2", "score", "reward", "rew",
 }  # fmt: skip
 # A `name: value` counts as a metric only when its name holds one of these tokens, so `ETA: 3`,
 # `v_num=0` or `time: 12` are never taken for one.
 METRIC_TOKENS = LOSS | ACC | LR | {
     "f1", "auc", "precision", "recall", "perplexity", "ppl", "mae", "mse", "rmse", "error", "err",
     "dice", "iou", "miou", "bleu", "rouge", "top1", "top5", "score", "map", "map50", "map75", "ap",
-    "ap50", "ap75", "cer", "wer", "cos", "cosine", "similarity", "r2",
+    "ap50", "ap75", "cer", "wer", "cos", "cosine", "similarity", "r2", "reward", "rew",
 }  # fmt: skip
 # Tokens of a setting printed with the log (a config dump), never a reading.
 SETTING_TOKENS = {
