@@ -114,12 +114,28 @@ def test_a_metric_only_run_is_judged_on_its_metric_higher_being_better():
     assert "overfitting" in [f.kind for f in detect(parse_run(json.dumps(overfit)))]
 
 
-def test_an_unbounded_score_is_judged_on_its_negative():
-    text = "\n".join(f"Episode {i} Average100 Score: {20 + 3 * i:.2f}" for i in range(1, 30))
+def test_a_reward_is_judged_on_its_negative_and_a_score_of_unknown_direction_not_at_all():
+    rising = "\n".join(f"Episode {i} Average Reward: {20 + 3 * i:.2f}" for i in range(1, 30))
+    tr, _ = run_curves(parse_run(rising))
+    assert tr.what == "negative reward"
+    assert [f.kind for f in detect(parse_run(rising))] == ["healthy"]
+    # FID falls as a model improves, a game score rises: `score` alone says neither
+    fid = "\n".join(f"step {i} fid={300 / i:.2f}" for i in range(1, 30))
+    assert run_curves(parse_run(fid))[0].what == "fid"
+    score = "\n".join(f"Episode {i} Average100 Score: {20 + 3 * i:.2f}" for i in range(1, 30))
+    assert judged_metric(parse_run(score)) is None
+
+
+def test_in_reinforcement_learning_the_reward_is_judged_not_the_growing_losses():
+    table = (
+        "-" * 30 + "\n| rollout/        |         |\n|    ep_rew_mean  | {rew:<7} |\n"
+        "| time/           |         |\n|    total_timesteps | {ts:<7} |\n"
+        "| train/          |         |\n|    loss         | {loss:<7.2f} |\n"
+    )
+    text = "".join(table.format(rew=20 + 15 * i, ts=2048 * i, loss=0.5 * i) for i in range(1, 31)) + "-" * 30
     run = parse_run(text)
-    tr, _ = run_curves(run)
-    assert tr.what == "negative average100_score"
-    assert "underfitting" not in [f.kind for f in detect(run)]
+    assert judged_metric(run) == "rollout_ep_rew"
+    assert [f.kind for f in detect(run)] == ["healthy"]  # its loss grew 30x, as returns did
 
 
 def test_several_losses_with_no_main_one_are_not_guessed_at():
@@ -220,3 +236,22 @@ def test_logger_tables_are_one_record_each():
     run = parse_run(text + "-" * 41)
     assert {"train_value_loss", "train_rollout_ep_rew"} <= set(run.metrics)
     assert run.table["step"].iloc[-1] == 2048 * 10
+
+
+def test_evaluation_lines_named_by_their_first_word_are_the_held_out_curve():
+    """The PyTorch ImageNet example: `Epoch: [3][..]  Loss 2.1e+00` and, after each epoch,
+    `Test: [..]  Loss 1.3e+00`: the test lines are not training loss."""
+    lines = []
+    for e, t in enumerate(_falling(12, 2.0, 0.4)):
+        lines += [f"Epoch: [{e}][{b}/500]\tTime 0.2\tLoss {t + 0.01 * b:.4e} ({t:.4e})" for b in (100, 200)]
+        lines.append(f"Test: [50/196]\tTime 0.1\tLoss {t + 0.3:.4e} ({t + 0.3:.4e})")
+        lines.append(f"Test set: Average loss: {t + 0.3:.4f}, Accuracy: 80%")
+    run = parse_run("\n".join(lines))
+    test_values = {round(t + 0.3, 4) for t in _falling(12, 2.0, 0.4)}
+    assert not {round(v, 4) for v in run.table["train_loss"].dropna()} & test_values
+    assert {round(v, 4) for v in run.table["val_loss"].dropna()} == test_values
+
+
+def test_a_nan_on_a_row_without_epoch_or_step_is_named_by_its_row():
+    text = "\n".join(["loss: 0.5", "loss: 0.4", "loss: nan", "loss: 0.3"])
+    assert "row 3" in detect(parse_run(text))[0].evidence

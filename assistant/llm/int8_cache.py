@@ -76,7 +76,8 @@ def quantize_cached(model: Any, folder: Path, cache_dir: Path) -> tuple[int, boo
             return install_int8(model, load_int8(path, meta)), True
         except Exception as exc:  # noqa: BLE001 - whatever is wrong with the file, quantize afresh
             log.warning("LLM: int8 cache %s unusable (%s): deleted, quantizing afresh", path, exc)
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a read-only cache: quantize all the same
+                path.unlink(missing_ok=True)
     weights = int8_weights(model)
     layers = install_int8(model, weights)
     try:

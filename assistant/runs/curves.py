@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from assistant.runs.parse import Run
-from assistant.runs.parse.names import higher_is_better
+from assistant.runs.parse.names import REWARD, direction, higher_is_better
 
 
 @dataclass(frozen=True)
@@ -169,17 +169,21 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
 
 
 def judged_metric(run: Run) -> str | None:
-    """What the detectors read: the loss; else accuracy; else the one metric that stands out as the
-    run's main one: logged for both training and validation, a loss before a score, the fewest words
-    (RL's `actor/loss` before `actor/pg_loss`). None when several tie (three agents' critic losses):
-    guessing which one matters would judge the wrong curve."""
+    """What the detectors read: a reward when one is logged (in reinforcement learning the losses
+    grow as the returns do: the reward is the learning curve); else the loss; else accuracy; else the
+    one metric of known direction that stands out as the run's main one: logged for both training and
+    validation, a loss before a score, the fewest words (`actor/loss` before `actor/pg_loss`). None
+    when several tie (three agents' critic losses) or no name says which way is better (`score`):
+    guessing would judge the wrong curve."""
     t = run.table
-    for what in ("loss", "acc"):
-        if f"train_{what}" in t or f"val_{what}" in t:
-            return what
-    names = {c.split("_", 1)[1] for c in run.metrics if c != "lr" and "_" in c}
+    names = {c.split("_", 1)[1] for c in run.metrics if c != "lr" and "_" in c and direction(c)}
+    rewards = {w for w in names if set(w.split("_")) & REWARD}
+    if not rewards:
+        for what in ("loss", "acc"):
+            if f"train_{what}" in t or f"val_{what}" in t:
+                return what
     both = {w for w in names if f"train_{w}" in t and f"val_{w}" in t}
-    pool = both or names
+    pool = rewards or both or names
     losses = {w for w in pool if w.endswith("_loss") or w.startswith("loss_")}
     pool = losses or pool
     if not pool:

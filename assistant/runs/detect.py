@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.runs.curves import Axis, Curve, fmt, lr_at_end, run_curves
+from assistant.runs.curves import Axis, Curve, fmt, judged_metric, lr_at_end, run_curves
 from assistant.runs.parse import Run
 
 KINDS = ("diverged", "overfitting", "plateau", "unstable", "underfitting", "healthy")
@@ -107,11 +107,12 @@ def _nonfinite(run: Run) -> Finding | None:
         bad = np.flatnonzero(np.isinf(run.table[name].to_numpy(dtype=float)))
         if len(bad):
             row = run.table.iloc[int(bad[0])]
-            where = (
-                f"epoch {int(row['epoch'])}" if not math.isnan(row["epoch"]) else f"step {int(row['step'])}"
-            )
-            if not math.isnan(row["epoch"]) and not math.isnan(row["step"]):
-                where += f" (step {int(row['step'])})"
+            if math.isnan(row["epoch"]):
+                where = f"row {int(bad[0]) + 1}" if math.isnan(row["step"]) else f"step {int(row['step'])}"
+            else:
+                where = f"epoch {int(row['epoch'])}"
+                if not math.isnan(row["step"]):
+                    where += f" (step {int(row['step'])})"
             label = "training" if name == "train_loss" else "validation"
             return Finding(
                 "diverged",
@@ -137,7 +138,12 @@ def _step_explosion(run: Run, th: Thresholds) -> Finding | None:
     if not len(over):
         return None
     row = rows.iloc[int(over[0])]
-    where = f"step {int(row['step'])}" if not math.isnan(row["step"]) else f"epoch {int(row['epoch'])}"
+    if not math.isnan(row["step"]):
+        where = f"step {int(row['step'])}"
+    elif not math.isnan(row["epoch"]):
+        where = f"epoch {int(row['epoch'])}"
+    else:
+        where = f"row {int(rows.index[int(over[0])]) + 1}"
     return Finding(
         "diverged",
         f"the training loss started at {fmt(start)} and reached {fmt(y[over[0]])} at {where} "
@@ -368,7 +374,10 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     if nonfinite := _nonfinite(run):
         return [nonfinite]
     tr, va = run_curves(run, Axis(min_points=th.min_points))
-    if exploded := _step_explosion(run, th) or _jump(tr, th) or _climbing(tr, va, th):
+    # the logged steps' loss is read for a blow-up only when the loss is what is judged (in
+    # reinforcement learning, judged on its reward, a loss may grow tenfold in a healthy run)
+    steps = _step_explosion(run, th) if judged_metric(run) == "loss" else None
+    if exploded := steps or _jump(tr, th) or _climbing(tr, va, th):
         return [exploded]
     found = [f for f in (_overfitting(tr, va, th), _unstable([c for c in (tr, va) if c], th)) if f]
     if not found:  # a run that overfits is not stuck; an unstable one's noise hides both

@@ -39,20 +39,24 @@ def _within(path: Path, roots: list[Path]) -> bool:
 def documents_router(assistant: Any, web: WebContext) -> APIRouter:
     router = APIRouter()
 
-    async def allowed(request: Request) -> bool:
-        if not web.auth or web.session_user(request) is not None:
-            return True
+    async def refusal(request: Request) -> Response | None:
+        """None when the caller may read documents; else the 401 (or 429 while throttled) to send."""
+        if not web.auth or await run_in_threadpool(web.session_user, request) is not None:
+            return None
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            return False
-        from assistant.store import AuthError, Throttled
+        if scheme.lower() == "bearer" and key.strip():
+            from assistant.store import AuthError, Throttled
 
-        client = request.client.host if request.client else ""
-        try:
-            await run_in_threadpool(web.accounts.authenticate_key, key.strip(), client)
-        except (AuthError, Throttled):
-            return False
-        return True
+            client = request.client.host if request.client else ""
+            try:
+                await run_in_threadpool(web.accounts.authenticate_key, key.strip(), client)
+                return None
+            except Throttled as exc:
+                headers = {"Retry-After": str(max(1, int(exc.retry_after)))}
+                return JSONResponse({"error": "too many failed API key attempts"}, 429, headers=headers)
+            except AuthError:
+                pass
+        return JSONResponse({"error": "log in or send an API key (Authorization: Bearer KEY)"}, 401)
 
     def locate(doc_id: str) -> tuple[Path, str] | None:
         info = assistant.store.files().get(doc_id)
@@ -65,8 +69,8 @@ def documents_router(assistant: Any, web: WebContext) -> APIRouter:
 
     @router.get("/documents/{doc_id}")
     async def download(doc_id: str, request: Request) -> Response:
-        if not await allowed(request):
-            return JSONResponse({"error": "log in or send an API key (Authorization: Bearer KEY)"}, 401)
+        if (refused := await refusal(request)) is not None:
+            return refused
         found = await run_in_threadpool(locate, doc_id)
         if found is None:
             return JSONResponse({"error": _NOT_FOUND}, 404)

@@ -29,6 +29,7 @@ _SNIFF = 64_000
 # one word ending in a log's extension, or a path with a folder: a file name, not a pasted log
 _LOOKS_LIKE_PATH = re.compile(r"^(\S*/\S+|\S+\.(csv|json|jsonl|log|txt|out|tsv))$", re.IGNORECASE)
 _CUT_TOKEN = re.compile(r"[^\s,:\[\]{}\"]+$")
+_ENDS_IN_NUMBER = re.compile(r"\s[-+]?\d[\d.eE+-]*$")  # `train loss 0.9`: a reading, not a column name
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _HEADER_CELL = re.compile(r"^[A-Za-z_][\w ./()\-]{0,80}$")  # a CSV header names its columns
 
@@ -164,7 +165,7 @@ def _sniff(head: str) -> str:
     cells = [c.strip().strip('"') for c in first.split(sep)]
     # a header: no cell is a number, and most name a column (one odd name, Lightning's
     # `out_tensor([0.])`, does not make the file console text; the reader skips that column)
-    named = sum(bool(_HEADER_CELL.match(c)) for c in cells)
+    named = sum(bool(_HEADER_CELL.match(c)) and not _ENDS_IN_NUMBER.search(c) for c in cells)
     if len(cells) >= 2 and named * 2 > len(cells) and not any(_NUMBER.match(c) for c in cells):
         second = [ln for ln in head.splitlines() if ln.strip()][1:2]
         if second and len(second[0].split(sep)) == len(cells):

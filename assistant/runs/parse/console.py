@@ -39,7 +39,8 @@ _PAIR = re.compile(rf"((?:{_WORD}[ \t]+){{0,2}}{_WORD})\s*(?:[:=]|[ \t]is[ \t])\
 _SPACED = re.compile(rf"^\s*([A-Za-z][\w./ ]*?)\s+({NUM})\s*(?:\(.*\))?\s*$", re.IGNORECASE)
 # `train loss 1.27 (seg loss 0.55)` anywhere: no separator, so only a loss or accuracy by its name
 _BARE = re.compile(
-    rf"(?<![\w./-])((?:{_WORD}[ \t]+){{0,2}}\b(?:loss|acc|accuracy|perplexity|ppl))[ \t]+({NUM})",
+    rf"(?<![\w./-])((?:{_WORD}[ \t]+){{0,2}}(?:[A-Za-z][\w.-]*[_.-])?(?:loss|acc|accuracy|perplexity|ppl))"
+    rf"[ \t]+({NUM})",
     re.IGNORECASE,
 )
 _EPOCH = re.compile(r"\bepoch\b\s*[:=#]?\s*(\d+)(?:\s*/\s*\d+)?", re.IGNORECASE)
@@ -49,6 +50,7 @@ _STEP = re.compile(
 )
 _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress bar's `938/938 [`
 _TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")
+_LEAD_STAGE = re.compile(r"^\s*(test|val|valid|validation|eval|evaluation|dev)(?:\s+set)?\s*:", re.IGNORECASE)
 # A logger's key/value table (OpenAI baselines, Stable-Baselines3, improved-diffusion): a rule of
 # dashes, rows `| loss | 0.0195 |`, a rule; SB3 heads a section with `| train/ |  |` and indents its rows.
 _TABLE_RULE = re.compile(r"^\s*-{8,}\s*$")
@@ -81,9 +83,13 @@ def _name(raw: str) -> str:
 
 
 def _stage_tag(line: str) -> str | None:
+    """The stage a line's tag says (`[valid]`), or its first word (`Test: [50/196] … Loss 1.3`, the
+    PyTorch ImageNet example's evaluation lines; `Test set: Average loss: …`)."""
     for tag in _TAG.findall(line[:80]):
         if stage := _STAGE_TAGS.get(tag.lower()):
             return stage
+    if m := _LEAD_STAGE.match(line):
+        return _STAGE_TAGS[m.group(1).lower()]
     return None
 
 

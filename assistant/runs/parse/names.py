@@ -39,14 +39,21 @@ ALIASES = {"trl": "train loss", "tel": "eval loss"}
 # Readings where higher is better: a curve of them is judged on its complement (1 - accuracy).
 HIGHER_BETTER = ACC | {
     "f1", "auc", "precision", "recall", "dice", "iou", "miou", "bleu", "rouge", "top1", "top5", "map",
-    "map50", "map75", "ap", "ap50", "ap75", "cos", "cosine", "similarity", "r2", "score", "reward", "rew",
+    "map50", "map75", "ap", "ap50", "ap75", "cos", "cosine", "similarity", "r2", "reward", "rew",
 }  # fmt: skip
+# Readings where lower is better besides the losses (a distance, an error rate, FID).
+LOWER_BETTER = LOSS | {
+    "error", "err", "mse", "mae", "rmse", "fid", "kid", "lpips", "dist", "distance", "wer", "cer",
+    "perplexity", "ppl",
+}  # fmt: skip
+REWARD = {"reward", "rew"}
 # A `name: value` counts as a metric only when its name holds one of these tokens, so `ETA: 3`,
 # `v_num=0` or `time: 12` are never taken for one.
 METRIC_TOKENS = LOSS | ACC | LR | {
     "f1", "auc", "precision", "recall", "perplexity", "ppl", "mae", "mse", "rmse", "error", "err",
     "dice", "iou", "miou", "bleu", "rouge", "top1", "top5", "score", "map", "map50", "map75", "ap",
-    "ap50", "ap75", "cer", "wer", "cos", "cosine", "similarity", "r2", "reward", "rew",
+    "ap50", "ap75", "cer", "wer", "cos", "cosine", "similarity", "r2", "reward", "rew", "fid", "kid",
+    "lpips",
 }  # fmt: skip
 # Tokens of a setting printed with the log (a config dump), never a reading.
 SETTING_TOKENS = {
@@ -115,10 +122,18 @@ def role(name: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def higher_is_better(key: str) -> bool:
-    """Whether a normalised metric (`val_acc`, `train_cos`, `val_map50`) improves as it rises."""
+def direction(key: str) -> str | None:
+    """ "up" when a normalised metric (`val_acc`, `train_cos`, `val_map50`) improves as it rises,
+    "down" when it improves as it falls (a loss, an error, FID, a distance), None when its name does
+    not say (`score`: a reward in one log, FID in the next)."""
     toks = set(key.split("_")[1:]) or {key}
-    return bool(toks & HIGHER_BETTER) and not toks & (LOSS | {"error", "err", "mse", "mae", "rmse"})
+    if toks & LOWER_BETTER:
+        return "down"
+    return "up" if toks & HIGHER_BETTER else None
+
+
+def higher_is_better(key: str) -> bool:
+    return direction(key) == "up"
 
 
 def component_of(key: str) -> tuple[str, str] | None:
