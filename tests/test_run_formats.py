@@ -255,3 +255,18 @@ def test_evaluation_lines_named_by_their_first_word_are_the_held_out_curve():
 def test_a_nan_on_a_row_without_epoch_or_step_is_named_by_its_row():
     text = "\n".join(["loss: 0.5", "loss: 0.4", "loss: nan", "loss: 0.3"])
     assert "row 3" in detect(parse_run(text))[0].evidence
+
+
+def test_cyclegan_loss_logs_are_read_and_their_many_losses_not_guessed_at():
+    head = "================ Training Loss (Sat Mar  2 10:00:00 2024) ================\n"
+    lines = [
+        f"(epoch: {e}, iters: {i}, time: 0.3, data: 0.01) D_A: {0.3:.3f} G_A: {g:.3f} cycle_A: {2 * g:.3f} "
+        f"idt_A: {g / 2:.3f} D_B: 0.250 G_B: {g:.3f} cycle_B: {2 * g:.3f} idt_B: {g / 2:.3f} "
+        for e, g in enumerate(_falling(10, 1.5, 0.6), 1)
+        for i in (100, 200)
+    ]
+    run = parse_run(head + "\n".join(lines))
+    assert {"train_g_a_loss", "train_d_b_loss", "train_cycle_a_loss"} <= set(run.metrics)
+    assert list(run.table["step"][:2]) == [100, 200] and run.table["epoch"].max() == 10
+    (finding,) = detect(run)
+    assert finding.kind == "healthy" and "no trend is judged" in finding.evidence

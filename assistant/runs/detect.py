@@ -389,6 +389,12 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
 
 def _healthy(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds) -> Finding:
     c = tr if tr is not None else va
+    if c is None and judged_metric(run) is None and (names := [m for m in run.metrics if m != "lr"]):
+        text = (
+            f"{len(names)} curves ({', '.join(names[:4])}{', …' if len(names) > 4 else ''}) and none of "
+            "them is the run's main one (or says which way is better): they are drawn, no trend is judged"
+        )
+        return Finding("healthy", text, {"points": 0, "judged": None}, "low")
     if c is None or len(c) < th.min_points:
         n = 0 if c is None else len(c)
         unit = "point" if c is None else c.unit

@@ -50,6 +50,9 @@ _STEP = re.compile(
 )
 _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress bar's `938/938 [`
 _TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")
+# pytorch-CycleGAN-and-pix2pix's loss_log.txt: `(epoch: 3, iters: 400, time: …, data: …) D_A: 0.2 G_A: 0.6 …`:
+# every value after the parenthesis is a loss, named without the word
+_GAN_HEAD = re.compile(r"\(epoch:\s*\d+,\s*iters:\s*(\d+)[^)]*\)", re.IGNORECASE)
 _LEAD_STAGE = re.compile(r"^\s*(test|val|valid|validation|eval|evaluation|dev)(?:\s+set)?\s*:", re.IGNORECASE)
 # A logger's key/value table (OpenAI baselines, Stable-Baselines3, improved-diffusion): a rule of
 # dashes, rows `| loss | 0.0195 |`, a rule; SB3 heads a section with `| train/ |  |` and indents its rows.
@@ -125,6 +128,10 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
                 axes[r] = v
             else:
                 found[k] = v
+    elif head := _GAN_HEAD.search(segment):
+        axes["step"] = float(head.group(1))
+        rest = segment[head.end() :]
+        found = {f"{m.group(1).split()[-1]} loss": logged(float(m.group(2))) for m in _PAIR.finditer(rest)}
     else:
         found = {_name(m.group(1)): logged(float(m.group(2))) for m in _PAIR.finditer(segment)}
         for m in _BARE.finditer(segment):
