@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from assistant.llm import int8_cache, models
-from assistant.llm.quantize import int8_weights, quantize_int8, quantized_layers, save_int8
+from assistant.llm.int8_cache import save_int8
+from assistant.llm.quantize import int8_weights, quantize_int8, quantized_layers
 
 LOGGER = "assistant.llm.models"
 

@@ -7,6 +7,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from assistant.knowledge.retrieval import document_url
+
 FOOTER = "\n\n**Sources**\n"
 _FOOTER_RE = re.compile(r"\n\n\*\*Sources\*\*\n(?:- \[\d+\] .*(?:\n|$))+\Z")
 
@@ -62,7 +64,7 @@ def sources_of(answer: Answer) -> list[dict[str, Any]]:
             "span_end": s.span_end,
             "score": s.score,
             "unit_id": s.unit_id,
-            "document": f"/documents/{s.doc}" if s.doc else None,
+            "document": document_url(s.doc) if s.doc else None,
         }
         for s in answer.sources
     ]

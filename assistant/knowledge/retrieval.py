@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import snowballstemmer
@@ -109,6 +110,11 @@ class SearchResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def document_url(doc_id: str) -> str:
+    """Where the whole document of a source is served (web/document_route.py), by its index id."""
+    return f"/documents/{quote(doc_id, safe='')}"
 
 
 @dataclass

@@ -11,17 +11,29 @@ import json
 import logging
 import os
 import re
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from assistant.llm.quantize import cache_identity, install_int8, int8_weights, load_int8, save_int8
+from assistant.llm.quantize import (
+    QCONFIG,
+    Int8CacheError,
+    Int8Weights,
+    install_int8,
+    int8_engine,
+    int8_weights,
+    quiet_deprecations,
+)
 
 log = logging.getLogger(__name__)
 
 # Files whose bytes decide the weights a folder loads to (config.json: which layers, tied or not).
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _STALE_TMP_SECONDS = 3600  # a temporary file this old is a killed start's, not one being written
+# Bump when what an int8 cache file holds, or how its contents become layers, changes: older files then
+# no longer match and are replaced.
+CACHE_FORMAT = 1
 
 
 def _cache_label(folder: Path) -> str:
@@ -60,6 +72,67 @@ def int8_cache_file(folder: Path, cache_dir: Path, dtype: Any = "float32") -> tu
     }
     key = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
     return cache_dir / "models" / f"{_cache_label(folder)}-int8-{key}.pt", meta
+
+
+def cache_identity() -> dict[str, Any]:
+    """What, besides the source weights, decides the int8 weights a cache holds and how they are read."""
+    import torch
+
+    return {
+        "format": CACHE_FORMAT,
+        "torch": str(torch.__version__),
+        "engine": int8_engine(),
+        "qconfig": QCONFIG,
+    }
+
+
+def save_int8(path: Path, weights: Int8Weights, meta: dict[str, Any]) -> int:
+    """Write int8 weights and what they were computed from to `path` atomically: into a temporary file
+    beside it, then renamed, so a start killed while writing leaves no half file under that name.
+    Returns the bytes written."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "meta": meta,
+        "layers": {name: {"weight": w, "bias": b} for name, (w, b) in weights.items()},
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path.stat().st_size
+
+
+def load_int8(path: Path, meta: dict[str, Any]) -> Int8Weights:
+    """Int8 weights saved by `save_int8` for exactly `meta`; Int8CacheError if the file is not that.
+
+    Read with `weights_only=True`: torch's restricted unpickler rebuilds quantized tensors (checked with
+    torch 2.13), so the file can hold tensors, dicts and plain values but never run code.
+    """
+    import torch
+
+    try:
+        with quiet_deprecations():
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a truncated or corrupt file, whatever torch says about it
+        raise Int8CacheError(f"unreadable ({type(exc).__name__}: {str(exc)[:200]})") from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("layers"), dict):
+        raise Int8CacheError("not an int8 weights file")
+    if payload.get("meta") != meta:
+        raise Int8CacheError("computed from other weights or by another torch")
+    weights: Int8Weights = {}
+    for name, layer in payload["layers"].items():
+        if not isinstance(layer, dict) or "weight" not in layer:
+            raise Int8CacheError(f"{name}: no weight")
+        weights[name] = (layer["weight"], layer.get("bias"))
+    return weights
 
 
 def quantize_cached(model: Any, folder: Path, cache_dir: Path) -> tuple[int, bool]:

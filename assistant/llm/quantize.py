@@ -26,8 +26,8 @@ docs/benchmarks.md ("CPU int8").
 Quantizing is done once per model and kept on disk, like the bf16 GGUF conversion: the first start
 computes the int8 weights, packs them for fbgemm and saves them (not fbgemm's packed form, whose
 layout depends on the CPU) to `cache_dir/models/<folder>-int8-<key>.pt`; later starts read them back
-and only pack them (assistant/llm/models.py `quantize_cached`; the key changes with the source weights,
-torch, transformers, the engine and `CACHE_FORMAT`). On the packaged model (2 vCPUs, busy neighbour):
+and only pack them (assistant/llm/int8_cache.py; the key changes with the source weights, torch,
+transformers, the engine and its `CACHE_FORMAT`). On the packaged model (2 vCPUs, busy neighbour):
 first start 13-18 s for this step (480 MB written), later starts 7-10 s, where quantize_dynamic plus
 re-packing every layer without its bias took 19-29 s at each start. Read or computed, the layers are
 the same bit for bit: both go through `install_int8`.
@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -53,10 +52,7 @@ from typing import Any
 
 INT8 = "int8"
 OFF = "off"
-# Bump when what an int8 cache file holds, or how its contents become layers, changes: older files then
-# no longer match and are replaced.
-CACHE_FORMAT = 1
-QCONFIG = "per_channel_dynamic_qconfig"
+QCONFIG = "per_channel_dynamic_qconfig"  # torch.ao.quantization's, which `int8_weights` follows
 
 
 @dataclass(frozen=True)
@@ -122,7 +118,7 @@ def plan_quantization(
     )
 
 
-def _engine() -> str | None:
+def int8_engine() -> str | None:
     import torch
 
     supported = torch.backends.quantized.supported_engines
@@ -130,7 +126,7 @@ def _engine() -> str | None:
 
 
 def _require_engine() -> str:
-    engine = _engine()
+    engine = int8_engine()
     if engine is None:
         raise RuntimeError("this torch build has no int8 CPU kernels (fbgemm/qnnpack); set llm_quantize=off")
     return engine
@@ -164,9 +160,9 @@ def int8_weights(model: Any) -> Int8Weights:
     """
     import torch
 
-    qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
+    qconfig = getattr(torch.ao.quantization, QCONFIG)
     out: Int8Weights = {}
-    with torch.no_grad(), _quiet():
+    with torch.no_grad(), quiet_deprecations():
         for name, linear in _linear_layers(model).items():
             observer = qconfig.weight()
             weight = linear.weight.float()
@@ -210,7 +206,7 @@ def install_int8(model: Any, weights: Int8Weights) -> int:
     layers: dict[str, Any] = {}
     try:
         torch.backends.quantized.engine = engine  # the engine that packs the weights also runs them
-        with _quiet():
+        with quiet_deprecations():
             for name, (qweight, bias) in weights.items():
                 inner = DynamicQuantizedLinear(qweight.shape[1], qweight.shape[0], dtype=torch.qint8)
                 inner.set_weight_bias(qweight, None)  # the bias is added after the rows are scaled back
@@ -241,66 +237,8 @@ def quantize_int8(model: Any) -> int:
     return install_int8(model, int8_weights(model))
 
 
-def cache_identity() -> dict[str, Any]:
-    """What, besides the source weights, decides the int8 weights a cache holds and how they are read."""
-    import torch
-
-    return {"format": CACHE_FORMAT, "torch": str(torch.__version__), "engine": _engine(), "qconfig": QCONFIG}
-
-
-def save_int8(path: Path, weights: Int8Weights, meta: dict[str, Any]) -> int:
-    """Write int8 weights and what they were computed from to `path` atomically: into a temporary file
-    beside it, then renamed, so a start killed while writing leaves no half file under that name.
-    Returns the bytes written."""
-    import tempfile
-
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "meta": meta,
-        "layers": {name: {"weight": w, "bias": b} for name, (w, b) in weights.items()},
-    }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path.stat().st_size
-
-
-def load_int8(path: Path, meta: dict[str, Any]) -> Int8Weights:
-    """Int8 weights saved by `save_int8` for exactly `meta`; Int8CacheError if the file is not that.
-
-    Read with `weights_only=True`: torch's restricted unpickler rebuilds quantized tensors (checked with
-    torch 2.13), so the file can hold tensors, dicts and plain values but never run code.
-    """
-    import torch
-
-    try:
-        with _quiet():
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - a truncated or corrupt file, whatever torch says about it
-        raise Int8CacheError(f"unreadable ({type(exc).__name__}: {str(exc)[:200]})") from exc
-    if not isinstance(payload, dict) or not isinstance(payload.get("layers"), dict):
-        raise Int8CacheError("not an int8 weights file")
-    if payload.get("meta") != meta:
-        raise Int8CacheError("computed from other weights or by another torch")
-    weights: Int8Weights = {}
-    for name, layer in payload["layers"].items():
-        if not isinstance(layer, dict) or "weight" not in layer:
-            raise Int8CacheError(f"{name}: no weight")
-        weights[name] = (layer["weight"], layer.get("bias"))
-    return weights
-
-
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet_deprecations() -> Iterator[None]:
     with warnings.catch_warnings():
         # The deprecation notices point to torchao, which has no CPU kernels yet (module docstring).
         warnings.filterwarnings("ignore", message=r".*torch\.ao\.quantization is deprecated")

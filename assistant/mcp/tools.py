@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from assistant.chat.answer import Answer, extras, strip_footer
 from assistant.chat.messages import message_text, too_long
-from assistant.knowledge.retrieval import EmptyQueryError
+from assistant.knowledge.retrieval import EmptyQueryError, document_url
 from assistant.llm.errors import LLMError
 from assistant.runs.diagnose import diagnose
 from assistant.runs.parse import Limits, Run, RunParseError, parse_run
@@ -166,7 +166,7 @@ class Tools:
                 unit_id=h.unit_id,
                 uri=unit_uri(h.unit_id),
                 relevance=h.relevance,
-                document=f"/documents/{h.doc}" if h.doc else None,
+                document=document_url(h.doc) if h.doc else None,
             )
             for h in hits
         ]

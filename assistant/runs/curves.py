@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from assistant.runs.parse import Run
-from assistant.runs.parse.names import REWARD, direction, higher_is_better
+from assistant.runs.parse.names import REWARD, direction
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
         return None
     what = "loss" if name.endswith("_loss") else name.split("_", 1)[-1]
     y = rows[name].to_numpy(dtype=float)
-    if higher_is_better(name):  # judged on what is left to gain (or its negative), so it should fall
+    if direction(name) == "up":  # judged on what is left to gain (or its negative), so it should fall
         top = 1.0 if np.nanmax(y) <= 1.0 else 100.0 if np.nanmax(y) <= 100.0 and np.nanmin(y) >= 0 else None
         if top is None:  # unbounded (a reward, a score): its negative
             what, y = f"negative {what}", -y
@@ -196,7 +196,11 @@ def judged_metric(run: Run) -> str | None:
 def run_curves(run: Run, ax: Axis = Axis()) -> tuple[Curve | None, Curve | None]:
     """(training, validation) curves of the judged metric (judged_metric): the loss, else the error
     (1 - accuracy), else another metric, complemented when higher is better."""
-    what = judged_metric(run)
+    return metric_curves(run, judged_metric(run), ax)
+
+
+def metric_curves(run: Run, what: str | None, ax: Axis = Axis()) -> tuple[Curve | None, Curve | None]:
+    """(training, validation) curves of one metric (`loss`, `acc`, `cos`…); none when `what` is None."""
     if what is None:
         return None, None
     return curve(run, f"train_{what}", "training", ax), curve(run, f"val_{what}", "validation", ax)

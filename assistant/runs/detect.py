@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.runs.curves import Axis, Curve, fmt, judged_metric, lr_at_end, run_curves
+from assistant.runs.curves import Axis, Curve, fmt, judged_metric, lr_at_end, metric_curves
 from assistant.runs.parse import Run
 
 KINDS = ("diverged", "overfitting", "plateau", "unstable", "underfitting", "healthy")
@@ -99,6 +99,17 @@ def _counted(c: Curve, change: float, level: float, th: Thresholds) -> float:
 # -- blow-ups --------------------------------------------------------------------------------------
 
 
+def _where(row: Any, index: int, step_first: bool) -> str:
+    """Where a logged row is, in the run's own terms: `epoch 3 (step 1200)` (or `step 1200` first when
+    steps are what was read), else its place in the log."""
+    has_epoch, has_step = not math.isnan(row["epoch"]), not math.isnan(row["step"])
+    if has_step and (step_first or not has_epoch):
+        return f"step {int(row['step'])}"
+    if has_epoch:
+        return f"epoch {int(row['epoch'])}" + (f" (step {int(row['step'])})" if has_step else "")
+    return f"row {index + 1}"
+
+
 def _nonfinite(run: Run) -> Finding | None:
     """A loss logged as NaN or inf (stored as inf: see parse.Run)."""
     for name in ("train_loss", "val_loss"):
@@ -106,13 +117,7 @@ def _nonfinite(run: Run) -> Finding | None:
             continue
         bad = np.flatnonzero(np.isinf(run.table[name].to_numpy(dtype=float)))
         if len(bad):
-            row = run.table.iloc[int(bad[0])]
-            if math.isnan(row["epoch"]):
-                where = f"row {int(bad[0]) + 1}" if math.isnan(row["step"]) else f"step {int(row['step'])}"
-            else:
-                where = f"epoch {int(row['epoch'])}"
-                if not math.isnan(row["step"]):
-                    where += f" (step {int(row['step'])})"
+            where = _where(run.table.iloc[int(bad[0])], int(bad[0]), step_first=False)
             label = "training" if name == "train_loss" else "validation"
             return Finding(
                 "diverged",
@@ -137,13 +142,7 @@ def _step_explosion(run: Run, th: Thresholds) -> Finding | None:
     )
     if not len(over):
         return None
-    row = rows.iloc[int(over[0])]
-    if not math.isnan(row["step"]):
-        where = f"step {int(row['step'])}"
-    elif not math.isnan(row["epoch"]):
-        where = f"epoch {int(row['epoch'])}"
-    else:
-        where = f"row {int(rows.index[int(over[0])]) + 1}"
+    where = _where(rows.iloc[int(over[0])], int(rows.index[int(over[0])]), step_first=True)
     return Finding(
         "diverged",
         f"the training loss started at {fmt(start)} and reached {fmt(y[over[0]])} at {where} "
@@ -373,10 +372,11 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     """The findings for a run, most severe first; `healthy` alone when nothing is wrong."""
     if nonfinite := _nonfinite(run):
         return [nonfinite]
-    tr, va = run_curves(run, Axis(min_points=th.min_points))
+    what = judged_metric(run)
+    tr, va = metric_curves(run, what, Axis(min_points=th.min_points))
     # the logged steps' loss is read for a blow-up only when the loss is what is judged (in
     # reinforcement learning, judged on its reward, a loss may grow tenfold in a healthy run)
-    steps = _step_explosion(run, th) if judged_metric(run) == "loss" else None
+    steps = _step_explosion(run, th) if what == "loss" else None
     if exploded := steps or _jump(tr, th) or _climbing(tr, va, th):
         return [exploded]
     found = [f for f in (_overfitting(tr, va, th), _unstable([c for c in (tr, va) if c], th)) if f]
@@ -384,12 +384,12 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
         found += [f for f in (_plateau(tr, va, run, th), _underfitting(tr, va, th)) if f]
     if found:
         return found
-    return [_healthy(tr, va, run, th)]
+    return [_healthy(tr, va, run, th, judged=what is not None)]
 
 
-def _healthy(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds) -> Finding:
+def _healthy(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds, judged: bool) -> Finding:
     c = tr if tr is not None else va
-    if c is None and judged_metric(run) is None and (names := [m for m in run.metrics if m != "lr"]):
+    if c is None and not judged and (names := [m for m in run.metrics if m != "lr"]):
         text = (
             f"{len(names)} curves ({', '.join(names[:4])}{', …' if len(names) > 4 else ''}) and none of "
             "them is the run's main one (or says which way is better): they are drawn, no trend is judged"

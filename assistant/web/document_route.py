@@ -18,14 +18,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from assistant.knowledge.retrieval import document_url
+from assistant.web.api import ApiError, ChatAPI
 from assistant.web.auth import WebContext
 
 _TYPES = {".md": "text/markdown", ".txt": "text/plain", ".pdf": "application/pdf", ".html": "text/html"}
 _NOT_FOUND = "no such document in the index (it may have been removed)"
-
-
-def document_url(doc_id: str) -> str:
-    return f"/documents/{doc_id}"
+__all__ = ["document_url", "documents_router"]
 
 
 def _roots(settings: Any) -> list[Path]:
@@ -39,24 +38,19 @@ def _within(path: Path, roots: list[Path]) -> bool:
 def documents_router(assistant: Any, web: WebContext) -> APIRouter:
     router = APIRouter()
 
+    keys = ChatAPI(assistant, web.accounts, auth=web.auth)  # API keys, checked and throttled as /v1
+
     async def refusal(request: Request) -> Response | None:
         """None when the caller may read documents; else the 401 (or 429 while throttled) to send."""
         if not web.auth or await run_in_threadpool(web.session_user, request) is not None:
             return None
-        scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and key.strip():
-            from assistant.store import AuthError, Throttled
-
-            client = request.client.host if request.client else ""
-            try:
-                await run_in_threadpool(web.accounts.authenticate_key, key.strip(), client)
-                return None
-            except Throttled as exc:
-                headers = {"Retry-After": str(max(1, int(exc.retry_after)))}
-                return JSONResponse({"error": "too many failed API key attempts"}, 429, headers=headers)
-            except AuthError:
-                pass
-        return JSONResponse({"error": "log in or send an API key (Authorization: Bearer KEY)"}, 401)
+        if not request.headers.get("authorization", "").strip():
+            return JSONResponse({"error": "log in or send an API key (Authorization: Bearer KEY)"}, 401)
+        try:
+            await keys.user(request)
+        except ApiError as exc:
+            return exc.response()
+        return None
 
     def locate(doc_id: str) -> tuple[Path, str] | None:
         info = assistant.store.files().get(doc_id)

@@ -10,7 +10,8 @@ import html
 import re
 import time
 from typing import Any
-from urllib.parse import quote
+
+from assistant.knowledge.retrieval import document_url
 
 CSS = """
 .sources-panel .source { border-left: 3px solid var(--color-accent); padding: 6px 10px; margin: 8px 0; }
@@ -149,13 +150,13 @@ def sources_html(answer: dict[str, Any] | None) -> str:
             parts.append('<p class="meta">Also given to the model, not cited:</p>')
         for s in items:
             support = "" if s.get("support") is None else f" · support {s['support']:.2f}"
+            whole = ""
             if s.get("doc"):  # the whole document, served by web/document_route.py
-                href = html.escape(f"/documents/{quote(str(s['doc']), safe='')}")
-                support += f' · <a href="{href}" download>whole document</a>'
+                whole = f' · <a href="{html.escape(document_url(str(s["doc"])))}" download>whole document</a>'
             parts.append(
                 f'<div class="source {kind}"><strong>[{s["n"]}] {html.escape(s["title"])}</strong>'
                 f'<div class="meta">{html.escape(s["doc_title"])} · {html.escape(s["source"])} · '
-                f"relevance {s['score']:.2f}{support}</div>"
+                f"relevance {s['score']:.2f}{support}{whole}</div>"
                 f'<div class="passage">{_passage_html(s)}</div></div>'
             )
     parts.append("</div>")

@@ -58,7 +58,8 @@ _LEAD_STAGE = re.compile(r"^\s*(test|val|valid|validation|eval|evaluation|dev)(?
 # dashes, rows `| loss | 0.0195 |`, a rule; SB3 heads a section with `| train/ |  |` and indents its rows.
 _TABLE_RULE = re.compile(r"^\s*-{8,}\s*$")
 _TABLE_ROW = re.compile(rf"^\s*\|(\s*)(\S[^|]*?)\s*\|\s*({NUM})?\s*\|\s*$", re.IGNORECASE)
-_TABLE_STEPS = {"step", "steps", "total_timesteps", "timesteps", "iterations", "global_step", "samples_seen"}
+# the row that is the record's step, in order of preference
+_TABLE_STEPS = ("step", "steps", "global_step", "total_timesteps", "timesteps", "iterations", "samples_seen")
 # A reading printed without a name: `[Mar 29, 16:23:15] 104 6.2130` (a step counter, then one
 # decimal) or a line holding one decimal alone; read only when the log names no metric at all.
 _UNNAMED = re.compile(r"^\s*(?:\[[^\]]{0,40}\]\s*)*(?:(\d+)\s+)?([-+]?\d*\.\d+(?:[eE][-+]?\d+)?)\s*$")
@@ -176,17 +177,16 @@ class _Table:
         """(epoch, step, metrics) of the table read so far, which is then forgotten."""
         if not self.values:
             return None
-        axes = {k.rsplit("/", 1)[-1].lower(): v for k, v in self.values.items()}
-        order = ("step", "steps", "global_step", "total_timesteps", "timesteps", "iterations", "samples_seen")
-        step = next((axes[k] for k in order if k in axes), None)
-        epoch = axes.get("epoch")
+        last = {k: k.rsplit("/", 1)[-1].lower() for k in self.values}  # `time/total_timesteps`
+        axes = {last[k]: v for k, v in self.values.items()}
+        step = next((axes[k] for k in _TABLE_STEPS if k in axes), None)
         metrics = {
             k: v
             for k, v in self.values.items()
-            if k.rsplit("/", 1)[-1].lower() not in _TABLE_STEPS | {"epoch"}
+            if last[k] not in _TABLE_STEPS and last[k] != "epoch" and is_metric_name(k)
         }
         self.values, self.section = {}, ""
-        return epoch, step, {k: v for k, v in metrics.items() if is_metric_name(k)}
+        return axes.get("epoch"), step, metrics
 
 
 def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMITS) -> Run:

@@ -132,10 +132,6 @@ def direction(key: str) -> str | None:
     return "up" if toks & HIGHER_BETTER else None
 
 
-def higher_is_better(key: str) -> bool:
-    return direction(key) == "up"
-
-
 def component_of(key: str) -> tuple[str, str] | None:
     """(stage, part) when a normalised name is one part of a loss logged in parts: Ultralytics'
     `train_box_loss`, detectron2's `train_loss_cls`, YOLOX's `train_iou_loss`."""
