@@ -215,3 +215,14 @@ def lr_at_end(run: Run) -> float | None:
     if not len(lr) or lr.max() <= 0:
         return None
     return float(lr[-1] / lr.max())
+
+
+def starts_late(run: Run) -> bool:
+    """The log begins well into training (a resumed run, a late segment): its first logged step (or
+    epoch) is further from zero than the log's own span, so most of the progress happened before it."""
+    for axis in ("step", "epoch"):
+        x = run.table[axis].to_numpy(dtype=float)
+        x = x[np.isfinite(x)]
+        if len(x) >= 2:
+            return bool(x[0] > 0 and x[0] > x.max() - x[0])
+    return False

@@ -8,192 +8,23 @@ real epochs or steps and values (never NaN), and a confidence (how far past its 
 
 Precedence kept: a run that blew up (NaN/inf) or climbs for good is reported as diverged only (what
 follows says nothing about the settings); plateau and underfitting are not said of a run that
-overfits (it is not stuck) nor of an unstable one (its noise hides both).
+overfits (it is not stuck) nor of an unstable one (its noise hides both). The blow-ups are in
+blowups.py; the thresholds (each documented) and the Finding in findings.py.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from assistant.runs.curves import Axis, Curve, fmt, judged_metric, lr_at_end, metric_curves
+from assistant.runs.blowups import climbing, jump, nonfinite, step_explosion
+from assistant.runs.curves import Axis, Curve, fmt, judged_metric, lr_at_end, metric_curves, starts_late
+from assistant.runs.findings import KINDS, THRESHOLDS, Finding, Thresholds, confidence, counted
 from assistant.runs.parse import Run
 
-KINDS = ("diverged", "overfitting", "plateau", "unstable", "underfitting", "healthy")
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    min_points: int = Axis.min_points
-    """Fewer points than this on a curve: no trend is judged on it (a blow-up still is)."""
-    noise_widths: float = 3.0
-    """A change counts when it exceeds this many times the curve's noise (curves.noise)..."""
-    min_change: float = 0.05
-    """...and this share of the curve's level, so a very smooth curve's tiny wiggle is no finding."""
-    diverge_rise: float = 0.5
-    """Diverged (no NaN): the training trend ends this much (50%) above its best and stays above it
-    for the last `tail` of the run, while validation (if logged) does not improve either..."""
-    explode_factor: float = 10.0
-    """...or one logged training loss is 10x the run's start (the median of its first `start_steps`)."""
-    start_steps: int = 5
-    tail: float = 0.2
-    overfit_min_after: int = 3
-    """Overfitting: at least this many points (and a tenth of the run) after the validation minimum,
-    the validation curve ending above it (the median of the later half of those points, three at
-    least, against the three around the minimum) by `noise_widths` standard errors and by
-    `overfit_min_rise` of its level, while training does not get worse."""
-    overfit_min_rise: float = 0.015
-    spike_span: float = 0.15
-    """A spike: a point standing above both neighbours by this share of the trend's range after the
-    warm-up (what stands out on the plot a person reads) and of its level, and by `noise_widths`..."""
-    spike_share: float = 0.15
-    unstable_spikes: int = 3
-    """...unstable: the training curve has at least this many spikes after the first tenth of the run
-    (warm-up), or either curve has spikes at `spike_share` of its points (two at least), or scatters
-    by `unstable_noise` (30%) of its level throughout (it never settles)."""
-    unstable_noise: float = 0.3
-    plateau_window: float = 1 / 3
-    """Plateau: over the last third of the run the training trend improves by less than
-    `plateau_floor`, or by less than `plateau_gain` and less than three standard errors of the window
-    (a run that barely learned is also underfitting); not said when validation still improves, nor
-    when the logged learning rate has decayed below `lr_decayed` of its peak (that tail is convergence)."""
-    plateau_floor: float = 0.02
-    plateau_gain: float = 0.1
-    lr_decayed: float = 0.1
-    underfit_progress: float = 0.1
-    """Underfitting without a validation curve: the training trend improves by less than this share
-    over the run (from its highest point in the first fifth: a warm-up rise is not progress lost)."""
-    underfit_progress_with_val: float = 0.25
-    underfit_val_progress: float = 0.1
-    """With a validation curve: training improves by less than `underfit_progress_with_val` and
-    validation by less than this."""
-
-
-THRESHOLDS = Thresholds()
-
-
-@dataclass
-class Finding:
-    kind: str
-    evidence: str  # in words, with epochs or steps and values
-    details: dict[str, Any] = field(default_factory=dict)
-    confidence: str = "medium"  # high | medium | low: how far past its threshold
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _confidence(margin: float) -> str:
-    """From how many times over its threshold a finding is."""
-    return "high" if margin >= 3 else "medium" if margin >= 1.5 else "low"
-
-
-def _counted(c: Curve, change: float, level: float, th: Thresholds) -> float:
-    """How many times over the counting threshold a change on curve `c` is (>= 1: it counts)."""
-    return change / c.need(th.noise_widths, th.min_change, level)
-
-
-# -- blow-ups --------------------------------------------------------------------------------------
-
-
-def _where(row: Any, index: int, step_first: bool) -> str:
-    """Where a logged row is, in the run's own terms: `epoch 3 (step 1200)` (or `step 1200` first when
-    steps are what was read), else its place in the log."""
-    has_epoch, has_step = not math.isnan(row["epoch"]), not math.isnan(row["step"])
-    if has_step and (step_first or not has_epoch):
-        return f"step {int(row['step'])}"
-    if has_epoch:
-        return f"epoch {int(row['epoch'])}" + (f" (step {int(row['step'])})" if has_step else "")
-    return f"row {index + 1}"
-
-
-def _nonfinite(run: Run) -> Finding | None:
-    """A loss logged as NaN or inf (stored as inf: see parse.Run)."""
-    for name in ("train_loss", "val_loss"):
-        if name not in run.table:
-            continue
-        bad = np.flatnonzero(np.isinf(run.table[name].to_numpy(dtype=float)))
-        if len(bad):
-            where = _where(run.table.iloc[int(bad[0])], int(bad[0]), step_first=False)
-            label = "training" if name == "train_loss" else "validation"
-            return Finding(
-                "diverged",
-                f"the {label} loss became NaN or infinite at {where}: the weights overflowed",
-                {"metric": name, "at": where},
-                "high",
-            )
-    return None
-
-
-def _step_explosion(run: Run, th: Thresholds) -> Finding | None:
-    """A loss blown up inside one epoch is averaged away per epoch: look at the steps themselves."""
-    if "train_loss" not in run.table:
-        return None
-    rows = run.table[np.isfinite(run.table["train_loss"].to_numpy(dtype=float))]
-    y = rows["train_loss"].to_numpy(dtype=float)
-    if len(y) < 2 * th.start_steps:
-        return None
-    start = float(np.median(y[: th.start_steps]))
-    over = (
-        th.start_steps + np.flatnonzero(y[th.start_steps :] > th.explode_factor * start) if start > 0 else []
-    )
-    if not len(over):
-        return None
-    where = _where(rows.iloc[int(over[0])], int(rows.index[int(over[0])]), step_first=True)
-    return Finding(
-        "diverged",
-        f"the training loss started at {fmt(start)} and reached {fmt(y[over[0]])} at {where} "
-        f"(peak {fmt(float(np.max(y)))}): more than {th.explode_factor:g}x where it started",
-        {"at": where, "start": start, "value": float(y[over[0]]), "peak": float(np.max(y))},
-        "high",
-    )
-
-
-def _jump(tr: Curve | None, th: Thresholds) -> Finding | None:
-    """A training loss that jumps to `explode_factor` times both its previous value and its best so
-    far, from one point to the next: a blow-up a per-epoch log shows only as one wild value."""
-    if tr is None or len(tr) < 2:
-        return None
-    y = np.array([tr.value(v) for v in tr.y])
-    best = np.minimum.accumulate(y)
-    for i in range(1, len(y)):
-        if best[i - 1] > 0 and y[i] > th.explode_factor * max(y[i - 1], best[i - 1]):
-            return Finding(
-                "diverged",
-                f"the training {tr.what} jumped from {fmt(y[i - 1])} to {fmt(y[i])} at {tr.at(i)} "
-                f"(its best so far was {fmt(best[i - 1])}; {fmt(y[-1])} at the end)",
-                {"at": tr.at(i), "best": float(best[i - 1]), "value": float(y[i]), "end": float(y[-1])},
-                "high",
-            )
-    return None
-
-
-def _climbing(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
-    """The training loss climbs for good (no NaN): diverged, unless validation keeps improving (then
-    the training objective is changing under it: a curriculum, a ramped regulariser)."""
-    if tr is None or len(tr) < th.min_points:
-        return None
-    t = tr.trend
-    best = int(np.argmin(t))
-    tail = max(2, math.ceil(len(t) * th.tail))
-    if best >= len(t) - tail or (not tr.log and t[best] <= 0):
-        return None
-    rise = tr.rel(t[best], t[-1])
-    above = t[-tail:] > t[best] + tr.need(th.noise_widths, th.min_change, t[best])
-    if rise < th.diverge_rise or not above.all():
-        return None
-    if va is not None and len(va) >= th.min_points and va.trend[-1] <= np.min(va.trend) + va.noise:
-        return None
-    return Finding(
-        "diverged",
-        f"the training {tr.what} climbed from its best {fmt(tr.value(t[best]))} at {tr.at(best)} to "
-        f"{fmt(tr.value(t[-1]))} at {tr.at(len(t) - 1)} (+{rise:.0%}) and did not come back down",
-        {"at": tr.at(best), "best": tr.value(t[best]), "end": tr.value(t[-1])},
-        _confidence(rise / th.diverge_rise),
-    )
+__all__ = ["KINDS", "THRESHOLDS", "Finding", "Thresholds", "detect"]
 
 
 # -- the shape of the curves ------------------------------------------------------------------------
@@ -239,7 +70,7 @@ def _overfitting(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding 
         f"validation {va.what} was lowest ({fmt(va.value(low))}) at {va.at(turn)} and rose to "
         f"{fmt(va.value(v[-1]))} by {va.at(len(v) - 1)} (+{rise:.0%}){train_text}: it turns at {va.at(turn)}",
         details,
-        _confidence(margin),
+        confidence(margin),
     )
 
 
@@ -286,17 +117,22 @@ def _unstable(curves: list[Curve], th: Thresholds) -> Finding | None:
             "unstable",
             text,
             {"curve": c.label, "spikes": [c.at(i) for i in spikes], "spread": spread},
-            _confidence(margin),
+            confidence(margin),
         )
     return None
 
 
-def _progress(c: Curve) -> tuple[float, int]:
-    """(relative improvement of the trend over the run, index it is measured from): from the highest
-    point of the first fifth, so a warm-up rise is not counted as progress lost."""
+def _progress(c: Curve, th: Thresholds) -> tuple[float, float, int]:
+    """(relative improvement over the run, the level it is measured from, its index): from the highest
+    point of the first fifth's trend, so a warm-up rise is not counted as progress lost, or from the
+    first logged point when it stands clear above that (the untrained start, which the trend's running
+    median smooths away when the loss falls steeply in the first few spans; not one noisy point)."""
     first = max(1, math.ceil(0.2 * len(c)))
     start = int(np.argmax(c.trend[:first]))
-    return -c.rel(float(c.trend[start]), float(c.trend[-1])), start
+    level = float(c.trend[start])
+    if c.y[0] > level + th.noise_widths * c.noise:
+        start, level = 0, float(c.y[0])
+    return -c.rel(level, float(c.trend[-1])), level, start
 
 
 def _plateau(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds) -> Finding | None:
@@ -317,8 +153,7 @@ def _plateau(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds) -> Fi
         return None
     if va is not None and c is tr and _still_improving(va, th):
         return None  # validation still improves: training is slow, not stuck
-    lr = lr_at_end(run)
-    if lr is not None and lr < th.lr_decayed:
+    if _lr_decayed(run, th):
         return None  # the flat tail comes after the learning rate decayed: convergence
     return Finding(
         "plateau",
@@ -326,8 +161,13 @@ def _plateau(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds) -> Fi
         f"({c.at(n - w)} to {c.at(n - 1)}): best {fmt(c.value(before))} before, {fmt(c.value(within))} since",
         {"from": c.at(n - w), "to": c.at(n - 1), "gain": gain, "best_before": c.value(before),
          "best_after": c.value(within)},
-        _confidence(1 / max(margin, 1 / 3)),
+        confidence(1 / max(margin, 1 / 3)),
     )  # fmt: skip
+
+
+def _lr_decayed(run: Run, th: Thresholds) -> bool:
+    lr = lr_at_end(run)
+    return lr is not None and lr <= th.lr_decayed * (1 + 1e-6)  # 1e-4 / 1e-3 in floating point
 
 
 def _still_improving(c: Curve, th: Thresholds) -> bool:
@@ -335,27 +175,34 @@ def _still_improving(c: Curve, th: Thresholds) -> bool:
         return False
     w = max(2, math.ceil(len(c) * th.plateau_window))
     before, within = float(np.min(c.trend[:-w])), float(np.min(c.trend[-w:]))
-    return _counted(c, before - within, before, th) >= 1
+    return counted(c, before - within, before, th) >= 1
 
 
-def _underfitting(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
+def _never_fell(c: Curve, th: Thresholds) -> bool:
+    """The trend ends no lower than where the run started, beyond `noise_widths` of its noise."""
+    _, level, _ = _progress(c, th)
+    return level - float(c.trend[-1]) < th.noise_widths * c.noise
+
+
+def _underfitting(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds) -> Finding | None:
     """Judged on the run's own progress: with a validation curve, held-out progress decides (the
-    training loss may fall some while the model generalises nothing); without one, training's."""
-    if tr is None or len(tr) < th.min_points:
+    training loss may fall some while the model generalises nothing); without one, training's. Not
+    said of a log that begins well into training: what it learned before the log is not in it."""
+    if tr is None or len(tr) < th.min_points or starts_late(run):
         return None
-    progress, start = _progress(tr)
+    progress, level, start = _progress(tr, th)
     with_val = va is not None and len(va) >= th.min_points
     if progress >= (th.underfit_progress_with_val if with_val else th.underfit_progress):
         return None
-    t0, t1 = tr.value(tr.trend[start]), tr.value(tr.trend[-1])
+    t0, t1 = tr.value(level), tr.value(tr.trend[-1])
     details: dict[str, Any] = {"train_start": t0, "train_end": t1, "progress": progress}
     val_text = ""
     margin = th.underfit_progress / max(progress, th.underfit_progress / 3)
     if va is not None and with_val:
-        v_progress, v_start = _progress(va)
+        v_progress, v_level, _ = _progress(va, th)
         if v_progress >= th.underfit_val_progress:
             return None
-        v0, v1 = va.value(va.trend[v_start]), va.value(va.trend[-1])
+        v0, v1 = va.value(v_level), va.value(va.trend[-1])
         val_text = f", and validation {va.what} barely moves ({fmt(v0)} to {fmt(v1)})"
         details["val_end"] = v1
         margin = th.underfit_val_progress / max(v_progress, th.underfit_val_progress / 3)
@@ -364,24 +211,26 @@ def _underfitting(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding
         f"training {tr.what} barely improves: from {fmt(t0)} at {tr.at(start)} to {fmt(t1)} at "
         f"{tr.at(len(tr) - 1)} ({max(progress, 0):.0%} better){val_text}",
         details,
-        _confidence(margin),
+        confidence(margin),
     )
 
 
 def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     """The findings for a run, most severe first; `healthy` alone when nothing is wrong."""
-    if nonfinite := _nonfinite(run):
-        return [nonfinite]
+    if blown := nonfinite(run):
+        return [blown]
     what = judged_metric(run)
     tr, va = metric_curves(run, what, Axis(min_points=th.min_points))
     # the logged steps' loss is read for a blow-up only when the loss is what is judged (in
     # reinforcement learning, judged on its reward, a loss may grow tenfold in a healthy run)
-    steps = _step_explosion(run, th) if what == "loss" else None
-    if exploded := steps or _jump(tr, th) or _climbing(tr, va, th):
+    steps = step_explosion(run, th) if what == "loss" else None
+    if exploded := steps or jump(tr, th) or climbing(tr, va, th):
         return [exploded]
     found = [f for f in (_overfitting(tr, va, th), _unstable([c for c in (tr, va) if c], th)) if f]
     if not found:  # a run that overfits is not stuck; an unstable one's noise hides both
-        found += [f for f in (_plateau(tr, va, run, th), _underfitting(tr, va, th)) if f]
+        found += [f for f in (_plateau(tr, va, run, th), _underfitting(tr, va, run, th)) if f]
+        if len(found) == 2 and tr is not None and _never_fell(tr, th):
+            found = found[1:]  # a curve that never came down did not level off: it never learned
     if found:
         return found
     return [_healthy(tr, va, run, th, judged=what is not None)]
@@ -405,7 +254,6 @@ def _healthy(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds, judge
     if tr is not None and va is not None and len(va):
         best = int(np.argmin(va.trend))
         text += f"; validation {va.what} followed it (best {fmt(va.value(va.trend[best]))} at {va.at(best)})"
-    lr = lr_at_end(run)
-    if lr is not None and lr < th.lr_decayed:
+    if _lr_decayed(run, th):
         text += "; it levels off as the learning rate decays, which is convergence"
     return Finding("healthy", text + ": no sign of a problem", {"points": len(c)}, "medium")

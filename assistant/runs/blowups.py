@@ -1,0 +1,111 @@
+"""Runs that blew up: a loss logged as NaN or inf, one logged step tenfold the start, a jump from one
+point to the next, or a training loss that climbs for good. Any of them is reported alone (detect.py):
+what follows a blow-up says nothing about the settings."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from assistant.runs.curves import Curve, fmt
+from assistant.runs.findings import Finding, Thresholds, confidence
+from assistant.runs.parse import Run
+
+
+def _where(row: Any, index: int, step_first: bool) -> str:
+    """Where a logged row is, in the run's own terms: `epoch 3 (step 1200)` (or `step 1200` first when
+    steps are what was read), else its place in the log."""
+    has_epoch, has_step = not math.isnan(row["epoch"]), not math.isnan(row["step"])
+    if has_step and (step_first or not has_epoch):
+        return f"step {int(row['step'])}"
+    if has_epoch:
+        return f"epoch {int(row['epoch'])}" + (f" (step {int(row['step'])})" if has_step else "")
+    return f"row {index + 1}"
+
+
+def nonfinite(run: Run) -> Finding | None:
+    """A loss logged as NaN or inf (stored as inf: see parse.Run)."""
+    for name in ("train_loss", "val_loss"):
+        if name not in run.table:
+            continue
+        bad = np.flatnonzero(np.isinf(run.table[name].to_numpy(dtype=float)))
+        if len(bad):
+            where = _where(run.table.iloc[int(bad[0])], int(bad[0]), step_first=False)
+            label = "training" if name == "train_loss" else "validation"
+            return Finding(
+                "diverged",
+                f"the {label} loss became NaN or infinite at {where}: the weights overflowed",
+                {"metric": name, "at": where},
+                "high",
+            )
+    return None
+
+
+def step_explosion(run: Run, th: Thresholds) -> Finding | None:
+    """A loss blown up inside one epoch is averaged away per epoch: look at the steps themselves."""
+    if "train_loss" not in run.table:
+        return None
+    rows = run.table[np.isfinite(run.table["train_loss"].to_numpy(dtype=float))]
+    y = rows["train_loss"].to_numpy(dtype=float)
+    if len(y) < 2 * th.start_steps:
+        return None
+    start = float(np.median(y[: th.start_steps]))
+    over = (
+        th.start_steps + np.flatnonzero(y[th.start_steps :] > th.explode_factor * start) if start > 0 else []
+    )
+    if not len(over):
+        return None
+    where = _where(rows.iloc[int(over[0])], int(rows.index[int(over[0])]), step_first=True)
+    return Finding(
+        "diverged",
+        f"the training loss started at {fmt(start)} and reached {fmt(y[over[0]])} at {where} "
+        f"(peak {fmt(float(np.max(y)))}): more than {th.explode_factor:g}x where it started",
+        {"at": where, "start": start, "value": float(y[over[0]]), "peak": float(np.max(y))},
+        "high",
+    )
+
+
+def jump(tr: Curve | None, th: Thresholds) -> Finding | None:
+    """A training loss that jumps to `explode_factor` times both its previous value and its best so
+    far, from one point to the next: a blow-up a per-epoch log shows only as one wild value."""
+    if tr is None or len(tr) < 2:
+        return None
+    y = np.array([tr.value(v) for v in tr.y])
+    best = np.minimum.accumulate(y)
+    for i in range(1, len(y)):
+        if best[i - 1] > 0 and y[i] > th.explode_factor * max(y[i - 1], best[i - 1]):
+            return Finding(
+                "diverged",
+                f"the training {tr.what} jumped from {fmt(y[i - 1])} to {fmt(y[i])} at {tr.at(i)} "
+                f"(its best so far was {fmt(best[i - 1])}; {fmt(y[-1])} at the end)",
+                {"at": tr.at(i), "best": float(best[i - 1]), "value": float(y[i]), "end": float(y[-1])},
+                "high",
+            )
+    return None
+
+
+def climbing(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
+    """The training loss climbs for good (no NaN): diverged, unless validation keeps improving (then
+    the training objective is changing under it: a curriculum, a ramped regulariser)."""
+    if tr is None or len(tr) < th.min_points:
+        return None
+    t = tr.trend
+    best = int(np.argmin(t))
+    tail = max(2, math.ceil(len(t) * th.tail))
+    if best >= len(t) - tail or (not tr.log and t[best] <= 0):
+        return None
+    rise = tr.rel(t[best], t[-1])
+    above = t[-tail:] > t[best] + tr.need(th.noise_widths, th.min_change, t[best])
+    if rise < th.diverge_rise or not above.all():
+        return None
+    if va is not None and len(va) >= th.min_points and va.trend[-1] <= np.min(va.trend) + va.noise:
+        return None
+    return Finding(
+        "diverged",
+        f"the training {tr.what} climbed from its best {fmt(tr.value(t[best]))} at {tr.at(best)} to "
+        f"{fmt(tr.value(t[-1]))} at {tr.at(len(t) - 1)} (+{rise:.0%}) and did not come back down",
+        {"at": tr.at(best), "best": tr.value(t[best]), "end": tr.value(t[-1])},
+        confidence(rise / th.diverge_rise),
+    )

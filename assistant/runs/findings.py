@@ -1,0 +1,83 @@
+"""What a detector reports (a Finding of one of KINDS, with its evidence and a confidence) and the
+thresholds every rule judges by, each documented where it is set."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from assistant.runs.curves import Axis, Curve
+
+KINDS = ("diverged", "overfitting", "plateau", "unstable", "underfitting", "healthy")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_points: int = Axis.min_points
+    """Fewer points than this on a curve: no trend is judged on it (a blow-up still is)."""
+    noise_widths: float = 3.0
+    """A change counts when it exceeds this many times the curve's noise (curves.noise)..."""
+    min_change: float = 0.05
+    """...and this share of the curve's level, so a very smooth curve's tiny wiggle is no finding."""
+    diverge_rise: float = 0.5
+    """Diverged (no NaN): the training trend ends this much (50%) above its best and stays above it
+    for the last `tail` of the run, while validation (if logged) does not improve either..."""
+    explode_factor: float = 10.0
+    """...or one logged training loss is 10x the run's start (the median of its first `start_steps`)."""
+    start_steps: int = 5
+    tail: float = 0.2
+    overfit_min_after: int = 3
+    """Overfitting: at least this many points (and a tenth of the run) after the validation minimum,
+    the validation curve ending above it (the median of the later half of those points, three at
+    least, against the three around the minimum) by `noise_widths` standard errors and by
+    `overfit_min_rise` of its level, while training does not get worse."""
+    overfit_min_rise: float = 0.015
+    spike_span: float = 0.15
+    """A spike: a point standing above both neighbours by this share of the trend's range after the
+    warm-up (what stands out on the plot a person reads) and of its level, and by `noise_widths`..."""
+    spike_share: float = 0.15
+    unstable_spikes: int = 3
+    """...unstable: the training curve has at least this many spikes after the first tenth of the run
+    (warm-up), or either curve has spikes at `spike_share` of its points (two at least), or scatters
+    by `unstable_noise` (30%) of its level throughout (it never settles)."""
+    unstable_noise: float = 0.3
+    plateau_window: float = 1 / 3
+    """Plateau: over the last third of the run the training trend improves by less than
+    `plateau_floor`, or by less than `plateau_gain` and less than three standard errors of the window
+    (a run that barely learned is also underfitting); not said when validation still improves, nor
+    when the logged learning rate has decayed to `lr_decayed` of its peak or below (a tenfold step decay
+    included: that tail is convergence)."""
+    plateau_floor: float = 0.02
+    plateau_gain: float = 0.1
+    lr_decayed: float = 0.1
+    underfit_progress: float = 0.1
+    """Underfitting without a validation curve: the training trend improves by less than this share
+    over the run (from its highest point in the first fifth: a warm-up rise is not progress lost)."""
+    underfit_progress_with_val: float = 0.25
+    underfit_val_progress: float = 0.1
+    """With a validation curve: training improves by less than `underfit_progress_with_val` and
+    validation by less than this."""
+
+
+THRESHOLDS = Thresholds()
+
+
+@dataclass
+class Finding:
+    kind: str
+    evidence: str  # in words, with epochs or steps and values
+    details: dict[str, Any] = field(default_factory=dict)
+    confidence: str = "medium"  # high | medium | low: how far past its threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def confidence(margin: float) -> str:
+    """From how many times over its threshold a finding is."""
+    return "high" if margin >= 3 else "medium" if margin >= 1.5 else "low"
+
+
+def counted(c: Curve, change: float, level: float, th: Thresholds) -> float:
+    """How many times over the counting threshold a change on curve `c` is (>= 1: it counts)."""
+    return change / c.need(th.noise_widths, th.min_change, level)

@@ -1,0 +1,59 @@
+"""The detectors' rules on the shapes that separate a plateau from underfitting and from
+convergence: where progress is measured from, a log that begins mid-training, a curve that never
+came down, a learning rate stepped down tenfold."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from assistant.runs import detect, parse_run
+
+
+def _steps(losses: list[float], first: int = 10, every: int = 10, lr: list[float] | None = None) -> str:
+    rates = lr or [1e-3] * len(losses)
+    return "\n".join(
+        f"step {first + every * i} | loss {v:.5f} | lr {r:.6g}"
+        for i, (v, r) in enumerate(zip(losses, rates, strict=True))
+    )
+
+
+def _kinds(text: str) -> list[str]:
+    return [f.kind for f in detect(parse_run(text))]
+
+
+def test_a_loss_that_fell_steeply_at_the_start_then_levelled_is_a_plateau_not_underfitting():
+    # 45 -> 1.3 within the first 8 of 480 logged steps (the first span of the binned curve, which the
+    # trend's running median smooths away), then flat and creeping up: it learned at once, then stopped
+    rng = np.random.default_rng(1)
+    head = [45.0, 5.1, 2.4, 1.9, 1.75, 1.55, 1.45, 1.3]
+    tail = [1.1 + 0.15 * i / 472 + rng.normal(0, 0.03) for i in range(472)]
+    found = detect(parse_run(_steps(head + tail)))
+    assert [f.kind for f in found] == ["plateau"]
+
+
+def test_a_log_that_begins_well_into_training_is_not_called_underfitting():
+    # a resumed run: 60 prints from step 4,530,000 on, flat around 0.02
+    rng = np.random.default_rng(2)
+    flat = [0.02 + rng.normal(0, 0.002) for _ in range(60)]
+    assert "underfitting" not in _kinds(_steps(flat, first=4_530_000, every=100))
+    assert "underfitting" in _kinds(_steps(flat, first=10, every=100))  # the same curve from the start
+
+
+def test_a_curve_that_never_came_down_is_underfitting_alone():
+    # a loss that wanders around where it began (a DPO loss near ln 2) never levelled off from anything
+    rng = np.random.default_rng(3)
+    wandering = [0.69 + 0.03 * np.sin(i / 5) + rng.normal(0, 0.03) for i in range(60)]
+    assert _kinds(_steps(wandering)) == ["underfitting"]
+    # one that came down a little, clearly, and then flattened is both
+    rng = np.random.default_rng(4)
+    slow = [2.0 - 0.1 * min(i, 30) / 30 + rng.normal(0, 0.002) for i in range(60)]
+    assert set(_kinds(_steps(slow))) == {"plateau", "underfitting"}
+
+
+def test_a_flat_tail_after_a_tenfold_step_decay_is_convergence():
+    rng = np.random.default_rng(5)
+    loss = [0.06 * np.exp(-i / 15) + 0.022 + rng.normal(0, 0.0002) for i in range(150)]
+    lr = [1e-3 if i < 75 else 1e-4 for i in range(150)]
+    found = detect(parse_run(_steps(loss, lr=lr)))
+    assert [f.kind for f in found] == ["healthy"] and "learning rate decays" in found[0].evidence
+    assert "plateau" in _kinds(_steps(loss))  # the same curve at a constant learning rate
