@@ -57,3 +57,24 @@ def test_a_flat_tail_after_a_tenfold_step_decay_is_convergence():
     found = detect(parse_run(_steps(loss, lr=lr)))
     assert [f.kind for f in found] == ["healthy"] and "learning rate decays" in found[0].evidence
     assert "plateau" in _kinds(_steps(loss))  # the same curve at a constant learning rate
+
+
+def _train_val(train: list[float], val: list[float]) -> str:
+    return "\n".join(
+        f"step {100 * (i + 1)}: train loss {t:.4f}, val loss {v:.4f}"
+        for i, (t, v) in enumerate(zip(train, val, strict=True))
+    )
+
+
+def test_both_curves_climbing_together_is_diverged_though_the_rise_is_small():
+    # down to 3.45 by step 2000, then training and validation both drift 12% up and stay there
+    rng = np.random.default_rng(6)
+    shape = [4.8 - 1.35 * min(i, 20) / 20 + (0.42 * min(i - 20, 15) / 15 if i > 20 else 0) for i in range(60)]
+    train = [v + rng.normal(0, 0.01) for v in shape]
+    val = [v + 0.03 + rng.normal(0, 0.01) for v in shape]
+    found = detect(parse_run(_train_val(train, val)))
+    assert [f.kind for f in found] == ["diverged"] and "validation loss with it" in found[0].evidence
+    # the same rise in training alone is not (it takes 50% without a validation curve that agrees)
+    alone = detect(parse_run(_steps(train)))
+    assert "diverged" not in [f.kind for f in alone]
+    assert "improved by only 0.0%" not in " ".join(f.evidence for f in alone)  # it got worse: said so

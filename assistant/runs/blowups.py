@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from assistant.runs.curves import Curve, fmt
-from assistant.runs.findings import Finding, Thresholds, confidence
+from assistant.runs.findings import Finding, Thresholds, confidence, counted
 from assistant.runs.parse import Run
 
 
@@ -98,14 +98,30 @@ def climbing(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | No
         return None
     rise = tr.rel(t[best], t[-1])
     above = t[-tail:] > t[best] + tr.need(th.noise_widths, th.min_change, t[best])
-    if rise < th.diverge_rise or not above.all():
+    if not above.all():
         return None
-    if va is not None and len(va) >= th.min_points and va.trend[-1] <= np.min(va.trend) + va.noise:
+    with_val = va is not None and len(va) >= th.min_points
+    if with_val and va.trend[-1] <= np.min(va.trend) + va.noise:
+        return None
+    val_text, need = "", th.diverge_rise
+    if with_val and (worse := _worse_at_end(va, th)) is not None:
+        need = 0.0  # `above` already asks a counted rise of the training curve
+        val_text = f", and validation {va.what} with it ({worse})"
+    if rise < need:
         return None
     return Finding(
         "diverged",
         f"the training {tr.what} climbed from its best {fmt(tr.value(t[best]))} at {tr.at(best)} to "
-        f"{fmt(tr.value(t[-1]))} at {tr.at(len(t) - 1)} (+{rise:.0%}) and did not come back down",
+        f"{fmt(tr.value(t[-1]))} at {tr.at(len(t) - 1)} (+{rise:.0%}) and did not come back down{val_text}",
         {"at": tr.at(best), "best": tr.value(t[best]), "end": tr.value(t[-1])},
-        confidence(rise / th.diverge_rise),
+        confidence(rise / need if need else counted(tr, t[-1] - t[best], t[best], th)),
     )
+
+
+def _worse_at_end(c: Curve, th: Thresholds) -> str | None:
+    """How a curve ends a counted change above its best (`0.41 at step 2200 to 0.45`), else None."""
+    best = int(np.argmin(c.trend))
+    low, end = float(c.trend[best]), float(c.trend[-1])
+    if counted(c, end - low, low, th) < 1:
+        return None
+    return f"{fmt(c.value(low))} at {c.at(best)} to {fmt(c.value(end))}"

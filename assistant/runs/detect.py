@@ -157,8 +157,9 @@ def _plateau(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds) -> Fi
         return None  # the flat tail comes after the learning rate decayed: convergence
     return Finding(
         "plateau",
-        f"the {c.label} {c.what} improved by only {max(gain, 0):.1%} over the last {w} {c.unit}s "
-        f"({c.at(n - w)} to {c.at(n - 1)}): best {fmt(c.value(before))} before, {fmt(c.value(within))} since",
+        f"the {c.label} {c.what} {f'improved by only {gain:.1%}' if gain > 0 else 'did not improve'} over "
+        f"the last {w} {c.unit}s ({c.at(n - w)} to {c.at(n - 1)}): best {fmt(c.value(before))} before, "
+        f"{fmt(c.value(within))} since",
         {"from": c.at(n - w), "to": c.at(n - 1), "gain": gain, "best_before": c.value(before),
          "best_after": c.value(within)},
         confidence(1 / max(margin, 1 / 3)),

@@ -21,7 +21,9 @@ class Thresholds:
     """...and this share of the curve's level, so a very smooth curve's tiny wiggle is no finding."""
     diverge_rise: float = 0.5
     """Diverged (no NaN): the training trend ends this much (50%) above its best and stays above it
-    for the last `tail` of the run, while validation (if logged) does not improve either..."""
+    for the last `tail` of the run, while validation (if logged) does not improve either; or by any
+    counted change when the validation trend too ends a counted change above its best (both curves
+    worse together: the optimisation is going wrong, not the generalisation)..."""
     explode_factor: float = 10.0
     """...or one logged training loss is 10x the run's start (the median of its first `start_steps`)."""
     start_steps: int = 5
