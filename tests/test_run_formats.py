@@ -270,3 +270,68 @@ def test_cyclegan_loss_logs_are_read_and_their_many_losses_not_guessed_at():
     assert list(run.table["step"][:2]) == [100, 200] and run.table["epoch"].max() == 10
     (finding,) = detect(run)
     assert finding.kind == "healthy" and "no trend is judged" in finding.evidence
+
+
+def test_a_space_aligned_rl_progress_table_is_read_with_its_test_return_held_out():
+    header = "Iteration    Wall_Time    Train_Return    Test_Return    Critic_Loss    Actor_Loss"
+    rows = [
+        f"{50 * i:<12d} {0.1 * i:<12.4f} {200 + 60 * i + 5 * (-1) ** i:<15.3f} {300 + 80 * i:<14.3f} "
+        f"{0.003 + 0.0001 * i:<14.6f} {2.5 - 0.01 * i:.4f}"
+        for i in range(30)
+    ]
+    run = parse_run("\n".join([header, *rows]))
+    assert run.sources["train_return"] == "Train_Return" and run.sources["val_return"] == "Test_Return"
+    assert judged_metric(run) == "return"  # the returns are the learning curve, not the losses
+    assert [f.kind for f in detect(run)] == ["healthy"]
+
+
+def test_the_hugging_face_trainers_console_dicts_are_read():
+    lines = ["***** Running training *****", "  Num examples = 3,000"]
+    for i in range(40):
+        lines.append(
+            f"{{'loss': {0.9 * math.exp(-i / 10) + 0.1:.4f}, 'grad_norm': 0.07, 'learning_rate': 0.001, "
+            f"'epoch': {0.05 * (i + 1):.2f}}}"
+        )
+        if i % 10 == 9:
+            lines.append(
+                f"{{'eval_loss': {0.95 * math.exp(-i / 10) + 0.15:.4f}, 'eval_runtime': 8.7, "
+                f"'epoch': {0.05 * (i + 1):.2f}}}"
+            )
+    run = parse_run("\n".join(lines))
+    assert run.sources["train_loss"] == "loss" and run.sources["val_loss"] == "eval_loss"
+    assert len(run.table["train_loss"].dropna()) == 40
+    assert parse_run("{'loss': __import__('os').getcwd()}\nloss 0.5\nloss 0.4\nloss 0.3").sources == {
+        "train_loss": "loss"
+    }  # a dict that is not literals is not evaluated, only skipped
+
+
+def test_validation_lines_led_by_val_and_a_dash_are_the_held_out_curve():
+    lines = []
+    for e in range(1, 13):
+        lines += [f"Epoch {e}", f"  Train - CE: {1 / e:.4f}, KL: 2.1, acc: {90 + e / 2:.1f}%",
+                  f"  Val   - CE: {1.2 / e:.4f}, KL: 2.3, acc: {88 + e / 2:.1f}%"]  # fmt: skip
+    tr, va = run_curves(parse_run("\n".join(lines)))
+    assert tr.y[-1] == pytest.approx(1 / 12, abs=1e-4) and va.y[-1] == pytest.approx(1.2 / 12, abs=1e-4)
+
+
+def test_json_series_of_step_value_pairs_are_read_each_at_its_own_steps():
+    doc = {
+        "train_loss": [[i, 11.9 - 0.01 * i] for i in range(501)],
+        "val_loss": [[0, 12.1], [250, 9.5], [500, 7.3]],
+        "lr": [[i, 1e-3] for i in range(501)],
+        "val_checkpoints": [{"iter": 0, "val_loss": 12.1}, {"iter": 500, "val_loss": 7.3}],  # a summary
+    }
+    run = parse_run(json.dumps(doc))
+    assert run.sources["train_loss"] == "train_loss" and run.sources["val_loss"] == "val_loss"
+    assert run.table["val_loss"].dropna().tolist() == [12.1, 9.5, 7.3] and not run.notes
+
+
+def test_timm_top1_accuracy_is_read_as_an_accuracy():
+    rows = [
+        {"epoch": e, "train_loss": 3.0 - 0.01 * e, "test_acc1": 60 + e, "test_acc5": 85 + e / 2}
+        for e in range(8)
+    ]
+    run = parse_run("\n".join(json.dumps(r) for r in rows))
+    assert (
+        run.sources["val_acc"] == "test_acc1" and run.sources["val_acc5"] == "test_acc5"
+    )  # top-1 is the accuracy

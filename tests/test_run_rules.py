@@ -4,6 +4,8 @@ came down, a learning rate stepped down tenfold."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from assistant.runs import detect, parse_run
@@ -78,3 +80,37 @@ def test_both_curves_climbing_together_is_diverged_though_the_rise_is_small():
     alone = detect(parse_run(_steps(train)))
     assert "diverged" not in [f.kind for f in alone]
     assert "improved by only 0.0%" not in " ".join(f.evidence for f in alone)  # it got worse: said so
+
+
+def test_a_resumed_run_is_known_by_its_epochs_and_a_counter_from_one_is_not_late():
+    rng = np.random.default_rng(7)
+    flat = [0.37 + rng.normal(0, 0.004) for _ in range(40)]
+    resumed = "\n".join(
+        f"epoch {100 + i // 4} | step {10 * (i % 4) + 9} | loss {v:.4f}" for i, v in enumerate(flat)
+    )
+    assert "underfitting" not in _kinds(resumed)  # epochs 100-109: the learning came before
+    first = "\n".join(f"epoch 1 | step {i + 1} | loss {v:.4f}" for i, v in enumerate(flat))
+    assert "underfitting" in _kinds(first)  # epoch 1 throughout: the run's start
+
+
+def test_a_short_curve_that_only_falls_steeply_is_not_scattering():
+    # six evaluations 15.4 -> 0.30 (a LoRA run's first epochs): a short curve's noise estimate is large
+    # here, but a curve that only falls does not go up and down
+    evals = [15.4, 2.38, 0.347, 0.319, 0.308, 0.304]
+    train = [285.0, 161.0, 9.9, 5.39, 5.18, 5.02]
+    kinds = _kinds(_train_val(train, evals))
+    assert "unstable" not in kinds
+    rng = np.random.default_rng(8)
+    scattered = [0.5 * (1 + 0.6 * (-1) ** i * rng.uniform(0.5, 1)) for i in range(30)]  # never settles
+    assert "unstable" in _kinds(_train_val([1.0 / (i + 1) for i in range(30)], scattered))
+
+
+def test_held_out_accuracy_that_still_improves_keeps_a_flat_training_loss_from_being_called_stuck():
+    # a DeiT fine-tune: the training loss (distillation, mixup) barely moves, top-1 climbs every epoch
+    rows = [
+        {"epoch": e, "train_loss": 4.82 - 0.005 * e, "test_acc1": 69.6 + 0.25 * e, "train_lr": 4e-5}
+        for e in range(15)
+    ]
+    assert _kinds("\n".join(json.dumps(r) for r in rows)) == ["healthy"]
+    flat_acc = [dict(r, test_acc1=73.0) for r in rows]
+    assert "underfitting" in _kinds("\n".join(json.dumps(r) for r in flat_acc))  # nothing improves

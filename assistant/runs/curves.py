@@ -206,6 +206,14 @@ def metric_curves(run: Run, what: str | None, ax: Axis = Axis()) -> tuple[Curve 
     return curve(run, f"train_{what}", "training", ax), curve(run, f"val_{what}", "validation", ax)
 
 
+def other_held_out(run: Run, what: str | None, ax: Axis = Axis()) -> list[Curve]:
+    """Held-out curves of the run's other metrics that say which way is better (for a run whose judged
+    metric has no held-out curve: whether the model still improves on held-out data)."""
+    names = [m for m in run.metrics if m.startswith("val_") and m != f"val_{what}" and direction(m)]
+    found = [curve(run, m, "validation", ax) for m in names]
+    return [c for c in found if c is not None and len(c) >= ax.min_points]
+
+
 def lr_at_end(run: Run) -> float | None:
     """The last logged learning rate as a share of the largest one (None when not logged)."""
     if "lr" not in run.table:
@@ -218,11 +226,12 @@ def lr_at_end(run: Run) -> float | None:
 
 
 def starts_late(run: Run) -> bool:
-    """The log begins well into training (a resumed run, a late segment): its first logged step (or
-    epoch) is further from zero than the log's own span, so most of the progress happened before it."""
+    """The log begins well into training (a resumed run, a late segment): its first logged step or
+    epoch is further from zero than the log's own span on that axis, so most of the progress happened
+    before it (either axis: a resumed Lightning run restarts its steps at each epoch)."""
     for axis in ("step", "epoch"):
         x = run.table[axis].to_numpy(dtype=float)
         x = x[np.isfinite(x)]
-        if len(x) >= 2:
-            return bool(x[0] > 0 and x[0] > x.max() - x[0])
+        if len(x) >= 2 and x[0] > 1 and x[0] > x.max() - x[0]:  # epoch 1 of a counter from 1 is the start
+            return True
     return False

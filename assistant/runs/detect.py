@@ -20,8 +20,17 @@ from typing import Any
 import numpy as np
 
 from assistant.runs.blowups import climbing, jump, nonfinite, step_explosion
-from assistant.runs.curves import Axis, Curve, fmt, judged_metric, lr_at_end, metric_curves, starts_late
-from assistant.runs.findings import KINDS, THRESHOLDS, Finding, Thresholds, confidence, counted
+from assistant.runs.curves import (
+    Axis,
+    Curve,
+    fmt,
+    judged_metric,
+    lr_at_end,
+    metric_curves,
+    other_held_out,
+    starts_late,
+)
+from assistant.runs.findings import KINDS, THRESHOLDS, Finding, Thresholds, confidence
 from assistant.runs.parse import Run
 
 __all__ = ["KINDS", "THRESHOLDS", "Finding", "Thresholds", "detect"]
@@ -89,6 +98,11 @@ def _spikes(c: Curve, th: Thresholds) -> list[int]:
     return out
 
 
+def _goes_up_and_down(c: Curve, th: Thresholds) -> bool:
+    steps = np.diff(c.y)
+    return bool(min((steps > 0).mean(), (steps < 0).mean()) >= th.unstable_reversals) if len(steps) else False
+
+
 def _unstable(curves: list[Curve], th: Thresholds) -> Finding | None:
     for c in curves:
         if len(c) < th.min_points:
@@ -99,7 +113,7 @@ def _unstable(curves: list[Curve], th: Thresholds) -> Finding | None:
         # evaluation set is small, so it takes spikes at a good share of its points
         dense = len(spikes) >= 2 and len(spikes) >= th.spike_share * len(c)
         many = dense or (c.label == "training" and len(spikes) >= th.unstable_spikes)
-        if not many and spread < th.unstable_noise:
+        if not many and (spread < th.unstable_noise or not _goes_up_and_down(c, th)):
             continue
         if many:
             shown = ", ".join(f"{fmt(c.value(c.y[i]))} at {c.at(i)}" for i in spikes[:4])
@@ -135,23 +149,19 @@ def _progress(c: Curve, th: Thresholds) -> tuple[float, float, int]:
     return -c.rel(level, float(c.trend[-1])), level, start
 
 
-def _plateau(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds) -> Finding | None:
+def _plateau(
+    tr: Curve | None, va: Curve | None, held: list[Curve], run: Run, th: Thresholds
+) -> Finding | None:
+    """`held`: the held-out curves that say whether the model still improves (`va`, or without it
+    another metric's: a DeiT log's test accuracies beside a training loss alone)."""
     c = tr if tr is not None else va
     if c is None or len(c) < th.min_points:
         return None
     n = len(c)
-    w = max(3, math.ceil(n * th.plateau_window))
-    before, within = float(np.min(c.trend[: n - w])), float(np.min(c.trend[n - w :]))
-    gain = -c.rel(before, within)
-    # an improvement counts when it is clear of the window's noise (the standard error of its mean)
-    # and is not negligible, or when it is plainly large: a noisy curve still gaining 20% in its last
-    # third is not on a plateau, and a smooth one gaining 0.5% is, however clear that 0.5% is
-    standard_error = th.noise_widths * c.noise * math.sqrt(2 / w)
-    clear = (before - within) / standard_error if gain >= th.plateau_floor else 0.0
-    margin = max(clear, gain / th.plateau_gain)
+    margin, gain, before, within, w = _last_third(c, th)
     if margin >= 1:
         return None
-    if va is not None and c is tr and _still_improving(va, th):
+    if c is tr and any(_still_improving(h, th) for h in held):
         return None  # validation still improves: training is slow, not stuck
     if _lr_decayed(run, th):
         return None  # the flat tail comes after the learning rate decayed: convergence
@@ -171,12 +181,24 @@ def _lr_decayed(run: Run, th: Thresholds) -> bool:
     return lr is not None and lr <= th.lr_decayed * (1 + 1e-6)  # 1e-4 / 1e-3 in floating point
 
 
+def _last_third(c: Curve, th: Thresholds) -> tuple[float, float, float, float, int]:
+    """(margin, gain, best before, best within, window) of the curve's last `plateau_window`: how many
+    times over the bar for "still improving" its gain is. An improvement counts when it is clear of
+    the window's noise (the standard error of its mean) and is not negligible, or when it is plainly
+    large: a noisy curve still gaining 20% in its last third is not on a plateau, and a smooth one
+    gaining 0.5% is, however clear that 0.5% is."""
+    n = len(c)
+    w = max(3, math.ceil(n * th.plateau_window))
+    before, within = float(np.min(c.trend[: n - w])), float(np.min(c.trend[n - w :]))
+    gain = -c.rel(before, within)
+    standard_error = th.noise_widths * c.noise * math.sqrt(2 / w)
+    clear = (before - within) / standard_error if gain >= th.plateau_floor else 0.0
+    return max(clear, gain / th.plateau_gain), gain, before, within, w
+
+
 def _still_improving(c: Curve, th: Thresholds) -> bool:
-    if len(c) < th.min_points:
-        return False
-    w = max(2, math.ceil(len(c) * th.plateau_window))
-    before, within = float(np.min(c.trend[:-w])), float(np.min(c.trend[-w:]))
-    return counted(c, before - within, before, th) >= 1
+    """A held-out curve still improving by the same bar a plateau is judged by."""
+    return len(c) >= th.min_points and _last_third(c, th)[0] >= 1
 
 
 def _never_fell(c: Curve, th: Thresholds) -> bool:
@@ -185,14 +207,17 @@ def _never_fell(c: Curve, th: Thresholds) -> bool:
     return level - float(c.trend[-1]) < th.noise_widths * c.noise
 
 
-def _underfitting(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds) -> Finding | None:
-    """Judged on the run's own progress: with a validation curve, held-out progress decides (the
-    training loss may fall some while the model generalises nothing); without one, training's. Not
-    said of a log that begins well into training: what it learned before the log is not in it."""
+def _underfitting(tr: Curve | None, held: list[Curve], run: Run, th: Thresholds) -> Finding | None:
+    """Judged on the run's own progress: with a held-out curve, held-out progress decides (the
+    training loss may fall some while the model generalises nothing; with several, the one that
+    improves most); without one, training's. Not said of a log that begins well into training: what
+    it learned before the log is not in it."""
     if tr is None or len(tr) < th.min_points or starts_late(run):
         return None
     progress, level, start = _progress(tr, th)
-    with_val = va is not None and len(va) >= th.min_points
+    held = [h for h in held if len(h) >= th.min_points]
+    va = max(held, key=lambda h: _progress(h, th)[0]) if held else None
+    with_val = va is not None
     if progress >= (th.underfit_progress_with_val if with_val else th.underfit_progress):
         return None
     t0, t1 = tr.value(level), tr.value(tr.trend[-1])
@@ -229,7 +254,8 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
         return [exploded]
     found = [f for f in (_overfitting(tr, va, th), _unstable([c for c in (tr, va) if c], th)) if f]
     if not found:  # a run that overfits is not stuck; an unstable one's noise hides both
-        found += [f for f in (_plateau(tr, va, run, th), _underfitting(tr, va, run, th)) if f]
+        held = [va] if va is not None else other_held_out(run, what, Axis(min_points=th.min_points))
+        found += [f for f in (_plateau(tr, va, held, run, th), _underfitting(tr, held, run, th)) if f]
         if len(found) == 2 and tr is not None and _never_fell(tr, th):
             found = found[1:]  # a curve that never came down did not level off: it never learned
     if found:

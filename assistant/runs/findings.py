@@ -41,8 +41,11 @@ class Thresholds:
     unstable_spikes: int = 3
     """...unstable: the training curve has at least this many spikes after the first tenth of the run
     (warm-up), or either curve has spikes at `spike_share` of its points (two at least), or scatters
-    by `unstable_noise` (30%) of its level throughout (it never settles)."""
+    by `unstable_noise` (30%) of its level throughout (it never settles) while going up and down: at
+    least `unstable_reversals` of its steps rise and as many fall (a curve that only falls, steeply, is
+    not scattering, whatever a short curve's noise estimate says)."""
     unstable_noise: float = 0.3
+    unstable_reversals: float = 0.25
     plateau_window: float = 1 / 3
     """Plateau: over the last third of the run the training trend improves by less than
     `plateau_floor`, or by less than `plateau_gain` and less than three standard errors of the window

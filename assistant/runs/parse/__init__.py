@@ -20,7 +20,7 @@ from assistant.runs.parse.jsondoc import events as json_events
 from assistant.runs.parse.jsondoc import read_json
 from assistant.runs.parse.mlflow import metrics_dir, read_mlflow
 from assistant.runs.parse.table import DEFAULT_LIMITS, Limits, Run, RunParseError
-from assistant.runs.parse.tabular import bounded_lines, read_csv, read_jsonl
+from assistant.runs.parse.tabular import SPACES, bounded_lines, read_csv, read_jsonl
 from assistant.runs.parse.tensorboard import event_files, is_event_file, read_tensorboard
 
 __all__ = ["Limits", "Run", "RunParseError", "parse_run"]
@@ -162,17 +162,25 @@ def _sniff(head: str) -> str:
     if stripped.startswith(("[", "{")) and _starts_json(head):
         return "json"
     sep = _delimiter(head)
-    cells = [c.strip().strip('"') for c in first.split(sep)]
+    cells = [c.strip().strip('"') for c in _cells(first, sep)]
     # a header: no cell is a number, and most name a column (one odd name, Lightning's
     # `out_tensor([0.])`, does not make the file console text; the reader skips that column)
     named = sum(bool(_HEADER_CELL.match(c)) and not _ENDS_IN_NUMBER.search(c) for c in cells)
     if len(cells) >= 2 and named * 2 > len(cells) and not any(_NUMBER.match(c) for c in cells):
         second = [ln for ln in head.splitlines() if ln.strip()][1:2]
-        if second and len(second[0].split(sep)) == len(cells):
+        under = _cells(second[0], sep) if second else []
+        if len(under) == len(cells) and (sep != SPACES or all(_NUMBER.match(c) for c in under)):
             return "csv"
     return "console"
 
 
 def _delimiter(head: str) -> str:
+    """`,`, tab or `;`, whichever the first line holds most of; else runs of spaces when it names
+    three columns or more (a space-aligned table; `_sniff` then asks for a row of numbers under it)."""
     first = _first_line(head)
-    return max([",", "\t", ";"], key=first.count)
+    sep = max([",", "\t", ";"], key=first.count)
+    return sep if first.count(sep) or len(first.split()) < 3 else SPACES
+
+
+def _cells(line: str, sep: str) -> list[str]:
+    return line.split() if sep == SPACES else line.split(sep)

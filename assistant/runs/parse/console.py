@@ -24,9 +24,11 @@ A `name: value` pair counts only when its name is a metric (names.is_metric_name
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name, role, stage_of, tokens
 from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, finish, logged
@@ -53,7 +55,9 @@ _TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")
 # pytorch-CycleGAN-and-pix2pix's loss_log.txt: `(epoch: 3, iters: 400, time: …, data: …) D_A: 0.2 G_A: 0.6 …`:
 # every value after the parenthesis is a loss, named without the word
 _GAN_HEAD = re.compile(r"\(epoch:\s*\d+,\s*iters:\s*(\d+)[^)]*\)", re.IGNORECASE)
-_LEAD_STAGE = re.compile(r"^\s*(test|val|valid|validation|eval|evaluation|dev)(?:\s+set)?\s*:", re.IGNORECASE)
+_LEAD_STAGE = re.compile(
+    r"^\s*(test|val|valid|validation|eval|evaluation|dev)(?:\s+set)?\s*(?::|-\s)", re.IGNORECASE
+)  # `Test: [50/196] …`, `Val   - CE: 0.19, acc: 95.0%`
 # A logger's key/value table (OpenAI baselines, Stable-Baselines3, improved-diffusion): a rule of
 # dashes, rows `| loss | 0.0195 |`, a rule; SB3 heads a section with `| train/ |  |` and indents its rows.
 _TABLE_RULE = re.compile(r"^\s*-{8,}\s*$")
@@ -105,7 +109,7 @@ def _json_values(segment: str) -> dict[str, float] | None:
     try:
         obj = json.loads(m.group(0))
     except (ValueError, RecursionError):
-        return None
+        obj = _python_dict(m.group(0))
     if not isinstance(obj, dict):
         return None
     out: dict[str, float] = {}
@@ -117,6 +121,17 @@ def _json_values(segment: str) -> dict[str, float] | None:
         except ValueError:
             continue
     return out
+
+
+def _python_dict(text: str) -> Any:
+    """A dict Python printed (`{'loss': 0.69, 'epoch': 0.04}`: the Hugging Face Trainer's console),
+    read as a literal (never evaluated); None when it is not one."""
+    if not text.startswith("{'"):
+        return None
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError):
+        return None
 
 
 def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[str, float]]:

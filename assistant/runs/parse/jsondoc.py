@@ -1,5 +1,6 @@
 """Whole JSON documents, read as a stream (ijson's C parser), never loaded whole: Hugging Face's
-trainer_state.json (`log_history`), a Keras `history.history` dump, or a list of records.
+trainer_state.json (`log_history`), a Keras `history.history` dump, a list of records, or series of
+[step, value] pairs.
 
 Two passes over the bytes. The first only checks the nesting (deeper than `Limits.max_depth` is
 refused before the parser's own bookkeeping can grow with it) and notes where the readings are: a
@@ -105,11 +106,12 @@ def events(f: IO[bytes], limits: Limits) -> Iterator[tuple[str, str, Any]]:
         yield prefix, event, value
 
 
-def _layout(opener: Callable[[], IO[bytes]], limits: Limits) -> tuple[list[str], bool]:
-    """(prefixes of lists of records, whether top-level lists of numbers exist) of a document whose
-    nesting is within the limit. Raises ijson.JSONError where it is not JSON."""
+def _layout(opener: Callable[[], IO[bytes]], limits: Limits) -> tuple[list[str], bool, bool]:
+    """(prefixes of lists of records, whether top-level lists of numbers exist, whether top-level lists
+    of [step, value] pairs exist) of a document whose nesting is within the limit. Raises
+    ijson.JSONError where it is not JSON."""
     records: list[str] = []
-    numbers = False
+    numbers = pairs = False
     last = ""  # the last event at the top two levels
     try:
         with opener() as f:
@@ -119,12 +121,14 @@ def _layout(opener: Callable[[], IO[bytes]], limits: Limits) -> tuple[list[str],
                         records.append(prefix)
                     elif event == "number" and prefix != "item":
                         numbers = True
+                    elif event == "start_array" and prefix != "item":
+                        pairs = True
                 if prefix.count(".") <= 1:
                     last = event
     except ijson.JSONError:
-        if not records and not numbers:
+        if not records and not numbers and not pairs:
             raise
-    return records, numbers
+    return records, numbers, pairs
 
 
 def _flat(record: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
@@ -162,16 +166,17 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
     """A whole JSON document, opened (twice) by `opener`: records under `log_history`
     (trainer_state.json; the summary entry with `train_runtime` is not a point on the curve) or under
     another top-level key (its name prefixes theirs), a top-level list of records, or top-level lists
-    of numbers (a Keras history, one value per epoch)."""
+    of numbers (a Keras history, one value per epoch) or of [step, value] pairs (one series per key,
+    each logged at its own steps: {"train_loss": [[0, 11.9], …], "val_loss": [[0, 12.1], [500, 7.3]]})."""
     cols = Columns(limits.max_metrics)
     notes: list[str] = []
     fmt = "json"
     try:
-        records, numbers = _layout(opener, limits)
+        records, numbers, pairs = _layout(opener, limits)
     except ijson.JSONError as exc:
         raise RunParseError(f"{name} starts like JSON but is not valid JSON ({_reason(exc)})") from None
     try:
-        for where in records:
+        for where in [] if pairs else records:  # with series, lists of records are their summaries
             outer = where.partition(".")[0] if where != "item" else ""
             fmt = "trainer-state" if outer == "log_history" else fmt
             prefix = f"{outer}/" if outer and outer != "log_history" else ""
@@ -179,6 +184,9 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
                 for rec in ijson.items(f, where, use_float=True):
                     if isinstance(rec, Mapping) and "train_runtime" not in rec:
                         add_record(rec, cols, prefix)
+        if pairs:
+            fmt = "json-series"
+            _add_series(opener, cols)
         if numbers and not cols.n:
             fmt = "keras-history"
             history: dict[str, array] = {}
@@ -194,13 +202,31 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
                 cols.add(float(i + 1), None, row)
     except ijson.JSONError as exc:  # the first pass stopped there too: keep what came before
         notes.append(f"the JSON breaks off before its end ({_reason(exc)}): what came before was read")
-    if not records and not numbers:
+    if not records and not numbers and not pairs:
         raise RunParseError(
             f"{name} is JSON but not a training log (it holds no training metric): expected Hugging "
             "Face's trainer_state.json (with "
             '`log_history`), a Keras history ({"loss": [...]}), a list of records, or one object per line.'
         )
     return finish(cols, fmt, name, notes)
+
+
+def _add_series(opener: Callable[[], IO[bytes]], cols: Columns) -> None:
+    """Top-level lists of [step, value] pairs as rows by step (each series has its own steps)."""
+    by_step: dict[float, dict[str, float]] = {}
+    with _parser(opener) as f:
+        for key, values in ijson.kvitems(f, "", use_float=True):
+            if not isinstance(values, list):
+                continue
+            for pair in values:
+                if (
+                    isinstance(pair, list)
+                    and len(pair) == 2
+                    and all(isinstance(v, int | float) and not isinstance(v, bool) for v in pair)
+                ):
+                    by_step.setdefault(float(pair[0]), {})[key] = logged(float(pair[1]))
+    for step in sorted(by_step):
+        cols.add(None, step, by_step[step])
 
 
 def _reason(exc: Exception) -> str:

@@ -240,7 +240,8 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = ()) -> Run
         key = normalise(str(col))
         if key not in chosen or len(cols.values[col]) > len(cols.values[chosen[key]]):
             chosen[key] = col
-    if "val_loss" not in chosen and "test_loss" in chosen:  # DETR, fairseq…: test is the held-out set
+    # DETR, fairseq, RL's Test_Return…: with no validation curve, test is the held-out set
+    if not any(k.startswith("val_") for k in chosen) and any(k.startswith("test_") for k in chosen):
         for key in [k for k in chosen if k.startswith("test_")]:
             if (to := "val_" + key[len("test_") :]) not in chosen:
                 chosen[to] = chosen.pop(key)

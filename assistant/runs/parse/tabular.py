@@ -25,6 +25,7 @@ from assistant.runs.parse.table import (
 )
 
 CSV_CHUNK_CELLS = 1_000_000  # cells parsed at a time (8 MB as floats)
+SPACES = r"\s+"  # columns aligned with spaces (rllab/AWR-style RL progress tables): pandas' C reader
 
 
 def _axis_names(columns: Iterable[Any]) -> dict[Any, str]:
@@ -44,7 +45,8 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
     cols = Columns(limits.max_metrics)
     fmt, notes = "csv", []
     try:
-        header = next(csv.reader([_first_row(source)], delimiter=sep), [])
+        first = _first_row(source)
+        header = first.split() if sep == SPACES else next(csv.reader([first], delimiter=sep), [])
         if export := _wandb_run(source, sep, header):  # W&B's "<run> - <metric>" columns
             header, note = export
             notes.append(note)
