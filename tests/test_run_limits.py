@@ -143,3 +143,14 @@ def test_a_console_log_whose_lines_start_with_a_tag_is_not_taken_for_json():
         text = "\n".join(f"{tag} epoch {e} | step {e * 5} | loss {1 / e:.3f}" for e in range(1, 9))
         run = parse_run(text)
         assert run.fmt == "console" and len(run) == 8, tag
+
+
+def test_an_integer_too_large_for_a_float_is_an_overflowed_loss_not_a_crash():
+    big = "1" + "0" * 400  # JSON and Python literals hold exact integers; float() refuses this one
+    for text in (
+        f'{{"loss": {big}, "epoch": 1}}\n{{"loss": 0.5, "epoch": 2}}\n{{"loss": 0.4, "epoch": 3}}',
+        f"{{'loss': {big}, 'epoch': 1}}\n{{'loss': 0.5, 'epoch': 2}}\n{{'loss': 0.4, 'epoch': 3}}",
+        f'epoch 1 {{"loss": {big}}}\nepoch 2 {{"loss": 0.5}}\nepoch 3 {{"loss": 0.4}}',
+    ):
+        found = detect(parse_run(text))
+        assert found[0].kind == "diverged" and "NaN or infinite" in found[0].evidence

@@ -117,7 +117,7 @@ def _json_values(segment: str) -> dict[str, float] | None:
         if isinstance(v, bool) or not isinstance(v, int | float | str):
             continue
         try:
-            out[str(k)] = logged(float(v))
+            out[str(k)] = logged(v)
         except ValueError:
             continue
     return out
@@ -147,16 +147,16 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
     elif head := _GAN_HEAD.search(segment):
         axes["step"] = float(head.group(1))
         rest = segment[head.end() :]
-        found = {f"{m.group(1).split()[-1]} loss": logged(float(m.group(2))) for m in _PAIR.finditer(rest)}
+        found = {f"{m.group(1).split()[-1]} loss": logged(m.group(2)) for m in _PAIR.finditer(rest)}
     else:
-        found = {_name(m.group(1)): logged(float(m.group(2))) for m in _PAIR.finditer(segment)}
+        found = {_name(m.group(1)): logged(m.group(2)) for m in _PAIR.finditer(segment)}
         for m in _BARE.finditer(segment):
-            found.setdefault(_name(m.group(1)), logged(float(m.group(2))))
+            found.setdefault(_name(m.group(1)), logged(m.group(2)))
         if "|" in segment:
             for cell in segment.split("|"):
                 m = _SPACED.match(cell)
                 if m:
-                    found.setdefault(_name(m.group(1).strip()), logged(float(m.group(2))))
+                    found.setdefault(_name(m.group(1).strip()), logged(m.group(2)))
     metrics = {}
     for k, v in found.items():
         if is_metric_name(k):
@@ -241,7 +241,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                     record_step = step  # the values on the next lines belong to it
                 elif not cols.n and (u := _UNNAMED.match(segment)):
                     counter = float(u.group(1)) if u.group(1) else None
-                    unnamed.add(epoch, counter, {"loss": logged(float(u.group(2)))})
+                    unnamed.add(epoch, counter, {"loss": logged(u.group(2))})
                 continue
             if step is None and record_step is not None:
                 step = record_step

@@ -25,7 +25,16 @@ from typing import IO, Any
 import ijson
 
 from assistant.runs.parse.names import role
-from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, RunParseError, finish, logged
+from assistant.runs.parse.table import (
+    DEFAULT_LIMITS,
+    Columns,
+    Limits,
+    Run,
+    RunParseError,
+    as_float,
+    finish,
+    logged,
+)
 
 _CHUNK = 1 << 16
 _DEPTH_BUFFER = 2048  # bytes the nesting check's parser takes at a time
@@ -142,9 +151,9 @@ def _flat(record: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
         elif isinstance(v, bool):
             continue
         elif isinstance(v, int | float):
-            out[key] = logged(float(v))
+            out[key] = logged(v)
         elif isinstance(v, str) and v.strip().lower() in _SPECIAL:
-            out[key] = logged(float(v))  # how Python's json (quoted above) and some loggers spell NaN
+            out[key] = logged(v)  # how Python's json (quoted above) and some loggers spell NaN
     return out
 
 
@@ -193,9 +202,7 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
             with _parser(opener) as f:
                 for key, values in ijson.kvitems(f, "", use_float=True):
                     if isinstance(values, list):
-                        floats = [
-                            logged(float(v)) if isinstance(v, int | float) else math.nan for v in values
-                        ]
+                        floats = [logged(v) if isinstance(v, int | float) else math.nan for v in values]
                         history[key] = array("d", floats)
             for i in range(max((len(v) for v in history.values()), default=0)):
                 row = {k: v[i] for k, v in history.items() if i < len(v) and not math.isnan(v[i])}
@@ -224,7 +231,7 @@ def _add_series(opener: Callable[[], IO[bytes]], cols: Columns) -> None:
                     and len(pair) == 2
                     and all(isinstance(v, int | float) and not isinstance(v, bool) for v in pair)
                 ):
-                    by_step.setdefault(float(pair[0]), {})[key] = logged(float(pair[1]))
+                    by_step.setdefault(as_float(pair[0]), {})[key] = logged(pair[1])
     for step in sorted(by_step):
         cols.add(None, step, by_step[step])
 

@@ -81,9 +81,19 @@ class Run:
         return f"{self.name or 'run'} ({self.fmt}): {span}; metrics {', '.join(self.metrics)}"
 
 
-def logged(value: float) -> float:
+def as_float(value: float | int | str) -> float:
+    """A logged number as a float; an integer too large for one (`1000…0`, 400 digits, in JSON) is
+    infinite, as the same number written `1e400` is."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if int(value) > 0 else -math.inf
+
+
+def logged(value: float | int | str) -> float:
     """A value as written in the log: NaN becomes +inf (NaN in the table means "not logged")."""
-    return math.inf if math.isnan(value) else value
+    number = as_float(value)
+    return math.inf if math.isnan(number) else number
 
 
 _NAN_TEXT = {"nan", "-nan", "+nan", "nan.0"}

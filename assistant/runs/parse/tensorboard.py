@@ -42,7 +42,7 @@ def read_tensorboard(path: Path, name: str, limits: Limits = DEFAULT_LIMITS) -> 
         for tag in acc.Tags().get("scalars", []):
             key = f"{prefix}/{tag}" if prefix and role(tag) == "metric" else tag
             for ev in acc.Scalars(tag):
-                by_step.setdefault(float(ev.step), {})[key] = logged(float(ev.value))
+                by_step.setdefault(float(ev.step), {})[key] = logged(ev.value)
     cols = Columns(limits.max_metrics)
     for step in sorted(by_step):
         values = by_step[step]
