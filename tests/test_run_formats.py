@@ -335,3 +335,23 @@ def test_timm_top1_accuracy_is_read_as_an_accuracy():
     assert (
         run.sources["val_acc"] == "test_acc1" and run.sources["val_acc5"] == "test_acc5"
     )  # top-1 is the accuracy
+
+
+def test_a_tab_separated_log_whose_lines_end_with_a_tab_is_a_table():
+    # bearpaw/pytorch-classification's Logger: every line, header included, ends with a tab
+    rows = ["Learning Rate\tTrain Loss\tValid Loss\tTrain Acc.\tValid Acc.\t"]
+    rows += [f"0.1\t{2 / (e + 1):.4f}\t{2.2 / (e + 1):.4f}\t{50 + e:.2f}\t{45 + e:.2f}\t" for e in range(20)]
+    run = parse_run("\n".join(rows))
+    assert run.sources["train_loss"] == "Train Loss" and run.sources["val_loss"] == "Valid Loss"
+
+
+def test_spinning_up_progress_files_are_judged_on_their_returns():
+    head = "Epoch\tAverageEpRet\tStdEpRet\tAverageTestEpRet\tLossPi\tLossQ\tTime"
+    rows = [
+        f"{e}\t{3000 + 150 * e}\t{200 - e}\t{3100 + 160 * e}\t{-100 - e}\t{5 + e}\t{10 * e}"
+        for e in range(40)
+    ]
+    run = parse_run("\n".join([head, *rows]))
+    assert judged_metric(run) == "ep_ret"  # AverageEpRet: the return, not the growing losses
+    assert run.sources["val_ep_ret"] == "AverageTestEpRet"
+    assert [f.kind for f in detect(run)] == ["healthy"]

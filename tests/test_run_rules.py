@@ -114,3 +114,32 @@ def test_held_out_accuracy_that_still_improves_keeps_a_flat_training_loss_from_b
     assert _kinds("\n".join(json.dumps(r) for r in rows)) == ["healthy"]
     flat_acc = [dict(r, test_acc1=73.0) for r in rows]
     assert "underfitting" in _kinds("\n".join(json.dumps(r) for r in flat_acc))  # nothing improves
+
+
+def test_a_jump_the_loss_comes_back_from_is_a_spike_not_a_blow_up():
+    falling = [6.0 * np.exp(-i / 2) + 3e-4 for i in range(35)]
+    spiked = list(falling)
+    spiked[22] = 0.04  # 100x its neighbours for one logged point, then back
+    assert "diverged" not in _kinds(_steps(spiked))
+    stays = falling[:22] + [0.04 + 0.001 * i for i in range(13)]  # the same jump, and it stays up
+    assert _kinds(_steps(stays))[0] == "diverged"
+
+
+def _gan_log(d_end: float, g_end: float) -> str:
+    lines = []
+    for i in range(300):
+        f = i / 299
+        d = d_end + (0.3 - d_end) * np.exp(-8 * f)  # a collapse (or not) early in the run
+        g = 2.0 + (g_end - 2.0) * f
+        lines.append(
+            f"(epoch: {i // 3 + 1}, iters: {100 * (i % 3 + 1)}, time: 0.2, data: 0.01) "
+            f"G_GAN: {g:.4f} G_L1: {20 - 3 * f:.3f} D_real: {d * 1.1:.4f} D_fake: {d * 0.9:.4f} "
+        )
+    return "\n".join(lines)
+
+
+def test_a_gan_whose_discriminator_wins_is_diverged_and_a_balanced_one_is_not_judged():
+    found = detect(parse_run(_gan_log(d_end=0.003, g_end=9.0)))
+    assert found[0].kind == "diverged" and "discriminator wins" in found[0].evidence
+    balanced = detect(parse_run(_gan_log(d_end=0.2, g_end=2.5)))  # D steady, G a little up
+    assert [f.kind for f in balanced] == ["healthy"] and "no trend is judged" in balanced[0].evidence

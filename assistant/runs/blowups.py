@@ -69,13 +69,19 @@ def step_explosion(run: Run, th: Thresholds) -> Finding | None:
 
 def jump(tr: Curve | None, th: Thresholds) -> Finding | None:
     """A training loss that jumps to `explode_factor` times both its previous value and its best so
-    far, from one point to the next: a blow-up a per-epoch log shows only as one wild value."""
+    far, from one point to the next: a blow-up a per-epoch log shows only as one wild value. Not when
+    the curve is back within twice where it was in the next `jump_recovery` points: that is a spike
+    (the `unstable` rule counts those), and the run went on learning."""
     if tr is None or len(tr) < 2:
         return None
     y = np.array([tr.value(v) for v in tr.y])
     best = np.minimum.accumulate(y)
     for i in range(1, len(y)):
-        if best[i - 1] > 0 and y[i] > th.explode_factor * max(y[i - 1], best[i - 1]):
+        before = max(y[i - 1], best[i - 1])
+        if best[i - 1] > 0 and y[i] > th.explode_factor * before:
+            after = y[i + 1 : i + 1 + th.jump_recovery]
+            if len(after) and after.min() <= 2 * before:
+                continue
             return Finding(
                 "diverged",
                 f"the training {tr.what} jumped from {fmt(y[i - 1])} to {fmt(y[i])} at {tr.at(i)} "

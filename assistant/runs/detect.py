@@ -31,6 +31,7 @@ from assistant.runs.curves import (
     starts_late,
 )
 from assistant.runs.findings import KINDS, THRESHOLDS, Finding, Thresholds, confidence
+from assistant.runs.gan import discriminator_wins
 from assistant.runs.parse import Run
 
 __all__ = ["KINDS", "THRESHOLDS", "Finding", "Thresholds", "detect"]
@@ -243,7 +244,7 @@ def _underfitting(tr: Curve | None, held: list[Curve], run: Run, th: Thresholds)
 
 def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     """The findings for a run, most severe first; `healthy` alone when nothing is wrong."""
-    if blown := nonfinite(run):
+    if blown := nonfinite(run) or discriminator_wins(run, th):
         return [blown]
     what = judged_metric(run)
     tr, va = metric_curves(run, what, Axis(min_points=th.min_points))

@@ -26,6 +26,15 @@ class Thresholds:
     worse together: the optimisation is going wrong, not the generalisation)..."""
     explode_factor: float = 10.0
     """...or one logged training loss is 10x the run's start (the median of its first `start_steps`)."""
+    gan_d_collapse: float = 0.05
+    """A GAN's discriminator wins (gan.py) when every discriminator loss ends (median of its last
+    fifth) below this share of where it began (its first fifth)..."""
+    gan_g_rise: float = 2.0
+    """...while a generator adversarial loss ends at least this many times its best, by a counted
+    change."""
+    jump_recovery: int = 3
+    """A jump to `explode_factor` times the previous point and the best so far is a blow-up unless the
+    curve is back within twice that level within this many points (a spike)."""
     start_steps: int = 5
     tail: float = 0.2
     overfit_min_after: int = 3

@@ -169,7 +169,9 @@ def _sniff(head: str) -> str:
     if len(cells) >= 2 and named * 2 > len(cells) and not any(_NUMBER.match(c) for c in cells):
         second = [ln for ln in head.splitlines() if ln.strip()][1:2]
         under = _cells(second[0], sep) if second else []
-        if len(under) == len(cells) and (sep != SPACES or all(_NUMBER.match(c) for c in under)):
+        if len(cells) in (len(under), len(_trimmed(under))) and (
+            sep != SPACES or all(_NUMBER.match(c) for c in under)
+        ):
             return "csv"
     return "console"
 
@@ -183,4 +185,12 @@ def _delimiter(head: str) -> str:
 
 
 def _cells(line: str, sep: str) -> list[str]:
-    return line.split() if sep == SPACES else line.split(sep)
+    return line.split() if sep == SPACES else line.rstrip("\r\n").split(sep)
+
+
+def _trimmed(cells: list[str]) -> list[str]:
+    """Without the empty cells a separator at the end of every line leaves (`0.1\t4.26\t`: the header
+    line was stripped of its own)."""
+    while cells and not cells[-1].strip():
+        cells = cells[:-1]
+    return cells

@@ -40,21 +40,21 @@ ALIASES = {"trl": "train loss", "tel": "eval loss"}
 HIGHER_BETTER = ACC | {
     "f1", "auc", "precision", "recall", "dice", "iou", "miou", "bleu", "rouge", "top1", "top5", "map",
     "map50", "map75", "ap", "ap50", "ap75", "cos", "cosine", "similarity", "r2", "reward", "rew",
-    "return", "acc5",
+    "return", "ret", "acc5",
 }  # fmt: skip
 # Readings where lower is better besides the losses (a distance, an error rate, FID).
 LOWER_BETTER = LOSS | {
     "error", "err", "mse", "mae", "rmse", "fid", "kid", "lpips", "dist", "distance", "wer", "cer",
     "perplexity", "ppl",
 }  # fmt: skip
-REWARD = {"reward", "rew", "return"}  # an episode's return is its summed reward
+REWARD = {"reward", "rew", "return", "ret"}  # an episode's return is its summed reward (`AverageEpRet`)
 # A `name: value` counts as a metric only when its name holds one of these tokens, so `ETA: 3`,
 # `v_num=0` or `time: 12` are never taken for one.
 METRIC_TOKENS = LOSS | ACC | LR | {
     "f1", "auc", "precision", "recall", "perplexity", "ppl", "mae", "mse", "rmse", "error", "err",
     "dice", "iou", "miou", "bleu", "rouge", "top1", "top5", "score", "map", "map50", "map75", "ap",
     "ap50", "ap75", "cer", "wer", "cos", "cosine", "similarity", "r2", "reward", "rew", "fid", "kid",
-    "lpips", "return", "acc5",
+    "lpips", "return", "ret", "acc5",
 }  # fmt: skip
 # Tokens of a setting printed with the log (a config dump), never a reading.
 SETTING_TOKENS = {
