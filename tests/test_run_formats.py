@@ -355,3 +355,25 @@ def test_spinning_up_progress_files_are_judged_on_their_returns():
     assert judged_metric(run) == "ep_ret"  # AverageEpRet: the return, not the growing losses
     assert run.sources["val_ep_ret"] == "AverageTestEpRet"
     assert [f.kind for f in detect(run)] == ["healthy"]
+
+
+def test_chainer_logreport_main_and_validation_main_are_the_training_and_held_out_losses():
+    records = [
+        {"epoch": e, "iteration": 100 * e, "main/loss": 1 / e, "main/accuracy": 1 - 0.5 / e,
+         "validation/main/loss": 1.2 / e, "validation/main/accuracy": 1 - 0.6 / e}
+        for e in range(1, 11)
+    ]  # fmt: skip
+    run = parse_run(json.dumps(records))
+    assert run.sources["train_loss"] == "main/loss" and run.sources["val_loss"] == "validation/main/loss"
+
+
+def test_a_stage_written_as_a_cell_of_its_own_sets_the_lines_stage():
+    lines = []
+    for e in range(1, 9):
+        lines.append(
+            f"2022-01-30 00:32:14 | ConvS2S_0: Train | Epoch: [{e}/8] | Avg loss: {5 / e:.3f} | ppl: 3.1"
+        )
+        lines.append(f"2022-01-30 00:55:27 | ConvS2S_0: Eval | Avg loss: {6 / e:.3f} | BLEU Score: {10 + e}")
+    run = parse_run("\n".join(lines))
+    assert run.sources["train_loss"] == "Avg loss" and run.sources["val_loss"] == "val/Avg loss"
+    assert run.table["val_loss"].dropna().iloc[-1] == pytest.approx(6 / 8, abs=1e-3)

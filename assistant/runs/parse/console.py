@@ -98,6 +98,11 @@ def _stage_tag(line: str) -> str | None:
             return stage
     if m := _LEAD_STAGE.match(line):
         return _STAGE_TAGS[m.group(1).lower()]
+    if "|" in line:  # a cell of its own: `… | ConvS2S_0: Eval | Avg loss: 6.8 | …`
+        for cell in line.split("|"):
+            last = cell.strip().rsplit(" ", 1)[-1].lower()
+            if last in _STAGE_TAGS and last not in TRAIN and "=" not in cell and not _PAIR.search(cell):
+                return _STAGE_TAGS[last]
     return None
 
 

@@ -30,6 +30,7 @@ TEST = {"test", "testing"}
 NOISE = {
     "epoch", "step", "avg", "mean", "average", "metric", "metrics", "scalar", "scalars", "on", "per",
     "total", "overall", "running", "inner", "so", "far",  # `avg loss so far`
+    "main",  # Chainer's LogReport: `main/loss`, `validation/main/loss` (the model under training)
 }  # fmt: skip
 LOSS = {"loss", "nll", "ce", "crossentropyloss"}
 ACC = {"acc", "accuracy", "acc1"}  # timm/DeiT log top-1 accuracy as acc1 (top-5, acc5, is its own)
@@ -40,7 +41,7 @@ ALIASES = {"trl": "train loss", "tel": "eval loss"}
 HIGHER_BETTER = ACC | {
     "f1", "auc", "precision", "recall", "dice", "iou", "miou", "bleu", "rouge", "top1", "top5", "map",
     "map50", "map75", "ap", "ap50", "ap75", "cos", "cosine", "similarity", "r2", "reward", "rew",
-    "return", "ret", "acc5",
+    "return", "ret", "acc5", "auroc",
 }  # fmt: skip
 # Readings where lower is better besides the losses (a distance, an error rate, FID).
 LOWER_BETTER = LOSS | {
@@ -54,7 +55,7 @@ METRIC_TOKENS = LOSS | ACC | LR | {
     "f1", "auc", "precision", "recall", "perplexity", "ppl", "mae", "mse", "rmse", "error", "err",
     "dice", "iou", "miou", "bleu", "rouge", "top1", "top5", "score", "map", "map50", "map75", "ap",
     "ap50", "ap75", "cer", "wer", "cos", "cosine", "similarity", "r2", "reward", "rew", "fid", "kid",
-    "lpips", "return", "ret", "acc5",
+    "lpips", "return", "ret", "acc5", "auroc",
 }  # fmt: skip
 # Tokens of a setting printed with the log (a config dump), never a reading.
 SETTING_TOKENS = {
