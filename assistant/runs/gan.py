@@ -36,21 +36,17 @@ def discriminator_wins(run: Run, th: Thresholds) -> Finding | None:
     if not ds or not gs:
         return None
 
-    def fifth(c: Curve, last: bool) -> float:  # the median of its first or last fifth, as logged
-        q = max(1, len(c) // 5)
-        return c.value(float(np.median(c.trend[-q:] if last else c.trend[:q])))
-
-    early, late = [fifth(d, last=False) for d in ds], [fifth(d, last=True) for d in ds]
+    early = [d.value(_fifth(d, last=False)) for d in ds]
+    late = [d.value(_fifth(d, last=True)) for d in ds]
     if not all(e > 0 and lt < th.gan_d_collapse * e for e, lt in zip(early, late, strict=True)):
         return None
     for g in gs:
         best = int(np.argmin(g.trend))
-        low, end = g.value(float(g.trend[best])), fifth(g, last=True)
-        rise = float(np.median(g.trend[-max(1, len(g) // 5) :])) - float(g.trend[best])
-        if low > 0 and end >= th.gan_g_rise * low and counted(g, rise, float(g.trend[best]), th) >= 1:
-            d_text = ", ".join(
-                f"{d.label} {fmt(e)} to {fmt(lt)}" for d, e, lt in zip(ds, early, late, strict=True)
-            )
+        low_y, end_y = float(g.trend[best]), _fifth(g, last=True)  # on the curve's own scale
+        low, end = g.value(low_y), g.value(end_y)
+        if low > 0 and end >= th.gan_g_rise * low and counted(g, end_y - low_y, low_y, th) >= 1:
+            pairs = zip(ds, early, late, strict=True)
+            d_text = ", ".join(f"{d.label} {fmt(e)} to {fmt(lt)}" for d, e, lt in pairs)
             return Finding(
                 "diverged",
                 f"the discriminator wins: its losses fell to about zero ({d_text}) while the generator's "
@@ -60,21 +56,9 @@ def discriminator_wins(run: Run, th: Thresholds) -> Finding | None:
                 confidence(end / low / th.gan_g_rise),
             )
     return None
-    for g in gs:
-        t = g.trend
-        best = int(np.argmin(t))
-        low, end = float(t[best]), float(np.median(t[-max(1, len(t) // 5) :]))
-        if low > 0 and end >= th.gan_g_rise * low and counted(g, end - low, low, th) >= 1:
-            d_text = ", ".join(
-                f"{d.label} {fmt(d.value(e))} to {fmt(d.value(lt))}"
-                for d, e, lt in zip(ds, early, late, strict=True)
-            )
-            return Finding(
-                "diverged",
-                f"the discriminator wins: its losses fell to about zero ({d_text}) while the generator's "
-                f"adversarial loss {g.label} climbed from its best {fmt(g.value(low))} at {g.at(best)} to "
-                f"{fmt(g.value(end))} at the end, so the generator no longer learns from it",
-                {"discriminator": [d.label for d in ds], "generator": g.label, "best": low, "end": end},
-                confidence(end / low / th.gan_g_rise),
-            )
-    return None
+
+
+def _fifth(c: Curve, last: bool) -> float:
+    """The median of the trend's first or last fifth, on the curve's own (maybe log) scale."""
+    q = max(1, len(c) // 5)
+    return float(np.median(c.trend[-q:] if last else c.trend[:q]))
