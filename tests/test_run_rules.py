@@ -1,6 +1,6 @@
 """The detectors' rules on the shapes that separate a plateau from underfitting and from
 convergence: where progress is measured from, a log that begins mid-training, a curve that never
-came down, a learning rate stepped down tenfold."""
+came down, a learning rate stepped down tenfold, a loss down tenfold, a reward at its cap."""
 
 from __future__ import annotations
 
@@ -59,6 +59,33 @@ def test_a_flat_tail_after_a_tenfold_step_decay_is_convergence():
     found = detect(parse_run(_steps(loss, lr=lr)))
     assert [f.kind for f in found] == ["healthy"] and "learning rate decays" in found[0].evidence
     assert "plateau" in _kinds(_steps(loss))  # the same curve at a constant learning rate
+
+
+def test_a_loss_at_a_tenth_of_its_start_holding_its_lowest_point_is_convergence():
+    # 0.95 -> ~0.035 in the first third, then flat at its lowest at a constant learning rate
+    rng = np.random.default_rng(11)
+    loss = [0.032 + 0.92 * np.exp(-i / 6) + rng.normal(0, 0.0015) for i in range(90)]
+    found = detect(parse_run(_steps(loss)))
+    assert [f.kind for f in found] == ["healthy"] and "a tenth or less" in found[0].evidence
+    # the same fall to a fifth of the start, then flat, is a plateau; so is the tenfold fall creeping back up
+    fifth = [0.19 + 0.76 * np.exp(-i / 6) + rng.normal(0, 0.0015) for i in range(90)]
+    assert "plateau" in _kinds(_steps(fifth))
+    creeping = [v + 0.008 * max(0, i - 30) / 60 for i, v in enumerate(loss)]
+    assert "plateau" in _kinds(_steps(creeping))
+
+
+def test_a_reward_that_sits_at_its_cap_is_solved_not_stuck():
+    # a PPO return climbing to the environment's cap (500) and logged at it again and again
+    rng = np.random.default_rng(12)
+    ret = [min(500.0, 20 + 35 * i) for i in range(16)]
+    ret += [500.0 if rng.random() < 0.6 else float(rng.uniform(400, 499)) for _ in range(34)]
+    rows = ["Epoch\tAverageEpRet\tLossPi", *(f"{i}\t{r:g}\t0.01" for i, r in enumerate(ret))]
+    found = detect(parse_run("\n".join(rows)))
+    assert [f.kind for f in found] == ["healthy"] and "a ceiling" in found[0].evidence
+    # levelling off just below the cap, never the same twice, is still a plateau
+    near = [*ret[:16], *(float(rng.uniform(440, 470)) for _ in range(34))]
+    rows = ["Epoch\tAverageEpRet\tLossPi", *(f"{i}\t{r:.3f}\t0.01" for i, r in enumerate(near))]
+    assert "plateau" in _kinds("\n".join(rows))
 
 
 def _train_val(train: list[float], val: list[float]) -> str:
@@ -143,3 +170,16 @@ def test_a_gan_whose_discriminator_wins_is_diverged_and_a_balanced_one_is_not_ju
     assert found[0].kind == "diverged" and "discriminator wins" in found[0].evidence
     balanced = detect(parse_run(_gan_log(d_end=0.2, g_end=2.5)))  # D steady, G a little up
     assert [f.kind for f in balanced] == ["healthy"] and "no trend is judged" in balanced[0].evidence
+
+
+def test_without_held_out_data_a_climbing_training_score_says_the_model_learns():
+    # a multi-label BCE loss dominated by its base rates: 0.166 -> 0.157 while training AUROC 0.54 -> 0.85
+    rng = np.random.default_rng(13)
+    loss = [0.157 + 0.009 * np.exp(-i / 20) + rng.normal(0, 0.002) for i in range(60)]
+    auroc = [0.85 - 0.31 * np.exp(-i / 12) + rng.normal(0, 0.004) for i in range(60)]
+    with_score = "\n".join(
+        f"step {10 * (i + 1)} | loss {v:.4f} | auroc {a:.4f}"
+        for i, (v, a) in enumerate(zip(loss, auroc, strict=True))
+    )
+    assert _kinds(with_score) == ["healthy"]
+    assert "underfitting" in _kinds(_steps(loss))  # the loss alone says it barely learns

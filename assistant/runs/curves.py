@@ -16,6 +16,7 @@ on a log scale, as a person reads it: its noise is then a ratio, not an absolute
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -209,8 +210,20 @@ def metric_curves(run: Run, what: str | None, ax: Axis = Axis()) -> tuple[Curve 
 def other_held_out(run: Run, what: str | None, ax: Axis = Axis()) -> list[Curve]:
     """Held-out curves of the run's other metrics that say which way is better (for a run whose judged
     metric has no held-out curve: whether the model still improves on held-out data)."""
-    names = [m for m in run.metrics if m.startswith("val_") and m != f"val_{what}" and direction(m)]
-    found = [curve(run, m, "validation", ax) for m in names]
+    return _others(run, "val", what, ax, lambda m: direction(m) is not None)
+
+
+def training_scores(run: Run, what: str | None, ax: Axis = Axis()) -> list[Curve]:
+    """Training curves of the run's scores, other than the judged metric (accuracy, AUROC, mAP: higher
+    is better), each as its shortfall: whether the model learns what a small loss drop hides (a
+    multi-label loss dominated by its base rates)."""
+    return _others(run, "train", what, ax, lambda m: direction(m) == "up")
+
+
+def _others(run: Run, stage: str, what: str | None, ax: Axis, keep: Callable[[str], bool]) -> list[Curve]:
+    label = "validation" if stage == "val" else "training"
+    names = [m for m in run.metrics if m.startswith(f"{stage}_") and m != f"{stage}_{what}" and keep(m)]
+    found = [curve(run, m, label, ax) for m in names]
     return [c for c in found if c is not None and len(c) >= ax.min_points]
 
 

@@ -29,6 +29,7 @@ from assistant.runs.curves import (
     metric_curves,
     other_held_out,
     starts_late,
+    training_scores,
 )
 from assistant.runs.findings import KINDS, THRESHOLDS, Finding, Thresholds, confidence
 from assistant.runs.gan import discriminator_wins
@@ -153,8 +154,9 @@ def _progress(c: Curve, th: Thresholds) -> tuple[float, float, int]:
 def _plateau(
     tr: Curve | None, va: Curve | None, held: list[Curve], run: Run, th: Thresholds
 ) -> Finding | None:
-    """`held`: the held-out curves that say whether the model still improves (`va`, or without it
-    another metric's: a DeiT log's test accuracies beside a training loss alone)."""
+    """`held`: the curves that say whether the model still improves (`va`, or without it another
+    metric's held-out curve: a DeiT log's test accuracies beside a training loss alone; without any,
+    its training scores)."""
     c = tr if tr is not None else va
     if c is None or len(c) < th.min_points:
         return None
@@ -164,8 +166,8 @@ def _plateau(
         return None
     if c is tr and any(_still_improving(h, th) for h in held):
         return None  # validation still improves: training is slow, not stuck
-    if _lr_decayed(run, th):
-        return None  # the flat tail comes after the learning rate decayed: convergence
+    if _settled(c, w, run, th):
+        return None  # a flat tail that is convergence, not a stall
     return Finding(
         "plateau",
         f"the {c.label} {c.what} {f'improved by only {gain:.1%}' if gain > 0 else 'did not improve'} over "
@@ -177,9 +179,25 @@ def _plateau(
     )  # fmt: skip
 
 
-def _lr_decayed(run: Run, th: Thresholds) -> bool:
+def _settled(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
+    """Why a flat tail of `w` points is convergence rather than a stall, if it is: the learning rate
+    decayed; the curve came down by an order of magnitude and still holds its lowest point (a loss
+    at a tenth of where it began has learned what it will at this rate; one creeping back up is
+    stuck); or it sits at a ceiling, its best value logged again and again (a capped return, every
+    answer right: nothing is left to gain)."""
     lr = lr_at_end(run)
-    return lr is not None and lr <= th.lr_decayed * (1 + 1e-6)  # 1e-4 / 1e-3 in floating point
+    if lr is not None and lr <= th.lr_decayed * (1 + 1e-6):  # 1e-4 / 1e-3 in floating point
+        return "it levels off as the learning rate decays, which is convergence"
+    _, level, _ = _progress(c, th)
+    start, end, low = c.value(level), c.value(c.trend[-1]), c.value(float(np.min(c.trend)))
+    holds = c.trend[-1] - np.min(c.trend) < th.noise_widths * c.noise
+    if start > 0 and 0 <= end <= th.converged_level * start and holds:
+        return f"it levels off at {fmt(low)}, a tenth or less of where it began, which is convergence"
+    best = float(np.min(c.y))
+    repeats = int(np.sum(np.abs(c.y[-w:] - best) <= 1e-9 * max(abs(best), 1e-12)))
+    if repeats >= max(3, w // 3):
+        return f"it sits at its best value ({fmt(c.value(best))}) again and again: a ceiling, convergence"
+    return None
 
 
 def _last_third(c: Curve, th: Thresholds) -> tuple[float, float, float, float, int]:
@@ -208,11 +226,14 @@ def _never_fell(c: Curve, th: Thresholds) -> bool:
     return level - float(c.trend[-1]) < th.noise_widths * c.noise
 
 
-def _underfitting(tr: Curve | None, held: list[Curve], run: Run, th: Thresholds) -> Finding | None:
+def _underfitting(
+    tr: Curve | None, held: list[Curve], scores: list[Curve], run: Run, th: Thresholds
+) -> Finding | None:
     """Judged on the run's own progress: with a held-out curve, held-out progress decides (the
     training loss may fall some while the model generalises nothing; with several, the one that
     improves most); without one, training's. Not said of a log that begins well into training: what
-    it learned before the log is not in it."""
+    it learned before the log is not in it. Without a held-out curve, a training score (accuracy,
+    AUROC) that clearly improves says it learns."""
     if tr is None or len(tr) < th.min_points or starts_late(run):
         return None
     progress, level, start = _progress(tr, th)
@@ -221,6 +242,8 @@ def _underfitting(tr: Curve | None, held: list[Curve], run: Run, th: Thresholds)
     with_val = va is not None
     if progress >= (th.underfit_progress_with_val if with_val else th.underfit_progress):
         return None
+    if not with_val and any(_progress(s, th)[0] >= th.underfit_score_progress for s in scores):
+        return None  # its accuracy (AUROC, mAP) climbs: it learns what the loss hardly shows
     t0, t1 = tr.value(level), tr.value(tr.trend[-1])
     details: dict[str, Any] = {"train_start": t0, "train_end": t1, "progress": progress}
     val_text = ""
@@ -255,8 +278,14 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
         return [exploded]
     found = [f for f in (_overfitting(tr, va, th), _unstable([c for c in (tr, va) if c], th)) if f]
     if not found:  # a run that overfits is not stuck; an unstable one's noise hides both
-        held = [va] if va is not None else other_held_out(run, what, Axis(min_points=th.min_points))
-        found += [f for f in (_plateau(tr, va, held, run, th), _underfitting(tr, held, run, th)) if f]
+        ax = Axis(min_points=th.min_points)
+        held = [va] if va is not None else other_held_out(run, what, ax)
+        scores = [] if held else training_scores(run, what, ax)  # without held-out data, what it learns
+        found += [
+            f
+            for f in (_plateau(tr, va, held + scores, run, th), _underfitting(tr, held, scores, run, th))
+            if f
+        ]
         if len(found) == 2 and tr is not None and _never_fell(tr, th):
             found = found[1:]  # a curve that never came down did not level off: it never learned
     if found:
@@ -282,6 +311,6 @@ def _healthy(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds, judge
     if tr is not None and va is not None and len(va):
         best = int(np.argmin(va.trend))
         text += f"; validation {va.what} followed it (best {fmt(va.value(va.trend[best]))} at {va.at(best)})"
-    if _lr_decayed(run, th):
-        text += "; it levels off as the learning rate decays, which is convergence"
+    if settled := _settled(c, max(3, math.ceil(len(c) * th.plateau_window)), run, th):
+        text += f"; {settled}"
     return Finding("healthy", text + ": no sign of a problem", {"points": len(c)}, "medium")

@@ -60,10 +60,13 @@ class Thresholds:
     `plateau_floor`, or by less than `plateau_gain` and less than three standard errors of the window
     (a run that barely learned is also underfitting); not said when validation still improves, nor
     when the logged learning rate has decayed to `lr_decayed` of its peak or below (a tenfold step decay
-    included: that tail is convergence)."""
+    included: that tail is convergence), nor when the trend ends at `converged_level` of where it began
+    or lower while holding its lowest point, nor when the tail logs the run's best value again and
+    again (a ceiling: a capped return, every answer right)."""
     plateau_floor: float = 0.02
     plateau_gain: float = 0.1
     lr_decayed: float = 0.1
+    converged_level: float = 0.1
     underfit_progress: float = 0.1
     """Underfitting without a validation curve: the training trend improves by less than this share
     over the run (from its highest point in the first fifth: a warm-up rise is not progress lost)."""
@@ -71,6 +74,9 @@ class Thresholds:
     underfit_val_progress: float = 0.1
     """With a validation curve: training improves by less than `underfit_progress_with_val` and
     validation by less than this."""
+    underfit_score_progress: float = 0.25
+    """Without a held-out curve, not underfitting whatever the loss: a training score (accuracy, AUROC,
+    mAP) whose shortfall (1 - score) improves by this share or more."""
 
 
 THRESHOLDS = Thresholds()
