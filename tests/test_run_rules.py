@@ -183,3 +183,13 @@ def test_without_held_out_data_a_climbing_training_score_says_the_model_learns()
     )
     assert _kinds(with_score) == ["healthy"]
     assert "underfitting" in _kinds(_steps(loss))  # the loss alone says it barely learns
+
+
+def test_a_training_loss_that_rises_while_validation_ends_at_its_best_is_not_diverged():
+    # a curriculum: each step's targets are harder, so training loss rises 0.0003 -> 0.03 while the
+    # held-out loss keeps falling to its best; the same rise with validation turning up is a blow-up
+    train = [0.0003 * 1.08**i for i in range(60)]
+    val = [0.0137 + 0.0155 * np.exp(-i / 15) for i in range(60)]
+    assert "diverged" not in _kinds(_train_val(train, val))
+    worse = [0.0292 - 0.01 * min(i, 20) / 20 + 0.0004 * max(0, i - 20) for i in range(60)]
+    assert "diverged" in _kinds(_train_val(train, worse))

@@ -1,6 +1,7 @@
 """Runs that blew up: a loss logged as NaN or inf, one logged step tenfold the start, a jump from one
 point to the next, or a training loss that climbs for good. Any of them is reported alone (detect.py):
-what follows a blow-up says nothing about the settings."""
+what follows a blow-up says nothing about the settings. A training loss that rises while the
+validation curve ends at its best is not one (held_out_holds)."""
 
 from __future__ import annotations
 
@@ -106,9 +107,9 @@ def climbing(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | No
     above = t[-tail:] > t[best] + tr.need(th.noise_widths, th.min_change, t[best])
     if not above.all():
         return None
-    with_val = va is not None and len(va) >= th.min_points
-    if with_val and va.trend[-1] <= np.min(va.trend) + va.noise:
+    if held_out_holds(va, th):
         return None
+    with_val = va is not None and len(va) >= th.min_points
     val_text, need = "", th.diverge_rise
     if with_val and (worse := _worse_at_end(va, th)) is not None:
         need = 0.0  # `above` already asks a counted rise of the training curve
@@ -122,6 +123,12 @@ def climbing(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | No
         {"at": tr.at(best), "best": tr.value(t[best]), "end": tr.value(t[-1])},
         confidence(rise / need if need else counted(tr, t[-1] - t[best], t[best], th)),
     )
+
+
+def held_out_holds(va: Curve | None, th: Thresholds) -> bool:
+    """The validation curve ends at its best: whatever the training loss does (a curriculum, a ramped
+    regulariser changing the objective under it), the model is not breaking."""
+    return va is not None and len(va) >= th.min_points and va.trend[-1] <= np.min(va.trend) + va.noise
 
 
 def _worse_at_end(c: Curve, th: Thresholds) -> str | None:

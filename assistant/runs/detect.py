@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.runs.blowups import climbing, jump, nonfinite, step_explosion
+from assistant.runs.blowups import climbing, held_out_holds, jump, nonfinite, step_explosion
 from assistant.runs.curves import (
     Axis,
     Curve,
@@ -274,7 +274,7 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     # the logged steps' loss is read for a blow-up only when the loss is what is judged (in
     # reinforcement learning, judged on its reward, a loss may grow tenfold in a healthy run)
     steps = step_explosion(run, th) if what == "loss" else None
-    if exploded := steps or jump(tr, th) or climbing(tr, va, th):
+    if not held_out_holds(va, th) and (exploded := steps or jump(tr, th) or climbing(tr, va, th)):
         return [exploded]
     found = [f for f in (_overfitting(tr, va, th), _unstable([c for c in (tr, va) if c], th)) if f]
     if not found:  # a run that overfits is not stuck; an unstable one's noise hides both
