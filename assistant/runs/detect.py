@@ -307,10 +307,16 @@ def _healthy(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds, judge
         text = f"nothing abnormal in {n} {unit}s (too few to judge trends)"
         return Finding("healthy", text, {"points": n}, "low")
     start, end = fmt(c.value(c.trend[0])), fmt(c.value(c.trend[-1]))
-    text = f"{c.label} {c.what} fell from {start} to {end} over {len(c)} {c.unit}s"
+    rose = c.trend[-1] > c.trend[0]
+    text = f"{c.label} {c.what} {'rose' if rose else 'fell'} from {start} to {end} over {len(c)} {c.unit}s"
     if tr is not None and va is not None and len(va):
         best = int(np.argmin(va.trend))
-        text += f"; validation {va.what} followed it (best {fmt(va.value(va.trend[best]))} at {va.at(best)})"
+        low = f"best {fmt(va.value(va.trend[best]))} at {va.at(best)}"
+        text += (
+            f" while validation {va.what} improved ({low}): the training objective changes under it"
+            if rose
+            else f"; validation {va.what} followed it ({low})"
+        )
     if settled := _settled(c, max(3, math.ceil(len(c) * th.plateau_window)), run, th):
         text += f"; {settled}"
     return Finding("healthy", text + ": no sign of a problem", {"points": len(c)}, "medium")
