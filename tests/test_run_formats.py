@@ -138,6 +138,17 @@ def test_in_reinforcement_learning_the_reward_is_judged_not_the_growing_losses()
     assert [f.kind for f in detect(run)] == ["healthy"]  # its loss grew 30x, as returns did
 
 
+def test_what_a_step_cost_is_no_reading_of_the_model():
+    # verl prints `timing_s/reward` (seconds spent scoring) beside the actor's loss: it is no reward
+    text = "\n".join(
+        f"step:{i} - actor/pg_loss:{0.5 / i:.4f} - timing_s/reward:{i / 100:.3f} - perf/throughput:{i}"
+        for i in range(1, 30)
+    )
+    run = parse_run(text)
+    assert not [m for m in run.metrics if "timing" in m or "throughput" in m]
+    assert judged_metric(run) == "actor_pg_loss"
+
+
 def test_several_losses_with_no_main_one_are_not_guessed_at():
     """Three agents' critic and entropy losses: which one matters is not for the reader to guess."""
     head = "_step,train/a/loss_critic,train/b/loss_critic,train/c/loss_critic"

@@ -9,7 +9,7 @@ DETR's `test_loss`, TensorBoard tags like `Loss/train`, console text like `Val L
 
 A name is a *metric* when one of its tokens says what it measures (loss, accuracy, perplexity, …)
 and none says it is a setting (`loss_weight`, `score_thresh`, `lr_decay` are configuration printed in
-the log, not readings).
+the log, not readings) or a cost (`timing_s/reward`, `perf/throughput`).
 """
 
 from __future__ import annotations
@@ -62,7 +62,11 @@ SETTING_TOKENS = {
     "weight", "weights", "thresh", "threshold", "alpha", "gamma", "beta", "coef", "coeff", "factor",
     "scale", "type", "multiplier", "lambda", "eps", "momentum", "decay", "warmup", "scheduler", "policy",
     "gradnorm", "norm", "clip", "min", "max", "patience",
+    "variable",  # an environment variable echoed by the launcher (`HYDRA_FULL_ERROR=1`)
 }  # fmt: skip
+# Tokens of what a step cost, never how well the model does: verl's `timing_s/reward` is the seconds
+# spent computing rewards, `perf/throughput` tokens per second.
+COST_TOKENS = {"timing", "time", "throughput", "duration", "elapsed", "eta", "mfu", "seconds", "sec"}
 
 _SPLIT = re.compile(r"[/_\-.\s:()\[\]{},]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z][a-z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[a-z])(?=[A-Z]{2})")
@@ -109,7 +113,11 @@ def normalise(name: str, default_stage: str = "train") -> str:
 @lru_cache(maxsize=4096)
 def is_metric_name(name: str) -> bool:
     toks = tokens(name)
-    return bool(toks) and any(t in METRIC_TOKENS for t in toks) and not any(t in SETTING_TOKENS for t in toks)
+    return (
+        bool(toks)
+        and any(t in METRIC_TOKENS for t in toks)
+        and not any(t in SETTING_TOKENS or t in COST_TOKENS for t in toks)
+    )
 
 
 @lru_cache(maxsize=4096)
