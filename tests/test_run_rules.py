@@ -197,8 +197,8 @@ def test_a_training_loss_that_rises_while_validation_ends_at_its_best_is_not_div
 
 def test_a_small_rise_that_stays_on_a_smooth_validation_curve_is_overfitting():
     # an SFT run evaluated every 500 steps: 1.64 -> 1.552, then up to ~1.58 (+1.2% over the three
-    # around the turn) for the last four evaluations while training keeps falling; the same curve
-    # wiggling within 0.4% is not
+    # around the turn) for the last four evaluations while training keeps falling (the gap widens);
+    # the same curve wiggling within 0.4% is not
     rng = np.random.default_rng(14)
     val = [1.552 + 0.09 * np.exp(-i / 2.5) for i in range(9)] + [1.575, 1.579, 1.581, 1.580]
     train = [2.0 - 0.4 * i / 12 + rng.normal(0, 0.005) for i in range(13)]

@@ -60,21 +60,23 @@ def _overfitting(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding 
     around = va.y[max(0, turn - 1) : turn + 2]
     rise = float(np.median(tail) - np.mean(around))  # a median: one late spike is no rise
     error = va.noise * math.sqrt(1.57 / len(tail) + 1 / len(around))  # a median's error is 1.25x
-    level = abs(float(np.mean(around)))
-    floor = math.log10(1 + th.overfit_min_rise) if va.log else th.overfit_min_rise * level
-    margin = rise / max(th.noise_widths * error, floor, 1e-12)
-    if margin < 1 or v[-1] <= float(np.min(v)):
-        return None
     details: dict[str, Any] = {"turn": va.at(turn), "val_min": va.value(low), "val_end": va.value(v[-1])}
-    train_text = ""
+    train_text, share = "", th.overfit_min_rise
     if tr is not None and len(tr) >= 2:
         # training over the same stretch, on its own axis positions
         i0 = min(int(np.searchsorted(tr.x, va.x[turn])), len(tr) - 1)
         t0, t1 = float(tr.trend[i0]), float(tr.trend[-1])
         if t1 > t0 + tr.noise:  # training got worse too: that is not overfitting
             return None
+        if -tr.rel(t0, t1) >= th.min_change:
+            share = th.overfit_widening_rise  # training pulls away: a milder rise is the gap widening
         train_text = f" while training {tr.what} went from {fmt(tr.value(t0))} to {fmt(tr.value(t1))}"
         details.update(train_at_turn=tr.value(t0), train_end=tr.value(t1))
+    level = abs(float(np.mean(around)))
+    floor = math.log10(1 + share) if va.log else share * level
+    margin = rise / max(th.noise_widths * error, floor, 1e-12)
+    if margin < 1 or v[-1] <= float(np.min(v)):
+        return None
     rise = va.rel(low, v[-1])
     return Finding(
         "overfitting",

@@ -41,8 +41,11 @@ class Thresholds:
     """Overfitting: at least this many points (and a tenth of the run) after the validation minimum,
     the validation curve ending above it (the median of the later half of those points, three at
     least, against the three around the minimum) by `noise_widths` standard errors and by
-    `overfit_min_rise` of its level, while training does not get worse."""
-    overfit_min_rise: float = 0.01
+    `overfit_min_rise` of its level (`overfit_widening_rise` when training improves by `min_change` or
+    more over the same stretch: the gap between them widens clearly), while training does not get
+    worse."""
+    overfit_min_rise: float = 0.015
+    overfit_widening_rise: float = 0.01
     spike_span: float = 0.15
     """A spike: a point standing above both neighbours by this share of the trend's range after the
     warm-up (what stands out on the plot a person reads) and of its level, and by `noise_widths`..."""
