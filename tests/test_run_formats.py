@@ -388,3 +388,53 @@ def test_a_stage_written_as_a_cell_of_its_own_sets_the_lines_stage():
     run = parse_run("\n".join(lines))
     assert run.sources["train_loss"] == "Avg loss" and run.sources["val_loss"] == "val/Avg loss"
     assert run.table["val_loss"].dropna().iloc[-1] == pytest.approx(6 / 8, abs=1e-3)
+
+
+def test_a_stable_baselines_monitor_csv_reads_episode_rewards_on_the_steps_taken():
+    # `#{json}` header, then one row per episode: r (reward), l (length), t (seconds)
+    rng = np.random.default_rng(21)
+    rewards = [20 + 2 * i + rng.normal(0, 5) for i in range(200)]
+    rows = [f"{r:.2f},{20 + 2 * i},{i * 0.5:.1f}" for i, r in enumerate(rewards)]
+    text = '#{"t_start": 1652871292.64, "env_id": "CartPole-v1"}\nr,l,t\n' + "\n".join(rows)
+    run = parse_run(text)
+    assert run.fmt == "monitor-csv" and list(run.metrics) == ["train_episode_reward"]
+    assert run.table["step"].iloc[-1] == sum(20 + 2 * i for i in range(200))
+    assert [f.kind for f in detect(run)] == ["healthy"]
+    # the same policy collapsing back to where it began for the last third is diverged
+    collapsed = rewards[:130] + [20 + rng.normal(0, 5) for _ in range(70)]
+    rows = [f"{r:.2f},100,{i * 0.5:.1f}" for i, r in enumerate(collapsed)]
+    found = detect(parse_run('#{"t_start": 1.0, "env_id": "Ant-v3"}\nr,l,t\n' + "\n".join(rows)))
+    assert [f.kind for f in found] == ["diverged"] and "fell from its best" in found[0].evidence
+
+
+def test_a_bare_list_of_losses_braced_headers_and_mlperf_lines_are_read():
+    listed = parse_run("[" + ", ".join(f"{2.0 / (i + 1):.4f}" for i in range(20)) + "]")
+    assert listed.fmt == "json-list" and list(listed.metrics) == ["train_loss"] and listed.notes
+    braced = "{epoch}\t{lr}\t{train_loss}\t{test_loss}\n" + "\n".join(
+        f"{i}\t0.1\t{2.0 / (i + 1):.4f}\t{2.2 / (i + 1):.4f}" for i in range(20)
+    )
+    run = parse_run(braced)
+    assert {"train_loss", "val_loss"} <= set(run.metrics) and run.table["epoch"].nunique() == 20
+    v05 = "\n".join(
+        f':::MLPv0.5.0 resnet 15409{i} (solver.cpp:485) eval_accuracy: {{"epoch": {i}, "value": {a:.3f}}}'
+        for i, a in enumerate(np.linspace(0.2, 0.7, 20))
+    )
+    mllog = "\n".join(
+        f':::MLLOG {{"key": "eval_accuracy", "value": {0.2 + i / 40:.3f}, "metadata": {{"epoch_num": {i}}}}}'
+        for i in range(20)
+    )
+    for text in (v05, mllog):
+        run = parse_run(text + '\n:::MLPv0.5.0 gnmt 1541576397 (train.py:488) ret_code: {"value": 0}')
+        assert list(run.metrics) == ["val_acc"] and run.table["epoch"].nunique() == 20
+
+
+def test_a_name_followed_by_is_and_a_colon_and_a_success_rate_are_read():
+    line = "Epoch {i} complete! Average Training loss: {t:.2f}\nValidation loss is: {v:.2f}"
+    text = "\n".join(line.format(i=i, t=0.6 - i / 99, v=0.7 - i / 99) for i in range(12))
+    assert {"train_loss", "val_loss"} <= set(parse_run(text).metrics)
+    row = (
+        "{rule}\n| epoch | {i} |\n| test/success_rate | {test:.2f} |\n| train/success_rate | {train:.2f} |\n"
+    )
+    table = "".join(row.format(rule="-" * 30, i=i, test=i / 20, train=i / 30) for i in range(12))
+    run = parse_run(table + "-" * 30)
+    assert {"train_success_rate", "val_success_rate"} <= set(run.metrics)  # test_* is the held-out set

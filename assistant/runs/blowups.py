@@ -95,14 +95,15 @@ def jump(tr: Curve | None, th: Thresholds) -> Finding | None:
 
 def climbing(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
     """The training loss climbs for good (no NaN): diverged, unless validation keeps improving (then
-    the training objective is changing under it: a curriculum, a ramped regulariser)."""
+    the training objective is changing under it: a curriculum, a ramped regulariser). A reward that
+    falls back for good by half of its best (a policy that collapses) is the same."""
     if tr is None or len(tr) < th.min_points:
         return None
     t = tr.trend
     best = int(np.argmin(t))
     tail = max(2, math.ceil(len(t) * th.tail))
-    if best >= len(t) - tail or (not tr.log and t[best] <= 0):
-        return None
+    if best >= len(t) - tail or (not tr.log and not tr.negated and t[best] <= 0):
+        return None  # a loss at or below zero has no share to rise by; a reward's best is any number
     rise = tr.rel(t[best], t[-1])
     above = t[-tail:] > t[best] + tr.need(th.noise_widths, th.min_change, t[best])
     if not above.all():
@@ -116,10 +117,15 @@ def climbing(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | No
         val_text = f", and validation {va.what} with it ({worse})"
     if rise < need:
         return None
+    if tr.negated:  # said as the reward it is
+        moved = f"training {tr.what.removeprefix('negative ')} fell from its best {fmt(-tr.value(t[best]))}"
+        to, back = fmt(-tr.value(t[-1])), f"lost {rise:.0%} of it and did not recover"
+    else:
+        moved = f"training {tr.what} climbed from its best {fmt(tr.value(t[best]))}"
+        to, back = fmt(tr.value(t[-1])), f"+{rise:.0%}, and did not come back down"
     return Finding(
         "diverged",
-        f"the training {tr.what} climbed from its best {fmt(tr.value(t[best]))} at {tr.at(best)} to "
-        f"{fmt(tr.value(t[-1]))} at {tr.at(len(t) - 1)} (+{rise:.0%}) and did not come back down{val_text}",
+        f"the {moved} at {tr.at(best)} to {to} at {tr.at(len(t) - 1)} ({back}){val_text}",
         {"at": tr.at(best), "best": tr.value(t[best]), "end": tr.value(t[-1])},
         confidence(rise / need if need else counted(tr, t[-1] - t[best], t[best], th)),
     )

@@ -47,6 +47,7 @@ class Curve:
     trend: np.ndarray
     noise: float  # robust spread of y around the trend, at least a 1000th of the level
     log: bool = False
+    negated: bool = False  # an unbounded score (a reward) judged on its negative: its zero means nothing
 
     def __len__(self) -> int:
         return len(self.y)
@@ -144,10 +145,12 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
         return None
     what = "loss" if name.endswith("_loss") else name.split("_", 1)[-1]
     y = rows[name].to_numpy(dtype=float)
+    negated = False
     if direction(name) == "up":  # judged on what is left to gain (or its negative), so it should fall
-        top = 1.0 if np.nanmax(y) <= 1.0 else 100.0 if np.nanmax(y) <= 100.0 and np.nanmin(y) >= 0 else None
+        low, high = np.nanmin(y), np.nanmax(y)
+        top = None if low < 0 else 1.0 if high <= 1.0 else 100.0 if high <= 100.0 else None
         if top is None:  # unbounded (a reward, a score): its negative
-            what, y = f"negative {what}", -y
+            what, y, negated = f"negative {what}", -y, True
         else:
             what = "error (1 - accuracy)" if name.endswith("_acc") else f"shortfall ({top:g} - {what})"
             y = top - y
@@ -166,7 +169,7 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
     if log:
         y = np.log10(y)
     t_ = trend(y)
-    return Curve(label, what, unit, x, y, t_, noise(y, t_), log)
+    return Curve(label, what, unit, x, y, t_, noise(y, t_), log, negated)
 
 
 def judged_metric(run: Run) -> str | None:
@@ -213,11 +216,11 @@ def other_held_out(run: Run, what: str | None, ax: Axis = Axis()) -> list[Curve]
     return _others(run, "val", what, ax, lambda m: direction(m) is not None)
 
 
-def training_scores(run: Run, what: str | None, ax: Axis = Axis()) -> list[Curve]:
-    """Training curves of the run's scores, other than the judged metric (accuracy, AUROC, mAP: higher
-    is better), each as its shortfall: whether the model learns what a small loss drop hides (a
-    multi-label loss dominated by its base rates)."""
-    return _others(run, "train", what, ax, lambda m: direction(m) == "up")
+def scores(run: Run, stage: str, what: str | None, ax: Axis = Axis()) -> list[Curve]:
+    """A stage's (`train`, `val`) curves of the run's scores other than the judged metric (accuracy,
+    AUROC, mAP: higher is better), each as its shortfall: whether the model learns what a small loss
+    drop hides (a multi-label loss dominated by its base rates)."""
+    return _others(run, stage, what, ax, lambda m: direction(m) == "up")
 
 
 def _others(run: Run, stage: str, what: str | None, ax: Axis, keep: Callable[[str], bool]) -> list[Curve]:

@@ -28,8 +28,8 @@ from assistant.runs.curves import (
     lr_at_end,
     metric_curves,
     other_held_out,
+    scores,
     starts_late,
-    training_scores,
 )
 from assistant.runs.findings import KINDS, THRESHOLDS, Finding, Thresholds, confidence
 from assistant.runs.gan import discriminator_wins
@@ -229,7 +229,7 @@ def _never_fell(c: Curve, th: Thresholds) -> bool:
 
 
 def _underfitting(
-    tr: Curve | None, held: list[Curve], scores: list[Curve], run: Run, th: Thresholds
+    tr: Curve | None, held: list[Curve], learned: list[Curve], run: Run, th: Thresholds
 ) -> Finding | None:
     """Judged on the run's own progress: with a held-out curve, held-out progress decides (the
     training loss may fall some while the model generalises nothing; with several, the one that
@@ -244,7 +244,7 @@ def _underfitting(
     with_val = va is not None
     if progress >= (th.underfit_progress_with_val if with_val else th.underfit_progress):
         return None
-    if not with_val and any(_progress(s, th)[0] >= th.underfit_score_progress for s in scores):
+    if not with_val and any(_progress(s, th)[0] >= th.underfit_score_progress for s in learned):
         return None  # its accuracy (AUROC, mAP) climbs: it learns what the loss hardly shows
     t0, t1 = tr.value(level), tr.value(tr.trend[-1])
     details: dict[str, Any] = {"train_start": t0, "train_end": t1, "progress": progress}
@@ -278,14 +278,14 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     steps = step_explosion(run, th) if what == "loss" else None
     if not held_out_holds(va, th) and (exploded := steps or jump(tr, th) or climbing(tr, va, th)):
         return [exploded]
+    ax = Axis(min_points=th.min_points)
     found = [f for f in (_overfitting(tr, va, th), _unstable([c for c in (tr, va) if c], th)) if f]
     if not found:  # a run that overfits is not stuck; an unstable one's noise hides both
-        ax = Axis(min_points=th.min_points)
         held = [va] if va is not None else other_held_out(run, what, ax)
-        scores = [] if held else training_scores(run, what, ax)  # without held-out data, what it learns
+        learned = [] if held else scores(run, "train", what, ax)  # without held-out data, what it learns
         found += [
             f
-            for f in (_plateau(tr, va, held + scores, run, th), _underfitting(tr, held, scores, run, th))
+            for f in (_plateau(tr, va, held + learned, run, th), _underfitting(tr, held, learned, run, th))
             if f
         ]
         if len(found) == 2 and tr is not None and _never_fell(tr, th):

@@ -20,7 +20,14 @@ from assistant.runs.parse.jsondoc import events as json_events
 from assistant.runs.parse.jsondoc import read_json
 from assistant.runs.parse.mlflow import metrics_dir, read_mlflow
 from assistant.runs.parse.table import DEFAULT_LIMITS, Limits, Run, RunParseError
-from assistant.runs.parse.tabular import SPACES, bounded_lines, read_csv, read_jsonl
+from assistant.runs.parse.tabular import (
+    MONITOR_HEAD,
+    SPACES,
+    bounded_lines,
+    read_csv,
+    read_jsonl,
+    read_monitor,
+)
 from assistant.runs.parse.tensorboard import event_files, is_event_file, read_tensorboard
 
 __all__ = ["Limits", "Run", "RunParseError", "parse_run"]
@@ -32,6 +39,7 @@ _CUT_TOKEN = re.compile(r"[^\s,:\[\]{}\"]+$")
 _ENDS_IN_NUMBER = re.compile(r"\s[-+]?\d[\d.eE+-]*$")  # `train loss 0.9`: a reading, not a column name
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _HEADER_CELL = re.compile(r"^[A-Za-z_][\w ./()\-]{0,80}$")  # a CSV header names its columns
+_BRACED_HEADER = re.compile(r"^\{\w+\}(?:[\t,;]\{\w+\})+$")  # column names written as `{epoch}\t{lr}`
 
 
 def parse_run(
@@ -100,6 +108,8 @@ def _parse_path(path: Path, name: str | None, limits: Limits) -> Run:
     kind = _sniff(head.decode("utf-8", "replace"))
     if kind == "json":
         return read_json(lambda: path.open("rb"), name, limits)
+    if kind == "monitor":
+        return read_monitor(str(path), name, limits)
     if kind == "csv":
         return read_csv(str(path), name, sep=_delimiter(head.decode("utf-8", "replace")), limits=limits)
     with path.open(encoding="utf-8", errors="replace", newline="") as f:
@@ -111,6 +121,8 @@ def _parse_text(text: str, name: str, limits: Limits) -> Run:
     if kind == "json":
         data = text.encode("utf-8", "replace")
         return read_json(lambda: io.BytesIO(data), name, limits)
+    if kind == "monitor":
+        return read_monitor(io.StringIO(text), name, limits)
     if kind == "csv":
         return read_csv(io.StringIO(text), name, sep=_delimiter(text[:_SNIFF]), limits=limits)
     return _read_lines(kind, io.StringIO(text, newline=""), name, limits)
@@ -149,8 +161,10 @@ def _starts_json(head: str) -> bool:
 
 def _sniff(head: str) -> str:
     first = _first_line(head)
+    if MONITOR_HEAD.match(first):
+        return "monitor"
     stripped = head.lstrip()
-    if stripped.startswith("{"):
+    if stripped.startswith("{") and not _BRACED_HEADER.match(first):
         # JSON lines: an object per line (a document written on one line is a document)
         lines = [ln for ln in head.splitlines()[:3] if ln.strip()]
         try:
@@ -162,7 +176,7 @@ def _sniff(head: str) -> str:
     if stripped.startswith(("[", "{")) and _starts_json(head):
         return "json"
     sep = _delimiter(head)
-    cells = [c.strip().strip('"') for c in _cells(first, sep)]
+    cells = [c.strip().strip('"').strip("{}") for c in _cells(first, sep)]  # `{epoch}\t{lr}` too
     # a header: no cell is a number, and most name a column (one odd name, Lightning's
     # `out_tensor([0.])`, does not make the file console text; the reader skips that column)
     named = sum(bool(_HEADER_CELL.match(c)) and not _ENDS_IN_NUMBER.search(c) for c in cells)

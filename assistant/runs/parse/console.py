@@ -68,6 +68,7 @@ _TABLE_STEPS = ("step", "steps", "global_step", "total_timesteps", "timesteps", 
 # decimal) or a line holding one decimal alone; read only when the log names no metric at all.
 _UNNAMED = re.compile(r"^\s*(?:\[[^\]]{0,40}\]\s*)*(?:(\d+)\s+)?([-+]?\d*\.\d+(?:[eE][-+]?\d+)?)\s*$")
 _JSON = re.compile(r"\{.*\}")
+_NAMED_BEFORE = re.compile(r"([A-Za-z][\w./]*):\s*$")  # `eval_accuracy: ` just before a JSON object
 # words that precede a name in prose or in a log's prefix, never part of it
 _PROSE = {
     "the", "a", "an", "is", "was", "of", "at", "on", "for", "with", "and", "current", "new", "now",
@@ -82,6 +83,8 @@ def _name(raw: str) -> str:
     """The metric name in a matched `words: value`: its last word and the words before it that are
     not prose (`Train Loss` stays; `the model loss` is `loss`)."""
     words = raw.split()
+    while len(words) > 1 and words[-1].lower() in _PROSE:  # `Validation loss is: 0.66`
+        words.pop()
     kept = [words[-1]]
     for word in reversed(words[:-1]):
         if word.lower() in _PROSE or not tokens(word):
@@ -107,7 +110,10 @@ def _stage_tag(line: str) -> str | None:
 
 
 def _json_values(segment: str) -> dict[str, float] | None:
-    """The numbers of a JSON object written inside the line, or None when there is none."""
+    """The numbers of a JSON object written inside the line, or None when there is none. An object
+    that is one reading named outside it (MLPerf's `eval_accuracy: {"epoch": 3, "value": 0.75}`) or
+    by its own `key` (`:::MLLOG {"key": "eval_accuracy", "value": 0.75, "metadata": {"epoch_num":
+    3}}`) is that reading, with its epoch."""
     m = _JSON.search(segment)
     if m is None:
         return None
@@ -117,6 +123,16 @@ def _json_values(segment: str) -> dict[str, float] | None:
         obj = _python_dict(m.group(0))
     if not isinstance(obj, dict):
         return None
+    if isinstance(value := obj.get("value"), int | float) and not isinstance(value, bool):
+        named = obj.get("key") if isinstance(obj.get("key"), str) else None
+        before = _NAMED_BEFORE.search(segment[: m.start()])
+        if named or before:
+            meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else obj
+            epoch = next(
+                (meta[k] for k in ("epoch_num", "epoch") if isinstance(meta.get(k), int | float)), None
+            )
+            out = {named or before.group(1): logged(value)}
+            return out if epoch is None else {**out, "epoch": float(epoch)}
     out: dict[str, float] = {}
     for k, v in obj.items():
         if isinstance(v, bool) or not isinstance(v, int | float | str):

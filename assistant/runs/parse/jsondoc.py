@@ -115,12 +115,12 @@ def events(f: IO[bytes], limits: Limits) -> Iterator[tuple[str, str, Any]]:
         yield prefix, event, value
 
 
-def _layout(opener: Callable[[], IO[bytes]], limits: Limits) -> tuple[list[str], bool, bool]:
+def _layout(opener: Callable[[], IO[bytes]], limits: Limits) -> tuple[list[str], bool, bool, bool]:
     """(prefixes of lists of records, whether top-level lists of numbers exist, whether top-level lists
-    of [step, value] pairs exist) of a document whose nesting is within the limit. Raises
-    ijson.JSONError where it is not JSON."""
+    of [step, value] pairs exist, whether the document is itself a list of numbers) of a document
+    whose nesting is within the limit. Raises ijson.JSONError where it is not JSON."""
     records: list[str] = []
-    numbers = pairs = False
+    numbers = pairs = bare = False
     last = ""  # the last event at the top two levels
     try:
         with opener() as f:
@@ -128,16 +128,16 @@ def _layout(opener: Callable[[], IO[bytes]], limits: Limits) -> tuple[list[str],
                 if last == "start_array" and (prefix == "item" or prefix.count(".") == 1):
                     if event == "start_map" and prefix not in records:
                         records.append(prefix)
-                    elif event == "number" and prefix != "item":
-                        numbers = True
+                    elif event == "number":
+                        numbers, bare = numbers or prefix != "item", bare or prefix == "item"
                     elif event == "start_array" and prefix != "item":
                         pairs = True
                 if prefix.count(".") <= 1:
                     last = event
     except ijson.JSONError:
-        if not records and not numbers and not pairs:
+        if not records and not numbers and not pairs and not bare:
             raise
-    return records, numbers, pairs
+    return records, numbers, pairs, bare
 
 
 def _flat(record: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
@@ -176,12 +176,13 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
     (trainer_state.json; the summary entry with `train_runtime` is not a point on the curve) or under
     another top-level key (its name prefixes theirs), a top-level list of records, or top-level lists
     of numbers (a Keras history, one value per epoch) or of [step, value] pairs (one series per key,
-    each logged at its own steps: {"train_loss": [[0, 11.9], …], "val_loss": [[0, 12.1], [500, 7.3]]})."""
+    each logged at its own steps: {"train_loss": [[0, 11.9], …], "val_loss": [[0, 12.1], [500, 7.3]]}),
+    or a bare list of numbers (`str(losses)` written to a file: read as the loss, with a note)."""
     cols = Columns(limits.max_metrics)
     notes: list[str] = []
     fmt = "json"
     try:
-        records, numbers, pairs = _layout(opener, limits)
+        records, numbers, pairs, bare = _layout(opener, limits)
     except ijson.JSONError as exc:
         raise RunParseError(f"{name} starts like JSON but is not valid JSON ({_reason(exc)})") from None
     try:
@@ -207,9 +208,19 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
             for i in range(max((len(v) for v in history.values()), default=0)):
                 row = {k: v[i] for k, v in history.items() if i < len(v) and not math.isnan(v[i])}
                 cols.add(float(i + 1), None, row)
+        if bare and not cols.n:
+            fmt = "json-list"
+            with _parser(opener) as f:
+                for i, v in enumerate(ijson.items(f, "item", use_float=True)):
+                    if isinstance(v, int | float) and not isinstance(v, bool):
+                        cols.add(None, float(i + 1), {"loss": logged(v)})
+            notes.append(
+                f"a bare list of {cols.n} numbers names no metric: each is read as the training loss "
+                "of one epoch or step, in order"
+            )
     except ijson.JSONError as exc:  # the first pass stopped there too: keep what came before
         notes.append(f"the JSON breaks off before its end ({_reason(exc)}): what came before was read")
-    if not records and not numbers and not pairs:
+    if not records and not numbers and not pairs and not bare:
         raise RunParseError(
             f"{name} is JSON but not a training log (it holds no training metric): expected Hugging "
             "Face's trainer_state.json (with "

@@ -41,7 +41,7 @@ ALIASES = {"trl": "train loss", "tel": "eval loss"}
 HIGHER_BETTER = ACC | {
     "f1", "auc", "precision", "recall", "dice", "iou", "miou", "bleu", "rouge", "top1", "top5", "map",
     "map50", "map75", "ap", "ap50", "ap75", "cos", "cosine", "similarity", "r2", "reward", "rew",
-    "return", "ret", "acc5", "auroc",
+    "return", "ret", "acc5", "auroc", "success",
 }  # fmt: skip
 # Readings where lower is better besides the losses (a distance, an error rate, FID).
 LOWER_BETTER = LOSS | {
@@ -55,7 +55,7 @@ METRIC_TOKENS = LOSS | ACC | LR | {
     "f1", "auc", "precision", "recall", "perplexity", "ppl", "mae", "mse", "rmse", "error", "err",
     "dice", "iou", "miou", "bleu", "rouge", "top1", "top5", "score", "map", "map50", "map75", "ap",
     "ap50", "ap75", "cer", "wer", "cos", "cosine", "similarity", "r2", "reward", "rew", "fid", "kid",
-    "lpips", "return", "ret", "acc5", "auroc",
+    "lpips", "return", "ret", "acc5", "auroc", "success",  # a goal-reaching agent's success rate
 }  # fmt: skip
 # Tokens of a setting printed with the log (a config dump), never a reading.
 SETTING_TOKENS = {
@@ -63,6 +63,7 @@ SETTING_TOKENS = {
     "scale", "type", "multiplier", "lambda", "eps", "momentum", "decay", "warmup", "scheduler", "policy",
     "gradnorm", "norm", "clip", "min", "max", "patience",
     "variable",  # an environment variable echoed by the launcher (`HYDRA_FULL_ERROR=1`)
+    "code", "hp", "smoothing",  # MLPerf's `ret_code`, `model_hp_loss_smoothing`
 }  # fmt: skip
 # Tokens of what a step cost, never how well the model does: verl's `timing_s/reward` is the seconds
 # spent computing rewards, `perf/throughput` tokens per second.

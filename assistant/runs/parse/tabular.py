@@ -1,5 +1,6 @@
-"""CSV (Lightning's and Keras' CSVLogger) and JSON lines, both read in bounded pieces: CSV in chunks of
-rows through pandas' C reader, JSON lines one (length-capped) line at a time."""
+"""CSV (Lightning's and Keras' CSVLogger, Stable-Baselines3's Monitor) and JSON lines, both read in
+bounded pieces: CSV in chunks of rows through pandas' C reader, JSON lines one (length-capped) line at
+a time."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
     try:
         first = _first_row(source)
         header = first.split() if sep == SPACES else next(csv.reader([first], delimiter=sep), [])
+        header = [h.strip().strip("{}") for h in header]  # `{epoch}\t{lr}\t{train_loss}`
         if export := _wandb_run(source, sep, header):  # W&B's "<run> - <metric>" columns
             header, note = export
             notes.append(note)
@@ -78,6 +80,33 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
         raise RunParseError(f"{name} looks like CSV but cannot be read as a table: {exc}") from None
     return finish(cols, fmt, name, notes)
+
+
+# Stable-Baselines3's (and OpenAI baselines') Monitor file: a `#{"t_start": …, "env_id": …}` line, then
+# one row per episode: `r` its reward, `l` its length in steps, `t` the seconds since the start.
+MONITOR_HEAD = re.compile(r'^#\{.*"(?:t_start|env_id)"')
+
+
+def read_monitor(source: str | io.TextIOBase, name: str, limits: Limits = DEFAULT_LIMITS) -> Run:
+    """A Monitor CSV: the episode reward on the steps taken so far (the running sum of lengths)."""
+    cols = Columns(limits.max_metrics)
+    done = 0.0
+    try:
+        chunks = pd.read_csv(source, skiprows=1, chunksize=100_000, on_bad_lines="skip")
+        for chunk in chunks:
+            if not {"r", "l"} <= set(chunk.columns):
+                raise RunParseError(f"{name} has a Monitor header but no `r` and `l` columns")
+            lengths = pd.to_numeric(chunk["l"], errors="coerce").fillna(0).to_numpy()
+            steps = done + lengths.cumsum()
+            done = float(steps[-1]) if len(steps) else done
+            frame = pd.DataFrame({"step": steps, "episode reward": text_values(chunk["r"])})
+            if "is_success" in chunk.columns:  # goal-conditioned tasks log whether the episode succeeded
+                frame["success"] = text_values(chunk["is_success"])
+            cols.extend(frame)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        raise RunParseError(f"{name} looks like a Monitor CSV but cannot be read: {exc}") from None
+    note = "a Monitor file: one row per episode, its reward on the steps taken so far"
+    return finish(cols, "monitor-csv", name, [note])
 
 
 _WANDB = re.compile(r"^(.+?) - (.+?)(__MIN|__MAX)?$")
