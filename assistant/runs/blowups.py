@@ -94,9 +94,9 @@ def jump(tr: Curve | None, th: Thresholds) -> Finding | None:
 
 
 def climbing(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
-    """The training loss climbs for good (no NaN): diverged, unless validation keeps improving (then
-    the training objective is changing under it: a curriculum, a ramped regulariser). A reward that
-    falls back for good by half of its best (a policy that collapses) is the same."""
+    """The training loss climbs for good (no NaN): diverged (detect.py first asks held_out_holds: when
+    validation keeps improving, the training objective is changing under it). A reward that falls
+    back for good by half of its best (a policy that collapses) is the same."""
     if tr is None or len(tr) < th.min_points:
         return None
     t = tr.trend
@@ -107,8 +107,6 @@ def climbing(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | No
     rise = tr.rel(t[best], t[-1])
     above = t[-tail:] > t[best] + tr.need(th.noise_widths, th.min_change, t[best])
     if not above.all():
-        return None
-    if held_out_holds(va, th):
         return None
     with_val = va is not None and len(va) >= th.min_points
     val_text, need = "", th.diverge_rise
