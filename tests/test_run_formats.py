@@ -438,3 +438,20 @@ def test_a_name_followed_by_is_and_a_colon_and_a_success_rate_are_read():
     table = "".join(row.format(rule="-" * 30, i=i, test=i / 20, train=i / 30) for i in range(12))
     run = parse_run(table + "-" * 30)
     assert {"train_success_rate", "val_success_rate"} <= set(run.metrics)  # test_* is the held-out set
+
+
+def test_darknet_iteration_lines_are_read_and_its_per_layer_lines_are_not():
+    rng = np.random.default_rng(22)
+    lines = []
+    for i in range(1, 120):
+        loss = 5 / np.sqrt(i) + 0.3 + rng.normal(0, 0.02)
+        for layer in (82, 94, 106):  # a detection layer's own stats, total_loss included
+            lines.append(
+                f"v3 (mse loss) Region {layer} Avg (IOU: 0.31), count: 5, total_loss = {3 * loss:.3f}"
+            )
+        lines.append(
+            f" {i}: {loss:.6f}, {loss * 1.01:.6f} avg loss, 0.001000 rate, 3.5 seconds, {64 * i} images"
+        )
+    run = parse_run("\n".join(lines))
+    assert list(run.metrics) == ["train_loss", "lr"] and len(run.table) == 119
+    assert run.table["step"].iloc[-1] == 119 and run.table["train_loss"].iloc[0] < 5.4

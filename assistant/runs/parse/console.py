@@ -16,6 +16,8 @@ Understood, in any mix:
   record that the following lines' values belong to;
 - logger tables (OpenAI baselines, Stable-Baselines3, improved-diffusion): rows `| loss | 0.02 |`
   between rules of dashes, one record per table, its `step` / `total_timesteps` row the step;
+- darknet's YOLO training lines (`1200: 0.71, 0.80 avg loss, 0.001 rate, …`: the batch's loss, not the
+  running average, and the learning rate);
 - tqdm bars with a postfix: `Epoch 2: 100%|████| 938/938 [00:12<00:00, 75.1it/s, loss=0.41]` (a
   captured bar's updates are separated by carriage returns; each update is one reading).
 A `name: value` pair counts only when its name is a metric (names.is_metric_name), so `ETA: 3s`,
@@ -55,6 +57,13 @@ _TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")
 # pytorch-CycleGAN-and-pix2pix's loss_log.txt: `(epoch: 3, iters: 400, time: …, data: …) D_A: 0.2 G_A: 0.6 …`:
 # every value after the parenthesis is a loss, named without the word
 _GAN_HEAD = re.compile(r"\(epoch:\s*\d+,\s*iters:\s*(\d+)[^)]*\)", re.IGNORECASE)
+# darknet's (YOLO) training output: ` 1200: 0.712345, 0.803456 avg loss, 0.001000 rate, 3.5 seconds, …`:
+# the iteration, that batch's loss, the running average, the learning rate. Its per-layer lines between
+# them (`Region 82 Avg IOU: 0.29, …, total_loss = 4.1`) are one detection layer's, not the run's.
+_DARKNET_LAYER = re.compile(r"\bRegion \d+\b")
+_DARKNET = re.compile(
+    rf"^\s*(\d+):\s*({NUM}),\s*({NUM})\s+avg(?:\s+loss)?,\s*({NUM})\s+rate\b", re.IGNORECASE
+)
 _LEAD_STAGE = re.compile(
     r"^\s*(test|val|valid|validation|eval|evaluation|dev)(?:\s+set)?\s*(?::|-\s)", re.IGNORECASE
 )  # `Test: [50/196] …`, `Val   - CE: 0.19, acc: 95.0%`
@@ -165,6 +174,9 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
                 axes[r] = v
             else:
                 found[k] = v
+    elif dark := _DARKNET.match(segment):
+        axes["step"] = float(dark.group(1))
+        found = {"loss": logged(dark.group(2)), "lr": logged(dark.group(4))}
     elif head := _GAN_HEAD.search(segment):
         axes["step"] = float(head.group(1))
         rest = segment[head.end() :]
@@ -250,6 +262,8 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             if table.open:
                 add_table()
                 table.open = False
+            if _DARKNET_LAYER.search(segment):
+                continue
             values, axes = _metrics(segment, stage)
             if "epoch" in axes:
                 epoch = axes["epoch"]
