@@ -455,3 +455,28 @@ def test_darknet_iteration_lines_are_read_and_its_per_layer_lines_are_not():
     run = parse_run("\n".join(lines))
     assert list(run.metrics) == ["train_loss", "lr"] and len(run.table) == 119
     assert run.table["step"].iloc[-1] == 119 and run.table["train_loss"].iloc[0] < 5.4
+
+
+def test_a_stage_word_after_a_logger_prefix_and_reinforcement_learning_exports_are_read():
+    train = (
+        "[2026-05-05 17:05:{s:02d} swin] (main.py 226): INFO Train: [{e}/40][50/50]\tloss {v:.4f} ({v:.4f})"
+    )
+    test = "[2026-05-05 17:06:{s:02d} swin] (main.py 272): INFO Test: [78/79]\tLoss {v:.4f} ({v:.4f})"
+    lines = []
+    for e in range(20):
+        lines += [f"[2026-05-05 17:05:00 swin] (main.py 250): INFO EPOCH {e} training takes 0:00:10"]
+        lines += [train.format(s=e, e=e, v=3.0 - e / 10), test.format(s=e, v=2.5 - e / 12)]
+    run = parse_run("\n".join(lines))
+    assert run.sources["val_loss"] == "test/Loss" and run.sources["train_loss"] == "loss"
+    # a Tianshou export: `env_step` is the axis, `rew:seed_…` cells name one seed each
+    header = "env_step,rew,rew:shaded,rew:seed_0_0104-Hopper_v3_ddpg/test_rew.csv"
+    rows = [f"{10000 * i},{40 + 30 * i},{10 + i},{35 + 31 * i}" for i in range(30)]
+    tianshou = parse_run(header + "\n" + "\n".join(rows))
+    assert judged_metric(tianshou) == "rew" and tianshou.table["step"].iloc[-1] == 290000
+    # a tab-separated console log that starts with its timestamp is console text, not a table
+    olmo = "\n".join(
+        f"2025-12-27 22:11:{i:02d}.985\tnode-03:0\ttrain:417\tINFO\t[step={i}/100]\n"
+        f"    train/CE loss={3 - i / 20:.3f}"
+        for i in range(30)
+    )
+    assert parse_run(olmo).fmt == "console"

@@ -205,3 +205,19 @@ def test_a_small_rise_that_stays_on_a_smooth_validation_curve_is_overfitting():
     assert "overfitting" in _kinds(_train_val(train, val))
     flat = [*val[:9], 1.556, 1.551, 1.557, 1.553]
     assert "overfitting" not in _kinds(_train_val(train, flat))
+
+
+def test_validation_creeping_up_while_training_stands_still_is_not_overfitting():
+    # training sits at the same value for the last 14 points; validation edges up 7%: nothing pulls
+    # them apart, so this is no overfitting (the flat training curve is the finding)
+    train = [0.88, 0.685] + [0.681 - 1e-4 * i for i in range(16)]
+    val = [0.438, 0.391, 0.378, 0.378] + [0.379 + 0.002 * i for i in range(14)]
+    assert "overfitting" not in _kinds(_train_val(train, val))
+    falling = [0.88 * 0.93**i for i in range(18)]
+    assert "overfitting" in _kinds(_train_val(falling, val))  # the same validation curve as training falls
+
+
+def test_a_coarsely_printed_flat_loss_is_no_ceiling():
+    # a loss printed with two decimals repeats its lowest value by rounding: still a plateau
+    loss = [2.3 - 1.6 * min(i, 8) / 8 for i in range(40)]
+    assert "plateau" in _kinds("\n".join(f"step {10 * (i + 1)} | loss {v:.2f}" for i, v in enumerate(loss)))

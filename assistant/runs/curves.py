@@ -48,6 +48,7 @@ class Curve:
     noise: float  # robust spread of y around the trend, at least a 1000th of the level
     log: bool = False
     negated: bool = False  # an unbounded score (a reward) judged on its negative: its zero means nothing
+    score: bool = False  # a score (accuracy, reward: higher is better) judged on its shortfall or negative
 
     def __len__(self) -> int:
         return len(self.y)
@@ -169,7 +170,7 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
     if log:
         y = np.log10(y)
     t_ = trend(y)
-    return Curve(label, what, unit, x, y, t_, noise(y, t_), log, negated)
+    return Curve(label, what, unit, x, y, t_, noise(y, t_), log, negated, score=direction(name) == "up")
 
 
 def judged_metric(run: Run) -> str | None:

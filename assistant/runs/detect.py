@@ -66,8 +66,8 @@ def _overfitting(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding 
         # training over the same stretch, on its own axis positions
         i0 = min(int(np.searchsorted(tr.x, va.x[turn])), len(tr) - 1)
         t0, t1 = float(tr.trend[i0]), float(tr.trend[-1])
-        if t1 > t0 + tr.noise:  # training got worse too: that is not overfitting
-            return None
+        if t0 - t1 < max(tr.noise, th.overfit_train_fall * abs(t0)):
+            return None  # training got worse too, or stood still: nothing pulls the two apart
         if -tr.rel(t0, t1) >= th.min_change:
             share = th.overfit_widening_rise  # training pulls away: a milder rise is the gap widening
         train_text = f" while training {tr.what} went from {fmt(tr.value(t0))} to {fmt(tr.value(t1))}"
@@ -185,8 +185,8 @@ def _settled(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
     """Why a flat tail of `w` points is convergence rather than a stall, if it is: the learning rate
     decayed; the curve came down by an order of magnitude and still holds its lowest point (a loss
     at a tenth of where it began has learned what it will at this rate; one creeping back up is
-    stuck); or it sits at a ceiling, its best value logged again and again (a capped return, every
-    answer right: nothing is left to gain)."""
+    stuck); or a score sits at a ceiling, its best value logged again and again (a capped return,
+    every answer right: nothing is left to gain; a loss printed with few digits repeats by rounding)."""
     lr = lr_at_end(run)
     if lr is not None and lr <= th.lr_decayed * (1 + 1e-6):  # 1e-4 / 1e-3 in floating point
         return "it levels off as the learning rate decays, which is convergence"
@@ -197,7 +197,7 @@ def _settled(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
         return f"it levels off at {fmt(low)}, a tenth or less of where it began, which is convergence"
     best = float(np.min(c.y))
     repeats = int(np.sum(np.abs(c.y[-w:] - best) <= 1e-9 * max(abs(best), 1e-12)))
-    if repeats >= max(3, w // 3):
+    if c.score and repeats >= max(3, w // 3):  # a loss printed coarsely repeats too: only a score has a cap
         return f"it sits at its best value ({fmt(c.value(best))}) again and again: a ceiling, convergence"
     return None
 

@@ -42,10 +42,12 @@ class Thresholds:
     the validation curve ending above it (the median of the later half of those points, three at
     least, against the three around the minimum) by `noise_widths` standard errors and by
     `overfit_min_rise` of its level (`overfit_widening_rise` when training improves by `min_change` or
-    more over the same stretch: the gap between them widens clearly), while training does not get
-    worse."""
+    more over the same stretch: the gap between them widens clearly), while training still improves
+    over that stretch, by `overfit_train_fall` of its level and its noise at least (a training curve
+    standing still is a stall, not overfitting)."""
     overfit_min_rise: float = 0.015
     overfit_widening_rise: float = 0.01
+    overfit_train_fall: float = 0.01
     spike_span: float = 0.15
     """A spike: a point standing above both neighbours by this share of the trend's range after the
     warm-up (what stands out on the plot a person reads) and of its level, and by `noise_widths`..."""

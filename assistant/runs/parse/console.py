@@ -67,6 +67,9 @@ _DARKNET = re.compile(
 _LEAD_STAGE = re.compile(
     r"^\s*(test|val|valid|validation|eval|evaluation|dev)(?:\s+set)?\s*(?::|-\s)", re.IGNORECASE
 )  # `Test: [50/196] …`, `Val   - CE: 0.19, acc: 95.0%`
+# What a logger writes before the message: `[2026-05-05 17:05:55 swin] (main.py 272): INFO `,
+# `2025-06-12 13:31:13,075 - INFO - `: the stage word comes first after it.
+_LOG_PREFIX = re.compile(r"^.{0,120}?\b(?:INFO|DEBUG|WARNING|WARN|ERROR|CRITICAL)\b\s*[:\-|\]]*\s*")
 # A logger's key/value table (OpenAI baselines, Stable-Baselines3, improved-diffusion): a rule of
 # dashes, rows `| loss | 0.0195 |`, a rule; SB3 heads a section with `| train/ |  |` and indents its rows.
 _TABLE_RULE = re.compile(r"^\s*-{8,}\s*$")
@@ -103,12 +106,13 @@ def _name(raw: str) -> str:
 
 
 def _stage_tag(line: str) -> str | None:
-    """The stage a line's tag says (`[valid]`), or its first word (`Test: [50/196] … Loss 1.3`, the
-    PyTorch ImageNet example's evaluation lines; `Test set: Average loss: …`)."""
+    """The stage a line's tag says (`[valid]`), or its first word, after a logger's prefix if any
+    (`Test: [50/196] … Loss 1.3`, the PyTorch ImageNet example's evaluation lines, also as Swin's
+    `[time model] (main.py 272): INFO Test: …`; `Test set: Average loss: …`)."""
     for tag in _TAG.findall(line[:80]):
         if stage := _STAGE_TAGS.get(tag.lower()):
             return stage
-    if m := _LEAD_STAGE.match(line):
+    if m := _LEAD_STAGE.match(_LOG_PREFIX.sub("", line, count=1)):
         return _STAGE_TAGS[m.group(1).lower()]
     if "|" in line:  # a cell of its own: `… | ConvS2S_0: Eval | Avg loss: 6.8 | …`
         for cell in line.split("|"):

@@ -20,6 +20,7 @@ from functools import lru_cache
 STEP_COLUMNS = {
     "step", "global_step", "iteration", "iter", "batch", "steps", "num_updates", "_step",
     "current_steps",  # LLaMA-Factory's trainer_log.jsonl
+    "env_step", "env_steps", "timesteps", "total_timesteps",  # reinforcement learning: steps taken
 }  # fmt: skip
 EPOCH_COLUMNS = {"epoch", "epochs", "num_epoch", "epch"}
 
