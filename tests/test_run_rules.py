@@ -221,3 +221,13 @@ def test_a_coarsely_printed_flat_loss_is_no_ceiling():
     # a loss printed with two decimals repeats its lowest value by rounding: still a plateau
     loss = [2.3 - 1.6 * min(i, 8) / 8 for i in range(40)]
     assert "plateau" in _kinds("\n".join(f"step {10 * (i + 1)} | loss {v:.2f}" for i, v in enumerate(loss)))
+
+
+def test_a_nan_in_an_earlier_run_of_the_log_is_said_before_the_last_run_is_judged():
+    # Keras CSVLogger rows of two runs: the first blew up to NaN at once, the second (read) trains
+    first = ["epoch,loss,val_loss", "0,nan,nan", "1,nan,nan", "2,nan,nan"]
+    second = [f"{i},{2.0 * 0.9**i:.4f},{2.2 * 0.92**i:.4f}" for i in range(15)]
+    found = detect(parse_run("\n".join(first + second)))
+    assert found[0].kind == "diverged" and "earlier run" in found[0].evidence
+    assert "healthy" not in [f.kind for f in found]
+    assert [f.kind for f in detect(parse_run("\n".join(["epoch,loss,val_loss", *second])))] == ["healthy"]

@@ -290,9 +290,18 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
         ]
         if len(found) == 2 and tr is not None and _never_fell(tr, th):
             found = found[1:]  # a curve that never came down did not level off: it never learned
-    if found:
-        return found
-    return [_healthy(tr, va, run, th, judged=what is not None)]
+    found = found or [_healthy(tr, va, run, th, judged=what is not None)]
+    if run.blown_before:  # what the user saw first; the last run's own findings follow (not "healthy")
+        return [_blown_before(), *(f for f in found if f.kind != "healthy")]
+    return found
+
+
+def _blown_before() -> Finding:
+    text = (
+        "an earlier run in this log logged its loss as NaN or infinite (the weights overflowed); the "
+        "last run, judged here, is a restart"
+    )
+    return Finding("diverged", text, {"earlier_run": True}, "medium")
 
 
 def _healthy(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds, judged: bool) -> Finding:

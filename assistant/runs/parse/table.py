@@ -63,6 +63,7 @@ class Run:
     name: str = ""  # the file name, or "pasted text"
     notes: list[str] = field(default_factory=list)  # what the reader skipped, in words
     sources: dict[str, str] = field(default_factory=dict)  # column -> the name the log gave it
+    blown_before: bool = False  # an earlier run in the same log (not read) logged a NaN or inf loss
 
     @property
     def metrics(self) -> list[str]:
@@ -296,9 +297,13 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = ()) -> Run
     keep, runs = _last_run(data["epoch"], data["step"])
     if runs > 1:
         notes.append(f"the log holds {runs} runs (its counter starts again): the last one is read")
+    earlier = out[~keep]
+    blown = any(
+        np.isinf(earlier[c].to_numpy(dtype=float)).any() for c in ("train_loss", "val_loss") if c in earlier
+    )
     out = out[keep & out[columns].notna().any(axis=1).to_numpy()].reset_index(drop=True)
     out["epoch"] = _human_epochs(out["epoch"])
-    return Run(out, fmt, name, notes, sources)
+    return Run(out, fmt, name, notes, sources, blown_before=blown)
 
 
 def _is_curve(values: np.ndarray) -> bool:
