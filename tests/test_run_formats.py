@@ -480,3 +480,17 @@ def test_a_stage_word_after_a_logger_prefix_and_reinforcement_learning_exports_a
         for i in range(30)
     )
     assert parse_run(olmo).fmt == "console"
+
+
+def test_the_pytorch_imagenet_example_console_reads_epochs_top1_and_its_summary_line():
+    lines = []
+    for e in range(12):
+        top1 = 25 + 4 * e
+        lines.append(
+            f"Epoch: [{e}][100/100]\tTime 0.3\tLoss {3 - e / 5:.4f} ({3 - e / 5:.4f})\tAcc@1 {top1 - 5:.3f}"
+        )
+        lines.append(f"Test: [10/10]\tTime 0.1\tLoss {2.5 - e / 6:.4f} ({2.5 - e / 6:.4f})\tAcc@1 {top1:.3f}")
+        lines.append(f" * Acc@1 {top1:.3f} Acc@5 {50 + 3 * e:.3f}")  # the evaluation's summary
+    run = parse_run("\n".join(lines))
+    assert {"train_loss", "val_loss", "train_acc", "val_acc", "val_acc5"} <= set(run.metrics)
+    assert "train_acc5" not in run.metrics and run.table["epoch"].nunique() == 12

@@ -43,17 +43,21 @@ _PAIR = re.compile(rf"((?:{_WORD}[ \t]+){{0,2}}{_WORD})\s*(?:[:=]|[ \t]is[ \t])\
 _SPACED = re.compile(rf"^\s*([A-Za-z][\w./ ]*?)\s+({NUM})\s*(?:\(.*\))?\s*$", re.IGNORECASE)
 # `train loss 1.27 (seg loss 0.55)` anywhere: no separator, so only a loss or accuracy by its name
 _BARE = re.compile(
-    rf"(?<![\w./-])((?:{_WORD}[ \t]+){{0,2}}(?:[A-Za-z][\w.-]*[_.-])?(?:loss|acc|accuracy|perplexity|ppl))"
-    rf"[ \t]+({NUM})",
+    rf"(?<![\w./-])((?:{_WORD}[ \t]+){{0,2}}(?:[A-Za-z][\w.-]*[_.-])?"
+    rf"(?:loss|acc(?:@[15])?|accuracy|perplexity|ppl))[ \t]+({NUM})",
     re.IGNORECASE,
 )
-_EPOCH = re.compile(r"\bepoch\b\s*[:=#]?\s*(\d+)(?:\s*/\s*\d+)?", re.IGNORECASE)
+# `Epoch 3/20`, `epoch=3`, the PyTorch ImageNet example's `Epoch: [3][10/50]`
+_EPOCH = re.compile(r"\bepoch\b\s*[:=#]?\s*\[?\s*(\d+)(?:\s*/\s*\d+)?", re.IGNORECASE)
 # `step 12`, `iter: 12`; llm.c's `s:12` only at the start of a line
 _STEP = re.compile(
     r"(?:\b(?:global[_ ]step|step|iteration|iter)\b|^\s*s(?=\s*:))\s*[:=#]?\s*(\d+)", re.IGNORECASE
 )
 _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress bar's `938/938 [`
 _TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")
+# the PyTorch ImageNet example's (and timm's, DeiT's, Swin's) summary of an evaluation: ` * Acc@1 76.1 …`,
+# after a logger's prefix too
+_SUMMARY = re.compile(r"^(?:.{0,120}?\bINFO\b\s*)?\s*\*\s+\w")
 # pytorch-CycleGAN-and-pix2pix's loss_log.txt: `(epoch: 3, iters: 400, time: …, data: …) D_A: 0.2 G_A: 0.6 …`:
 # every value after the parenthesis is a loss, named without the word
 _GAN_HEAD = re.compile(r"\(epoch:\s*\d+,\s*iters:\s*(\d+)[^)]*\)", re.IGNORECASE)
@@ -254,8 +258,12 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
         if (found := table.record()) and found[2]:
             cols.add(*found)
 
+    last_stage: str | None = None
     for line in lines:
         stage = _stage_tag(line)
+        if stage is None and _SUMMARY.match(line):
+            stage = last_stage  # ` * Acc@1 76.1 Acc@5 92.9` sums up the evaluation lines before it
+        last_stage = stage
         for segment in line.split("\r"):
             if not segment.strip():
                 continue

@@ -79,6 +79,7 @@ def tokens(name: str) -> tuple[str, ...]:
     text = ALIASES.get(name.strip().lower(), name.strip())
     text = text.replace("learning_rate", "learningrate").replace("learning rate", "learningrate")
     text = text.replace("LearningRate", "learningrate").replace("CrossEntropyLoss", "crossentropyloss")
+    text = re.sub(r"@(\d)", r"\1", text)  # the PyTorch ImageNet example's `Acc@1`, `Acc@5`: acc1, acc5
     return tuple(t for t in _SPLIT.split(_CAMEL.sub(" ", text).lower()) if t)
 
 
