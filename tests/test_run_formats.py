@@ -494,3 +494,14 @@ def test_the_pytorch_imagenet_example_console_reads_epochs_top1_and_its_summary_
     run = parse_run("\n".join(lines))
     assert {"train_loss", "val_loss", "train_acc", "val_acc", "val_acc5"} <= set(run.metrics)
     assert "train_acc5" not in run.metrics and run.table["epoch"].nunique() == 12
+
+
+def test_a_source_file_in_a_logger_prefix_is_no_metric():
+    # DeepSpeed: `[loss_scaler.py:188:update_scale]` is a file and line, not a loss of 188
+    lines = [
+        f"[2023-04-18 01:46:{i:02d},554] [INFO] [loss_scaler.py:188:update_scale] [deepspeed] OVERFLOW!\n"
+        f"epoch: {i} | step: {10 * i} | loss: {2.0 * 0.95**i:.4f}"
+        for i in range(30)
+    ]
+    run = parse_run("\n".join(lines))
+    assert list(run.metrics) == ["train_loss"]

@@ -231,3 +231,25 @@ def test_a_nan_in_an_earlier_run_of_the_log_is_said_before_the_last_run_is_judge
     assert found[0].kind == "diverged" and "earlier run" in found[0].evidence
     assert "healthy" not in [f.kind for f in found]
     assert [f.kind for f in detect(parse_run("\n".join(["epoch,loss,val_loss", *second])))] == ["healthy"]
+
+
+def test_a_running_average_warming_up_from_zero_is_not_a_climb():
+    # `Average Loss` of an SSD run is an average started at 0: 0.02, 0.45, 0.83 … up to ~6, then it
+    # falls with the loss; read from its start, it "climbed from its best"
+    rng = np.random.default_rng(15)
+    warm = [6.0 * (1 - 0.8**i) for i in range(1, 12)]
+    loss = [0.02, *warm, *(6.0 * 0.97**i + 3 + rng.normal(0, 0.02) for i in range(60))]
+    assert _kinds(_steps(loss)) == ["healthy"]
+    exploded = [0.69, 41.0, 45.6, *(1.4 + rng.normal(0, 0.003) for _ in range(40))]  # 0.69 -> 41 at once
+    assert "diverged" in _kinds(_steps(exploded))
+
+
+def test_an_evaluation_curve_still_improving_slowly_at_every_point_is_not_a_plateau():
+    # an AUC 0.7775 -> 0.8026 rising at every evaluation: the last third gains 1.3% of the shortfall's
+    # level but a fair share of all the run gained
+    auc = [0.8026 - 0.025 * np.exp(-i / 6) for i in range(18)]
+    text = "\n".join(f"step {1000 * (i + 1)} | val_auc {a:.4f}" for i, a in enumerate(auc))
+    assert _kinds(text) == ["healthy"]
+    flat = [0.8026 - 0.025 * np.exp(-i / 1.5) for i in range(18)]  # the same gain, all in the first few
+    text = "\n".join(f"step {1000 * (i + 1)} | val_auc {a:.4f}" for i, a in enumerate(flat))
+    assert "plateau" in _kinds(text)

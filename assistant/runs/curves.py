@@ -145,6 +145,8 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
     if rows.empty:
         return None
     what = "loss" if name.endswith("_loss") else name.split("_", 1)[-1]
+    if direction(name) != "up":
+        rows = rows.iloc[_warm_up(rows[name].to_numpy(dtype=float)) :]
     y = rows[name].to_numpy(dtype=float)
     negated = False
     if direction(name) == "up":  # judged on what is left to gain (or its negative), so it should fall
@@ -171,6 +173,20 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
         y = np.log10(y)
     t_ = trend(y)
     return Curve(label, what, unit, x, y, t_, noise(y, t_), log, negated, score=direction(name) == "up")
+
+
+def _warm_up(y: np.ndarray) -> int:
+    """How many leading readings are a running average warming up from zero (`Average Loss: 0.023`,
+    then 0.4, 0.8 … up to the loss's level): a loss that starts under 5% of where it peaks within the
+    first tenth of the log, climbing there step by step (no step more than half the climb: a loss
+    that jumps from 0.69 to 41 blew up), did not start there. 0 for any other curve."""
+    head = max(2, len(y) // 10)
+    peak = int(np.argmax(y[:head]))
+    if len(y) < 20 or peak < 3 or y[0] < 0 or y[0] >= 0.05 * y[peak]:
+        return 0
+    steps = np.diff(y[: peak + 1])
+    gradual = bool((steps >= 0).all() and steps.max() <= 0.5 * (y[peak] - y[0]))
+    return peak if gradual else 0
 
 
 def judged_metric(run: Run) -> str | None:

@@ -185,8 +185,9 @@ def _settled(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
     """Why a flat tail of `w` points is convergence rather than a stall, if it is: the learning rate
     decayed; the curve came down by an order of magnitude and still holds its lowest point (a loss
     at a tenth of where it began has learned what it will at this rate; one creeping back up is
-    stuck); or a score sits at a ceiling, its best value logged again and again (a capped return,
-    every answer right: nothing is left to gain; a loss printed with few digits repeats by rounding)."""
+    stuck); or a score sits at a ceiling, its best value logged again and again and a round one (a
+    capped return, every answer right: nothing is left to gain; a loss or an AUC printed with few
+    digits repeats its best by rounding)."""
     lr = lr_at_end(run)
     if lr is not None and lr <= th.lr_decayed * (1 + 1e-6):  # 1e-4 / 1e-3 in floating point
         return "it levels off as the learning rate decays, which is convergence"
@@ -197,9 +198,15 @@ def _settled(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
         return f"it levels off at {fmt(low)}, a tenth or less of where it began, which is convergence"
     best = float(np.min(c.y))
     repeats = int(np.sum(np.abs(c.y[-w:] - best) <= 1e-9 * max(abs(best), 1e-12)))
-    if c.score and repeats >= max(3, w // 3):  # a loss printed coarsely repeats too: only a score has a cap
+    if c.score and _round(c.value(best)) and repeats >= max(3, w // 3):
         return f"it sits at its best value ({fmt(c.value(best))}) again and again: a ceiling, convergence"
     return None
+
+
+def _round(v: float) -> bool:
+    """A value a cap is set at (0 left to gain, a return of 500, 21 points): two significant digits
+    at most. A loss or an AUC printed to four digits repeats its best by rounding, at no cap."""
+    return v == 0 or float(f"{abs(v):.2g}") == abs(v)
 
 
 def _last_third(c: Curve, th: Thresholds) -> tuple[float, float, float, float, int]:
@@ -213,8 +220,14 @@ def _last_third(c: Curve, th: Thresholds) -> tuple[float, float, float, float, i
     before, within = float(np.min(c.trend[: n - w])), float(np.min(c.trend[n - w :]))
     gain = -c.rel(before, within)
     standard_error = th.noise_widths * c.noise * math.sqrt(2 / w)
-    clear = (before - within) / standard_error if gain >= th.plateau_floor else 0.0
-    return max(clear, gain / th.plateau_gain), gain, before, within, w
+    clear = (before - within) / standard_error
+    # a curve that learned, still making a good share of its own progress clearly, is not stuck (an
+    # AUC whose level is mostly what no model can remove); one that barely learned is judged as before
+    progress, level, _ = _progress(c, th)
+    made = (level - float(np.min(c.trend))) or math.inf
+    steady = progress >= th.underfit_progress and clear >= 1 and (before - within) / made >= th.plateau_share
+    margin = max(clear if gain >= th.plateau_floor else 0.0, gain / th.plateau_gain, 1.0 if steady else 0.0)
+    return margin, gain, before, within, w
 
 
 def _still_improving(c: Curve, th: Thresholds) -> bool:

@@ -70,6 +70,10 @@ class Thresholds:
     again (a ceiling: a capped return, every answer right)."""
     plateau_floor: float = 0.02
     plateau_gain: float = 0.1
+    plateau_share: float = 0.1
+    """...nor when the last third's clear gain is this share or more of all the run gained, in a run
+    that learned (`underfit_progress` or more): a curve improving slowly and steadily whose level is
+    mostly what no model removes (an AUC). A barely-learning run's slow creep is still a plateau."""
     lr_decayed: float = 0.1
     converged_level: float = 0.1
     underfit_progress: float = 0.1

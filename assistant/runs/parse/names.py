@@ -69,6 +69,8 @@ SETTING_TOKENS = {
 # Tokens of what a step cost, never how well the model does: verl's `timing_s/reward` is the seconds
 # spent computing rewards, `perf/throughput` tokens per second.
 COST_TOKENS = {"timing", "time", "throughput", "duration", "elapsed", "eta", "mfu", "seconds", "sec"}
+# A source file in a logger's prefix: DeepSpeed's `[loss_scaler.py:188:update_scale]` is no `loss` of 188.
+SOURCE_TOKENS = {"py", "cpp", "cc", "cu", "hpp", "java", "rs"}
 
 _SPLIT = re.compile(r"[/_\-.\s:()\[\]{},]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z][a-z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[a-z])(?=[A-Z]{2})")
@@ -119,7 +121,7 @@ def is_metric_name(name: str) -> bool:
     return (
         bool(toks)
         and any(t in METRIC_TOKENS for t in toks)
-        and not any(t in SETTING_TOKENS or t in COST_TOKENS for t in toks)
+        and not any(t in SETTING_TOKENS or t in COST_TOKENS or t in SOURCE_TOKENS for t in toks)
     )
 
 
