@@ -145,11 +145,12 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
     if rows.empty:
         return None
     what = "loss" if name.endswith("_loss") else name.split("_", 1)[-1]
-    if direction(name) != "up":
+    up = direction(name) == "up"
+    if not up:
         rows = rows.iloc[_warm_up(rows[name].to_numpy(dtype=float)) :]
     y = rows[name].to_numpy(dtype=float)
     negated = False
-    if direction(name) == "up":  # judged on what is left to gain (or its negative), so it should fall
+    if up:  # judged on what is left to gain (or its negative), so it should fall
         low, high = np.nanmin(y), np.nanmax(y)
         top = None if low < 0 else 1.0 if high <= 1.0 else 100.0 if high <= 100.0 else None
         if top is None:  # unbounded (a reward, a score): its negative
@@ -172,7 +173,7 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
     if log:
         y = np.log10(y)
     t_ = trend(y)
-    return Curve(label, what, unit, x, y, t_, noise(y, t_), log, negated, score=direction(name) == "up")
+    return Curve(label, what, unit, x, y, t_, noise(y, t_), log, negated, score=up)
 
 
 def _warm_up(y: np.ndarray) -> int:

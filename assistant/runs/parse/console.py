@@ -55,9 +55,8 @@ _STEP = re.compile(
 )
 _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress bar's `938/938 [`
 _TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")
-# the PyTorch ImageNet example's (and timm's, DeiT's, Swin's) summary of an evaluation: ` * Acc@1 76.1 …`,
-# after a logger's prefix too
-_SUMMARY = re.compile(r"^(?:.{0,120}?\bINFO\b\s*)?\s*\*\s+\w")
+# the PyTorch ImageNet example's (and timm's, DeiT's, Swin's) summary of an evaluation: ` * Acc@1 76.1 …`
+_SUMMARY = re.compile(r"^\s*\*\s+\w")
 # pytorch-CycleGAN-and-pix2pix's loss_log.txt: `(epoch: 3, iters: 400, time: …, data: …) D_A: 0.2 G_A: 0.6 …`:
 # every value after the parenthesis is a loss, named without the word
 _GAN_HEAD = re.compile(r"\(epoch:\s*\d+,\s*iters:\s*(\d+)[^)]*\)", re.IGNORECASE)
@@ -109,14 +108,14 @@ def _name(raw: str) -> str:
     return " ".join(kept)
 
 
-def _stage_tag(line: str) -> str | None:
-    """The stage a line's tag says (`[valid]`), or its first word, after a logger's prefix if any
-    (`Test: [50/196] … Loss 1.3`, the PyTorch ImageNet example's evaluation lines, also as Swin's
-    `[time model] (main.py 272): INFO Test: …`; `Test set: Average loss: …`)."""
+def _stage_tag(line: str, message: str) -> str | None:
+    """The stage a line's tag says (`[valid]`), or the first word of its `message` (the line after a
+    logger's prefix, if any: `Test: [50/196] … Loss 1.3`, the PyTorch ImageNet example's evaluation
+    lines, also as Swin's `[time model] (main.py 272): INFO Test: …`; `Test set: Average loss: …`)."""
     for tag in _TAG.findall(line[:80]):
         if stage := _STAGE_TAGS.get(tag.lower()):
             return stage
-    if m := _LEAD_STAGE.match(_LOG_PREFIX.sub("", line, count=1)):
+    if m := _LEAD_STAGE.match(message):
         return _STAGE_TAGS[m.group(1).lower()]
     if "|" in line:  # a cell of its own: `… | ConvS2S_0: Eval | Avg loss: 6.8 | …`
         for cell in line.split("|"):
@@ -260,8 +259,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
 
     last_stage: str | None = None
     for line in lines:
-        stage = _stage_tag(line)
-        if stage is None and _SUMMARY.match(line):
+        message = _LOG_PREFIX.sub("", line, count=1)
+        stage = _stage_tag(line, message)
+        if stage is None and _SUMMARY.match(message):
             stage = last_stage  # ` * Acc@1 76.1 Acc@5 92.9` sums up the evaluation lines before it
         last_stage = stage
         for segment in line.split("\r"):

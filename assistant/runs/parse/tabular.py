@@ -27,6 +27,13 @@ from assistant.runs.parse.table import (
 
 CSV_CHUNK_CELLS = 1_000_000  # cells parsed at a time (8 MB as floats)
 SPACES = r"\s+"  # columns aligned with spaces (rllab/AWR-style RL progress tables): pandas' C reader
+# what pandas raises on a file that is not the table it looked like (RunParseError, a ValueError, is ours)
+_UNREADABLE = (
+    pd.errors.ParserError,
+    pd.errors.EmptyDataError,
+    UnicodeDecodeError,
+    ValueError,
+)
 
 
 def _axis_names(columns: Iterable[Any]) -> dict[Any, str]:
@@ -77,7 +84,9 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
                     fmt = "lightning-csv"
             chunk = chunk.rename(columns=rename)
             cols.extend(pd.DataFrame({str(c): text_values(chunk[c]) for c in chunk.columns}))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+    except RunParseError:
+        raise
+    except _UNREADABLE as exc:
         raise RunParseError(f"{name} looks like CSV but cannot be read as a table: {exc}") from None
     return finish(cols, fmt, name, notes)
 
@@ -103,7 +112,9 @@ def read_monitor(source: str | io.TextIOBase, name: str, limits: Limits = DEFAUL
             if "is_success" in chunk.columns:  # goal-conditioned tasks log whether the episode succeeded
                 frame["success"] = text_values(chunk["is_success"])
             cols.extend(frame)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+    except RunParseError:
+        raise
+    except _UNREADABLE as exc:
         raise RunParseError(f"{name} looks like a Monitor CSV but cannot be read: {exc}") from None
     note = "a Monitor file: one row per episode, its reward on the steps taken so far"
     return finish(cols, "monitor-csv", name, [note])
