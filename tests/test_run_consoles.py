@@ -1,0 +1,244 @@
+"""Console text as people and their scripts print it (Python logging, llm.c, prose, logger tables,
+Hugging Face's console dicts, darknet, the PyTorch ImageNet example…): each sample is laid out the way
+its producer writes it and must read into the right training and validation curves."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from assistant.runs import detect, parse_run
+from assistant.runs.curves import judged_metric, run_curves
+from tests.run_helpers import falling as _falling
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "2026-11-02 10:00:{e:02d},123 - INFO - Epoch {e} TrainLoss={t:.4f} ValLoss={v:.4f}",
+        "Epoch {e}: Train Loss={t:.4f}, Val Loss={v:.4f}",
+        "[2026-11-02 10:00:{e:02d}] epoch {e} | train loss: {t:.4f} | val loss = {v:.4f}",
+    ],
+)
+def test_python_logging_text_keeps_training_and_validation_apart(line):
+    text = "\n".join(line.format(e=e, t=t, v=t + 0.2) for e, t in enumerate(_falling(10), start=1))
+    run = parse_run(text)
+    assert run.sources["train_loss"].lower().replace(" ", "") == "trainloss"
+    assert run.sources["val_loss"].lower().replace(" ", "") == "valloss"
+    assert (run.table["val_loss"] > run.table["train_loss"]).all()
+
+
+def test_llm_c_logs_read_trl_as_training_and_tel_as_validation():
+    lines = []
+    for s, t in enumerate(_falling(200, 11.0, 3.3)):
+        if s % 50 == 0:
+            lines.append(f"s:{s} tel:{t + 0.05:.6f}")
+        lines.append(f"s:{s} trl:{t:.6f} lr:{0.0006:.6f} norm:{1.2:.2f}")
+    run = parse_run("\n".join(lines))
+    assert {"train_loss", "val_loss", "lr"} <= set(run.metrics)
+    assert run.table["step"].max() == 199
+    tr, va = run_curves(run)
+    assert tr.unit == "step" and va is not None
+
+
+def test_numbers_printed_without_a_name_are_read_when_the_log_names_no_metric():
+    counter = "\n".join(
+        f"[Mar 29, 16:22:{i % 60:02d}] {i} {v:.6f}" for i, v in enumerate(_falling(40, 6.3, 5.3))
+    )
+    run = parse_run("#> Starting...\n" + counter + "\n#> Done.")
+    assert run.metrics == ["train_loss"] and len(run) == 40
+    assert any("names no metric" in n for n in run.notes)
+    per_epoch = "\n".join(
+        f"epoch: {e}\n{v:.5f}" if e % 2 == 0 else f"epoch: {e}" for e, v in enumerate(_falling(16))
+    )
+    run = parse_run("start\n" + per_epoch + "\nfinish")
+    assert run.metrics == ["train_loss"] and list(run.table["epoch"]) == [1, 3, 5, 7, 9, 11, 13, 15]
+    named = counter + "\nepoch 1 loss: 0.5\nepoch 2 loss: 0.4"
+    assert len(parse_run(named)) == 2  # a named metric wins: bare numbers are not read beside it
+
+
+def test_prose_and_separator_free_readings_are_read():
+    text = "\n".join(
+        f"Epoch {e}, Step 25, total used time {e * 40.5} (s), avg loss so far is {t:.4f}\n"
+        f"Epoch {e}, val loss is {t + 0.01:.4f}, val mse is {t / 2:.4f}."
+        for e, t in enumerate(_falling(10, 0.05, 0.02))
+    )
+    run = parse_run(text)
+    assert {"train_loss", "val_loss"} <= set(run.metrics) and run.table["val_loss"].notna().sum() == 10
+    tagged = "\n".join(
+        f"[epoch {e}], [train stage1 loss {t:.4f} (seg loss {t / 2:.4f})]" for e, t in enumerate(_falling(8))
+    )
+    assert {"train_stage1_loss", "train_seg_loss"} <= set(parse_run(tagged).metrics)
+    cells = "\n".join(
+        f"step {s}/100 | loss {t:.4f} (+nanz)| norm 1.2 | lr 3e-4" for s, t in enumerate(_falling(20))
+    )
+    assert parse_run(cells).metrics[:1] == ["train_loss"]
+
+
+def test_logger_tables_are_one_record_each():
+    """OpenAI baselines / improved-diffusion and Stable-Baselines3 print a table per logging step."""
+    flat = "-" * 25 + "\n| grad_norm  | 1.91     |\n| loss       | {loss:.4f}   |\n| step       | {step}  |\n"
+    diffusion = "".join(flat.format(loss=v, step=100 * i) for i, v in enumerate(_falling(12))) + "-" * 25
+    run = parse_run("creating model...\n" + diffusion)
+    assert run.metrics == ["train_loss"] and list(run.table["step"]) == [100 * i for i in range(12)]
+    sb3 = (
+        "-" * 41 + "\n| rollout/                |             |\n|    ep_rew_mean          | {rew:<11} |\n"
+        "| time/                   |             |\n|    iterations           | {i:<11} |\n"
+        "|    total_timesteps      | {ts:<11} |\n| train/                  |             |\n"
+        "|    value_loss           | {loss:<11.4f} |\n"
+    )
+    text = "".join(sb3.format(rew=10 * i, i=i, ts=2048 * i, loss=v) for i, v in enumerate(_falling(10), 1))
+    run = parse_run(text + "-" * 41)
+    assert {"train_value_loss", "train_rollout_ep_rew"} <= set(run.metrics)
+    assert run.table["step"].iloc[-1] == 2048 * 10
+
+
+def test_evaluation_lines_named_by_their_first_word_are_the_held_out_curve():
+    """The PyTorch ImageNet example: `Epoch: [3][..]  Loss 2.1e+00` and, after each epoch,
+    `Test: [..]  Loss 1.3e+00`: the test lines are not training loss."""
+    lines = []
+    for e, t in enumerate(_falling(12, 2.0, 0.4)):
+        lines += [f"Epoch: [{e}][{b}/500]\tTime 0.2\tLoss {t + 0.01 * b:.4e} ({t:.4e})" for b in (100, 200)]
+        lines.append(f"Test: [50/196]\tTime 0.1\tLoss {t + 0.3:.4e} ({t + 0.3:.4e})")
+        lines.append(f"Test set: Average loss: {t + 0.3:.4f}, Accuracy: 80%")
+    run = parse_run("\n".join(lines))
+    test_values = {round(t + 0.3, 4) for t in _falling(12, 2.0, 0.4)}
+    assert not {round(v, 4) for v in run.table["train_loss"].dropna()} & test_values
+    assert {round(v, 4) for v in run.table["val_loss"].dropna()} == test_values
+
+
+def test_cyclegan_loss_logs_are_read_and_their_many_losses_not_guessed_at():
+    head = "================ Training Loss (Sat Mar  2 10:00:00 2024) ================\n"
+    lines = [
+        f"(epoch: {e}, iters: {i}, time: 0.3, data: 0.01) D_A: {0.3:.3f} G_A: {g:.3f} cycle_A: {2 * g:.3f} "
+        f"idt_A: {g / 2:.3f} D_B: 0.250 G_B: {g:.3f} cycle_B: {2 * g:.3f} idt_B: {g / 2:.3f} "
+        for e, g in enumerate(_falling(10, 1.5, 0.6), 1)
+        for i in (100, 200)
+    ]
+    run = parse_run(head + "\n".join(lines))
+    assert {"train_g_a_loss", "train_d_b_loss", "train_cycle_a_loss"} <= set(run.metrics)
+    assert list(run.table["step"][:2]) == [100, 200] and run.table["epoch"].max() == 10
+    (finding,) = detect(run)
+    assert finding.kind == "healthy" and "no trend is judged" in finding.evidence
+
+
+def test_the_hugging_face_trainers_console_dicts_are_read():
+    lines = ["***** Running training *****", "  Num examples = 3,000"]
+    for i in range(40):
+        lines.append(
+            f"{{'loss': {0.9 * math.exp(-i / 10) + 0.1:.4f}, 'grad_norm': 0.07, 'learning_rate': 0.001, "
+            f"'epoch': {0.05 * (i + 1):.2f}}}"
+        )
+        if i % 10 == 9:
+            lines.append(
+                f"{{'eval_loss': {0.95 * math.exp(-i / 10) + 0.15:.4f}, 'eval_runtime': 8.7, "
+                f"'epoch': {0.05 * (i + 1):.2f}}}"
+            )
+    run = parse_run("\n".join(lines))
+    assert run.sources["train_loss"] == "loss" and run.sources["val_loss"] == "eval_loss"
+    assert len(run.table["train_loss"].dropna()) == 40
+    assert parse_run("{'loss': __import__('os').getcwd()}\nloss 0.5\nloss 0.4\nloss 0.3").sources == {
+        "train_loss": "loss"
+    }  # a dict that is not literals is not evaluated, only skipped
+
+
+def test_validation_lines_led_by_val_and_a_dash_are_the_held_out_curve():
+    lines = []
+    for e in range(1, 13):
+        lines += [f"Epoch {e}", f"  Train - CE: {1 / e:.4f}, KL: 2.1, acc: {90 + e / 2:.1f}%",
+                  f"  Val   - CE: {1.2 / e:.4f}, KL: 2.3, acc: {88 + e / 2:.1f}%"]  # fmt: skip
+    tr, va = run_curves(parse_run("\n".join(lines)))
+    assert tr.y[-1] == pytest.approx(1 / 12, abs=1e-4) and va.y[-1] == pytest.approx(1.2 / 12, abs=1e-4)
+
+
+def test_a_stage_written_as_a_cell_of_its_own_sets_the_lines_stage():
+    lines = []
+    for e in range(1, 9):
+        lines.append(
+            f"2022-01-30 00:32:14 | ConvS2S_0: Train | Epoch: [{e}/8] | Avg loss: {5 / e:.3f} | ppl: 3.1"
+        )
+        lines.append(f"2022-01-30 00:55:27 | ConvS2S_0: Eval | Avg loss: {6 / e:.3f} | BLEU Score: {10 + e}")
+    run = parse_run("\n".join(lines))
+    assert run.sources["train_loss"] == "Avg loss" and run.sources["val_loss"] == "val/Avg loss"
+    assert run.table["val_loss"].dropna().iloc[-1] == pytest.approx(6 / 8, abs=1e-3)
+
+
+def test_a_name_followed_by_is_and_a_colon_and_a_success_rate_are_read():
+    line = "Epoch {i} complete! Average Training loss: {t:.2f}\nValidation loss is: {v:.2f}"
+    text = "\n".join(line.format(i=i, t=0.6 - i / 99, v=0.7 - i / 99) for i in range(12))
+    assert {"train_loss", "val_loss"} <= set(parse_run(text).metrics)
+    row = (
+        "{rule}\n| epoch | {i} |\n| test/success_rate | {test:.2f} |\n| train/success_rate | {train:.2f} |\n"
+    )
+    table = "".join(row.format(rule="-" * 30, i=i, test=i / 20, train=i / 30) for i in range(12))
+    run = parse_run(table + "-" * 30)
+    assert {"train_success_rate", "val_success_rate"} <= set(run.metrics)  # test_* is the held-out set
+
+
+def test_darknet_iteration_lines_are_read_and_its_per_layer_lines_are_not():
+    rng = np.random.default_rng(22)
+    lines = []
+    for i in range(1, 120):
+        loss = 5 / np.sqrt(i) + 0.3 + rng.normal(0, 0.02)
+        for layer in (82, 94, 106):  # a detection layer's own stats, total_loss included
+            lines.append(
+                f"v3 (mse loss) Region {layer} Avg (IOU: 0.31), count: 5, total_loss = {3 * loss:.3f}"
+            )
+        lines.append(
+            f" {i}: {loss:.6f}, {loss * 1.01:.6f} avg loss, 0.001000 rate, 3.5 seconds, {64 * i} images"
+        )
+    run = parse_run("\n".join(lines))
+    assert list(run.metrics) == ["train_loss", "lr"] and len(run.table) == 119
+    assert run.table["step"].iloc[-1] == 119 and run.table["train_loss"].iloc[0] < 5.4
+
+
+def test_a_stage_word_after_a_logger_prefix_and_reinforcement_learning_exports_are_read():
+    train = (
+        "[2026-05-05 17:05:{s:02d} swin] (main.py 226): INFO Train: [{e}/40][50/50]\tloss {v:.4f} ({v:.4f})"
+    )
+    test = "[2026-05-05 17:06:{s:02d} swin] (main.py 272): INFO Test: [78/79]\tLoss {v:.4f} ({v:.4f})"
+    lines = []
+    for e in range(20):
+        lines += [f"[2026-05-05 17:05:00 swin] (main.py 250): INFO EPOCH {e} training takes 0:00:10"]
+        lines += [train.format(s=e, e=e, v=3.0 - e / 10), test.format(s=e, v=2.5 - e / 12)]
+    run = parse_run("\n".join(lines))
+    assert run.sources["val_loss"] == "test/Loss" and run.sources["train_loss"] == "loss"
+    # a Tianshou export: `env_step` is the axis, `rew:seed_…` cells name one seed each
+    header = "env_step,rew,rew:shaded,rew:seed_0_0104-Hopper_v3_ddpg/test_rew.csv"
+    rows = [f"{10000 * i},{40 + 30 * i},{10 + i},{35 + 31 * i}" for i in range(30)]
+    tianshou = parse_run(header + "\n" + "\n".join(rows))
+    assert judged_metric(tianshou) == "rew" and tianshou.table["step"].iloc[-1] == 290000
+    # a tab-separated console log that starts with its timestamp is console text, not a table
+    olmo = "\n".join(
+        f"2025-12-27 22:11:{i:02d}.985\tnode-03:0\ttrain:417\tINFO\t[step={i}/100]\n"
+        f"    train/CE loss={3 - i / 20:.3f}"
+        for i in range(30)
+    )
+    assert parse_run(olmo).fmt == "console"
+
+
+def test_the_pytorch_imagenet_example_console_reads_epochs_top1_and_its_summary_line():
+    lines = []
+    for e in range(12):
+        top1 = 25 + 4 * e
+        lines.append(
+            f"Epoch: [{e}][100/100]\tTime 0.3\tLoss {3 - e / 5:.4f} ({3 - e / 5:.4f})\tAcc@1 {top1 - 5:.3f}"
+        )
+        lines.append(f"Test: [10/10]\tTime 0.1\tLoss {2.5 - e / 6:.4f} ({2.5 - e / 6:.4f})\tAcc@1 {top1:.3f}")
+        lines.append(f" * Acc@1 {top1:.3f} Acc@5 {50 + 3 * e:.3f}")  # the evaluation's summary
+    run = parse_run("\n".join(lines))
+    assert {"train_loss", "val_loss", "train_acc", "val_acc", "val_acc5"} <= set(run.metrics)
+    assert "train_acc5" not in run.metrics and run.table["epoch"].nunique() == 12
+
+
+def test_a_source_file_in_a_logger_prefix_is_no_metric():
+    # DeepSpeed: `[loss_scaler.py:188:update_scale]` is a file and line, not a loss of 188
+    lines = [
+        f"[2023-04-18 01:46:{i:02d},554] [INFO] [loss_scaler.py:188:update_scale] [deepspeed] OVERFLOW!\n"
+        f"epoch: {i} | step: {10 * i} | loss: {2.0 * 0.95**i:.4f}"
+        for i in range(30)
+    ]
+    run = parse_run("\n".join(lines))
+    assert list(run.metrics) == ["train_loss"]
