@@ -242,3 +242,25 @@ def test_a_source_file_in_a_logger_prefix_is_no_metric():
     ]
     run = parse_run("\n".join(lines))
     assert list(run.metrics) == ["train_loss"]
+
+
+def test_an_appended_log_is_read_from_its_last_start_when_its_opening_line_comes_again():
+    def run_lines(start: float, n: int) -> list[str]:
+        lines = ["2021-11-10 23:52:28.314 | INFO | __main__:<module>:112 - start training"]
+        lines.append(
+            "2021-11-10 23:52:29.001 | INFO | __main__:<module>:125 - Namespace(batch_size=4, lr=3e-05)"
+        )
+        return lines + [
+            f"2021-11-10 23:53:{i % 60:02d}.000 | INFO | __main__:train:35 - loss: {start * 0.9**i:.5f}"
+            for i in range(n)
+        ]
+
+    text = "\n".join(run_lines(2.5, 80) + run_lines(0.6, 50))
+    run = parse_run(text)
+    assert any("2 runs" in n for n in run.notes) and run.table["train_loss"].notna().sum() == 50
+    assert [f.kind for f in detect(run)] != ["diverged"]  # the restart is no blow-up
+    # a line printed before every epoch's readings is no restart: the loss does not start again
+    epochs = "\n".join(
+        f"Training...\nloss: {2.0 * 0.95**i:.4f}\nloss: {1.9 * 0.95**i:.4f}" for i in range(30)
+    )
+    assert not parse_run(epochs).notes

@@ -272,3 +272,66 @@ def test_a_bare_list_of_losses_braced_headers_and_mlperf_lines_are_read():
     for text in (v05, mllog):
         run = parse_run(text + '\n:::MLPv0.5.0 gnmt 1541576397 (train.py:488) ret_code: {"value": 0}')
         assert list(run.metrics) == ["val_acc"] and run.table["epoch"].nunique() == 20
+
+
+def test_nested_json_series_ludwig_statistics_and_sacred_metrics_are_read():
+    epochs = range(12)
+    ludwig = {
+        stage: {
+            feature: {
+                "loss": [2.0 / (e + 1) + shift for e in epochs],
+                "accuracy": [0.5 + e / 30 for e in epochs],
+            }
+            for feature in ("combined", "label")
+        }
+        for stage, shift in (("training", 0.0), ("validation", 0.1), ("test", 0.12))
+    }
+    run = parse_run(json.dumps(ludwig))
+    assert {"train_loss", "val_loss", "train_acc", "val_acc"} <= set(run.metrics)
+    assert run.sources["val_loss"] == "validation/combined/loss" and run.table["epoch"].nunique() == 12
+    sacred = {
+        "training.loss": {"steps": [10 * i for i in range(30)], "timestamps": ["2021-01-01T00:00:00"] * 30,
+                          "values": [1.5 * 0.9**i for i in range(30)]},
+        "validation.loss": {"steps": [50 * i for i in range(6)], "timestamps": ["t"] * 6,
+                            "values": [1.6 * 0.8**i for i in range(6)]},
+    }  # fmt: skip
+    run = parse_run(json.dumps(sacred))
+    assert run.table["step"].max() == 290 and run.table["val_loss"].notna().sum() == 6
+    assert run_curves(run)[0] is not None
+
+
+def test_a_records_stage_said_in_a_field_and_headers_that_start_with_a_dimension_are_read():
+    # mmdetection's log.json: `"mode": "val"` records hold the evaluation's readings
+    lines = []
+    for e in range(1, 13):
+        lines += [
+            json.dumps({"mode": "train", "epoch": e, "iter": i, "lr": 0.02, "loss": 2.0 / e + i / 1e4})
+            for i in (50, 100)
+        ]
+        lines.append(
+            json.dumps({"mode": "val", "epoch": e, "iter": 100, "lr": 0.02, "bbox_mAP": 0.2 + e / 100})
+        )
+    run = parse_run("\n".join(lines))
+    assert "val_bbox_m_ap" in run.metrics and "train_bbox_m_ap" not in run.metrics
+    # a tab-separated table whose columns are `2d_loss`, `3d_loss` (its lines end in a tab)
+    rows = ["2d_loss   \t3d_loss   \ttemporal_loss   \t"] + [
+        f"{3.0 / (i + 1):.6f}\t{4.0 / (i + 1):.6f}\t{2.0 / (i + 1):.6f}\t" for i in range(40)
+    ]
+    run = parse_run("\n".join(rows))
+    assert run.fmt == "csv" and "train_loss" in run.metrics and "sum of its logged parts" in run.notes[0]
+
+
+def test_a_discriminators_loss_is_no_part_of_a_sum_and_an_episodes_return_is_the_reward_judged():
+    rng = np.random.default_rng(5)
+    rows = ["D_loss,kl_loss,G_L1_loss"] + [
+        f"{0.8 + (40 if i % 37 == 5 else 0) + rng.normal(0, 0.05):.3f},0.1,{4.5 - 2.5 * i / 300:.3f}"
+        for i in range(300)
+    ]
+    run = parse_run("\n".join(rows))
+    assert "train_loss" not in run.metrics  # D + kl is no loss of anything
+    assert [f.kind for f in detect(run)] != ["diverged"]
+    gail = ["mean 100 episode reward,reward signal mean,loss"] + [
+        f"{40 + 120 * (1 - np.exp(-i / 10)):.1f},{0.4 + rng.normal(0, 0.05):.3f},{1 + rng.normal(0, 0.1):.3f}"
+        for i in range(100)
+    ]
+    assert judged_metric(parse_run("\n".join(gail))) == "100_episode_reward"

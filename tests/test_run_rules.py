@@ -253,3 +253,15 @@ def test_an_evaluation_curve_still_improving_slowly_at_every_point_is_not_a_plat
     flat = [0.8026 - 0.025 * np.exp(-i / 1.5) for i in range(18)]  # the same gain, all in the first few
     text = "\n".join(f"step {1000 * (i + 1)} | val_auc {a:.4f}" for i, a in enumerate(flat))
     assert "plateau" in _kinds(text)
+
+
+def test_a_nan_in_any_loss_is_a_blow_up_and_a_near_zero_loss_scattering_by_decades_is_not():
+    rows = ["step,epoch,train_disc_loss,train_gen_loss", "0,0,1.6e24,nan"] + [
+        f"{i},0,nan,nan" for i in range(1, 30)
+    ]
+    found = detect(parse_run("\n".join(rows)))
+    assert [f.kind for f in found] == ["diverged"] and "train_disc_loss" in found[0].evidence
+    rng = np.random.default_rng(3)
+    # a contrastive loss at ~1e-4 whose single batches reach 1e-2: still a hundredth of its start
+    losses = [0.5 * 0.8**i for i in range(30)] + [10 ** rng.uniform(-4.5, -2) for _ in range(120)]
+    assert "diverged" not in _kinds(_steps(losses))

@@ -27,17 +27,20 @@ def _where(row: Any, index: int, step_first: bool) -> str:
 
 
 def nonfinite(run: Run) -> Finding | None:
-    """A loss logged as NaN or inf (stored as inf: see parse.Run)."""
-    for name in ("train_loss", "val_loss"):
+    """A loss logged as NaN or inf (stored as inf: see parse.Run): the run's own, else any of its
+    other losses (a GAN's discriminator loss, with no loss of the whole run)."""
+    others = sorted(c for c in run.table if c.endswith("_loss") and c not in ("train_loss", "val_loss"))
+    for name in ("train_loss", "val_loss", *others):
         if name not in run.table:
             continue
         bad = np.flatnonzero(np.isinf(run.table[name].to_numpy(dtype=float)))
         if len(bad):
             where = _where(run.table.iloc[int(bad[0])], int(bad[0]), step_first=False)
-            label = "training" if name == "train_loss" else "validation"
+            own = {"train_loss": "the training loss", "val_loss": "the validation loss"}
+            label = own.get(name, f"`{run.sources.get(name, name)}`")
             return Finding(
                 "diverged",
-                f"the {label} loss became NaN or infinite at {where}: the weights overflowed",
+                f"{label} became NaN or infinite at {where}: the weights overflowed",
                 {"metric": name, "at": where},
                 "high",
             )
@@ -70,16 +73,18 @@ def step_explosion(run: Run, th: Thresholds) -> Finding | None:
 
 def jump(tr: Curve | None, th: Thresholds) -> Finding | None:
     """A training loss that jumps to `explode_factor` times both its previous value and its best so
-    far, from one point to the next: a blow-up a per-epoch log shows only as one wild value. Not when
+    far, from one point to the next, and lands at a tenth of the run's start or higher (`jump_start_share`):
+    a blow-up a per-epoch log shows only as one wild value. Not when
     the curve is back within twice where it was in the next `jump_recovery` points: that is a spike
     (the `unstable` rule counts those), and the run went on learning."""
     if tr is None or len(tr) < 2:
         return None
     y = np.array([tr.value(v) for v in tr.y])
     best = np.minimum.accumulate(y)
+    start = float(np.max(y[: max(1, math.ceil(0.2 * len(y)))]))  # the untrained level
     for i in range(1, len(y)):
         before = max(y[i - 1], best[i - 1])
-        if best[i - 1] > 0 and y[i] > th.explode_factor * before:
+        if best[i - 1] > 0 and y[i] > max(th.explode_factor * before, th.jump_start_share * start):
             after = y[i + 1 : i + 1 + th.jump_recovery]
             if len(after) and after.min() <= 2 * before:
                 continue

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from assistant.runs.parse import Run
-from assistant.runs.parse.names import REWARD, direction
+from assistant.runs.parse.names import EPISODE, REWARD, direction
 
 
 @dataclass(frozen=True)
@@ -200,6 +200,8 @@ def judged_metric(run: Run) -> str | None:
     t = run.table
     names = {c.split("_", 1)[1] for c in run.metrics if c != "lr" and "_" in c and direction(c)}
     rewards = {w for w in names if set(w.split("_")) & REWARD}
+    # an episode's return is the learning curve; a learned reward signal (GAIL's) is the agent's input
+    rewards = {w for w in rewards if set(w.split("_")) & EPISODE} or rewards
     if not rewards:
         for what in ("loss", "acc"):
             if f"train_{what}" in t or f"val_{what}" in t:

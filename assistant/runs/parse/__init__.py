@@ -38,7 +38,9 @@ _LOOKS_LIKE_PATH = re.compile(r"^(\S*/\S+|\S+\.(csv|json|jsonl|log|txt|out|tsv))
 _CUT_TOKEN = re.compile(r"[^\s,:\[\]{}\"]+$")
 _ENDS_IN_NUMBER = re.compile(r"\s[-+]?\d[\d.eE+-]*$")  # `train loss 0.9`: a reading, not a column name
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
-_HEADER_CELL = re.compile(r"^[A-Za-z_][\w ./():\-]{0,200}$")  # a CSV header names its columns
+# a CSV header names its columns (`2d_loss`: a name may start with a number of dimensions)
+_HEADER_CELL = re.compile(r"^(\d+[A-Za-z])?[A-Za-z_][\w ./():\-]{0,200}$")
+_DIGIT_LED = re.compile(r"^\d(?!\d*[A-Za-z])")  # a timestamp or a reading, not `2d_loss`
 _BRACED_HEADER = re.compile(r"^\{\w+\}(?:[\t,;]\{\w+\})+$")  # column names written as `{epoch}\t{lr}`
 
 
@@ -180,11 +182,12 @@ def _sniff(head: str) -> str:
     # a header: no cell is a number, and most name a column (one odd name, Lightning's
     # `out_tensor([0.])`, does not make the file console text; the reader skips that column)
     named = sum(bool(_HEADER_CELL.match(c)) and not _ENDS_IN_NUMBER.search(c) for c in cells)
-    # (a tab-separated console line starts with its timestamp: no header cell starts with a digit)
+    # (a tab-separated console line starts with its timestamp: no header cell starts with a digit,
+    # unless letters follow it: `2d_loss`)
     if (
         len(cells) >= 2
         and named * 2 > len(cells)
-        and not any(_NUMBER.match(c) or c[:1].isdigit() for c in cells)
+        and not any(_NUMBER.match(c) or _DIGIT_LED.match(c) for c in cells)
     ):
         second = [ln for ln in head.splitlines() if ln.strip()][1:2]
         under = _cells(second[0], sep) if second else []

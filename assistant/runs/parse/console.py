@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name, role, stage_of, tokens
+from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name, normalise, role, stage_of, tokens
 from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, finish, logged
 
 NUM = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)(?![\w.])"
@@ -73,6 +73,10 @@ _LEAD_STAGE = re.compile(
 # What a logger writes before the message: `[2026-05-05 17:05:55 swin] (main.py 272): INFO `,
 # `2025-06-12 13:31:13,075 - INFO - `: the stage word comes first after it.
 _LOG_PREFIX = re.compile(r"^.{0,120}?\b(?:INFO|DEBUG|WARNING|WARN|ERROR|CRITICAL)\b\s*[:\-|\]]*\s*")
+# A script printing its arguments (argparse's `Namespace(lr=…)`, `args: {…}`): a run begins.
+_ARGS = re.compile(
+    r"\bNamespace\(|^\s*(?:args|arguments|hparams|hyperparameters|config)\s*[:=]", re.IGNORECASE
+)
 # A logger's key/value table (OpenAI baselines, Stable-Baselines3, improved-diffusion): a rule of
 # dashes, rows `| loss | 0.0195 |`, a rule; SB3 heads a section with `| train/ |  |` and indents its rows.
 _TABLE_RULE = re.compile(r"^\s*-{8,}\s*$")
@@ -257,6 +261,12 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
         if (found := table.record()) and found[2]:
             cols.add(*found)
 
+    # an appended log (Python logging and loguru append to their file by default): a line the script
+    # printed before its first reading (a banner, its arguments) printed again after readings may
+    # start a new run (table.finish asks the loss to start again too)
+    opening: set[str] = set()
+    starts: list[int] = []
+    read = False  # a reading other than a learning rate was logged
     last_stage: str | None = None
     for line in lines:
         message = _LOG_PREFIX.sub("", line, count=1)
@@ -283,6 +293,13 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 epoch = float(m.group(1))
             s = _STEP.search(segment) if "step" not in axes else None
             step = axes.get("step", float(s.group(1)) if s else None)
+            settings = all(normalise(k) == "lr" for k in values)  # text, or a config dump's `lr=3e-5`
+            if settings and step is None and "epoch" not in axes and (shape := _shape(segment)):
+                if not read:
+                    opening.add(shape)
+                elif (shape in opening or _ARGS.search(shape)) and (not starts or starts[-1] < cols.n):
+                    starts.append(cols.n)
+            read = read or not settings
             if not values:
                 if step is not None:
                     record_step = step  # the values on the next lines belong to it
@@ -315,4 +332,13 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             "(after a step counter, or under an epoch line) is read as the training loss"
         )
         return finish(unnamed, "console", name, [note])
-    return finish(cols, "console", name)
+    return finish(cols, "console", name, starts=starts)
+
+
+def _shape(segment: str) -> str | None:
+    """A line of text as it reads whatever its numbers and time (None when it says too little to be
+    recognised again: a rule of dashes, a bare number)."""
+    if _EPOCH.search(segment):
+        return None  # `Epoch 3/20`: a line every epoch prints
+    text = re.sub(r"\d+", "#", _LOG_PREFIX.sub("", segment, count=1)).strip()
+    return text if sum(c.isalpha() for c in text) >= 6 else None

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import ijson
 
-from assistant.runs.parse.names import role
+from assistant.runs.parse.names import role, stage_of
 from assistant.runs.parse.table import (
     DEFAULT_LIMITS,
     Columns,
@@ -43,6 +43,12 @@ _BARE = re.compile(rb"-?Infinity|NaN")
 _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
 _STRING_REST = re.compile(rb'(?:[^"\\]|\\.)*"')  # the rest of a string the chunk starts inside
 _SPECIAL = {"nan", "-nan", "inf", "-inf", "infinity", "-infinity"}
+# a list of numbers two objects deep or more, not inside a list: Ludwig's `training.combined.loss`,
+# Sacred's `training.loss.values` (beside its `steps`)
+_SERIES = re.compile(r"^(?:[^.]+\.){2,}item$")
+_STEPS_KEYS = ("steps", "step", "iterations", "epochs")  # a series object's own x (Sacred)
+_VALUES_KEYS = ("values", "value")
+_MODE_KEYS = ("mode", "phase", "split", "stage")  # a record's stage, said in a field
 
 
 class _BareNumbers(io.RawIOBase):
@@ -115,13 +121,14 @@ def events(f: IO[bytes], limits: Limits) -> Iterator[tuple[str, str, Any]]:
         yield prefix, event, value
 
 
-def _layout(opener: Callable[[], IO[bytes]], limits: Limits) -> tuple[list[str], bool, bool, bool]:
+def _layout(opener: Callable[[], IO[bytes]], limits: Limits) -> tuple[list[str], bool, bool, bool, bool]:
     """(prefixes of lists of records, whether top-level lists of numbers exist, whether top-level lists
-    of [step, value] pairs exist, whether the document is itself a list of numbers) of a document
-    whose nesting is within the limit. Raises ijson.JSONError where it is not JSON."""
+    of [step, value] pairs exist, whether the document is itself a list of numbers, whether lists of
+    numbers sit deeper, in named objects) of a document whose nesting is within the limit. Raises
+    ijson.JSONError where it is not JSON."""
     records: list[str] = []
-    numbers = pairs = bare = False
-    last = ""  # the last event at the top two levels
+    numbers = pairs = bare = nested = False
+    last = previous = ""  # the last event at the top two levels; the last event
     try:
         with opener() as f:
             for prefix, event, _ in events(f, limits):
@@ -134,10 +141,14 @@ def _layout(opener: Callable[[], IO[bytes]], limits: Limits) -> tuple[list[str],
                         pairs = True
                 if prefix.count(".") <= 1:
                     last = event
+                nested = nested or (
+                    previous == "start_array" and event == "number" and _SERIES.match(prefix) is not None
+                )
+                previous = event
     except ijson.JSONError:
-        if not records and not numbers and not pairs and not bare:
+        if not records and not numbers and not pairs and not bare and not nested:
             raise
-    return records, numbers, pairs, bare
+    return records, numbers, pairs, bare, nested
 
 
 def _flat(record: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
@@ -158,8 +169,12 @@ def _flat(record: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
 
 
 def add_record(record: Mapping[str, Any], cols: Columns, prefix: str = "") -> None:
-    """One record of a log (a JSON object): its epoch and step, and its metrics."""
+    """One record of a log (a JSON object): its epoch and step, and its metrics. A record that says
+    its stage in a field (mmdetection's `"mode": "val"`) gives it to the names that say none."""
     values = _flat(record, prefix)
+    said = next((v for k in _MODE_KEYS if isinstance(v := record.get(k), str)), "")
+    if (stage := stage_of(said)) and stage != "train":
+        values = {k if stage_of(k) or role(k) != "metric" else f"{stage}_{k}": v for k, v in values.items()}
     epoch = step = None
     for key in list(values):
         axis = role(key.rsplit("/", 1)[-1] if prefix else key)
@@ -182,7 +197,7 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
     notes: list[str] = []
     fmt = "json"
     try:
-        records, numbers, pairs, bare = _layout(opener, limits)
+        records, numbers, pairs, bare, nested = _layout(opener, limits)
     except ijson.JSONError as exc:
         raise RunParseError(f"{name} starts like JSON but is not valid JSON ({_reason(exc)})") from None
     try:
@@ -208,6 +223,9 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
             for i in range(max((len(v) for v in history.values()), default=0)):
                 row = {k: v[i] for k, v in history.items() if i < len(v) and not math.isnan(v[i])}
                 cols.add(float(i + 1), None, row)
+        if nested and not cols.n:
+            fmt = "json-nested-series"
+            _add_nested(opener, cols, limits)
         if bare and not cols.n:
             fmt = "json-list"
             with _parser(opener) as f:
@@ -220,7 +238,7 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
             )
     except ijson.JSONError as exc:  # the first pass stopped there too: keep what came before
         notes.append(f"the JSON breaks off before its end ({_reason(exc)}): what came before was read")
-    if not records and not numbers and not pairs and not bare:
+    if not records and not numbers and not pairs and not bare and not nested:
         raise RunParseError(
             f"{name} is JSON but not a training log (it holds no training metric): expected Hugging "
             "Face's trainer_state.json (with "
@@ -245,6 +263,29 @@ def _add_series(opener: Callable[[], IO[bytes]], cols: Columns) -> None:
                     by_step.setdefault(as_float(pair[0]), {})[key] = logged(pair[1])
     for step in sorted(by_step):
         cols.add(None, step, by_step[step])
+
+
+def _add_nested(opener: Callable[[], IO[bytes]], cols: Columns, limits: Limits) -> None:
+    """Lists of numbers inside named objects, one series each, named by their path (`training/combined
+    /loss`: Ludwig's training_statistics.json, one value per epoch), or, for an object holding
+    `values` beside `steps` (Sacred's metrics.json), that object's path at those steps."""
+    series: dict[str, array] = {}
+    with _parser(opener) as f:
+        for prefix, event, value in events(f, limits):
+            if event == "number" and _SERIES.match(prefix):
+                series.setdefault(prefix.removesuffix(".item"), array("d")).append(logged(value))
+    by_x: dict[tuple[bool, float], dict[str, float]] = {}
+    for path, values in series.items():
+        parent, _, last = path.rpartition(".")
+        if last in _STEPS_KEYS:
+            continue
+        steps = next((series[f"{parent}.{k}"] for k in _STEPS_KEYS if f"{parent}.{k}" in series), None)
+        name = (parent if last in _VALUES_KEYS else path).replace(".", "/")
+        for i, v in enumerate(values):
+            at = (True, steps[i]) if steps is not None and i < len(steps) else (False, float(i + 1))
+            by_x.setdefault(at, {})[name] = v
+    for (is_step, x), row in sorted(by_x.items()):
+        cols.add(None if is_step else x, x if is_step else None, row)
 
 
 def _reason(exc: Exception) -> str:

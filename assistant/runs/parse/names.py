@@ -31,6 +31,7 @@ TEST = {"test", "testing"}
 NOISE = {
     "epoch", "step", "avg", "mean", "average", "metric", "metrics", "scalar", "scalars", "on", "per",
     "total", "overall", "running", "inner", "so", "far",  # `avg loss so far`
+    "combined",  # Ludwig's loss of all output features together: `training/combined/loss`
     "main",  # Chainer's LogReport: `main/loss`, `validation/main/loss` (the model under training)
 }  # fmt: skip
 LOSS = {"loss", "nll", "ce", "crossentropyloss"}
@@ -49,6 +50,7 @@ LOWER_BETTER = LOSS | {
     "error", "err", "mse", "mae", "rmse", "fid", "kid", "lpips", "dist", "distance", "wer", "cer",
     "perplexity", "ppl",
 }  # fmt: skip
+EPISODE = {"episode", "ep", "eprew", "episodic"}  # `ep_ret`, `mean 100 episode reward`
 REWARD = {"reward", "rew", "return", "ret"}  # an episode's return is its summed reward (`AverageEpRet`)
 # A `name: value` counts as a metric only when its name holds one of these tokens, so `ETA: 3`,
 # `v_num=0` or `time: 12` are never taken for one.
@@ -147,11 +149,20 @@ def direction(key: str) -> str | None:
     return "up" if toks & HIGHER_BETTER else None
 
 
+# Losses of different networks trained against or beside each other (a GAN's discriminator and
+# generator, an actor and its critic): each is its own objective, never a part of one sum.
+PLAYERS = {
+    "d", "g", "disc", "discriminator", "gen", "generator", "adv", "adversarial", "critic", "actor",
+    "value", "policy", "vf", "pi", "q",
+}  # fmt: skip
+
+
 def component_of(key: str) -> tuple[str, str] | None:
     """(stage, part) when a normalised name is one part of a loss logged in parts: Ultralytics'
-    `train_box_loss`, detectron2's `train_loss_cls`, YOLOX's `train_iou_loss`."""
+    `train_box_loss`, detectron2's `train_loss_cls`, YOLOX's `train_iou_loss`. Not a player's loss
+    (`train_d_loss`: a discriminator's objective is no part of the generator's)."""
     parts = key.split("_")
-    if len(parts) != 3 or parts[0] not in ("train", "val", "test"):
+    if len(parts) != 3 or parts[0] not in ("train", "val", "test") or set(parts[1:]) & PLAYERS:
         return None
     if parts[2] in LOSS and parts[1] not in LOSS:
         return parts[0], parts[1]

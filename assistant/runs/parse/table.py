@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,7 @@ CELLS_PER_VALUE = 4  # the dense table's budget for metrics beyond CORE: cells p
 MIN_CELLS = 1 << 20  # …but never less than this (8 MB): small logs keep every metric
 CORE = ["train_loss", "val_loss", "train_acc", "val_acc", "lr"]  # what the detectors and the plot read
 MAX_PARTS = 8  # a loss logged in more parts than this is not one loss in parts
+RESTART_RISE = 3.0  # a counterless log starts again when its loss jumps this much at its opening line
 
 
 @dataclass
@@ -223,7 +224,7 @@ def text_values(column: pd.Series) -> pd.Series:
     return pd.to_numeric(column, errors="coerce").astype("float64")
 
 
-def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = ()) -> Run:
+def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts: Sequence[int] = ()) -> Run:
     """Normalise what a reader stored into a Run.
 
     Metric names are mapped to the shared vocabulary; when two columns map to one name (Lightning's
@@ -297,6 +298,11 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = ()) -> Run
     keep, runs = _last_run(data["epoch"], data["step"])
     if runs > 1:
         notes.append(f"the log holds {runs} runs (its counter starts again): the last one is read")
+    elif starts and runs == 1 and np.isnan(data["epoch"]).all() and np.isnan(data["step"]).all():
+        first = next((k for k in (*CORE, *data) if k in data and k not in ("epoch", "step", "lr")), None)
+        keep, runs = _last_started(data[first], starts) if first else (keep, runs)
+        if runs > 1:
+            notes.append(f"the log holds {runs} runs (its opening line comes again): the last one is read")
     earlier = out[~keep]
     blown = any(
         np.isinf(earlier[c].to_numpy(dtype=float)).any() for c in ("train_loss", "val_loss") if c in earlier
@@ -324,7 +330,13 @@ def _sum_of_parts(cols: Columns, chosen: dict[str, str], stage: str) -> tuple[np
     if not 2 <= len(parts) <= MAX_PARTS:
         return None
     step, epoch = np.frombuffer(cols.step), np.frombuffer(cols.epoch)
-    axis = step if not np.isnan(step).all() else epoch
+    axis = (
+        step
+        if not np.isnan(step).all()
+        else epoch
+        if not np.isnan(epoch).all()
+        else np.arange(cols.n, dtype=float)
+    )
     frame = pd.DataFrame({k: cols.dense(chosen[k]) for k in parts}).assign(_at=axis)
     per_point = frame.groupby("_at").mean().sum(axis=1, min_count=len(parts))
     first = frame[parts[0]].notna().to_numpy()
@@ -365,6 +377,29 @@ def _last_run(epoch: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, int]:
                 keep &= ~older
         high = v if v < high else max(high, v)
     return keep, runs
+
+
+def _last_started(y: np.ndarray, starts: Sequence[int]) -> tuple[np.ndarray, int]:
+    """The rows of a counterless log's last run, and how many runs there were. A start (its opening
+    line printed again) counts when the reading after it is `RESTART_RISE` times those just before
+    it (a model starting over; a line printed every epoch does not make the loss jump). The last run
+    is the last with two readings or more: the aborted starts an appended log may end with are not."""
+    n = len(y)
+    logged = np.flatnonzero(~np.isnan(y))
+    bounds = [0]
+    for s in starts:
+        before, after = logged[logged < s][-3:], logged[logged >= s]
+        if len(before) and len(after) and y[after[0]] > RESTART_RISE * float(np.median(y[before])) > 0:
+            bounds.append(int(s))
+    bounds.append(n)
+    runs = [
+        (a, b) for a, b in zip(bounds, bounds[1:], strict=False) if np.count_nonzero(~np.isnan(y[a:b])) >= 2
+    ]
+    keep = np.zeros(n, dtype=bool)
+    if not runs:
+        return ~keep, 1
+    keep[runs[-1][0] : runs[-1][1]] = True
+    return keep, len(runs)
 
 
 def _human_epochs(epoch: pd.Series) -> pd.Series:
