@@ -27,12 +27,12 @@ def _where(row: Any, index: int, step_first: bool) -> str:
 
 
 def nonfinite(run: Run) -> Finding | None:
-    """A loss logged as NaN or inf (stored as inf: see parse.Run): the run's own, else any of its
-    other losses (a GAN's discriminator loss, with no loss of the whole run)."""
-    others = sorted(c for c in run.table if c.endswith("_loss") and c not in ("train_loss", "val_loss"))
-    for name in ("train_loss", "val_loss", *others):
-        if name not in run.table:
-            continue
+    """A loss logged as NaN or inf (stored as inf: see parse.Run): the run's own, else, for a run
+    logging no loss of its own, any of its losses (a GAN's discriminator loss). Not a `best_loss`:
+    a best-so-far starts at inf."""
+    own = [c for c in ("train_loss", "val_loss") if c in run.table]
+    others = [] if own else sorted(c for c in run.table if c.endswith("_loss") and "best" not in c.split("_"))
+    for name in own + others:
         bad = np.flatnonzero(np.isinf(run.table[name].to_numpy(dtype=float)))
         if len(bad):
             where = _where(run.table.iloc[int(bad[0])], int(bad[0]), step_first=False)
