@@ -36,8 +36,8 @@ def nonfinite(run: Run) -> Finding | None:
         bad = np.flatnonzero(np.isinf(run.table[name].to_numpy(dtype=float)))
         if len(bad):
             where = _where(run.table.iloc[int(bad[0])], int(bad[0]), step_first=False)
-            own = {"train_loss": "the training loss", "val_loss": "the validation loss"}
-            label = own.get(name, f"`{run.sources.get(name, name)}`")
+            said = {"train_loss": "the training loss", "val_loss": "the validation loss"}
+            label = said.get(name, f"`{run.sources.get(name, name)}`")
             return Finding(
                 "diverged",
                 f"{label} became NaN or infinite at {where}: the weights overflowed",
@@ -73,10 +73,10 @@ def step_explosion(run: Run, th: Thresholds) -> Finding | None:
 
 def jump(tr: Curve | None, th: Thresholds) -> Finding | None:
     """A training loss that jumps to `explode_factor` times both its previous value and its best so
-    far, from one point to the next, and lands at a tenth of the run's start or higher (`jump_start_share`):
-    a blow-up a per-epoch log shows only as one wild value. Not when
-    the curve is back within twice where it was in the next `jump_recovery` points: that is a spike
-    (the `unstable` rule counts those), and the run went on learning."""
+    far, from one point to the next, landing at a tenth of the run's start or higher
+    (`jump_start_share`): a blow-up a per-epoch log shows only as one wild value. Not when the curve
+    is back within twice where it was in the next `jump_recovery` points: that is a spike (the
+    `unstable` rule counts those), and the run went on learning."""
     if tr is None or len(tr) < 2:
         return None
     y = np.array([tr.value(v) for v in tr.y])

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from assistant.runs.parse.names import component_of, is_metric_name, normalise
+from assistant.runs.parse.restarts import last_run, last_started
 
 
 class RunParseError(ValueError):
@@ -52,7 +53,6 @@ CELLS_PER_VALUE = 4  # the dense table's budget for metrics beyond CORE: cells p
 MIN_CELLS = 1 << 20  # …but never less than this (8 MB): small logs keep every metric
 CORE = ["train_loss", "val_loss", "train_acc", "val_acc", "lr"]  # what the detectors and the plot read
 MAX_PARTS = 8  # a loss logged in more parts than this is not one loss in parts
-RESTART_RISE = 3.0  # a counterless log starts again when its loss jumps this much at its opening line
 
 
 @dataclass
@@ -295,12 +295,12 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
         )
     columns = [k for k in data if k not in ("epoch", "step")]
     out = pd.DataFrame(data)[["epoch", "step", *sorted(columns, key=_column_order)]]
-    keep, runs = _last_run(data["epoch"], data["step"])
+    keep, runs = last_run(data["epoch"], data["step"])
     if runs > 1:
         notes.append(f"the log holds {runs} runs (its counter starts again): the last one is read")
-    elif starts and runs == 1 and np.isnan(data["epoch"]).all() and np.isnan(data["step"]).all():
+    elif starts and np.isnan(data["epoch"]).all() and np.isnan(data["step"]).all():
         first = next((k for k in (*CORE, *data) if k in data and k not in ("epoch", "step", "lr")), None)
-        keep, runs = _last_started(data[first], starts) if first else (keep, runs)
+        keep, runs = last_started(data[first], starts) if first else (keep, runs)
         if runs > 1:
             notes.append(f"the log holds {runs} runs (its opening line comes again): the last one is read")
     earlier = out[~keep]
@@ -345,61 +345,6 @@ def _sum_of_parts(cols: Columns, chosen: dict[str, str], stage: str) -> tuple[np
     if np.count_nonzero(~np.isnan(total)) < 2:
         return None
     return total, [str(chosen[k]) for k in parts]
-
-
-def _last_run(epoch: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, int]:
-    """The rows of the last run in a log that holds several (its epoch or step counter starts over),
-    and how many runs there were. A run resumed from a checkpoint (the counter goes back only part
-    of the way) keeps the newer rows for what was logged twice."""
-    n = len(epoch)
-    keep = np.ones(n, dtype=bool)
-    has_epoch, has_step = bool(np.isfinite(epoch).any()), bool(np.isfinite(step).any())
-    if not n or not (has_epoch or has_step):
-        return keep, 1
-    if has_epoch and has_step:  # per-epoch step counters: ordered by epoch first (rows with both only)
-        span = float(np.nanmax(step)) + 1
-        x = epoch + step / span / 2
-    else:
-        x = epoch if has_epoch else step
-    finite = np.flatnonzero(np.isfinite(x))
-    xs = x[finite]
-    if not len(xs) or (np.diff(xs) >= 0).all():
-        return keep, 1
-    runs, start, high = 1, xs[0], xs[0]
-    for pos, v in zip(finite, xs, strict=True):
-        if v < high:
-            if v <= start + 0.1 * (high - start):  # back to the start: a new run
-                keep[:pos] = False
-                runs, start = runs + 1, v
-            else:  # resumed from a checkpoint: the newer rows replace the older
-                older = np.zeros(n, dtype=bool)
-                older[:pos] = np.isfinite(x[:pos]) & (x[:pos] >= v)
-                keep &= ~older
-        high = v if v < high else max(high, v)
-    return keep, runs
-
-
-def _last_started(y: np.ndarray, starts: Sequence[int]) -> tuple[np.ndarray, int]:
-    """The rows of a counterless log's last run, and how many runs there were. A start (its opening
-    line printed again) counts when the reading after it is `RESTART_RISE` times those just before
-    it (a model starting over; a line printed every epoch does not make the loss jump). The last run
-    is the last with two readings or more: the aborted starts an appended log may end with are not."""
-    n = len(y)
-    logged = np.flatnonzero(~np.isnan(y))
-    bounds = [0]
-    for s in starts:
-        before, after = logged[logged < s][-3:], logged[logged >= s]
-        if len(before) and len(after) and y[after[0]] > RESTART_RISE * float(np.median(y[before])) > 0:
-            bounds.append(int(s))
-    bounds.append(n)
-    runs = [
-        (a, b) for a, b in zip(bounds, bounds[1:], strict=False) if np.count_nonzero(~np.isnan(y[a:b])) >= 2
-    ]
-    keep = np.zeros(n, dtype=bool)
-    if not runs:
-        return ~keep, 1
-    keep[runs[-1][0] : runs[-1][1]] = True
-    return keep, len(runs)
 
 
 def _human_epochs(epoch: pd.Series) -> pd.Series:

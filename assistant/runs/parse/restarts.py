@@ -1,0 +1,70 @@
+"""Which rows of a log are its last run: a log may hold several runs appended one after another (a
+script started again, writing to the same file), or a run resumed from a checkpoint. What the
+detectors judge is the last run; the rows before it stay out of the curves.
+
+Two signs of a new run: its epoch or step counter starts over (last_run), or, in a log without
+counters, a line the script printed before its first reading comes again while the loss starts over
+(last_started; the console reader finds those lines)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+RESTART_RISE = 3.0  # a counterless log starts again when its loss jumps this much at its opening line
+
+
+def last_run(epoch: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, int]:
+    """The rows of the last run in a log that holds several (its epoch or step counter starts over),
+    and how many runs there were. A run resumed from a checkpoint (the counter goes back only part
+    of the way) keeps the newer rows for what was logged twice."""
+    n = len(epoch)
+    keep = np.ones(n, dtype=bool)
+    has_epoch, has_step = bool(np.isfinite(epoch).any()), bool(np.isfinite(step).any())
+    if not n or not (has_epoch or has_step):
+        return keep, 1
+    if has_epoch and has_step:  # per-epoch step counters: ordered by epoch first (rows with both only)
+        span = float(np.nanmax(step)) + 1
+        x = epoch + step / span / 2
+    else:
+        x = epoch if has_epoch else step
+    finite = np.flatnonzero(np.isfinite(x))
+    xs = x[finite]
+    if not len(xs) or (np.diff(xs) >= 0).all():
+        return keep, 1
+    runs, start, high = 1, xs[0], xs[0]
+    for pos, v in zip(finite, xs, strict=True):
+        if v < high:
+            if v <= start + 0.1 * (high - start):  # back to the start: a new run
+                keep[:pos] = False
+                runs, start = runs + 1, v
+            else:  # resumed from a checkpoint: the newer rows replace the older
+                older = np.zeros(n, dtype=bool)
+                older[:pos] = np.isfinite(x[:pos]) & (x[:pos] >= v)
+                keep &= ~older
+        high = v if v < high else max(high, v)
+    return keep, runs
+
+
+def last_started(y: np.ndarray, starts: Sequence[int]) -> tuple[np.ndarray, int]:
+    """The rows of a counterless log's last run, and how many runs there were. A start (its opening
+    line printed again) counts when the reading after it is `RESTART_RISE` times those just before
+    it (a model starting over; a line printed every epoch does not make the loss jump). The last run
+    is the last with two readings or more: the aborted starts an appended log may end with are not."""
+    n = len(y)
+    logged = np.flatnonzero(~np.isnan(y))
+    bounds = [0]
+    for s in starts:
+        before, after = logged[logged < s][-3:], logged[logged >= s]
+        if len(before) and len(after) and y[after[0]] > RESTART_RISE * float(np.median(y[before])) > 0:
+            bounds.append(int(s))
+    bounds.append(n)
+    runs = [
+        (a, b) for a, b in zip(bounds, bounds[1:], strict=False) if np.count_nonzero(~np.isnan(y[a:b])) >= 2
+    ]
+    keep = np.zeros(n, dtype=bool)
+    if not runs:
+        return ~keep, 1
+    keep[runs[-1][0] : runs[-1][1]] = True
+    return keep, len(runs)
