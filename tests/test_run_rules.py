@@ -265,3 +265,38 @@ def test_a_nan_in_any_loss_is_a_blow_up_and_a_near_zero_loss_scattering_by_decad
     # a contrastive loss at ~1e-4 whose single batches reach 1e-2: still a hundredth of its start
     losses = [0.5 * 0.8**i for i in range(30)] + [10 ** rng.uniform(-4.5, -2) for _ in range(120)]
     assert "diverged" not in _kinds(_steps(losses))
+
+
+def test_one_nan_evaluation_the_run_recovers_from_is_no_blow_up_and_a_frozen_accuracy_is_underfitting():
+    lines = []
+    for e in range(1, 41):
+        val = "nan" if e == 11 else f"{2.0 / e**0.5 + 0.01 * max(0, e - 20):.4f}"
+        lines.append(f"train: epoch {e:03d}, loss: {2.2 / e**0.6:.4f}")
+        lines.append(f"eval: epoch: {e:03d}, acc1: {40 + e:.3f}%, test_loss: {val}")
+    assert "diverged" not in _kinds("\n".join(lines))  # it logged finite losses again, and learned on
+    fall = [1 - 0.8**i for i in range(31)]
+    rows = ["training_loss,training_acc,val_loss,val_acc"] + [
+        f"{0.64 - 0.07 * f:.4f},{0.41 + 0.05 * f:.4f},{0.52 - 0.07 * f:.4f},0.72414" for f in fall
+    ]
+    found = detect(parse_run("\n".join(rows)))
+    assert "underfitting" in [f.kind for f in found] and any(
+        "every one of its 31" in f.evidence for f in found
+    )
+
+
+def test_a_gans_losses_name_no_main_one_and_an_mlperf_word_error_rate_falls():
+    rng = np.random.default_rng(8)
+    gan = "\n".join(
+        f"(epoch: {1 + i // 20}, iters: {100 * (i % 20)}, time: 2.7) G_GAN: {5 + rng.normal(0, 3):.3f} "
+        f"G_L1: {200 + 800 * 0.97**i:.3f} D_real+fake: {-30 * 0.99**i + rng.normal(0, 8):.3f}"
+        for i in range(200)
+    )
+    assert _kinds(gan) == ["healthy"]  # the critic's noisy WGAN loss is not judged as the run's
+    head = ':::MLLOG {"key": "submission_benchmark", "value": "rnnt", "metadata": {}}'
+    wer = [1.0, 1.0, 0.98, 0.74, 0.4, 0.25] + [0.19 * 0.97**i for i in range(30)]
+    evals = "\n".join(
+        f':::MLLOG {{"key": "eval_accuracy", "value": {w:.4f}, "metadata": {{"epoch_num": {i + 1}}}}}'
+        for i, w in enumerate(wer)
+    )
+    run = parse_run(head + "\n" + evals)
+    assert list(run.metrics) == ["val_wer"] and [f.kind for f in detect(run)] == ["healthy"]

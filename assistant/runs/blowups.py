@@ -29,12 +29,14 @@ def _where(row: Any, index: int, step_first: bool) -> str:
 def nonfinite(run: Run) -> Finding | None:
     """A loss logged as NaN or inf (stored as inf: see parse.Run): the run's own, else, for a run
     logging no loss of its own, any of its losses (a GAN's discriminator loss). Not a `best_loss`:
-    a best-so-far starts at inf."""
+    a best-so-far starts at inf; nor a validation loss logged as NaN once and finite again after."""
     own = [c for c in ("train_loss", "val_loss") if c in run.table]
     others = [] if own else sorted(c for c in run.table if c.endswith("_loss") and "best" not in c.split("_"))
     for name in own + others:
-        bad = np.flatnonzero(np.isinf(run.table[name].to_numpy(dtype=float)))
-        if len(bad):
+        values = run.table[name].to_numpy(dtype=float)
+        bad = np.flatnonzero(np.isinf(values))
+        # an evaluation that logged NaN once, the curve finite again after it, broke no weights
+        if len(bad) and (name != "val_loss" or not np.isfinite(values[bad[-1] :]).any()):
             where = _where(run.table.iloc[int(bad[0])], int(bad[0]), step_first=False)
             said = {"train_loss": "the training loss", "val_loss": "the validation loss"}
             label = said.get(name, f"`{run.sources.get(name, name)}`")

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from assistant.runs.parse import Run
-from assistant.runs.parse.names import EPISODE, REWARD, direction
+from assistant.runs.parse.names import ADVERSARIAL, EPISODE, REWARD, direction
 
 
 @dataclass(frozen=True)
@@ -209,6 +209,8 @@ def judged_metric(run: Run) -> str | None:
     both = {w for w in names if f"train_{w}" in t and f"val_{w}" in t}
     pool = rewards or both or names
     losses = {w for w in pool if w.endswith("_loss") or w.startswith("loss_")}
+    if any(set(w.split("_")) & ADVERSARIAL for w in losses) and len(losses) > 1:
+        return None  # a GAN's losses (D_real, D_fake, G_GAN, G_L1): none is the run's own, by any count
     pool = losses or pool
     if not pool:
         return None

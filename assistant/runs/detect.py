@@ -251,6 +251,8 @@ def _underfitting(
     AUROC) that clearly improves says it learns."""
     if tr is None or len(tr) < th.min_points or starts_late(run):
         return None
+    if frozen := _frozen_accuracy(run, th):
+        return frozen
     progress, level, start = _progress(tr, th)
     held = [h for h in held if len(h) >= th.min_points]
     va = max(held, key=lambda h: _progress(h, th)[0]) if held else None
@@ -277,6 +279,25 @@ def _underfitting(
         f"{tr.at(len(tr) - 1)} ({max(progress, 0):.0%} better){val_text}",
         details,
         confidence(margin),
+    )
+
+
+def _frozen_accuracy(run: Run, th: Thresholds) -> Finding | None:
+    """Held-out accuracy logged at the very same value at every evaluation, short of perfect: the
+    model's held-out predictions never change (a majority class), whatever its loss does."""
+    if "val_acc" not in run.table:
+        return None
+    acc = run.table["val_acc"].to_numpy(dtype=float)
+    acc = acc[np.isfinite(acc)]
+    top = 100.0 if acc.size and acc.max() > 1 else 1.0
+    if len(acc) < th.min_points or np.ptp(acc) > 0 or acc[0] >= 0.99 * top:
+        return None
+    return Finding(
+        "underfitting",
+        f"validation accuracy is {fmt(float(acc[0]))} at every one of its {len(acc)} evaluations: the "
+        "model's predictions on held-out data never change (one class for everything?)",
+        {"val_acc": float(acc[0]), "evaluations": len(acc), "frozen": True},
+        "high",
     )
 
 

@@ -157,6 +157,10 @@ PLAYERS = {
 }  # fmt: skip
 
 
+# The adversarial terms of a GAN's losses (`D_real`, `D_fake`, `G_GAN`, a WGAN critic's `D_real+fake`).
+ADVERSARIAL = {"d", "disc", "discriminator", "critic", "fake", "real", "gan", "adv", "adversarial"}
+
+
 def component_of(key: str) -> tuple[str, str] | None:
     """(stage, part) when a normalised name is one part of a loss logged in parts: Ultralytics'
     `train_box_loss`, detectron2's `train_loss_cls`, YOLOX's `train_iou_loss`. Not a player's loss
