@@ -335,3 +335,30 @@ def test_a_discriminators_loss_is_no_part_of_a_sum_and_an_episodes_return_is_the
         for i in range(100)
     ]
     assert judged_metric(parse_run("\n".join(gail))) == "100_episode_reward"
+
+
+def test_a_notebooks_cell_outputs_are_read_as_its_console_and_a_tensorboard_export_by_its_file_name():
+    lines = [f"Epoch: {e}, Steps: 100 | Train Loss: {0.64 - 0.1 * (1 - 0.5**e):.4f} "
+             f"Vali Loss: {1.09 - 0.1 * (1 - 0.6**e):.4f} Test Loss: {0.95 - 0.05 * (1 - 0.6**e):.4f}\n"
+             for e in range(1, 13)]  # fmt: skip
+    image = "iVBOR" + "A" * 70_000 + "NaN" + "B" * 5_000  # base64 crossing the reader's chunks, `NaN` in it
+    notebook = {
+        "cells": [
+            {"cell_type": "code", "source": ["exp.train(setting)\n"], "outputs": [
+                {"output_type": "stream", "name": "stdout", "text": lines},
+                {"output_type": "display_data", "data": {"image/png": image, "text/plain": ["<Figure>"]}},
+            ]},
+        ],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
+    }  # fmt: skip
+    run = parse_run(json.dumps(notebook, indent=1))
+    assert (
+        run.fmt == "notebook"
+        and run.sources["val_loss"] == "Vali Loss"
+        and run.table["epoch"].nunique() == 12
+    )
+    export = "Wall time,Step,Value\n" + "\n".join(
+        f"{1.69e9 + i},{8000 * i},{50 + 900 * (1 - 0.9**i):.3f}" for i in range(40)
+    )
+    run = parse_run(export, name="run-dmc_walker-tag-scalars_train_return.csv")
+    assert run.fmt == "tensorboard-csv" and judged_metric(run) == "return"

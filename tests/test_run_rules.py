@@ -300,3 +300,13 @@ def test_a_gans_losses_name_no_main_one_and_an_mlperf_word_error_rate_falls():
     )
     run = parse_run(head + "\n" + evals)
     assert list(run.metrics) == ["val_wer"] and [f.kind for f in detect(run)] == ["healthy"]
+
+
+def test_ten_epochs_falling_steeply_do_not_scatter_as_an_unsettled_curve():
+    # a short curve's noise comes from second differences, which its steep fall inflates
+    loss = [0.3986, 0.2622, 0.1323, 0.1114, 0.0467, 0.0747, 0.0632, 0.0468, 0.0551, 0.0933]
+    val = [0.2676, 0.1954, 0.1561, 0.1277, 0.1106, 0.0971, 0.0938, 0.0982, 0.0807, 0.0767]
+    rows = ["epoch,train_loss,val_loss"] + [
+        f"{e + 1},{t},{v}" for e, (t, v) in enumerate(zip(loss, val, strict=True))
+    ]
+    assert _kinds("\n".join(rows)) == ["healthy"]

@@ -37,6 +37,8 @@ from assistant.runs.parse import Run
 
 __all__ = ["KINDS", "THRESHOLDS", "Finding", "Thresholds", "detect"]
 
+SCATTER_POINTS = 12  # the points a curve needs before its noise is measured around its trend (curves.noise)
+
 
 # -- the shape of the curves ------------------------------------------------------------------------
 
@@ -117,7 +119,10 @@ def _unstable(curves: list[Curve], th: Thresholds) -> Finding | None:
         # evaluation set is small, so it takes spikes at a good share of its points
         dense = len(spikes) >= 2 and len(spikes) >= th.spike_share * len(c)
         many = dense or (c.label == "training" and len(spikes) >= th.unstable_spikes)
-        if not many and (spread < th.unstable_noise or not _goes_up_and_down(c, th)):
+        # scatter is judged on residuals around the trend; a short curve's noise comes from second
+        # differences, which a steep early fall inflates: it says nothing about settling
+        scatters = spread >= th.unstable_noise and _goes_up_and_down(c, th) and len(c) >= SCATTER_POINTS
+        if not many and not scatters:
             continue
         if many:
             shown = ", ".join(f"{fmt(c.value(c.y[i]))} at {c.at(i)}" for i in spikes[:4])

@@ -20,10 +20,12 @@ import math
 import re
 from array import array
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from typing import IO, Any
 
 import ijson
 
+from assistant.runs.parse.console import read_console
 from assistant.runs.parse.names import role, stage_of
 from assistant.runs.parse.table import (
     DEFAULT_LIMITS,
@@ -40,15 +42,18 @@ _CHUNK = 1 << 16
 _DEPTH_BUFFER = 2048  # bytes the nesting check's parser takes at a time
 _BARE = re.compile(rb"-?Infinity|NaN")
 # a JSON string (kept as it is) or a bare non-standard number (quoted)
-_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*(?:"|\Z)|(-?Infinity|NaN)')  # a string may run past the chunk
 _STRING_REST = re.compile(rb'(?:[^"\\]|\\.)*"')  # the rest of a string the chunk starts inside
 _SPECIAL = {"nan", "-nan", "inf", "-inf", "infinity", "-infinity"}
+_UNESCAPED_QUOTE = re.compile(rb'(?<!\\)(?:\\\\)*"')  # a quote after an even run of backslashes
 # a list of numbers two objects deep or more, not inside a list: Ludwig's `training.combined.loss`,
 # Sacred's `training.loss.values` (beside its `steps`)
 _SERIES = re.compile(r"^(?:[^.]+\.){2,}item$")
 _STEPS_KEYS = ("steps", "step", "iterations", "epochs")  # a series object's own x (Sacred)
 _VALUES_KEYS = ("values", "value")
 _MODE_KEYS = ("mode", "phase", "split", "stage")  # a record's stage, said in a field
+# a notebook cell's printed output: a stream's `text` or a result's `text/plain` (a string or a list)
+_OUTPUT_TEXT = re.compile(r"^cells\.item\.outputs\.item\.(?:text|data\.text/plain)(?:\.item)?$")
 
 
 class _BareNumbers(io.RawIOBase):
@@ -70,8 +75,8 @@ class _BareNumbers(io.RawIOBase):
             self.eof = not chunk
             data = self.pending + chunk
             end = len(data)
-            while not self.eof and end and data[end - 1 : end].isalpha():
-                end -= 1  # a word cut in two: finish it with the next chunk
+            while not self.eof and end and (data[end - 1 : end].isalpha() or data[end - 1 : end] == b"\\"):
+                end -= 1  # a word (or a run of backslashes) cut in two: finish it with the next chunk
             data, self.pending = data[:end], data[end:]
             self.out = self._rewrite(data) if _BARE.search(data) else data
             self.in_string ^= _quotes(data) % 2 == 1
@@ -94,8 +99,9 @@ class _BareNumbers(io.RawIOBase):
 
 
 def _quotes(data: bytes) -> int:
-    """Quotes that open or close a string (an escaped quote `\\"` does neither; `\\\\"` does)."""
-    return data.count(b'"') - data.count(b'\\"') + data.count(b'\\\\"')
+    """Quotes that open or close a string: those after an even number of backslashes (`\\"` is an
+    escaped quote, `\\\\"` an escaped backslash and then a quote, `\\\\\\"` both escaped)."""
+    return len(_UNESCAPED_QUOTE.findall(data))
 
 
 def _parser(opener: Callable[[], IO[bytes]]) -> IO[bytes]:
@@ -200,6 +206,9 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
         records, numbers, pairs, bare, nested = _layout(opener, limits)
     except ijson.JSONError as exc:
         raise RunParseError(f"{name} starts like JSON but is not valid JSON ({_reason(exc)})") from None
+    if "cells.item" in records:  # a Jupyter notebook: the training console is in its cells' outputs
+        run = read_console(_notebook_lines(opener, limits), name, limits)
+        return replace(run, fmt="notebook", notes=["read from the notebook's cell outputs", *run.notes])
     try:
         for where in [] if pairs else records:  # with series, lists of records are their summaries
             outer = where.partition(".")[0] if where != "item" else ""
@@ -245,6 +254,18 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
             '`log_history`), a Keras history ({"loss": [...]}), a list of records, or one object per line.'
         )
     return finish(cols, fmt, name, notes)
+
+
+def _notebook_lines(opener: Callable[[], IO[bytes]], limits: Limits) -> Iterator[str]:
+    """The text a notebook's cells printed (stream outputs and plain-text results), line by line; a
+    notebook that breaks off keeps what came before."""
+    with _parser(opener) as f:
+        try:
+            for prefix, event, value in events(f, limits):
+                if event == "string" and _OUTPUT_TEXT.match(prefix):
+                    yield from str(value).splitlines()
+        except ijson.JSONError:
+            return
 
 
 def _add_series(opener: Callable[[], IO[bytes]], cols: Columns) -> None:

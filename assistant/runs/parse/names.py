@@ -25,7 +25,7 @@ STEP_COLUMNS = {
 EPOCH_COLUMNS = {"epoch", "epochs", "num_epoch", "epch"}
 
 TRAIN = {"train", "training", "tr", "trn"}
-VAL = {"val", "valid", "validation", "eval", "evaluation", "dev"}
+VAL = {"val", "valid", "validation", "eval", "evaluation", "dev", "vali"}  # `vali`: Informer, Autoformer
 TEST = {"test", "testing"}
 # prefixes and suffixes that say how or where a value was aggregated, not what it measures
 NOISE = {

@@ -46,6 +46,13 @@ def _axis_names(columns: Iterable[Any]) -> dict[Any, str]:
     return rename
 
 
+def _export_tag(name: str) -> str:
+    """The scalar a TensorBoard CSV export holds: the tag in its file name (`run-x-tag-train_return.csv`:
+    `train_return`), else the file's name itself."""
+    stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return stem.split("-tag-", 1)[1] if "-tag-" in stem else stem
+
+
 def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Limits = DEFAULT_LIMITS) -> Run:
     """Lightning writes train and validation metrics on different rows (blanks elsewhere); Keras one
     row per epoch. Both are plain CSV with a header. Only the epoch, step and metric columns are read
@@ -60,6 +67,11 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
             header, note = export
             notes.append(note)
             fmt = "wandb-csv"
+        elif [h.lower() for h in header] == ["wall time", "step", "value"]:
+            tag = _export_tag(name)
+            header = [header[0], header[1], tag]
+            notes.append(f"a TensorBoard CSV export of one scalar: its Value is read as `{tag}` (file name)")
+            fmt = "tensorboard-csv"
         wanted = _wanted_columns(header, cols)
         chunk_rows = max(16, CSV_CHUNK_CELLS // max(1, len(wanted)))
         # only empty cells are missing: a written "nan" is a logged NaN (see table.logged)
