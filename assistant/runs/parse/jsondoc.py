@@ -259,7 +259,7 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
 def _notebook_lines(opener: Callable[[], IO[bytes]], limits: Limits) -> Iterator[str]:
     """The text a notebook's cells printed (stream outputs and plain-text results), line by line; a
     notebook that breaks off keeps what came before."""
-    with _parser(opener) as f:
+    with opener() as f:  # events() reads NaN and Infinity itself
         try:
             for prefix, event, value in events(f, limits):
                 if event == "string" and _OUTPUT_TEXT.match(prefix):
@@ -291,7 +291,7 @@ def _add_nested(opener: Callable[[], IO[bytes]], cols: Columns, limits: Limits) 
     /loss`: Ludwig's training_statistics.json, one value per epoch), or, for an object holding
     `values` beside `steps` (Sacred's metrics.json), that object's path at those steps."""
     series: dict[str, array] = {}
-    with _parser(opener) as f:
+    with opener() as f:  # events() reads NaN and Infinity itself
         for prefix, event, value in events(f, limits):
             if event == "number" and _SERIES.match(prefix):
                 series.setdefault(prefix.removesuffix(".item"), array("d")).append(logged(value))
