@@ -151,8 +151,7 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
     y = rows[name].to_numpy(dtype=float)
     negated = False
     if up:  # judged on what is left to gain (or its negative), so it should fall
-        low, high = np.nanmin(y), np.nanmax(y)
-        top = None if low < 0 else 1.0 if high <= 1.0 else 100.0 if high <= 100.0 else None
+        top = score_top(y)
         if top is None:  # unbounded (a reward, a score): its negative
             what, y, negated = f"negative {what}", -y, True
         else:
@@ -174,6 +173,13 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
         y = np.log10(y)
     t_ = trend(y)
     return Curve(label, what, unit, x, y, t_, noise(y, t_), log, negated, score=up)
+
+
+def score_top(y: np.ndarray) -> float | None:
+    """The best value a score's readings can reach: 1 (a fraction) or 100 (a percentage); None for an
+    unbounded one (a reward, a negative score)."""
+    low, high = np.nanmin(y), np.nanmax(y)
+    return None if low < 0 else 1.0 if high <= 1.0 else 100.0 if high <= 100.0 else None
 
 
 def _warm_up(y: np.ndarray) -> int:
@@ -238,11 +244,11 @@ def other_held_out(run: Run, what: str | None, ax: Axis = Axis()) -> list[Curve]
     return _others(run, "val", what, ax, lambda m: direction(m) is not None)
 
 
-def scores(run: Run, stage: str, what: str | None, ax: Axis = Axis()) -> list[Curve]:
-    """A stage's (`train`, `val`) curves of the run's scores other than the judged metric (accuracy,
-    AUROC, mAP: higher is better), each as its shortfall: whether the model learns what a small loss
-    drop hides (a multi-label loss dominated by its base rates)."""
-    return _others(run, stage, what, ax, lambda m: direction(m) == "up")
+def training_scores(run: Run, what: str | None, ax: Axis = Axis()) -> list[Curve]:
+    """Training curves of the run's scores other than the judged metric (accuracy, AUROC, mAP: higher
+    is better), each as its shortfall: whether the model learns what a small loss drop hides (a
+    multi-label loss dominated by its base rates)."""
+    return _others(run, "train", what, ax, lambda m: direction(m) == "up")
 
 
 def _others(run: Run, stage: str, what: str | None, ax: Axis, keep: Callable[[str], bool]) -> list[Curve]:

@@ -28,8 +28,9 @@ from assistant.runs.curves import (
     lr_at_end,
     metric_curves,
     other_held_out,
-    scores,
+    score_top,
     starts_late,
+    training_scores,
 )
 from assistant.runs.findings import KINDS, THRESHOLDS, Finding, Thresholds, confidence
 from assistant.runs.gan import discriminator_wins
@@ -294,8 +295,7 @@ def _frozen_accuracy(run: Run, th: Thresholds) -> Finding | None:
         return None
     acc = run.table["val_acc"].to_numpy(dtype=float)
     acc = acc[np.isfinite(acc)]
-    top = 100.0 if acc.size and acc.max() > 1 else 1.0
-    if len(acc) < th.min_points or np.ptp(acc) > 0 or acc[0] >= 0.99 * top:
+    if len(acc) < th.min_points or np.ptp(acc) > 0 or (top := score_top(acc)) is None or acc[0] >= 0.99 * top:
         return None
     return Finding(
         "underfitting",
@@ -311,17 +311,17 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     if blown := nonfinite(run) or discriminator_wins(run, th):
         return [blown]
     what = judged_metric(run)
-    tr, va = metric_curves(run, what, Axis(min_points=th.min_points))
+    ax = Axis(min_points=th.min_points)
+    tr, va = metric_curves(run, what, ax)
     # the logged steps' loss is read for a blow-up only when the loss is what is judged (in
     # reinforcement learning, judged on its reward, a loss may grow tenfold in a healthy run)
     steps = step_explosion(run, th) if what == "loss" else None
     if not held_out_holds(va, th) and (exploded := steps or jump(tr, th) or climbing(tr, va, th)):
         return [exploded]
-    ax = Axis(min_points=th.min_points)
     found = [f for f in (_overfitting(tr, va, th), _unstable([c for c in (tr, va) if c], th)) if f]
     if not found:  # a run that overfits is not stuck; an unstable one's noise hides both
         held = [va] if va is not None else other_held_out(run, what, ax)
-        learned = [] if held else scores(run, "train", what, ax)  # without held-out data, what it learns
+        learned = [] if held else training_scores(run, what, ax)  # without held-out data, what it learns
         found += [
             f
             for f in (_plateau(tr, va, held + learned, run, th), _underfitting(tr, held, learned, run, th))

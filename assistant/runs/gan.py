@@ -12,10 +12,8 @@ import numpy as np
 from assistant.runs.curves import Axis, Curve, curve, fmt
 from assistant.runs.findings import Finding, Thresholds, confidence, counted
 from assistant.runs.parse import Run
-from assistant.runs.parse.names import tokens
+from assistant.runs.parse.names import DISCRIMINATOR, GENERATOR, tokens
 
-_DISCRIMINATOR = {"d", "dis", "disc", "discriminator"}
-_GENERATOR = {"g", "gen", "generator"}
 # a generator's reconstruction or auxiliary terms, which the discriminator does not drive
 _NOT_ADVERSARIAL = {"l1", "l2", "cycle", "idt", "identity", "rec", "recon", "perceptual", "vgg", "feat"}
 
@@ -32,7 +30,7 @@ def _losses(run: Run, words: set[str], ax: Axis) -> list[Curve]:
 
 def discriminator_wins(run: Run, th: Thresholds) -> Finding | None:
     ax = Axis(min_points=th.min_points)
-    ds, gs = _losses(run, _DISCRIMINATOR, ax), _losses(run, _GENERATOR, ax)
+    ds, gs = _losses(run, DISCRIMINATOR, ax), _losses(run, GENERATOR, ax)
     if not ds or not gs:
         return None
 

@@ -149,16 +149,16 @@ def direction(key: str) -> str | None:
     return "up" if toks & HIGHER_BETTER else None
 
 
+# A GAN's two players, by the words their losses carry (`D_A`, `d_loss`, `G_GAN`, `gen_loss`).
+DISCRIMINATOR = {"d", "dis", "disc", "discriminator"}
+GENERATOR = {"g", "gen", "generator"}
+# The adversarial terms of a GAN's losses (`D_real`, `D_fake`, `G_GAN`, a WGAN critic's `D_real+fake`).
+ADVERSARIAL = DISCRIMINATOR | {"critic", "fake", "real", "gan", "adv", "adversarial"}
 # Losses of different networks trained against or beside each other (a GAN's discriminator and
 # generator, an actor and its critic): each is its own objective, never a part of one sum.
-PLAYERS = {
-    "d", "g", "disc", "discriminator", "gen", "generator", "adv", "adversarial", "critic", "actor",
-    "value", "policy", "vf", "pi", "q",
-}  # fmt: skip
-
-
-# The adversarial terms of a GAN's losses (`D_real`, `D_fake`, `G_GAN`, a WGAN critic's `D_real+fake`).
-ADVERSARIAL = {"d", "disc", "discriminator", "critic", "fake", "real", "gan", "adv", "adversarial"}
+PLAYERS = (
+    DISCRIMINATOR | GENERATOR | {"adv", "adversarial", "critic", "actor", "value", "policy", "vf", "pi", "q"}
+)
 
 
 def component_of(key: str) -> tuple[str, str] | None:
