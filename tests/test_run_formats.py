@@ -272,6 +272,14 @@ def test_a_bare_list_of_losses_braced_headers_and_mlperf_lines_are_read():
     for text in (v05, mllog):
         run = parse_run(text + '\n:::MLPv0.5.0 gnmt 1541576397 (train.py:488) ret_code: {"value": 0}')
         assert list(run.metrics) == ["val_acc"] and run.table["epoch"].nunique() == 20
+    # a language model's `epoch_num` counts tokens (MLPerf GPT-3): its axis is steps, not 1e9 epochs
+    tokens = "\n".join(
+        f':::MLLOG {{"key": "eval_accuracy", "value": {2.8 - i / 100:.3f}, "metadata": {{"epoch_num": '
+        f"{50331648 * (i + 1)}}}}}"
+        for i in range(20)
+    )
+    run = parse_run(tokens)
+    assert not run.has_epochs and run.table["step"].nunique() == 20
 
 
 def test_nested_json_series_ludwig_statistics_and_sacred_metrics_are_read():

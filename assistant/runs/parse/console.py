@@ -57,6 +57,7 @@ _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress b
 _TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")
 # the PyTorch ImageNet example's (and timm's, DeiT's, Swin's) summary of an evaluation: ` * Acc@1 76.1 …`
 _SUMMARY = re.compile(r"^\s*\*\s+\w")
+_MOST_EPOCHS = 100_000  # an epoch number past this is a count of samples or tokens
 # pytorch-CycleGAN-and-pix2pix's loss_log.txt: `(epoch: 3, iters: 400, time: …, data: …) D_A: 0.2 G_A: 0.6 …`:
 # every value after the parenthesis is a loss, named without the word
 _GAN_HEAD = re.compile(r"\(epoch:\s*\d+,\s*iters:\s*(\d+)[^)]*\)", re.IGNORECASE)
@@ -160,7 +161,10 @@ def _json_values(segment: str) -> dict[str, float] | None:
                 (meta[k] for k in ("epoch_num", "epoch") if isinstance(meta.get(k), int | float)), None
             )
             out = {named or before.group(1): logged(value)}
-            return out if epoch is None else {**out, "epoch": float(epoch)}
+            if epoch is None:
+                return out
+            # MLPerf's language-model benchmarks count samples or tokens in `epoch_num` (1258291200)
+            return {**out, "epoch" if epoch < _MOST_EPOCHS else "step": float(epoch)}
     out: dict[str, float] = {}
     for k, v in obj.items():
         if isinstance(v, bool) or not isinstance(v, int | float | str):
