@@ -264,3 +264,27 @@ def test_an_appended_log_is_read_from_its_last_start_when_its_opening_line_comes
         f"Training...\nloss: {2.0 * 0.95**i:.4f}\nloss: {1.9 * 0.95**i:.4f}" for i in range(30)
     )
     assert not parse_run(epochs).notes
+
+
+def test_ignite_result_lines_and_mmcv_val_epochs_are_the_held_out_curves():
+    # PyTorch Ignite's examples print `Validation Results - Epoch: 3  Avg accuracy: … Avg loss: …`
+    # after each epoch's iteration lines; mmcv's text log marks evaluation lines `Epoch(val) [3][100]`
+    loss = _falling(12)
+    lines = []
+    for e, t in enumerate(loss, start=1):
+        lines += [f"Epoch[{e}] Iteration[{100 * k}/469] Loss: {t + 0.01 * k:.4f}" for k in range(1, 4)]
+        lines.append(
+            f"Validation Results - Epoch: {e}  Avg accuracy: {0.5 + e / 30:.2f} Avg loss: {t + 0.2:.2f}"
+        )
+    run = parse_run("\n".join(lines))
+    assert {"train_loss", "val_loss", "val_acc"} <= set(run.metrics)
+    by_epoch = run.table.groupby("epoch")
+    assert (by_epoch["val_loss"].max() > by_epoch["train_loss"].max()).all()
+    prefix = "2023-01-01 10:00:00,000 - mmdet - INFO - "
+    mmcv = "\n".join(
+        f"{prefix}Epoch [{e}][50/200]\tlr: 2.000e-02, time: 0.5, loss_cls: {t / 2:.4f}, loss: {t:.4f}\n"
+        f"{prefix}Epoch(val) [{e}][100]\tbbox_mAP: {0.2 + e / 100:.4f}, bbox_mAP_50: 0.5"
+        for e, t in enumerate(loss, start=1)
+    )
+    run = parse_run(mmcv)
+    assert "val_bbox_m_ap" in run.metrics and not any(m.startswith("train_bbox") for m in run.metrics)

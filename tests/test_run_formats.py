@@ -170,7 +170,7 @@ def test_a_nan_on_a_row_without_epoch_or_step_is_named_by_its_row():
     assert "row 3" in detect(parse_run(text))[0].evidence
 
 
-def test_a_space_aligned_rl_progress_table_is_read_with_its_test_return_held_out():
+def test_space_aligned_tables_an_rl_progress_table_and_fastais_are_read():
     header = "Iteration    Wall_Time    Train_Return    Test_Return    Critic_Loss    Actor_Loss"
     rows = [
         f"{50 * i:<12d} {0.1 * i:<12.4f} {200 + 60 * i + 5 * (-1) ** i:<15.3f} {300 + 80 * i:<14.3f} "
@@ -181,6 +181,14 @@ def test_a_space_aligned_rl_progress_table_is_read_with_its_test_return_held_out
     assert run.sources["train_return"] == "Train_Return" and run.sources["val_return"] == "Test_Return"
     assert judged_metric(run) == "return"  # the returns are the learning curve, not the losses
     assert [f.kind for f in detect(run)] == ["healthy"]
+    # fastai's console table ends each row with its `time` (`00:10`): no number, and no reason to
+    # read the table as prose
+    fastai = ["epoch     train_loss  valid_loss  accuracy  time    "] + [
+        f"{e:<9d} {2.0 * 0.8**e:.6f}    {2.1 * 0.8**e + 0.1:.6f}    {0.5 + e / 40:.6f}  00:{10 + e:02d}     "
+        for e in range(15)
+    ]
+    run = parse_run("\n".join(fastai))
+    assert {"train_loss", "val_loss"} <= set(run.metrics) and run.table["epoch"].nunique() == 15
 
 
 def test_json_series_of_step_value_pairs_are_read_each_at_its_own_steps():

@@ -38,6 +38,7 @@ _LOOKS_LIKE_PATH = re.compile(r"^(\S*/\S+|\S+\.(csv|json|jsonl|log|txt|out|tsv))
 _CUT_TOKEN = re.compile(r"[^\s,:\[\]{}\"]+$")
 _ENDS_IN_NUMBER = re.compile(r"\s[-+]?\d[\d.eE+-]*$")  # `train loss 0.9`: a reading, not a column name
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+_DURATION = re.compile(r"^\d+:\d\d(:\d\d)?$")  # fastai's `time` column: `00:10`
 # a CSV header names its columns (`2d_loss`: a name may start with a number of dimensions)
 _HEADER_CELL = re.compile(r"^(\d+[A-Za-z])?[A-Za-z_][\w ./():\-]{0,200}$")
 _DIGIT_LED = re.compile(r"^\d(?!\d*[A-Za-z])")  # a timestamp or a reading, not `2d_loss`
@@ -192,7 +193,7 @@ def _sniff(head: str) -> str:
         second = [ln for ln in head.splitlines() if ln.strip()][1:2]
         under = _cells(second[0], sep) if second else []
         if len(cells) in (len(under), len(_trimmed(under))) and (
-            sep != SPACES or all(_NUMBER.match(c) for c in under)
+            sep != SPACES or all(_NUMBER.match(c) or _DURATION.match(c) for c in under)
         ):
             return "csv"
     return "console"

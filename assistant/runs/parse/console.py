@@ -69,8 +69,11 @@ _DARKNET = re.compile(
     rf"^\s*(\d+):\s*({NUM}),\s*({NUM})\s+avg(?:\s+loss)?,\s*({NUM})\s+rate\b", re.IGNORECASE
 )
 _LEAD_STAGE = re.compile(
-    r"^\s*(test|val|valid|validation|eval|evaluation|dev)(?:\s+set)?\s*(?::|-\s)", re.IGNORECASE
-)  # `Test: [50/196] …`, `Val   - CE: 0.19, acc: 95.0%`
+    r"^\s*(test|val|valid|validation|eval|evaluation|dev)(?:\s+(?:set|results?|metrics))?\s*(?::|-\s)",
+    re.IGNORECASE,
+)  # `Test: [50/196] …`, `Val   - CE: 0.19, acc: 95.0%`, ignite's `Validation Results - Epoch: 3 …`
+# mmcv's text log: `Epoch(val) [12][625]	bbox_mAP: 0.37, …`
+_PAREN_STAGE = re.compile(r"\b(?:epoch|iter)\s*\(\s*([a-z]+)\s*\)", re.IGNORECASE)
 # What a logger writes before the message: `[2026-05-05 17:05:55 swin] (main.py 272): INFO `,
 # `2025-06-12 13:31:13,075 - INFO - `: the stage word comes first after it.
 _LOG_PREFIX = re.compile(r"^.{0,120}?\b(?:INFO|DEBUG|WARNING|WARN|ERROR|CRITICAL)\b\s*[:\-|\]]*\s*")
@@ -130,6 +133,8 @@ def _stage_tag(line: str, message: str) -> str | None:
             return stage
     if m := _LEAD_STAGE.match(message):
         return _STAGE_TAGS[m.group(1).lower()]
+    if (m := _PAREN_STAGE.search(message[:40])) and (stage := _STAGE_TAGS.get(m.group(1).lower())):
+        return stage
     if "|" in line:  # a cell of its own: `… | ConvS2S_0: Eval | Avg loss: 6.8 | …`
         for cell in line.split("|"):
             last = cell.strip().rsplit(" ", 1)[-1].lower()
