@@ -288,3 +288,23 @@ def test_ignite_result_lines_and_mmcv_val_epochs_are_the_held_out_curves():
     )
     run = parse_run(mmcv)
     assert "val_bbox_m_ap" in run.metrics and not any(m.startswith("train_bbox") for m in run.metrics)
+
+
+def test_a_line_tagged_with_several_stages_is_read_part_by_part_and_perplexity_pairs_with_ppl():
+    # ESPnet sums an epoch up in one line, training first, then validation
+    espnet = "\n".join(
+        f"[host] 2021-01-01 10:00:00,000 (trainer:338) INFO: {e}epoch results: [train] iter_time=0.1, "
+        f"loss_ctc={30 * t:.3f}, loss={20 * t:.3f}, lr_0=1.0e-03, time=1 minute, [valid] "
+        f"loss_ctc={30 * t + 5:.3f}, loss={20 * t + 3:.3f}, acc={0.9 - t / 10:.3f}, time=5 seconds"
+        for e, t in enumerate(_falling(12), start=1)
+    )
+    run = parse_run(espnet)
+    assert {"train_loss", "val_loss", "val_acc"} <= set(run.metrics) and "train_acc" not in run.metrics
+    assert (run.table["val_loss"] > run.table["train_loss"]).all()
+    # OpenNMT: `ppl:` on training steps, `Validation perplexity:` on its own line
+    onmt = "\n".join(
+        f"[2019-01-01 10:00:00,000 INFO] Step {50 * s}/1000; acc: {40 + s:.2f}; ppl: {90 - s:.2f}; lr: 1.0\n"
+        f"[2019-01-01 10:00:00,000 INFO] Validation perplexity: {100 - s:.3f}"
+        for s in range(1, 13)
+    )
+    assert {"train_ppl", "val_ppl"} <= set(parse_run(onmt).metrics)

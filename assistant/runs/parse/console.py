@@ -27,6 +27,7 @@ A `name: value` pair counts only when its name is a metric (names.is_metric_name
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import re
 from collections.abc import Iterable
@@ -193,7 +194,18 @@ def _python_dict(text: str) -> Any:
 
 
 def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[str, float]]:
-    """(metrics, axes) of a line: axes are an epoch or step written inside a JSON object."""
+    """(metrics, axes) of a line: axes are an epoch or step written inside a JSON object. A line whose
+    tags name several stages (ESPnet's `1epoch results: [train] loss=…, [valid] loss=…, acc=…`) is
+    read part by part, each part in its tag's stage."""
+    staged = [
+        (m.start(), tag) for m in _TAG.finditer(segment) if (tag := _STAGE_TAGS.get(m.group(1).lower()))
+    ]
+    if len({tag for _, tag in staged}) > 1:
+        metrics: dict[str, float] = {}
+        cuts = [0, *(at for at, _ in staged[1:]), len(segment)]
+        for (lo, hi), (_, tag) in zip(itertools.pairwise(cuts), staged, strict=True):
+            metrics.update(_metrics(segment[lo:hi], tag)[0])
+        return metrics, {}
     found: dict[str, float] = {}
     axes: dict[str, float] = {}
     if (obj := _json_values(segment)) is not None:

@@ -112,6 +112,8 @@ def normalise(name: str, default_stage: str = "train") -> str:
         return f"{stage}_loss"
     if len(rest) == 1 and rest[0] in ACC:
         return f"{stage}_acc"
+    if rest == ["perplexity"]:  # OpenNMT writes `ppl:` for training, `Validation perplexity:`
+        return f"{stage}_ppl"
     if not rest:
         return "_".join(toks)
     return f"{stage}_{'_'.join(rest)}"
