@@ -308,3 +308,17 @@ def test_a_line_tagged_with_several_stages_is_read_part_by_part_and_perplexity_p
         for s in range(1, 13)
     )
     assert {"train_ppl", "val_ppl"} <= set(parse_run(onmt).metrics)
+
+
+def test_tensorflow_estimator_evaluations_are_the_held_out_curve():
+    # `Saving dict for global step N:` sums up an evaluation; its `loss` is not the training loss
+    lines = []
+    for i, t in enumerate(_falling(12), start=1):
+        lines.append(f"INFO:tensorflow:loss = {t:.5f}, step = {100 * i} (9.5 sec)")
+        lines.append(
+            f"INFO:tensorflow:Saving dict for global step {100 * i}: accuracy = {0.5 + i / 30:.4f}, "
+            f"global_step = {100 * i}, loss = {t + 0.3:.5f}"
+        )
+    run = parse_run("\n".join(lines))
+    assert {"train_loss", "val_loss", "val_acc"} <= set(run.metrics)
+    assert (run.table["val_loss"].dropna() > run.table["train_loss"].min()).all()

@@ -191,6 +191,14 @@ def test_space_aligned_tables_an_rl_progress_table_and_fastais_are_read():
     assert {"train_loss", "val_loss"} <= set(run.metrics) and run.table["epoch"].nunique() == 15
 
 
+def test_a_semicolon_separated_csv_with_decimal_commas_is_read():
+    rows = ["epoch;loss;val_loss"] + [
+        f"{e};{2.0 * 0.8**e:.4f};{2.1 * 0.8**e + 0.1:.4f}".replace(".", ",") for e in range(12)
+    ]
+    run = parse_run("\n".join(rows))
+    assert run.table["train_loss"].iloc[0] == 2.0 and run.table["val_loss"].notna().all()
+
+
 def test_json_series_of_step_value_pairs_are_read_each_at_its_own_steps():
     doc = {
         "train_loss": [[i, 11.9 - 0.01 * i] for i in range(501)],
@@ -378,3 +386,9 @@ def test_a_notebooks_cell_outputs_are_read_as_its_console_and_a_tensorboard_expo
     )
     run = parse_run(export, name="run-dmc_walker-tag-scalars_train_return.csv")
     assert run.fmt == "tensorboard-csv" and judged_metric(run) == "return"
+    # the same download as JSON: `[[wall time, step, value], …]`
+    rows = [[1.69e9 + i, 8000 * i, 50 + 900 * (1 - 0.9**i)] for i in range(40)]
+    run = parse_run(json.dumps(rows), name="run-dmc_walker-tag-scalars_train_return.json")
+    assert (
+        run.fmt == "tensorboard-json" and judged_metric(run) == "return" and run.table["step"].max() == 312000
+    )

@@ -73,6 +73,8 @@ _LEAD_STAGE = re.compile(
     r"^\s*(test|val|valid|validation|eval|evaluation|dev)(?:\s+(?:set|results?|metrics))?\s*(?::|-\s)",
     re.IGNORECASE,
 )  # `Test: [50/196] …`, `Val   - CE: 0.19, acc: 95.0%`, ignite's `Validation Results - Epoch: 3 …`
+# TensorFlow Estimator's evaluation: `Saving dict for global step 2000: accuracy = 0.9, …, loss = 0.3`
+_ESTIMATOR_EVAL = re.compile(r"\bSaving dict for global step \d+:")
 # mmcv's text log: `Epoch(val) [12][625]	bbox_mAP: 0.37, …`
 _PAREN_STAGE = re.compile(r"\b(?:epoch|iter)\s*\(\s*([a-z]+)\s*\)", re.IGNORECASE)
 # What a logger writes before the message: `[2026-05-05 17:05:55 swin] (main.py 272): INFO `,
@@ -136,6 +138,8 @@ def _stage_tag(line: str, message: str) -> str | None:
         return _STAGE_TAGS[m.group(1).lower()]
     if (m := _PAREN_STAGE.search(message[:40])) and (stage := _STAGE_TAGS.get(m.group(1).lower())):
         return stage
+    if _ESTIMATOR_EVAL.search(line):
+        return "val"
     if "|" in line:  # a cell of its own: `… | ConvS2S_0: Eval | Avg loss: 6.8 | …`
         for cell in line.split("|"):
             last = cell.strip().rsplit(" ", 1)[-1].lower()

@@ -26,7 +26,7 @@ from typing import IO, Any
 import ijson
 
 from assistant.runs.parse.console import read_console
-from assistant.runs.parse.names import role, stage_of
+from assistant.runs.parse.names import export_tag, role, stage_of
 from assistant.runs.parse.table import (
     DEFAULT_LIMITS,
     Columns,
@@ -127,13 +127,15 @@ def events(f: IO[bytes], limits: Limits) -> Iterator[tuple[str, str, Any]]:
         yield prefix, event, value
 
 
-def _layout(opener: Callable[[], IO[bytes]], limits: Limits) -> tuple[list[str], bool, bool, bool, bool]:
+def _layout(
+    opener: Callable[[], IO[bytes]], limits: Limits
+) -> tuple[list[str], bool, bool, bool, bool, bool]:
     """(prefixes of lists of records, whether top-level lists of numbers exist, whether top-level lists
     of [step, value] pairs exist, whether the document is itself a list of numbers, whether lists of
-    numbers sit deeper, in named objects) of a document whose nesting is within the limit. Raises
-    ijson.JSONError where it is not JSON."""
+    numbers sit deeper, in named objects, whether the document is itself a list of lists) of a
+    document whose nesting is within the limit. Raises ijson.JSONError where it is not JSON."""
     records: list[str] = []
-    numbers = pairs = bare = nested = False
+    numbers = pairs = bare = nested = rows = False
     last = previous = ""  # the last event at the top two levels; the last event
     try:
         with opener() as f:
@@ -143,8 +145,8 @@ def _layout(opener: Callable[[], IO[bytes]], limits: Limits) -> tuple[list[str],
                         records.append(prefix)
                     elif event == "number":
                         numbers, bare = numbers or prefix != "item", bare or prefix == "item"
-                    elif event == "start_array" and prefix != "item":
-                        pairs = True
+                    elif event == "start_array":
+                        pairs, rows = pairs or prefix != "item", rows or prefix == "item"
                 if prefix.count(".") <= 1:
                     last = event
                 nested = nested or (
@@ -152,9 +154,9 @@ def _layout(opener: Callable[[], IO[bytes]], limits: Limits) -> tuple[list[str],
                 )
                 previous = event
     except ijson.JSONError:
-        if not records and not numbers and not pairs and not bare and not nested:
+        if not records and not numbers and not pairs and not bare and not nested and not rows:
             raise
-    return records, numbers, pairs, bare, nested
+    return records, numbers, pairs, bare, nested, rows
 
 
 def _flat(record: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
@@ -203,7 +205,7 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
     notes: list[str] = []
     fmt = "json"
     try:
-        records, numbers, pairs, bare, nested = _layout(opener, limits)
+        records, numbers, pairs, bare, nested, rows = _layout(opener, limits)
     except ijson.JSONError as exc:
         raise RunParseError(f"{name} starts like JSON but is not valid JSON ({_reason(exc)})") from None
     if "cells.item" in records:  # a Jupyter notebook: the training console is in its cells' outputs
@@ -245,15 +247,30 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
                 f"a bare list of {cols.n} numbers names no metric: each is read as the training loss "
                 "of one epoch or step, in order"
             )
+        if rows and not cols.n and _add_export(opener, cols, tag := export_tag(name)):
+            fmt = "tensorboard-json"
+            notes.append(
+                f"a TensorBoard JSON export of one scalar: its values are read as `{tag}` (file name)"
+            )
     except ijson.JSONError as exc:  # the first pass stopped there too: keep what came before
         notes.append(f"the JSON breaks off before its end ({_reason(exc)}): what came before was read")
-    if not records and not numbers and not pairs and not bare and not nested:
+    if not records and not numbers and not pairs and not bare and not nested and not cols.n:
         raise RunParseError(
             f"{name} is JSON but not a training log (it holds no training metric): expected Hugging "
             "Face's trainer_state.json (with "
             '`log_history`), a Keras history ({"loss": [...]}), a list of records, or one object per line.'
         )
     return finish(cols, fmt, name, notes)
+
+
+def _add_export(opener: Callable[[], IO[bytes]], cols: Columns, tag: str) -> bool:
+    """TensorBoard's JSON download of one scalar: `[[wall time, step, value], …]`. Whether it was one."""
+    with _parser(opener) as f:
+        for row in ijson.items(f, "item", use_float=True):
+            if not (isinstance(row, list) and len(row) == 3 and all(isinstance(v, int | float) for v in row)):
+                return False
+            cols.add(None, float(row[1]), {tag: logged(row[2])})
+    return True
 
 
 def _notebook_lines(opener: Callable[[], IO[bytes]], limits: Limits) -> Iterator[str]:

@@ -175,3 +175,10 @@ def component_of(key: str) -> tuple[str, str] | None:
     if parts[1] in LOSS and parts[2] not in LOSS:
         return parts[0], parts[2]
     return None
+
+
+def export_tag(name: str) -> str:
+    """The scalar a TensorBoard export (CSV or JSON) holds: the tag in its file name
+    (`run-x-tag-train_return.csv`: `train_return`), else the file's name itself."""
+    stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return stem.split("-tag-", 1)[1] if "-tag-" in stem else stem

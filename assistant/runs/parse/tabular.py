@@ -14,7 +14,7 @@ from typing import IO, Any
 import pandas as pd
 
 from assistant.runs.parse.jsondoc import add_record
-from assistant.runs.parse.names import is_metric_name, role
+from assistant.runs.parse.names import export_tag, is_metric_name, role
 from assistant.runs.parse.table import (
     DEFAULT_LIMITS,
     Columns,
@@ -46,13 +46,6 @@ def _axis_names(columns: Iterable[Any]) -> dict[Any, str]:
     return rename
 
 
-def _export_tag(name: str) -> str:
-    """The scalar a TensorBoard CSV export holds: the tag in its file name (`run-x-tag-train_return.csv`:
-    `train_return`), else the file's name itself."""
-    stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    return stem.split("-tag-", 1)[1] if "-tag-" in stem else stem
-
-
 def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Limits = DEFAULT_LIMITS) -> Run:
     """Lightning writes train and validation metrics on different rows (blanks elsewhere); Keras one
     row per epoch. Both are plain CSV with a header. Only the epoch, step and metric columns are read
@@ -60,7 +53,7 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
     cols = Columns(limits.max_metrics)
     fmt, notes = "csv", []
     try:
-        first = _first_row(source)
+        first, second = _first_rows(source)
         header = first.split() if sep == SPACES else next(csv.reader([first], delimiter=sep), [])
         header = [h.strip().strip("{}") for h in header]  # `{epoch}\t{lr}\t{train_loss}`
         if export := _wandb_run(source, sep, header):  # W&B's "<run> - <metric>" columns
@@ -68,7 +61,7 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
             notes.append(note)
             fmt = "wandb-csv"
         elif [h.lower() for h in header] == ["wall time", "step", "value"]:
-            tag = _export_tag(name)
+            tag = export_tag(name)
             header = [header[0], header[1], tag]
             notes.append(f"a TensorBoard CSV export of one scalar: its Value is read as `{tag}` (file name)")
             fmt = "tensorboard-csv"
@@ -78,6 +71,8 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
         chunks = pd.read_csv(
             source,
             sep=sep,
+            # a spreadsheet in a European locale separates by `;` and writes `0,4123`
+            decimal="," if sep == ";" and _DECIMAL_COMMA.search(second) else ".",
             engine="c",
             keep_default_na=False,
             na_values=[""],
@@ -182,14 +177,17 @@ def _wanted_columns(header: list[str], cols: Columns) -> list[int]:
     return wanted
 
 
-def _first_row(source: str | io.TextIOBase) -> str:
-    """The header line (a path is opened; a text stream is rewound after it)."""
+_DECIMAL_COMMA = re.compile(r"(?:^|;)\s*-?\d+,\d+\s*(?:;|$)")
+
+
+def _first_rows(source: str | io.TextIOBase) -> tuple[str, str]:
+    """The header line and the one under it (a path is opened; a text stream is rewound after them)."""
     if isinstance(source, str):
         with open(source, encoding="utf-8", errors="replace") as f:
-            return f.readline(Limits.max_line_bytes)
-    line = source.readline(Limits.max_line_bytes)
+            return f.readline(Limits.max_line_bytes), f.readline(Limits.max_line_bytes)
+    lines = source.readline(Limits.max_line_bytes), source.readline(Limits.max_line_bytes)
     source.seek(0)
-    return line
+    return lines
 
 
 def bounded_lines(f: IO[str], max_bytes: int, skipped: list[int]) -> Iterator[str]:
