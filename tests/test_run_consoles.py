@@ -322,3 +322,22 @@ def test_tensorflow_estimator_evaluations_are_the_held_out_curve():
     run = parse_run("\n".join(lines))
     assert {"train_loss", "val_loss", "val_acc"} <= set(run.metrics)
     assert (run.table["val_loss"].dropna() > run.table["train_loss"].min()).all()
+
+
+def test_caffes_glog_lines_keep_test_net_outputs_held_out():
+    # glog prefixes every line; `Test net output #1: loss` is the held-out loss of the evaluation
+    # announced by `Iteration N, Testing net`, and the next training line's own step takes over
+    lines = []
+    for i, t in enumerate(_falling(16)):
+        glog = "I0101 10:00:00.000  1234 solver.cpp:{}] "
+        lines.append(glog.format(218) + f"Iteration {100 * i} (10 iter/s, 10s/100 iters), loss = {t:.4f}")
+        lines.append(glog.format(237) + f"    Train net output #0: loss = {t:.4f} (* 1 = {t:.4f} loss)")
+        if i % 2 == 0:
+            lines.append(glog.format(330) + f"Iteration {100 * i}, Testing net (#0)")
+            lines.append(glog.format(397) + f"    Test net output #0: accuracy = {0.5 + i / 40:.4f}")
+            lines.append(
+                glog.format(397) + f"    Test net output #1: loss = {t + 0.3:.4f} (* 1 = {t + 0.3:.4f} loss)"
+            )
+    run = parse_run("\n".join(lines))
+    assert {"train_loss", "val_loss", "val_acc"} <= set(run.metrics) and "train_acc" not in run.metrics
+    assert run.table["step"].max() == 1500 and not any("runs" in n for n in run.notes)

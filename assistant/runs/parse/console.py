@@ -70,16 +70,21 @@ _DARKNET = re.compile(
     rf"^\s*(\d+):\s*({NUM}),\s*({NUM})\s+avg(?:\s+loss)?,\s*({NUM})\s+rate\b", re.IGNORECASE
 )
 _LEAD_STAGE = re.compile(
-    r"^\s*(test|val|valid|validation|eval|evaluation|dev)(?:\s+(?:set|results?|metrics))?\s*(?::|-\s)",
+    r"^\s*(test|val|valid|validation|eval|evaluation|dev)(?:\s+(?:set|results?|metrics|net output #\d+))?"
+    r"\s*(?::|-\s)",
     re.IGNORECASE,
-)  # `Test: [50/196] …`, `Val   - CE: 0.19, acc: 95.0%`, ignite's `Validation Results - Epoch: 3 …`
+)  # `Test: [50/196] …`, `Val   - CE: 0.19, acc: 95.0%`, ignite's `Validation Results - Epoch: 3 …`,
+# Caffe's `Test net output #1: loss = 0.3 (* 1 = 0.3 loss)`
 # TensorFlow Estimator's evaluation: `Saving dict for global step 2000: accuracy = 0.9, …, loss = 0.3`
 _ESTIMATOR_EVAL = re.compile(r"\bSaving dict for global step \d+:")
 # mmcv's text log: `Epoch(val) [12][625]	bbox_mAP: 0.37, …`
 _PAREN_STAGE = re.compile(r"\b(?:epoch|iter)\s*\(\s*([a-z]+)\s*\)", re.IGNORECASE)
 # What a logger writes before the message: `[2026-05-05 17:05:55 swin] (main.py 272): INFO `,
 # `2025-06-12 13:31:13,075 - INFO - `: the stage word comes first after it.
-_LOG_PREFIX = re.compile(r"^.{0,120}?\b(?:INFO|DEBUG|WARNING|WARN|ERROR|CRITICAL)\b\s*[:\-|\]]*\s*")
+_LOG_PREFIX = re.compile(
+    r"^.{0,120}?\b(?:INFO|DEBUG|WARNING|WARN|ERROR|CRITICAL)\b\s*[:\-|\]]*\s*"
+    r"|^[IWEF]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\]\s*"  # glog (Caffe): `I0101 10:00:00.000  1234 solver.cpp:9] `
+)
 # MLPerf result logs name every benchmark's quality metric `eval_accuracy`; for these it is a
 # lower-is-better reading (the benchmarks' published targets: a word error rate, a log-perplexity,
 # an evaluation loss), named in `:::MLLOG {"key": "submission_benchmark", "value": "rnnt"}`.
@@ -347,6 +352,8 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 continue
             if step is None and record_step is not None:
                 step = record_step
+            elif step is not None and record_step is not None:
+                record_step = step  # a line with a step of its own starts the record the next lines add to
             if step is None and epoch is None:
                 c = _COUNTER.search(segment)
                 if c:
