@@ -341,3 +341,16 @@ def test_caffes_glog_lines_keep_test_net_outputs_held_out():
     run = parse_run("\n".join(lines))
     assert {"train_loss", "val_loss", "val_acc"} <= set(run.metrics) and "train_acc" not in run.metrics
     assert run.table["step"].max() == 1500 and not any("runs" in n for n in run.notes)
+
+
+def test_a_heading_that_names_the_test_set_makes_its_readings_held_out():
+    # a TensorFlow notebook's `PERFORMANCE ON TEST SET: Batch Loss = …, Accuracy = …` after each
+    # `Training iter #N:   Batch Loss = …` line: the heading, not a name, says the stage
+    lines = []
+    for i, t in enumerate(_falling(12), start=1):
+        lines.append(f"Training iter #{1500 * i}:   Batch Loss = {t:.6f}, Accuracy = {0.5 + i / 30:.4f}")
+        lines.append(f"PERFORMANCE ON TEST SET: Batch Loss = {t + 0.4:.6f}, Accuracy = {0.45 + i / 30:.4f}")
+    run = parse_run("\n".join(lines))
+    assert {"train_loss", "val_loss", "val_acc"} <= set(run.metrics)
+    assert run.table["train_loss"].max() < run.table["val_loss"].max()
+    assert run.table["train_loss"].notna().sum() == 12

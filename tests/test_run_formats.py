@@ -267,6 +267,24 @@ def test_a_stable_baselines_monitor_csv_reads_episode_rewards_on_the_steps_taken
     rows = [f"{r:.2f},100,{i * 0.5:.1f}" for i, r in enumerate(collapsed)]
     found = detect(parse_run('#{"t_start": 1.0, "env_id": "Ant-v3"}\nr,l,t\n' + "\n".join(rows)))
     assert [f.kind for f in found] == ["diverged"] and "fell from its best" in found[0].evidence
+    # OpenAI baselines' older monitor.csv writes `# {json}` with a space, and CRLF line ends
+    spaced = '# {"t_start": 1551811844.79, "env_id": "Walker2d-v2"} \nr,l,t\r\n' + "\r\n".join(rows)
+    assert parse_run(spaced).fmt == "monitor-csv"
+
+
+def test_a_lone_held_out_loss_named_for_its_split_or_by_its_form_is_the_held_out_loss():
+    # `val_night_loss` (a named split) and `val_mse` (a regression's loss) beside a training loss
+    for held in ("val_night_loss", "val_mse"):
+        rows = [f"epoch,train_loss,{held},val_acc"] + [
+            f"{e},{2.0 * 0.8**e:.4f},{2.1 * 0.8**e + 0.1:.4f},{0.5 + e / 40:.3f}" for e in range(12)
+        ]
+        run = parse_run("\n".join(rows))
+        assert run.sources["val_loss"] == held and any(held in n for n in run.notes)
+    # two of them (a detector's parts) are summed, never one picked
+    parts = ["epoch,train_loss,val_box_loss,val_cls_loss"] + [
+        f"{e},{1 / (e + 1)},{0.5 / (e + 1)},{0.4 / (e + 1)}" for e in range(12)
+    ]
+    assert " + " in parse_run("\n".join(parts)).sources["val_loss"]
 
 
 def test_a_bare_list_of_losses_braced_headers_and_mlperf_lines_are_read():

@@ -75,6 +75,8 @@ _LEAD_STAGE = re.compile(
     re.IGNORECASE,
 )  # `Test: [50/196] …`, `Val   - CE: 0.19, acc: 95.0%`, ignite's `Validation Results - Epoch: 3 …`,
 # Caffe's `Test net output #1: loss = 0.3 (* 1 = 0.3 loss)`
+# A heading before the readings that names the held-out set: `PERFORMANCE ON TEST SET: Batch Loss = …`
+_HEADING = re.compile(r"^\s*([A-Za-z][A-Za-z ]{0,40}?)\s*:")
 # TensorFlow Estimator's evaluation: `Saving dict for global step 2000: accuracy = 0.9, …, loss = 0.3`
 _ESTIMATOR_EVAL = re.compile(r"\bSaving dict for global step \d+:")
 # mmcv's text log: `Epoch(val) [12][625]	bbox_mAP: 0.37, …`
@@ -145,6 +147,10 @@ def _stage_tag(line: str, message: str) -> str | None:
         return stage
     if _ESTIMATOR_EVAL.search(line):
         return "val"
+    if (m := _HEADING.match(message)) and not is_metric_name(m.group(1)):
+        held = [stage for w in m.group(1).split() if (stage := _STAGE_TAGS.get(w.lower())) in ("val", "test")]
+        if held:
+            return held[0]
     if "|" in line:  # a cell of its own: `… | ConvS2S_0: Eval | Avg loss: 6.8 | …`
         for cell in line.split("|"):
             last = cell.strip().rsplit(" ", 1)[-1].lower()

@@ -31,6 +31,7 @@ TEST = {"test", "testing"}
 NOISE = {
     "epoch", "step", "avg", "mean", "average", "metric", "metrics", "scalar", "scalars", "on", "per",
     "total", "overall", "running", "inner", "so", "far",  # `avg loss so far`
+    "batch",  # `Batch Loss`: a batch's loss (or their mean) is the loss, as the console reader reads it
     "combined",  # Ludwig's loss of all output features together: `training/combined/loss`
     "main",  # Chainer's LogReport: `main/loss`, `validation/main/loss` (the model under training)
 }  # fmt: skip

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from assistant.runs.parse.names import component_of, is_metric_name, normalise
+from assistant.runs.parse.names import component_of, direction, is_metric_name, normalise
 from assistant.runs.parse.restarts import last_run, last_started
 
 
@@ -258,6 +258,15 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
             if (to := "val_" + key[len("test_") :]) not in chosen:
                 chosen[to] = chosen.pop(key)
         notes.append("no validation curve: the test curve is read as the held-out one")
+    # a held-out loss named for its split (`val_night_loss`) or by its form (`val_mse` in a regression):
+    # beside a training loss and with no other, it is the held-out loss
+    if "train_loss" in chosen and "val_loss" not in chosen:
+        held = [k for k in chosen if k.startswith("val_") and k.endswith("_loss")] or [
+            k for k in chosen if k.startswith("val_") and direction(k) == "down"
+        ]
+        if len(held) == 1:
+            chosen["val_loss"] = chosen.pop(held[0])
+            notes.append(f"no validation loss: `{chosen['val_loss']}` is read as the held-out loss")
     order = sorted(
         chosen, key=lambda k: (k not in CORE, CORE.index(k) if k in CORE else 0, -len(cols.values[chosen[k]]))
     )

@@ -100,7 +100,7 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
 
 # Stable-Baselines3's (and OpenAI baselines') Monitor file: a `#{"t_start": …, "env_id": …}` line, then
 # one row per episode: `r` its reward, `l` its length in steps, `t` the seconds since the start.
-MONITOR_HEAD = re.compile(r'^#\{.*"(?:t_start|env_id)"')
+MONITOR_HEAD = re.compile(r'^#\s*\{.*"(?:t_start|env_id)"')
 
 
 def read_monitor(source: str | io.TextIOBase, name: str, limits: Limits = DEFAULT_LIMITS) -> Run:
