@@ -310,3 +310,19 @@ def test_ten_epochs_falling_steeply_do_not_scatter_as_an_unsettled_curve():
         f"{e + 1},{t},{v}" for e, (t, v) in enumerate(zip(loss, val, strict=True))
     ]
     assert _kinds("\n".join(rows)) == ["healthy"]
+
+
+def test_a_held_out_return_levelling_while_the_training_loss_still_falls_is_no_plateau():
+    # offline RL (a Decision Transformer's CSV): the evaluation return rises, then holds while the
+    # action loss keeps falling: the optimiser is not stuck. With the loss flat too, it is a plateau.
+    rng = np.random.default_rng(5)
+    ret = [1800 * min(1.0, i / 50) + rng.normal(0, 120) for i in range(200)]
+
+    def log(loss: list[float]) -> str:
+        rows = [f"{100 * (i + 1)},{a:.4f},{r:.1f}" for i, (a, r) in enumerate(zip(loss, ret, strict=True))]
+        return "\n".join(["num_updates,action_loss,eval_avg_reward", *rows])
+
+    falling = [0.06 + 0.6 * np.exp(-i / 25) for i in range(200)]
+    assert _kinds(log(falling)) == ["healthy"]
+    flat = [0.06 + 0.6 * np.exp(-i / 3) for i in range(200)]
+    assert "plateau" in _kinds(log(flat))

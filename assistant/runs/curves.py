@@ -251,6 +251,13 @@ def training_scores(run: Run, what: str | None, ax: Axis = Axis()) -> list[Curve
     return _others(run, "train", what, ax, lambda m: direction(m) == "up")
 
 
+def training_losses(run: Run, what: str | None, ax: Axis = Axis()) -> list[Curve]:
+    """Training curves of the run's losses (lower is better) other than the judged metric: whether
+    the optimiser still makes progress while a held-out score is judged (an agent's evaluation return
+    beside its training loss)."""
+    return _others(run, "train", what, ax, lambda m: direction(m) == "down")
+
+
 def _others(run: Run, stage: str, what: str | None, ax: Axis, keep: Callable[[str], bool]) -> list[Curve]:
     label = "validation" if stage == "val" else "training"
     names = [m for m in run.metrics if m.startswith(f"{stage}_") and m != f"{stage}_{what}" and keep(m)]

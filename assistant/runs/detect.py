@@ -30,6 +30,7 @@ from assistant.runs.curves import (
     other_held_out,
     score_top,
     starts_late,
+    training_losses,
     training_scores,
 )
 from assistant.runs.findings import KINDS, THRESHOLDS, Finding, Thresholds, confidence
@@ -160,11 +161,12 @@ def _progress(c: Curve, th: Thresholds) -> tuple[float, float, int]:
 
 
 def _plateau(
-    tr: Curve | None, va: Curve | None, held: list[Curve], run: Run, th: Thresholds
+    tr: Curve | None, va: Curve | None, held: list[Curve], training: list[Curve], run: Run, th: Thresholds
 ) -> Finding | None:
     """`held`: the curves that say whether the model still improves (`va`, or without it another
     metric's held-out curve: a DeiT log's test accuracies beside a training loss alone; without any,
-    its training scores)."""
+    its training scores). `training`: for a run judged on a held-out curve alone (an agent's
+    evaluation return), its training losses: whether the optimiser still makes progress."""
     c = tr if tr is not None else va
     if c is None or len(c) < th.min_points:
         return None
@@ -174,6 +176,8 @@ def _plateau(
         return None
     if c is tr and any(_still_improving(h, th) for h in held):
         return None  # validation still improves: training is slow, not stuck
+    if c is va and any(_still_improving(t, th) for t in training):
+        return None  # only a held-out curve, levelling while training still improves: not a stall
     if _settled(c, w, run, th):
         return None  # a flat tail that is convergence, not a stall
     return Finding(
@@ -322,9 +326,13 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     if not found:  # a run that overfits is not stuck; an unstable one's noise hides both
         held = [va] if va is not None else other_held_out(run, what, ax)
         learned = [] if held else training_scores(run, what, ax)  # without held-out data, what it learns
+        optimised = [] if tr is not None else training_losses(run, what, ax)
         found += [
             f
-            for f in (_plateau(tr, va, held + learned, run, th), _underfitting(tr, held, learned, run, th))
+            for f in (
+                _plateau(tr, va, held + learned, optimised, run, th),
+                _underfitting(tr, held, learned, run, th),
+            )
             if f
         ]
         if len(found) == 2 and tr is not None and _never_fell(tr, th):
