@@ -326,3 +326,12 @@ def test_a_held_out_return_levelling_while_the_training_loss_still_falls_is_no_p
     assert _kinds(log(falling)) == ["healthy"]
     flat = [0.06 + 0.6 * np.exp(-i / 3) for i in range(200)]
     assert "plateau" in _kinds(log(flat))
+
+
+def test_a_loss_that_spiked_and_came_back_before_climbing_for_good_is_unstable_too():
+    # an alpaca-lora run: ~1.0, a burst to 7 that comes back, then a climb that stays up
+    base = [2.2 * 0.6**i + 0.95 for i in range(20)] + [0.95] * 10
+    burst = [*base[:18], 7.2, 6.1, 1.7, *base[21:]]
+    climb = [1.0 + 0.15 * i for i in range(30)]
+    assert _kinds(_steps(burst + climb)) == ["diverged", "unstable"]
+    assert _kinds(_steps(base + climb)) == ["diverged"]

@@ -6,10 +6,11 @@ alone: a rise counts when it stands several noise-widths above where the curve w
 co-exist (a noisy validation curve can be unstable *and* rising); each carries its evidence with
 real epochs or steps and values (never NaN), and a confidence (how far past its threshold it is).
 
-Precedence kept: a run that blew up (NaN/inf) or climbs for good is reported as diverged only (what
-follows says nothing about the settings); plateau and underfitting are not said of a run that
-overfits (it is not stuck) nor of an unstable one (its noise hides both). The blow-ups are in
-blowups.py; the thresholds (each documented) and the Finding in findings.py.
+Precedence kept: a run that blew up (NaN/inf) or climbs for good is reported as diverged (what follows
+says nothing about the settings), with `unstable` beside it only when its loss spiked and came back
+down on the way; plateau and underfitting are not said of a run that overfits (it is not stuck) nor
+of an unstable one (its noise hides both). The blow-ups are in blowups.py; the thresholds (each
+documented) and the Finding in findings.py.
 """
 
 from __future__ import annotations
@@ -104,6 +105,16 @@ def _spikes(c: Curve, th: Thresholds) -> list[int]:
         if stand > max(th.spike_span * span, c.need(th.noise_widths, th.spike_span, c.trend[i])):
             out.append(i)
     return out
+
+
+def _spiked_on_the_way(tr: Curve | None, th: Thresholds) -> Finding | None:
+    """A training loss that diverged after spikes it came back from (a burst to 7 at step 450, back to
+    1.0, then the climb): unstable first. Not for a reward, whose single episodes scatter by nature."""
+    if tr is None or len(tr) < th.min_points or not (spikes := _spikes(tr, th)):
+        return None
+    shown = ", ".join(f"{fmt(tr.value(tr.y[i]))} at {tr.at(i)}" for i in spikes[:4])
+    text = f"on its way the training {tr.what} spiked and came back down ({shown})"
+    return Finding("unstable", text, {"curve": tr.label, "spikes": [tr.at(i) for i in spikes]}, "low")
 
 
 def _goes_up_and_down(c: Curve, th: Thresholds) -> bool:
@@ -321,7 +332,7 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     # reinforcement learning, judged on its reward, a loss may grow tenfold in a healthy run)
     steps = step_explosion(run, th) if what == "loss" else None
     if not held_out_holds(va, th) and (exploded := steps or jump(tr, th) or climbing(tr, va, th)):
-        return [exploded]
+        return [exploded, *(f for f in [_spiked_on_the_way(tr, th) if what == "loss" else None] if f)]
     found = [f for f in (_overfitting(tr, va, th), _unstable([c for c in (tr, va) if c], th)) if f]
     if not found:  # a run that overfits is not stuck; an unstable one's noise hides both
         held = [va] if va is not None else other_held_out(run, what, ax)
