@@ -335,3 +335,14 @@ def test_a_loss_that_spiked_and_came_back_before_climbing_for_good_is_unstable_t
     climb = [1.0 + 0.15 * i for i in range(30)]
     assert _kinds(_steps(burst + climb)) == ["diverged", "unstable"]
     assert _kinds(_steps(base + climb)) == ["diverged"]
+
+
+def test_a_language_models_loss_still_falling_at_its_own_pace_is_no_plateau():
+    # a byte-level LM: 5.49 -> 1.0 early, then about as much per doubling of steps (0.94 -> 0.92 in
+    # the last third: 2%, a small share of all it gained, but a good part of the third before)
+    steps = np.arange(1, 61) * 1400
+    lm = [0.86 + 0.14 * (s / 1400) ** -0.35 + 4.5 * np.exp(-s / 800) for s in steps]
+    assert _kinds(_steps(lm, first=1400, every=1400)) == ["healthy"]
+    # the same start, then standing still for the last two thirds: a plateau
+    stalled = [*lm[:20]] + [lm[19]] * 40
+    assert "plateau" in _kinds(_steps(stalled, first=1400, every=1400))

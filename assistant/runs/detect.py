@@ -235,7 +235,8 @@ def _last_third(c: Curve, th: Thresholds) -> tuple[float, float, float, float, i
     times over the bar for "still improving" its gain is. An improvement counts when it is clear of
     the window's noise (the standard error of its mean) and is not negligible, or when it is plainly
     large: a noisy curve still gaining 20% in its last third is not on a plateau, and a smooth one
-    gaining 0.5% is, however clear that 0.5% is."""
+    gaining 0.5% is, however clear that 0.5% is, unless it learned and keeps a third of the pace of
+    the window before (a language model's loss, far from zero, falling a little less each stretch)."""
     n = len(c)
     w = max(3, math.ceil(n * th.plateau_window))
     before, within = float(np.min(c.trend[: n - w])), float(np.min(c.trend[n - w :]))
@@ -246,7 +247,11 @@ def _last_third(c: Curve, th: Thresholds) -> tuple[float, float, float, float, i
     # AUC whose level is mostly what no model can remove); one that barely learned is judged as before
     progress, level, _ = _progress(c, th)
     made = (level - float(np.min(c.trend))) or math.inf
-    steady = progress >= th.underfit_progress and clear >= 1 and (before - within) / made >= th.plateau_share
+    # ...or one still gaining, clearly, a third of what it gained over the window before (a language
+    # model's loss falls about as much per doubling of its steps: no stall, however small the share)
+    pace = n > 2 * w and before - within >= (float(np.min(c.trend[: n - 2 * w])) - before) / 3
+    share = (before - within) / made >= th.plateau_share
+    steady = progress >= th.underfit_progress and clear >= 1 and (share or pace)
     margin = max(clear if gain >= th.plateau_floor else 0.0, gain / th.plateau_gain, 1.0 if steady else 0.0)
     return margin, gain, before, within, w
 

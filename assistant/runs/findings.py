@@ -77,7 +77,9 @@ class Thresholds:
     plateau_share: float = 0.1
     """...nor when the last third's clear gain is this share or more of all the run gained, in a run
     that learned (`underfit_progress` or more): a curve improving slowly and steadily whose level is
-    mostly what no model removes (an AUC). A barely-learning run's slow creep is still a plateau."""
+    mostly what no model removes (an AUC), nor when, in a run that learned, it is clear and at least
+    a third of what the window before it gained (a language model's loss falls about as much per
+    doubling of its steps). A barely-learning run's slow creep is still a plateau."""
     lr_decayed: float = 0.1
     converged_level: float = 0.1
     underfit_progress: float = 0.1
