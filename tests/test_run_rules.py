@@ -265,6 +265,10 @@ def test_a_nan_in_any_loss_is_a_blow_up_and_a_near_zero_loss_scattering_by_decad
     # a contrastive loss at ~1e-4 whose single batches reach 1e-2: still a hundredth of its start
     losses = [0.5 * 0.8**i for i in range(30)] + [10 ** rng.uniform(-4.5, -2) for _ in range(120)]
     assert "diverged" not in _kinds(_steps(losses))
+    # ...nor one of its batches at 0.06 (above a tenth of the start), back within its own scatter next
+    near_zero = [0.5 * 0.6**i for i in range(12)] + [10 ** rng.uniform(-4, -3) for _ in range(54)]
+    near_zero[26:33] = [0.0002, 0.0004, 0.0634, 0.0012, 0.0017, 0.0009, 0.0013]
+    assert "diverged" not in _kinds(_steps(near_zero))
 
 
 def test_one_nan_evaluation_the_run_recovers_from_is_no_blow_up_and_a_frozen_accuracy_is_underfitting():

@@ -88,7 +88,10 @@ def jump(tr: Curve | None, th: Thresholds) -> Finding | None:
         before = max(y[i - 1], best[i - 1])
         if best[i - 1] > 0 and y[i] > max(th.explode_factor * before, th.jump_start_share * start):
             after = y[i + 1 : i + 1 + th.jump_recovery]
-            if len(after) and after.min() <= 2 * before:
+            # back within twice where it was, or, on a curve read on a log scale (a loss near zero
+            # whose single batches scatter by decades), within its own scatter of it
+            back = before * max(2.0, 10 ** (th.noise_widths * tr.noise) if tr.log else 2.0)
+            if len(after) and after.min() <= back:
                 continue
             return Finding(
                 "diverged",

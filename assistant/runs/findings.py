@@ -34,7 +34,8 @@ class Thresholds:
     change."""
     jump_recovery: int = 3
     """A jump to `explode_factor` times the previous point and the best so far is a blow-up unless the
-    curve is back within twice that level within this many points (a spike)..."""
+    curve is back within twice that level (within `noise_widths` of its own scatter, on a curve read
+    on a log scale) within this many points (a spike)..."""
     jump_start_share: float = 0.1
     """...or it lands below this share of where the run started: a loss near zero whose single
     batches scatter by decades (1e-4 to 4e-3 after starting at 0.5) has not blown up."""
