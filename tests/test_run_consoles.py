@@ -354,3 +354,16 @@ def test_a_heading_that_names_the_test_set_makes_its_readings_held_out():
     assert {"train_loss", "val_loss", "val_acc"} <= set(run.metrics)
     assert run.table["train_loss"].max() < run.table["val_loss"].max()
     assert run.table["train_loss"].notna().sum() == 12
+
+
+def test_a_name_and_its_value_written_as_cells_of_their_own_are_read():
+    # `epoch 1, phase train, step 10, loss_train, 0.838`: the name is one cell, the value the next
+    lines = []
+    for e, t in enumerate(_falling(12), start=1):
+        lines += [
+            f"epoch {e}, phase train, step {10 * (e * 3 + k)}, loss_train, {t + 0.01 * k:.3f}"
+            for k in range(3)
+        ]
+        lines.append(f"epoch {e} | val_loss: {t + 0.1:.4f}")
+    run = parse_run("\n".join(lines))
+    assert run.sources["train_loss"] == "loss_train" and "val_loss" in run.metrics

@@ -286,6 +286,11 @@ def test_one_nan_evaluation_the_run_recovers_from_is_no_blow_up_and_a_frozen_acc
     assert "underfitting" in [f.kind for f in found] and any(
         "every one of its 31" in f.evidence for f in found
     )
+    # the same frozen accuracy beside a validation loss that falls by two thirds is a broken metric
+    rows = ["training_loss,val_loss,val_acc"] + [
+        f"{0.84 * 0.8**i + 0.15:.4f},{0.66 * 0.8**i + 0.18:.4f},0.0135" for i in range(12)
+    ]
+    assert "underfitting" not in _kinds("\n".join(rows))
 
 
 def test_a_gans_losses_name_no_main_one_and_an_mlperf_word_error_rate_falls():

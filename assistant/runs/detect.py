@@ -277,7 +277,7 @@ def _underfitting(
     AUROC) that clearly improves says it learns."""
     if tr is None or len(tr) < th.min_points or starts_late(run):
         return None
-    if frozen := _frozen_accuracy(run, th):
+    if frozen := _frozen_accuracy(run, held, th):
         return frozen
     progress, level, start = _progress(tr, th)
     held = [h for h in held if len(h) >= th.min_points]
@@ -308,10 +308,12 @@ def _underfitting(
     )
 
 
-def _frozen_accuracy(run: Run, th: Thresholds) -> Finding | None:
+def _frozen_accuracy(run: Run, held: list[Curve], th: Thresholds) -> Finding | None:
     """Held-out accuracy logged at the very same value at every evaluation, short of perfect: the
-    model's held-out predictions never change (a majority class), whatever its loss does."""
-    if "val_acc" not in run.table:
+    model's held-out predictions never change (a majority class). Not when a held-out curve falls by
+    half or more (a validation loss 0.66 -> 0.20): the model's outputs change, and an accuracy that
+    does not is a metric measuring something else (0.0135 at every epoch beside a Dice of 0.75)."""
+    if "val_acc" not in run.table or any(_progress(h, th)[0] >= 0.5 for h in held):
         return None
     acc = run.table["val_acc"].to_numpy(dtype=float)
     acc = acc[np.isfinite(acc)]

@@ -58,6 +58,7 @@ _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress b
 _TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")
 # the PyTorch ImageNet example's (and timm's, DeiT's, Swin's) summary of an evaluation: ` * Acc@1 76.1 …`
 _SUMMARY = re.compile(r"^\s*\*\s+\w")
+_IDENTIFIER = re.compile(r"[A-Za-z][\w./-]*")  # one word: a name written as a cell of its own
 _MOST_EPOCHS = 100_000  # an epoch number past this is a count of samples or tokens
 # pytorch-CycleGAN-and-pix2pix's loss_log.txt: `(epoch: 3, iters: 400, time: …, data: …) D_A: 0.2 G_A: 0.6 …`:
 # every value after the parenthesis is a loss, named without the word
@@ -245,6 +246,11 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
                 m = _SPACED.match(cell)
                 if m:
                     found.setdefault(_name(m.group(1).strip()), logged(m.group(2)))
+        if "," in segment:  # `epoch 1, phase train, step 10, loss_train, 0.838`: a name, then its value
+            cells = [c.strip() for c in segment.split(",")]
+            for name, value in itertools.pairwise(cells):
+                if _IDENTIFIER.fullmatch(name) and is_metric_name(name) and re.fullmatch(NUM, value):
+                    found.setdefault(name, logged(value))
     metrics = {}
     for k, v in found.items():
         if is_metric_name(k):
