@@ -33,18 +33,15 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name, normalise, role, stage_of, tokens
+from assistant.runs.parse.lines import LOG_PREFIX, NUM, PAIR, STAGE_TAGS, TAG, WORD, line_stage
+from assistant.runs.parse.names import is_metric_name, normalise, role, stage_of, tokens
 from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, finish, logged
 
-NUM = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)(?![\w.])"
-_WORD = r"[A-Za-z][\w./()-]*"
-# `loss: 0.41`, `loss=0.41`, `avg loss so far is 0.41`
-_PAIR = re.compile(rf"((?:{_WORD}[ \t]+){{0,2}}{_WORD})\s*(?:[:=]|[ \t]is[ \t])\s*({NUM})", re.IGNORECASE)
 # `loss 0.41` in a | cell, also with a remark after it (llm.c's `loss 3.28 (+nanz)`)
 _SPACED = re.compile(rf"^\s*([A-Za-z][\w./ ]*?)\s+({NUM})\s*(?:\(.*\))?\s*$", re.IGNORECASE)
 # `train loss 1.27 (seg loss 0.55)` anywhere: no separator, so only a loss or accuracy by its name
 _BARE = re.compile(
-    rf"(?<![\w./-])((?:{_WORD}[ \t]+){{0,2}}(?:[A-Za-z][\w.-]*[_.-])?"
+    rf"(?<![\w./-])((?:{WORD}[ \t]+){{0,2}}(?:[A-Za-z][\w.-]*[_.-])?"
     rf"(?:loss|acc(?:@[15])?|accuracy|perplexity|ppl))[ \t]+({NUM})",
     re.IGNORECASE,
 )
@@ -55,7 +52,6 @@ _STEP = re.compile(
     r"(?:\b(?:global[_ ]step|step|iteration|iter)\b|^\s*s(?=\s*:))\s*[:=#]?\s*(\d+)", re.IGNORECASE
 )
 _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress bar's `938/938 [`
-_TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")
 # the PyTorch ImageNet example's (and timm's, DeiT's, Swin's) summary of an evaluation: ` * Acc@1 76.1 …`
 _SUMMARY = re.compile(r"^\s*\*\s+\w")
 _IDENTIFIER = re.compile(r"[A-Za-z][\w./-]*")  # one word: a name written as a cell of its own
@@ -69,24 +65,6 @@ _GAN_HEAD = re.compile(r"\(epoch:\s*\d+,\s*iters:\s*(\d+)[^)]*\)", re.IGNORECASE
 _DARKNET_LAYER = re.compile(r"\bRegion \d+\b")
 _DARKNET = re.compile(
     rf"^\s*(\d+):\s*({NUM}),\s*({NUM})\s+avg(?:\s+loss)?,\s*({NUM})\s+rate\b", re.IGNORECASE
-)
-_LEAD_STAGE = re.compile(
-    r"^\s*(test|val|valid|validation|eval|evaluation|dev)(?:\s+(?:set|results?|metrics|net output #\d+))?"
-    r"\s*(?::|-\s)",
-    re.IGNORECASE,
-)  # `Test: [50/196] …`, `Val   - CE: 0.19, acc: 95.0%`, ignite's `Validation Results - Epoch: 3 …`,
-# Caffe's `Test net output #1: loss = 0.3 (* 1 = 0.3 loss)`
-# A heading before the readings that names the held-out set: `PERFORMANCE ON TEST SET: Batch Loss = …`
-_HEADING = re.compile(r"^\s*([A-Za-z][A-Za-z ]{0,40}?)\s*:")
-# TensorFlow Estimator's evaluation: `Saving dict for global step 2000: accuracy = 0.9, …, loss = 0.3`
-_ESTIMATOR_EVAL = re.compile(r"\bSaving dict for global step \d+:")
-# mmcv's text log: `Epoch(val) [12][625]	bbox_mAP: 0.37, …`
-_PAREN_STAGE = re.compile(r"\b(?:epoch|iter)\s*\(\s*([a-z]+)\s*\)", re.IGNORECASE)
-# What a logger writes before the message: `[2026-05-05 17:05:55 swin] (main.py 272): INFO `,
-# `2025-06-12 13:31:13,075 - INFO - `: the stage word comes first after it.
-_LOG_PREFIX = re.compile(
-    r"^.{0,120}?\b(?:INFO|DEBUG|WARNING|WARN|ERROR|CRITICAL)\b\s*[:\-|\]]*\s*"
-    r"|^[IWEF]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\]\s*"  # glog (Caffe): `I0101 10:00:00.000  1234 solver.cpp:9] `
 )
 # MLPerf result logs name every benchmark's quality metric `eval_accuracy`; for these it is a
 # lower-is-better reading (the benchmarks' published targets: a word error rate, a log-perplexity,
@@ -117,8 +95,6 @@ _PROSE = {
     "info", "debug", "warning", "warn", "critical", "notice", "log", "logger", "root", "main", "epoch",
     "step", "iter", "iteration", "batch",
 }  # fmt: skip
-_STAGE_TAGS = {**dict.fromkeys(TRAIN | {"train_inner"}, "train"), **dict.fromkeys(VAL, "val")}
-_STAGE_TAGS.update(dict.fromkeys(TEST, "test"))
 
 
 def _name(raw: str) -> str:
@@ -133,31 +109,6 @@ def _name(raw: str) -> str:
             break
         kept.insert(0, word)
     return " ".join(kept)
-
-
-def _stage_tag(line: str, message: str) -> str | None:
-    """The stage a line's tag says (`[valid]`), or the first word of its `message` (the line after a
-    logger's prefix, if any: `Test: [50/196] … Loss 1.3`, the PyTorch ImageNet example's evaluation
-    lines, also as Swin's `[time model] (main.py 272): INFO Test: …`; `Test set: Average loss: …`)."""
-    for tag in _TAG.findall(line[:80]):
-        if stage := _STAGE_TAGS.get(tag.lower()):
-            return stage
-    if m := _LEAD_STAGE.match(message):
-        return _STAGE_TAGS[m.group(1).lower()]
-    if (m := _PAREN_STAGE.search(message[:40])) and (stage := _STAGE_TAGS.get(m.group(1).lower())):
-        return stage
-    if _ESTIMATOR_EVAL.search(line):
-        return "val"
-    if (m := _HEADING.match(message)) and not is_metric_name(m.group(1)):
-        held = [stage for w in m.group(1).split() if (stage := _STAGE_TAGS.get(w.lower())) in ("val", "test")]
-        if held:
-            return held[0]
-    if "|" in line:  # a cell of its own: `… | ConvS2S_0: Eval | Avg loss: 6.8 | …`
-        for cell in line.split("|"):
-            last = cell.strip().rsplit(" ", 1)[-1].lower()
-            if last in _STAGE_TAGS and last not in TRAIN and "=" not in cell and not _PAIR.search(cell):
-                return _STAGE_TAGS[last]
-    return None
 
 
 def _json_values(segment: str) -> dict[str, float] | None:
@@ -213,9 +164,7 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
     """(metrics, axes) of a line: axes are an epoch or step written inside a JSON object. A line whose
     tags name several stages (ESPnet's `1epoch results: [train] loss=…, [valid] loss=…, acc=…`) is
     read part by part, each part in its tag's stage."""
-    staged = [
-        (m.start(), tag) for m in _TAG.finditer(segment) if (tag := _STAGE_TAGS.get(m.group(1).lower()))
-    ]
+    staged = [(m.start(), tag) for m in TAG.finditer(segment) if (tag := STAGE_TAGS.get(m.group(1).lower()))]
     if len({tag for _, tag in staged}) > 1:
         metrics: dict[str, float] = {}
         cuts = [0, *(at for at, _ in staged[1:]), len(segment)]
@@ -236,9 +185,9 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
     elif head := _GAN_HEAD.search(segment):
         axes["step"] = float(head.group(1))
         rest = segment[head.end() :]
-        found = {f"{m.group(1).split()[-1]} loss": logged(m.group(2)) for m in _PAIR.finditer(rest)}
+        found = {f"{m.group(1).split()[-1]} loss": logged(m.group(2)) for m in PAIR.finditer(rest)}
     else:
-        found = {_name(m.group(1)): logged(m.group(2)) for m in _PAIR.finditer(segment)}
+        found = {_name(m.group(1)): logged(m.group(2)) for m in PAIR.finditer(segment)}
         for m in _BARE.finditer(segment):
             found.setdefault(_name(m.group(1)), logged(m.group(2)))
         if "|" in segment:
@@ -320,8 +269,8 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     quality: str | None = None  # what an MLPerf log's `eval_accuracy` measures, when not an accuracy
     last_stage: str | None = None
     for line in lines:
-        message = _LOG_PREFIX.sub("", line, count=1)
-        stage = _stage_tag(line, message)
+        message = LOG_PREFIX.sub("", line, count=1)
+        stage = line_stage(line, message)
         if stage is None and _SUMMARY.match(message):
             stage = last_stage  # ` * Acc@1 76.1 Acc@5 92.9` sums up the evaluation lines before it
         last_stage = stage
@@ -397,5 +346,5 @@ def _shape(segment: str) -> str | None:
     recognised again: a rule of dashes, a bare number)."""
     if _EPOCH.search(segment):
         return None  # `Epoch 3/20`: a line every epoch prints
-    text = re.sub(r"\d+", "#", _LOG_PREFIX.sub("", segment, count=1)).strip()
+    text = re.sub(r"\d+", "#", LOG_PREFIX.sub("", segment, count=1)).strip()
     return text if sum(c.isalpha() for c in text) >= 6 else None

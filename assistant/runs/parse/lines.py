@@ -1,0 +1,61 @@
+"""What a console line is made of, whatever wrote it: numbers and `name: value` pairs (NUM, PAIR),
+the prefix a logger writes before the message (LOG_PREFIX), and the stage the line reports
+(line_stage: training, validation or test), said by a tag, a first word, a heading or a cell."""
+
+from __future__ import annotations
+
+import re
+
+from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name
+
+NUM = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)(?![\w.])"
+WORD = r"[A-Za-z][\w./()-]*"
+# `loss: 0.41`, `loss=0.41`, `avg loss so far is 0.41`
+PAIR = re.compile(rf"((?:{WORD}[ \t]+){{0,2}}{WORD})\s*(?:[:=]|[ \t]is[ \t])\s*({NUM})", re.IGNORECASE)
+TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")  # `[valid]`, `[train]`
+_LEAD_STAGE = re.compile(
+    r"^\s*(test|val|valid|validation|eval|evaluation|dev)(?:\s+(?:set|results?|metrics|net output #\d+))?"
+    r"\s*(?::|-\s)",
+    re.IGNORECASE,
+)  # `Test: [50/196] …`, `Val   - CE: 0.19, acc: 95.0%`, ignite's `Validation Results - Epoch: 3 …`,
+# Caffe's `Test net output #1: loss = 0.3 (* 1 = 0.3 loss)`
+# A heading before the readings that names the held-out set: `PERFORMANCE ON TEST SET: Batch Loss = …`
+_HEADING = re.compile(r"^\s*([A-Za-z][A-Za-z ]{0,40}?)\s*:")
+# TensorFlow Estimator's evaluation: `Saving dict for global step 2000: accuracy = 0.9, …, loss = 0.3`
+_ESTIMATOR_EVAL = re.compile(r"\bSaving dict for global step \d+:")
+# mmcv's text log: `Epoch(val) [12][625]	bbox_mAP: 0.37, …`
+_PAREN_STAGE = re.compile(r"\b(?:epoch|iter)\s*\(\s*([a-z]+)\s*\)", re.IGNORECASE)
+# What a logger writes before the message: `[2026-05-05 17:05:55 swin] (main.py 272): INFO `,
+# `2025-06-12 13:31:13,075 - INFO - `: the stage word comes first after it.
+LOG_PREFIX = re.compile(
+    r"^.{0,120}?\b(?:INFO|DEBUG|WARNING|WARN|ERROR|CRITICAL)\b\s*[:\-|\]]*\s*"
+    r"|^[IWEF]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\]\s*"  # glog (Caffe): `I0101 10:00:00.000  1234 solver.cpp:9] `
+)
+# the stage each stage word names (`valid` -> "val"; fairseq's `train_inner` is training)
+STAGE_TAGS = {**dict.fromkeys(TRAIN | {"train_inner"}, "train"), **dict.fromkeys(VAL, "val")}
+STAGE_TAGS.update(dict.fromkeys(TEST, "test"))
+
+
+def line_stage(line: str, message: str) -> str | None:
+    """The stage a line's tag says (`[valid]`), or the first word of its `message` (the line after a
+    logger's prefix, if any: `Test: [50/196] … Loss 1.3`, the PyTorch ImageNet example's evaluation
+    lines, also as Swin's `[time model] (main.py 272): INFO Test: …`; `Test set: Average loss: …`)."""
+    for tag in TAG.findall(line[:80]):
+        if stage := STAGE_TAGS.get(tag.lower()):
+            return stage
+    if m := _LEAD_STAGE.match(message):
+        return STAGE_TAGS[m.group(1).lower()]
+    if (m := _PAREN_STAGE.search(message[:40])) and (stage := STAGE_TAGS.get(m.group(1).lower())):
+        return stage
+    if _ESTIMATOR_EVAL.search(line):
+        return "val"
+    if (m := _HEADING.match(message)) and not is_metric_name(m.group(1)):
+        held = [stage for w in m.group(1).split() if (stage := STAGE_TAGS.get(w.lower())) in ("val", "test")]
+        if held:
+            return held[0]
+    if "|" in line:  # a cell of its own: `… | ConvS2S_0: Eval | Avg loss: 6.8 | …`
+        for cell in line.split("|"):
+            last = cell.strip().rsplit(" ", 1)[-1].lower()
+            if last in STAGE_TAGS and last not in TRAIN and "=" not in cell and not PAIR.search(cell):
+                return STAGE_TAGS[last]
+    return None
