@@ -90,7 +90,7 @@ def jump(tr: Curve | None, th: Thresholds) -> Finding | None:
             after = y[i + 1 : i + 1 + th.jump_recovery]
             # back within twice where it was, or, on a curve read on a log scale (a loss near zero
             # whose single batches scatter by decades), within its own scatter of it
-            back = before * max(2.0, 10 ** (th.noise_widths * tr.noise) if tr.log else 2.0)
+            back = before * (max(2.0, 10 ** (th.noise_widths * tr.noise)) if tr.log else 2.0)
             if len(after) and after.min() <= back:
                 continue
             return Finding(

@@ -112,9 +112,13 @@ def _spiked_on_the_way(tr: Curve | None, th: Thresholds) -> Finding | None:
     1.0, then the climb): unstable first. Not for a reward, whose single episodes scatter by nature."""
     if tr is None or len(tr) < th.min_points or not (spikes := _spikes(tr, th)):
         return None
-    shown = ", ".join(f"{fmt(tr.value(tr.y[i]))} at {tr.at(i)}" for i in spikes[:4])
-    text = f"on its way the training {tr.what} spiked and came back down ({shown})"
+    text = f"on its way the training {tr.what} spiked and came back down ({_shown(tr, spikes)})"
     return Finding("unstable", text, {"curve": tr.label, "spikes": [tr.at(i) for i in spikes]}, "low")
+
+
+def _shown(c: Curve, spikes: list[int]) -> str:
+    """The first few spikes as evidence: `7.24 at step 470, 7.55 at step 1100`."""
+    return ", ".join(f"{fmt(c.value(c.y[i]))} at {c.at(i)}" for i in spikes[:4])
 
 
 def _goes_up_and_down(c: Curve, th: Thresholds) -> bool:
@@ -138,9 +142,8 @@ def _unstable(curves: list[Curve], th: Thresholds) -> Finding | None:
         if not many and not scatters:
             continue
         if many:
-            shown = ", ".join(f"{fmt(c.value(c.y[i]))} at {c.at(i)}" for i in spikes[:4])
             count = f"{len(spikes)} spikes well above its trend"
-            text = f"the {c.label} {c.what} jumps up and down: {count} ({shown})"
+            text = f"the {c.label} {c.what} jumps up and down: {count} ({_shown(c, spikes)})"
             margin = len(spikes) / th.unstable_spikes
         else:
             level = float(np.median(c.trend))
@@ -339,7 +342,8 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     # reinforcement learning, judged on its reward, a loss may grow tenfold in a healthy run)
     steps = step_explosion(run, th) if what == "loss" else None
     if not held_out_holds(va, th) and (exploded := steps or jump(tr, th) or climbing(tr, va, th)):
-        return [exploded, *(f for f in [_spiked_on_the_way(tr, th) if what == "loss" else None] if f)]
+        spiked = _spiked_on_the_way(tr, th) if what == "loss" else None
+        return [exploded, spiked] if spiked else [exploded]
     found = [f for f in (_overfitting(tr, va, th), _unstable([c for c in (tr, va) if c], th)) if f]
     if not found:  # a run that overfits is not stuck; an unstable one's noise hides both
         held = [va] if va is not None else other_held_out(run, what, ax)

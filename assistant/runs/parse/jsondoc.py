@@ -154,7 +154,7 @@ def _layout(
                 )
                 previous = event
     except ijson.JSONError:
-        if not records and not numbers and not pairs and not bare and not nested and not rows:
+        if not (records or numbers or pairs or bare or nested or rows):
             raise
     return records, numbers, pairs, bare, nested, rows
 
@@ -254,7 +254,7 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
             )
     except ijson.JSONError as exc:  # the first pass stopped there too: keep what came before
         notes.append(f"the JSON breaks off before its end ({_reason(exc)}): what came before was read")
-    if not records and not numbers and not pairs and not bare and not nested and not cols.n:
+    if not (records or numbers or pairs or bare or nested or cols.n):
         raise RunParseError(
             f"{name} is JSON but not a training log (it holds no training metric): expected Hugging "
             "Face's trainer_state.json (with "
