@@ -355,3 +355,18 @@ def test_a_language_models_loss_still_falling_at_its_own_pace_is_no_plateau():
     # the same start, then standing still for the last two thirds: a plateau
     stalled = [*lm[:20]] + [lm[19]] * 40
     assert "plateau" in _kinds(_steps(stalled, first=1400, every=1400))
+
+
+def test_an_mlperf_run_that_stopped_on_reaching_its_target_levelled_off_by_convergence():
+    # an MLPerf result log ends its run when the quality target is reached (`run_stop`, status
+    # success): its last evaluations creep towards the target, which is convergence, not a stall
+    rng = np.random.default_rng(6)
+    acc = [0.5 + 0.4 * (1 - 0.7**i) + rng.normal(0, 0.003) for i in range(40)]
+    evals = "\n".join(
+        f':::MLLOG {{"key": "eval_accuracy", "value": {a:.4f}, "metadata": {{"epoch_num": {20 * (i + 1)}}}}}'
+        for i, a in enumerate(acc)
+    )
+    stop = ':::MLLOG {"key": "run_stop", "value": null, "metadata": {"status": "success"}}'
+    assert _kinds(evals) == ["plateau"]
+    found = detect(parse_run(evals + "\n" + stop))
+    assert [f.kind for f in found] == ["healthy"] and "quality target" in found[0].evidence

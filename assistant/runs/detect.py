@@ -207,14 +207,17 @@ def _plateau(
 
 def _settled(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
     """Why a flat tail of `w` points is convergence rather than a stall, if it is: the learning rate
-    decayed; the curve came down by an order of magnitude and still holds its lowest point (a loss
-    at a tenth of where it began has learned what it will at this rate; one creeping back up is
-    stuck); or a score sits at a ceiling, its best value logged again and again and a round one (a
-    capped return, every answer right: nothing is left to gain; a loss or an AUC printed with few
-    digits repeats its best by rounding)."""
+    decayed; the log says the run stopped on reaching its quality target (MLPerf's `run_stop` with
+    status success: its last evaluations creep up to the target by design); the curve came down by
+    an order of magnitude and still holds its lowest point (a loss at a tenth of where it began has
+    learned what it will at this rate; one creeping back up is stuck); or a score sits at a ceiling,
+    its best value logged again and again and a round one (a capped return, every answer right:
+    nothing is left to gain; a loss or an AUC printed with few digits repeats its best by rounding)."""
     lr = lr_at_end(run)
     if lr is not None and lr <= th.lr_decayed * (1 + 1e-6):  # 1e-4 / 1e-3 in floating point
         return "it levels off as the learning rate decays, which is convergence"
+    if run.reached_target:
+        return "the log says the run stopped on reaching its quality target, which is convergence"
     _, level, _ = _progress(c, th)
     start, end, low = c.value(level), c.value(c.trend[-1]), c.value(float(np.min(c.trend)))
     holds = c.trend[-1] - np.min(c.trend) < th.noise_widths * c.noise

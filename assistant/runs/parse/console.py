@@ -27,6 +27,7 @@ A `name: value` pair counts only when its name is a metric (names.is_metric_name
 from __future__ import annotations
 
 import ast
+import dataclasses
 import itertools
 import json
 import re
@@ -70,6 +71,8 @@ _DARKNET = re.compile(
 # lower-is-better reading (the benchmarks' published targets: a word error rate, a log-perplexity,
 # an evaluation loss), named in `:::MLLOG {"key": "submission_benchmark", "value": "rnnt"}`.
 _BENCHMARK = re.compile(r'"key":\s*"submission_benchmark",\s*"value":\s*"([\w.-]+)"')
+# ...and each ends its run when the quality target is reached: `"key": "run_stop", … "status": "success"`
+_TARGET_REACHED = re.compile(r'"key":\s*"run_stop".*"status":\s*"success"')
 MLPERF_QUALITY = {
     "rnnt": "wer", "gpt3": "log_perplexity", "llama31_8b": "log_perplexity",
     "llama31_405b": "log_perplexity", "llama2_70b_lora": "loss",
@@ -268,6 +271,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     read = False  # a reading other than a learning rate was logged
     quality: str | None = None  # what an MLPerf log's `eval_accuracy` measures, when not an accuracy
     last_stage: str | None = None
+    reached = False
     for line in lines:
         message = LOG_PREFIX.sub("", line, count=1)
         stage = line_stage(line, message)
@@ -289,6 +293,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             values, axes = _metrics(segment, stage)
             if m := _BENCHMARK.search(segment):
                 quality = MLPERF_QUALITY.get(m.group(1).lower(), quality)
+            reached = reached or bool(_TARGET_REACHED.search(segment))
             if quality and "eval_accuracy" in values:
                 values[f"eval_{quality}"] = values.pop("eval_accuracy")
             if "epoch" in axes:
@@ -338,7 +343,8 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             "(after a step counter, or under an epoch line) is read as the training loss"
         )
         return finish(unnamed, "console", name, [note])
-    return finish(cols, "console", name, starts=starts)
+    run = finish(cols, "console", name, starts=starts)
+    return dataclasses.replace(run, reached_target=True) if reached else run
 
 
 def _shape(segment: str) -> str | None:

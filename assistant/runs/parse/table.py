@@ -65,6 +65,7 @@ class Run:
     notes: list[str] = field(default_factory=list)  # what the reader skipped, in words
     sources: dict[str, str] = field(default_factory=dict)  # column -> the name the log gave it
     blown_before: bool = False  # an earlier run in the same log (not read) logged a NaN or inf loss
+    reached_target: bool = False  # the log says the run stopped on reaching its quality target
 
     @property
     def metrics(self) -> list[str]:
