@@ -59,6 +59,21 @@ def test_numbers_printed_without_a_name_are_read_when_the_log_names_no_metric():
     assert len(parse_run(named)) == 2  # a named metric wins: bare numbers are not read beside it
 
 
+def test_lines_of_several_numbers_alone_are_read_as_unnamed_scores_and_not_judged():
+    # SASRec prints `(valid NDCG, HR) (test NDCG, HR)` per evaluation, never naming them
+    rows = [(0.25 + 0.01 * i, 0.47 + 0.01 * i) for i in range(20)]
+    text = "\n".join(f"({a:.4f}, {b:.4f}) ({a - 0.01:.4f}, {b - 0.02:.4f})" for a, b in rows)
+    run = parse_run(text)
+    assert run.metrics == [f"train_score_{i}" for i in range(1, 5)] and len(run) == 20
+    assert any("4 numbers alone" in n for n in run.notes)
+    assert [f.kind for f in detect(run)] == ["healthy"] and judged_metric(run) is None
+    counted = "\n".join(f"{e} {a:.4f} {b:.4f}" for e, (a, b) in enumerate(rows, start=1))
+    run = parse_run("training\n" + counted)
+    assert run.metrics == ["train_score_1", "train_score_2"] and list(run.table["epoch"])[:3] == [1, 2, 3]
+    named = counted + "\nepoch 21 loss: 0.5\nepoch 22 loss: 0.4"
+    assert parse_run(named).metrics == ["train_loss"]  # a named metric wins: bare numbers are not read
+
+
 def test_prose_and_separator_free_readings_are_read():
     text = "\n".join(
         f"Epoch {e}, Step 25, total used time {e * 40.5} (s), avg loss so far is {t:.4f}\n"
