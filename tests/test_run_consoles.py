@@ -382,3 +382,29 @@ def test_a_name_and_its_value_written_as_cells_of_their_own_are_read():
         lines.append(f"epoch {e} | val_loss: {t + 0.1:.4f}")
     run = parse_run("\n".join(lines))
     assert run.sources["train_loss"] == "loss_train" and "val_loss" in run.metrics
+
+
+def test_a_learning_rate_announced_in_prose_is_read_and_an_epoch_summary_beats_its_batch_lines():
+    # Informer's console: batch lines `iters: N, epoch: E | loss: …`, then the epoch's summary, then
+    # `Updating learning rate to …`; PyTorch's scheduler (verbose) and Keras' callbacks say it likewise
+    lines = []
+    for e, t in enumerate(_falling(8, 0.64, 0.5), start=1):
+        lines += [f"\titers: {i}, epoch: {e} | loss: {t - 0.05 * i / 100:.7f}" for i in (100, 200)]
+        lines.append(f"Epoch: {e}, Steps: 266 | Train Loss: {t:.7f} Vali Loss: {t + 0.5:.7f}")
+        lines.append(f"Updating learning rate to {1e-4 / 2**e:g}")
+    run = parse_run("\n".join(lines))
+    assert run.sources["train_loss"] == "Train Loss" and run.table["train_loss"].iloc[0] == 0.64
+    assert run.table["lr"].iloc[-1] == 1e-4 / 2**8
+    torch = ["Adjusting learning rate of group 0 to 1.0000e-01."]
+    for e, t in enumerate(_falling(10), start=1):
+        torch += [f"Epoch {e} train_loss: {t:.4f} val_loss: {t + 0.1:.4f}"]
+        torch += [f"Adjusting learning rate of group 0 to {0.1 * 0.5**e:.4e}."]
+    run = parse_run("\n".join(torch))
+    assert run.table["train_loss"].count() == 10 and not any("runs" in n for n in run.notes)  # one run
+    assert run.table["lr"].iloc[-1] < 1e-3
+    keras = "\n".join(
+        f"Epoch {e:05d}: ReduceLROnPlateau reducing learning rate to {1e-3 / 10 ** (e // 4):g}.\n"
+        f"Epoch {e}/12 - loss: {t:.4f} - val_loss: {t + 0.1:.4f}"
+        for e, t in enumerate(_falling(12), start=1)
+    )
+    assert parse_run(keras).table["lr"].min() == 1e-6

@@ -97,6 +97,12 @@ _UNNAMED = re.compile(r"^\s*(?:\[[^\]]{0,40}\]\s*)*(?:(\d+)\s+)?([-+]?\d*\.\d+(?
 _GROUPING = r"[\s()\[\],;]"
 _NUMBERS_ONLY = re.compile(rf"^{_GROUPING}*{NUM}(?:{_GROUPING}+{NUM})+{_GROUPING}*$", re.IGNORECASE)
 _JSON = re.compile(r"\{.*\}")
+# A scheduler announcing its new rate in prose: PyTorch's `Adjusting learning rate of group 0 to
+# 1.0000e-04.`, Keras' `Epoch 00012: ReduceLROnPlateau reducing learning rate to 0.0001.`, Informer's
+# `Updating learning rate to 5e-05`.
+_LR_TO = re.compile(
+    r"\blearning[ _]rate\b(?:\s+of\s+group\s+\d+)?\s+to\s+(\d*\.?\d+(?:[eE][-+]?\d+)?)", re.IGNORECASE
+)  # its number may end the sentence: `1.0000e-04.`
 _NAMED_BEFORE = re.compile(r"([A-Za-z][\w./]*):\s*$")  # `eval_accuracy: ` just before a JSON object
 # words that precede a name in prose or in a log's prefix, never part of it
 _PROSE = {
@@ -298,6 +304,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             if _DARKNET_LAYER.search(segment):
                 continue
             values, axes = _metrics(segment, stage)
+            announced = not values and (lr := _LR_TO.search(segment)) is not None
+            if announced:
+                values = {"lr": logged(lr.group(1))}
             if m := _BENCHMARK.search(segment):
                 quality = MLPERF_QUALITY.get(m.group(1).lower(), quality)
             reached = reached or bool(_TARGET_REACHED.search(segment))
@@ -310,7 +319,13 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             s = _STEP.search(segment) if "step" not in axes else None
             step = axes.get("step", float(s.group(1)) if s else None)
             settings = all(normalise(k) == "lr" for k in values)  # text, or a config dump's `lr=3e-5`
-            if settings and step is None and "epoch" not in axes and (shape := _shape(segment)):
+            if (
+                settings
+                and not announced
+                and step is None
+                and "epoch" not in axes
+                and (shape := _shape(segment))
+            ):
                 if not read:
                     opening.add(shape)
                 elif (shape in opening or _ARGS.search(shape)) and (not starts or starts[-1] < cols.n):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from assistant.runs.parse.names import component_of, direction, is_metric_name, normalise
+from assistant.runs.parse.names import component_of, direction, is_metric_name, normalise, stage_of
 from assistant.runs.parse.restarts import last_run, last_started
 
 
@@ -251,7 +251,7 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
     chosen: dict[str, str] = {}  # normalised name -> the raw column kept for it
     for col in metric_cols:
         key = normalise(str(col))
-        if key not in chosen or len(cols.values[col]) > len(cols.values[chosen[key]]):
+        if key not in chosen or _finer(cols, col, chosen[key]):
             chosen[key] = col
     # DETR, fairseq, RL's Test_Return…: with no validation curve, test is the held-out set
     if not any(k.startswith("val_") for k in chosen) and any(k.startswith("test_") for k in chosen):
@@ -320,6 +320,14 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
     out = out[keep & out[columns].notna().any(axis=1).to_numpy()].reset_index(drop=True)
     out["epoch"] = _human_epochs(out["epoch"])
     return Run(out, fmt, name, notes, sources, blown_before=blown)
+
+
+def _finer(cols: Columns, col: str, than: str) -> bool:
+    """Whether `col` is the one to keep of two columns with one name: the one with more values; of
+    two as long, the one whose name says its stage (an epoch's `Train Loss: 0.64` summary over the bare
+    `loss` of the batch lines before it, which the same epoch's row also holds)."""
+    more, fewer = len(cols.values[col]), len(cols.values[than])
+    return more > fewer or (more == fewer and stage_of(str(col)) is not None and stage_of(str(than)) is None)
 
 
 def _is_curve(values: np.ndarray) -> bool:
