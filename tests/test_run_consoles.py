@@ -59,21 +59,6 @@ def test_numbers_printed_without_a_name_are_read_when_the_log_names_no_metric():
     assert len(parse_run(named)) == 2  # a named metric wins: bare numbers are not read beside it
 
 
-def test_lines_of_several_numbers_alone_are_read_as_unnamed_scores_and_not_judged():
-    # SASRec prints `(valid NDCG, HR) (test NDCG, HR)` per evaluation, never naming them
-    rows = [(0.25 + 0.01 * i, 0.47 + 0.01 * i) for i in range(20)]
-    text = "\n".join(f"({a:.4f}, {b:.4f}) ({a - 0.01:.4f}, {b - 0.02:.4f})" for a, b in rows)
-    run = parse_run(text)
-    assert run.metrics == [f"train_score_{i}" for i in range(1, 5)] and len(run) == 20
-    assert any("4 numbers alone" in n for n in run.notes)
-    assert [f.kind for f in detect(run)] == ["healthy"] and judged_metric(run) is None
-    counted = "\n".join(f"{e} {a:.4f} {b:.4f}" for e, (a, b) in enumerate(rows, start=1))
-    run = parse_run("training\n" + counted)
-    assert run.metrics == ["train_score_1", "train_score_2"] and list(run.table["epoch"])[:3] == [1, 2, 3]
-    named = counted + "\nepoch 21 loss: 0.5\nepoch 22 loss: 0.4"
-    assert parse_run(named).metrics == ["train_loss"]  # a named metric wins: bare numbers are not read
-
-
 def test_prose_and_separator_free_readings_are_read():
     text = "\n".join(
         f"Epoch {e}, Step 25, total used time {e * 40.5} (s), avg loss so far is {t:.4f}\n"
@@ -382,29 +367,3 @@ def test_a_name_and_its_value_written_as_cells_of_their_own_are_read():
         lines.append(f"epoch {e} | val_loss: {t + 0.1:.4f}")
     run = parse_run("\n".join(lines))
     assert run.sources["train_loss"] == "loss_train" and "val_loss" in run.metrics
-
-
-def test_a_learning_rate_announced_in_prose_is_read_and_an_epoch_summary_beats_its_batch_lines():
-    # Informer's console: batch lines `iters: N, epoch: E | loss: …`, then the epoch's summary, then
-    # `Updating learning rate to …`; PyTorch's scheduler (verbose) and Keras' callbacks say it likewise
-    lines = []
-    for e, t in enumerate(_falling(8, 0.64, 0.5), start=1):
-        lines += [f"\titers: {i}, epoch: {e} | loss: {t - 0.05 * i / 100:.7f}" for i in (100, 200)]
-        lines.append(f"Epoch: {e}, Steps: 266 | Train Loss: {t:.7f} Vali Loss: {t + 0.5:.7f}")
-        lines.append(f"Updating learning rate to {1e-4 / 2**e:g}")
-    run = parse_run("\n".join(lines))
-    assert run.sources["train_loss"] == "Train Loss" and run.table["train_loss"].iloc[0] == 0.64
-    assert run.table["lr"].iloc[-1] == 1e-4 / 2**8
-    torch = ["Adjusting learning rate of group 0 to 1.0000e-01."]
-    for e, t in enumerate(_falling(10), start=1):
-        torch += [f"Epoch {e} train_loss: {t:.4f} val_loss: {t + 0.1:.4f}"]
-        torch += [f"Adjusting learning rate of group 0 to {0.1 * 0.5**e:.4e}."]
-    run = parse_run("\n".join(torch))
-    assert run.table["train_loss"].count() == 10 and not any("runs" in n for n in run.notes)  # one run
-    assert run.table["lr"].iloc[-1] < 1e-3
-    keras = "\n".join(
-        f"Epoch {e:05d}: ReduceLROnPlateau reducing learning rate to {1e-3 / 10 ** (e // 4):g}.\n"
-        f"Epoch {e}/12 - loss: {t:.4f} - val_loss: {t + 0.1:.4f}"
-        for e, t in enumerate(_falling(12), start=1)
-    )
-    assert parse_run(keras).table["lr"].min() == 1e-6

@@ -34,7 +34,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from assistant.runs.parse.lines import LOG_PREFIX, NUM, PAIR, STAGE_TAGS, TAG, WORD, line_stage
+from assistant.runs.parse.headed import HeadedRows
+from assistant.runs.parse.lines import AT_AXIS, LOG_PREFIX, NUM, PAIR, STAGE_TAGS, TAG, WORD, line_stage
 from assistant.runs.parse.names import is_metric_name, normalise, role, stage_of, tokens
 from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, finish, logged
 
@@ -202,6 +203,7 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
         rest = segment[head.end() :]
         found = {f"{m.group(1).split()[-1]} loss": logged(m.group(2)) for m in PAIR.finditer(rest)}
     else:
+        segment = AT_AXIS.sub("", segment, count=1)
         found = {_name(m.group(1)): logged(m.group(2)) for m in PAIR.finditer(segment)}
         for m in _BARE.finditer(segment):
             found.setdefault(_name(m.group(1)), logged(m.group(2)))
@@ -271,6 +273,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     unnamed = Columns(1)  # readings without a name, kept until a named metric turns up
     bare: list[list[float]] = []  # lines of several numbers alone, likewise
     table = _Table()
+    headed = HeadedRows()
 
     def add_table() -> None:
         if (found := table.record()) and found[2]:
@@ -303,7 +306,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 table.open = False
             if _DARKNET_LAYER.search(segment):
                 continue
-            values, axes = _metrics(segment, stage)
+            if headed.header(segment):
+                continue
+            values, axes = headed.row(segment) or _metrics(segment, stage)
             announced = not values and (lr := _LR_TO.search(segment)) is not None
             if announced:
                 values = {"lr": logged(lr.group(1))}

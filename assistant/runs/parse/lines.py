@@ -11,7 +11,9 @@ from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name
 NUM = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)(?![\w.])"
 WORD = r"[A-Za-z][\w./()-]*"
 # `loss: 0.41`, `loss=0.41`, `avg loss so far is 0.41`
-PAIR = re.compile(rf"((?:{WORD}[ \t]+){{0,2}}{WORD})\s*(?:[:=]|[ \t]is[ \t])\s*({NUM})", re.IGNORECASE)
+PAIR = re.compile(
+    rf"(?<![A-Za-z0-9.])((?:{WORD}[ \t]+){{0,2}}{WORD})\s*(?:[:=]|[ \t]is[ \t])\s*({NUM})", re.IGNORECASE
+)
 TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")  # `[valid]`, `[train]`
 _LEAD_STAGE = re.compile(
     r"^\s*(test|val|valid|validation|eval|evaluation|dev)(?:\s+(?:set|results?|metrics|net output #\d+))?"
@@ -21,6 +23,11 @@ _LEAD_STAGE = re.compile(
 # Caffe's `Test net output #1: loss = 0.3 (* 1 = 0.3 loss)`
 # A heading before the readings that names the held-out set: `PERFORMANCE ON TEST SET: Batch Loss = …`
 _HEADING = re.compile(r"^\s*([A-Za-z][A-Za-z ]{0,40}?)\s*:")
+# A heading that says where in training its readings were taken (Megatron-LM's `validation loss at
+# iteration 1000 | lm loss value: 5.4E+00 | lm loss PPL: 2.2E+02 |`): its number is the step, not a value
+AT_AXIS = re.compile(
+    r"^\s*([A-Za-z][A-Za-z ]{0,40}?)\s+at\s+(?:iteration|iter|step|epoch)\s+\d+\b", re.IGNORECASE
+)
 # TensorFlow Estimator's evaluation: `Saving dict for global step 2000: accuracy = 0.9, …, loss = 0.3`
 _ESTIMATOR_EVAL = re.compile(r"\bSaving dict for global step \d+:")
 # mmcv's text log: `Epoch(val) [12][625]	bbox_mAP: 0.37, …`
@@ -49,7 +56,7 @@ def line_stage(line: str, message: str) -> str | None:
         return stage
     if _ESTIMATOR_EVAL.search(line):
         return "val"
-    if (m := _HEADING.match(message)) and not is_metric_name(m.group(1)):
+    if ((m := _HEADING.match(message)) and not is_metric_name(m.group(1))) or (m := AT_AXIS.match(message)):
         held = [stage for w in m.group(1).split() if (stage := STAGE_TAGS.get(w.lower())) in ("val", "test")]
         if held:
             return held[0]

@@ -107,6 +107,8 @@ def normalise(name: str, default_stage: str = "train") -> str:
         return name
     if any(t in LR for t in toks):  # also Lightning's LearningRateMonitor: `lr-Adam`, `lr-SGD/pg1`
         return "lr"
+    if len(toks) > 1 and toks[-1] == "value" and toks[-2] in METRIC_TOKENS:
+        toks = toks[:-1]  # Megatron-LM's `lm loss value` is the loss (an RL critic's is `value loss`)
     stage = stage_of(name) or default_stage
     rest = [t for t in toks if t not in VAL | TRAIN | TEST | NOISE]
     if len(rest) == 1 and rest[0] in LOSS:

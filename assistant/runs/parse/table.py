@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from assistant.runs.parse.names import component_of, direction, is_metric_name, normalise, stage_of
+from assistant.runs.parse.names import PLAYERS, component_of, direction, is_metric_name, normalise, stage_of
 from assistant.runs.parse.restarts import last_run, last_started
 
 
@@ -259,6 +259,11 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
             if (to := "val_" + key[len("test_") :]) not in chosen:
                 chosen[to] = chosen.pop(key)
         notes.append("no validation curve: the test curve is read as the held-out one")
+    # a training loss named for what it is (Megatron-LM's `lm loss`), the log's only one, is its loss
+    # (one part alone is no sum of parts)
+    named = [k for k in chosen if k.startswith("train_") and k.endswith("_loss")]
+    if "train_loss" not in chosen and len(named) == 1 and _own_loss(named[0]):
+        chosen["train_loss"] = chosen.pop(named[0])
     # a held-out loss named for its split (`val_night_loss`) or by its form (`val_mse` in a regression):
     # beside a training loss and with no other, it is the held-out loss
     if "train_loss" in chosen and "val_loss" not in chosen:
@@ -320,6 +325,11 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
     out = out[keep & out[columns].notna().any(axis=1).to_numpy()].reset_index(drop=True)
     out["epoch"] = _human_epochs(out["epoch"])
     return Run(out, fmt, name, notes, sources, blown_before=blown)
+
+
+def _own_loss(key: str) -> bool:
+    """Not a player's loss (`train_d_loss`, an RL critic's `train_value_loss`): its own objective."""
+    return not set(key.split("_")[1:-1]) & PLAYERS
 
 
 def _finer(cols: Columns, col: str, than: str) -> bool:

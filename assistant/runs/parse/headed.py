@@ -1,0 +1,68 @@
+"""A table printed in a console log: a line of column names, then lines whose leading cells line up
+with them (YOLOv5/YOLOv8's `Epoch GPU_mem box_loss obj_loss cls_loss Instances Size`, each epoch's
+row under it ending in its progress bar; spaCy's `E # LOSS TOK2VEC LOSS NER ENTS_F …`). YOLO prints
+its header again before every epoch's row, and its validation table's (`Class Images … mAP50`) before
+that one's: a row is read under the last header printed."""
+
+from __future__ import annotations
+
+import re
+
+from assistant.runs.parse.lines import LOG_PREFIX
+from assistant.runs.parse.names import is_metric_name, role
+
+_NAME = re.compile(r"[A-Za-z][\w./()@-]*:?")
+# words of a sentence or a reading (`val loss nan`), never of a header
+_NOT_NAMES = {"nan", "inf", "and", "or", "the", "a", "an", "of", "to", "for", "is", "in", "on", "at", "with"}
+_COUNT = re.compile(r"^(\d+)/\d+$")  # `3/299`: the epoch (or batch) counter with its total
+_NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
+
+
+def _cells(segment: str) -> list[str]:
+    """The cells before a progress bar or a trailing `:` (`640: 100%|███| 58/58`, `mAP50-95: 100%|`)."""
+    out = []
+    for cell in LOG_PREFIX.sub("", segment, count=1).split():
+        out.append(cell.rstrip(":"))
+        if cell.endswith(":"):
+            break
+    return out
+
+
+class HeadedRows:
+    def __init__(self) -> None:
+        self.names: list[str] = []  # the last header's
+
+    def header(self, segment: str) -> bool:
+        """Whether the segment is a table's header: three names or more, two of them a metric or the
+        epoch or step, and nothing else (no number, no `name: value`, no sentence)."""
+        words = segment.split()
+        cells = _cells(segment)
+        if len(cells) < 3 or len(words) > len(cells) and "|" not in segment:
+            return False  # prose goes on after a colon; a header's colon is followed by a progress bar
+        if not all(_NAME.fullmatch(c) and c.lower() not in _NOT_NAMES for c in cells):
+            return False
+        if sum(is_metric_name(c) or role(c) != "metric" for c in cells) < 2:
+            return False  # a header names two columns it reads at least (a metric, the epoch)
+        self.names = cells
+        return True
+
+    def row(self, segment: str) -> tuple[dict[str, float], dict[str, float]] | None:
+        """(metrics, axes: its epoch or step) of a row under the last header, when its cells line up
+        with it (as many; or more, followed by a progress bar), most of them numbers."""
+        cells, names = _cells(segment), self.names
+        if not names or len(cells) < len(names) or (len(cells) > len(names) and "|" not in segment):
+            return None
+        values: dict[str, float] = {}
+        axes: dict[str, float] = {}
+        numbers = 0
+        for name, cell in zip(names, cells, strict=False):
+            count = _COUNT.match(cell)
+            if not (count or _NUMBER.match(cell)):
+                continue
+            numbers += 1
+            value = float(count.group(1) if count else cell)
+            if (kind := role(name)) != "metric":
+                axes[kind] = value
+            elif is_metric_name(name):
+                values[name] = value
+        return (values, axes) if values and numbers * 2 > len(names) else None

@@ -1,0 +1,107 @@
+"""Consoles of more producers, each laid out as its producer writes it (Megatron-LM, YOLOv5's console
+table, Informer, PyTorch's and Keras' schedulers, SASRec's bare tuples): read into the right training
+and validation curves, or read honestly as unnamed when the log names nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from assistant.runs import detect, parse_run
+from assistant.runs.curves import judged_metric
+from tests.run_helpers import falling as _falling
+
+
+def test_megatron_lm_iterations_and_validation_headings_read_as_training_and_held_out_losses():
+    lines = []
+    for i, t in enumerate(_falling(20, 9.0, 3.0), start=1):
+        lines.append(
+            f" iteration {100 * i:>8d}/  500000 | consumed samples: {51200 * i:>12d} | elapsed time per "
+            f"iteration (ms): 1000.0 | learning rate: 1.500E-04 | global batch size:   512 | lm loss: "
+            f"{t:.6E} | loss scale: 65536.0 | grad norm: 2.123 | number of skipped iterations:   0 |"
+        )
+        if i % 4 == 0:
+            lines += [
+                "-" * 60,
+                f" validation loss at iteration {100 * i} | lm loss value: {t + 0.2:.6E} | lm loss PPL: "
+                f"{np.exp(t + 0.2):.6E} | ",
+                "-" * 60,
+            ]
+    run = parse_run("\n".join(lines))
+    assert run.sources["train_loss"] == "lm loss" and run.sources["val_loss"].endswith("lm loss value")
+    val = run.table.dropna(subset=["val_loss"])
+    assert list(val["step"]) == [400, 800, 1200, 1600, 2000] and (val["val_loss"] < 10).all()  # not 400…
+
+
+def test_a_console_table_under_a_header_printed_each_epoch_is_read_column_by_column():
+    # YOLOv5: the header before each epoch, its row ending in a progress bar, then the validation table
+    lines = []
+    for e, t in enumerate(_falling(12, 0.3, 0.1)):
+        lines += [
+            "",
+            "      Epoch    GPU_mem   box_loss   obj_loss   cls_loss  Instances       Size",
+            f"      {e}/11      3.46G    {t:.5f}    {t / 2:.5f}    {t / 4:.5f}        155        640: "
+            "100%|██████████| 58/58 [00:12<00:00,  4.61it/s]",
+            "                 Class     Images  Instances          P          R      mAP50   mAP50-95: "
+            "100%|██████████| 4/4 [00:01<00:00,  3.50it/s]",
+            f"                   all        128        929      0.5      0.4      {0.3 + e / 50:.3f}"
+            "      0.2",
+        ]
+    run = parse_run("\n".join(lines))
+    assert {"train_box_loss", "train_obj_loss", "train_cls_loss"} <= set(run.metrics)
+    assert run.sources["train_loss"] == "box_loss + obj_loss + cls_loss" and len(run) == 12
+    assert list(run.table["epoch"])[:2] == [1, 2]
+    prose = "Computing the loss and accuracy\n" + "\n".join(
+        f"epoch {e} loss: {t:.3f}" for e, t in enumerate(_falling(8))
+    )
+    assert parse_run(prose).metrics == ["train_loss"]  # a sentence is no header
+
+
+def test_a_name_does_not_start_inside_the_number_before_it():
+    # PaddlePaddle's InvDN: `Time: 59.3302s\tLoss: 4198.68`: the loss is `Loss`, not `s Loss`
+    text = "\n".join(
+        f"22-09-25 01:20:49.569 - INFO: Iter: {100 * i}\tTime: {59.33 * i:.4f}s\tLoss: {t:.4f}\tLR: 0.000800"
+        for i, t in enumerate(_falling(20, 4000, 2000), start=1)
+    )
+    run = parse_run(text)
+    assert run.sources["train_loss"] == "Loss" and run.metrics == ["train_loss", "lr"]
+
+
+def test_lines_of_several_numbers_alone_are_read_as_unnamed_scores_and_not_judged():
+    # SASRec prints `(valid NDCG, HR) (test NDCG, HR)` per evaluation, never naming them
+    rows = [(0.25 + 0.01 * i, 0.47 + 0.01 * i) for i in range(20)]
+    text = "\n".join(f"({a:.4f}, {b:.4f}) ({a - 0.01:.4f}, {b - 0.02:.4f})" for a, b in rows)
+    run = parse_run(text)
+    assert run.metrics == [f"train_score_{i}" for i in range(1, 5)] and len(run) == 20
+    assert any("4 numbers alone" in n for n in run.notes)
+    assert [f.kind for f in detect(run)] == ["healthy"] and judged_metric(run) is None
+    counted = "\n".join(f"{e} {a:.4f} {b:.4f}" for e, (a, b) in enumerate(rows, start=1))
+    run = parse_run("training\n" + counted)
+    assert run.metrics == ["train_score_1", "train_score_2"] and list(run.table["epoch"])[:3] == [1, 2, 3]
+    named = counted + "\nepoch 21 loss: 0.5\nepoch 22 loss: 0.4"
+    assert parse_run(named).metrics == ["train_loss"]  # a named metric wins: bare numbers are not read
+
+
+def test_a_learning_rate_announced_in_prose_is_read_and_an_epoch_summary_beats_its_batch_lines():
+    # Informer's console: batch lines `iters: N, epoch: E | loss: …`, then the epoch's summary, then
+    # `Updating learning rate to …`; PyTorch's scheduler (verbose) and Keras' callbacks say it likewise
+    lines = []
+    for e, t in enumerate(_falling(8, 0.64, 0.5), start=1):
+        lines += [f"\titers: {i}, epoch: {e} | loss: {t - 0.05 * i / 100:.7f}" for i in (100, 200)]
+        lines.append(f"Epoch: {e}, Steps: 266 | Train Loss: {t:.7f} Vali Loss: {t + 0.5:.7f}")
+        lines.append(f"Updating learning rate to {1e-4 / 2**e:g}")
+    run = parse_run("\n".join(lines))
+    assert run.sources["train_loss"] == "Train Loss" and run.table["train_loss"].iloc[0] == 0.64
+    assert run.table["lr"].iloc[-1] == 1e-4 / 2**8
+    torch = ["Adjusting learning rate of group 0 to 1.0000e-01."]
+    for e, t in enumerate(_falling(10), start=1):
+        torch += [f"Epoch {e} train_loss: {t:.4f} val_loss: {t + 0.1:.4f}"]
+        torch += [f"Adjusting learning rate of group 0 to {0.1 * 0.5**e:.4e}."]
+    run = parse_run("\n".join(torch))
+    assert run.table["train_loss"].count() == 10 and not any("runs" in n for n in run.notes)  # one run
+    assert run.table["lr"].iloc[-1] < 1e-3
+    keras = "\n".join(
+        f"Epoch {e:05d}: ReduceLROnPlateau reducing learning rate to {1e-3 / 10 ** (e // 4):g}.\n"
+        f"Epoch {e}/12 - loss: {t:.4f} - val_loss: {t + 0.1:.4f}"
+        for e, t in enumerate(_falling(12), start=1)
+    )
+    assert parse_run(keras).table["lr"].min() == 1e-6
