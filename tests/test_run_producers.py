@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from assistant.runs import detect, parse_run
-from assistant.runs.curves import judged_metric
+from assistant.runs.curves import judged_metric, metric_curves
 from tests.run_helpers import falling as _falling
 
 
@@ -105,3 +105,18 @@ def test_a_learning_rate_announced_in_prose_is_read_and_an_epoch_summary_beats_i
         for e, t in enumerate(_falling(12), start=1)
     )
     assert parse_run(keras).table["lr"].min() == 1e-6
+
+
+def test_an_evaluation_printed_without_a_step_is_placed_at_the_training_step_before_it():
+    # OpenNMT-py: `Step 500/100000; acc: …; ppl: …` then `Validation perplexity: …` with no step
+    lines = []
+    for i, t in enumerate(_falling(20, 7.0, 3.0), start=1):
+        lines.append(
+            f"[2019-03-01 10:00:00,000 INFO] Step {50 * i}/100000; acc:  {10 + i:.2f}; ppl: {np.exp(t):.2f}"
+        )
+        if i % 2 == 0:
+            lines.append(f"[2019-03-01 10:00:30,000 INFO] Validation perplexity: {np.exp(t + 0.2):.4f}")
+    run = parse_run("\n".join(lines))
+    tr, va = metric_curves(run, "ppl")
+    assert list(run.table.dropna(subset=["val_ppl"])["step"]) == [100 * k for k in range(1, 11)]
+    assert va is not None and va.unit == tr.unit == "step"

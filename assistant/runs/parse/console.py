@@ -357,6 +357,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                         offset += last_count
                     last_count = count
                     step = float(offset + count)
+                elif cols.n and all(stage_of(k) in ("val", "test") for k in values):
+                    step = cols.step[-1]  # an evaluation after a training step, on that step (OpenNMT's
+                    # `Validation perplexity: 27.3` after `Step 5000/100000; acc: …`)
             if step is None and epoch is not None and cols.n and row_epoch_key == epoch:
                 cols.update_last(epoch, values)  # a later update or the validation line of this epoch
                 continue
