@@ -120,3 +120,11 @@ def test_an_evaluation_printed_without_a_step_is_placed_at_the_training_step_bef
     tr, va = metric_curves(run, "ppl")
     assert list(run.table.dropna(subset=["val_ppl"])["step"]) == [100 * k for k in range(1, 11)]
     assert va is not None and va.unit == tr.unit == "step"
+
+
+def test_a_dataframe_printed_in_a_notebook_is_read_under_its_header():
+    # `print(pd.DataFrame(history.history))`: pandas leads each row with its index, under no name
+    rows = [f"{i:<3d} {t:.6f}  {t + 0.1:.6f}  {0.5 + i / 100:.6f}" for i, t in enumerate(_falling(30))]
+    run = parse_run("history of the fit:\n        loss  val_loss  accuracy\n" + "\n".join(rows))
+    assert run.metrics == ["train_loss", "val_loss", "train_acc"] and len(run) == 30
+    assert run.table["val_loss"].iloc[0] == 2.1

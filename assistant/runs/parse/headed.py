@@ -2,7 +2,8 @@
 with them (YOLOv5/YOLOv8's `Epoch GPU_mem box_loss obj_loss cls_loss Instances Size`, each epoch's
 row under it ending in its progress bar; spaCy's `E # LOSS TOK2VEC LOSS NER ENTS_F …`). YOLO prints
 its header again before every epoch's row, and its validation table's (`Class Images … mAP50`) before
-that one's: a row is read under the last header printed."""
+that one's: a row is read under the last header printed. A DataFrame printed by pandas (a notebook's
+`history` table) is one too, its rows led by their index."""
 
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ class HeadedRows:
         """(metrics, axes: its epoch or step) of a row under the last header, when its cells line up
         with it (as many; or more, followed by a progress bar), most of them numbers."""
         cells, names = _cells(segment), self.names
+        if len(cells) == len(names) + 1 and cells[0].isdigit() and "|" not in segment:
+            cells = cells[1:]  # pandas prints a DataFrame's index before each row, under no name
         if not names or len(cells) < len(names) or (len(cells) > len(names) and "|" not in segment):
             return None
         values: dict[str, float] = {}
