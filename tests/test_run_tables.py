@@ -80,3 +80,17 @@ def test_a_lone_held_out_loss_named_for_its_split_or_by_its_form_is_the_held_out
         f"{e},{1 / (e + 1)},{0.5 / (e + 1)},{0.4 / (e + 1)}" for e in range(12)
     ]
     assert " + " in parse_run("\n".join(parts)).sources["val_loss"]
+
+
+def test_a_sweeps_columns_named_for_their_learning_rates_are_readings_not_rates():
+    # char-rnn's sweep: `learning_rate_0.005,learning_rate_0.01,…`, each column one run's loss
+    rng = np.random.default_rng(3)
+    rates = ["0.005", "0.01", "0.05", "0.1"]
+    rows = [",".join(f"learning_rate_{r}" for r in rates)] + [
+        ",".join(f"{4.6 * 0.99**i + rng.normal(0, 0.05):.4f}" for _ in rates) for i in range(200)
+    ]
+    run = parse_run("\n".join(rows))
+    assert "lr" not in run.metrics and len(run.metrics) == 4 and judged_metric(run) is None
+    assert [f.kind for f in detect(run)] == ["healthy"]  # drawn: nothing says which run's reading is what
+    monitor = "step,lr-Adam-1,loss\n" + "\n".join(f"{i},0.001,{1 / (i + 1)}" for i in range(9))
+    assert parse_run(monitor).metrics == ["train_loss", "lr"]  # a rate's own column is still the rate

@@ -98,6 +98,11 @@ def stage_of(name: str) -> str | None:
     return None
 
 
+# A column named for the rate its run used (a sweep's `learning_rate_0.005`, `lr=1e-3`): what it
+# holds is that run's reading (a loss), not a rate; it keeps its name, and says no direction.
+_RATE_NAMED = re.compile(r"(?:lr|learning[_ ]?rate)[_=: -]*(?:\d*\.\d+|\d+e-?\d+)", re.IGNORECASE)
+
+
 @lru_cache(maxsize=4096)
 def normalise(name: str, default_stage: str = "train") -> str:
     """The metric's name in the shared vocabulary; unknown metrics keep a cleaned name with the stage
@@ -105,8 +110,8 @@ def normalise(name: str, default_stage: str = "train") -> str:
     toks = tokens(name)
     if not toks:
         return name
-    if any(t in LR for t in toks):  # also Lightning's LearningRateMonitor: `lr-Adam`, `lr-SGD/pg1`
-        return "lr"
+    if any(t in LR for t in toks) and not _RATE_NAMED.search(name):
+        return "lr"  # also Lightning's LearningRateMonitor: `lr-Adam`, `lr-SGD/pg1`
     if len(toks) > 1 and toks[-1] == "value" and toks[-2] in METRIC_TOKENS:
         toks = toks[:-1]  # Megatron-LM's `lm loss value` is the loss (an RL critic's is `value loss`)
     stage = stage_of(name) or default_stage
