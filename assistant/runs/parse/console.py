@@ -38,6 +38,7 @@ from assistant.runs.parse.headed import HeadedRows
 from assistant.runs.parse.lines import AT_AXIS, LOG_PREFIX, NUM, PAIR, STAGE_TAGS, TAG, WORD, line_stage
 from assistant.runs.parse.names import is_metric_name, normalise, role, stage_of, tokens
 from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, finish, logged
+from assistant.runs.parse.unnamed import NUMBERS_ONLY, UNNAMED, bare_numbers
 
 # `loss 0.41` in a | cell, also with a remark after it (llm.c's `loss 3.28 (+nanz)`)
 _SPACED = re.compile(rf"^\s*([A-Za-z][\w./ ]*?)\s+({NUM})\s*(?:\(.*\))?\s*$", re.IGNORECASE)
@@ -88,15 +89,6 @@ _TABLE_RULE = re.compile(r"^\s*-{8,}\s*$")
 _TABLE_ROW = re.compile(rf"^\s*\|(\s*)(\S[^|]*?)\s*\|\s*({NUM})?\s*\|\s*$", re.IGNORECASE)
 # the row that is the record's step, in order of preference
 _TABLE_STEPS = ("step", "steps", "global_step", "total_timesteps", "timesteps", "iterations", "samples_seen")
-# A reading printed without a name: `[Mar 29, 16:23:15] 104 6.2130` (a step counter, then one
-# decimal) or a line holding one decimal alone; read only when the log names no metric at all.
-_UNNAMED = re.compile(r"^\s*(?:\[[^\]]{0,40}\]\s*)*(?:(\d+)\s+)?([-+]?\d*\.\d+(?:[eE][-+]?\d+)?)\s*$")
-# A line of several numbers and nothing else (`(0.2565, 0.4692) (0.2580, 0.4682)`: SASRec's
-# validation and test NDCG and hit rate): readings whose names the log never prints. Read only when
-# it names no metric at all, each position as an unnamed score (drawn; no trend is judged: nothing
-# says which way is better).
-_GROUPING = r"[\s()\[\],;]"
-_NUMBERS_ONLY = re.compile(rf"^{_GROUPING}*{NUM}(?:{_GROUPING}+{NUM})+{_GROUPING}*$", re.IGNORECASE)
 _JSON = re.compile(r"\{.*\}")
 # A scheduler announcing its new rate in prose: PyTorch's `Adjusting learning rate of group 0 to
 # 1.0000e-04.`, Keras' `Epoch 00012: ReduceLROnPlateau reducing learning rate to 0.0001.`, Informer's
@@ -339,10 +331,10 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             if not values:
                 if step is not None:
                     record_step = step  # the values on the next lines belong to it
-                elif not cols.n and (u := _UNNAMED.match(segment)):
+                elif not cols.n and (u := UNNAMED.match(segment)):
                     counter = float(u.group(1)) if u.group(1) else None
                     unnamed.add(epoch, counter, {"loss": logged(u.group(2))})
-                elif not cols.n and _NUMBERS_ONLY.match(segment):
+                elif not cols.n and NUMBERS_ONLY.match(segment):
                     bare.append([logged(v) for v in re.findall(NUM, segment, re.IGNORECASE)])
                 continue
             if step is None and record_step is not None:
@@ -375,32 +367,10 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             "(after a step counter, or under an epoch line) is read as the training loss"
         )
         return finish(unnamed, "console", name, [note])
-    if not cols.n and (run := _bare_numbers(bare, name)):
+    if not cols.n and (run := bare_numbers(bare, name)):
         return run
     run = finish(cols, "console", name, starts=starts)
     return dataclasses.replace(run, reached_target=True) if reached else run
-
-
-def _bare_numbers(rows: list[list[float]], name: str) -> Run | None:
-    """The lines of numbers alone as unnamed scores, one per position, when most lines hold as many;
-    a first position counting up in whole numbers is the line's epoch."""
-    if len(rows) < 2:
-        return None
-    width = max(set(map(len, rows)), key=[len(r) for r in rows].count)
-    rows = [r for r in rows if len(r) == width]
-    if len(rows) < 2:
-        return None
-    counts = [r[0] for r in rows]
-    counted = all(c == int(c) for c in counts) and all(b > a for a, b in itertools.pairwise(counts))
-    cols = Columns(width)
-    for r in rows:
-        cols.add(r[0] if counted else None, None, {f"score {i + 1}": v for i, v in enumerate(r[counted:])})
-    note = (
-        f"the log names no metric: {len(rows)} lines hold {width} numbers alone"
-        f"{' (the first counting epochs)' if counted else ''}; each is drawn as an unnamed score, and no "
-        "trend is judged (no name says which way is better)"
-    )
-    return finish(cols, "console", name, [note])
 
 
 def _shape(segment: str) -> str | None:

@@ -1,0 +1,43 @@
+"""Readings a console log prints without names: a number alone on a line (after a step counter or
+under an epoch line), read as the loss; several numbers alone on a line, read as unnamed scores.
+Either is read only when the log names no metric at all."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+from assistant.runs.parse.lines import NUM
+from assistant.runs.parse.table import Columns, Run, finish
+
+# A reading printed without a name: `[Mar 29, 16:23:15] 104 6.2130` (a step counter, then one
+# decimal) or a line holding one decimal alone; read only when the log names no metric at all.
+UNNAMED = re.compile(r"^\s*(?:\[[^\]]{0,40}\]\s*)*(?:(\d+)\s+)?([-+]?\d*\.\d+(?:[eE][-+]?\d+)?)\s*$")
+# A line of several numbers and nothing else (`(0.2565, 0.4692) (0.2580, 0.4682)`: SASRec's
+# validation and test NDCG and hit rate): readings whose names the log never prints. Read only when
+# it names no metric at all, each position as an unnamed score (drawn; no trend is judged: nothing
+# says which way is better).
+_GROUPING = r"[\s()\[\],;]"
+NUMBERS_ONLY = re.compile(rf"^{_GROUPING}*{NUM}(?:{_GROUPING}+{NUM})+{_GROUPING}*$", re.IGNORECASE)
+
+
+def bare_numbers(rows: list[list[float]], name: str) -> Run | None:
+    """The lines of numbers alone as unnamed scores, one per position, when most lines hold as many;
+    a first position counting up in whole numbers is the line's epoch."""
+    if len(rows) < 2:
+        return None
+    width = max(set(map(len, rows)), key=[len(r) for r in rows].count)
+    rows = [r for r in rows if len(r) == width]
+    if len(rows) < 2:
+        return None
+    counts = [r[0] for r in rows]
+    counted = all(c == int(c) for c in counts) and all(b > a for a, b in itertools.pairwise(counts))
+    cols = Columns(width)
+    for r in rows:
+        cols.add(r[0] if counted else None, None, {f"score {i + 1}": v for i, v in enumerate(r[counted:])})
+    note = (
+        f"the log names no metric: {len(rows)} lines hold {width} numbers alone"
+        f"{' (the first counting epochs)' if counted else ''}; each is drawn as an unnamed score, and no "
+        "trend is judged (no name says which way is better)"
+    )
+    return finish(cols, "console", name, [note])
