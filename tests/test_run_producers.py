@@ -128,3 +128,26 @@ def test_a_dataframe_printed_in_a_notebook_is_read_under_its_header():
     run = parse_run("history of the fit:\n        loss  val_loss  accuracy\n" + "\n".join(rows))
     assert run.metrics == ["train_loss", "val_loss", "train_acc"] and len(run) == 30
     assert run.table["val_loss"].iloc[0] == 2.1
+
+
+def test_makemores_counter_with_its_total_a_plural_reward_and_a_long_table_are_read():
+    # Karpathy's makemore: `  10000/ 200000: 2.0576`, a single number after the step and its total
+    makemore = "\n".join(f"{10000 * i:7d}/ 200000: {t:.4f}" for i, t in enumerate(_falling(20, 3.3, 1.7)))
+    run = parse_run("vocab 27\n" + makemore)
+    assert run.metrics == ["train_loss"] and list(run.table["step"])[:2] == [0, 10000]
+    # an RL notebook's table: `| Episode: 10 | Mean Train Rewards: -167.7 | Mean Test Rewards: -476.3 |`
+    rl = "\n".join(
+        f"| Episode: {10 * i:3d} | Mean Train Rewards: {-200 + 5 * i:7.1f} | "
+        f"Mean Test Rewards: {-150 + 6 * i:7.1f} |"
+        for i in range(1, 30)
+    )
+    assert set(parse_run(rl).metrics) == {"train_reward", "val_reward"}
+    # a table in long form (disentangling-vae's `Epoch,Loss,Value`; tbparse's `step,tag,value`)
+    rows = ["Epoch,Loss,Value"] + [
+        f"{e},{k},{v:.4f}"
+        for e, t in enumerate(_falling(12, 200, 150))
+        for k, v in (("recon_loss", t), ("loss", t + 10))
+    ]
+    run = parse_run("\n".join(rows))
+    assert set(run.metrics) == {"train_loss", "train_recon_loss"} and run.table["train_loss"].count() == 12
+    assert any("long form" in n for n in run.notes)

@@ -79,13 +79,18 @@ _SPLIT = re.compile(r"[/_\-.\s:()\[\]{},]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z][a-z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[a-z])(?=[A-Z]{2})")
 
 
+# readings named in the plural (`Mean Train Rewards`) are the same readings (not `losses`: minigo's
+# `virtual_losses` is a setting)
+_PLURALS = {"rewards": "reward", "returns": "return", "scores": "score", "errors": "error"}
+
+
 @lru_cache(maxsize=4096)
 def tokens(name: str) -> tuple[str, ...]:
     text = ALIASES.get(name.strip().lower(), name.strip())
     text = text.replace("learning_rate", "learningrate").replace("learning rate", "learningrate")
     text = text.replace("LearningRate", "learningrate").replace("CrossEntropyLoss", "crossentropyloss")
     text = re.sub(r"@(\d)", r"\1", text)  # the PyTorch ImageNet example's `Acc@1`, `Acc@5`: acc1, acc5
-    return tuple(t for t in _SPLIT.split(_CAMEL.sub(" ", text).lower()) if t)
+    return tuple(_PLURALS.get(t, t) for t in _SPLIT.split(_CAMEL.sub(" ", text).lower()) if t)
 
 
 @lru_cache(maxsize=4096)

@@ -22,9 +22,11 @@ from assistant.runs.parse.table import (
     Run,
     RunParseError,
     finish,
+    logged,
     text_values,
 )
 
+_COUNT = re.compile(r"\s*[-+]?\d+(\.\d*)?\s*")  # an epoch or step cell
 CSV_CHUNK_CELLS = 1_000_000  # cells parsed at a time (8 MB as floats)
 SPACES = r"\s+"  # columns aligned with spaces (rllab/AWR-style RL progress tables): pandas' C reader
 # what pandas raises on a file that is not the table it looked like (RunParseError, a ValueError, is ours)
@@ -65,6 +67,8 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
             header = [header[0], header[1], tag]
             notes.append(f"a TensorBoard CSV export of one scalar: its Value is read as `{tag}` (file name)")
             fmt = "tensorboard-csv"
+        if (long := _long_layout(header, second, sep)) is not None:
+            return _read_long(source, name, sep, header, long, limits)
         wanted = _wanted_columns(header, cols)
         chunk_rows = max(16, CSV_CHUNK_CELLS // max(1, len(wanted)))
         # only empty cells are missing: a written "nan" is a logged NaN (see table.logged)
@@ -226,3 +230,42 @@ def read_jsonl(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMITS)
             add_record(rec, cols)
     notes = [f"{bad} lines that are not JSON were skipped"] if bad else []
     return finish(cols, "jsonl", name, notes)
+
+
+def _long_layout(header: list[str], second: str, sep: str) -> tuple[int, int] | None:
+    """(name column, value column) of a table in long form, one reading per row (`Epoch,Loss,Value`
+    / `0,recon_loss,197.0`; tbparse's `step,tag,value`): a column of metric names beside one named
+    `value`, the rest the epoch or step."""
+    cells = second.split() if sep == SPACES else next(csv.reader([second], delimiter=sep), [])
+    lowered = [h.strip().lower() for h in header]
+    if len(cells) != len(header) or "value" not in lowered:
+        return None
+    value = lowered.index("value")
+    names = [
+        i for i, c in enumerate(cells) if i != value and role(header[i]) == "metric" and is_metric_name(c)
+    ]
+    others = [i for i in range(len(header)) if i not in (value, *names)]
+    if len(names) != 1 or any(role(header[i]) == "metric" for i in others):
+        return None
+    return names[0], value
+
+
+def _read_long(
+    source: str | io.TextIOBase, name: str, sep: str, header: list[str], long: tuple[int, int], limits: Limits
+) -> Run:
+    """Each row's reading under the name its row gives, at the row's epoch or step."""
+    named, value = long
+    cols = Columns(limits.max_metrics)
+    axes = {i: role(h) for i, h in enumerate(header) if role(h) != "metric"}
+    chunks = pd.read_csv(
+        source, sep=sep, keep_default_na=False, on_bad_lines="skip", dtype=str,
+        chunksize=max(16, CSV_CHUNK_CELLS // len(header)),
+    )  # fmt: skip
+    for row in (row for chunk in chunks for row in chunk.itertuples(index=False)):
+        at = {kind: float(row[i]) for i, kind in axes.items() if _COUNT.fullmatch(row[i])}
+        try:
+            cols.add(at.get("epoch"), at.get("step"), {str(row[named]).strip(): logged(row[value])})
+        except ValueError:
+            continue  # a value that is no number: that row is skipped
+    note = f"a table in long form: each row one reading, named by its `{header[named]}` column"
+    return finish(cols, "csv", name, [note])

@@ -11,8 +11,11 @@ from assistant.runs.parse.lines import NUM
 from assistant.runs.parse.table import Columns, Run, finish
 
 # A reading printed without a name: `[Mar 29, 16:23:15] 104 6.2130` (a step counter, then one
-# decimal) or a line holding one decimal alone; read only when the log names no metric at all.
-UNNAMED = re.compile(r"^\s*(?:\[[^\]]{0,40}\]\s*)*(?:(\d+)\s+)?([-+]?\d*\.\d+(?:[eE][-+]?\d+)?)\s*$")
+# decimal; makemore's `  10000/ 200000: 2.0576` with its total) or a line holding one decimal
+# alone; read only when the log names no metric at all.
+UNNAMED = re.compile(
+    r"^\s*(?:\[[^\]]{0,40}\]\s*)*(?:(\d+)(?:\s*/\s*\d+)?\s*:?\s+)?([-+]?\d*\.\d+(?:[eE][-+]?\d+)?)\s*$"
+)
 # A line of several numbers and nothing else (`(0.2565, 0.4692) (0.2580, 0.4682)`: SASRec's
 # validation and test NDCG and hit rate): readings whose names the log never prints. Read only when
 # it names no metric at all, each position as an unnamed score (drawn; no trend is judged: nothing
