@@ -151,3 +151,14 @@ def test_makemores_counter_with_its_total_a_plural_reward_and_a_long_table_are_r
     run = parse_run("\n".join(rows))
     assert set(run.metrics) == {"train_loss", "train_recon_loss"} and run.table["train_loss"].count() == 12
     assert any("long form" in n for n in run.notes)
+
+
+def test_a_held_out_line_under_a_training_line_with_no_epoch_in_either_shares_its_row():
+    # pytorch-seq2seq's notebooks: `\tTrain Loss: 5.011 | Train PPL: 150.091` then `\tValid Loss: …`
+    lines = []
+    for t in _falling(10, 5.0, 1.5):
+        lines += [f"\tTrain Loss: {t:.3f} | Train PPL: {np.exp(t):7.3f}", f"\t Val. Loss: {t + 1:.3f}"]
+    run = parse_run("\n".join(lines))
+    assert len(run) == 10 and run.table[["train_loss", "val_loss"]].notna().all().all()
+    only_val = parse_run("\n".join(f"Valid Loss: {t:.3f}" for t in _falling(10)))
+    assert len(only_val) == 10  # held-out lines alone are each their own reading

@@ -30,6 +30,7 @@ import ast
 import dataclasses
 import itertools
 import json
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -352,6 +353,13 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 elif cols.n and all(stage_of(k) in ("val", "test") for k in values):
                     step = cols.step[-1]  # an evaluation after a training step, on that step (OpenNMT's
                     # `Validation perplexity: 27.3` after `Step 5000/100000; acc: …`)
+                    if (
+                        math.isnan(step)
+                        and math.isnan(cols.epoch[-1])
+                        and all(math.isnan(cols.last(k)) for k in values)
+                    ):  # neither line says when: `Valid Loss: 4.8` under `Train Loss: 5.0` is its row's
+                        cols.update_last(None, values)
+                        continue
             if step is None and epoch is not None and cols.n and row_epoch_key == epoch:
                 cols.update_last(epoch, values)  # a later update or the validation line of this epoch
                 continue
