@@ -18,6 +18,7 @@ import ijson
 from assistant.runs.parse.console import read_console
 from assistant.runs.parse.jsondoc import events as json_events
 from assistant.runs.parse.jsondoc import read_json
+from assistant.runs.parse.lines import NUMBER
 from assistant.runs.parse.mlflow import metrics_dir, read_mlflow
 from assistant.runs.parse.table import DEFAULT_LIMITS, Limits, Run, RunParseError
 from assistant.runs.parse.tabular import (
@@ -37,7 +38,6 @@ _SNIFF = 64_000
 _LOOKS_LIKE_PATH = re.compile(r"^(\S*/\S+|\S+\.(csv|json|jsonl|log|txt|out|tsv))$", re.IGNORECASE)
 _CUT_TOKEN = re.compile(r"[^\s,:\[\]{}\"]+$")
 _ENDS_IN_NUMBER = re.compile(r"\s[-+]?\d[\d.eE+-]*$")  # `train loss 0.9`: a reading, not a column name
-_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _DURATION = re.compile(r"^\d+:\d\d(:\d\d)?$")  # fastai's `time` column: `00:10`
 # a CSV header names its columns (`2d_loss`: a name may start with a number of dimensions)
 _HEADER_CELL = re.compile(r"^(\d+[A-Za-z])?[A-Za-z_][\w ./():\-]{0,200}$")
@@ -188,12 +188,12 @@ def _sniff(head: str) -> str:
     if (
         len(cells) >= 2
         and named * 2 > len(cells)
-        and not any(_NUMBER.match(c) or _DIGIT_LED.match(c) for c in cells)
+        and not any(NUMBER.match(c) or _DIGIT_LED.match(c) for c in cells)
     ):
         second = [ln for ln in head.splitlines() if ln.strip()][1:2]
         under = _cells(second[0], sep) if second else []
         if len(cells) in (len(under), len(_trimmed(under))) and (
-            sep != SPACES or all(_NUMBER.match(c) or _DURATION.match(c) for c in under)
+            sep != SPACES or all(NUMBER.match(c) or _DURATION.match(c) for c in under)
         ):
             return "csv"
     return "console"

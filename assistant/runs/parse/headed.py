@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import re
 
-from assistant.runs.parse.lines import LOG_PREFIX
+from assistant.runs.parse.lines import LOG_PREFIX, NUMBER
 from assistant.runs.parse.names import is_metric_name, role
 
 _NAME = re.compile(r"[A-Za-z][\w./()@-]*:?")
 # words of a sentence or a reading (`val loss nan`), never of a header
 _NOT_NAMES = {"nan", "inf", "and", "or", "the", "a", "an", "of", "to", "for", "is", "in", "on", "at", "with"}
 _COUNT = re.compile(r"^(\d+)/\d+$")  # `3/299`: the epoch (or batch) counter with its total
-_NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
 
 
 def _cells(segment: str) -> list[str]:
@@ -30,6 +29,8 @@ def _cells(segment: str) -> list[str]:
 
 
 class HeadedRows:
+    """The last header a console printed, and the rows under it."""
+
     def __init__(self) -> None:
         self.names: list[str] = []  # the last header's
 
@@ -38,7 +39,7 @@ class HeadedRows:
         epoch or step, and nothing else (no number, no `name: value`, no sentence)."""
         words = segment.split()
         cells = _cells(segment)
-        if len(cells) < 3 or len(words) > len(cells) and "|" not in segment:
+        if len(cells) < 3 or (len(words) > len(cells) and "|" not in segment):
             return False  # prose goes on after a colon; a header's colon is followed by a progress bar
         if not all(_NAME.fullmatch(c) and c.lower() not in _NOT_NAMES for c in cells):
             return False
@@ -60,7 +61,7 @@ class HeadedRows:
         numbers = 0
         for name, cell in zip(names, cells, strict=False):
             count = _COUNT.match(cell)
-            if not (count or _NUMBER.match(cell)):
+            if not (count or NUMBER.match(cell)):
                 continue
             numbers += 1
             value = float(count.group(1) if count else cell)

@@ -9,6 +9,7 @@ import re
 from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name
 
 NUM = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)(?![\w.])"
+NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")  # a cell that is a number and nothing else
 WORD = r"[A-Za-z][\w./()-]*"
 # `loss: 0.41`, `loss=0.41`, `avg loss so far is 0.41`
 PAIR = re.compile(

@@ -14,6 +14,7 @@ from typing import IO, Any
 import pandas as pd
 
 from assistant.runs.parse.jsondoc import add_record
+from assistant.runs.parse.lines import NUMBER
 from assistant.runs.parse.names import export_tag, is_metric_name, role
 from assistant.runs.parse.table import (
     DEFAULT_LIMITS,
@@ -26,7 +27,6 @@ from assistant.runs.parse.table import (
     text_values,
 )
 
-_COUNT = re.compile(r"\s*[-+]?\d+(\.\d*)?\s*")  # an epoch or step cell
 CSV_CHUNK_CELLS = 1_000_000  # cells parsed at a time (8 MB as floats)
 SPACES = r"\s+"  # columns aligned with spaces (rllab/AWR-style RL progress tables): pandas' C reader
 # what pandas raises on a file that is not the table it looked like (RunParseError, a ValueError, is ours)
@@ -262,7 +262,7 @@ def _read_long(
         chunksize=max(16, CSV_CHUNK_CELLS // len(header)),
     )  # fmt: skip
     for row in (row for chunk in chunks for row in chunk.itertuples(index=False)):
-        at = {kind: float(row[i]) for i, kind in axes.items() if _COUNT.fullmatch(row[i])}
+        at = {kind: float(row[i]) for i, kind in axes.items() if NUMBER.match(row[i].strip())}
         try:
             cols.add(at.get("epoch"), at.get("step"), {str(row[named]).strip(): logged(row[value])})
         except ValueError:
