@@ -6,6 +6,7 @@ validation curve ends at its best is not one (held_out_holds)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -73,34 +74,53 @@ def step_explosion(run: Run, th: Thresholds) -> Finding | None:
     )
 
 
-def jump(tr: Curve | None, th: Thresholds) -> Finding | None:
-    """A training loss that jumps to `explode_factor` times both its previous value and its best so
-    far, from one point to the next, landing at a tenth of the run's start or higher
-    (`jump_start_share`): a blow-up a per-epoch log shows only as one wild value. Not when the curve
-    is back within twice where it was in the next `jump_recovery` points: that is a spike (the
-    `unstable` rule counts those), and the run went on learning."""
-    if tr is None or len(tr) < 2:
-        return None
-    y = np.array([tr.value(v) for v in tr.y])
+def _jumps(c: Curve, th: Thresholds) -> Iterator[tuple[int, bool]]:
+    """(index, came back) of each point that jumps to `explode_factor` times both its previous value
+    and its best so far, landing at `jump_start_share` of the run's start or higher. It came back when
+    the curve is within twice where it was in the next `jump_recovery` points (on a curve read on a
+    log scale, a loss near zero whose single batches scatter by decades, within its own scatter)."""
+    y = np.array([c.value(v) for v in c.y])
     best = np.minimum.accumulate(y)
     start = float(np.max(y[: max(1, math.ceil(0.2 * len(y)))]))  # the untrained level
     for i in range(1, len(y)):
         before = max(y[i - 1], best[i - 1])
         if best[i - 1] > 0 and y[i] > max(th.explode_factor * before, th.jump_start_share * start):
             after = y[i + 1 : i + 1 + th.jump_recovery]
-            # back within twice where it was, or, on a curve read on a log scale (a loss near zero
-            # whose single batches scatter by decades), within its own scatter of it
-            back = before * (max(2.0, 10 ** (th.noise_widths * tr.noise)) if tr.log else 2.0)
-            if len(after) and after.min() <= back:
-                continue
-            return Finding(
-                "diverged",
-                f"the training {tr.what} jumped from {fmt(y[i - 1])} to {fmt(y[i])} at {tr.at(i)} "
-                f"(its best so far was {fmt(best[i - 1])}; {fmt(y[-1])} at the end)",
-                {"at": tr.at(i), "best": float(best[i - 1]), "value": float(y[i]), "end": float(y[-1])},
-                "high",
-            )
+            back = before * (max(2.0, 10 ** (th.noise_widths * c.noise)) if c.log else 2.0)
+            yield i, bool(len(after) and after.min() <= back)
+
+
+def jump(tr: Curve | None, th: Thresholds) -> Finding | None:
+    """A training loss that jumps (_jumps) and does not come back: a blow-up a per-epoch log shows
+    only as one wild value. One that comes back is a spike (the `unstable` rule counts those), and
+    the run went on learning."""
+    if tr is None or len(tr) < 2:
+        return None
+    for i, back in _jumps(tr, th):
+        if back:
+            continue
+        y = np.array([tr.value(v) for v in tr.y])
+        best = float(np.min(y[:i]))
+        return Finding(
+            "diverged",
+            f"the training {tr.what} jumped from {fmt(y[i - 1])} to {fmt(y[i])} at {tr.at(i)} "
+            f"(its best so far was {fmt(best)}; {fmt(y[-1])} at the end)",
+            {"at": tr.at(i), "best": best, "value": float(y[i]), "end": float(y[-1])},
+            "high",
+        )
     return None
+
+
+def recovered_blowups(c: Curve, th: Thresholds) -> list[int]:
+    """Jumps (_jumps) the curve came back from that landed above where the run began (its highest
+    point in the first fifth, before the jump): all it had learned was lost for a moment. Unstable
+    wherever in the run, the warm-up included; a loss near zero whose batches scatter by decades
+    never climbs that far."""
+    if len(c) < 2:
+        return []
+    y = np.array([c.value(v) for v in c.y])
+    first = max(1, math.ceil(0.2 * len(y)))
+    return [i for i, back in _jumps(c, th) if back and y[i] > np.max(y[: min(i, first)])]
 
 
 def climbing(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:

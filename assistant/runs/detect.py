@@ -9,8 +9,8 @@ real epochs or steps and values (never NaN), and a confidence (how far past its 
 Precedence kept: a run that blew up (NaN/inf) or climbs for good is reported as diverged (what follows
 says nothing about the settings), with `unstable` beside it only when its loss spiked and came back
 down on the way; plateau and underfitting are not said of a run that overfits (it is not stuck) nor
-of an unstable one (its noise hides both). The blow-ups are in blowups.py; the thresholds (each
-documented) and the Finding in findings.py.
+of an unstable one (its noise hides both). The blow-ups are in blowups.py, spikes and scatter in
+instability.py; the thresholds (each documented) and the Finding in findings.py.
 """
 
 from __future__ import annotations
@@ -20,7 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from assistant.runs.blowups import climbing, held_out_holds, jump, nonfinite, step_explosion
+from assistant.runs.blowups import (
+    climbing,
+    held_out_holds,
+    jump,
+    nonfinite,
+    step_explosion,
+)
 from assistant.runs.curves import (
     Axis,
     Curve,
@@ -36,12 +42,10 @@ from assistant.runs.curves import (
 )
 from assistant.runs.findings import KINDS, THRESHOLDS, Finding, Thresholds, confidence
 from assistant.runs.gan import discriminator_wins
+from assistant.runs.instability import spiked_on_the_way, unstable
 from assistant.runs.parse import Run
 
 __all__ = ["KINDS", "THRESHOLDS", "Finding", "Thresholds", "detect"]
-
-SCATTER_POINTS = 12  # the points a curve needs before its noise is measured around its trend (curves.noise)
-
 
 # -- the shape of the curves ------------------------------------------------------------------------
 
@@ -90,75 +94,6 @@ def _overfitting(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding 
         details,
         confidence(margin),
     )
-
-
-def _spikes(c: Curve, th: Thresholds) -> list[int]:
-    """Points standing above both neighbours by more than `spike_span` of the trend's range after the
-    warm-up (what a person sees as a jump on the plot), and clear of the curve's noise."""
-    skip = max(1, math.ceil(0.1 * len(c)))  # warm-up
-    if len(c) <= skip + 2:
-        return []
-    span = float(np.max(c.trend[skip:]) - np.min(c.trend[skip:]))
-    out = []
-    for i in range(skip, len(c) - 1):
-        stand = c.y[i] - max(c.y[i - 1], c.y[i + 1])
-        if stand > max(th.spike_span * span, c.need(th.noise_widths, th.spike_span, c.trend[i])):
-            out.append(i)
-    return out
-
-
-def _spiked_on_the_way(tr: Curve | None, th: Thresholds) -> Finding | None:
-    """A training loss that diverged after spikes it came back from (a burst to 7 at step 450, back to
-    1.0, then the climb): unstable first. Not for a reward, whose single episodes scatter by nature."""
-    if tr is None or len(tr) < th.min_points or not (spikes := _spikes(tr, th)):
-        return None
-    text = f"on its way the training {tr.what} spiked and came back down ({_shown(tr, spikes)})"
-    return Finding("unstable", text, {"curve": tr.label, "spikes": [tr.at(i) for i in spikes]}, "low")
-
-
-def _shown(c: Curve, spikes: list[int]) -> str:
-    """The first few spikes as evidence: `7.24 at step 470, 7.55 at step 1100`."""
-    return ", ".join(f"{fmt(c.value(c.y[i]))} at {c.at(i)}" for i in spikes[:4])
-
-
-def _goes_up_and_down(c: Curve, th: Thresholds) -> bool:
-    steps = np.diff(c.y)
-    return bool(min((steps > 0).mean(), (steps < 0).mean()) >= th.unstable_reversals) if len(steps) else False
-
-
-def _unstable(curves: list[Curve], th: Thresholds) -> Finding | None:
-    for c in curves:
-        if len(c) < th.min_points:
-            continue
-        spikes = _spikes(c, th)
-        spread = c.spread()
-        # a training loss that spikes again and again is unstable; a validation curve is noisy when its
-        # evaluation set is small, so it takes spikes at a good share of its points
-        dense = len(spikes) >= 2 and len(spikes) >= th.spike_share * len(c)
-        many = dense or (c.label == "training" and len(spikes) >= th.unstable_spikes)
-        # scatter is judged on residuals around the trend; a short curve's noise comes from second
-        # differences, which a steep early fall inflates: it says nothing about settling
-        scatters = spread >= th.unstable_noise and _goes_up_and_down(c, th) and len(c) >= SCATTER_POINTS
-        if not many and not scatters:
-            continue
-        if many:
-            count = f"{len(spikes)} spikes well above its trend"
-            text = f"the {c.label} {c.what} jumps up and down: {count} ({_shown(c, spikes)})"
-            margin = len(spikes) / th.unstable_spikes
-        else:
-            level = float(np.median(c.trend))
-            text = (
-                f"the {c.label} {c.what} never settles: it scatters by about {spread:.0%} around its trend "
-                f"(near {fmt(c.value(level))})"
-            )
-            margin = spread / th.unstable_noise
-        return Finding(
-            "unstable",
-            text,
-            {"curve": c.label, "spikes": [c.at(i) for i in spikes], "spread": spread},
-            confidence(margin),
-        )
-    return None
 
 
 def _progress(c: Curve, th: Thresholds) -> tuple[float, float, int]:
@@ -345,9 +280,9 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     # reinforcement learning, judged on its reward, a loss may grow tenfold in a healthy run)
     steps = step_explosion(run, th) if what == "loss" else None
     if not held_out_holds(va, th) and (exploded := steps or jump(tr, th) or climbing(tr, va, th)):
-        spiked = _spiked_on_the_way(tr, th) if what == "loss" else None
+        spiked = spiked_on_the_way(tr, th) if what == "loss" else None
         return [exploded, spiked] if spiked else [exploded]
-    found = [f for f in (_overfitting(tr, va, th), _unstable([c for c in (tr, va) if c], th)) if f]
+    found = [f for f in (_overfitting(tr, va, th), unstable([c for c in (tr, va) if c], th)) if f]
     if not found:  # a run that overfits is not stuck; an unstable one's noise hides both
         held = [va] if va is not None else other_held_out(run, what, ax)
         learned = [] if held else training_scores(run, what, ax)  # without held-out data, what it learns
@@ -389,9 +324,11 @@ def _healthy(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds, judge
         unit = "point" if c is None else c.unit
         text = f"nothing abnormal in {n} {unit}s (too few to judge trends)"
         return Finding("healthy", text, {"points": n}, "low")
-    start, end = fmt(c.value(c.trend[0])), fmt(c.value(c.trend[-1]))
-    rose = c.trend[-1] > c.trend[0]
-    text = f"{c.label} {c.what} {'rose' if rose else 'fell'} from {start} to {end} over {len(c)} {c.unit}s"
+    rose = c.trend[-1] > c.trend[0]  # got worse
+    sign, what = (-1, c.what.removeprefix("negative ")) if c.negated else (1, c.what)  # a reward, as logged
+    start, end = fmt(sign * c.value(c.trend[0])), fmt(sign * c.value(c.trend[-1]))
+    moved = "rose" if rose == (sign > 0) else "fell"
+    text = f"{c.label} {what} {moved} from {start} to {end} over {len(c)} {c.unit}s"
     if tr is not None and va is not None and len(va):
         best = int(np.argmin(va.trend))
         low = f"best {fmt(va.value(va.trend[best]))} at {va.at(best)}"

@@ -1,0 +1,91 @@
+"""Curves that jump up and down: spikes well above a curve's own trend and noise, scatter that never
+settles, and blow-ups the run came back from (detect.py asks these after the blow-ups that end a run,
+blowups.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from assistant.runs.blowups import recovered_blowups
+from assistant.runs.curves import Curve, fmt
+from assistant.runs.findings import Finding, Thresholds, confidence
+
+SCATTER_POINTS = 12  # the points a curve needs before its noise is measured around its trend (curves.noise)
+
+
+def _spikes(c: Curve, th: Thresholds) -> list[int]:
+    """Points standing above both neighbours by more than `spike_span` of the trend's range after the
+    warm-up (what a person sees as a jump on the plot), and clear of the curve's noise."""
+    skip = max(1, math.ceil(0.1 * len(c)))  # warm-up
+    if len(c) <= skip + 2:
+        return []
+    span = float(np.max(c.trend[skip:]) - np.min(c.trend[skip:]))
+    out = []
+    for i in range(skip, len(c) - 1):
+        stand = c.y[i] - max(c.y[i - 1], c.y[i + 1])
+        if stand > max(th.spike_span * span, c.need(th.noise_widths, th.spike_span, c.trend[i])):
+            out.append(i)
+    return out
+
+
+def spiked_on_the_way(tr: Curve | None, th: Thresholds) -> Finding | None:
+    """A training loss that diverged after spikes it came back from (a burst to 7 at step 450, back to
+    1.0, then the climb): unstable first. Not for a reward, whose single episodes scatter by nature."""
+    if tr is None or len(tr) < th.min_points or not (spikes := _spikes(tr, th)):
+        return None
+    text = f"on its way the training {tr.what} spiked and came back down ({_shown(tr, spikes)})"
+    return Finding("unstable", text, {"curve": tr.label, "spikes": [tr.at(i) for i in spikes]}, "low")
+
+
+def _shown(c: Curve, spikes: list[int]) -> str:
+    """The first few spikes as evidence: `7.24 at step 470, 7.55 at step 1100`."""
+    return ", ".join(f"{fmt(c.value(c.y[i]))} at {c.at(i)}" for i in spikes[:4])
+
+
+def _goes_up_and_down(c: Curve, th: Thresholds) -> bool:
+    steps = np.diff(c.y)
+    return bool(min((steps > 0).mean(), (steps < 0).mean()) >= th.unstable_reversals) if len(steps) else False
+
+
+def unstable(curves: list[Curve], th: Thresholds) -> Finding | None:
+    for c in curves:
+        if len(c) < th.min_points:
+            continue
+        if lost := recovered_blowups(c, th):
+            text = (
+                f"the {c.label} {c.what} blew up to {_shown(c, lost)}, above where the run began, and "
+                "came back down: what it had learned was lost for a while"
+            )
+            return Finding("unstable", text, {"curve": c.label, "spikes": [c.at(i) for i in lost]}, "high")
+        spikes = _spikes(c, th)
+        spread = c.spread()
+        # a training loss that spikes again and again is unstable; a validation curve is noisy when its
+        # evaluation set is small, so it takes spikes at a good share of its points
+        dense = len(spikes) >= 2 and len(spikes) >= th.spike_share * len(c)
+        # (not a reward's: single episodes scatter by nature, and an agent's returns leap as it learns)
+        many = dense or (c.label == "training" and not c.negated and len(spikes) >= th.unstable_spikes)
+        # scatter is judged on residuals around the trend; a short curve's noise comes from second
+        # differences, which a steep early fall inflates: it says nothing about settling
+        scatters = spread >= th.unstable_noise and _goes_up_and_down(c, th) and len(c) >= SCATTER_POINTS
+        if not many and not scatters:
+            continue
+        if many:
+            count = f"{len(spikes)} spikes well above its trend"
+            text = f"the {c.label} {c.what} jumps up and down: {count} ({_shown(c, spikes)})"
+            margin = len(spikes) / th.unstable_spikes
+        else:
+            level = float(np.median(c.trend))
+            text = (
+                f"the {c.label} {c.what} never settles: it scatters by about {spread:.0%} around its trend "
+                f"(near {fmt(c.value(level))})"
+            )
+            margin = spread / th.unstable_noise
+        return Finding(
+            "unstable",
+            text,
+            {"curve": c.label, "spikes": [c.at(i) for i in spikes], "spread": spread},
+            confidence(margin),
+        )
+    return None

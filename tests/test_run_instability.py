@@ -1,0 +1,59 @@
+"""The unstable rule on the shapes that separate instability from a run's normal noise: a blow-up the
+run came back from (even in its first tenth), an agent's single-episode returns leaping as it learns,
+a loss near zero whose single batches scatter."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from assistant.runs import detect, parse_run
+
+
+def _epochs(train: list[float], val: list[float]) -> str:
+    return "\n".join(
+        f"epoch {i + 1} train_loss={t:.5f} val_loss={v:.5f}"
+        for i, (t, v) in enumerate(zip(train, val, strict=True))
+    )
+
+
+def _kinds(text: str) -> list[str]:
+    return [f.kind for f in detect(parse_run(text))]
+
+
+def test_a_blow_up_in_the_first_tenth_that_the_run_came_back_from_is_unstable():
+    # a Chainer autoencoder: 10.9 -> 1.2 by epoch 9, then 37 at epochs 11-12 (validation 29,000), back
+    # to 1.4 at epoch 14 and on down: the warm-up, where spikes are not counted, does not hide it
+    rng = np.random.default_rng(21)
+    train = [10.9 * np.exp(-i / 2) + 0.5 + 0.4 * np.exp(-i / 40) + rng.normal(0, 0.01) for i in range(250)]
+    val = [v * 0.9 + rng.normal(0, 0.02) for v in train]
+    train[10:12], val[10] = [37.7, 35.7], 29410.0
+    found = detect(parse_run(_epochs(train, val)))
+    assert [f.kind for f in found] == ["unstable"]
+    assert "above where the run began" in found[0].evidence and "epoch" in found[0].evidence
+    # the same run without the blow-up is healthy
+    train[10:12], val[10] = [train[9], train[9]], val[9]
+    assert _kinds(_epochs(train, val)) == ["healthy"]
+
+
+def test_a_jump_that_stays_below_the_runs_start_is_not_a_lost_run():
+    # a loss near zero: one logged point 100x its neighbours, far below the untrained 6.0, then back
+    falling = [6.0 * np.exp(-i / 2) + 3e-4 for i in range(35)]
+    falling[22] = 0.04
+    assert _kinds("\n".join(f"step {10 * (i + 1)} | loss {v:.5f}" for i, v in enumerate(falling))) == [
+        "healthy"
+    ]
+
+
+def test_an_agents_single_episode_returns_leaping_as_it_learns_are_not_unstable():
+    # a DQN on CartPole: returns of 10-30 while it explores, then single episodes scatter 20-440 as
+    # the 100-episode average climbs to 195 (a quarter of them fail early): dips below the trend are
+    # exploration, not instability
+    rng = np.random.default_rng(22)
+    lines = []
+    for ep in range(430):
+        mean = 20 + 180 / (1 + np.exp(-(ep - 330) / 25))
+        ret = max(8.0, mean * rng.lognormal(0, 0.25) if rng.random() > 0.25 else rng.uniform(9, 30))
+        lines.append(f"Episode: {ep + 1:5d}   Steps: {int(ret):5d}   Reward: {ret:8.3f}")
+    found = detect(parse_run("\n".join(lines)))
+    assert [f.kind for f in found] == ["healthy"]
+    assert "reward rose from" in found[0].evidence  # said as the reward it is, not its negative
