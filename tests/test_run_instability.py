@@ -57,3 +57,15 @@ def test_an_agents_single_episode_returns_leaping_as_it_learns_are_not_unstable(
     found = detect(parse_run("\n".join(lines)))
     assert [f.kind for f in found] == ["healthy"]
     assert "reward rose from" in found[0].evidence  # said as the reward it is, not its negative
+
+
+def test_a_validation_loss_that_climbs_back_above_its_start_mid_run_is_unstable():
+    # an Ultralytics run's validation loss over ten epochs: 5.9, 5.0, then 10.3 at epoch 4 and back
+    # down to 2.4 (the training loss falling throughout): everything learned was lost for a while
+    train = [4.72, 2.76, 2.42, 2.34, 2.31, 2.15, 2.20, 2.14, 2.09, 2.11]
+    val = [5.94, 5.02, 5.94, 10.26, 8.56, 6.05, 2.93, 2.66, 2.62, 2.44]
+    found = detect(parse_run(_epochs(train, val)))
+    assert [f.kind for f in found] == ["unstable"] and "above where the run began" in found[0].evidence
+    # the same rise inside the first fifth (a warm-up, before the curve falls) is not
+    early = [5.02, 10.26, 8.56, 6.05, 5.0, 4.2, 3.5, 2.93, 2.66, 2.44]
+    assert _kinds(_epochs(train, early)) == ["healthy"]

@@ -62,6 +62,10 @@ class Thresholds:
     by `unstable_noise` (30%) of its level throughout (it never settles) while going up and down: at
     least `unstable_reversals` of its steps rise and as many fall (a curve that only falls, steeply, is
     not scattering, whatever a short curve's noise estimate says)."""
+    relapse_rise: float = 0.25
+    """...or, after the first fifth of the run, a curve rises this share (and `noise_widths`) above
+    where the run began and later comes back below its best before that: what it learned was lost
+    for a while (a blow-up of `explode_factor` that lands above the start counts wherever it is)."""
     unstable_noise: float = 0.3
     unstable_reversals: float = 0.25
     plateau_window: float = 1 / 3

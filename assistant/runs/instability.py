@@ -30,6 +30,24 @@ def _spikes(c: Curve, th: Thresholds) -> list[int]:
     return out
 
 
+def _relapses(c: Curve, th: Thresholds) -> list[int]:
+    """Points after the first fifth (a warm-up, where a curve may rise before it falls) standing
+    `relapse_rise` above where the run began (its highest point in the first fifth), and beyond its
+    noise, on a curve that later comes back below its best before them: all it had learned was lost
+    for a while, then learned again. Not a reward's: an agent's single episodes dip by nature."""
+    n = len(c)
+    first = max(1, math.ceil(0.2 * n))
+    if c.negated or n <= first + 1:
+        return []
+    start = float(np.max(c.y[:first]))
+    return [
+        i
+        for i in range(first, n - 1)
+        if c.y[i] - start > c.need(th.noise_widths, th.relapse_rise, start)
+        and np.min(c.y[i + 1 :]) < np.min(c.y[:i])
+    ]
+
+
 def spiked_on_the_way(tr: Curve | None, th: Thresholds) -> Finding | None:
     """A training loss that diverged after spikes it came back from (a burst to 7 at step 450, back to
     1.0, then the climb): unstable first. Not for a reward, whose single episodes scatter by nature."""
@@ -53,10 +71,10 @@ def unstable(curves: list[Curve], th: Thresholds) -> Finding | None:
     for c in curves:
         if len(c) < th.min_points:
             continue
-        if lost := recovered_blowups(c, th):
+        if lost := recovered_blowups(c, th) or _relapses(c, th):
             text = (
-                f"the {c.label} {c.what} blew up to {_shown(c, lost)}, above where the run began, and "
-                "came back down: what it had learned was lost for a while"
+                f"the {c.label} {c.what} went back up to {_shown(c, lost)}, above where the run began, "
+                "and came back down: what it had learned was lost for a while"
             )
             return Finding("unstable", text, {"curve": c.label, "spikes": [c.at(i) for i in lost]}, "high")
         spikes = _spikes(c, th)
