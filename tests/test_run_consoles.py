@@ -367,3 +367,16 @@ def test_a_name_and_its_value_written_as_cells_of_their_own_are_read():
         lines.append(f"epoch {e} | val_loss: {t + 0.1:.4f}")
     run = parse_run("\n".join(lines))
     assert run.sources["train_loss"] == "loss_train" and "val_loss" in run.metrics
+
+
+def test_a_reading_may_end_a_sentence_or_trail_off_but_a_version_is_no_number():
+    # a GAN notebook's `Epoch 3/100... Discriminator Loss: 0.4194... Generator Loss: 3.0784` and
+    # prose ending in a full stop: both of a line's readings are read; `1.2.3` is not one
+    lines = [
+        f"Epoch {e}/100... Discriminator Loss: {0.4 + 0.006 * e:.4f}... Generator Loss: {3.5 - 0.01 * e:.4f}"
+        for e in range(1, 31)
+    ]
+    run = parse_run("\n".join(["tensorflow version: 1.2.3", *lines]))
+    assert sorted(run.sources) == ["train_discriminator_loss", "train_generator_loss"]
+    prose = "\n".join(f"Epoch {e}, val loss is {1 / e:.4f}, val mse is {0.5 / e:.4f}." for e in range(1, 12))
+    assert sorted(parse_run(prose).sources) == ["val_loss", "val_mse"]

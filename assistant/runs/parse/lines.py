@@ -8,7 +8,9 @@ import re
 
 from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name
 
-NUM = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)(?![\w.])"
+# not followed by a letter, a digit or a dot that goes on (`1.2.3` is a version); a full stop or an
+# ellipsis may end it (`Discriminator Loss: 0.3907... Generator Loss: 3.4972`)
+NUM = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)(?!\w|\.\w)"
 NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")  # a cell that is a number and nothing else
 WORD = r"[A-Za-z][\w./()-]*"
 # `loss: 0.41`, `loss=0.41`, `avg loss so far is 0.41`
