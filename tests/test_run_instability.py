@@ -7,17 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 from assistant.runs import detect, parse_run
+from tests.run_helpers import kinds as _kinds
+from tests.run_helpers import train_val
 
 
 def _epochs(train: list[float], val: list[float]) -> str:
-    return "\n".join(
-        f"epoch {i + 1} train_loss={t:.5f} val_loss={v:.5f}"
-        for i, (t, v) in enumerate(zip(train, val, strict=True))
-    )
-
-
-def _kinds(text: str) -> list[str]:
-    return [f.kind for f in detect(parse_run(text))]
+    return train_val(train, val, "epoch {x} train_loss={t:.5f} val_loss={v:.5f}", every=1)
 
 
 def test_a_blow_up_in_the_first_tenth_that_the_run_came_back_from_is_unstable():

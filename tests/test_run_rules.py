@@ -9,6 +9,8 @@ import json
 import numpy as np
 
 from assistant.runs import detect, parse_run
+from tests.run_helpers import kinds as _kinds
+from tests.run_helpers import train_val as _train_val
 
 
 def _steps(losses: list[float], first: int = 10, every: int = 10, lr: list[float] | None = None) -> str:
@@ -17,10 +19,6 @@ def _steps(losses: list[float], first: int = 10, every: int = 10, lr: list[float
         f"step {first + every * i} | loss {v:.5f} | lr {r:.6g}"
         for i, (v, r) in enumerate(zip(losses, rates, strict=True))
     )
-
-
-def _kinds(text: str) -> list[str]:
-    return [f.kind for f in detect(parse_run(text))]
 
 
 def test_a_loss_that_fell_steeply_at_the_start_then_levelled_is_a_plateau_not_underfitting():
@@ -86,13 +84,6 @@ def test_a_reward_that_sits_at_its_cap_is_solved_not_stuck():
     near = [*ret[:16], *(float(rng.uniform(440, 470)) for _ in range(34))]
     rows = ["Epoch\tAverageEpRet\tLossPi", *(f"{i}\t{r:.3f}\t0.01" for i, r in enumerate(near))]
     assert "plateau" in _kinds("\n".join(rows))
-
-
-def _train_val(train: list[float], val: list[float]) -> str:
-    return "\n".join(
-        f"step {100 * (i + 1)}: train loss {t:.4f}, val loss {v:.4f}"
-        for i, (t, v) in enumerate(zip(train, val, strict=True))
-    )
 
 
 def test_both_curves_climbing_together_is_diverged_though_the_rise_is_small():
