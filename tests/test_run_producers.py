@@ -162,3 +162,27 @@ def test_a_held_out_line_under_a_training_line_with_no_epoch_in_either_shares_it
     assert len(run) == 10 and run.table[["train_loss", "val_loss"]].notna().all().all()
     only_val = parse_run("\n".join(f"Valid Loss: {t:.3f}" for t in _falling(10)))
     assert len(only_val) == 10  # held-out lines alone are each their own reading
+
+
+def test_a_keras_notebook_of_several_fits_is_read_on_its_last_fit_without_its_settings_or_evaluate():
+    # hands-on-ML's notebooks: fit, `history.params` printed as a dict, `model.evaluate` (a bar of its
+    # own length under the last epoch), then the next fit; the last fit is the run
+    def fit(n: int, start: float) -> list[str]:
+        out = []
+        for e in range(1, n + 1):
+            loss = start / e
+            out += [
+                f"Epoch {e}/{n}",
+                f"1719/1719 [==============================] - 2s 1ms/step - loss: {loss:.4f} - "
+                f"accuracy: 0.9 - val_loss: {loss + 0.05:.4f} - val_accuracy: 0.88",
+            ]
+        return [
+            *out,
+            "313/313 [==============================] - 0s 639us/step - loss: 0.9999 - accuracy: 0.8837",
+        ]
+
+    text = [*fit(30, 1.0), "{'verbose': 1, 'epochs': 30, 'steps': 1719}", *fit(28, 0.5)]
+    run = parse_run("\n".join(text))
+    t = run.table
+    assert len(t) == 28 and t["epoch"].tolist() == list(range(1, 29))
+    assert t["train_loss"].iloc[-1] == round(0.5 / 28, 4)  # the fit's last epoch, not evaluate()'s 0.9999

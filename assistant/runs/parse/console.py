@@ -188,6 +188,8 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
                 axes[r] = v
             else:
                 found[k] = v
+        if not any(is_metric_name(k) for k in found):
+            axes = {}  # counters and no reading: settings printed (Keras' `{'epochs': 30, 'steps': 1719}`)
     elif dark := _DARKNET.match(segment):
         axes["step"] = float(dark.group(1))
         found = {"loss": logged(dark.group(2)), "lr": logged(dark.group(4))}
@@ -263,6 +265,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     record_step: float | None = None  # a step a line announced on its own: the record's
     offset, last_count = 0, 0  # a bar without epochs restarts its counter: steps keep counting
     row_epoch_key: float | None = None  # the epoch the last row belongs to when it has no step
+    row_bar: str | None = None  # the length of the progress bar that line drew (Keras' `1719/1719 [`)
     unnamed = Columns(1)  # readings without a name, kept until a named metric turns up
     bare: list[list[float]] = []  # lines of several numbers alone, likewise
     table = _Table()
@@ -342,9 +345,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 step = record_step
             elif step is not None and record_step is not None:
                 record_step = step  # a line with a step of its own starts the record the next lines add to
+            bar = _COUNTER.search(segment)
             if step is None and epoch is None:
-                c = _COUNTER.search(segment)
-                if c:
+                if c := bar:
                     count = int(c.group(1))
                     if count < last_count:
                         offset += last_count
@@ -361,6 +364,8 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                         cols.update_last(None, values)
                         continue
             if step is None and epoch is not None and cols.n and row_epoch_key == epoch:
+                if bar and row_bar and bar.group(2) != row_bar:
+                    continue  # a bar of another length under the epoch's: evaluate() after the fit
                 cols.update_last(epoch, values)  # a later update or the validation line of this epoch
                 continue
             if step is not None and cols.n and step == cols.step[-1] and step == record_step:
@@ -368,6 +373,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 continue
             cols.add(epoch, step, values)
             row_epoch_key = epoch if step is None else None
+            row_bar = bar.group(2) if bar else None
     add_table()
     if not cols.n and unnamed.n > 1:
         note = (
