@@ -82,16 +82,25 @@ def test_a_metric_only_run_is_judged_on_its_metric_higher_being_better():
     assert "overfitting" in [f.kind for f in detect(parse_run(json.dumps(overfit)))]
 
 
-def test_a_reward_is_judged_on_its_negative_and_a_score_of_unknown_direction_not_at_all():
+def test_a_reward_is_judged_on_its_negative_and_a_score_only_when_an_episode_scored_it():
     rising = "\n".join(f"Episode {i} Average Reward: {20 + 3 * i:.2f}" for i in range(1, 30))
     tr, _ = run_curves(parse_run(rising))
     assert tr.what == "negative reward"
     assert [f.kind for f in detect(parse_run(rising))] == ["healthy"]
-    # FID falls as a model improves, a game score rises: `score` alone says neither
+    # FID falls as a model improves, a game score rises: `score` alone says neither...
     fid = "\n".join(f"step {i} fid={300 / i:.2f}" for i in range(1, 30))
     assert run_curves(parse_run(fid))[0].what == "fid"
-    score = "\n".join(f"Episode {i} Average100 Score: {20 + 3 * i:.2f}" for i in range(1, 30))
+    score = "\n".join(f"step {i} Average100 Score: {20 + 3 * i:.2f}" for i in range(1, 30))
     assert judged_metric(parse_run(score)) is None
+    # ...but an episode's score is its return (Udacity's DDPG: -95 to -98 over 2000 episodes, stuck)
+    episodes = "\n".join(f"Episode {i}\tAverage Score: {20 + 3 * i:.2f}" for i in range(1, 30))
+    tr, _ = run_curves(parse_run(episodes))
+    assert tr.negated and tr.unit == "step" and tr.x[-1] == 29
+    stuck = "\n".join(f"Episode {100 * i}\tAverage Score: {-95 - (i % 3):.2f}" for i in range(1, 21))
+    found = detect(parse_run(stuck))
+    assert [f.kind for f in found] == ["underfitting"] and "episode score barely improves: from -9" in found[
+        0
+    ].evidence
 
 
 def test_in_reinforcement_learning_the_reward_is_judged_not_the_growing_losses():

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from assistant.runs.parse import Run
-from assistant.runs.parse.names import ADVERSARIAL, EPISODE, REWARD, direction
+from assistant.runs.parse.names import ADVERSARIAL, EPISODE, direction, rewarding
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,15 @@ class Curve:
 
     def at(self, i: int) -> str:
         return f"{self.unit} {fmt_x(self.x[i])}"
+
+    @property
+    def name(self) -> str:
+        """What the curve measures as the log has it: a reward, not the negative it is judged on."""
+        return self.what.removeprefix("negative ") if self.negated else self.what
+
+    def logged(self, v: float) -> float:
+        """A point of the curve as the log wrote it (a reward, not its negative)."""
+        return -self.value(v) if self.negated else self.value(v)
 
     def value(self, v: float) -> float:
         """A point of the curve on the log's own scale (for evidence)."""
@@ -144,7 +153,7 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
     rows = t[np.isfinite(t[name].to_numpy(dtype=float))]
     if rows.empty:
         return None
-    what = "loss" if name.endswith("_loss") else name.split("_", 1)[-1]
+    what = "loss" if name.endswith("_loss") else name.split("_", 1)[-1].replace("_", " ")
     up = direction(name) == "up"
     if not up:
         rows = rows.iloc[_warm_up(rows[name].to_numpy(dtype=float)) :]
@@ -205,7 +214,7 @@ def judged_metric(run: Run) -> str | None:
     guessing would judge the wrong curve."""
     t = run.table
     names = {c.split("_", 1)[1] for c in run.metrics if c != "lr" and "_" in c and direction(c)}
-    rewards = {w for w in names if set(w.split("_")) & REWARD}
+    rewards = {w for w in names if rewarding(set(w.split("_")))}
     # an episode's return is the learning curve; a learned reward signal (GAIL's) is the agent's input
     rewards = {w for w in rewards if set(w.split("_")) & EPISODE} or rewards
     if not rewards:

@@ -228,7 +228,7 @@ def _underfitting(
         return None
     if not with_val and any(_progress(s, th)[0] >= th.underfit_score_progress for s in learned):
         return None  # its accuracy (AUROC, mAP) climbs: it learns what the loss hardly shows
-    t0, t1 = tr.value(level), tr.value(tr.trend[-1])
+    t0, t1 = tr.logged(level), tr.logged(tr.trend[-1])
     details: dict[str, Any] = {"train_start": t0, "train_end": t1, "progress": progress}
     val_text = ""
     margin = th.underfit_progress / max(progress, th.underfit_progress / 3)
@@ -236,13 +236,13 @@ def _underfitting(
         v_progress, v_level, _ = _progress(va, th)
         if v_progress >= th.underfit_val_progress:
             return None
-        v0, v1 = va.value(v_level), va.value(va.trend[-1])
-        val_text = f", and validation {va.what} barely moves ({fmt(v0)} to {fmt(v1)})"
+        v0, v1 = va.logged(v_level), va.logged(va.trend[-1])
+        val_text = f", and validation {va.name} barely moves ({fmt(v0)} to {fmt(v1)})"
         details["val_end"] = v1
         margin = th.underfit_val_progress / max(v_progress, th.underfit_val_progress / 3)
     return Finding(
         "underfitting",
-        f"training {tr.what} barely improves: from {fmt(t0)} at {tr.at(start)} to {fmt(t1)} at "
+        f"training {tr.name} barely improves: from {fmt(t0)} at {tr.at(start)} to {fmt(t1)} at "
         f"{tr.at(len(tr) - 1)} ({max(progress, 0):.0%} better){val_text}",
         details,
         confidence(margin),
@@ -325,10 +325,9 @@ def _healthy(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds, judge
         text = f"nothing abnormal in {n} {unit}s (too few to judge trends)"
         return Finding("healthy", text, {"points": n}, "low")
     rose = c.trend[-1] > c.trend[0]  # got worse
-    sign, what = (-1, c.what.removeprefix("negative ")) if c.negated else (1, c.what)  # a reward, as logged
-    start, end = fmt(sign * c.value(c.trend[0])), fmt(sign * c.value(c.trend[-1]))
-    moved = "rose" if rose == (sign > 0) else "fell"
-    text = f"{c.label} {what} {moved} from {start} to {end} over {len(c)} {c.unit}s"
+    start, end = fmt(c.logged(c.trend[0])), fmt(c.logged(c.trend[-1]))
+    moved = "rose" if rose != c.negated else "fell"  # a reward, as logged
+    text = f"{c.label} {c.name} {moved} from {start} to {end} over {len(c)} {c.unit}s"
     if tr is not None and va is not None and len(va):
         best = int(np.argmin(va.trend))
         low = f"best {fmt(va.value(va.trend[best]))} at {va.at(best)}"

@@ -55,6 +55,7 @@ _EPOCH = re.compile(r"\bepoch\b\s*[:=#]?\s*\[?\s*(\d+)(?:\s*/\s*\d+)?", re.IGNOR
 _STEP = re.compile(
     r"(?:\b(?:global[_ ]step|step|iteration|iter)\b|^\s*s(?=\s*:))\s*[:=#]?\s*(\d+)", re.IGNORECASE
 )
+_EPISODE = re.compile(r"\bepisode\b\s*[:=#]?\s*(\d+)", re.IGNORECASE)  # an agent's `Episode 100`
 _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress bar's `938/938 [`
 # the PyTorch ImageNet example's (and timm's, DeiT's, Swin's) summary of an evaluation: ` * Acc@1 76.1 …`
 _SUMMARY = re.compile(r"^\s*\*\s+\w")
@@ -319,6 +320,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 epoch = float(m.group(1))
             s = _STEP.search(segment) if "step" not in axes else None
             step = axes.get("step", float(s.group(1)) if s else None)
+            if ep := _EPISODE.search(segment):  # an agent's episodes: its axis, and a score is its return
+                step = float(ep.group(1)) if step is None and "epoch" not in axes else step
+                values = {(f"episode {k}" if "score" in tokens(k) else k): v for k, v in values.items()}
             settings = all(normalise(k) == "lr" for k in values)  # text, or a config dump's `lr=3e-5`
             if (
                 settings

@@ -53,6 +53,14 @@ LOWER_BETTER = LOSS | {
 }  # fmt: skip
 EPISODE = {"episode", "ep", "eprew", "episodic"}  # `ep_ret`, `mean 100 episode reward`
 REWARD = {"reward", "rew", "return", "ret"}  # an episode's return is its summed reward (`AverageEpRet`)
+
+
+def rewarding(toks: set[str]) -> bool:
+    """A reward by its name's tokens: a reward or return, or an episode's score (Udacity's and Gym's
+    `Episode 100 Average Score`: a game's score is its return; a bare `score` may be FID)."""
+    return bool(toks & REWARD) or ("score" in toks and bool(toks & EPISODE))
+
+
 # A `name: value` counts as a metric only when its name holds one of these tokens, so `ETA: 3`,
 # `v_num=0` or `time: 12` are never taken for one.
 METRIC_TOKENS = LOSS | ACC | LR | {
@@ -161,7 +169,7 @@ def direction(key: str) -> str | None:
     toks = set(key.split("_")[1:]) or {key}
     if toks & LOWER_BETTER:
         return "down"
-    return "up" if toks & HIGHER_BETTER else None
+    return "up" if toks & HIGHER_BETTER or rewarding(toks) else None
 
 
 # A GAN's two players, by the words their losses carry (`D_A`, `d_loss`, `G_GAN`, `gen_loss`).
