@@ -347,3 +347,19 @@ def test_a_notebooks_cell_outputs_are_read_as_its_console_and_a_tensorboard_expo
     assert (
         run.fmt == "tensorboard-json" and judged_metric(run) == "return" and run.table["step"].max() == 312000
     )
+
+
+def test_records_whose_one_reading_is_an_unnamed_value_are_drawn_on_the_last_run_not_refused():
+    # Dopamine's baselines: {"Iteration", "Value", "Agent"} records, agents by seeds, one after another
+    records = [
+        {"Iteration": i, "Value": (10 if agent == "DQN" else 1) * (seed + 1) * (1 + i), "Agent": agent}
+        for agent in ("DQN", "Rainbow")
+        for seed in range(3)
+        for i in range(50)
+    ]
+    run = parse_run(json.dumps(records))
+    assert run.metrics == ["train_value_score"] and len(run) == 50
+    assert run.table["train_value_score"].iloc[-1] == 3 * 50  # the last agent's last seed
+    assert any("name no metric" in n for n in run.notes)
+    found = detect(parse_run(json.dumps(records)))
+    assert [f.kind for f in found] == ["healthy"] and "no trend is judged" in found[0].evidence

@@ -176,6 +176,9 @@ def _flat(record: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
     return out
 
 
+UNNAMED_VALUE = "value score"  # a record's lone `value` ({"Iteration": 3, "Value": 1.6, "Agent": "DQN"})
+
+
 def add_record(record: Mapping[str, Any], cols: Columns, prefix: str = "") -> None:
     """One record of a log (a JSON object): its epoch and step, and its metrics. A record that says
     its stage in a field (mmdetection's `"mode": "val"`) gives it to the names that say none."""
@@ -190,6 +193,8 @@ def add_record(record: Mapping[str, Any], cols: Columns, prefix: str = "") -> No
             epoch = values.pop(key)
         elif axis == "step" and step is None:
             step = values.pop(key)
+    if len(values) == 1 and (only := next(iter(values))).lower() == "value":
+        values = {UNNAMED_VALUE: values[only]}  # the record's one reading, which nothing names
     if values:
         cols.add(epoch, step, values)
 
@@ -220,6 +225,11 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
                 for rec in ijson.items(f, where, use_float=True):
                     if isinstance(rec, Mapping) and "train_runtime" not in rec:
                         add_record(rec, cols, prefix)
+        if UNNAMED_VALUE in cols.names:
+            notes.append(
+                "the records name no metric (`Value`): it is drawn as an unnamed score, and no trend "
+                "is judged on it"
+            )
         if pairs:
             fmt = "json-series"
             _add_series(opener, cols)
