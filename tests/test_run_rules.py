@@ -361,3 +361,18 @@ def test_an_mlperf_run_that_stopped_on_reaching_its_target_levelled_off_by_conve
     assert _kinds(evals) == ["plateau"]
     found = detect(parse_run(evals + "\n" + stop))
     assert [f.kind for f in found] == ["healthy"] and "quality target" in found[0].evidence
+
+
+def test_a_validation_loss_that_scatters_mid_run_then_settles_above_its_best_is_overfitting():
+    # hands-on-ML's MNIST fit: validation 0.0718 at epoch 8 amid 0.07-0.12 scatter, then flat at 0.089-
+    # 0.091 for the last ten epochs while training falls to 4e-5: the scatter hides the rise from the
+    # three points around the turn, not from the stretch leading to it
+    val = [0.0995, 0.0913, 0.0785, 0.0793, 0.0724, 0.0814, 0.0794, 0.0718, 0.0874, 0.0782, 0.0902, 0.0832,
+           0.0888, 0.1080, 0.0828, 0.0869, 0.0997, 0.1001, 0.1239, 0.1107, 0.0891, 0.0893, 0.0899, 0.0894,
+           0.0899, 0.0903, 0.0906, 0.0911]  # fmt: skip
+    train = [0.42 * 0.7**e for e in range(28)]
+    assert "overfitting" in _kinds(_train_val(train, val, "epoch {x} loss={t:.6f} val_loss={v:.4f}", every=1))
+    # one late spike on a flat validation curve is no rise
+    flat = [0.1375, 0.1274, 0.1246, 0.1168, 0.1172, 0.1199, 0.1177, 0.1152, 0.1170, 0.1205, 0.1329, 0.1191]
+    slow = [0.386, 0.121, 0.113, 0.109, 0.106, 0.102, 0.104, 0.100, 0.099, 0.096, 0.097, 0.095]
+    assert _kinds(_train_val(slow, flat, "epoch {x} loss={t:.4f} val_loss={v:.4f}", every=1)) == ["healthy"]

@@ -84,6 +84,15 @@ def _overfitting(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding 
     level = abs(float(np.mean(around)))
     floor = math.log10(1 + share) if va.log else share * level
     margin = rise / max(th.noise_widths * error, floor, 1e-12)
+    # ...or the tail's mean without its highest point (one late spike is no rise) against the mean of
+    # as many points up to the turn: more points, a smaller error (a curve that scatters mid-run and
+    # ends flat above its best); a curve still falling into its turn stands higher there, so this
+    # asks more of the rise, not less
+    before = va.y[max(0, turn - len(tail) + 1) : turn + 1]
+    kept = np.sort(tail)[:-1]
+    lasting = float(np.mean(kept) - np.mean(before))
+    error = va.noise * math.sqrt(1 / len(kept) + 1 / len(before))
+    margin = max(margin, lasting / max(th.noise_widths * error, floor, 1e-12))
     if margin < 1 or v[-1] <= float(np.min(v)):
         return None
     rise = va.rel(low, v[-1])
