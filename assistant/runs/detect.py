@@ -20,13 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.runs.blowups import (
-    climbing,
-    held_out_holds,
-    jump,
-    nonfinite,
-    step_explosion,
-)
+from assistant.runs.blowups import climbing, held_out_holds, jump, nonfinite, step_explosion
 from assistant.runs.curves import (
     Axis,
     Curve,
@@ -91,8 +85,8 @@ def _overfitting(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding 
     before = va.y[max(0, turn - len(tail) + 1) : turn + 1]
     kept = np.sort(tail)[:-1]
     lasting = float(np.mean(kept) - np.mean(before))
-    error = va.noise * math.sqrt(1 / len(kept) + 1 / len(before))
-    margin = max(margin, lasting / max(th.noise_widths * error, floor, 1e-12))
+    lasting_error = va.noise * math.sqrt(1 / len(kept) + 1 / len(before))
+    margin = max(margin, lasting / max(th.noise_widths * lasting_error, floor, 1e-12))
     if margin < 1 or v[-1] <= float(np.min(v)):
         return None
     rise = va.rel(low, v[-1])

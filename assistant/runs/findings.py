@@ -44,7 +44,8 @@ class Thresholds:
     overfit_min_after: int = 3
     """Overfitting: at least this many points (and a tenth of the run) after the validation minimum,
     the validation curve ending above it (the median of the later half of those points, three at
-    least, against the three around the minimum) by `noise_widths` standard errors and by
+    least, against the three around the minimum; or their mean without the highest, against as many
+    points up to the minimum) by `noise_widths` standard errors and by
     `overfit_min_rise` of its level (`overfit_widening_rise` when training improves by `min_change` or
     more over the same stretch: the gap between them widens clearly), while training still improves
     over that stretch, by `overfit_train_fall` of its level and its noise at least (a training curve
