@@ -55,12 +55,6 @@ EPISODE = {"episode", "ep", "eprew", "episodic"}  # `ep_ret`, `mean 100 episode 
 REWARD = {"reward", "rew", "return", "ret"}  # an episode's return is its summed reward (`AverageEpRet`)
 
 
-def rewarding(toks: set[str]) -> bool:
-    """A reward by its name's tokens: a reward or return, or an episode's score (Udacity's and Gym's
-    `Episode 100 Average Score`: a game's score is its return; a bare `score` may be FID)."""
-    return bool(toks & REWARD) or ("score" in toks and bool(toks & EPISODE))
-
-
 # A `name: value` counts as a metric only when its name holds one of these tokens, so `ETA: 3`,
 # `v_num=0` or `time: 12` are never taken for one.
 METRIC_TOKENS = LOSS | ACC | LR | {
@@ -159,6 +153,12 @@ def role(name: str) -> str:
     if low in STEP_COLUMNS:
         return "step"
     return "metric"
+
+
+def rewarding(toks: set[str]) -> bool:
+    """A reward by its name's tokens: a reward or return, or an episode's score (Udacity's and Gym's
+    `Episode 100 Average Score`: a game's score is its return; a bare `score` may be FID)."""
+    return bool(toks & REWARD) or ("score" in toks and bool(toks & EPISODE))
 
 
 @lru_cache(maxsize=4096)
