@@ -4,6 +4,8 @@ and validation curves, or read honestly as unnamed when the log names nothing.""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from assistant.runs import detect, parse_run
@@ -186,3 +188,41 @@ def test_a_keras_notebook_of_several_fits_is_read_on_its_last_fit_without_its_se
     t = run.table
     assert len(t) == 28 and t["epoch"].tolist() == list(range(1, 29))
     assert t["train_loss"].iloc[-1] == round(0.5 / 28, 4)  # the fit's last epoch, not evaluate()'s 0.9999
+
+
+def test_the_hugging_face_trainers_notebook_table_is_read_and_a_progress_bars_share_is_no_reading():
+    # a notebook that ran the Trainer: datasets' `Map:  40%|████` bars (no mAP), then the Trainer's
+    # progress display, kept only as HTML (its plain-text copy is `<IPython.core.display.HTML object>`)
+    rows = "".join(
+        f"<tr><td>{100 * i}</td><td>{'No log' if i == 1 else f'{0.9 - 0.05 * i:.6f}'}</td>"
+        f"<td>{1.0 - 0.06 * i:.6f}</td><td>{0.5 + 0.03 * i:.6f}</td></tr>"
+        for i in range(1, 11)
+    )
+    html = (
+        "<div><progress value='1000' max='1000'></progress> [1000/1000 05:21, Epoch 3/3]</div>"
+        '<table border="1" class="dataframe"><thead><tr style="text-align: left;"><th>Step</th>'
+        "<th>Training Loss</th><th>Validation Loss</th><th>F1 Score</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+    bars = [
+        f"Map:  {p}%|{'█' * (p // 10)}{' ' * (10 - p // 10)}| {10 * p}/1000 [00:01<00:00]\n"
+        for p in (0, 40, 100)
+    ]
+    notebook = {
+        "cells": [
+            {"cell_type": "code", "outputs": [{"output_type": "stream", "name": "stderr", "text": bars}]},
+            {
+                "cell_type": "code",
+                "outputs": [
+                    {
+                        "output_type": "display_data",
+                        "data": {"text/html": [html], "text/plain": ["<IPython.core.display.HTML object>"]},
+                    }
+                ],
+            },
+        ]
+    }
+    run = parse_run(json.dumps(notebook))
+    assert run.sources["train_loss"] == "Training_Loss" and run.sources["val_loss"] == "Validation_Loss"
+    assert len(run) == 10 and not any("map" in m for m in run.metrics)
+    assert run.table["step"].tolist() == [100.0 * i for i in range(1, 11)]

@@ -37,6 +37,7 @@ from typing import Any
 
 from assistant.runs.parse.headed import HeadedRows
 from assistant.runs.parse.lines import AT_AXIS, LOG_PREFIX, NUM, PAIR, STAGE_TAGS, TAG, WORD, line_stage
+from assistant.runs.parse.loggertable import TABLE_RULE, LoggerTable
 from assistant.runs.parse.names import is_metric_name, normalise, role, stage_of, tokens
 from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, finish, logged
 from assistant.runs.parse.unnamed import NUMBERS_ONLY, UNNAMED, bare_numbers
@@ -85,12 +86,6 @@ MLPERF_QUALITY = {
 _ARGS = re.compile(
     r"\bNamespace\(|^\s*(?:args|arguments|hparams|hyperparameters|config)\s*[:=]", re.IGNORECASE
 )
-# A logger's key/value table (OpenAI baselines, Stable-Baselines3, improved-diffusion): a rule of
-# dashes, rows `| loss | 0.0195 |`, a rule; SB3 heads a section with `| train/ |  |` and indents its rows.
-_TABLE_RULE = re.compile(r"^\s*-{8,}\s*$")
-_TABLE_ROW = re.compile(rf"^\s*\|(\s*)(\S[^|]*?)\s*\|\s*({NUM})?\s*\|\s*$", re.IGNORECASE)
-# the row that is the record's step, in order of preference
-_TABLE_STEPS = ("step", "steps", "global_step", "total_timesteps", "timesteps", "iterations", "samples_seen")
 _JSON = re.compile(r"\{.*\}")
 # A scheduler announcing its new rate in prose: PyTorch's `Adjusting learning rate of group 0 to
 # 1.0000e-04.`, Keras' `Epoch 00012: ReduceLROnPlateau reducing learning rate to 0.0001.`, Informer's
@@ -200,7 +195,11 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
         found = {f"{m.group(1).split()[-1]} loss": logged(m.group(2)) for m in PAIR.finditer(rest)}
     else:
         segment = AT_AXIS.sub("", segment, count=1)
-        found = {_name(m.group(1)): logged(m.group(2)) for m in PAIR.finditer(segment)}
+        found = {
+            _name(m.group(1)): logged(m.group(2))
+            for m in PAIR.finditer(segment)
+            if not segment.startswith("%|", m.end())  # a progress bar's share done (`Map:  40%|███`)
+        }
         for m in _BARE.finditer(segment):
             found.setdefault(_name(m.group(1)), logged(m.group(2)))
         if "|" in segment:
@@ -220,46 +219,6 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
     return metrics, axes
 
 
-class _Table:
-    """The rows of one logger table, kept until its closing rule makes them one record."""
-
-    def __init__(self) -> None:
-        self.open = False  # inside a table (after a rule of dashes)
-        self.values: dict[str, float] = {}
-        self.section = ""
-
-    def feed(self, segment: str) -> bool:
-        """Whether the segment is part of a table (a rule, or a row after one)."""
-        if _TABLE_RULE.match(segment):
-            self.open = True
-            return True
-        if not self.open or not (m := _TABLE_ROW.match(segment)):
-            return False
-        indent, key, number = m.groups()
-        if number is None:
-            self.section = key if key.endswith("/") else self.section
-        else:
-            self.values[self.section + key if self.section and len(indent) > 1 else key] = logged(
-                float(number)
-            )
-        return True
-
-    def record(self) -> tuple[float | None, float | None, dict[str, float]] | None:
-        """(epoch, step, metrics) of the table read so far, which is then forgotten."""
-        if not self.values:
-            return None
-        last = {k: k.rsplit("/", 1)[-1].lower() for k in self.values}  # `time/total_timesteps`
-        axes = {last[k]: v for k, v in self.values.items()}
-        step = next((axes[k] for k in _TABLE_STEPS if k in axes), None)
-        metrics = {
-            k: v
-            for k, v in self.values.items()
-            if last[k] not in _TABLE_STEPS and last[k] != "epoch" and is_metric_name(k)
-        }
-        self.values, self.section = {}, ""
-        return axes.get("epoch"), step, metrics
-
-
 def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMITS) -> Run:
     cols = Columns(limits.max_metrics)
     epoch: float | None = None
@@ -269,7 +228,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     row_bar: str | None = None  # the length of the progress bar that line drew (Keras' `1719/1719 [`)
     unnamed = Columns(1)  # readings without a name, kept until a named metric turns up
     bare: list[list[float]] = []  # lines of several numbers alone, likewise
-    table = _Table()
+    table = LoggerTable()
     headed = HeadedRows()
 
     def add_table() -> None:
@@ -295,7 +254,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             if not segment.strip():
                 continue
             if table.feed(segment):
-                if _TABLE_RULE.match(segment):
+                if TABLE_RULE.match(segment):
                     add_table()  # a rule closes the table before it (and opens the next)
                 continue
             if table.open:

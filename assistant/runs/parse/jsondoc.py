@@ -21,6 +21,7 @@ import re
 from array import array
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
+from html import unescape
 from typing import IO, Any
 
 import ijson
@@ -53,6 +54,11 @@ _STEPS_KEYS = ("steps", "step", "iterations", "epochs")  # a series object's own
 _VALUES_KEYS = ("values", "value")
 _MODE_KEYS = ("mode", "phase", "split", "stage")  # a record's stage, said in a field
 # a notebook cell's printed output: a stream's `text` or a result's `text/plain` (a string or a list)
+_HTML_PREFIX = "cells.item.outputs.item.data.text/html"
+_OUTPUT_HTML = re.compile(rf"^{re.escape(_HTML_PREFIX)}(?:\.item)?$")
+_HTML_ROW = re.compile(r"<tr[^>]*>(.*?)</tr>", re.S | re.I)
+_HTML_CELL = re.compile(r"<t[hd][^>]*>(.*?)</t[hd]>", re.S | re.I)
+_HTML_TAG = re.compile(r"<[^>]+>")
 _OUTPUT_TEXT = re.compile(r"^cells\.item\.outputs\.item\.(?:text|data\.text/plain)(?:\.item)?$")
 
 
@@ -284,15 +290,37 @@ def _add_export(opener: Callable[[], IO[bytes]], cols: Columns, tag: str) -> boo
 
 
 def _notebook_lines(opener: Callable[[], IO[bytes]], limits: Limits) -> Iterator[str]:
-    """The text a notebook's cells printed (stream outputs and plain-text results), line by line; a
-    notebook that breaks off keeps what came before."""
+    """The text a notebook's cells printed (stream outputs and plain-text results), line by line, and
+    the Hugging Face Trainer's progress table (HTML only: trainer_table); a notebook that breaks off
+    keeps what came before."""
+    html: list[str] = []
     with opener() as f:  # events() reads NaN and Infinity itself
         try:
             for prefix, event, value in events(f, limits):
                 if event == "string" and _OUTPUT_TEXT.match(prefix):
                     yield from str(value).splitlines()
+                elif event == "string" and _OUTPUT_HTML.match(prefix):
+                    html.append(str(value))
+                elif html and not prefix.startswith(_HTML_PREFIX):
+                    yield from trainer_table("".join(html))
+                    html = []
         except ijson.JSONError:
             return
+    yield from trainer_table("".join(html))
+
+
+def trainer_table(html: str) -> list[str]:
+    """The Hugging Face Trainer's notebook progress table (a `<progress>` bar, then a `<table>` of
+    `Step | Training Loss | Validation Loss | …`) as console lines: a header, then a row per
+    evaluation, each cell one word (`Training_Loss`, `No_log`). Any other HTML (a DataFrame, whose
+    plain-text copy is read already) gives nothing."""
+    if "<progress" not in html or "<table" not in html:
+        return []
+    lines = []
+    for row in _HTML_ROW.findall(html):
+        cells = (unescape(_HTML_TAG.sub("", c)).strip() for c in _HTML_CELL.findall(row))
+        lines.append(" ".join(re.sub(r"\s+", "_", c) or "-" for c in cells))
+    return lines
 
 
 def _add_series(opener: Callable[[], IO[bytes]], cols: Columns) -> None:
