@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.runs.curves import Curve, fmt
+from assistant.runs.curves import Curve, first_fifth, fmt
 from assistant.runs.findings import Finding, Thresholds, confidence, counted
 from assistant.runs.parse import Run
 
@@ -81,7 +81,7 @@ def _jumps(c: Curve, th: Thresholds) -> Iterator[tuple[int, bool]]:
     log scale, a loss near zero whose single batches scatter by decades, within its own scatter)."""
     y = np.array([c.value(v) for v in c.y])
     best = np.minimum.accumulate(y)
-    start = float(np.max(y[: max(1, math.ceil(0.2 * len(y)))]))  # the untrained level
+    start = float(np.max(y[: first_fifth(len(y))]))  # the untrained level
     for i in range(1, len(y)):
         before = max(y[i - 1], best[i - 1])
         if best[i - 1] > 0 and y[i] > max(th.explode_factor * before, th.jump_start_share * start):
@@ -119,7 +119,7 @@ def recovered_blowups(c: Curve, th: Thresholds) -> list[int]:
     if len(c) < 2:
         return []
     y = np.array([c.value(v) for v in c.y])
-    first = max(1, math.ceil(0.2 * len(y)))
+    first = first_fifth(len(y))
     return [i for i, back in _jumps(c, th) if back and y[i] > np.max(y[: min(i, first)])]
 
 

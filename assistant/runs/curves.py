@@ -88,6 +88,12 @@ class Curve:
         return self.noise / level if level else 0.0
 
 
+def first_fifth(n: int) -> int:
+    """How many of a curve's `n` points are its first fifth (one at least): where the untrained level
+    is read from."""
+    return max(1, math.ceil(0.2 * n))
+
+
 def fmt_x(x: float) -> str:
     return f"{int(x)}" if float(x).is_integer() else f"{x:.3g}"
 

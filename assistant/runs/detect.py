@@ -24,6 +24,7 @@ from assistant.runs.blowups import climbing, held_out_holds, jump, nonfinite, st
 from assistant.runs.curves import (
     Axis,
     Curve,
+    first_fifth,
     fmt,
     judged_metric,
     lr_at_end,
@@ -104,7 +105,7 @@ def _progress(c: Curve, th: Thresholds) -> tuple[float, float, int]:
     point of the first fifth's trend, so a warm-up rise is not counted as progress lost, or from the
     first logged point when it stands clear above that (the untrained start, which the trend's running
     median smooths away when the loss falls steeply in the first few spans; not one noisy point)."""
-    first = max(1, math.ceil(0.2 * len(c)))
+    first = first_fifth(len(c))
     start = int(np.argmax(c.trend[:first]))
     level = float(c.trend[start])
     if c.y[0] > level + th.noise_widths * c.noise:

@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from assistant.runs.blowups import recovered_blowups
-from assistant.runs.curves import Curve, fmt
+from assistant.runs.curves import Curve, first_fifth, fmt
 from assistant.runs.findings import Finding, Thresholds, confidence
 
 SCATTER_POINTS = 12  # the points a curve needs before its noise is measured around its trend (curves.noise)
@@ -36,7 +36,7 @@ def _relapses(c: Curve, th: Thresholds) -> list[int]:
     noise, on a curve that later comes back below its best before them: all it had learned was lost
     for a while, then learned again. Not a reward's: an agent's single episodes dip by nature."""
     n = len(c)
-    first = max(1, math.ceil(0.2 * n))
+    first = first_fifth(n)
     if c.negated or n <= first + 1:
         return []
     start = float(np.max(c.y[:first]))

@@ -54,12 +54,14 @@ _STEPS_KEYS = ("steps", "step", "iterations", "epochs")  # a series object's own
 _VALUES_KEYS = ("values", "value")
 _MODE_KEYS = ("mode", "phase", "split", "stage")  # a record's stage, said in a field
 # a notebook cell's printed output: a stream's `text` or a result's `text/plain` (a string or a list)
+_OUTPUT_TEXT = re.compile(r"^cells\.item\.outputs\.item\.(?:text|data\.text/plain)(?:\.item)?$")
+# ...and a result's `text/html`, its rows and cells (the Trainer's progress table: __trainer_table)
 _HTML_PREFIX = "cells.item.outputs.item.data.text/html"
 _OUTPUT_HTML = re.compile(rf"^{re.escape(_HTML_PREFIX)}(?:\.item)?$")
 _HTML_ROW = re.compile(r"<tr[^>]*>(.*?)</tr>", re.S | re.I)
 _HTML_CELL = re.compile(r"<t[hd][^>]*>(.*?)</t[hd]>", re.S | re.I)
 _HTML_TAG = re.compile(r"<[^>]+>")
-_OUTPUT_TEXT = re.compile(r"^cells\.item\.outputs\.item\.(?:text|data\.text/plain)(?:\.item)?$")
+UNNAMED_VALUE = "value score"  # a record's lone `value` ({"Iteration": 3, "Value": 1.6, "Agent": "DQN"})
 
 
 class _BareNumbers(io.RawIOBase):
@@ -182,9 +184,6 @@ def _flat(record: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
     return out
 
 
-UNNAMED_VALUE = "value score"  # a record's lone `value` ({"Iteration": 3, "Value": 1.6, "Agent": "DQN"})
-
-
 def add_record(record: Mapping[str, Any], cols: Columns, prefix: str = "") -> None:
     """One record of a log (a JSON object): its epoch and step, and its metrics. A record that says
     its stage in a field (mmdetection's `"mode": "val"`) gives it to the names that say none."""
@@ -291,7 +290,7 @@ def _add_export(opener: Callable[[], IO[bytes]], cols: Columns, tag: str) -> boo
 
 def _notebook_lines(opener: Callable[[], IO[bytes]], limits: Limits) -> Iterator[str]:
     """The text a notebook's cells printed (stream outputs and plain-text results), line by line, and
-    the Hugging Face Trainer's progress table (HTML only: trainer_table); a notebook that breaks off
+    the Hugging Face Trainer's progress table (HTML only: _trainer_table); a notebook that breaks off
     keeps what came before."""
     html: list[str] = []
     with opener() as f:  # events() reads NaN and Infinity itself
@@ -302,14 +301,14 @@ def _notebook_lines(opener: Callable[[], IO[bytes]], limits: Limits) -> Iterator
                 elif event == "string" and _OUTPUT_HTML.match(prefix):
                     html.append(str(value))
                 elif html and not prefix.startswith(_HTML_PREFIX):
-                    yield from trainer_table("".join(html))
+                    yield from _trainer_table("".join(html))
                     html = []
         except ijson.JSONError:
             return
-    yield from trainer_table("".join(html))
+    yield from _trainer_table("".join(html))
 
 
-def trainer_table(html: str) -> list[str]:
+def _trainer_table(html: str) -> list[str]:
     """The Hugging Face Trainer's notebook progress table (a `<progress>` bar, then a `<table>` of
     `Step | Training Loss | Validation Loss | …`) as console lines: a header, then a row per
     evaluation, each cell one word (`Training_Loss`, `No_log`). Any other HTML (a DataFrame, whose
