@@ -221,6 +221,12 @@ def test_the_batching_decision_says_why(batched, tmp_path):
     use, why = batching_plan(Settings(data_dir=tmp_path, llm_batching="off"), model, "cpu")
     assert not use and "off" in why
     assert batching_plan(Settings(data_dir=tmp_path), model, "cpu")[0]
+    # On a GPU `auto` takes the compiled one-at-a-time path; asking for batching (or for the eager
+    # path, where batching is the faster one) still batches.
+    use, why = batching_plan(Settings(data_dir=tmp_path), model, "cuda:0")
+    assert not use and "compiled one-at-a-time" in why and "llm_batching=on" in why
+    assert batching_plan(Settings(data_dir=tmp_path, llm_batching="on"), model, "cuda:0")[0]
+    assert batching_plan(Settings(data_dir=tmp_path, llm_fast_path="off"), model, "cuda:0")[0]
 
 
 def test_greedy_steps_take_the_argmax_and_sampling_steps_still_sample(tiny_model_dir, tmp_path, monkeypatch):

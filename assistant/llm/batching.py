@@ -73,6 +73,10 @@ def batching_plan(settings: Any, model: Any, device: str) -> tuple[bool, str]:
         why_not = "bitsandbytes 4-bit weights are not supported by continuous batching"
     elif asked == "auto" and settings.llm_fast_path == "on":
         why_not = "llm_fast_path=on asks for the compiled one-at-a-time path"
+    elif asked == "auto" and device.startswith("cuda") and settings.llm_fast_path == "auto":
+        # Measured on an H200 (docs/benchmarks.md): a 7B model's compiled one-at-a-time path served
+        # 1 to 8 users at 104-110 tokens/s in all, the batched loop at 33-77 (one user alone: 3x slower).
+        why_not = "on a GPU the compiled one-at-a-time path serves more tokens/s (llm_batching=on to batch)"
     if why_not:
         if asked == "on":
             raise ValueError(f"llm_batching=on, but {why_not}")

@@ -14,6 +14,11 @@ function writes it and reads the step's keys back (`cache=` comes in), so the wr
 first. From 5.24 the attention layer has done it before the call, and the keys arrive whole (the
 step's `read_index` is still among the arguments). Anything else (one answer, no paged cache,
 flash kernels with a block table, the one-at-a-time path) goes to the unwrapped function untouched.
+
+On a GPU the step is left whole. The split is a CPU saving, and on CUDA its sliced queries and keys
+made cuDNN's attention fail ("misaligned address", then every later step) as soon as four answers
+shared a step (H200, torch 2.11, transformers 5.24, 2026-12-04); a CUDA graph could not hold the
+split's host reads either.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ def per_answer_attention() -> None:
             or kwargs.get("block_table") is not None
             or cu_q is None
             or cu_q.numel() <= 2  # one answer: nothing to leave out
-            or _capturing(query)  # a CUDA graph cannot hold the host reads of the split
+            or query.is_cuda  # see the module's note on GPUs
         ):
             return sdpa(module, query, key, value, attention_mask, *args, **kwargs)
         import torch
@@ -86,9 +91,3 @@ def per_answer_attention() -> None:
     attention._per_answer = True  # type: ignore[attr-defined]
     attention.__wrapped__ = sdpa  # type: ignore[attr-defined]
     AttentionInterface.register("sdpa", attention)
-
-
-def _capturing(tensor: Any) -> bool:
-    import torch
-
-    return tensor.is_cuda and torch.cuda.is_current_stream_capturing()

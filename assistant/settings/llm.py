@@ -50,7 +50,8 @@ class LLMSettings(BaseModel):
     llm_batching: Literal["auto", "on", "off"] = Field(
         "auto",
         description="Continuous batching: concurrent answers share the one model step by step. `auto`: on "
-        "where the model and device support it (the log and `doctor` say which); `off`: one at a time.",
+        "a CPU where the model supports it; on a GPU the compiled one-at-a-time path (faster there up to "
+        "8 users, docs/benchmarks.md); the log and `doctor` say which. `off`: one at a time.",
     )
     llm_batch_size: int = Field(
         8, ge=1, description="Most answers generated at once with batching; later ones wait their turn."
