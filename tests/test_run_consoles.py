@@ -380,3 +380,45 @@ def test_a_reading_may_end_a_sentence_or_trail_off_but_a_version_is_no_number():
     assert sorted(run.sources) == ["train_discriminator_loss", "train_generator_loss"]
     prose = "\n".join(f"Epoch {e}, val loss is {1 / e:.4f}, val mse is {0.5 / e:.4f}." for e in range(1, 12))
     assert sorted(parse_run(prose).sources) == ["val_loss", "val_mse"]
+
+
+def test_a_reading_printed_as_its_tensor_or_numpy_scalar_is_read():
+    # PEFT's loop prints `epoch=3: train_ppl=tensor(1.1e+05, device='cuda:0') train_epoch_loss=tensor(…)`;
+    # NumPy 2 prints `np.float64(0.41)` in a dict; TensorFlow `tf.Tensor(0.41, shape=(), dtype=float32)`
+    torch_lines = [
+        f"epoch={e}: train_ppl=tensor({math.exp(t):.4e}, device='cuda:0') "
+        f"train_epoch_loss=tensor({t:.4f}, device='cuda:0') eval_epoch_loss=tensor({t + 0.1:.4f}, device='cuda:0')"
+        for e, t in enumerate(_falling(12))
+    ]
+    run = parse_run("\n".join(torch_lines))
+    assert run.sources["train_loss"] == "train_epoch_loss" and run.sources["val_loss"] == "eval_epoch_loss"
+    assert np.allclose(run.table["train_loss"], np.round(_falling(12), 4))
+    numpy_lines = [
+        f"{{'epoch': {e}, 'loss': np.float64({t:.4f}), 'val_loss': tf.Tensor({t + 0.2:.4f}, shape=(), dtype=float32)}}"
+        for e, t in enumerate(_falling(12), start=1)
+    ]
+    run = parse_run("\n".join(numpy_lines))
+    assert np.allclose(run.table["val_loss"] - run.table["train_loss"], 0.2)
+    # a tensor of several numbers is no reading
+    many = "\n".join(
+        f"epoch {e} loss=tensor([{t:.3f}, {t:.3f}])" for e, t in enumerate(_falling(12), start=1)
+    )
+    with pytest.raises(ValueError):
+        parse_run(many)
+
+
+def test_one_epoch_printed_again_and_again_is_a_curve_of_its_prints():
+    # MorvanZhou's RNN tutorial: one epoch, `Epoch:  0 | train loss: 2.3127 | test accuracy: 0.14` every
+    # 50 steps: each print is a point. With a second epoch, the prints of an epoch update its row.
+    losses = _falling(15)
+    one = "\n".join(f"Epoch:  0 | train loss: {t:.4f} | test accuracy: {1 - t / 3:.2f}" for t in losses)
+    run = parse_run(one)
+    assert len(run.table) == 15 and np.allclose(run.table["train_loss"], np.round(losses, 4))
+    assert any("printed 15 times" in n for n in run.notes)
+    two = "\n".join(
+        f"Epoch:  {e} | train loss: {t:.4f} | test accuracy: {1 - t / 3:.2f}"
+        for e in range(12)
+        for t in (losses[e] + 0.01, losses[e])
+    )
+    run = parse_run(two)
+    assert len(run.table) == 12 and np.allclose(run.table["train_loss"], np.round(losses[:12], 4))

@@ -36,7 +36,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from assistant.runs.parse.headed import HeadedRows
-from assistant.runs.parse.lines import AT_AXIS, LOG_PREFIX, NUM, PAIR, STAGE_TAGS, TAG, WORD, line_stage
+from assistant.runs.parse.lines import (
+    AT_AXIS,
+    LOG_PREFIX,
+    NUM,
+    PAIR,
+    STAGE_TAGS,
+    TAG,
+    WORD,
+    line_stage,
+    unwrap_numbers,
+)
 from assistant.runs.parse.loggertable import TABLE_RULE, LoggerTable
 from assistant.runs.parse.names import is_metric_name, normalise, role, stage_of, tokens
 from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, finish, logged
@@ -61,6 +71,7 @@ _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress b
 # the PyTorch ImageNet example's (and timm's, DeiT's, Swin's) summary of an evaluation: ` * Acc@1 76.1 …`
 _SUMMARY = re.compile(r"^\s*\*\s+\w")
 _IDENTIFIER = re.compile(r"[A-Za-z][\w./-]*")  # one word: a name written as a cell of its own
+MIN_PRINTS = 3  # prints of a lone epoch that make a curve of it
 _MOST_EPOCHS = 100_000  # an epoch number past this is a count of samples or tokens
 # pytorch-CycleGAN-and-pix2pix's loss_log.txt: `(epoch: 3, iters: 400, time: …, data: …) D_A: 0.2 G_A: 0.6 …`:
 # every value after the parenthesis is a loss, named without the word
@@ -230,6 +241,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     bare: list[list[float]] = []  # lines of several numbers alone, likewise
     table = LoggerTable()
     headed = HeadedRows()
+    # a run of one epoch that prints its readings again and again (`Epoch:  0 | train loss: 0.31 | test
+    # accuracy: 0.91` every 50 steps): each print is a point when no second epoch comes
+    prints = Columns(limits.max_metrics)
 
     def add_table() -> None:
         if (found := table.record()) and found[2]:
@@ -245,12 +259,15 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     last_stage: str | None = None
     reached = False
     for line in lines:
+        line = unwrap_numbers(line)
         message = LOG_PREFIX.sub("", line, count=1)
         stage = line_stage(line, message)
         if stage is None and _SUMMARY.match(message):
             stage = last_stage  # ` * Acc@1 76.1 Acc@5 92.9` sums up the evaluation lines before it
         last_stage = stage
-        for segment in line.split("\r"):
+        segments = line.split("\r")
+        line_start = segments[0]  # a print of its own, not a progress bar's rewrite of it
+        for segment in segments:
             if not segment.strip():
                 continue
             if table.feed(segment):
@@ -329,15 +346,22 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             if step is None and epoch is not None and cols.n and row_epoch_key == epoch:
                 if bar and row_bar and bar.group(2) != row_bar:
                     continue  # a bar of another length under the epoch's: evaluate() after the fit
+                if cols.n == 1 and not bar and segment is line_start and _repeats(cols, values):
+                    prints.add(epoch, None, values)  # the first epoch printed again (see `prints`)
                 cols.update_last(epoch, values)  # a later update or the validation line of this epoch
                 continue
             if step is not None and cols.n and step == cols.step[-1] and step == record_step:
                 cols.update_last(epoch, values)  # another line of the same record
                 continue
             cols.add(epoch, step, values)
+            if cols.n == 1 and step is None:
+                prints.add(epoch, None, values)
             row_epoch_key = epoch if step is None else None
             row_bar = bar.group(2) if bar else None
     add_table()
+    if cols.n == 1 and prints.n >= MIN_PRINTS:
+        note = f"one epoch, printed {prints.n} times: each print is read as a point of the run"
+        return finish(prints, "console", name, [note])
     if not cols.n and unnamed.n > 1:
         note = (
             f"the log names no metric: the number printed alone on {unnamed.n} lines "
@@ -348,6 +372,11 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
         return run
     run = finish(cols, "console", name, starts=starts)
     return dataclasses.replace(run, reached_target=True) if reached else run
+
+
+def _repeats(cols: Columns, values: dict[str, float]) -> bool:
+    """Every reading of the line is already in the last row: the line prints that row again."""
+    return all(not math.isnan(cols.last(k)) for k in values)
 
 
 def _shape(segment: str) -> str | None:

@@ -11,6 +11,13 @@ from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name
 # not followed by a letter, a digit or a dot that goes on (`1.2.3` is a version); a full stop or an
 # ellipsis may end it (`Discriminator Loss: 0.3907... Generator Loss: 3.4972`)
 NUM = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)(?!\w|\.\w)"
+# A reading printed as the object that holds it: PyTorch's `tensor(30.75, device='cuda:0')`,
+# TensorFlow's `tf.Tensor(0.41, shape=(), dtype=float32)`, NumPy 2's `np.float64(0.41)`, `array(0.41,
+# dtype=float32)`. Only a lone number is unwrapped; a tensor of several stays unread.
+_WRAPPED = re.compile(
+    rf"\b(?:torch\.|tf\.|np\.|numpy\.)?(?:tensor|Tensor|float(?:16|32|64)|int(?:32|64)|array)"
+    rf"\(\s*({NUM})\s*(?:,(?:[^()]|\([^()]*\))*)?\)"
+)
 NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")  # a cell that is a number and nothing else
 WORD = r"[A-Za-z][\w./()-]*"
 # `loss: 0.41`, `loss=0.41`, `avg loss so far is 0.41`
@@ -69,3 +76,9 @@ def line_stage(line: str, message: str) -> str | None:
             if last in STAGE_TAGS and last not in TRAIN and "=" not in cell and not PAIR.search(cell):
                 return STAGE_TAGS[last]
     return None
+
+
+def unwrap_numbers(line: str) -> str:
+    """The line with each reading printed as its holder (`tensor(0.41, device='cuda:0')`) as the bare
+    number, so a `name=value` pair reads it."""
+    return _WRAPPED.sub(r"\1", line) if "(" in line else line
