@@ -387,14 +387,16 @@ def test_a_reading_printed_as_its_tensor_or_numpy_scalar_is_read():
     # NumPy 2 prints `np.float64(0.41)` in a dict; TensorFlow `tf.Tensor(0.41, shape=(), dtype=float32)`
     torch_lines = [
         f"epoch={e}: train_ppl=tensor({math.exp(t):.4e}, device='cuda:0') "
-        f"train_epoch_loss=tensor({t:.4f}, device='cuda:0') eval_epoch_loss=tensor({t + 0.1:.4f}, device='cuda:0')"
+        f"train_epoch_loss=tensor({t:.4f}, device='cuda:0') "
+        f"eval_epoch_loss=tensor({t + 0.1:.4f}, device='cuda:0')"
         for e, t in enumerate(_falling(12))
     ]
     run = parse_run("\n".join(torch_lines))
     assert run.sources["train_loss"] == "train_epoch_loss" and run.sources["val_loss"] == "eval_epoch_loss"
     assert np.allclose(run.table["train_loss"], np.round(_falling(12), 4))
     numpy_lines = [
-        f"{{'epoch': {e}, 'loss': np.float64({t:.4f}), 'val_loss': tf.Tensor({t + 0.2:.4f}, shape=(), dtype=float32)}}"
+        f"{{'epoch': {e}, 'loss': np.float64({t:.4f}), "
+        f"'val_loss': tf.Tensor({t + 0.2:.4f}, shape=(), dtype=float32)}}"
         for e, t in enumerate(_falling(12), start=1)
     ]
     run = parse_run("\n".join(numpy_lines))

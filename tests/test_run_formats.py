@@ -279,6 +279,33 @@ def test_nested_json_series_ludwig_statistics_and_sacred_metrics_are_read():
     assert run_curves(run)[0] is not None
 
 
+def test_series_keyed_by_step_megatron_golden_values_and_pandas_to_json_are_read():
+    # Megatron-LM's golden values: each series an object of values keyed by step, every series "nan"
+    # at the steps the run did not reach (memory and timing too); a loss NaN alone is a logged NaN
+    steps = range(1, 400, 5)
+    loss = {str(s): 10.8 * 0.995**s + 2 for s in steps} | {"400": "nan", "405": "nan"}
+    mem = {str(s): 1.5e10 for s in steps} | {"400": "nan", "405": "nan"}
+    golden = {
+        "lm loss": {"start_step": 1, "end_step": 405, "step_interval": 5, "values": loss},
+        "mem-allocated-bytes": {"start_step": 1, "end_step": 405, "step_interval": 5, "values": mem},
+    }
+    run = parse_run(json.dumps(golden))
+    assert run.sources["train_loss"] == "lm loss" and len(run.table) == len(steps)
+    assert run.table["step"].iloc[-1] == 396 and any(
+        "2 steps are NaN in every series" in n for n in run.notes
+    )
+    golden["mem-allocated-bytes"]["values"]["400"] = 1.5e10  # the run reached step 400: its loss broke
+    run = parse_run(json.dumps(golden))
+    assert len(run.table) == len(steps) + 1 and [f.kind for f in detect(run)] == ["diverged"]
+    # pandas' DataFrame(history.history).to_json(): {"loss": {"0": …, "1": …}, "val_loss": {…}}
+    history = {
+        "loss": dict(enumerate(_falling(12))),
+        "val_loss": {i: v + 0.1 for i, v in enumerate(_falling(12))},
+    }
+    run = parse_run(json.dumps(history))
+    assert run.sources == {"train_loss": "loss", "val_loss": "val_loss"} and len(run.table) == 12
+
+
 def test_a_records_stage_said_in_a_field_and_headers_that_start_with_a_dimension_are_read():
     # mmdetection's log.json: `"mode": "val"` records hold the evaluation's readings
     lines = []

@@ -16,8 +16,8 @@ from pathlib import Path
 import ijson
 
 from assistant.runs.parse.console import read_console
-from assistant.runs.parse.jsondoc import events as json_events
 from assistant.runs.parse.jsondoc import read_json
+from assistant.runs.parse.jsonstream import events as json_events
 from assistant.runs.parse.lines import NUMBER
 from assistant.runs.parse.mlflow import metrics_dir, read_mlflow
 from assistant.runs.parse.table import DEFAULT_LIMITS, Limits, Run, RunParseError
