@@ -279,6 +279,23 @@ def test_nested_json_series_ludwig_statistics_and_sacred_metrics_are_read():
     assert run_curves(run)[0] is not None
 
 
+def test_a_loss_part_the_validation_logs_alone_is_judged_on_both_sides():
+    # MONAI's autoencoder-GAN: recons, perceptual and an unweighted KL (~8e4) in training, the recons
+    # loss alone in validation; their plain sum would be the KL's curve
+    lines = []
+    for e, t in enumerate(_falling(12)):
+        lines.append(
+            f"epoch {e}/12:recons loss: {t / 10:.6f}, perc_loss: {t / 20:.6f}, kl_loss: {84000 - 50 * e:.3f},"
+        )
+        lines.append(f"epoch {e}/12: validation recons loss: {t / 10 + 0.01:.6f}")
+    run = parse_run("\n".join(lines))
+    assert run.sources["train_loss"] == "recons loss" and run.sources["val_loss"] == "validation recons loss"
+    assert any("one part of the loss alone" in n for n in run.notes)
+    # with no part in validation, the training parts are still summed (Ultralytics, above)
+    run = parse_run("\n".join(line for line in lines if "validation" not in line))
+    assert "kl_loss" in run.sources["train_loss"] and "+" in run.sources["train_loss"]
+
+
 def test_series_keyed_by_step_megatron_golden_values_and_pandas_to_json_are_read():
     # Megatron-LM's golden values: each series an object of values keyed by step, every series "nan"
     # at the steps the run did not reach (memory and timing too); a loss NaN alone is a logged NaN

@@ -264,6 +264,17 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
     named = [k for k in chosen if k.startswith("train_") and k.endswith("_loss")]
     if "train_loss" not in chosen and len(named) == 1 and _own_loss(named[0]):
         chosen["train_loss"] = chosen.pop(named[0])
+    # no whole loss on either side, and the validation logs one part of it alone (MONAI's autoencoder:
+    # recons, perceptual and an unweighted KL in training, the recons loss in validation): that part,
+    # on both sides, is the comparison the log affords (a sum with the KL would be the KL's curve)
+    val_parts = [k for k in chosen if (c := component_of(k)) and c[0] == "val"]
+    twin = "train_" + val_parts[0].removeprefix("val_") if len(val_parts) == 1 else ""
+    if twin in chosen and not {"train_loss", "val_loss"} & set(chosen):
+        chosen["train_loss"], chosen["val_loss"] = chosen.pop(twin), chosen.pop(val_parts[0])
+        notes.append(
+            f"the validation logs one part of the loss alone (`{chosen['val_loss']}`): that part is "
+            "judged on both sides"
+        )
     # a held-out loss named for its split (`val_night_loss`) or by its form (`val_mse` in a regression):
     # beside a training loss and with no other, it is the held-out loss
     if "train_loss" in chosen and "val_loss" not in chosen:
