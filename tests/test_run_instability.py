@@ -64,3 +64,19 @@ def test_a_validation_loss_that_climbs_back_above_its_start_mid_run_is_unstable(
     # the same rise inside the first fifth (a warm-up, before the curve falls) is not
     early = [5.02, 10.26, 8.56, 6.05, 5.0, 4.2, 3.5, 2.93, 2.66, 2.44]
     assert _kinds(_epochs(train, early)) == ["healthy"]
+
+
+def test_single_batch_losses_that_scatter_under_a_steady_held_out_curve_are_batch_noise():
+    # a tutorial printing one batch's loss and the test accuracy every 50 steps: the loss scatters by
+    # ~40% around its falling trend while the accuracy climbs smoothly; the scatter is the batches'
+    trend = [2.2 * np.exp(-i / 3) + 0.12 for i in range(24)]
+    loss = [t * (1.5 if i % 2 else 0.6) if i > 2 else t for i, t in enumerate(trend)]
+    steady = [0.95 - 0.8 * np.exp(-i / 3) for i in range(24)]
+    line = "step {x} | train loss: {t:.4f} | test accuracy: {v:.4f}"
+    assert _kinds(train_val(loss, steady, line)) == ["healthy"]
+    # the same losses alone, with nothing held out to tell noise from instability: unstable
+    alone = "\n".join(f"step {100 * (i + 1)} | train loss: {t:.4f}" for i, t in enumerate(loss))
+    assert _kinds(alone) == ["unstable"]
+    # ...and beside a held-out accuracy that swings as widely: unstable
+    swings = [a if i < 6 else a - 0.45 * (i % 2) for i, a in enumerate(steady)]
+    assert "unstable" in _kinds(train_val(loss, swings, line))

@@ -286,9 +286,9 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     if not held_out_holds(va, th) and (exploded := steps or jump(tr, th) or climbing(tr, va, th)):
         spiked = spiked_on_the_way(tr, th) if what == "loss" else None
         return [exploded, spiked] if spiked else [exploded]
-    found = [f for f in (_overfitting(tr, va, th), unstable([c for c in (tr, va) if c], th)) if f]
+    held = [va] if va is not None else other_held_out(run, what, ax)
+    found = [f for f in (_overfitting(tr, va, th), unstable([c for c in (tr, va) if c], th, held)) if f]
     if not found:  # a run that overfits is not stuck; an unstable one's noise hides both
-        held = [va] if va is not None else other_held_out(run, what, ax)
         learned = [] if held else training_scores(run, what, ax)  # without held-out data, what it learns
         optimised = [] if tr is not None else training_losses(run, what, ax)
         found += [

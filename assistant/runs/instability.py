@@ -67,7 +67,16 @@ def _goes_up_and_down(c: Curve, th: Thresholds) -> bool:
     return bool(min((steps > 0).mean(), (steps < 0).mean()) >= th.unstable_reversals) if len(steps) else False
 
 
-def unstable(curves: list[Curve], th: Thresholds) -> Finding | None:
+def _steady(h: Curve, th: Thresholds) -> bool:
+    """A held-out curve that passes the test the training curve failed (it scatters by less than
+    `unstable_noise` and never jumps): what the model does, under the training curve's batch noise."""
+    return len(h) >= th.min_points and h.spread() < th.unstable_noise and not _spikes(h, th)
+
+
+def unstable(curves: list[Curve], th: Thresholds, held: list[Curve] = ()) -> Finding | None:
+    """`held`: the held-out curves (a validation loss, or a test accuracy beside a training loss
+    alone). A training curve that only scatters, while one of them goes its way steadily, scatters
+    by its single batches: not unstable."""
     for c in curves:
         if len(c) < th.min_points:
             continue
@@ -88,6 +97,8 @@ def unstable(curves: list[Curve], th: Thresholds) -> Finding | None:
         # differences, which a steep early fall inflates: it says nothing about settling
         scatters = spread >= th.unstable_noise and _goes_up_and_down(c, th) and len(c) >= SCATTER_POINTS
         if not many and not scatters:
+            continue
+        if not many and c.label == "training" and any(_steady(h, th) for h in held if h is not c):
             continue
         if many:
             count = f"{len(spikes)} spikes well above its trend"
