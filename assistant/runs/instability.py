@@ -5,6 +5,7 @@ blowups.py)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -73,7 +74,7 @@ def _steady(h: Curve, th: Thresholds) -> bool:
     return len(h) >= th.min_points and h.spread() < th.unstable_noise and not _spikes(h, th)
 
 
-def unstable(curves: list[Curve], th: Thresholds, held: list[Curve] = ()) -> Finding | None:
+def unstable(curves: list[Curve], th: Thresholds, held: Sequence[Curve] = ()) -> Finding | None:
     """`held`: the held-out curves (a validation loss, or a test accuracy beside a training loss
     alone). A training curve that only scatters, while one of them goes its way steadily, scatters
     by its single batches: not unstable."""

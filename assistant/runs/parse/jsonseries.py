@@ -89,10 +89,9 @@ def add_keyed(opener: Callable[[], IO[bytes]], cols: Columns, limits: Limits) ->
                 number = logged(value) if event == "number" or str(value).lower() in SPECIAL else None
                 if number is not None:
                     by_step.setdefault(float(m.group(2)), {})[m.group(1)] = number
-    unrun = [step for step, row in by_step.items() if not any(math.isfinite(v) for v in row.values())]
-    for step in sorted(by_step):
-        if step not in unrun:
-            cols.add(None, step, by_step[step])
+    unrun = {step for step, row in by_step.items() if not any(math.isfinite(v) for v in row.values())}
+    for step in sorted(by_step.keys() - unrun):
+        cols.add(None, step, by_step[step])
     if not unrun:
         return []
     return [f"{len(unrun)} steps are NaN in every series, memory and timing too: not run, left out"]
