@@ -324,6 +324,29 @@ def test_tensorflow_estimator_evaluations_are_the_held_out_curve():
     assert (run.table["val_loss"].dropna() > run.table["train_loss"].min()).all()
 
 
+def test_a_notebook_of_an_estimator_fit_then_loops_reads_the_last_loop():
+    # hands-on ML's TF1 notebook: an Estimator fit by steps ending in its evaluation summary, then a
+    # loop printing `N Batch accuracy: … Val accuracy: …`, then one printing `Epoch: N  Validation
+    # accuracy: …%  Loss: …`. The summary's step is no step of the loops, and the run judged is the
+    # last loop, on its own `Loss`
+    lines = [f"INFO:tensorflow:loss = {40 * t:.4f}, step = {100 * i}" for i, t in enumerate(_falling(20))]
+    lines.append(
+        "INFO:tensorflow:Saving dict for global step 2000: accuracy = 0.9798, average_loss = 0.10096, "
+        "global_step = 2000, loss = 12.78"
+    )
+    lines += [
+        f"{e} Batch accuracy: {0.9 + e / 400:.3f} Val accuracy: {0.91 + e / 500:.4f}" for e in range(30)
+    ]
+    loss = _falling(15, 0.3, 0.07)
+    lines += [
+        f"Epoch: {5 * e} \tValidation accuracy: {92 + e / 3:.3f}% \tLoss: {t:.5f}" for e, t in enumerate(loss)
+    ]
+    run = parse_run("\n".join(lines))
+    assert len(run.table) == 15 and np.allclose(run.table["train_loss"], np.round(loss, 5))
+    assert "val_loss" not in run.table and "val_loss" not in run.sources  # the Estimator's alone
+    assert any("2 runs" in n for n in run.notes)
+
+
 def test_caffes_glog_lines_keep_test_net_outputs_held_out():
     # glog prefixes every line; `Test net output #1: loss` is the held-out loss of the evaluation
     # announced by `Iteration N, Testing net`, and the next training line's own step takes over

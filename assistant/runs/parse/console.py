@@ -322,7 +322,18 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                     bare.append([logged(v) for v in re.findall(NUM, segment, re.IGNORECASE)])
                 continue
             if step is None and record_step is not None:
-                step = record_step
+                if (
+                    sum(map(is_metric_name, values)) > 1  # readings printed again, not a setting (`IoU=0.75`)
+                    and not settings
+                    and epoch is None
+                    and cols.n
+                    and cols.step[-1] == record_step
+                    and _repeats(cols, values)
+                ):
+                    record_step = None  # its readings are in: the record is over (an estimator's
+                    # `global_step = 44000` summary, then another run's lines that say no step)
+                else:
+                    step = record_step
             elif step is not None and record_step is not None:
                 record_step = step  # a line with a step of its own starts the record the next lines add to
             bar = _COUNTER.search(segment)

@@ -2,7 +2,8 @@
 script started again, writing to the same file), or a run resumed from a checkpoint. What the
 detectors judge is the last run; the rows before it stay out of the curves.
 
-Two signs of a new run: its epoch or step counter starts over (last_run), or, in a log without
+Three signs of a new run: its epoch or step counter starts over (last_run), rows counted by steps
+give way to rows counted by epochs or back (_other_counter), or, in a log without
 counters, a line the script printed before its first reading comes again while the loss starts over
 (last_started; the console reader finds those lines)."""
 
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 RESTART_RISE = 3.0  # a counterless log starts again when its loss jumps this much at its opening line
+MIN_RUN_ROWS = 3  # rows by each counter before a switch of counters makes two runs (_other_counter)
 
 
 def last_run(epoch: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, int]:
@@ -24,6 +26,10 @@ def last_run(epoch: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, int]:
     has_epoch, has_step = bool(np.isfinite(epoch).any()), bool(np.isfinite(step).any())
     if not n or not (has_epoch or has_step):
         return keep, 1
+    if has_epoch and has_step and (later := _other_counter(epoch, step)):
+        keep[:later] = False
+        keep[later:], runs = last_run(epoch[later:], step[later:])
+        return keep, runs + 1
     if has_epoch and has_step:  # per-epoch step counters: ordered by epoch first (rows with both only)
         span = float(np.nanmax(step)) + 1
         x = epoch + step / span / 2
@@ -45,6 +51,18 @@ def last_run(epoch: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, int]:
                 keep &= ~older
         high = v if v < high else max(high, v)
     return keep, runs
+
+
+def _other_counter(epoch: np.ndarray, step: np.ndarray) -> int | None:
+    """Where a run counted by the other counter begins: rows by step alone, then rows by epoch alone
+    (or the other way round), never on one row and never interleaved, each a curve of its own (a
+    notebook's Estimator fit by steps, then a loop printing epochs). None when the counters mix."""
+    epochs, steps = np.flatnonzero(np.isfinite(epoch)), np.flatnonzero(np.isfinite(step))
+    if min(len(epochs), len(steps)) < MIN_RUN_ROWS or np.isin(epochs, steps).any():
+        return None
+    if steps[-1] < epochs[0]:
+        return int(epochs[0])
+    return int(steps[0]) if epochs[-1] < steps[0] else None
 
 
 def last_started(y: np.ndarray, starts: Sequence[int]) -> tuple[np.ndarray, int]:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from assistant.runs.parse.names import PLAYERS, component_of, direction, is_metric_name, normalise, stage_of
+from assistant.runs.parse.parts import pair_lone_part, sum_of_parts
 from assistant.runs.parse.restarts import last_run, last_started
 
 
@@ -52,7 +53,6 @@ DEFAULT_LIMITS = Limits()
 CELLS_PER_VALUE = 4  # the dense table's budget for metrics beyond CORE: cells per stored value
 MIN_CELLS = 1 << 20  # …but never less than this (8 MB): small logs keep every metric
 CORE = ["train_loss", "val_loss", "train_acc", "val_acc", "lr"]  # what the detectors and the plot read
-MAX_PARTS = 8  # a loss logged in more parts than this is not one loss in parts
 
 
 @dataclass
@@ -248,10 +248,15 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
             "loss or accuracy per epoch or step, e.g. columns `epoch,loss,val_loss` or lines like "
             "`Epoch 3/20 - loss: 0.41 - val_loss: 0.58`."
         )
+    axes = {
+        "epoch": np.frombuffer(cols.epoch) if cols.n else np.empty(0),
+        "step": np.frombuffer(cols.step) if cols.n else np.empty(0),
+    }
+    keep, runs = last_run(axes["epoch"], axes["step"])  # the last run's rows: its columns are chosen
     chosen: dict[str, str] = {}  # normalised name -> the raw column kept for it
     for col in metric_cols:
         key = normalise(str(col))
-        if key not in chosen or _finer(cols, col, chosen[key]):
+        if key not in chosen or _finer(cols, col, chosen[key], keep):
             chosen[key] = col
     # DETR, fairseq, RL's Test_Return…: with no validation curve, test is the held-out set
     if not any(k.startswith("val_") for k in chosen) and any(k.startswith("test_") for k in chosen):
@@ -264,17 +269,8 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
     named = [k for k in chosen if k.startswith("train_") and k.endswith("_loss")]
     if "train_loss" not in chosen and len(named) == 1 and _own_loss(named[0]):
         chosen["train_loss"] = chosen.pop(named[0])
-    # no whole loss on either side, and the validation logs one part of it alone (MONAI's autoencoder:
-    # recons, perceptual and an unweighted KL in training, the recons loss in validation): that part,
-    # on both sides, is the comparison the log affords (a sum with the KL would be the KL's curve)
-    val_parts = [k for k in chosen if (c := component_of(k)) and c[0] == "val"]
-    twin = "train_" + val_parts[0].removeprefix("val_") if len(val_parts) == 1 else ""
-    if twin in chosen and not {"train_loss", "val_loss"} & set(chosen):
-        chosen["train_loss"], chosen["val_loss"] = chosen.pop(twin), chosen.pop(val_parts[0])
-        notes.append(
-            f"the validation logs one part of the loss alone (`{chosen['val_loss']}`): that part is "
-            "judged on both sides"
-        )
+    if note := pair_lone_part(chosen):
+        notes.append(note)
     # a held-out loss named for its split (`val_night_loss`) or by its form (`val_mse` in a regression):
     # beside a training loss and with no other, it is the held-out loss
     if "train_loss" in chosen and "val_loss" not in chosen:
@@ -299,13 +295,10 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
             left_out += 1
     if left_out:
         notes.append(f"{left_out} sparse metrics were left out of the table (too few values for its size)")
-    data = {
-        "epoch": np.frombuffer(cols.epoch) if cols.n else np.empty(0),
-        "step": np.frombuffer(cols.step) if cols.n else np.empty(0),
-    }
+    data = dict(axes)
     sources = {key: str(chosen[key]) for key in kept}
     for stage in ("train", "val"):
-        if f"{stage}_loss" not in chosen and (summed := _sum_of_parts(cols, chosen, stage)):
+        if f"{stage}_loss" not in chosen and (summed := sum_of_parts(cols, chosen, stage)):
             data[f"{stage}_loss"], parts = summed
             notes.append(f"{stage}_loss is the sum of its logged parts ({', '.join(parts)})")
             sources[f"{stage}_loss"] = " + ".join(
@@ -321,7 +314,6 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
         )
     columns = [k for k in data if k not in ("epoch", "step")]
     out = pd.DataFrame(data)[["epoch", "step", *sorted(columns, key=_column_order)]]
-    keep, runs = last_run(data["epoch"], data["step"])
     if runs > 1:
         notes.append(f"the log holds {runs} runs (its counter starts again): the last one is read")
     elif starts and np.isnan(data["epoch"]).all() and np.isnan(data["step"]).all():
@@ -334,6 +326,10 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
         np.isinf(earlier[c].to_numpy(dtype=float)).any() for c in ("train_loss", "val_loss") if c in earlier
     )
     out = out[keep & out[columns].notna().any(axis=1).to_numpy()].reset_index(drop=True)
+    if runs > 1:  # what only the earlier runs logged is not the last run's
+        gone = [c for c in columns if out[c].isna().all()]
+        out = out.drop(columns=gone)
+        sources = {k: v for k, v in sources.items() if k not in gone}
     out["epoch"] = _human_epochs(out["epoch"])
     return Run(out, fmt, name, notes, sources, blown_before=blown)
 
@@ -343,10 +339,14 @@ def _own_loss(key: str) -> bool:
     return not set(key.split("_")[1:-1]) & PLAYERS
 
 
-def _finer(cols: Columns, col: str, than: str) -> bool:
-    """Whether `col` is the one to keep of two columns with one name: the one with more values; of
-    two as long, the one whose name says its stage (an epoch's `Train Loss: 0.64` summary over the bare
-    `loss` of the batch lines before it, which the same epoch's row also holds)."""
+def _finer(cols: Columns, col: str, than: str, keep: np.ndarray) -> bool:
+    """Whether `col` is the one to keep of two columns with one name: the one the last run (`keep`)
+    logged, when the other is an earlier run's alone; else the one with more values; of two as long,
+    the one whose name says its stage (an epoch's `Train Loss: 0.64` summary over the bare `loss` of
+    the batch lines before it, which the same epoch's row also holds)."""
+    last = [bool(keep[np.frombuffer(cols.rows[c], dtype=np.int64)].any()) for c in (col, than)]
+    if last[0] != last[1]:
+        return last[0]
     more, fewer = len(cols.values[col]), len(cols.values[than])
     return more > fewer or (more == fewer and stage_of(str(col)) is not None and stage_of(str(than)) is None)
 
@@ -359,31 +359,6 @@ def _is_curve(values: np.ndarray) -> bool:
 
 def _column_order(key: str) -> tuple[bool, int, str]:
     return (key not in CORE, CORE.index(key) if key in CORE else 0, key)
-
-
-def _sum_of_parts(cols: Columns, chosen: dict[str, str], stage: str) -> tuple[np.ndarray, list[str]] | None:
-    """A stage's loss logged only in parts (Ultralytics' box, cls and dfl losses; one evaluation
-    loss per dataset): their sum at each step (or epoch) where every part is logged, written on the
-    rows of the first part. A loss in more than `MAX_PARTS` parts is not summed."""
-    parts = sorted(k for k in chosen if (c := component_of(k)) and c[0] == stage)
-    if not 2 <= len(parts) <= MAX_PARTS:
-        return None
-    step, epoch = np.frombuffer(cols.step), np.frombuffer(cols.epoch)
-    axis = (
-        step
-        if not np.isnan(step).all()
-        else epoch
-        if not np.isnan(epoch).all()
-        else np.arange(cols.n, dtype=float)
-    )
-    frame = pd.DataFrame({k: cols.dense(chosen[k]) for k in parts}).assign(_at=axis)
-    per_point = frame.groupby("_at").mean().sum(axis=1, min_count=len(parts))
-    first = frame[parts[0]].notna().to_numpy()
-    total = np.full(cols.n, np.nan)
-    total[first] = pd.Series(axis[first]).map(per_point).to_numpy()
-    if np.count_nonzero(~np.isnan(total)) < 2:
-        return None
-    return total, [str(chosen[k]) for k in parts]
 
 
 def _human_epochs(epoch: pd.Series) -> pd.Series:
