@@ -323,6 +323,35 @@ def test_series_keyed_by_step_megatron_golden_values_and_pandas_to_json_are_read
     assert run.sources == {"train_loss": "loss", "val_loss": "val_loss"} and len(run.table) == 12
 
 
+def test_catboost_training_json_and_histories_named_in_the_plural_are_read():
+    # CatBoost's catboost_info/catboost_training.json: each iteration's `learn` and `test` lists hold
+    # the metrics `meta` names, in order
+    meta = {
+        "learn_metrics": [{"best_value": "Min", "name": "Logloss"}],
+        "test_metrics": [{"best_value": "Min", "name": "Logloss"}, {"best_value": "Max", "name": "AUC"}],
+        "learn_sets": ["learn"],
+        "test_sets": ["test"],
+        "iteration_count": 40,
+    }
+    iterations = [
+        {"learn": [t], "test": [t + 0.05, 0.6 + i / 100], "iteration": i, "passed_time": 0.01 * i}
+        for i, t in enumerate(_falling(40, 0.69, 0.2))
+    ]
+    run = parse_run(json.dumps({"meta": meta, "iterations": iterations}))
+    assert run.fmt == "catboost" and run.sources["train_loss"] == "train Logloss"
+    assert run.sources["val_loss"] == "val Logloss" and "val_auc" in run.table and len(run.table) == 40
+    # a history kept as lists named in the plural (`train_losses`, `val_aucs`); MiniGo's
+    # `virtual_losses` is a count set, not a loss
+    history = {
+        "train_losses": _falling(20),
+        "val_losses": [t + 0.1 for t in _falling(20)],
+        "val_aucs": [0.7 + i / 100 for i in range(20)],
+        "virtual_losses": [8] * 20,
+    }
+    run = parse_run(json.dumps(history))
+    assert run.sources == {"train_loss": "train_losses", "val_loss": "val_losses", "val_auc": "val_aucs"}
+
+
 def test_a_records_stage_said_in_a_field_and_headers_that_start_with_a_dimension_are_read():
     # mmdetection's log.json: `"mode": "val"` records hold the evaluation's readings
     lines = []

@@ -157,13 +157,16 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
     if "cells.item" in at.records:  # a Jupyter notebook: the training console is in its cells' outputs
         run = read_console(_notebook_lines(opener, limits), name, limits)
         return replace(run, fmt="notebook", notes=["read from the notebook's cell outputs", *run.notes])
+    catboost = _catboost_metrics(opener) if "iterations.item" in at.records else None
     try:
         for where in [] if at.pairs else at.records:  # with series, lists of records are their summaries
             outer = where.partition(".")[0] if where != "item" else ""
-            fmt = "trainer-state" if outer == "log_history" else fmt
-            prefix = f"{outer}/" if outer and outer != "log_history" else ""
+            fmt = "trainer-state" if outer == "log_history" else "catboost" if catboost else fmt
+            prefix = f"{outer}/" if outer and outer not in ("log_history", "iterations") else ""
             with parser(opener) as f:
                 for rec in ijson.items(f, where, use_float=True):
+                    if isinstance(rec, Mapping) and catboost and where == "iterations.item":
+                        rec = _catboost_record(rec, catboost)
                     if isinstance(rec, Mapping) and "train_runtime" not in rec:
                         add_record(rec, cols, prefix)
         if UNNAMED_VALUE in cols.names:
@@ -215,6 +218,30 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
             '`log_history`), a Keras history ({"loss": [...]}), a list of records, or one object per line.'
         )
     return finish(cols, fmt, name, notes)
+
+
+def _catboost_metrics(opener: Callable[[], IO[bytes]]) -> dict[str, list[str]] | None:
+    """CatBoost's catboost_training.json: the metric names its records' `learn` and `test` lists hold,
+    in order (`meta.learn_metrics`, `meta.test_metrics`); None for any other document."""
+    with parser(opener) as f:
+        meta = next(ijson.items(f, "meta", use_float=True), None)
+    if not isinstance(meta, Mapping) or "learn_metrics" not in meta:
+        return None
+    names = {}
+    for stage in ("learn", "test"):
+        listed = meta.get(f"{stage}_metrics") or []
+        names[stage] = [str(m.get("name", "")) for m in listed if isinstance(m, Mapping)]
+    return names
+
+
+def _catboost_record(record: Mapping[str, Any], names: dict[str, list[str]]) -> dict[str, Any]:
+    """One CatBoost iteration (`{"learn": [0.62], "test": [0.65], "iteration": 0, …}`) with its lists
+    named: the learning set's metrics are the training ones, the first test set's the held-out ones."""
+    out = {k: v for k, v in record.items() if not isinstance(v, list)}
+    for key, stage in (("learn", "train"), ("test", "val")):
+        for metric, value in zip(names[key], record.get(key) or [], strict=False):
+            out[f"{stage} {metric}"] = value
+    return out
 
 
 def _notebook_lines(opener: Callable[[], IO[bytes]], limits: Limits) -> Iterator[str]:

@@ -35,7 +35,7 @@ NOISE = {
     "combined",  # Ludwig's loss of all output features together: `training/combined/loss`
     "main",  # Chainer's LogReport: `main/loss`, `validation/main/loss` (the model under training)
 }  # fmt: skip
-LOSS = {"loss", "nll", "ce", "crossentropyloss"}
+LOSS = {"loss", "nll", "ce", "crossentropyloss", "logloss"}  # CatBoost names its loss `Logloss`
 ACC = {"acc", "accuracy", "acc1"}  # timm/DeiT log top-1 accuracy as acc1 (top-5, acc5, is its own)
 LR = {"lr", "learningrate"}
 # Whole names some trainers abbreviate (llm.c / modded-nanogpt write `s:120 trl:3.28` and `tel:3.27`).
@@ -69,6 +69,7 @@ SETTING_TOKENS = {
     "scale", "type", "multiplier", "lambda", "eps", "momentum", "decay", "warmup", "scheduler", "policy",
     "gradnorm", "norm", "clip", "min", "max", "patience",
     "variable",  # an environment variable echoed by the launcher (`HYDRA_FULL_ERROR=1`)
+    "virtual",  # MCTS's `virtual_losses` (MLPerf MiniGo): a count set, not a loss measured
     "code", "hp", "smoothing",  # MLPerf's `ret_code`, `model_hp_loss_smoothing`
 }  # fmt: skip
 # Tokens of what a step cost, never how well the model does: verl's `timing_s/reward` is the seconds
@@ -83,7 +84,17 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z][a-z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[
 
 # readings named in the plural (`Mean Train Rewards`) are the same readings (not `losses`: minigo's
 # `virtual_losses` is a setting)
-_PLURALS = {"rewards": "reward", "returns": "return", "scores": "score", "errors": "error"}
+_PLURALS = {
+    "rewards": "reward",
+    "returns": "return",
+    "scores": "score",
+    "errors": "error",
+    # a history kept as lists named for what they hold: `train_losses`, `val_aucs`, `accuracies`
+    "losses": "loss",
+    "accs": "acc",
+    "accuracies": "accuracy",
+    "aucs": "auc",
+}
 
 
 @lru_cache(maxsize=4096)
