@@ -27,13 +27,12 @@ from assistant.runs.parse.console import read_console
 from assistant.runs.parse.jsonseries import (
     KEYED,
     SERIES,
-    SPECIAL,
     add_export,
     add_keyed,
     add_nested,
     add_series,
 )
-from assistant.runs.parse.jsonstream import events, parser
+from assistant.runs.parse.jsonstream import events, parser, spells_nan
 from assistant.runs.parse.names import export_tag, role, stage_of
 from assistant.runs.parse.table import (
     DEFAULT_LIMITS,
@@ -114,7 +113,7 @@ def _flat(record: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
             continue
         elif isinstance(v, int | float):
             out[key] = logged(v)
-        elif isinstance(v, str) and v.strip().lower() in SPECIAL:
+        elif spells_nan(v):
             out[key] = logged(v)  # how Python's json (quoted above) and some loggers spell NaN
     return out
 

@@ -12,7 +12,7 @@ from typing import IO
 
 import ijson
 
-from assistant.runs.parse.jsonstream import events, parser
+from assistant.runs.parse.jsonstream import events, parser, spells_nan
 from assistant.runs.parse.table import Columns, Limits, as_float, logged
 
 # a list of numbers two objects deep or more, not inside a list: Ludwig's `training.combined.loss`,
@@ -23,7 +23,6 @@ _VALUES_KEYS = ("values", "value")
 # a value in an object keyed by step, under its series' name: `lm loss.values.50` (Megatron-LM's golden
 # values), `loss.3` (pandas' `to_json()`)
 KEYED = re.compile(r"^([^.]+)\.(?:values\.)?(\d+)$")
-SPECIAL = {"nan", "-nan", "inf", "-inf", "infinity", "-infinity"}  # NaN and inf as strings spell them
 
 
 def add_export(opener: Callable[[], IO[bytes]], cols: Columns, tag: str) -> bool:
@@ -86,7 +85,7 @@ def add_keyed(opener: Callable[[], IO[bytes]], cols: Columns, limits: Limits) ->
     with opener() as f:  # events() reads NaN and Infinity itself
         for prefix, event, value in events(f, limits):
             if (event == "number" or event == "string") and (m := KEYED.match(prefix)):
-                number = logged(value) if event == "number" or str(value).lower() in SPECIAL else None
+                number = logged(value) if event == "number" or spells_nan(value) else None
                 if number is not None:
                     by_step.setdefault(float(m.group(2)), {})[m.group(1)] = number
     unrun = {step for step, row in by_step.items() if not any(math.isfinite(v) for v in row.values())}

@@ -14,6 +14,7 @@ import ijson
 from assistant.runs.parse.table import Limits, RunParseError
 
 _CHUNK = 1 << 16
+_SPECIAL = {"nan", "-nan", "inf", "-inf", "infinity", "-infinity"}
 _DEPTH_BUFFER = 2048  # bytes the nesting check's parser takes at a time
 _BARE = re.compile(rb"-?Infinity|NaN")
 # a JSON string (kept as it is) or a bare non-standard number (quoted)
@@ -91,3 +92,8 @@ def events(f: IO[bytes], limits: Limits) -> Iterator[tuple[str, str, Any]]:
         elif event == "end_map" or event == "end_array":
             depth -= 1
         yield prefix, event, value
+
+
+def spells_nan(value: Any) -> bool:
+    """A string that is NaN or inf as Python's json (quoted by this stream) and some loggers write it."""
+    return isinstance(value, str) and value.strip().lower() in _SPECIAL
