@@ -22,7 +22,10 @@ from assistant.web.render import conversation_markdown
 class Feedback:
     def __init__(self, web: WebContext) -> None:
         self.web = web
-        self._exports = Path(tempfile.mkdtemp(prefix="assistant-exports-"))
+        # removed when the app is (a TemporaryDirectory cleans up when collected or at exit): each
+        # app built, a test's included, used to leave an empty folder behind in /tmp
+        self._folder = tempfile.TemporaryDirectory(prefix="assistant-exports-")
+        self._exports = Path(self._folder.name)
 
     def like(
         self,
