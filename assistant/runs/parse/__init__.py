@@ -37,7 +37,8 @@ _SNIFF = 64_000
 # one word ending in a log's extension, or a path with a folder: a file name, not a pasted log
 _LOOKS_LIKE_PATH = re.compile(r"^(\S*/\S+|\S+\.(csv|json|jsonl|log|txt|out|tsv))$", re.IGNORECASE)
 _CUT_TOKEN = re.compile(r"[^\s,:\[\]{}\"]+$")
-_ENDS_IN_NUMBER = re.compile(r"\s[-+]?\d[\d.eE+-]*$")  # `train loss 0.9`: a reading, not a column name
+# `train loss 0.9`, XGBoost's `train-logloss:0.41`: a reading, not a column name
+_ENDS_IN_NUMBER = re.compile(r"(?:\s|[:=]\s*)[-+]?\d[\d.eE+-]*$")
 _DURATION = re.compile(r"^\d+:\d\d(:\d\d)?$")  # fastai's `time` column: `00:10`
 # a CSV header names its columns (`2d_loss`: a name may start with a number of dimensions)
 _HEADER_CELL = re.compile(r"^(\d+[A-Za-z])?[A-Za-z_][\w ./():\-]{0,200}$")

@@ -16,8 +16,8 @@ Understood, in any mix:
   record that the following lines' values belong to;
 - logger tables (OpenAI baselines, Stable-Baselines3, improved-diffusion): rows `| loss | 0.02 |`
   between rules of dashes, one record per table, its `step` / `total_timesteps` row the step;
-- darknet's YOLO training lines (`1200: 0.71, 0.80 avg loss, 0.001 rate, …`: the batch's loss, not the
-  running average, and the learning rate);
+- lines in the shape one tool prints (toolshapes): XGBoost's, LightGBM's and CatBoost's boosting rounds,
+  darknet's YOLO training lines, pytorch-CycleGAN-and-pix2pix's loss_log.txt;
 - tqdm bars with a postfix: `Epoch 2: 100%|████| 938/938 [00:12<00:00, 75.1it/s, loss=0.41]` (a
   captured bar's updates are separated by carriage returns; each update is one reading).
 A `name: value` pair counts only when its name is a metric (names.is_metric_name), so `ETA: 3s`,
@@ -50,6 +50,7 @@ from assistant.runs.parse.lines import (
 from assistant.runs.parse.loggertable import TABLE_RULE, LoggerTable
 from assistant.runs.parse.names import is_metric_name, normalise, role, stage_of, tokens
 from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, finish, logged
+from assistant.runs.parse.toolshapes import ToolLines
 from assistant.runs.parse.unnamed import NUMBERS_ONLY, UNNAMED, bare_numbers
 
 # `loss 0.41` in a | cell, also with a remark after it (llm.c's `loss 3.28 (+nanz)`)
@@ -73,16 +74,6 @@ _SUMMARY = re.compile(r"^\s*\*\s+\w")
 _IDENTIFIER = re.compile(r"[A-Za-z][\w./-]*")  # one word: a name written as a cell of its own
 MIN_PRINTS = 3  # prints of a lone epoch that make a curve of it
 _MOST_EPOCHS = 100_000  # an epoch number past this is a count of samples or tokens
-# pytorch-CycleGAN-and-pix2pix's loss_log.txt: `(epoch: 3, iters: 400, time: …, data: …) D_A: 0.2 G_A: 0.6 …`:
-# every value after the parenthesis is a loss, named without the word
-_GAN_HEAD = re.compile(r"\(epoch:\s*\d+,\s*iters:\s*(\d+)[^)]*\)", re.IGNORECASE)
-# darknet's (YOLO) training output: ` 1200: 0.712345, 0.803456 avg loss, 0.001000 rate, 3.5 seconds, …`:
-# the iteration, that batch's loss, the running average, the learning rate. Its per-layer lines between
-# them (`Region 82 Avg IOU: 0.29, …, total_loss = 4.1`) are one detection layer's, not the run's.
-_DARKNET_LAYER = re.compile(r"\bRegion \d+\b")
-_DARKNET = re.compile(
-    rf"^\s*(\d+):\s*({NUM}),\s*({NUM})\s+avg(?:\s+loss)?,\s*({NUM})\s+rate\b", re.IGNORECASE
-)
 # MLPerf result logs name every benchmark's quality metric `eval_accuracy`; for these it is a
 # lower-is-better reading (the benchmarks' published targets: a word error rate, a log-perplexity,
 # an evaluation loss), named in `:::MLLOG {"key": "submission_benchmark", "value": "rnnt"}`.
@@ -197,13 +188,6 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
                 found[k] = v
         if not any(is_metric_name(k) for k in found):
             axes = {}  # counters and no reading: settings printed (Keras' `{'epochs': 30, 'steps': 1719}`)
-    elif dark := _DARKNET.match(segment):
-        axes["step"] = float(dark.group(1))
-        found = {"loss": logged(dark.group(2)), "lr": logged(dark.group(4))}
-    elif head := _GAN_HEAD.search(segment):
-        axes["step"] = float(head.group(1))
-        rest = segment[head.end() :]
-        found = {f"{m.group(1).split()[-1]} loss": logged(m.group(2)) for m in PAIR.finditer(rest)}
     else:
         segment = AT_AXIS.sub("", segment, count=1)
         found = {
@@ -241,6 +225,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     bare: list[list[float]] = []  # lines of several numbers alone, likewise
     table = LoggerTable()
     headed = HeadedRows()
+    tools = ToolLines()
     # a run of one epoch that prints its readings again and again (`Epoch:  0 | train loss: 0.31 | test
     # accuracy: 0.91` every 50 steps): each print is a point when no second epoch comes
     prints = Columns(limits.max_metrics)
@@ -277,11 +262,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             if table.open:
                 add_table()
                 table.open = False
-            if _DARKNET_LAYER.search(segment):
+            if tools.skip(segment) or headed.header(segment):
                 continue
-            if headed.header(segment):
-                continue
-            values, axes = headed.row(segment) or _metrics(segment, stage)
+            values, axes = headed.row(segment) or tools.row(segment) or _metrics(segment, stage)
             announced = not values and (lr := _LR_TO.search(segment)) is not None
             if announced:
                 values = {"lr": logged(lr.group(1))}
@@ -381,7 +364,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
         return finish(unnamed, "console", name, [note])
     if not cols.n and (run := bare_numbers(bare, name)):
         return run
-    run = finish(cols, "console", name, starts=starts)
+    run = finish(cols, "console", name, tools.finish(cols), starts=starts)
     return dataclasses.replace(run, reached_target=True) if reached else run
 
 

@@ -44,12 +44,13 @@ ALIASES = {"trl": "train loss", "tel": "eval loss"}
 HIGHER_BETTER = ACC | {
     "f1", "auc", "precision", "recall", "dice", "iou", "miou", "bleu", "rouge", "top1", "top5", "map",
     "map50", "map75", "ap", "ap50", "ap75", "cos", "cosine", "similarity", "r2", "reward", "rew",
-    "return", "ret", "acc5", "auroc", "success",
+    "return", "ret", "acc5", "auroc", "success", "ndcg", "aucpr",
+    "score↑",  # a score the log does not name, seen to go up (CatBoost's verbose lines: toolshapes)
 }  # fmt: skip
 # Readings where lower is better besides the losses (a distance, an error rate, FID).
 LOWER_BETTER = LOSS | {
     "error", "err", "mse", "mae", "rmse", "fid", "kid", "lpips", "dist", "distance", "wer", "cer",
-    "perplexity", "ppl",
+    "perplexity", "ppl", "mape", "rmsle", "msle", "nloglik", "deviance",
 }  # fmt: skip
 EPISODE = {"episode", "ep", "eprew", "episodic"}  # `ep_ret`, `mean 100 episode reward`
 REWARD = {"reward", "rew", "return", "ret"}  # an episode's return is its summed reward (`AverageEpRet`)
@@ -62,6 +63,7 @@ METRIC_TOKENS = LOSS | ACC | LR | {
     "dice", "iou", "miou", "bleu", "rouge", "top1", "top5", "score", "map", "map50", "map75", "ap",
     "ap50", "ap75", "cer", "wer", "cos", "cosine", "similarity", "r2", "reward", "rew", "fid", "kid",
     "lpips", "return", "ret", "acc5", "auroc", "success",  # a goal-reaching agent's success rate
+    "ndcg", "aucpr", "score↑", "mape", "rmsle", "msle", "nloglik", "deviance",  # boosting's metrics
 }  # fmt: skip
 # Tokens of a setting printed with the log (a config dump), never a reading.
 SETTING_TOKENS = {

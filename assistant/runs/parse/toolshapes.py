@@ -1,0 +1,170 @@
+"""Console lines in the shape one tool prints them, read by that shape rather than as `name: value`:
+
+- gradient boosting, one line per boosting round (a step): XGBoost's `[12]\ttrain-logloss:0.41\t
+  eval-logloss:0.47` (`xgb.cv`'s `test-auc:0.81+0.01`: the mean), LightGBM's `[12]\ttraining's
+  binary_logloss: 0.41\tvalid_1's binary_logloss: 0.47`, CatBoost's `12:\tlearn: 0.41\ttest: 0.47\t
+  best: 0.46 (10)\ttotal: …`. The round that early stopping kept, printed again after `best iteration
+  is:`, is not a new reading;
+- darknet's (YOLO) `1200: 0.71, 0.80 avg loss, 0.001 rate, …`: the batch's loss, not the running
+  average, and the learning rate; its per-layer lines between them (`Region 82 Avg IOU: 0.29, …`) are
+  one detection layer's, not the run's;
+- pytorch-CycleGAN-and-pix2pix's loss_log.txt: `(epoch: 3, iters: 400, time: …) D_A: 0.2 G_A: 0.6`:
+  every value after the parenthesis is a loss, named without the word.
+"""
+
+from __future__ import annotations
+
+import re
+
+from assistant.runs.parse.lines import LOG_PREFIX, NUM, PAIR
+from assistant.runs.parse.names import HIGHER_BETTER, TRAIN, is_metric_name, tokens
+from assistant.runs.parse.table import Columns, logged
+
+_ROUND = re.compile(r"^\s*\[(\d+)\]\s")  # XGBoost's and LightGBM's `[12]\t`
+_XGB = re.compile(rf"(?<![\w-])([A-Za-z][\w]*)-([A-Za-z][\w@.:-]*?):({NUM})(?:\+{NUM})?")
+_LGB = re.compile(rf"([A-Za-z][\w ]*?)'s ([A-Za-z][\w@.-]*): ({NUM})(?:\s*\+\s*{NUM})?")
+_CATBOOST = re.compile(rf"^\s*(\d+):\s+(?:learn|test\d*):\s*{NUM}\s")
+_CATBOOST_SET = re.compile(rf"\b(learn|test\d*):\s*({NUM})")
+_CATBOOST_BEST = re.compile(rf"\bbest:\s*({NUM})")
+_BEST_AGAIN = re.compile(r"best iteration(?: is)?:?\s*$", re.IGNORECASE)
+# Boosting metrics that are the objective's loss (LightGBM's `binary_logloss`, XGBoost's `mlogloss`,
+# CatBoost's `MultiClass`), read as the loss; any other name of no known direction is a loss too
+# (`poisson`, `quantile`, `huber`, `tweedie-nloglik@1.5`: each the objective's own).
+_LOSSES = {
+    "logloss", "binarylogloss", "multilogloss", "mlogloss", "crossentropy", "xentropy", "multiclass",
+    "multiclassova", "binary",
+}  # fmt: skip
+_RENAMED = {"merror": "error", "binaryerror": "error", "multierror": "error", "aucpr": "pr auc"}
+_UP = HIGHER_BETTER | {"ndcg", "pre", "averageprecision"}
+
+_DARKNET_LAYER = re.compile(r"\bRegion \d+\b")
+_DARKNET = re.compile(
+    rf"^\s*(\d+):\s*({NUM}),\s*({NUM})\s+avg(?:\s+loss)?,\s*({NUM})\s+rate\b", re.IGNORECASE
+)
+_GAN_HEAD = re.compile(r"\(epoch:\s*\d+,\s*iters:\s*(\d+)[^)]*\)", re.IGNORECASE)
+
+Read = tuple[dict[str, float], dict[str, float]]  # (metrics, axes)
+
+
+def _metric(raw: str) -> str:
+    """A boosting metric's name in the shared vocabulary (`ndcg@10` stays apart from `ndcg@5`)."""
+    base, _, at = raw.partition("@")
+    key = base.lower().replace("_", "").replace("-", "")
+    name = _RENAMED.get(key, base)
+    if key in _LOSSES:
+        return "loss"
+    if key in _UP or is_metric_name(name):
+        return f"{name} at {at}" if at else name
+    return f"{raw} loss"
+
+
+class ToolLines:
+    """The shapes above, with what a boosting log needs across lines: the held-out sets' order and
+    whether a CatBoost score goes up."""
+
+    def __init__(self) -> None:
+        self.sets: dict[str, str] = {}  # a boosting log's data set name -> its stage
+        self._again = False  # the next round printed is the kept one, printed again
+        self.catboost = 0  # CatBoost rounds read
+        self._up = 0  # CatBoost rounds whose best reading was above the latest: higher is better
+        self._down = 0  # ...below it: lower is better
+        self._moved: list[float] = []  # the first set's first and last reading
+
+    def skip(self, segment: str) -> bool:
+        """Whether the line is no reading of the run's: a darknet layer's, the round early stopping
+        kept (printed again), or its heading."""
+        if _BEST_AGAIN.search(segment):
+            self._again = True
+            return True
+        again, self._again = self._again, False
+        return bool(_DARKNET_LAYER.search(segment)) or (again and bool(_ROUND.match(segment)))
+
+    def row(self, segment: str) -> Read | None:
+        """(metrics, axes) of a line in one of the shapes, else None."""
+        message = LOG_PREFIX.sub("", segment, count=1)
+        if (r := _ROUND.match(message)) and (
+            pairs := _LGB.findall(message) or [(s, m, v) for s, m, v in _XGB.findall(message)]
+        ):
+            return self._boosting(float(r.group(1)), pairs)
+        if (c := _CATBOOST.match(message)) and "total:" in message:
+            return self._catboost(float(c.group(1)), message)
+        if dark := _DARKNET.match(segment):
+            loss, lr = logged(dark.group(2)), logged(dark.group(4))
+            return {"loss": loss, "lr": lr}, {"step": float(dark.group(1))}
+        if head := _GAN_HEAD.search(segment):
+            rest = segment[head.end() :]
+            losses = {f"{m.group(1).split()[-1]} loss": logged(m.group(2)) for m in PAIR.finditer(rest)}
+            return losses, {"step": float(head.group(1))}
+        return None
+
+    def _stage(self, name: str, names: list[str]) -> str | None:
+        """A data set's stage: training when its name says so (sklearn's XGBoost names the sets it
+        is given `validation_0`, `validation_1`…: the first of several is the training set, as in
+        `eval_set=[(X_train, y_train), (X_val, y_val)]`), else the first held-out set is validation
+        and the second test; any more are left out."""
+        if name not in self.sets:
+            toks = set(tokens(name))
+            sklearn_first = name == "validation_0" and "validation_1" in names
+            held_out = [s for s in self.sets.values() if s != "train"]
+            self.sets[name] = (
+                "train" if toks & (TRAIN | {"learn"}) or sklearn_first
+                else ("val", "test", "")[min(len(held_out), 2)]
+            )  # fmt: skip
+        return self.sets[name] or None
+
+    def _boosting(self, step: float, pairs: list[tuple[str, str, str]]) -> Read:
+        names = [s for s, _, _ in pairs]
+        values = {
+            f"{stage} {_metric(metric)}": logged(v)
+            for s, metric, v in pairs
+            if (stage := self._stage(s.strip(), names))
+        }
+        return values, {"step": step}
+
+    def _catboost(self, step: float, message: str) -> Read:
+        self.catboost += 1
+        pairs = _CATBOOST_SET.findall(message)
+        names = [s for s, _ in pairs]
+        values = {f"{stage} loss": logged(v) for s, v in pairs if (stage := self._stage(s, names))}
+        tests = [logged(v) for s, v in pairs if s.startswith("test")]
+        if (best := _CATBOOST_BEST.search(message)) and tests:
+            self._up += logged(best.group(1)) > tests[0]
+            self._down += logged(best.group(1)) < tests[0]
+        if pairs:
+            self._moved[1:] = [logged(pairs[0][1])]
+        return values, {"step": step}
+
+    def _catboost_up(self) -> bool:
+        """Whether CatBoost's metric is better higher: its best reading was above a later one more
+        often than below; when it never differed (each round the best so far), whether the readings
+        rose (a boosted model's training reading, and mostly its held-out one, improves overall)."""
+        if self._up != self._down:
+            return self._up > self._down
+        return len(self._moved) == 2 and self._moved[1] > self._moved[0]
+
+    def finish(self, cols: Columns) -> list[str]:
+        """Name CatBoost's readings (its lines do not say the metric) and say what was read."""
+        notes = []
+        if self.catboost:
+            up = self._catboost_up()
+            for old in [c for c in cols.names if up and c.endswith(" loss")]:
+                new = old.removesuffix(" loss") + " score↑"
+                cols.values[new], cols.rows[new] = cols.values.pop(old), cols.rows.pop(old)
+            notes.append(
+                "CatBoost's lines do not name their metric: "
+                + (
+                    "its `best` reading shows higher is better, so it is read as a score (↑)"
+                    if up
+                    else "it is read as the loss (the objective's, unless an eval_metric was set)"
+                )
+            )
+        held_out = [s for s, stage in self.sets.items() if stage in ("val", "test")]
+        if self.sets and not self.catboost:
+            trained = [s for s, stage in self.sets.items() if stage == "train"]
+            notes.append(
+                "each boosting round is a step; "
+                + (f"`{trained[0]}` is the training set" if trained else "no training set was evaluated")
+                + (f", `{held_out[0]}` the validation set" if held_out else "")
+                + (f", `{held_out[1]}` the test set" if len(held_out) > 1 else "")
+            )
+        return notes
