@@ -328,7 +328,7 @@ def test_a_notebook_of_an_estimator_fit_then_loops_reads_the_last_loop():
     # hands-on ML's TF1 notebook: an Estimator fit by steps ending in its evaluation summary, then a
     # loop printing `N Batch accuracy: … Val accuracy: …`, then one printing `Epoch: N  Validation
     # accuracy: …%  Loss: …`. The summary's step is no step of the loops, and the run judged is the
-    # last loop, on its own `Loss`
+    # last loop, on its own `Loss` (the validation loss: the line's `Validation` carries over to it)
     lines = [f"INFO:tensorflow:loss = {40 * t:.4f}, step = {100 * i}" for i, t in enumerate(_falling(20))]
     lines.append(
         "INFO:tensorflow:Saving dict for global step 2000: accuracy = 0.9798, average_loss = 0.10096, "
@@ -342,8 +342,8 @@ def test_a_notebook_of_an_estimator_fit_then_loops_reads_the_last_loop():
         f"Epoch: {5 * e} \tValidation accuracy: {92 + e / 3:.3f}% \tLoss: {t:.5f}" for e, t in enumerate(loss)
     ]
     run = parse_run("\n".join(lines))
-    assert len(run.table) == 15 and np.allclose(run.table["train_loss"], np.round(loss, 5))
-    assert "val_loss" not in run.table and "val_loss" not in run.sources  # the Estimator's alone
+    assert len(run.table) == 15 and np.allclose(run.table["val_loss"], np.round(loss, 5))
+    assert "train_loss" not in run.table and "train_loss" not in run.sources  # the Estimator's alone
     assert any("2 runs" in n for n in run.notes)
 
 
@@ -447,3 +447,17 @@ def test_one_epoch_printed_again_and_again_is_a_curve_of_its_prints():
     )
     run = parse_run(two)
     assert len(run.table) == 12 and np.allclose(run.table["train_loss"], np.round(losses[:12], 4))
+
+
+def test_a_held_out_name_gives_its_stage_to_the_readings_after_it_in_the_line():
+    val = [0.30 * 0.9**e + 0.06 if e < 12 else 0.0689 + 0.0006 * (e - 12) for e in range(25)]
+    text = "\n".join(
+        f"Epoch: {e} \tValidation accuracy: {92 + e / 5:.3f}% \tLoss: {v:.5f}" for e, v in enumerate(val)
+    )
+    run = parse_run(text)
+    assert list(run.metrics) == ["val_loss", "val_acc"] and run.sources["val_loss"] == "val/Loss"
+    # a val line's `acc` too; but Keras' bare `loss` beside its `val_loss` stays training's
+    assert "val_acc" in parse_run("Epoch 0, lr: 0.1, val loss: 152.6, acc: 44.8\n" * 3).metrics
+    line = "{e}/30 - val_loss: {v:.3f} - loss: {t:.3f}"
+    keras = "\n".join(line.format(e=e, v=0.5 - e / 100, t=0.4 - e / 100) for e in range(20))
+    assert parse_run(keras).sources == {"train_loss": "loss", "val_loss": "val_loss"}

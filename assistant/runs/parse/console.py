@@ -44,6 +44,7 @@ from assistant.runs.parse.lines import (
     STAGE_TAGS,
     TAG,
     WORD,
+    carried_stages,
     line_stage,
     unwrap_numbers,
 )
@@ -208,9 +209,12 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
                 if _IDENTIFIER.fullmatch(name) and is_metric_name(name) and re.fullmatch(NUM, value):
                     found.setdefault(name, logged(value))
     metrics = {}
+    # a JSON object's keys have no reading order: a stage word carries over only in text
+    carried = {} if stage or obj is not None else carried_stages([k for k in found if is_metric_name(k)])
     for k, v in found.items():
         if is_metric_name(k):
-            metrics[f"{stage}/{k}" if stage and not stage_of(k) else k] = v
+            held = stage or carried.get(k)
+            metrics[f"{held}/{k}" if held and not stage_of(k) else k] = v
     return metrics, axes
 
 

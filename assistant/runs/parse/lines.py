@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name
+from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name, normalise, stage_of
 
 # not followed by a letter, a digit or a dot that goes on (`1.2.3` is a version); a full stop or an
 # ellipsis may end it (`Discriminator Loss: 0.3907... Generator Loss: 3.4972`)
@@ -76,6 +76,26 @@ def line_stage(line: str, message: str) -> str | None:
             if last in STAGE_TAGS and last not in TRAIN and "=" not in cell and not PAIR.search(cell):
                 return STAGE_TAGS[last]
     return None
+
+
+def carried_stages(names: list[str]) -> dict[str, str]:
+    """The held-out stage a line's readings without one take from a held-out name before them, in
+    the line's order: `Validation accuracy: 97.1%  Loss: 0.11` is the validation loss. Not when the
+    line names a training reading, nor for a reading whose metric the line also names with a stage
+    (Keras' `val_loss: 0.4 - loss: 0.3`: the bare one is training's), nor for the learning rate."""
+    stages = {n: stage_of(n) for n in names}
+    if "train" in stages.values():
+        return {}
+    staged = {normalise(n).split("_", 1)[-1] for n, stage in stages.items() if stage}
+    held: str | None = None
+    out: dict[str, str] = {}
+    for name in names:
+        key = normalise(name)
+        if stages[name] in ("val", "test"):
+            held = stages[name]
+        elif held and stages[name] is None and key != "lr" and key.split("_", 1)[-1] not in staged:
+            out[name] = held
+    return out
 
 
 def unwrap_numbers(line: str) -> str:
