@@ -461,3 +461,26 @@ def test_a_held_out_name_gives_its_stage_to_the_readings_after_it_in_the_line():
     line = "{e}/30 - val_loss: {v:.3f} - loss: {t:.3f}"
     keras = "\n".join(line.format(e=e, v=0.5 - e / 100, t=0.4 - e / 100) for e in range(20))
     assert parse_run(keras).sources == {"train_loss": "loss", "val_loss": "val_loss"}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Epoch [{e}/4], Step [{s}/600], Loss: {v:.4f}",  # pytorch-tutorial's, copied everywhere
+        "epoch: {e0}, iter: {s0}, loss: {v:.4f}",  # both counted from 0
+    ],
+)
+def test_steps_counted_again_each_epoch_are_counted_across_epochs(line):
+    # four epochs of six prints: few epochs, so the steps are the axis; read by the step counter
+    # alone they interleave the epochs, and the falling loss looked like a loss jumping up and down
+    rng = np.random.default_rng(5)
+    loss = [2.3 * math.exp(-i / 8) + 0.05 + rng.normal(0, 0.01) for i in range(24)]
+    text = "\n".join(
+        line.format(e=i // 6 + 1, e0=i // 6, s=100 * (i % 6 + 1), s0=100 * (i % 6), v=v)
+        for i, v in enumerate(loss)
+    )
+    run = parse_run(text)
+    assert len(run.table) == 24 and run.table["step"].is_monotonic_increasing
+    assert run.table["step"].iloc[-1] == 2400 - (100 if "e0" in line else 0)
+    assert any("counted across epochs" in n for n in run.notes)
+    assert [f.kind for f in detect(run)] == ["healthy"]

@@ -64,9 +64,9 @@ _BARE = re.compile(
 )
 # `Epoch 3/20`, `epoch=3`, the PyTorch ImageNet example's `Epoch: [3][10/50]`
 _EPOCH = re.compile(r"\bepoch\b\s*[:=#]?\s*\[?\s*(\d+)(?:\s*/\s*\d+)?", re.IGNORECASE)
-# `step 12`, `iter: 12`; llm.c's `s:12` only at the start of a line
+# `step 12`, `iter: 12`, `Step [100/600]`; llm.c's `s:12` only at the start of a line
 _STEP = re.compile(
-    r"(?:\b(?:global[_ ]step|step|iteration|iter)\b|^\s*s(?=\s*:))\s*[:=#]?\s*(\d+)", re.IGNORECASE
+    r"(?:\b(?:global[_ ]step|step|iteration|iter)\b|^\s*s(?=\s*:))\s*[:=#]?\s*\[?\s*(\d+)", re.IGNORECASE
 )
 _EPISODE = re.compile(r"\bepisode\b\s*[:=#]?\s*(\d+)", re.IGNORECASE)  # an agent's `Episode 100`
 _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress bar's `938/938 [`

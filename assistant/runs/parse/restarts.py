@@ -65,6 +65,25 @@ def _other_counter(epoch: np.ndarray, step: np.ndarray) -> int | None:
     return int(steps[0]) if epochs[-1] < steps[0] else None
 
 
+def steps_across_epochs(epoch: np.ndarray, step: np.ndarray) -> np.ndarray | None:
+    """The steps counted on across epochs when the log counts them from the start again each epoch
+    (`Epoch [2/5], Step [100/600]`): each step goes back only where the epoch goes up. An epoch is as
+    many steps as the largest step logged (the next one, when they count from 0). None when the
+    steps already count on (or say nothing)."""
+    rows = np.isfinite(step)
+    e, s = epoch[rows], step[rows]
+    if len(s) < 2 or not np.isfinite(e).all() or (np.diff(e) < 0).any():
+        return None
+    back = np.diff(s) < 0
+    if not back.any() or (np.diff(e)[back] <= 0).any():
+        return None
+    gaps = np.diff(np.unique(s))
+    span = float(s.max()) + (float(gaps.min()) if s.min() == 0 and len(gaps) else 0.0)
+    out = step.copy()
+    out[rows] = (e - e.min()) * span + s
+    return out
+
+
 def last_started(y: np.ndarray, starts: Sequence[int]) -> tuple[np.ndarray, int]:
     """The rows of a counterless log's last run, and how many runs there were. A start (its opening
     line printed again) counts when the reading after it is `RESTART_RISE` times those just before

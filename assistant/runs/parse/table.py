@@ -21,7 +21,7 @@ import pandas as pd
 
 from assistant.runs.parse.names import PLAYERS, component_of, direction, is_metric_name, normalise, stage_of
 from assistant.runs.parse.parts import pair_lone_part, sum_of_parts
-from assistant.runs.parse.restarts import last_run, last_started
+from assistant.runs.parse.restarts import last_run, last_started, steps_across_epochs
 
 
 class RunParseError(ValueError):
@@ -331,6 +331,9 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
         out = out.drop(columns=gone)
         sources = {k: v for k, v in sources.items() if k not in gone}
     out["epoch"] = _human_epochs(out["epoch"])
+    if (steps := steps_across_epochs(out["epoch"].to_numpy(), out["step"].to_numpy())) is not None:
+        out["step"] = steps
+        notes.append("the step counter starts again each epoch: the steps are counted across epochs")
     return Run(out, fmt, name, notes, sources, blown_before=blown)
 
 
