@@ -376,3 +376,24 @@ def test_a_validation_loss_that_scatters_mid_run_then_settles_above_its_best_is_
     flat = [0.1375, 0.1274, 0.1246, 0.1168, 0.1172, 0.1199, 0.1177, 0.1152, 0.1170, 0.1205, 0.1329, 0.1191]
     slow = [0.386, 0.121, 0.113, 0.109, 0.106, 0.102, 0.104, 0.100, 0.099, 0.096, 0.097, 0.095]
     assert _kinds(_train_val(slow, flat, "epoch {x} loss={t:.4f} val_loss={v:.4f}", every=1)) == ["healthy"]
+
+
+def test_three_evaluations_each_worse_than_the_last_while_training_falls_is_overfitting():
+    # a fine-tune of three epochs, the Hugging Face Trainer's console: a step's loss every 10 steps,
+    # an evaluation each epoch; too few evaluations for a trend, but each came in worse
+    lines = []
+    for e, val in enumerate((0.62, 0.70, 0.81)):
+        for k in range(10):
+            step = 10 * (10 * e + k + 1)
+            lines.append(str({"loss": round(1.2 * 0.93 ** (step / 10), 4), "epoch": round(step / 100, 2)}))
+        lines.append(str({"eval_loss": val, "eval_runtime": 3.2, "epoch": float(e + 1)}))
+    found = detect(parse_run("\n".join(lines)))
+    assert [f.kind for f in found] == ["overfitting"] and found[0].confidence == "low"
+    assert "rose at each of the 2 evaluations after it" in found[0].evidence
+    # the same evaluations, better at the end, are not; nor is a healthy run's wording "followed it"
+    # when its last evaluation is over a fifth above its best
+    better = "\n".join(ln.replace("'eval_loss': 0.81", "'eval_loss': 0.6") for ln in lines)
+    assert [f.kind for f in detect(parse_run(better))] == ["healthy"]
+    worse = "\n".join(ln.replace("'eval_loss': 0.7,", "'eval_loss': 0.9,") for ln in lines)
+    healthy = detect(parse_run(worse))
+    assert [f.kind for f in healthy] == ["healthy"] and "31% above its best" in healthy[0].evidence

@@ -100,6 +100,31 @@ def _overfitting(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding 
     )
 
 
+def _few_evaluations(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
+    """Overfitting on a validation curve too short for a trend (a fine-tune evaluated once an epoch,
+    three times): its loss rose at every evaluation after its lowest, two at least, by `min_change`
+    of its level in all, while the training curve fell over the same stretch. Too few points for a
+    noise estimate, so it is said with low confidence."""
+    if va is None or tr is None or not 3 <= len(va) < th.min_points or len(tr) < th.min_points:
+        return None
+    turn = int(np.argmin(va.y))
+    after = va.y[turn:]
+    if len(after) < 3 or (np.diff(after) <= 0).any() or va.rel(after[0], after[-1]) < th.min_change:
+        return None
+    i0 = min(int(np.searchsorted(tr.x, va.x[turn])), len(tr) - 1)
+    t0, t1 = float(tr.trend[i0]), float(tr.trend[-1])
+    if t0 - t1 < max(tr.noise, th.overfit_train_fall * abs(t0)):
+        return None
+    text = (
+        f"validation {va.what} was lowest ({fmt(va.value(after[0]))}) at {va.at(turn)} and rose at each of "
+        f"the {len(after) - 1} evaluations after it, to {fmt(va.value(after[-1]))} by {va.at(len(va) - 1)} "
+        f"(+{va.rel(after[0], after[-1]):.0%}), while training {tr.what} went from {fmt(tr.value(t0))} to "
+        f"{fmt(tr.value(t1))}: too few evaluations for a trend, but each one was worse"
+    )
+    details = {"turn": va.at(turn), "val_min": va.value(after[0]), "val_end": va.value(after[-1])}
+    return Finding("overfitting", text, details | {"evaluations": len(va)}, "low")
+
+
 def _progress(c: Curve, th: Thresholds) -> tuple[float, float, int]:
     """(relative improvement over the run, the level it is measured from, its index): from the highest
     point of the first fifth's trend, so a warm-up rise is not counted as progress lost, or from the
@@ -287,7 +312,8 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
         spiked = spiked_on_the_way(tr, th) if what == "loss" else None
         return [exploded, spiked] if spiked else [exploded]
     held = [va] if va is not None else other_held_out(run, what, ax)
-    found = [f for f in (_overfitting(tr, va, th), unstable([c for c in (tr, va) if c], th, held)) if f]
+    overfit = _overfitting(tr, va, th) or _few_evaluations(tr, va, th)
+    found = [f for f in (overfit, unstable([c for c in (tr, va) if c], th, held)) if f]
     if not found:  # a run that overfits is not stuck; an unstable one's noise hides both
         learned = [] if held else training_scores(run, what, ax)  # without held-out data, what it learns
         optimised = [] if tr is not None else training_losses(run, what, ax)
@@ -335,10 +361,13 @@ def _healthy(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds, judge
     if tr is not None and va is not None and len(va):
         best = int(np.argmin(va.trend))
         low = f"best {fmt(va.value(va.trend[best]))} at {va.at(best)}"
+        ended = va.rel(float(np.min(va.y)), float(va.y[-1]))  # how far the last reading is from the best
         text += (
             f" while validation {va.what} improved ({low}): the training objective changes under it"
             if rose
             else f"; validation {va.what} followed it ({low})"
+            if ended < th.min_change
+            else f"; validation {va.what} ended {ended:.0%} above its best ({low}), too little to call a turn"
         )
     if settled := _settled(c, max(3, math.ceil(len(c) * th.plateau_window)), run, th):
         text += f"; {settled}"
