@@ -484,3 +484,25 @@ def test_steps_counted_again_each_epoch_are_counted_across_epochs(line):
     assert run.table["step"].iloc[-1] == 2400 - (100 if "e0" in line else 0)
     assert any("counted across epochs" in n for n in run.notes)
     assert [f.kind for f in detect(run)] == ["healthy"]
+
+
+def test_a_keras_callbacks_epoch_line_does_not_move_the_epoch_and_a_summary_is_no_validation_curve():
+    # Keras 1 prints `Epoch 00005: early stopping` (0-based) between `Epoch 6/10` and its line: the
+    # last epoch had been written over the fifth
+    lines = []
+    val = [0.0705, 0.0713, 0.0715, 0.0731, 0.0737, 0.0740]
+    for e, (t, v) in enumerate(zip(_falling(6, 0.03, 0.013), val, strict=True), 1):
+        lines.append(f"Epoch {e}/10")
+        if e == 6:
+            lines.append("Epoch 00005: early stopping")
+        lines.append(f"3122s - loss: {t:.4f} - acc: 0.99 - val_loss: {v:.4f} - val_acc: 0.985")
+    run = parse_run("\n".join(lines))
+    assert list(run.table["epoch"]) == [1, 2, 3, 4, 5, 6] and run.table["val_loss"].iloc[-1] == 0.074
+    # a PyTorch script's `train`/`test` lines each epoch, then `Best val Acc: 0.74` once: the test
+    # curve is the held-out one (the lone summary had kept it from being read as such)
+    text = "\n".join(
+        f"Epoch {e}/99\ntrain Loss: {t:.4f} Acc: 0.6\ntest Loss: {t - 0.5:.4f} Acc: 0.7"
+        for e, t in enumerate(_falling(12, 3.0, 1.0))
+    )
+    run = parse_run(text + "\nBest val Acc: 0.742603")
+    assert run.sources["val_loss"] == "test Loss" and "val_acc" in run.metrics

@@ -64,6 +64,9 @@ _BARE = re.compile(
 )
 # `Epoch 3/20`, `epoch=3`, the PyTorch ImageNet example's `Epoch: [3][10/50]`
 _EPOCH = re.compile(r"\bepoch\b\s*[:=#]?\s*\[?\s*(\d+)(?:\s*/\s*\d+)?", re.IGNORECASE)
+# a Keras callback's message (`Epoch 00005: early stopping`, `Epoch 00012: ReduceLROnPlateau …`): its
+# number is 0-based in Keras 1, 1-based in Keras 2, and the epoch's own line has said which epoch it is
+_CALLBACK = re.compile(r"^\s*Epoch \d{5}:")
 # `step 12`, `iter: 12`, `Step [100/600]`; llm.c's `s:12` only at the start of a line
 _STEP = re.compile(
     r"(?:\b(?:global[_ ]step|step|iteration|iter)\b|^\s*s(?=\s*:))\s*[:=#]?\s*\[?\s*(\d+)", re.IGNORECASE
@@ -279,7 +282,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 values[f"eval_{quality}"] = values.pop("eval_accuracy")
             if "epoch" in axes:
                 epoch = axes["epoch"]
-            elif m := _EPOCH.search(segment):
+            elif (m := _EPOCH.search(segment)) and not _CALLBACK.match(segment):
                 epoch = float(m.group(1))
             s = _STEP.search(segment) if "step" not in axes else None
             step = axes.get("step", float(s.group(1)) if s else None)

@@ -259,9 +259,11 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
         if key not in chosen or _finer(cols, col, chosen[key], keep):
             chosen[key] = col
     # DETR, fairseq, RL's Test_Return…: with no validation curve, test is the held-out set
-    if not any(k.startswith("val_") for k in chosen) and any(k.startswith("test_") for k in chosen):
-        for key in [k for k in chosen if k.startswith("test_")]:
-            if (to := "val_" + key[len("test_") :]) not in chosen:
+    # (a validation reading printed once, `Best val Acc: 0.74` at the end, is a summary, not a curve)
+    curves = [k for k in chosen if len(cols.values[chosen[k]]) > 1]
+    if not any(k.startswith("val_") for k in curves) and any(k.startswith("test_") for k in curves):
+        for key in [k for k in curves if k.startswith("test_")]:
+            if (to := "val_" + key[len("test_") :]) not in curves:
                 chosen[to] = chosen.pop(key)
         notes.append("no validation curve: the test curve is read as the held-out one")
     # a training loss named for what it is (Megatron-LM's `lm loss`), the log's only one, is its loss
