@@ -89,3 +89,32 @@ def test_catboost_verbose_lines_are_read_and_whether_its_unnamed_metric_is_a_los
     assert list(scored.metrics) == ["train_score↑", "val_score↑"]
     assert "higher is better" in " ".join(scored.notes)
     assert [f.kind for f in detect(scored)] == ["healthy"]
+
+
+def test_a_bracketed_line_that_is_no_boosting_round_is_read_as_console_and_a_prefix_hides_no_repeat():
+    # `[3] epoch-time:12 loss=0.5`: one field looks like XGBoost's, the rest does not
+    text = "\n".join(f"[{i}] epoch-time:12 loss={1 / i:.3f} val_loss={1.2 / i:.3f}" for i in range(1, 12))
+    assert parse_run(text).sources == {"train_loss": "loss", "val_loss": "val_loss"}
+    # LightGBM through Python logging: the kept round printed again after its prefix is still skipped
+    val = _overfit(40, at=20)
+    prefix = "2024-01-01 12:00:00 INFO "
+    lines = [f"{prefix}[{i}]\tvalid_0's l2: {v:.5f}" for i, v in enumerate(val, start=1)]
+    best = int(np.argmin(val)) + 1
+    lines += [
+        f"{prefix}Early stopping, best iteration is:",
+        f"{prefix}[{best}]\tvalid_0's l2: {min(val):.5f}",
+    ]
+    run = parse_run("\n".join(lines))
+    assert len(run.table) == 40 and run.table["step"].iloc[-1] == 40
+
+
+def test_a_catboost_score_renames_only_catboosts_columns():
+    lines = [
+        f"{i}:\tlearn: {0.7 + i / 1000:.4f}\ttest: {0.69 + i / 1200:.4f}\tbest: {0.70 + i / 1000:.4f} ({i})\t"
+        f"total: 1s\tremaining: 1s"
+        for i in range(0, 100, 10)
+    ]  # best above the latest test reading: higher is better, by the `best` vote
+    lines += [f"step {i}: aux loss {100 / i:.3f}" for i in range(100, 130, 10)]  # another loss, after
+    run = parse_run("\n".join(lines))
+    assert "train_score↑" in run.metrics and "val_score↑" in run.metrics
+    assert run.sources["train_loss"] == "aux loss"  # kept as the loss it is, not made a score

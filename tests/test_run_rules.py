@@ -396,4 +396,4 @@ def test_three_evaluations_each_worse_than_the_last_while_training_falls_is_over
     assert [f.kind for f in detect(parse_run(better))] == ["healthy"]
     worse = "\n".join(ln.replace("'eval_loss': 0.7,", "'eval_loss': 0.9,") for ln in lines)
     healthy = detect(parse_run(worse))
-    assert [f.kind for f in healthy] == ["healthy"] and "31% above its best" in healthy[0].evidence
+    assert [f.kind for f in healthy] == ["healthy"] and "31% above its best reading" in healthy[0].evidence

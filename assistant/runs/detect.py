@@ -67,11 +67,9 @@ def _overfitting(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding 
     details: dict[str, Any] = {"turn": va.at(turn), "val_min": va.value(low), "val_end": va.value(v[-1])}
     train_text, share = "", th.overfit_min_rise
     if tr is not None and len(tr) >= 2:
-        # training over the same stretch, on its own axis positions
-        i0 = min(int(np.searchsorted(tr.x, va.x[turn])), len(tr) - 1)
-        t0, t1 = float(tr.trend[i0]), float(tr.trend[-1])
-        if t0 - t1 < max(tr.noise, th.overfit_train_fall * abs(t0)):
+        if (fell := _training_fell(tr, va.x[turn], th)) is None:
             return None  # training got worse too, or stood still: nothing pulls the two apart
+        t0, t1 = fell
         if -tr.rel(t0, t1) >= th.min_change:
             share = th.overfit_widening_rise  # training pulls away: a milder rise is the gap widening
         train_text = f" while training {tr.what} went from {fmt(tr.value(t0))} to {fmt(tr.value(t1))}"
@@ -100,29 +98,40 @@ def _overfitting(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding 
     )
 
 
+def _training_fell(tr: Curve, x: float, th: Thresholds) -> tuple[float, float] | None:
+    """(trend at `x`, trend at the end) of the training curve when it fell over that stretch, by
+    `overfit_train_fall` of its level and its noise at least; None when it stood still or rose."""
+    i0 = min(int(np.searchsorted(tr.x, x)), len(tr) - 1)
+    t0, t1 = float(tr.trend[i0]), float(tr.trend[-1])
+    return None if t0 - t1 < max(tr.noise, th.overfit_train_fall * abs(t0)) else (t0, t1)
+
+
 def _few_evaluations(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
     """Overfitting on a validation curve too short for a trend (a fine-tune evaluated once an epoch,
     three times): its loss rose at every evaluation after its lowest, two at least, by `min_change`
     of its level in all, while the training curve fell over the same stretch. Too few points for a
     noise estimate, so it is said with low confidence."""
-    if va is None or tr is None or not 3 <= len(va) < th.min_points or len(tr) < th.min_points:
+    if va is None or tr is None or not (3 <= len(va) < th.min_points) or len(tr) < th.min_points:
         return None
     turn = int(np.argmin(va.y))
     after = va.y[turn:]
-    if len(after) < 3 or (np.diff(after) <= 0).any() or va.rel(after[0], after[-1]) < th.min_change:
+    rise = va.rel(after[0], after[-1])
+    if len(after) < 3 or (np.diff(after) <= 0).any() or not th.min_change <= rise < math.inf:
         return None
-    i0 = min(int(np.searchsorted(tr.x, va.x[turn])), len(tr) - 1)
-    t0, t1 = float(tr.trend[i0]), float(tr.trend[-1])
-    if t0 - t1 < max(tr.noise, th.overfit_train_fall * abs(t0)):
+    if (fell := _training_fell(tr, va.x[turn], th)) is None:
         return None
+    t0, t1 = fell
     text = (
         f"validation {va.what} was lowest ({fmt(va.value(after[0]))}) at {va.at(turn)} and rose at each of "
         f"the {len(after) - 1} evaluations after it, to {fmt(va.value(after[-1]))} by {va.at(len(va) - 1)} "
-        f"(+{va.rel(after[0], after[-1]):.0%}), while training {tr.what} went from {fmt(tr.value(t0))} to "
+        f"(+{rise:.0%}), while training {tr.what} went from {fmt(tr.value(t0))} to "
         f"{fmt(tr.value(t1))}: too few evaluations for a trend, but each one was worse"
     )
-    details = {"turn": va.at(turn), "val_min": va.value(after[0]), "val_end": va.value(after[-1])}
-    return Finding("overfitting", text, details | {"evaluations": len(va)}, "low")
+    details = {
+        "turn": va.at(turn), "val_min": va.value(after[0]), "val_end": va.value(after[-1]),
+        "evaluations": len(va),
+    }  # fmt: skip
+    return Finding("overfitting", text, details, "low")
 
 
 def _progress(c: Curve, th: Thresholds) -> tuple[float, float, int]:
@@ -361,14 +370,15 @@ def _healthy(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds, judge
     if tr is not None and va is not None and len(va):
         best = int(np.argmin(va.trend))
         low = f"best {fmt(va.value(va.trend[best]))} at {va.at(best)}"
-        ended = va.rel(float(np.min(va.y)), float(va.y[-1]))  # how far the last reading is from the best
-        text += (
-            f" while validation {va.what} improved ({low}): the training objective changes under it"
-            if rose
-            else f"; validation {va.what} followed it ({low})"
-            if ended < th.min_change
-            else f"; validation {va.what} ended {ended:.0%} above its best ({low}), too little to call a turn"
-        )
+        # how far the last reading is from the best reading (`low` quotes the trend's best)
+        ended = va.rel(float(np.min(va.y)), float(va.y[-1]))
+        if rose:
+            text += f" while validation {va.what} improved ({low}): the training objective changes under it"
+        elif ended < th.min_change or not math.isfinite(ended):
+            text += f"; validation {va.what} followed it ({low})"
+        else:
+            text += f"; validation {va.what} ended {ended:.0%} above its best reading ({low} on its trend)"
+            text += ", too little to call a turn"
     if settled := _settled(c, max(3, math.ceil(len(c) * th.plateau_window)), run, th):
         text += f"; {settled}"
     return Finding("healthy", text + ": no sign of a problem", {"points": len(c)}, "medium")

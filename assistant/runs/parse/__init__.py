@@ -36,7 +36,9 @@ __all__ = ["Limits", "Run", "RunParseError", "parse_run"]
 _SNIFF = 64_000
 # one word ending in a log's extension, or a path with a folder: a file name, not a pasted log
 _LOOKS_LIKE_PATH = re.compile(r"^(\S*/\S+|\S+\.(csv|json|jsonl|log|txt|out|tsv))$", re.IGNORECASE)
-_CUT_TOKEN = re.compile(r"[^\s,:\[\]{}\"]+$")
+# the head up to its last separator: a number or word the end of the head cut in two is left out
+# (a greedy match from the start, linear; `[^…]+$` searched for is quadratic on a long token)
+_UP_TO_SEPARATOR = re.compile(r"(?s).*[\s,:\[\]{}\"]")
 # `train loss 0.9`, XGBoost's `train-logloss:0.41`: a reading, not a column name
 _ENDS_IN_NUMBER = re.compile(r"(?:\s|[:=]\s*)[-+]?\d[\d.eE+-]*$")
 _DURATION = re.compile(r"^\d+:\d\d(:\d\d)?$")  # fastai's `time` column: `00:10`
@@ -150,7 +152,7 @@ def _first_line(head: str) -> str:
 def _starts_json(head: str) -> bool:
     """Whether the head of a text reads as the start of one JSON document (a console line that
     begins with a tag, `[train] epoch 1` or `[2026-11-02 10:00:01]`, does not)."""
-    head = _CUT_TOKEN.sub("", head)  # a number or word the end of the head cut in two
+    head = m.group(0) if (m := _UP_TO_SEPARATOR.match(head)) else ""
     try:
         for _ in json_events(io.BytesIO(head.encode("utf-8", "replace")), DEFAULT_LIMITS):
             pass

@@ -63,15 +63,17 @@ _BARE = re.compile(
     re.IGNORECASE,
 )
 # `Epoch 3/20`, `epoch=3`, the PyTorch ImageNet example's `Epoch: [3][10/50]`
-_EPOCH = re.compile(r"\bepoch\b\s*[:=#]?\s*\[?\s*(\d+)(?:\s*/\s*\d+)?", re.IGNORECASE)
+_EPOCH = re.compile(r"\bepoch\b\s*(?:[:=#]\s*)?(?:\[\s*)?(\d+)(?:\s*/\s*\d+)?", re.IGNORECASE)
 # a Keras callback's message (`Epoch 00005: early stopping`, `Epoch 00012: ReduceLROnPlateau …`): its
 # number is 0-based in Keras 1, 1-based in Keras 2, and the epoch's own line has said which epoch it is
 _CALLBACK = re.compile(r"^\s*Epoch \d{5}:")
-# `step 12`, `iter: 12`, `Step [100/600]`; llm.c's `s:12` only at the start of a line
+# `step 12`, `iter: 12`, `Step [100/600]`; llm.c's `s:12` only at the start of a line (each separator owns
+# the spaces after it: optional runs of spaces side by side backtrack without end on a long blank line)
 _STEP = re.compile(
-    r"(?:\b(?:global[_ ]step|step|iteration|iter)\b|^\s*s(?=\s*:))\s*[:=#]?\s*\[?\s*(\d+)", re.IGNORECASE
+    r"(?:\b(?:global[_ ]step|step|iteration|iter)\b|^\s*s(?=\s*:))\s*(?:[:=#]\s*)?(?:\[\s*)?(\d+)",
+    re.IGNORECASE,
 )
-_EPISODE = re.compile(r"\bepisode\b\s*[:=#]?\s*(\d+)", re.IGNORECASE)  # an agent's `Episode 100`
+_EPISODE = re.compile(r"\bepisode\b\s*(?:[:=#]\s*)?(\d+)", re.IGNORECASE)  # an agent's `Episode 100`
 _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress bar's `938/938 [`
 # the PyTorch ImageNet example's (and timm's, DeiT's, Swin's) summary of an evaluation: ` * Acc@1 76.1 …`
 _SUMMARY = re.compile(r"^\s*\*\s+\w")

@@ -79,10 +79,11 @@ def line_stage(line: str, message: str) -> str | None:
 
 
 def carried_stages(names: list[str]) -> dict[str, str]:
-    """The held-out stage a line's readings without one take from a held-out name before them, in
-    the line's order: `Validation accuracy: 97.1%  Loss: 0.11` is the validation loss. Not when the
-    line names a training reading, nor for a reading whose metric the line also names with a stage
-    (Keras' `val_loss: 0.4 - loss: 0.3`: the bare one is training's), nor for the learning rate."""
+    """The held-out stage a line's readings without one take from a held-out name before them (in
+    the order they were found, the line's for `name: value` pairs): `Validation accuracy: 97.1%
+    Loss: 0.11` is the validation loss. Not when the line names a training reading, nor for a
+    reading whose metric the line also names with a stage (Keras' `val_loss: 0.4 - loss: 0.3`: the
+    bare one is training's), nor for the learning rate."""
     stages = {n: stage_of(n) for n in names}
     if "train" in stages.values():
         return {}
@@ -92,7 +93,9 @@ def carried_stages(names: list[str]) -> dict[str, str]:
     for name in names:
         key = normalise(name)
         if stages[name] in ("val", "test"):
-            held = stages[name]
+            # a stage written as a word of its own (`Validation accuracy`), not an identifier's prefix
+            # (`val_acc 0.8 loss 0.5`: a log naming its readings that way names each one's stage)
+            held = stages[name] if " " in name.strip() else None
         elif held and stages[name] is None and key != "lr" and key.split("_", 1)[-1] not in staged:
             out[name] = held
     return out

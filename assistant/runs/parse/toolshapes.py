@@ -21,8 +21,11 @@ from assistant.runs.parse.names import HIGHER_BETTER, TRAIN, is_metric_name, tok
 from assistant.runs.parse.table import Columns, logged
 
 _ROUND = re.compile(r"^\s*\[(\d+)\]\s")  # XGBoost's and LightGBM's `[12]\t`
-_XGB = re.compile(rf"(?<![\w-])([A-Za-z][\w]*)-([A-Za-z][\w@.:-]*?):({NUM})(?:\+{NUM})?")
-_LGB = re.compile(rf"([A-Za-z][\w ]*?)'s ([A-Za-z][\w@.-]*): ({NUM})(?:\s*\+\s*{NUM})?")
+# one field of a round (fields are tab-separated; some copies turned the tabs into runs of spaces):
+# XGBoost's `train-logloss:0.41` (`xgb.cv`: `test-auc:0.81+0.01`), LightGBM's `valid_1's auc: 0.87`
+_XGB = re.compile(rf"([A-Za-z]\w*)-([A-Za-z][\w@.:-]*):({NUM})(?:\+{NUM})?")
+_LGB = re.compile(rf"([A-Za-z][\w ]*)'s ([A-Za-z][\w@.-]*): ({NUM})(?:\s*\+\s*{NUM})?")
+_FIELDS = re.compile(r"\t|\s{2,}")
 _CATBOOST = re.compile(rf"^\s*(\d+):\s+(?:learn|test\d*):\s*{NUM}\s")
 _CATBOOST_SET = re.compile(rf"\b(learn|test\d*):\s*({NUM})")
 _CATBOOST_BEST = re.compile(rf"\bbest:\s*({NUM})")
@@ -34,8 +37,10 @@ _LOSSES = {
     "logloss", "binarylogloss", "multilogloss", "mlogloss", "crossentropy", "xentropy", "multiclass",
     "multiclassova", "binary",
 }  # fmt: skip
-_RENAMED = {"merror": "error", "binaryerror": "error", "multierror": "error", "aucpr": "pr auc"}
-_UP = HIGHER_BETTER | {"ndcg", "pre", "averageprecision"}
+_RENAMED = {
+    "merror": "error", "binaryerror": "error", "multierror": "error", "aucpr": "pr auc",
+    "pre": "precision", "averageprecision": "ap",
+}  # fmt: skip
 
 _DARKNET_LAYER = re.compile(r"\bRegion \d+\b")
 _DARKNET = re.compile(
@@ -46,6 +51,19 @@ _GAN_HEAD = re.compile(r"\(epoch:\s*\d+,\s*iters:\s*(\d+)[^)]*\)", re.IGNORECASE
 Read = tuple[dict[str, float], dict[str, float]]  # (metrics, axes)
 
 
+def _round_fields(rest: str) -> list[tuple[str, str, str]] | None:
+    """(data set, metric, value) of each field after a round's `[12]`, when every field is one (a
+    line such as `[3] epoch-time:12 loss=0.5` is no boosting round: the console reader reads it)."""
+    fields = [f for f in _FIELDS.split(rest.strip()) if f]
+    out = []
+    for field in fields:
+        m = _LGB.fullmatch(field) or _XGB.fullmatch(field)
+        if m is None:
+            return None
+        out.append((m.group(1), m.group(2), m.group(3)))
+    return out or None
+
+
 def _metric(raw: str) -> str:
     """A boosting metric's name in the shared vocabulary (`ndcg@10` stays apart from `ndcg@5`)."""
     base, _, at = raw.partition("@")
@@ -53,7 +71,7 @@ def _metric(raw: str) -> str:
     name = _RENAMED.get(key, base)
     if key in _LOSSES:
         return "loss"
-    if key in _UP or is_metric_name(name):
+    if key in HIGHER_BETTER or is_metric_name(name):
         return f"{name} at {at}" if at else name
     return f"{raw} loss"
 
@@ -68,7 +86,9 @@ class ToolLines:
         self.catboost = 0  # CatBoost rounds read
         self._up = 0  # CatBoost rounds whose best reading was above the latest: higher is better
         self._down = 0  # ...below it: lower is better
-        self._moved: list[float] = []  # the first set's first and last reading
+        self._first: float | None = None  # the first set's first reading, and its latest
+        self._last: float | None = None
+        self._columns: set[str] = set()  # the columns CatBoost's lines made
 
     def skip(self, segment: str) -> bool:
         """Whether the line is no reading of the run's: a darknet layer's, the round early stopping
@@ -77,14 +97,13 @@ class ToolLines:
             self._again = True
             return True
         again, self._again = self._again, False
-        return bool(_DARKNET_LAYER.search(segment)) or (again and bool(_ROUND.match(segment)))
+        round_again = again and bool(_ROUND.match(LOG_PREFIX.sub("", segment, count=1)))
+        return bool(_DARKNET_LAYER.search(segment)) or round_again
 
     def row(self, segment: str) -> Read | None:
         """(metrics, axes) of a line in one of the shapes, else None."""
         message = LOG_PREFIX.sub("", segment, count=1)
-        if (r := _ROUND.match(message)) and (
-            pairs := _LGB.findall(message) or [(s, m, v) for s, m, v in _XGB.findall(message)]
-        ):
+        if (r := _ROUND.match(message)) and (pairs := _round_fields(message[r.end() :])):
             return self._boosting(float(r.group(1)), pairs)
         if (c := _CATBOOST.match(message)) and "total:" in message:
             return self._catboost(float(c.group(1)), message)
@@ -131,7 +150,9 @@ class ToolLines:
             self._up += logged(best.group(1)) > tests[0]
             self._down += logged(best.group(1)) < tests[0]
         if pairs:
-            self._moved[1:] = [logged(pairs[0][1])]
+            self._last = logged(pairs[0][1])
+            self._first = self._last if self._first is None else self._first
+        self._columns.update(values)
         return values, {"step": step}
 
     def _catboost_up(self) -> bool:
@@ -140,16 +161,17 @@ class ToolLines:
         rose (a boosted model's training reading, and mostly its held-out one, improves overall)."""
         if self._up != self._down:
             return self._up > self._down
-        return len(self._moved) == 2 and self._moved[1] > self._moved[0]
+        return self._first is not None and self._last is not None and self._last > self._first
 
     def finish(self, cols: Columns) -> list[str]:
         """Name CatBoost's readings (its lines do not say the metric) and say what was read."""
         notes = []
         if self.catboost:
             up = self._catboost_up()
-            for old in [c for c in cols.names if up and c.endswith(" loss")]:
+            for old in [c for c in cols.names if up and c in self._columns]:
                 new = old.removesuffix(" loss") + " score↑"
-                cols.values[new], cols.rows[new] = cols.values.pop(old), cols.rows.pop(old)
+                if new not in cols.values:
+                    cols.values[new], cols.rows[new] = cols.values.pop(old), cols.rows.pop(old)
             notes.append(
                 "CatBoost's lines do not name their metric: "
                 + (
