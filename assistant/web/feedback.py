@@ -3,9 +3,11 @@ database (`assistant feedback export`), and the whole conversation as a Markdown
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 import uuid
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +24,10 @@ from assistant.web.render import conversation_markdown
 class Feedback:
     def __init__(self, web: WebContext) -> None:
         self.web = web
-        # removed when the app is (a TemporaryDirectory cleans up when collected or at exit): each
-        # app built, a test's included, used to leave an empty folder behind in /tmp
-        self._folder = tempfile.TemporaryDirectory(prefix="assistant-exports-")
-        self._exports = Path(self._folder.name)
+        # removed when the app is collected, or at exit: each app built, a test's included, used to
+        # leave an empty folder behind in /tmp
+        self._exports = Path(tempfile.mkdtemp(prefix="assistant-exports-"))
+        weakref.finalize(self, shutil.rmtree, self._exports, ignore_errors=True)
 
     def like(
         self,
