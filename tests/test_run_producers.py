@@ -226,3 +226,21 @@ def test_the_hugging_face_trainers_notebook_table_is_read_and_a_progress_bars_sh
     assert run.sources["train_loss"] == "Training_Loss" and run.sources["val_loss"] == "Validation_Loss"
     assert len(run) == 10 and not any("map" in m for m in run.metrics)
     assert run.table["step"].tolist() == [100.0 * i for i in range(1, 11)]
+
+
+def test_tensorflow_object_detection_prints_its_loss_dict_over_several_lines():
+    # model_main_tf2.py: `Step N per-step time …`, then pprint's dict, one key a line; `Loss/total_loss`
+    # is the loss, its parts keep their names
+    lines = []
+    for i, t in enumerate(_falling(30, 1.2, 0.3), start=1):
+        lines += [
+            f"I1203 10:00:00.000000 139 model_lib_v2.py:705] Step {100 * i} per-step time 0.512s",
+            f"I1203 10:00:00.000000 139 model_lib_v2.py:708] {{'Loss/classification_loss': {t * 0.6:.4f},",
+            f" 'Loss/localization_loss': {t * 0.25:.4f},",
+            " 'Loss/regularization_loss': 0.15,",
+            f" 'Loss/total_loss': {t:.4f},",
+            " 'learning_rate': 0.04}",
+        ]
+    run = parse_run("\n".join(lines))
+    assert run.sources["train_loss"] == "Loss/total_loss" and len(run.table) == 30
+    assert run.table["step"].iloc[-1] == 3000 and "train_classification_loss" in run.metrics

@@ -45,6 +45,7 @@ from assistant.runs.parse.lines import (
     TAG,
     WORD,
     carried_stages,
+    joined_dicts,
     line_stage,
     unwrap_numbers,
 )
@@ -252,7 +253,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     quality: str | None = None  # what an MLPerf log's `eval_accuracy` measures, when not an accuracy
     last_stage: str | None = None
     reached = False
-    for line in lines:
+    for line in joined_dicts(lines):
         line = unwrap_numbers(line)
         message = LOG_PREFIX.sub("", line, count=1)
         stage = line_stage(line, message)

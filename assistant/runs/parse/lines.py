@@ -5,6 +5,7 @@ the prefix a logger writes before the message (LOG_PREFIX), and the stage the li
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 
 from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name, normalise, stage_of
 
@@ -99,6 +100,30 @@ def carried_stages(names: list[str]) -> dict[str, str]:
         elif held and stages[name] is None and key != "lr" and key.split("_", 1)[-1] not in staged:
             out[name] = held
     return out
+
+
+# a dict pprint printed over several lines (TensorFlow's Object Detection API: `{'Loss/total_loss': 0.93,`
+# then ` 'learning_rate': 0.04}`): its opening line, and each line that goes on with it
+_DICT_OPENS = re.compile(r"\{'[^{}]*,\s*$")
+_DICT_GOES_ON = re.compile(r"^\s+'[^{}]*[,}]\s*$")
+_MOST_DICT_LINES = 64
+
+
+def joined_dicts(lines: Iterable[str]) -> Iterator[str]:
+    """The lines, with a dict printed over several of them joined into one (read as the dict it is)."""
+    held: list[str] = []
+    for line in lines:
+        if held and _DICT_GOES_ON.match(line) and len(held) < _MOST_DICT_LINES:
+            held.append(line.strip())
+            if line.rstrip().endswith("}"):
+                yield " ".join(held)
+                held = []
+            continue
+        yield from held
+        held = [line] if _DICT_OPENS.search(line) else []
+        if not held:
+            yield line
+    yield from held
 
 
 def unwrap_numbers(line: str) -> str:

@@ -136,6 +136,8 @@ def normalise(name: str, default_stage: str = "train") -> str:
         toks = toks[:-1]  # Megatron-LM's `lm loss value` is the loss (an RL critic's is `value loss`)
     stage = stage_of(name) or default_stage
     rest = [t for t in toks if t not in VAL | TRAIN | TEST | NOISE]
+    if len(rest) > 1 and rest[0] in LOSS and rest[-1] == rest[0] and "/" in name:
+        rest = rest[1:]  # a group of losses named `Loss/`: TF's `Loss/total_loss`, `Loss/box_loss`
     if len(rest) == 1 and rest[0] in LOSS:
         return f"{stage}_loss"
     if len(rest) == 1 and rest[0] in ACC:
