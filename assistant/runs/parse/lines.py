@@ -88,11 +88,12 @@ def carried_stages(names: list[str]) -> dict[str, str]:
     stages = {n: stage_of(n) for n in names}
     if "train" in stages.values():
         return {}
-    staged = {normalise(n).split("_", 1)[-1] for n, stage in stages.items() if stage}
+    keys = {n: normalise(n) for n in names}
+    staged = {keys[n].split("_", 1)[-1] for n, stage in stages.items() if stage}
     held: str | None = None
     out: dict[str, str] = {}
     for name in names:
-        key = normalise(name)
+        key = keys[name]
         if stages[name] in ("val", "test"):
             # a stage written as a word of its own (`Validation accuracy`), not an identifier's prefix
             # (`val_acc 0.8 loss 0.5`: a log naming its readings that way names each one's stage)

@@ -162,6 +162,11 @@ class Columns:
                 self.rows[k].append(last)
                 self.values[k].append(v)
 
+    def rename(self, old: str, new: str) -> None:
+        """Give a column another name (none is replaced: a column of that name stays as it is)."""
+        if new not in self.values:
+            self.values[new], self.rows[new] = self.values.pop(old), self.rows.pop(old)
+
     def last(self, name: str) -> float:
         rows = self.rows.get(name)
         return self.values[name][-1] if rows and rows[-1] == self.n - 1 else math.nan

@@ -83,12 +83,11 @@ class ToolLines:
     def __init__(self) -> None:
         self.sets: dict[str, str] = {}  # a boosting log's data set name -> its stage
         self._again = False  # the next round printed is the kept one, printed again
-        self.catboost = 0  # CatBoost rounds read
         self._up = 0  # CatBoost rounds whose best reading was above the latest: higher is better
         self._down = 0  # ...below it: lower is better
         self._first: float | None = None  # the first set's first reading, and its latest
         self._last: float | None = None
-        self._columns: set[str] = set()  # the columns CatBoost's lines made
+        self._columns: set[str] = set()  # the columns CatBoost's lines made (none: no CatBoost line)
 
     def skip(self, segment: str) -> bool:
         """Whether the line is no reading of the run's: a darknet layer's, the round early stopping
@@ -141,7 +140,6 @@ class ToolLines:
         return values, {"step": step}
 
     def _catboost(self, step: float, message: str) -> Read:
-        self.catboost += 1
         pairs = _CATBOOST_SET.findall(message)
         names = [s for s, _ in pairs]
         values = {f"{stage} loss": logged(v) for s, v in pairs if (stage := self._stage(s, names))}
@@ -165,28 +163,21 @@ class ToolLines:
 
     def finish(self, cols: Columns) -> list[str]:
         """Name CatBoost's readings (its lines do not say the metric) and say what was read."""
-        notes = []
-        if self.catboost:
-            up = self._catboost_up()
-            for old in [c for c in cols.names if up and c in self._columns]:
-                new = old.removesuffix(" loss") + " score↑"
-                if new not in cols.values:
-                    cols.values[new], cols.rows[new] = cols.values.pop(old), cols.rows.pop(old)
-            notes.append(
-                "CatBoost's lines do not name their metric: "
-                + (
-                    "its `best` reading shows higher is better, so it is read as a score (↑)"
-                    if up
-                    else "it is read as the loss (the objective's, unless an eval_metric was set)"
-                )
-            )
+        if self._columns and self._catboost_up():
+            for old in [c for c in cols.names if c in self._columns]:
+                cols.rename(old, old.removesuffix(" loss") + " score↑")
+            return ["CatBoost's lines do not name their metric: its `best` reading shows higher is better, "
+                    "so it is read as a score (↑)"]  # fmt: skip
+        if self._columns:
+            return ["CatBoost's lines do not name their metric: it is read as the loss (the objective's, "
+                    "unless an eval_metric was set)"]  # fmt: skip
+        if not self.sets:
+            return []
+        trained = [s for s, stage in self.sets.items() if stage == "train"]
         held_out = [s for s, stage in self.sets.items() if stage in ("val", "test")]
-        if self.sets and not self.catboost:
-            trained = [s for s, stage in self.sets.items() if stage == "train"]
-            notes.append(
-                "each boosting round is a step; "
-                + (f"`{trained[0]}` is the training set" if trained else "no training set was evaluated")
-                + (f", `{held_out[0]}` the validation set" if held_out else "")
-                + (f", `{held_out[1]}` the test set" if len(held_out) > 1 else "")
-            )
-        return notes
+        note = "each boosting round is a step; " + (
+            f"`{trained[0]}` is the training set" if trained else "no training set was evaluated"
+        )
+        note += f", `{held_out[0]}` the validation set" if held_out else ""
+        note += f", `{held_out[1]}` the test set" if len(held_out) > 1 else ""
+        return [note]
