@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from assistant.runs import detect, parse_run
 from assistant.settings import Settings
 from assistant.web.auth import WebContext
 from assistant.web.conversations_panel import NO_SUCH
+from assistant.web.feedback import Feedback
 from assistant.web.run_attach import NOT_UPLOADED, RunAttacher, split_pasted
 
 LOGS = Path(__file__).parent / "goldsets" / "runs" / "logs"
@@ -269,9 +271,13 @@ def test_two_logs_attached_are_compared_in_one_picture_and_answered_as_a_compari
     assert again["question"].endswith("And now?") and "In run overfit_blobs.keras.csv" in again["question"]
 
 
-def test_the_markdown_export_holds_the_findings_and_the_picture(app, uploads):
+def test_the_markdown_export_holds_the_findings_and_the_picture(app, uploads, tmp_path, monkeypatch):
     outs = send(app.chat, {"text": "", "files": [uploads(HEALTHY_CONSOLE)]}, tab="export")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    built = Feedback(app.chat.web)  # as each app builds it: a folder made here outlived a killed server
     exported = app.chat.export(outs[-1][2], req("alice", "export"))
+    # the file written for Gradio to copy goes with its own folder: none is left in the temp folder
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("assistant-")] == [], built
     md = Path(exported.value["path"] if isinstance(exported.value, dict) else exported.value).read_text()
     assert "**You:** 📎 healthy_blobs_adam.console.log" in md
     assert "- **healthy**: training loss fell from" in md

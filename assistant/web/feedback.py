@@ -3,11 +3,9 @@ database (`assistant feedback export`), and the whole conversation as a Markdown
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 import uuid
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +22,6 @@ from assistant.web.render import conversation_markdown
 class Feedback:
     def __init__(self, web: WebContext) -> None:
         self.web = web
-        # removed when the app is collected, or at exit: each app built, a test's included, used to
-        # leave an empty folder behind in /tmp
-        self._exports = Path(tempfile.mkdtemp(prefix="assistant-exports-"))
-        weakref.finalize(self, shutil.rmtree, self._exports, ignore_errors=True)
 
     def like(
         self,
@@ -56,16 +50,19 @@ class Feedback:
         return ""
 
     def export(self, conversation: list[dict[str, Any]] | None, request: gr.Request) -> Any:
-        """The conversation as a Markdown download. Written to this app's private temp folder, which
-        Gradio accepts wherever `data_dir` is (in Docker it is /data, outside the working directory),
-        and copied into Gradio's file cache here, so the copy Gradio serves is registered as this
-        user's: no one else can fetch it, even with its address."""
+        """The conversation as a Markdown download. Written to a private temp folder made for this
+        export alone (Gradio accepts it wherever `data_dir` is; in Docker that is /data, outside the
+        working directory) and copied into Gradio's file cache here, so the copy Gradio serves is
+        registered as this user's: no one else can fetch it, even with its address. The folder goes
+        with the export: one kept per app was left behind in /tmp by every server stopped by a
+        signal."""
         user = user_of(self.web, request)
         if not conversation:
             raise gr.Error("Nothing to export yet.")
-        path = self._exports / f"conversation-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.md"
-        path.write_text(conversation_markdown(conversation), encoding="utf-8")
-        served = save_file_to_cache(path, get_upload_folder())  # where Gradio would copy it anyway
-        path.unlink(missing_ok=True)
+        name = f"conversation-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.md"
+        with tempfile.TemporaryDirectory(prefix="assistant-export-") as folder:
+            path = Path(folder) / name
+            path.write_text(conversation_markdown(conversation), encoding="utf-8")
+            served = save_file_to_cache(path, get_upload_folder())  # where Gradio would copy it anyway
         self.web.owners.own_file(served, user.name)
         return gr.File(value=served, visible=True)
