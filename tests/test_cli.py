@@ -72,3 +72,13 @@ def test_bench_retrieval_prints_figures(run):
         assert figures[part]["p50_ms"] > 0 and figures[part]["p95_ms"] >= figures[part]["p50_ms"]
     assert figures["synthetic"]["units"] == 300
     assert figures["corpus"]["ingest_units_per_s"] > 0
+
+
+def test_bench_parse_prints_a_time_per_line_shape(run):
+    result = run("bench", "parse", "--small", "2000", "--large", "4000", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output[result.output.index("[") :])
+    assert {r["shape"] for r in rows} >= {"9", ".a-a", "(a", "{"}
+    assert all(r["large_s"] > 0 and r["ratio"] == r["large_s"] / r["small_s"] for r in rows)
+    table = run("bench", "parse", "--small", "2000", "--large", "4000")
+    assert table.exit_code == 0 and "4,000" in table.output and "braces that never close" in table.output

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import tracemalloc
 from pathlib import Path
 
@@ -154,3 +155,40 @@ def test_an_integer_too_large_for_a_float_is_an_overflowed_loss_not_a_crash():
     ):
         found = detect(parse_run(text))
         assert found[0].kind == "diverged" and "NaN or infinite" in found[0].evidence
+
+
+def test_names_are_found_where_a_search_from_every_start_finds_them():
+    """On a line with a long run of name characters, the console reader's name patterns are tried
+    from each run's first start only (linear in the line's length; every start took the square of
+    it): the same matches, on random lines built from the pieces those patterns care about, half of
+    them holding such a run."""
+    from assistant.runs.parse.console import _BARE, _BARE_START
+    from assistant.runs.parse.lines import PAIR, named_matches, pairs
+
+    pieces = [*"aZk_-./()=: \t1.5e", " is ", "loss", "acc@1", "ppl", "train ", "_loss ", "nan", "0.3"]
+    pieces += ["\u212a", "\u017f", "val ", "tensor(", "(seg loss 0.5)", "%|"]  # K and s to IGNORECASE
+    rnd = random.Random(20261204)
+    compared = 0
+    for _ in range(20_000):
+        line = "".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 30)))
+        if rnd.random() < 0.5:  # a run of 128 or more
+            at = rnd.randint(0, len(line))
+            run = "".join(rnd.choice("aZ_-./()9") for _ in range(rnd.randint(128, 200)))
+            line = line[:at] + run + rnd.choice(["", " loss: 0.3", "_loss 0.3"]) + line[at:]
+        for full, linear in (
+            (PAIR.finditer(line), pairs(line)),
+            (_BARE.finditer(line), named_matches(_BARE, _BARE_START, line, not_in_last="/()")),
+        ):
+            expected = [(m.span(), m.groups()) for m in full]
+            assert [(m.span(), m.groups()) for m in linear] == expected, line
+            compared += bool(expected)
+    assert compared > 5_000  # the lines held names to find, not only noise
+
+
+@pytest.mark.parametrize("unit", ["9", ".a-a", "(a", "a(loss", "tensor(", "{'a", "{"])
+def test_the_longest_line_read_of_a_shape_that_was_quadratic_is_read_past(unit):
+    """A 256 KB line of these took minutes (`assistant bench parse` prints the times); the readings
+    around it are read."""
+    line = unit * (Limits().max_line_bytes // len(unit) - 1)
+    run = parse_run(f"{line}\nepoch 1 loss 0.5\nepoch 2 loss 0.4\n{line}\nepoch 3 loss 0.3\n")
+    assert list(run.table["train_loss"].dropna()) == [0.5, 0.4, 0.3]

@@ -40,13 +40,14 @@ from assistant.runs.parse.lines import (
     AT_AXIS,
     LOG_PREFIX,
     NUM,
-    PAIR,
     STAGE_TAGS,
     TAG,
     WORD,
     carried_stages,
     joined_dicts,
     line_stage,
+    named_matches,
+    pairs,
     unwrap_numbers,
 )
 from assistant.runs.parse.loggertable import TABLE_RULE, LoggerTable
@@ -63,6 +64,7 @@ _BARE = re.compile(
     rf"(?:loss|acc(?:@[15])?|accuracy|perplexity|ppl))[ \t]+({NUM})",
     re.IGNORECASE,
 )
+_BARE_START = re.compile(r"(?<![\w./-])[A-Za-z]", re.IGNORECASE)
 # `Epoch 3/20`, `epoch=3`, the PyTorch ImageNet example's `Epoch: [3][10/50]`
 _EPOCH = re.compile(r"\bepoch\b\s*(?:[:=#]\s*)?(?:\[\s*)?(\d+)(?:\s*/\s*\d+)?", re.IGNORECASE)
 # a Keras callback's message (`Epoch 00005: early stopping`, `Epoch 00012: ReduceLROnPlateau …`): its
@@ -95,7 +97,6 @@ MLPERF_QUALITY = {
 _ARGS = re.compile(
     r"\bNamespace\(|^\s*(?:args|arguments|hparams|hyperparameters|config)\s*[:=]", re.IGNORECASE
 )
-_JSON = re.compile(r"\{.*\}")
 # A scheduler announcing its new rate in prose: PyTorch's `Adjusting learning rate of group 0 to
 # 1.0000e-04.`, Keras' `Epoch 00012: ReduceLROnPlateau reducing learning rate to 0.0001.`, Informer's
 # `Updating learning rate to 5e-05`.
@@ -130,18 +131,22 @@ def _json_values(segment: str) -> dict[str, float] | None:
     that is one reading named outside it (MLPerf's `eval_accuracy: {"epoch": 3, "value": 0.75}`) or
     by its own `key` (`:::MLLOG {"key": "eval_accuracy", "value": 0.75, "metadata": {"epoch_num":
     3}}`) is that reading, with its epoch."""
-    m = _JSON.search(segment)
-    if m is None:
+    # from the first `{` to the last `}` (as `\{.*\}` finds it: searched for, that pattern took the
+    # square of a line of braces' length)
+    opens = segment.find("{")
+    closes = segment.rfind("}", opens + 1) if opens >= 0 else -1
+    if closes < 0:
         return None
+    braced = segment[opens : closes + 1]
     try:
-        obj = json.loads(m.group(0))
+        obj = json.loads(braced)
     except (ValueError, RecursionError):
-        obj = _python_dict(m.group(0))
+        obj = _python_dict(braced)
     if not isinstance(obj, dict):
         return None
     if isinstance(value := obj.get("value"), int | float) and not isinstance(value, bool):
         named = obj.get("key") if isinstance(obj.get("key"), str) else None
-        before = _NAMED_BEFORE.search(segment[: m.start()])
+        before = _NAMED_BEFORE.search(segment[:opens])
         if named or before:
             meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else obj
             epoch = next(
@@ -199,10 +204,10 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
         segment = AT_AXIS.sub("", segment, count=1)
         found = {
             _name(m.group(1)): logged(m.group(2))
-            for m in PAIR.finditer(segment)
+            for m in pairs(segment)
             if not segment.startswith("%|", m.end())  # a progress bar's share done (`Map:  40%|███`)
         }
-        for m in _BARE.finditer(segment):
+        for m in named_matches(_BARE, _BARE_START, segment, not_in_last="/()"):
             found.setdefault(_name(m.group(1)), logged(m.group(2)))
         if "|" in segment:
             for cell in segment.split("|"):

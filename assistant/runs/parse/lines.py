@@ -11,7 +11,7 @@ from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name, normali
 
 # not followed by a letter, a digit or a dot that goes on (`1.2.3` is a version); a full stop or an
 # ellipsis may end it (`Discriminator Loss: 0.3907... Generator Loss: 3.4972`)
-NUM = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)(?!\w|\.\w)"
+NUM = r"[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)(?!\w|\.\w)"
 # A reading printed as the object that holds it: PyTorch's `tensor(30.75, device='cuda:0')`,
 # TensorFlow's `tf.Tensor(0.41, shape=(), dtype=float32)`, NumPy 2's `np.float64(0.41)`, `array(0.41,
 # dtype=float32)`. Only a lone number is unwrapped; a tensor of several stays unread.
@@ -25,6 +25,10 @@ WORD = r"[A-Za-z][\w./()-]*"
 PAIR = re.compile(
     rf"(?<![A-Za-z0-9.])((?:{WORD}[ \t]+){{0,2}}{WORD})\s*(?:[:=]|[ \t]is[ \t])\s*({NUM})", re.IGNORECASE
 )
+# where a name may begin, and the run of characters it may go on with
+_NAME_START = re.compile(r"(?<![A-Za-z0-9.])[A-Za-z]", re.IGNORECASE)
+_NAME_RUN = re.compile(r"[\w./()-]+")
+_LONG_NAME_RUN = re.compile(r"(?<![\w./()-])[\w./()-]{128}")  # one that has to be read run by run
 TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")  # `[valid]`, `[train]`
 _LEAD_STAGE = re.compile(
     r"^\s*(test|val|valid|validation|eval|evaluation|dev)(?:\s+(?:set|results?|metrics|net output #\d+))?"
@@ -74,9 +78,45 @@ def line_stage(line: str, message: str) -> str | None:
     if "|" in line:  # a cell of its own: `… | ConvS2S_0: Eval | Avg loss: 6.8 | …`
         for cell in line.split("|"):
             last = cell.strip().rsplit(" ", 1)[-1].lower()
-            if last in STAGE_TAGS and last not in TRAIN and "=" not in cell and not PAIR.search(cell):
+            if last in STAGE_TAGS and last not in TRAIN and "=" not in cell and not any(pairs(cell)):
                 return STAGE_TAGS[last]
     return None
+
+
+def named_matches(
+    pattern: re.Pattern[str], start: re.Pattern[str], text: str, not_in_last: str = ""
+) -> Iterator[re.Match[str]]:
+    """`pattern.finditer(text)`, in time linear in the text, for a pattern that begins with names of
+    WORD's characters (a run of them), the first starting where `start` matches. A name started
+    anywhere in one run ends where the run ends, so what may follow is the same wherever it started:
+    only the run's first start needs trying, and, when the pattern's last name may not hold some of
+    the run's characters (`not_in_last`), the first start after the last of those. Trying every
+    start (`finditer`) took the square of a long token's length (`.a-a-…` or `(a(a…`: seconds for
+    32 KB, on lines that come from the user). Runs all shorter than 128 bound that square, and the
+    pattern searched for is faster on them (in one call, not one per run)."""
+    if not _LONG_NAME_RUN.search(text):
+        yield from pattern.finditer(text)
+        return
+    pos = 0
+    for run in _NAME_RUN.finditer(text):
+        lo, hi = max(pos, run.start()), run.end()
+        if lo >= hi:
+            continue  # inside the last match
+        first = start.search(text, lo, hi)
+        tries = [first.start()] if first else []
+        if tries and (cut := max((text.rfind(c, tries[0], hi) for c in not_in_last), default=-1)) >= 0:
+            after = start.search(text, cut + 1, hi)
+            tries += [after.start()] if after else []
+        for at in tries:
+            if m := pattern.match(text, at):
+                yield m
+                pos = m.end()
+                break
+
+
+def pairs(text: str) -> Iterator[re.Match[str]]:
+    """The `name: value` pairs in the text (`PAIR.finditer`, linear: see `named_matches`)."""
+    return named_matches(PAIR, _NAME_START, text)
 
 
 def carried_stages(names: list[str]) -> dict[str, str]:

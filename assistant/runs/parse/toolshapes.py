@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from assistant.runs.parse.lines import LOG_PREFIX, NUM, PAIR
+from assistant.runs.parse.lines import LOG_PREFIX, NUM, pairs
 from assistant.runs.parse.names import HIGHER_BETTER, TRAIN, is_metric_name, tokens
 from assistant.runs.parse.table import Columns, logged
 
@@ -102,8 +102,8 @@ class ToolLines:
     def row(self, segment: str) -> Read | None:
         """(metrics, axes) of a line in one of the shapes, else None."""
         message = LOG_PREFIX.sub("", segment, count=1)
-        if (r := _ROUND.match(message)) and (pairs := _round_fields(message[r.end() :])):
-            return self._boosting(float(r.group(1)), pairs)
+        if (r := _ROUND.match(message)) and (fields := _round_fields(message[r.end() :])):
+            return self._boosting(float(r.group(1)), fields)
         if (c := _CATBOOST.match(message)) and "total:" in message:
             return self._catboost(float(c.group(1)), message)
         if dark := _DARKNET.match(segment):
@@ -111,7 +111,7 @@ class ToolLines:
             return {"loss": loss, "lr": lr}, {"step": float(dark.group(1))}
         if head := _GAN_HEAD.search(segment):
             rest = segment[head.end() :]
-            losses = {f"{m.group(1).split()[-1]} loss": logged(m.group(2)) for m in PAIR.finditer(rest)}
+            losses = {f"{m.group(1).split()[-1]} loss": logged(m.group(2)) for m in pairs(rest)}
             return losses, {"step": float(head.group(1))}
         return None
 

@@ -1,0 +1,56 @@
+"""How the time to read a log grows with the length of its lines (`assistant bench parse`).
+
+A log comes from the user, and a line may hold up to `Limits.max_line_bytes` (256 KB) before it is
+skipped. Each shape below once made a reading pattern try every start in a long token, or backtrack
+over it, so its time grew with the square of the line's length (32 KB of digits: 31 s). Read in
+linear time, a line eight times as long takes about eight times as long."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+from assistant.runs import RunParseError, parse_run
+
+# a unit repeated to the line's length: what it stands for
+SHAPES: dict[str, str] = {
+    "9": "a number written out at length (a hash, a flattened array)",
+    ".a-a": "one token joined by hyphens and dots",
+    "_a": "one identifier joined by underscores",
+    "(a": "a token of nested calls",
+    "a(loss": "loss names inside nested calls",
+    "tensor(": "reading holders that never close",
+    "{": "braces that never close",
+    "{'a": "a dict that never closes",
+    '{"a": 1, ': "a JSON object that never closes",
+    "a ": "words",
+    "loss 1 ": "bare readings",
+    "a=1 ": "key=value pairs",
+    "|a  ": "table cells",
+    " ": "blanks",
+    "step ": "counter words without numbers",
+    "1e": "a number's exponent without digits",
+}
+
+
+def _log(unit: str, size: int) -> str:
+    """Readable lines with two long lines of the shape among them."""
+    line = unit * (size // len(unit))
+    return f"{line}\nepoch 1 loss 0.5\nepoch 2 loss 0.4\n{line}\nepoch 3 loss 0.3\n"
+
+
+def _seconds(text: str) -> float:
+    start = time.perf_counter()
+    with contextlib.suppress(RunParseError):  # refused is an answer too; the time is what is measured
+        parse_run(text)
+    return time.perf_counter() - start
+
+
+def bench_parse(sizes: tuple[int, int] = (32_000, 256_000)) -> list[dict[str, Any]]:
+    """Seconds to read a log whose two long lines are each shape at both sizes, and their ratio."""
+    rows = []
+    for unit, what in SHAPES.items():
+        small, large = (_seconds(_log(unit, size)) for size in sizes)
+        rows.append({"shape": unit, "what": what, "small_s": small, "large_s": large, "ratio": large / small})
+    return rows
