@@ -226,6 +226,48 @@ def test_the_hugging_face_trainers_notebook_table_is_read_and_a_progress_bars_sh
     assert run.sources["train_loss"] == "Training_Loss" and run.sources["val_loss"] == "Validation_Loss"
     assert len(run) == 10 and not any("map" in m for m in run.metrics)
     assert run.table["step"].tolist() == [100.0 * i for i in range(1, 11)]
+    assert "val_f1_score" in run.metrics  # what compute_metrics adds is the evaluation's
+
+
+def test_a_trainer_table_of_two_columns_is_the_training_curve_beside_the_trainoutput():
+    # a QLoRA fine-tune's notebook, saved mid-run: `Step | Training Loss` only, and the TrainOutput of
+    # an earlier run printed as text, naming train_loss once: the table's rows are the curve
+    rows = "".join(f"<tr><td>{10 * i}</td><td>{1.45 - 0.01 * i:.6f}</td></tr>" for i in range(1, 31))
+    html = (
+        "<div><progress value='300' max='858'></progress> [300/858 1:10:00 < 2:10:00, Epoch 1.04/3]</div>"
+        "<table><thead><tr><th>Step</th><th>Training Loss</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+    output = {"output_type": "display_data", "data": {"text/html": [html], "text/plain": ["<HTML object>"]}}
+    printed = (
+        "TrainOutput(global_step=858, training_loss=1.19, metrics={'train_runtime': 11675.6, "
+        "'train_loss': 1.19})"
+    )
+    notebook = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "outputs": [{"output_type": "stream", "name": "stdout", "text": [printed]}],
+            },
+            {"cell_type": "code", "outputs": [output]},
+        ]
+    }
+    run = parse_run(json.dumps(notebook))
+    assert run.sources["train_loss"] == "Training_Loss" and len(run) == 30
+    assert run.table["step"].tolist()[:3] == [10.0, 20.0, 30.0]
+
+
+def test_lightning_checkpoint_lines_are_read_at_full_precision_not_from_the_file_name():
+    # ModelCheckpoint(verbose=True) prints the monitored value, then the file it saves, whose name
+    # repeats it rounded (and, without a version suffix, runs into `.ckpt`)
+    lines = [
+        f"Epoch {e}, global step {e + 1}: 'val_loss' reached {v:.5f} (best {v:.5f}), saving model to "
+        f"'checkpoints/epoch={e}-step={e + 1}-val_loss={v:.4f}{'-v1' if e % 2 else ''}.ckpt' as top 1"
+        for e, v in enumerate(_falling(12, 0.333, 0.057))
+    ]
+    run = parse_run("\n".join(lines))
+    assert len(run) == 12 and run.table["epoch"].tolist() == list(range(1, 13))
+    assert run.table["val_loss"].tolist() == [round(v, 5) for v in _falling(12, 0.333, 0.057)]
 
 
 def test_tensorflow_object_detection_prints_its_loss_dict_over_several_lines():

@@ -48,6 +48,7 @@ from assistant.runs.parse.lines import (
     line_stage,
     named_matches,
     pairs,
+    unquote_readings,
     unwrap_numbers,
 )
 from assistant.runs.parse.loggertable import TABLE_RULE, LoggerTable
@@ -259,7 +260,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     last_stage: str | None = None
     reached = False
     for line in joined_dicts(lines):
-        line = unwrap_numbers(line)
+        line = unquote_readings(unwrap_numbers(line))
         message = LOG_PREFIX.sub("", line, count=1)
         stage = line_stage(line, message)
         if stage is None and _SUMMARY.match(message):

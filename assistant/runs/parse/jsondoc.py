@@ -33,6 +33,7 @@ from assistant.runs.parse.jsonseries import (
     add_series,
 )
 from assistant.runs.parse.jsonstream import events, parser, spells_nan
+from assistant.runs.parse.lines import NUMBER
 from assistant.runs.parse.names import export_tag, role, stage_of
 from assistant.runs.parse.table import (
     DEFAULT_LIMITS,
@@ -265,15 +266,26 @@ def _notebook_lines(opener: Callable[[], IO[bytes]], limits: Limits) -> Iterator
 
 def _trainer_table(html: str) -> list[str]:
     """The Hugging Face Trainer's notebook progress table (a `<progress>` bar, then a `<table>` of
-    `Step | Training Loss | Validation Loss | …`) as console lines: a header, then a row per
-    evaluation, each cell one word (`Training_Loss`, `No_log`). Any other HTML (a DataFrame, whose
-    plain-text copy is read already) gives nothing."""
+    `Step | Training Loss | Validation Loss | …`) as console lines, each row's numbers named by its
+    column (`Step: 10 Training_Loss: 1.4516`; `No log` cells left out), the columns `compute_metrics`
+    adds after `Validation Loss` (`F1`, `Accuracy`) as the evaluation's. Named on every line, a table of
+    two columns is read as surely as one of seven: printed as a header and rows, `Step | Training
+    Loss` alone was too few names for a header, and the numbers under it were taken for unnamed ones.
+    Any other HTML (a DataFrame, whose plain-text copy is read already) gives nothing."""
     if "<progress" not in html or "<table" not in html:
         return []
-    lines = []
-    for row in _HTML_ROW.findall(html):
-        cells = (unescape(_HTML_TAG.sub("", c)).strip() for c in _HTML_CELL.findall(row))
-        lines.append(" ".join(re.sub(r"\s+", "_", c) or "-" for c in cells))
+    rows = [
+        [re.sub(r"\s+", "_", unescape(_HTML_TAG.sub("", c)).strip()) for c in _HTML_CELL.findall(row)]
+        for row in _HTML_ROW.findall(html)
+    ]
+    if not rows:
+        return []
+    names, lines = rows[0], []
+    if any(stage_of(n) == "val" for n in names):  # what `compute_metrics` adds is the evaluation's
+        names = [f"Validation_{n}" if stage_of(n) is None and role(n) == "metric" else n for n in names]
+    for row in rows[1:]:
+        pairs = [f"{name}: {cell}" for name, cell in zip(names, row, strict=False) if NUMBER.match(cell)]
+        lines.append(" ".join(pairs))
     return lines
 
 

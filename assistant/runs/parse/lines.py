@@ -167,6 +167,29 @@ def joined_dicts(lines: Iterable[str]) -> Iterator[str]:
     yield from held
 
 
+# PyTorch Lightning's ModelCheckpoint: `Epoch 3, global step 8: 'val_loss' reached 0.14260 (best
+# 0.14260), saving model to 'checkpoints/epoch=3-step=8-val_loss=0.1426.ckpt' as top 1`
+_REACHED = re.compile(rf"'([A-Za-z][\w./-]*)' reached ({NUM})")
+_QUOTED = re.compile(r"(['\"])([^'\"\s]*)\1")
+_EXTENSION = re.compile(r"\.[A-Za-z]\w{0,9}$")
+
+
+def unquote_readings(line: str) -> str:
+    """The line with a quoted metric that `reached` a value written as its `name: value` pair, and a
+    quoted file name holding readings taken out: a checkpoint's name repeats them rounded (`val_loss=
+    0.1426.ckpt`, or not read at all before its extension), and its `epoch=3` counts from 0."""
+    if "'" not in line and '"' not in line:
+        return line
+    line = _REACHED.sub(r"\1: \2", line)
+
+    def named_file(m: re.Match[str]) -> str:
+        name = m.group(2)
+        path = "/" in name or "\\" in name or _EXTENSION.search(name)
+        return "''" if path and "=" in name else m.group(0)
+
+    return _QUOTED.sub(named_file, line)
+
+
 def unwrap_numbers(line: str) -> str:
     """The line with each reading printed as its holder (`tensor(0.41, device='cuda:0')`) as the bare
     number, so a `name=value` pair reads it."""
