@@ -13,6 +13,7 @@ import pytest
 
 from assistant.runs import detect, parse_run
 from assistant.runs.curves import judged_metric, run_curves
+from assistant.runs.parse.names import normalise
 from tests.run_helpers import falling as _falling
 
 
@@ -36,6 +37,26 @@ def test_ultralytics_results_csv_sums_its_component_losses():
     assert any("sum of its logged parts" in n for n in run.notes)
     assert run.table["train_loss"].iloc[0] == pytest.approx(1.5 * 3.5, rel=1e-3)
     assert [f.kind for f in detect(run)] == ["healthy"]
+    # the mAP is computed on the validation set each epoch (a detector never computes it in training)
+    assert "val_m_ap50_b" in run.metrics and "train_m_ap50_b" not in run.metrics
+
+
+def test_a_reading_only_an_evaluation_computes_is_held_out_unless_named_otherwise():
+    assert [normalise(n) for n in ("mAP50", "bbox_mAP", "bleu", "WER")] == [
+        "val_m_ap50", "val_bbox_m_ap", "val_bleu", "val_wer",
+    ]  # fmt: skip
+    assert [normalise(n) for n in ("train_bleu", "test/mAP", "ap_loss")] == [
+        "train_bleu",
+        "test_m_ap",
+        "train_ap_loss",
+    ]
+    # a test loss is still the held-out curve beside an mAP that says no stage (FCOS on VOC)
+    text = "\n".join(
+        f"epoch {e}, loss: {t:.4f}, test_loss: {t * 1.2:.4f}, mAP: {0.3 + e / 50:.3f}"
+        for e, t in enumerate(_falling(12), start=1)
+    )
+    run = parse_run(text)
+    assert run.sources["val_loss"] == "test_loss" and "val_m_ap" in run.metrics
 
 
 def test_detectron2_metrics_json_lines_read_total_loss_per_iteration():

@@ -52,6 +52,7 @@ def test_a_console_table_under_a_header_printed_each_epoch_is_read_column_by_col
     assert {"train_box_loss", "train_obj_loss", "train_cls_loss"} <= set(run.metrics)
     assert run.sources["train_loss"] == "box_loss + obj_loss + cls_loss" and len(run) == 12
     assert list(run.table["epoch"])[:2] == [1, 2]
+    assert run.table["val_m_ap50"].tolist()[:2] == [0.3, 0.32]  # the validation table's
     prose = "Computing the loss and accuracy\n" + "\n".join(
         f"epoch {e} loss: {t:.3f}" for e, t in enumerate(_falling(8))
     )

@@ -52,6 +52,10 @@ LOWER_BETTER = LOSS | {
     "error", "err", "mse", "mae", "rmse", "fid", "kid", "lpips", "dist", "distance", "wer", "cer",
     "perplexity", "ppl", "mape", "rmsle", "msle", "nloglik", "deviance",
 }  # fmt: skip
+# Readings only an evaluation pass computes (a detector's mAP, a translation's BLEU, a recogniser's
+# WER): said without a stage (Ultralytics' `metrics/mAP50(B)`, YOLO's console table `mAP50`), they are
+# the held-out set's, not training's.
+EVALUATED = {"map", "map50", "map75", "ap", "ap50", "ap75", "bleu", "rouge", "cider", "meteor", "wer", "cer"}
 EPISODE = {"episode", "ep", "eprew", "episodic"}  # `ep_ret`, `mean 100 episode reward`
 REWARD = {"reward", "rew", "return", "ret"}  # an episode's return is its summed reward (`AverageEpRet`)
 
@@ -118,6 +122,13 @@ def stage_of(name: str) -> str | None:
     return None
 
 
+def evaluated(name: str) -> bool:
+    """Whether the name, saying no stage, is a reading only an evaluation computes (EVALUATED; not a
+    loss named for one, `ap_loss`)."""
+    toks = set(tokens(name))
+    return stage_of(name) is None and bool(EVALUATED & toks) and not LOSS & toks
+
+
 # A column named for the rate its run used (a sweep's `learning_rate_0.005`, `lr=1e-3`): what it
 # holds is that run's reading (a loss), not a rate; it keeps its name, and says no direction.
 _RATE_NAMED = re.compile(r"(?:lr|learning[_ ]?rate)[_=: -]*(?:\d*\.\d+|\d+e-?\d+)", re.IGNORECASE)
@@ -135,6 +146,8 @@ def normalise(name: str, default_stage: str = "train") -> str:
     if len(toks) > 1 and toks[-1] == "value" and toks[-2] in METRIC_TOKENS:
         toks = toks[:-1]  # Megatron-LM's `lm loss value` is the loss (an RL critic's is `value loss`)
     stage = stage_of(name) or default_stage
+    if stage == "train" and evaluated(name):
+        stage = "val"
     rest = [t for t in toks if t not in VAL | TRAIN | TEST | NOISE]
     if len(rest) > 1 and rest[0] in LOSS and rest[-1] == rest[0] and "/" in name:
         rest = rest[1:]  # a group of losses named `Loss/`: TF's `Loss/total_loss`, `Loss/box_loss`

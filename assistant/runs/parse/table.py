@@ -19,7 +19,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from assistant.runs.parse.names import PLAYERS, component_of, direction, is_metric_name, normalise, stage_of
+from assistant.runs.parse.names import (
+    PLAYERS,
+    component_of,
+    direction,
+    evaluated,
+    is_metric_name,
+    normalise,
+    stage_of,
+)
 from assistant.runs.parse.parts import pair_lone_part, sum_of_parts
 from assistant.runs.parse.restarts import last_run, last_started, steps_across_epochs
 
@@ -266,7 +274,9 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
     # DETR, fairseq, RL's Test_Return…: with no validation curve, test is the held-out set
     # (a validation reading printed once, `Best val Acc: 0.74` at the end, is a summary, not a curve)
     curves = [k for k in chosen if len(cols.values[chosen[k]]) > 1]
-    if not any(k.startswith("val_") for k in curves) and any(k.startswith("test_") for k in curves):
+    # (a reading only an evaluation computes, mAP, is the held-out set's by default: not a val curve)
+    said = [k for k in curves if k.startswith("val_") and not evaluated(str(chosen[k]))]
+    if not said and any(k.startswith("test_") for k in curves):
         for key in [k for k in curves if k.startswith("test_")]:
             if (to := "val_" + key[len("test_") :]) not in curves:
                 chosen[to] = chosen.pop(key)
