@@ -506,3 +506,46 @@ def test_a_keras_callbacks_epoch_line_does_not_move_the_epoch_and_a_summary_is_n
     )
     run = parse_run(text + "\nBest val Acc: 0.742603")
     assert run.sources["val_loss"] == "test Loss" and "val_acc" in run.metrics
+
+
+def test_a_table_drawn_with_pipes_is_read_row_by_row():
+    # a Hugging Face model card's training results (Markdown), and rich's box-drawn table
+    losses = _falling(8, 0.45, 0.1)
+    card = "\n".join(
+        [
+            "It achieves the following results on the evaluation set:",
+            "",
+            "| Training Loss | Epoch | Step | Validation Loss | Accuracy |",
+            "|:-------------:|:-----:|:----:|:---------------:|:--------:|",
+            *(
+                f"| {'No log' if e == 0 else f'{t:.4f}'} | {e + 1}.0 | {50 * (e + 1)} | {t * 1.1:.4f} | "
+                f"{0.8 + e / 100:.2f} |"
+                for e, t in enumerate(losses)
+            ),
+            "",
+            "### Framework versions",
+        ]
+    )
+    run = parse_run(card)
+    assert run.sources["train_loss"] == "Training Loss" and run.sources["val_loss"] == "Validation Loss"
+    assert len(run.table["val_loss"].dropna()) == 8 and run.table["train_loss"].dropna().iloc[0] == round(
+        losses[1], 4
+    )
+    assert "val_acc" in run.metrics  # the Trainer's compute_metrics: the evaluation's accuracy
+    boxed = "\n".join(
+        [
+            "┏━━━━━━━┳━━━━━━━━━━━━┳━━━━━━━━━━┓",
+            "┃ Epoch ┃ Train Loss ┃ Val Loss ┃",
+            "┡━━━━━━━╇━━━━━━━━━━━━╇━━━━━━━━━━┩",
+            *(f"│ {e + 1} │ {t:.4f} │ {t * 1.1:.4f} │" for e, t in enumerate(losses)),
+            "└───────┴────────────┴──────────┘",
+        ]
+    )
+    run = parse_run(boxed)
+    assert run.table["epoch"].tolist() == list(range(1, 9)) and {"train_loss", "val_loss"} <= set(run.metrics)
+    # readings drawn with pipes are no header: bentrevett's `| Epoch: 01 | Train Loss: 4.2 | …`
+    lined = "\n".join(
+        f"| Epoch: {e + 1:02} | Train Loss: {t:.3f} | Val. Loss: {t * 1.1:.3f} |"
+        for e, t in enumerate(losses)
+    )
+    assert len(parse_run(lined).table["val_loss"].dropna()) == 8

@@ -397,3 +397,23 @@ def test_three_evaluations_each_worse_than_the_last_while_training_falls_is_over
     worse = "\n".join(ln.replace("'eval_loss': 0.7,", "'eval_loss': 0.9,") for ln in lines)
     healthy = detect(parse_run(worse))
     assert [f.kind for f in healthy] == ["healthy"] and "31% above its best reading" in healthy[0].evidence
+
+
+def test_a_held_out_map_that_rose_clear_of_its_noise_is_learning_though_far_from_its_ceiling():
+    # a detector fine-tuned for 16k steps: its loss eases 15%, its evaluation's AP50 goes 22 -> 27.5
+    # (a fifteenth of the way to 100, far above its noise): it learns. The same AP50 wandering in its
+    # noise around 22 beside that loss is underfitting.
+    rng = np.random.default_rng(5)
+    loss = [0.175 - 0.026 * i / 80 + rng.normal(0, 0.006) for i in range(81)]
+    rising = [22.4 + 5.1 * min(i, 8) / 8 + rng.normal(0, 0.5) for i in range(16)]
+    flat = [22.4 + rng.normal(0, 0.5) for _ in range(16)]
+    for ap50, want in ((rising, False), (flat, True)):
+        lines = []
+        for i, v in enumerate(loss):
+            lines.append(f"iter: {200 * i + 19}  total_loss: {v:.4f}  lr: 0.02")
+            if i % 5 == 4:
+                a = ap50[i // 5]  # detectron2's COCO table
+                lines += ["|  AP  |  AP50  |  AP75  |", "|:----:|:------:|:------:|"]
+                lines.append(f"| {a / 2:.3f} | {a:.3f} | {a / 3:.3f} |")
+        found = _kinds("\n".join(lines))
+        assert ("underfitting" in found) == want, found

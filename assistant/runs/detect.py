@@ -251,8 +251,10 @@ def _underfitting(
 ) -> Finding | None:
     """Judged on the run's own progress: with a held-out curve, held-out progress decides (the
     training loss may fall some while the model generalises nothing; with several, the one that
-    improves most); without one, training's. Not said of a log that begins well into training: what
-    it learned before the log is not in it. Without a held-out curve, a training score (accuracy,
+    improves most); without one, training's. A held-out score (accuracy, mAP) that rose by more than
+    `noise_widths` of its noise is not "barely moving", whatever share of its ceiling that was: a
+    detector's mAP has a ceiling no model reaches. Not said of a log that begins well into training:
+    what it learned before the log is not in it. Without a held-out curve, a training score (accuracy,
     AUROC) that clearly improves says it learns."""
     if tr is None or len(tr) < th.min_points or starts_late(run):
         return None
@@ -274,6 +276,8 @@ def _underfitting(
         v_progress, v_level, _ = _progress(va, th)
         if v_progress >= th.underfit_val_progress:
             return None
+        if va.score and v_level - float(va.trend[-1]) > th.noise_widths * va.noise:
+            return None  # a held-out score that rose clear of its noise learned (an mAP of 22 -> 27)
         v0, v1 = va.logged(v_level), va.logged(va.trend[-1])
         val_text = f", and validation {va.name} barely moves ({fmt(v0)} to {fmt(v1)})"
         details["val_end"] = v1

@@ -10,12 +10,14 @@ Understood, in any mix:
 - lines that begin with a tag or a timestamp (`[train] …`, `[INFO] …`, `2026-11-02 10:00:01,123 - …`):
   a stage tag (`[train]`, `[valid]`, `[eval]`, `[test]`, fairseq's `[train_inner]`) is the stage of the
   line's names that say none;
-- a JSON object inside a line (fairseq's `[train_inner][INFO] - {"loss": "0.26", …}`), numbers as
+- a JSON object inside a line (inlinejson; fairseq's `[train_inner][INFO] - {"loss": "0.26", …}`), numbers as
   strings included;
 - records spread over lines: a line with only a step or epoch (`[step=10/10000,epoch=0]`) opens a
   record that the following lines' values belong to;
 - logger tables (OpenAI baselines, Stable-Baselines3, improved-diffusion): rows `| loss | 0.02 |`
   between rules of dashes, one record per table, its `step` / `total_timesteps` row the step;
+- tables drawn with pipes (pipetable): Markdown's `| Epoch | Train Loss |` over `|---|---|` (a model
+  card's training results, detectron2's evaluation), rich's box-drawn ones;
 - lines in the shape one tool prints (toolshapes): XGBoost's, LightGBM's and CatBoost's boosting rounds,
   darknet's YOLO training lines, pytorch-CycleGAN-and-pix2pix's loss_log.txt;
 - tqdm bars with a postfix: `Epoch 2: 100%|████| 938/938 [00:12<00:00, 75.1it/s, loss=0.41]` (a
@@ -26,16 +28,14 @@ A `name: value` pair counts only when its name is a metric (names.is_metric_name
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import itertools
-import json
 import math
 import re
 from collections.abc import Iterable
-from typing import Any
 
 from assistant.runs.parse.headed import HeadedRows
+from assistant.runs.parse.inlinejson import json_values
 from assistant.runs.parse.lines import (
     AT_AXIS,
     LOG_PREFIX,
@@ -53,6 +53,7 @@ from assistant.runs.parse.lines import (
 )
 from assistant.runs.parse.loggertable import TABLE_RULE, LoggerTable
 from assistant.runs.parse.names import is_metric_name, normalise, role, stage_of, tokens
+from assistant.runs.parse.pipetable import PipeTable
 from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, finish, logged
 from assistant.runs.parse.toolshapes import ToolLines
 from assistant.runs.parse.unnamed import NUMBERS_ONLY, UNNAMED, bare_numbers
@@ -83,7 +84,6 @@ _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress b
 _SUMMARY = re.compile(r"^\s*\*\s+\w")
 _IDENTIFIER = re.compile(r"[A-Za-z][\w./-]*")  # one word: a name written as a cell of its own
 MIN_PRINTS = 3  # prints of a lone epoch that make a curve of it
-_MOST_EPOCHS = 100_000  # an epoch number past this is a count of samples or tokens
 # MLPerf result logs name every benchmark's quality metric `eval_accuracy`; for these it is a
 # lower-is-better reading (the benchmarks' published targets: a word error rate, a log-perplexity,
 # an evaluation loss), named in `:::MLLOG {"key": "submission_benchmark", "value": "rnnt"}`.
@@ -104,7 +104,6 @@ _ARGS = re.compile(
 _LR_TO = re.compile(
     r"\blearning[ _]rate\b(?:\s+of\s+group\s+\d+)?\s+to\s+(\d*\.?\d+(?:[eE][-+]?\d+)?)", re.IGNORECASE
 )  # its number may end the sentence: `1.0000e-04.`
-_NAMED_BEFORE = re.compile(r"([A-Za-z][\w./]*):\s*$")  # `eval_accuracy: ` just before a JSON object
 # words that precede a name in prose or in a log's prefix, never part of it
 _PROSE = {
     "the", "a", "an", "is", "was", "of", "at", "on", "for", "with", "and", "current", "new", "now",
@@ -127,59 +126,6 @@ def _name(raw: str) -> str:
     return " ".join(kept)
 
 
-def _json_values(segment: str) -> dict[str, float] | None:
-    """The numbers of a JSON object written inside the line, or None when there is none. An object
-    that is one reading named outside it (MLPerf's `eval_accuracy: {"epoch": 3, "value": 0.75}`) or
-    by its own `key` (`:::MLLOG {"key": "eval_accuracy", "value": 0.75, "metadata": {"epoch_num":
-    3}}`) is that reading, with its epoch."""
-    # from the first `{` to the last `}` (as `\{.*\}` finds it: searched for, that pattern took the
-    # square of a line of braces' length)
-    opens = segment.find("{")
-    closes = segment.rfind("}", opens + 1) if opens >= 0 else -1
-    if closes < 0:
-        return None
-    braced = segment[opens : closes + 1]
-    try:
-        obj = json.loads(braced)
-    except (ValueError, RecursionError):
-        obj = _python_dict(braced)
-    if not isinstance(obj, dict):
-        return None
-    if isinstance(value := obj.get("value"), int | float) and not isinstance(value, bool):
-        named = obj.get("key") if isinstance(obj.get("key"), str) else None
-        before = _NAMED_BEFORE.search(segment[:opens])
-        if named or before:
-            meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else obj
-            epoch = next(
-                (meta[k] for k in ("epoch_num", "epoch") if isinstance(meta.get(k), int | float)), None
-            )
-            out = {named or before.group(1): logged(value)}
-            if epoch is None:
-                return out
-            # MLPerf's language-model benchmarks count samples or tokens in `epoch_num` (1258291200)
-            return {**out, "epoch" if epoch < _MOST_EPOCHS else "step": float(epoch)}
-    out: dict[str, float] = {}
-    for k, v in obj.items():
-        if isinstance(v, bool) or not isinstance(v, int | float | str):
-            continue
-        try:
-            out[str(k)] = logged(v)
-        except ValueError:
-            continue
-    return out
-
-
-def _python_dict(text: str) -> Any:
-    """A dict Python printed (`{'loss': 0.69, 'epoch': 0.04}`: the Hugging Face Trainer's console),
-    read as a literal (never evaluated); None when it is not one."""
-    if not text.startswith("{'"):
-        return None
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError):
-        return None
-
-
 def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[str, float]]:
     """(metrics, axes) of a line: axes are an epoch or step written inside a JSON object. A line whose
     tags name several stages (ESPnet's `1epoch results: [train] loss=…, [valid] loss=…, acc=…`) is
@@ -193,7 +139,7 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
         return metrics, {}
     found: dict[str, float] = {}
     axes: dict[str, float] = {}
-    if (obj := _json_values(segment)) is not None:
+    if (obj := json_values(segment)) is not None:
         for k, v in obj.items():
             if (r := role(k)) != "metric":
                 axes[r] = v
@@ -241,6 +187,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     bare: list[list[float]] = []  # lines of several numbers alone, likewise
     table = LoggerTable()
     headed = HeadedRows()
+    drawn = PipeTable()
     tools = ToolLines()
     # a run of one epoch that prints its readings again and again (`Epoch:  0 | train loss: 0.31 | test
     # accuracy: 0.91` every 50 steps): each print is a point when no second epoch comes
@@ -278,9 +225,11 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             if table.open:
                 add_table()
                 table.open = False
-            if tools.skip(segment) or headed.header(segment):
+            if tools.skip(segment) or headed.header(segment) or drawn.feed(segment):
                 continue
-            values, axes = headed.row(segment) or tools.row(segment) or _metrics(segment, stage)
+            values, axes = (
+                headed.row(segment) or drawn.row(segment) or tools.row(segment) or _metrics(segment, stage)
+            )
             announced = not values and (lr := _LR_TO.search(segment)) is not None
             if announced:
                 values = {"lr": logged(lr.group(1))}

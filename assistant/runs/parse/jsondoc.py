@@ -34,7 +34,7 @@ from assistant.runs.parse.jsonseries import (
 )
 from assistant.runs.parse.jsonstream import events, parser, spells_nan
 from assistant.runs.parse.lines import NUMBER
-from assistant.runs.parse.names import export_tag, role, stage_of
+from assistant.runs.parse.names import evaluation_columns, export_tag, role, stage_of
 from assistant.runs.parse.table import (
     DEFAULT_LIMITS,
     Columns,
@@ -275,14 +275,12 @@ def _trainer_table(html: str) -> list[str]:
     if "<progress" not in html or "<table" not in html:
         return []
     rows = [
-        [re.sub(r"\s+", "_", unescape(_HTML_TAG.sub("", c)).strip()) for c in _HTML_CELL.findall(row)]
+        [re.sub(r"\s+", " ", unescape(_HTML_TAG.sub("", c)).strip()) for c in _HTML_CELL.findall(row)]
         for row in _HTML_ROW.findall(html)
     ]
     if not rows:
         return []
-    names, lines = rows[0], []
-    if any(stage_of(n) == "val" for n in names):  # what `compute_metrics` adds is the evaluation's
-        names = [f"Validation_{n}" if stage_of(n) is None and role(n) == "metric" else n for n in names]
+    names, lines = [n.replace(" ", "_") for n in evaluation_columns(rows[0])], []
     for row in rows[1:]:
         pairs = [f"{name}: {cell}" for name, cell in zip(names, row, strict=False) if NUMBER.match(cell)]
         lines.append(" ".join(pairs))

@@ -129,6 +129,17 @@ def evaluated(name: str) -> bool:
     return stage_of(name) is None and bool(EVALUATED & toks) and not LOSS & toks
 
 
+def evaluation_columns(names: list[str]) -> list[str]:
+    """A table's column names, with a metric that says no stage named as the evaluation's when the
+    table marks both its training and its validation columns (the Trainer's `Training Loss |
+    Validation Loss | Accuracy`: the accuracy is what `compute_metrics` computed on the evaluation
+    set). Where training columns go unmarked (Keras' `loss acc val_loss val_acc`), they are those."""
+    stages = {stage_of(n) for n in names}
+    if not {"train", "val"} <= stages:
+        return names
+    return [f"Validation {n}" if stage_of(n) is None and role(n) == "metric" else n for n in names]
+
+
 # A column named for the rate its run used (a sweep's `learning_rate_0.005`, `lr=1e-3`): what it
 # holds is that run's reading (a loss), not a rate; it keeps its name, and says no direction.
 _RATE_NAMED = re.compile(r"(?:lr|learning[_ ]?rate)[_=: -]*(?:\d*\.\d+|\d+e-?\d+)", re.IGNORECASE)

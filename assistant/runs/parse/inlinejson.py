@@ -1,0 +1,68 @@
+"""A JSON object written inside a console line (fairseq's `[train_inner][INFO] - {"loss": "0.26", …}`,
+MLPerf's `:::MLLOG {"key": "eval_accuracy", "value": 0.75, …}`), or a dict Python printed (the
+Hugging Face Trainer's `{'loss': 0.69, 'epoch': 0.04}`): its numbers, by name."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from typing import Any
+
+from assistant.runs.parse.table import logged
+
+_NAMED_BEFORE = re.compile(r"([A-Za-z][\w./]*):\s*$")  # `eval_accuracy: ` just before a JSON object
+_MOST_EPOCHS = 100_000  # an epoch number past this is a count of samples or tokens
+
+
+def json_values(segment: str) -> dict[str, float] | None:
+    """The numbers of a JSON object written inside the line, or None when there is none. An object
+    that is one reading named outside it (MLPerf's `eval_accuracy: {"epoch": 3, "value": 0.75}`) or
+    by its own `key` (`:::MLLOG {"key": "eval_accuracy", "value": 0.75, "metadata": {"epoch_num":
+    3}}`) is that reading, with its epoch."""
+    # from the first `{` to the last `}` (as `\{.*\}` finds it: searched for, that pattern took the
+    # square of a line of braces' length)
+    opens = segment.find("{")
+    closes = segment.rfind("}", opens + 1) if opens >= 0 else -1
+    if closes < 0:
+        return None
+    braced = segment[opens : closes + 1]
+    try:
+        obj = json.loads(braced)
+    except (ValueError, RecursionError):
+        obj = python_dict(braced)
+    if not isinstance(obj, dict):
+        return None
+    if isinstance(value := obj.get("value"), int | float) and not isinstance(value, bool):
+        named = obj.get("key") if isinstance(obj.get("key"), str) else None
+        before = _NAMED_BEFORE.search(segment[:opens])
+        if named or before:
+            meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else obj
+            epoch = next(
+                (meta[k] for k in ("epoch_num", "epoch") if isinstance(meta.get(k), int | float)), None
+            )
+            out = {named or before.group(1): logged(value)}
+            if epoch is None:
+                return out
+            # MLPerf's language-model benchmarks count samples or tokens in `epoch_num` (1258291200)
+            return {**out, "epoch" if epoch < _MOST_EPOCHS else "step": float(epoch)}
+    out: dict[str, float] = {}
+    for k, v in obj.items():
+        if isinstance(v, bool) or not isinstance(v, int | float | str):
+            continue
+        try:
+            out[str(k)] = logged(v)
+        except ValueError:
+            continue
+    return out
+
+
+def python_dict(text: str) -> Any:
+    """A dict Python printed (`{'loss': 0.69, 'epoch': 0.04}`: the Hugging Face Trainer's console),
+    read as a literal (never evaluated); None when it is not one."""
+    if not text.startswith("{'"):
+        return None
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError):
+        return None
