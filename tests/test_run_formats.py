@@ -457,3 +457,14 @@ def test_records_whose_one_reading_is_an_unnamed_value_are_drawn_on_the_last_run
     assert any("name no metric" in n for n in run.notes)
     found = detect(parse_run(json.dumps(records)))
     assert [f.kind for f in found] == ["healthy"] and "no trend is judged" in found[0].evidence
+
+
+def test_timms_summary_csv_with_a_learning_rate_per_group_in_quotes_is_read():
+    # `train_lr` holds one rate per parameter group, quoted: the header's cells are counted the way
+    # a CSV reader counts them, so the file is a CSV and not console text with nothing in it
+    rows = [
+        f'{e},{t:.6f},"[{1e-4 * (1 - e / 12):.6g}, {1e-4 * (1 - e / 12):.6g}]",{t * 0.8:.6f},{30 + 3 * e:.3f}'
+        for e, t in enumerate(_falling(12, 5.6, 2.0))
+    ]
+    run = parse_run("epoch,train_loss,train_lr,eval_loss,eval_top1\n" + "\n".join(rows))
+    assert run.fmt == "csv" and run.sources["val_loss"] == "eval_loss" and len(run) == 12

@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
-from assistant.runs import detect, parse_run
+from assistant.runs import RunParseError, detect, parse_run
 from assistant.runs.curves import judged_metric, metric_curves
 from tests.run_helpers import falling as _falling
 
@@ -256,6 +257,31 @@ def test_a_trainer_table_of_two_columns_is_the_training_curve_beside_the_trainou
     run = parse_run(json.dumps(notebook))
     assert run.sources["train_loss"] == "Training_Loss" and len(run) == 30
     assert run.table["step"].tolist()[:3] == [10.0, 20.0, 30.0]
+
+
+def test_a_metrics_table_shown_only_as_html_is_read_with_the_stage_its_rows_name():
+    # fastprogress (fastai's miniai course): `accuracy | loss | epoch | train`, a row for training and
+    # one for evaluation each epoch, the stage in a cell; the result's plain text is only a placeholder
+    rows = "".join(
+        f"<tr><td>{0.5 + e / 40:.3f}</td><td>{t:.3f}</td><td>{e}</td><td>train</td></tr>"
+        f"<tr><td>{0.48 + e / 40:.3f}</td><td>{t * 1.1:.3f}</td><td>{e}</td><td>eval</td></tr>"
+        for e, t in enumerate(_falling(10, 2.0, 0.5))
+    )
+    head = "<thead><tr><th>accuracy</th><th>loss</th><th>epoch</th><th>train</th></tr></thead>"
+    html = f"<table>{head}{rows}</table>"
+    shown = {"text/html": [html], "text/plain": ["<IPython.core.display.HTML object>"]}
+    frame = {"text/html": [html], "text/plain": ["   accuracy  loss\n0  0.5  2.0"]}  # a DataFrame's
+    for data, read in ((shown, True), (frame, False)):
+        notebook = {
+            "cells": [{"cell_type": "code", "outputs": [{"output_type": "display_data", "data": data}]}]
+        }
+        if read:
+            run = parse_run(json.dumps(notebook))
+            assert run.sources["val_loss"] == "eval_loss" and run.sources["train_loss"] == "train_loss"
+            assert len(run) == 10 and run.table["val_loss"].iloc[0] == 2.2
+        else:  # its plain-text copy is what is read
+            with pytest.raises(RunParseError):
+                parse_run(json.dumps(notebook))
 
 
 def test_lightning_checkpoint_lines_are_read_at_full_precision_not_from_the_file_name():

@@ -399,6 +399,23 @@ def test_three_evaluations_each_worse_than_the_last_while_training_falls_is_over
     assert [f.kind for f in healthy] == ["healthy"] and "31% above its best reading" in healthy[0].evidence
 
 
+def test_a_fine_tune_stopped_early_after_five_epochs_each_worse_than_its_best_is_overfitting():
+    # Keras, one line an epoch: the training curve is as short as the validation one (no trend for
+    # either), but training fell at every epoch while validation rose at each after its best
+    rows = [(0.9223, 0.7872), (0.5795, 0.7839), (0.3299, 0.8827), (0.1722, 0.9571), (0.0359, 1.0549)]
+    text = "\n".join(
+        f"Epoch {e}/100\n2368/2368 [======] - 162s 68ms/step - loss: {t:.4f} - val_loss: {v:.4f}"
+        for e, (t, v) in enumerate(rows, start=1)
+    )
+    found = detect(parse_run(text))
+    assert [f.kind for f in found] == ["overfitting"] and "rose at each of the 3 evaluations" in found[
+        0
+    ].evidence
+    # training that stalls at one of those epochs does not pull the two apart
+    stalled = text.replace("loss: 0.1722", "loss: 0.3400")
+    assert [f.kind for f in detect(parse_run(stalled))] == ["healthy"]
+
+
 def test_a_held_out_map_that_rose_clear_of_its_noise_is_learning_though_far_from_its_ceiling():
     # a detector fine-tuned for 16k steps: its loss eases 15%, its evaluation's AP50 goes 22 -> 27.5
     # (a fifteenth of the way to 100, far above its noise): it learns. The same AP50 wandering in its

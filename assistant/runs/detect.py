@@ -106,19 +106,30 @@ def _training_fell(tr: Curve, x: float, th: Thresholds) -> tuple[float, float] |
     return None if t0 - t1 < max(tr.noise, th.overfit_train_fall * abs(t0)) else (t0, t1)
 
 
+def _fell_each(tr: Curve, x: float, th: Thresholds) -> tuple[float, float] | None:
+    """(reading at `x`, last reading) of a training curve too short for a trend when it fell at every
+    reading from `x` on, by `overfit_train_fall` of its level in all; None otherwise."""
+    y = tr.y[int(np.searchsorted(tr.x, x)) :]
+    if len(y) < 2 or (np.diff(y) >= 0).any() or -tr.rel(float(y[0]), float(y[-1])) < th.overfit_train_fall:
+        return None
+    return float(y[0]), float(y[-1])
+
+
 def _few_evaluations(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
     """Overfitting on a validation curve too short for a trend (a fine-tune evaluated once an epoch,
     three times): its loss rose at every evaluation after its lowest, two at least, by `min_change`
-    of its level in all, while the training curve fell over the same stretch. Too few points for a
-    noise estimate, so it is said with low confidence."""
-    if va is None or tr is None or not (3 <= len(va) < th.min_points) or len(tr) < th.min_points:
+    of its level in all, while the training curve fell over the same stretch (on its trend; when it
+    is as short, at every reading: a five-epoch fine-tune stopped early). Too few points for a noise
+    estimate, so it is said with low confidence."""
+    if va is None or tr is None or not (3 <= len(va) < th.min_points) or len(tr) < 3:
         return None
     turn = int(np.argmin(va.y))
     after = va.y[turn:]
     rise = va.rel(after[0], after[-1])
     if len(after) < 3 or (np.diff(after) <= 0).any() or not th.min_change <= rise < math.inf:
         return None
-    if (fell := _training_fell(tr, va.x[turn], th)) is None:
+    falls = _training_fell if len(tr) >= th.min_points else _fell_each  # a trend, or every reading
+    if (fell := falls(tr, va.x[turn], th)) is None:
         return None
     t0, t1 = fell
     text = (
@@ -370,7 +381,9 @@ def _healthy(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds, judge
     rose = c.trend[-1] > c.trend[0]  # got worse
     start, end = fmt(c.logged(c.trend[0])), fmt(c.logged(c.trend[-1]))
     moved = "rose" if rose != c.negated else "fell"  # a reward, as logged
-    text = f"{c.label} {c.name} {moved} from {start} to {end} over {len(c)} {c.unit}s"
+    # the trend's ends, where they were (a curve of many points is judged on spans of them: `len(c)`
+    # counts spans, not epochs)
+    text = f"{c.label} {c.name} {moved} from {start} at {c.at(0)} to {end} at {c.at(len(c) - 1)} on its trend"
     if tr is not None and va is not None and len(va):
         best = int(np.argmin(va.trend))
         low = f"best {fmt(va.value(va.trend[best]))} at {va.at(best)}"

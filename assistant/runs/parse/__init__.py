@@ -7,6 +7,7 @@ a JSON document, JSON lines, CSV with a header, else console output. Every reade
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -211,7 +212,10 @@ def _delimiter(head: str) -> str:
 
 
 def _cells(line: str, sep: str) -> list[str]:
-    return line.split() if sep == SPACES else line.rstrip("\r\n").split(sep)
+    """The line's cells, a quoted one whole (timm's `"[3.5e-08, 3.5e-08]"`, a learning rate per group)."""
+    if sep == SPACES:
+        return line.split()
+    return next(csv.reader([line.rstrip("\r\n")], delimiter=sep), [])
 
 
 def _trimmed(cells: list[str]) -> list[str]:

@@ -34,7 +34,7 @@ from assistant.runs.parse.jsonseries import (
 )
 from assistant.runs.parse.jsonstream import events, parser, spells_nan
 from assistant.runs.parse.lines import NUMBER
-from assistant.runs.parse.names import evaluation_columns, export_tag, role, stage_of
+from assistant.runs.parse.names import TEST, TRAIN, VAL, evaluation_columns, export_tag, role, stage_of
 from assistant.runs.parse.table import (
     DEFAULT_LIMITS,
     Columns,
@@ -48,12 +48,14 @@ from assistant.runs.parse.table import (
 _MODE_KEYS = ("mode", "phase", "split", "stage")  # a record's stage, said in a field
 # a notebook cell's printed output: a stream's `text` or a result's `text/plain` (a string or a list)
 _OUTPUT_TEXT = re.compile(r"^cells\.item\.outputs\.item\.(?:text|data\.text/plain)(?:\.item)?$")
-# ...and a result's `text/html`, its rows and cells (the Trainer's progress table: __trainer_table)
+# ...and a result's `text/html`, its rows and cells (the Trainer's progress table: _html_table)
 _HTML_PREFIX = "cells.item.outputs.item.data.text/html"
 _OUTPUT_HTML = re.compile(rf"^{re.escape(_HTML_PREFIX)}(?:\.item)?$")
 _HTML_ROW = re.compile(r"<tr[^>]*>(.*?)</tr>", re.S | re.I)
 _HTML_CELL = re.compile(r"<t[hd][^>]*>(.*?)</t[hd]>", re.S | re.I)
 _HTML_TAG = re.compile(r"<[^>]+>")
+_OUTPUT = "cells.item.outputs.item"
+_HTML_ONLY = "<IPython.core.display.HTML object>"
 UNNAMED_VALUE = "value score"  # a record's lone `value` ({"Iteration": 3, "Value": 1.6, "Agent": "DQN"})
 
 
@@ -246,33 +248,35 @@ def _catboost_record(record: Mapping[str, Any], names: dict[str, list[str]]) -> 
 
 def _notebook_lines(opener: Callable[[], IO[bytes]], limits: Limits) -> Iterator[str]:
     """The text a notebook's cells printed (stream outputs and plain-text results), line by line, and
-    the Hugging Face Trainer's progress table (HTML only: _trainer_table); a notebook that breaks off
-    keeps what came before."""
+    the tables a result shows only as HTML (_html_table); a notebook that breaks off keeps what came
+    before."""
     html: list[str] = []
+    placeholder = False  # the result's plain text is only `<IPython.core.display.HTML object>`
     with opener() as f:  # events() reads NaN and Infinity itself
         try:
             for prefix, event, value in events(f, limits):
                 if event == "string" and _OUTPUT_TEXT.match(prefix):
+                    placeholder = placeholder or str(value).strip() == _HTML_ONLY
                     yield from str(value).splitlines()
                 elif event == "string" and _OUTPUT_HTML.match(prefix):
                     html.append(str(value))
-                elif html and not prefix.startswith(_HTML_PREFIX):
-                    yield from _trainer_table("".join(html))
-                    html = []
+                elif event == "end_map" and prefix == _OUTPUT:
+                    yield from _html_table("".join(html), placeholder)
+                    html, placeholder = [], False
         except ijson.JSONError:
             return
-    yield from _trainer_table("".join(html))
 
 
-def _trainer_table(html: str) -> list[str]:
-    """The Hugging Face Trainer's notebook progress table (a `<progress>` bar, then a `<table>` of
-    `Step | Training Loss | Validation Loss | …`) as console lines, each row's numbers named by its
-    column (`Step: 10 Training_Loss: 1.4516`; `No log` cells left out), the columns `compute_metrics`
-    adds after `Validation Loss` (`F1`, `Accuracy`) as the evaluation's. Named on every line, a table of
-    two columns is read as surely as one of seven: printed as a header and rows, `Step | Training
-    Loss` alone was too few names for a header, and the numbers under it were taken for unnamed ones.
-    Any other HTML (a DataFrame, whose plain-text copy is read already) gives nothing."""
-    if "<progress" not in html or "<table" not in html:
+def _html_table(html: str, only_html: bool) -> list[str]:
+    """A table a result shows only as HTML, as console lines, each row's numbers named by its column
+    (`Step: 10 Training_Loss: 1.4516`; `No log` cells left out): the Hugging Face Trainer's progress
+    table (a `<progress>` bar, then `Step | Training Loss | Validation Loss | …`), fastprogress'
+    metrics table (miniai's `accuracy | loss | epoch | train`). The columns `compute_metrics` adds after
+    `Validation Loss` are the evaluation's; a row whose cell says its stage (`train`, `eval`) names its
+    numbers for it. Named on every line, a table of two columns is read as surely as one of seven:
+    printed as a header and rows, `Step | Training Loss` alone was too few names for a header. A
+    DataFrame's HTML is left alone: its plain-text copy is read already."""
+    if "<table" not in html or not ("<progress" in html or only_html):
         return []
     rows = [
         [re.sub(r"\s+", " ", unescape(_HTML_TAG.sub("", c)).strip()) for c in _HTML_CELL.findall(row)]
@@ -282,7 +286,12 @@ def _trainer_table(html: str) -> list[str]:
         return []
     names, lines = [n.replace(" ", "_") for n in evaluation_columns(rows[0])], []
     for row in rows[1:]:
-        pairs = [f"{name}: {cell}" for name, cell in zip(names, row, strict=False) if NUMBER.match(cell)]
+        stage = next((c for c in row if c.lower() in TRAIN | VAL | TEST), "")  # a cell of its own
+        pairs = [
+            f"{stage}_{name}: {cell}" if stage and not stage_of(name) else f"{name}: {cell}"
+            for name, cell in zip(names, row, strict=False)
+            if NUMBER.match(cell)
+        ]
         lines.append(" ".join(pairs))
     return lines
 
