@@ -183,6 +183,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     offset, last_count = 0, 0  # a bar without epochs restarts its counter: steps keep counting
     row_epoch_key: float | None = None  # the epoch the last row belongs to when it has no step
     row_bar: str | None = None  # the length of the progress bar that line drew (Keras' `1719/1719 [`)
+    row_validated = False  # that row holds its epoch's validation readings
     unnamed = Columns(1)  # readings without a name, kept until a named metric turns up
     bare: list[list[float]] = []  # lines of several numbers alone, likewise
     table = LoggerTable()
@@ -302,12 +303,15 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                     ):  # neither line says when: `Valid Loss: 4.8` under `Train Loss: 5.0` is its row's
                         cols.update_last(None, values)
                         continue
+            held_out = any(stage_of(k) in ("val", "test") for k in values)
             if step is None and epoch is not None and cols.n and row_epoch_key == epoch:
-                if bar and row_bar and bar.group(2) != row_bar:
-                    continue  # a bar of another length under the epoch's: evaluate() after the fit
+                if bar and ((row_bar and bar.group(2) != row_bar) or (row_validated and not held_out)):
+                    continue  # evaluate() after the fit: a bar of another length, or one after the
+                    # epoch's validation (Keras prints an epoch's line with its validation last)
                 if cols.n == 1 and not bar and segment is line_start and _repeats(cols, values):
                     prints.add(epoch, None, values)  # the first epoch printed again (see `prints`)
                 cols.update_last(epoch, values)  # a later update or the validation line of this epoch
+                row_validated = row_validated or held_out
                 continue
             if step is not None and cols.n and step == cols.step[-1] and step == record_step:
                 cols.update_last(epoch, values)  # another line of the same record
@@ -317,6 +321,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 prints.add(epoch, None, values)
             row_epoch_key = epoch if step is None else None
             row_bar = bar.group(2) if bar else None
+            row_validated = held_out
     add_table()
     if cols.n == 1 and prints.n >= MIN_PRINTS:
         note = f"one epoch, printed {prints.n} times: each print is read as a point of the run"
