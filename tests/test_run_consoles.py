@@ -549,3 +549,31 @@ def test_a_table_drawn_with_pipes_is_read_row_by_row():
         for e, t in enumerate(losses)
     )
     assert len(parse_run(lined).table["val_loss"].dropna()) == 8
+
+
+def test_a_quoted_checkpoint_path_inside_a_json_line_leaves_the_json_readable():
+    lines = [
+        f'INFO - {{"epoch": {e}, "loss": {t:.4f}, "val_loss": {t * 1.2:.4f}, "ckpt": "out/epoch={e}.pt"}}'
+        for e, t in enumerate(_falling(12), start=1)
+    ]
+    run = parse_run("\n".join(lines))
+    assert len(run.table["val_loss"].dropna()) == 12 and "train_loss" in run.metrics
+
+
+def test_a_table_of_one_reading_per_category_is_no_record():
+    # detectron2 after its COCO summary: `| category | AP | category | AP |`, one AP per category (and
+    # COCO has a category named `train`): the summary's AP is the curve, not the categories'
+    lines = []
+    for i, t in enumerate(_falling(8, 1.2, 0.4)):
+        lines += [f"iter: {100 * i + 99}  total_loss: {t:.3f}  lr: 0.02"]
+        lines += ["|  AP  |  AP50  |", "|:----:|:------:|", f"| {10 + i:.3f} | {20 + i:.3f} |"]
+        lines += [
+            "| category | AP | category | AP |",
+            "|:---|:---|:---|:---|",
+            "| person | 55.1 | train | 61.0 |",
+        ]
+    run = parse_run("\n".join(lines))
+    assert (
+        run.table["val_ap"].dropna().tolist() == [10.0 + i for i in range(8)]
+        and "train_ap" not in run.metrics
+    )

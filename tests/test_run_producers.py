@@ -229,7 +229,7 @@ def test_the_hugging_face_trainers_notebook_table_is_read_and_a_progress_bars_sh
         ]
     }
     run = parse_run(json.dumps(notebook))
-    assert run.sources["train_loss"] == "Training_Loss" and run.sources["val_loss"] == "Validation_Loss"
+    assert run.sources["train_loss"] == "Training Loss" and run.sources["val_loss"] == "Validation Loss"
     assert len(run) == 10 and not any("map" in m for m in run.metrics)
     assert run.table["step"].tolist() == [100.0 * i for i in range(1, 11)]
     assert "val_f1_score" in run.metrics  # what compute_metrics adds is the evaluation's
@@ -259,7 +259,7 @@ def test_a_trainer_table_of_two_columns_is_the_training_curve_beside_the_trainou
         ]
     }
     run = parse_run(json.dumps(notebook))
-    assert run.sources["train_loss"] == "Training_Loss" and len(run) == 30
+    assert run.sources["train_loss"] == "Training Loss" and len(run) == 30
     assert run.table["step"].tolist()[:3] == [10.0, 20.0, 30.0]
 
 
@@ -281,7 +281,7 @@ def test_a_metrics_table_shown_only_as_html_is_read_with_the_stage_its_rows_name
         }
         if read:
             run = parse_run(json.dumps(notebook))
-            assert run.sources["val_loss"] == "eval_loss" and run.sources["train_loss"] == "train_loss"
+            assert run.sources["val_loss"] == "eval loss" and run.sources["train_loss"] == "train loss"
             assert len(run) == 10 and run.table["val_loss"].iloc[0] == 2.2
         else:  # its plain-text copy is what is read
             with pytest.raises(RunParseError):

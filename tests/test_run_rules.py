@@ -434,3 +434,14 @@ def test_a_held_out_map_that_rose_clear_of_its_noise_is_learning_though_far_from
                 lines.append(f"| {a / 2:.3f} | {a:.3f} | {a / 3:.3f} |")
         found = _kinds("\n".join(lines))
         assert ("underfitting" in found) == want, found
+
+
+def test_a_held_out_accuracy_inching_from_chance_is_still_underfitting():
+    # training loss 1% better, validation accuracy 10% -> 11% over 30 epochs, smoothly: it rose clear
+    # of its (tiny) noise, but closed a hundredth of its gap: the model learns nothing
+    loss = [2.30 - 0.023 * i / 29 for i in range(30)]
+    acc = [0.10 + 0.01 * i / 29 for i in range(30)]
+    text = "\n".join(
+        f"epoch {e + 1} loss {t:.4f} val_acc {a:.4f}" for e, (t, a) in enumerate(zip(loss, acc, strict=True))
+    )
+    assert "underfitting" in _kinds(text)

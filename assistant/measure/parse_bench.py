@@ -31,12 +31,16 @@ SHAPES: dict[str, str] = {
     " ": "blanks",
     "step ": "counter words without numbers",
     "1e": "a number's exponent without digits",
+    "| 1": "a table cell of digits drawn with pipes",
+    "|---|---": "a Markdown rule gone on too long",
+    "<tr>": "HTML rows never closed",
 }
 
 
 def _log(unit: str, size: int) -> str:
-    """Readable lines with two long lines of the shape among them."""
-    line = unit * (size // len(unit))
+    """Readable lines with two long lines of the shape among them (a unit that draws a table closes
+    it, so the line is read as one)."""
+    line = unit * ((size - 3) // len(unit)) + ("x |" if unit.startswith("|") else "")
     return f"{line}\nepoch 1 loss 0.5\nepoch 2 loss 0.4\n{line}\nepoch 3 loss 0.3\n"
 
 

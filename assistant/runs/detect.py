@@ -10,7 +10,8 @@ Precedence kept: a run that blew up (NaN/inf) or climbs for good is reported as 
 says nothing about the settings), with `unstable` beside it only when its loss spiked and came back
 down on the way; plateau and underfitting are not said of a run that overfits (it is not stuck) nor
 of an unstable one (its noise hides both). The blow-ups are in blowups.py, spikes and scatter in
-instability.py; the thresholds (each documented) and the Finding in findings.py.
+instability.py, a validation curve's turn in overfitting.py; the thresholds (each documented) and the
+Finding in findings.py.
 """
 
 from __future__ import annotations
@@ -38,111 +39,12 @@ from assistant.runs.curves import (
 from assistant.runs.findings import KINDS, THRESHOLDS, Finding, Thresholds, confidence
 from assistant.runs.gan import discriminator_wins
 from assistant.runs.instability import spiked_on_the_way, unstable
+from assistant.runs.overfitting import overfitting
 from assistant.runs.parse import Run
 
 __all__ = ["KINDS", "THRESHOLDS", "Finding", "Thresholds", "detect"]
 
 # -- the shape of the curves ------------------------------------------------------------------------
-
-
-def _overfitting(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
-    if va is None or len(va) < th.min_points:
-        return None
-    v = va.trend
-    turn = int(np.argmin(v))
-    # the evidence names a logged point: the lowest near the trend's turn (smoothing shifts it)
-    near = slice(max(0, turn - 2), min(len(v), turn + 3))
-    turn = near.start + int(np.argmin(va.y[near]))
-    after = len(v) - 1 - turn
-    if after < max(th.overfit_min_after, math.ceil(0.1 * len(v))):
-        return None
-    low = float(va.y[turn])  # what was logged there (the margin is judged on means, below)
-    # the rise: the median of the last points (the later half since the turn, three at least) against
-    # the mean of the three around the turn, counted in standard errors of that difference (a mild
-    # rise that stays is clear on a smooth curve) and as a share of the level (not a tiny wiggle)
-    tail = va.y[-max(3, after // 2) :]
-    around = va.y[max(0, turn - 1) : turn + 2]
-    rise = float(np.median(tail) - np.mean(around))  # a median: one late spike is no rise
-    error = va.noise * math.sqrt(1.57 / len(tail) + 1 / len(around))  # a median's error is 1.25x
-    details: dict[str, Any] = {"turn": va.at(turn), "val_min": va.value(low), "val_end": va.value(v[-1])}
-    train_text, share = "", th.overfit_min_rise
-    if tr is not None and len(tr) >= 2:
-        if (fell := _training_fell(tr, va.x[turn], th)) is None:
-            return None  # training got worse too, or stood still: nothing pulls the two apart
-        t0, t1 = fell
-        if -tr.rel(t0, t1) >= th.min_change:
-            share = th.overfit_widening_rise  # training pulls away: a milder rise is the gap widening
-        train_text = f" while training {tr.what} went from {fmt(tr.value(t0))} to {fmt(tr.value(t1))}"
-        details.update(train_at_turn=tr.value(t0), train_end=tr.value(t1))
-    level = abs(float(np.mean(around)))
-    floor = math.log10(1 + share) if va.log else share * level
-    margin = rise / max(th.noise_widths * error, floor, 1e-12)
-    # ...or the tail's mean without its highest point (one late spike is no rise) against the mean of
-    # as many points up to the turn: more points, a smaller error (a curve that scatters mid-run and
-    # ends flat above its best); a curve still falling into its turn stands higher there, so this
-    # asks more of the rise, not less
-    before = va.y[max(0, turn - len(tail) + 1) : turn + 1]
-    kept = np.sort(tail)[:-1]
-    lasting = float(np.mean(kept) - np.mean(before))
-    lasting_error = va.noise * math.sqrt(1 / len(kept) + 1 / len(before))
-    margin = max(margin, lasting / max(th.noise_widths * lasting_error, floor, 1e-12))
-    if margin < 1 or v[-1] <= float(np.min(v)):
-        return None
-    rise = va.rel(low, v[-1])
-    return Finding(
-        "overfitting",
-        f"validation {va.what} was lowest ({fmt(va.value(low))}) at {va.at(turn)} and rose to "
-        f"{fmt(va.value(v[-1]))} by {va.at(len(v) - 1)} (+{rise:.0%}){train_text}: it turns at {va.at(turn)}",
-        details,
-        confidence(margin),
-    )
-
-
-def _training_fell(tr: Curve, x: float, th: Thresholds) -> tuple[float, float] | None:
-    """(trend at `x`, trend at the end) of the training curve when it fell over that stretch, by
-    `overfit_train_fall` of its level and its noise at least; None when it stood still or rose."""
-    i0 = min(int(np.searchsorted(tr.x, x)), len(tr) - 1)
-    t0, t1 = float(tr.trend[i0]), float(tr.trend[-1])
-    return None if t0 - t1 < max(tr.noise, th.overfit_train_fall * abs(t0)) else (t0, t1)
-
-
-def _fell_each(tr: Curve, x: float, th: Thresholds) -> tuple[float, float] | None:
-    """(reading at `x`, last reading) of a training curve too short for a trend when it fell at every
-    reading from `x` on, by `overfit_train_fall` of its level in all; None otherwise."""
-    y = tr.y[int(np.searchsorted(tr.x, x)) :]
-    if len(y) < 2 or (np.diff(y) >= 0).any() or -tr.rel(float(y[0]), float(y[-1])) < th.overfit_train_fall:
-        return None
-    return float(y[0]), float(y[-1])
-
-
-def _few_evaluations(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
-    """Overfitting on a validation curve too short for a trend (a fine-tune evaluated once an epoch,
-    three times): its loss rose at every evaluation after its lowest, two at least, by `min_change`
-    of its level in all, while the training curve fell over the same stretch (on its trend; when it
-    is as short, at every reading: a five-epoch fine-tune stopped early). Too few points for a noise
-    estimate, so it is said with low confidence."""
-    if va is None or tr is None or not (3 <= len(va) < th.min_points) or len(tr) < 3:
-        return None
-    turn = int(np.argmin(va.y))
-    after = va.y[turn:]
-    rise = va.rel(after[0], after[-1])
-    if len(after) < 3 or (np.diff(after) <= 0).any() or not th.min_change <= rise < math.inf:
-        return None
-    falls = _training_fell if len(tr) >= th.min_points else _fell_each  # a trend, or every reading
-    if (fell := falls(tr, va.x[turn], th)) is None:
-        return None
-    t0, t1 = fell
-    text = (
-        f"validation {va.what} was lowest ({fmt(va.value(after[0]))}) at {va.at(turn)} and rose at each of "
-        f"the {len(after) - 1} evaluations after it, to {fmt(va.value(after[-1]))} by {va.at(len(va) - 1)} "
-        f"(+{rise:.0%}), while training {tr.what} went from {fmt(tr.value(t0))} to "
-        f"{fmt(tr.value(t1))}: too few evaluations for a trend, but each one was worse"
-    )
-    details = {
-        "turn": va.at(turn), "val_min": va.value(after[0]), "val_end": va.value(after[-1]),
-        "evaluations": len(va),
-    }  # fmt: skip
-    return Finding("overfitting", text, details, "low")
 
 
 def _progress(c: Curve, th: Thresholds) -> tuple[float, float, int]:
@@ -263,10 +165,10 @@ def _underfitting(
     """Judged on the run's own progress: with a held-out curve, held-out progress decides (the
     training loss may fall some while the model generalises nothing; with several, the one that
     improves most); without one, training's. A held-out score (accuracy, mAP) that rose by more than
-    `noise_widths` of its noise is not "barely moving", whatever share of its ceiling that was: a
-    detector's mAP has a ceiling no model reaches. Not said of a log that begins well into training:
-    what it learned before the log is not in it. Without a held-out curve, a training score (accuracy,
-    AUROC) that clearly improves says it learns."""
+    `noise_widths` of its noise is not "barely moving" when it closed half the share of its gap that
+    asks (a detector's mAP has a ceiling no model reaches: 22 -> 27.5 closes a fifteenth of it).
+    Not said of a log that begins well into training: what it learned before the log is not in it.
+    Without a held-out curve, a training score (accuracy, AUROC) that clearly improves says it learns."""
     if tr is None or len(tr) < th.min_points or starts_late(run):
         return None
     if frozen := _frozen_accuracy(run, held, th):
@@ -287,7 +189,11 @@ def _underfitting(
         v_progress, v_level, _ = _progress(va, th)
         if v_progress >= th.underfit_val_progress:
             return None
-        if va.score and v_level - float(va.trend[-1]) > th.noise_widths * va.noise:
+        if (
+            va.score
+            and v_progress >= th.underfit_val_progress / 2
+            and v_level - va.trend[-1] > th.noise_widths * va.noise
+        ):
             return None  # a held-out score that rose clear of its noise learned (an mAP of 22 -> 27)
         v0, v1 = va.logged(v_level), va.logged(va.trend[-1])
         val_text = f", and validation {va.name} barely moves ({fmt(v0)} to {fmt(v1)})"
@@ -336,7 +242,7 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
         spiked = spiked_on_the_way(tr, th) if what == "loss" else None
         return [exploded, spiked] if spiked else [exploded]
     held = [va] if va is not None else other_held_out(run, what, ax)
-    overfit = _overfitting(tr, va, th) or _few_evaluations(tr, va, th)
+    overfit = overfitting(tr, va, th)
     found = [f for f in (overfit, unstable([c for c in (tr, va) if c], th, held)) if f]
     if not found:  # a run that overfits is not stuck; an unstable one's noise hides both
         learned = [] if held else training_scores(run, what, ax)  # without held-out data, what it learns

@@ -7,7 +7,6 @@ a JSON document, JSON lines, CSV with a header, else console output. Every reade
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
@@ -26,6 +25,7 @@ from assistant.runs.parse.tabular import (
     MONITOR_HEAD,
     SPACES,
     bounded_lines,
+    csv_cells,
     read_csv,
     read_jsonl,
     read_monitor,
@@ -183,7 +183,7 @@ def _sniff(head: str) -> str:
     if stripped.startswith(("[", "{")) and _starts_json(head):
         return "json"
     sep = _delimiter(head)
-    cells = [c.strip().strip('"').strip("{}") for c in _cells(first, sep)]  # `{epoch}\t{lr}` too
+    cells = [c.strip().strip('"').strip("{}") for c in csv_cells(first, sep)]  # `{epoch}\t{lr}` too
     # a header: no cell is a number, and most name a column (one odd name, Lightning's
     # `out_tensor([0.])`, does not make the file console text; the reader skips that column)
     named = sum(bool(_HEADER_CELL.match(c)) and not _ENDS_IN_NUMBER.search(c) for c in cells)
@@ -195,7 +195,7 @@ def _sniff(head: str) -> str:
         and not any(NUMBER.match(c) or _DIGIT_LED.match(c) for c in cells)
     ):
         second = [ln for ln in head.splitlines() if ln.strip()][1:2]
-        under = _cells(second[0], sep) if second else []
+        under = csv_cells(second[0], sep) if second else []
         if len(cells) in (len(under), len(_trimmed(under))) and (
             sep != SPACES or all(NUMBER.match(c) or _DURATION.match(c) for c in under)
         ):
@@ -209,13 +209,6 @@ def _delimiter(head: str) -> str:
     first = _first_line(head)
     sep = max([",", "\t", ";"], key=first.count)
     return sep if first.count(sep) or len(first.split()) < 3 else SPACES
-
-
-def _cells(line: str, sep: str) -> list[str]:
-    """The line's cells, a quoted one whole (timm's `"[3.5e-08, 3.5e-08]"`, a learning rate per group)."""
-    if sep == SPACES:
-        return line.split()
-    return next(csv.reader([line.rstrip("\r\n")], delimiter=sep), [])
 
 
 def _trimmed(cells: list[str]) -> list[str]:

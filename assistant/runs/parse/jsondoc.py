@@ -33,8 +33,7 @@ from assistant.runs.parse.jsonseries import (
     add_series,
 )
 from assistant.runs.parse.jsonstream import events, parser, spells_nan
-from assistant.runs.parse.lines import NUMBER
-from assistant.runs.parse.names import TEST, TRAIN, VAL, evaluation_columns, export_tag, role, stage_of
+from assistant.runs.parse.names import export_tag, role, stage_of
 from assistant.runs.parse.table import (
     DEFAULT_LIMITS,
     Columns,
@@ -51,9 +50,11 @@ _OUTPUT_TEXT = re.compile(r"^cells\.item\.outputs\.item\.(?:text|data\.text/plai
 # ...and a result's `text/html`, its rows and cells (the Trainer's progress table: _html_table)
 _HTML_PREFIX = "cells.item.outputs.item.data.text/html"
 _OUTPUT_HTML = re.compile(rf"^{re.escape(_HTML_PREFIX)}(?:\.item)?$")
-_HTML_ROW = re.compile(r"<tr[^>]*>(.*?)</tr>", re.S | re.I)
-_HTML_CELL = re.compile(r"<t[hd][^>]*>(.*?)</t[hd]>", re.S | re.I)
-_HTML_TAG = re.compile(r"<[^>]+>")
+_TR = re.compile(r"<tr\b", re.I)
+_TR_END = re.compile(r"</tr", re.I)
+_CELL = re.compile(r"<t[hd]\b", re.I)
+_CELL_END = re.compile(r"</t[hd]", re.I)
+_HTML_TAG = re.compile(r"<[^<>]*>")  # (not `<[^>]+>`: a run of `<` without `>` made it quadratic)
 _OUTPUT = "cells.item.outputs.item"
 _HTML_ONLY = "<IPython.core.display.HTML object>"
 UNNAMED_VALUE = "value score"  # a record's lone `value` ({"Iteration": 3, "Value": 1.6, "Agent": "DQN"})
@@ -268,32 +269,32 @@ def _notebook_lines(opener: Callable[[], IO[bytes]], limits: Limits) -> Iterator
 
 
 def _html_table(html: str, only_html: bool) -> list[str]:
-    """A table a result shows only as HTML, as console lines, each row's numbers named by its column
-    (`Step: 10 Training_Loss: 1.4516`; `No log` cells left out): the Hugging Face Trainer's progress
-    table (a `<progress>` bar, then `Step | Training Loss | Validation Loss | …`), fastprogress'
-    metrics table (miniai's `accuracy | loss | epoch | train`). The columns `compute_metrics` adds after
-    `Validation Loss` are the evaluation's; a row whose cell says its stage (`train`, `eval`) names its
-    numbers for it. Named on every line, a table of two columns is read as surely as one of seven:
-    printed as a header and rows, `Step | Training Loss` alone was too few names for a header. A
-    DataFrame's HTML is left alone: its plain-text copy is read already."""
+    """A table a result shows only as HTML, written out drawn with pipes for the console reader's
+    pipetable: the Hugging Face Trainer's progress table (a `<progress>` bar, then `Step | Training
+    Loss | Validation Loss | …`), fastprogress' metrics table (miniai's `accuracy | loss | epoch |
+    train`, the stage in a cell). A DataFrame's HTML is left alone: its plain-text copy is read."""
     if "<table" not in html or not ("<progress" in html or only_html):
         return []
-    rows = [
-        [re.sub(r"\s+", " ", unescape(_HTML_TAG.sub("", c)).strip()) for c in _HTML_CELL.findall(row)]
-        for row in _HTML_ROW.findall(html)
-    ]
+    rows = _html_rows(html)
     if not rows:
         return []
-    names, lines = [n.replace(" ", "_") for n in evaluation_columns(rows[0])], []
-    for row in rows[1:]:
-        stage = next((c for c in row if c.lower() in TRAIN | VAL | TEST), "")  # a cell of its own
-        pairs = [
-            f"{stage}_{name}: {cell}" if stage and not stage_of(name) else f"{name}: {cell}"
-            for name, cell in zip(names, row, strict=False)
-            if NUMBER.match(cell)
-        ]
-        lines.append(" ".join(pairs))
-    return lines
+    drawn = ["| " + " | ".join(c.replace("|", "/") or "-" for c in row) + " |" for row in rows]
+    return [drawn[0], "|" + "---|" * len(rows[0]), *drawn[1:]]
+
+
+def _html_rows(html: str) -> list[list[str]]:
+    """The cells' text of each `<tr>`, found by splitting at the tags (linear in the HTML's length:
+    `<tr>(.*?)</tr>` searched for took the square of a run of unclosed `<tr>`)."""
+    rows = []
+    for row in _TR.split(html)[1:]:
+        row = _TR_END.split(row, maxsplit=1)[0]
+        cells = []
+        for cell in _CELL.split(row)[1:]:
+            text = _CELL_END.split(cell.partition(">")[2], maxsplit=1)[0]
+            cells.append(re.sub(r"\s+", " ", unescape(_HTML_TAG.sub("", text))).strip())
+        if cells:
+            rows.append(cells)
+    return rows
 
 
 def _reason(exc: Exception) -> str:

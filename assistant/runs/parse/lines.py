@@ -19,16 +19,20 @@ _WRAPPED = re.compile(
     rf"\b(?:torch\.|tf\.|np\.|numpy\.)?(?:tensor|Tensor|float(?:16|32|64)|int(?:32|64)|array)"
     rf"\(\s*({NUM})\s*(?:,(?:[^()]|\([^()]*\))*)?\)"
 )
-NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")  # a cell that is a number and nothing else
-WORD = r"[A-Za-z][\w./()-]*"
+# a cell that is a number and nothing else (its digits split one way only: `\d+\.?\d*` tried every split
+# of a long run of them)
+NUMBER = re.compile(r"^[-+]?(\d+(?:\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+_NAME_CHAR = r"[\w./()-]"  # what a name goes on with, after its first letter
+WORD = rf"[A-Za-z]{_NAME_CHAR}*"
 # `loss: 0.41`, `loss=0.41`, `avg loss so far is 0.41`
 PAIR = re.compile(
     rf"(?<![A-Za-z0-9.])((?:{WORD}[ \t]+){{0,2}}{WORD})\s*(?:[:=]|[ \t]is[ \t])\s*({NUM})", re.IGNORECASE
 )
 # where a name may begin, and the run of characters it may go on with
 _NAME_START = re.compile(r"(?<![A-Za-z0-9.])[A-Za-z]", re.IGNORECASE)
-_NAME_RUN = re.compile(r"[\w./()-]+")
-_LONG_NAME_RUN = re.compile(r"(?<![\w./()-])[\w./()-]{128}")  # one that has to be read run by run
+_NAME_RUN = re.compile(rf"{_NAME_CHAR}+")
+# a run long enough to be read run by run: searching the pattern costs up to a run's length per start
+_LONG_NAME_RUN = re.compile(rf"(?<!{_NAME_CHAR}){_NAME_CHAR}{{32}}")
 TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")  # `[valid]`, `[train]`
 _LEAD_STAGE = re.compile(
     r"^\s*(test|val|valid|validation|eval|evaluation|dev)(?:\s+(?:set|results?|metrics|net output #\d+))?"
@@ -92,7 +96,7 @@ def named_matches(
     only the run's first start needs trying, and, when the pattern's last name may not hold some of
     the run's characters (`not_in_last`), the first start after the last of those. Trying every
     start (`finditer`) took the square of a long token's length (`.a-a-…` or `(a(a…`: seconds for
-    32 KB, on lines that come from the user). Runs all shorter than 128 bound that square, and the
+    32 KB, on lines that come from the user). Runs all shorter than 32 bound that square, and the
     pattern searched for is faster on them (in one call, not one per run)."""
     if not _LONG_NAME_RUN.search(text):
         yield from pattern.finditer(text)
@@ -185,7 +189,7 @@ def unquote_readings(line: str) -> str:
     def named_file(m: re.Match[str]) -> str:
         name = m.group(2)
         path = "/" in name or "\\" in name or _EXTENSION.search(name)
-        return "''" if path and "=" in name else m.group(0)
+        return m.group(1) * 2 if path and "=" in name else m.group(0)  # empty, in its own quotes
 
     return _QUOTED.sub(named_file, line)
 

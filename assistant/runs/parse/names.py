@@ -52,10 +52,10 @@ LOWER_BETTER = LOSS | {
     "error", "err", "mse", "mae", "rmse", "fid", "kid", "lpips", "dist", "distance", "wer", "cer",
     "perplexity", "ppl", "mape", "rmsle", "msle", "nloglik", "deviance",
 }  # fmt: skip
-# Readings only an evaluation pass computes (a detector's mAP, a translation's BLEU, a recogniser's
-# WER): said without a stage (Ultralytics' `metrics/mAP50(B)`, YOLO's console table `mAP50`), they are
-# the held-out set's, not training's.
-EVALUATED = {"map", "map50", "map75", "ap", "ap50", "ap75", "bleu", "rouge", "cider", "meteor", "wer", "cer"}
+# Readings only an evaluation pass computes (a detector's mAP, a translation's BLEU): said without a
+# stage (Ultralytics' `metrics/mAP50(B)`, YOLO's console table `mAP50`), they are the held-out set's,
+# not training's. (Not WER or CER: CTC scripts print a training batch's.)
+EVALUATED = {"map", "map50", "map75", "ap", "ap50", "ap75", "bleu", "rouge", "cider", "meteor"}
 EPISODE = {"episode", "ep", "eprew", "episodic"}  # `ep_ret`, `mean 100 episode reward`
 REWARD = {"reward", "rew", "return", "ret"}  # an episode's return is its summed reward (`AverageEpRet`)
 

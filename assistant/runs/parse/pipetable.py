@@ -1,24 +1,30 @@
 """A table drawn with pipes in a log or a page: Markdown's (`| Epoch | Train Loss | Val Loss |` over a
 `|---|---|---|` rule: the training results a Hugging Face model card lists, a report's table) or
 rich's box-drawn one (`┃ Epoch ┃ Loss ┃` over `┡━━━━━━━╇━━━━━━┩`, then `│ 1 │ 0.52 │`): a header
-of names, a rule under it, then a record per row, each number read under its column's name."""
+of names, a rule under it, then a record per row, each number read under its column's name (and
+the stage a cell of the row names, when one does). A notebook's HTML-only table comes here too
+(jsondoc writes it out drawn with pipes)."""
 
 from __future__ import annotations
 
 import re
 
 from assistant.runs.parse.lines import NUM, NUMBER
-from assistant.runs.parse.names import evaluation_columns, is_metric_name, role
+from assistant.runs.parse.names import TEST, TRAIN, VAL, evaluation_columns, is_metric_name, role, stage_of
 from assistant.runs.parse.table import logged
 
 _BOX = str.maketrans(dict.fromkeys("│┃║", "|"))
-# the rule under a header: Markdown's dashes (with alignment colons), or a line of box drawing
-_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)+\|?\s*$")
+# the rule under a header, matched on the stripped line: Markdown's dashes (with alignment colons), or
+# a line of box drawing (a blank on either side of a rule would make the two pattern parts around it
+# take turns at it: the square of its length)
+_RULE = re.compile(r"^\|?\s*:?-{3,}:?(?:\s*\|\s*:?-{3,}:?)+\s*\|?$")
 _READING = re.compile(rf"[:=]\s*{NUM}|\s{NUM}$", re.IGNORECASE)  # `Loss: 0.41`, `loss 0.41`
-_BORDER = re.compile(r"^\s*[━─═┏┓┗┛┡┩┳┻╇┼├┤┬┴╋┣┫└┘┌┐╭╮╰╯╞╡╪]{3,}\s*$")
+_BORDER = re.compile(r"^[━─═┏┓┗┛┡┩┳┻╇┼├┤┬┴╋┣┫└┘┌┐╭╮╰╯╞╡╪]{3,}$")
+_STAGES = TRAIN | VAL | TEST
+_STAGE_COLUMNS = _STAGES | {"mode", "phase", "split", "stage"}
 
 
-def _cells(line: str) -> list[str] | None:
+def _drawn_cells(line: str) -> list[str] | None:
     """The cells of a row drawn with pipes at both ends, or None."""
     line = line.translate(_BOX).strip()
     if not (line.startswith("|") and line.endswith("|")) or line.count("|") < 3:
@@ -35,11 +41,13 @@ class PipeTable:
 
     def feed(self, segment: str) -> bool:
         """Whether the segment is a table's header, the rule under it or a border (nothing to read)."""
-        if _RULE.match(segment) or _BORDER.match(segment):
+        line = segment.strip()
+        border = _BORDER.match(line) is not None
+        if border or _RULE.match(line):
             if self._heading:
                 self.names, self._heading = self._heading, None
-            return bool(self.names) or _BORDER.match(segment) is not None
-        cells = _cells(segment)
+            return bool(self.names) or border
+        cells = _drawn_cells(segment)
         if cells and _is_header(cells):
             self._heading, self.names = evaluation_columns(cells), []
             return True
@@ -50,10 +58,14 @@ class PipeTable:
         """(metrics, axes) of a row under the header; a line that is no such row ends the table."""
         if not self.names:
             return None
-        cells = _cells(segment)
+        cells = _drawn_cells(segment)
         if cells is None or len(cells) != len(self.names):
             self.names = []
             return None
+        # a column may say each row's stage (fastprogress' `accuracy | loss | epoch | train` over
+        # `0.43 | 2.35 | 3 | eval`); not any cell (detectron2's per-category AP: COCO has a `train`)
+        said = [c for n, c in zip(self.names, cells, strict=True) if n.lower() in _STAGE_COLUMNS]
+        stage = next((c for c in said if c.lower() in _STAGES), "")
         values: dict[str, float] = {}
         axes: dict[str, float] = {}
         for name, cell in zip(self.names, cells, strict=True):
@@ -62,16 +74,17 @@ class PipeTable:
             if (kind := role(name)) != "metric":
                 axes[kind] = float(cell)
             elif is_metric_name(name):
-                values[name] = logged(float(cell))
+                values[f"{stage} {name}" if stage and not stage_of(name) else name] = logged(float(cell))
         return (values, axes) if values else None
 
 
 def _is_header(cells: list[str]) -> bool:
-    """Names, one of them a metric; no number and no reading among them (`| Epoch: 3 | Loss: 0.41 |`
-    is a line of readings drawn with pipes)."""
+    """Names, each once, one of them a metric; no number and no reading among them (`| Epoch: 3 |
+    Loss: 0.41 |` is a line of readings drawn with pipes)."""
     return (
         len(cells) >= 2
         and all(cells)
+        and len(set(cells)) == len(cells)  # `| category | AP | category | AP |`: one record a cell pair
         and not any(NUMBER.match(c) or _READING.search(c) for c in cells)
         and any(is_metric_name(c) for c in cells)
     )

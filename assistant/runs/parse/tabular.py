@@ -48,6 +48,17 @@ def _axis_names(columns: Iterable[Any]) -> dict[Any, str]:
     return rename
 
 
+def csv_cells(line: str, sep: str) -> list[str]:
+    """The line's cells, a quoted one whole (timm's `"[3.5e-08, 3.5e-08]"`, a learning rate per group);
+    runs of spaces separate a space-aligned table's."""
+    if sep == SPACES:
+        return line.split()
+    try:
+        return next(csv.reader([line.rstrip("\r\n")], delimiter=sep), [])
+    except csv.Error:  # a stray carriage return or NUL inside the line
+        return line.rstrip("\r\n").split(sep)
+
+
 def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Limits = DEFAULT_LIMITS) -> Run:
     """Lightning writes train and validation metrics on different rows (blanks elsewhere); Keras one
     row per epoch. Both are plain CSV with a header. Only the epoch, step and metric columns are read
@@ -56,7 +67,7 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
     fmt, notes = "csv", []
     try:
         first, second = _first_rows(source)
-        header = first.split() if sep == SPACES else next(csv.reader([first], delimiter=sep), [])
+        header = csv_cells(first, sep)
         header = [h.strip().strip("{}") for h in header]  # `{epoch}\t{lr}\t{train_loss}`
         if export := _wandb_run(source, sep, header):  # W&B's "<run> - <metric>" columns
             header, note = export
@@ -236,7 +247,7 @@ def _long_layout(header: list[str], second: str, sep: str) -> tuple[int, int] | 
     """(name column, value column) of a table in long form, one reading per row (`Epoch,Loss,Value`
     / `0,recon_loss,197.0`; tbparse's `step,tag,value`): a column of metric names beside one named
     `value`, the rest the epoch or step."""
-    cells = second.split() if sep == SPACES else next(csv.reader([second], delimiter=sep), [])
+    cells = csv_cells(second, sep)
     lowered = [h.strip().lower() for h in header]
     if len(cells) != len(header) or "value" not in lowered:
         return None

@@ -1,0 +1,117 @@
+"""Overfitting: a validation curve that turns up after its best while training still improves,
+counted in standard errors of means against the curve's own noise (_turned); and, on a validation
+curve too short for a trend, every evaluation after its best worse than the last (_few_evaluations)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from assistant.runs.curves import Curve, fmt
+from assistant.runs.findings import Finding, Thresholds, confidence
+
+
+def overfitting(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
+    return _turned(tr, va, th) or _few_evaluations(tr, va, th)
+
+
+def _turned(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
+    if va is None or len(va) < th.min_points:
+        return None
+    v = va.trend
+    turn = int(np.argmin(v))
+    # the evidence names a logged point: the lowest near the trend's turn (smoothing shifts it)
+    near = slice(max(0, turn - 2), min(len(v), turn + 3))
+    turn = near.start + int(np.argmin(va.y[near]))
+    after = len(v) - 1 - turn
+    if after < max(th.overfit_min_after, math.ceil(0.1 * len(v))):
+        return None
+    low = float(va.y[turn])  # what was logged there (the margin is judged on means, below)
+    # the rise: the median of the last points (the later half since the turn, three at least) against
+    # the mean of the three around the turn, counted in standard errors of that difference (a mild
+    # rise that stays is clear on a smooth curve) and as a share of the level (not a tiny wiggle)
+    tail = va.y[-max(3, after // 2) :]
+    around = va.y[max(0, turn - 1) : turn + 2]
+    rise = float(np.median(tail) - np.mean(around))  # a median: one late spike is no rise
+    error = va.noise * math.sqrt(1.57 / len(tail) + 1 / len(around))  # a median's error is 1.25x
+    details: dict[str, Any] = {"turn": va.at(turn), "val_min": va.value(low), "val_end": va.value(v[-1])}
+    train_text, share = "", th.overfit_min_rise
+    if tr is not None and len(tr) >= 2:
+        if (fell := _training_fell(tr, va.x[turn], th)) is None:
+            return None  # training got worse too, or stood still: nothing pulls the two apart
+        t0, t1 = fell
+        if -tr.rel(t0, t1) >= th.min_change:
+            share = th.overfit_widening_rise  # training pulls away: a milder rise is the gap widening
+        train_text = f" while training {tr.what} went from {fmt(tr.value(t0))} to {fmt(tr.value(t1))}"
+        details.update(train_at_turn=tr.value(t0), train_end=tr.value(t1))
+    level = abs(float(np.mean(around)))
+    floor = math.log10(1 + share) if va.log else share * level
+    margin = rise / max(th.noise_widths * error, floor, 1e-12)
+    # ...or the tail's mean without its highest point (one late spike is no rise) against the mean of
+    # as many points up to the turn: more points, a smaller error (a curve that scatters mid-run and
+    # ends flat above its best); a curve still falling into its turn stands higher there, so this
+    # asks more of the rise, not less
+    before = va.y[max(0, turn - len(tail) + 1) : turn + 1]
+    kept = np.sort(tail)[:-1]
+    lasting = float(np.mean(kept) - np.mean(before))
+    lasting_error = va.noise * math.sqrt(1 / len(kept) + 1 / len(before))
+    margin = max(margin, lasting / max(th.noise_widths * lasting_error, floor, 1e-12))
+    if margin < 1 or v[-1] <= float(np.min(v)):
+        return None
+    rise = va.rel(low, v[-1])
+    return Finding(
+        "overfitting",
+        f"validation {va.what} was lowest ({fmt(va.value(low))}) at {va.at(turn)} and rose to "
+        f"{fmt(va.value(v[-1]))} by {va.at(len(v) - 1)} (+{rise:.0%}){train_text}: it turns at {va.at(turn)}",
+        details,
+        confidence(margin),
+    )
+
+
+def _training_fell(tr: Curve, x: float, th: Thresholds) -> tuple[float, float] | None:
+    """(trend at `x`, trend at the end) of the training curve when it fell over that stretch, by
+    `overfit_train_fall` of its level and its noise at least; None when it stood still or rose."""
+    i0 = min(int(np.searchsorted(tr.x, x)), len(tr) - 1)
+    t0, t1 = float(tr.trend[i0]), float(tr.trend[-1])
+    return None if t0 - t1 < max(tr.noise, th.overfit_train_fall * abs(t0)) else (t0, t1)
+
+
+def _fell_each(tr: Curve, x: float, th: Thresholds) -> tuple[float, float] | None:
+    """(reading at `x`, last reading) of a training curve too short for a trend when it fell at every
+    reading from `x` on, by `overfit_train_fall` of its level in all; None otherwise."""
+    y = tr.y[int(np.searchsorted(tr.x, x)) :]
+    if len(y) < 2 or (np.diff(y) >= 0).any() or -tr.rel(float(y[0]), float(y[-1])) < th.overfit_train_fall:
+        return None
+    return float(y[0]), float(y[-1])
+
+
+def _few_evaluations(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
+    """Overfitting on a validation curve too short for a trend (a fine-tune evaluated once an epoch,
+    three times): its loss rose at every evaluation after its lowest, two at least, by `min_change`
+    of its level in all, while the training curve fell over the same stretch (on its trend; when it
+    is as short, at every reading: a five-epoch fine-tune stopped early). Too few points for a noise
+    estimate, so it is said with low confidence."""
+    if va is None or tr is None or not (3 <= len(va) < th.min_points) or len(tr) < 3:
+        return None
+    turn = int(np.argmin(va.y))
+    after = va.y[turn:]
+    rise = va.rel(after[0], after[-1])
+    if len(after) < 3 or (np.diff(after) <= 0).any() or not th.min_change <= rise < math.inf:
+        return None
+    falls = _training_fell if len(tr) >= th.min_points else _fell_each  # a trend, or every reading
+    if (fell := falls(tr, va.x[turn], th)) is None:
+        return None
+    t0, t1 = fell
+    text = (
+        f"validation {va.what} was lowest ({fmt(va.value(after[0]))}) at {va.at(turn)} and rose at each of "
+        f"the {len(after) - 1} evaluations after it, to {fmt(va.value(after[-1]))} by {va.at(len(va) - 1)} "
+        f"(+{rise:.0%}), while training {tr.what} went from {fmt(tr.value(t0))} to "
+        f"{fmt(tr.value(t1))}: too few evaluations for a trend, but each one was worse"
+    )
+    details = {
+        "turn": va.at(turn), "val_min": va.value(after[0]), "val_end": va.value(after[-1]),
+        "evaluations": len(va),
+    }  # fmt: skip
+    return Finding("overfitting", text, details, "low")
