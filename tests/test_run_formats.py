@@ -471,3 +471,16 @@ def test_timms_summary_csv_with_a_learning_rate_per_group_in_quotes_is_read():
     ]
     run = parse_run("epoch,train_loss,train_lr,eval_loss,eval_top1\n" + "\n".join(rows))
     assert run.fmt == "csv" and run.sources["val_loss"] == "eval_loss" and len(run) == 12
+
+
+def test_a_gan_with_a_held_out_quality_score_is_judged_on_it():
+    # SRGAN's statistics CSV: the discriminator's and generator's losses (none the run's own), then the
+    # validation PSNR and SSIM an evaluation computes: PSNR (decibels, no ceiling) is the curve judged
+    rows = [
+        f"{e},1.0,{0.01 / (1 + e / 10):.5f},0.0,0.0,{p:.3f},{0.6 + e / 500:.4f}"
+        for e, p in enumerate(_falling(40, 20.0, 24.5), start=1)
+    ]
+    run = parse_run("Epoch,Loss_D,Loss_G,Score_D,Score_G,PSNR,SSIM\n" + "\n".join(rows))
+    assert {"val_psnr", "val_ssim"} <= set(run.metrics)
+    found = detect(run)
+    assert [f.kind for f in found] == ["healthy"] and "validation psnr rose from" in found[0].evidence

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from assistant.runs.parse import Run
-from assistant.runs.parse.names import ADVERSARIAL, EPISODE, direction, rewarding
+from assistant.runs.parse.names import ADVERSARIAL, EPISODE, direction, rewarding, tokens
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
     y = rows[name].to_numpy(dtype=float)
     negated = False
     if up:  # judged on what is left to gain (or its negative), so it should fall
-        top = score_top(y)
+        top = score_top(y) if "psnr" not in tokens(name) else None  # decibels: no ceiling
         if top is None:  # unbounded (a reward, a score): its negative
             what, y, negated = f"negative {what}", -y, True
         else:
@@ -231,7 +231,10 @@ def judged_metric(run: Run) -> str | None:
     pool = rewards or both or names
     losses = {w for w in pool if w.endswith("_loss") or w.startswith("loss_")}
     if any(set(w.split("_")) & ADVERSARIAL for w in losses) and len(losses) > 1:
-        return None  # a GAN's losses (D_real, D_fake, G_GAN, G_L1): none is the run's own, by any count
+        # a GAN's losses (D_real, D_fake, G_GAN, G_L1): none is the run's own, by any count; what its
+        # evaluation measures (an SRGAN's validation PSNR, the first it logs) is its learning curve
+        evaluated = [c.split("_", 1)[1] for c in run.metrics if c.startswith("val_") and direction(c)]
+        return next((w for w in evaluated if f"train_{w}" not in t), None)
     pool = losses or pool
     if not pool:
         return None

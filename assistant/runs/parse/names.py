@@ -44,7 +44,7 @@ ALIASES = {"trl": "train loss", "tel": "eval loss"}
 HIGHER_BETTER = ACC | {
     "f1", "auc", "precision", "recall", "dice", "iou", "miou", "bleu", "rouge", "top1", "top5", "map",
     "map50", "map75", "ap", "ap50", "ap75", "cos", "cosine", "similarity", "r2", "reward", "rew",
-    "return", "ret", "acc5", "auroc", "success", "ndcg", "aucpr",
+    "return", "ret", "acc5", "auroc", "success", "ndcg", "aucpr", "psnr", "ssim",
     "score↑",  # a score the log does not name, seen to go up (CatBoost's verbose lines: toolshapes)
 }  # fmt: skip
 # Readings where lower is better besides the losses (a distance, an error rate, FID).
@@ -55,7 +55,20 @@ LOWER_BETTER = LOSS | {
 # Readings only an evaluation pass computes (a detector's mAP, a translation's BLEU): said without a
 # stage (Ultralytics' `metrics/mAP50(B)`, YOLO's console table `mAP50`), they are the held-out set's,
 # not training's. (Not WER or CER: CTC scripts print a training batch's.)
-EVALUATED = {"map", "map50", "map75", "ap", "ap50", "ap75", "bleu", "rouge", "cider", "meteor"}
+EVALUATED = {
+    "map",
+    "map50",
+    "map75",
+    "ap",
+    "ap50",
+    "ap75",
+    "bleu",
+    "rouge",
+    "cider",
+    "meteor",
+    "psnr",
+    "ssim",
+}
 EPISODE = {"episode", "ep", "eprew", "episodic"}  # `ep_ret`, `mean 100 episode reward`
 REWARD = {"reward", "rew", "return", "ret"}  # an episode's return is its summed reward (`AverageEpRet`)
 
@@ -68,6 +81,7 @@ METRIC_TOKENS = LOSS | ACC | LR | {
     "ap50", "ap75", "cer", "wer", "cos", "cosine", "similarity", "r2", "reward", "rew", "fid", "kid",
     "lpips", "return", "ret", "acc5", "auroc", "success",  # a goal-reaching agent's success rate
     "ndcg", "aucpr", "score↑", "mape", "rmsle", "msle", "nloglik", "deviance",  # boosting's metrics
+    "psnr", "ssim",  # an image restorer's (super-resolution, denoising)
 }  # fmt: skip
 # Tokens of a setting printed with the log (a config dump), never a reading.
 SETTING_TOKENS = {
