@@ -484,3 +484,10 @@ def test_a_gan_with_a_held_out_quality_score_is_judged_on_it():
     assert {"val_psnr", "val_ssim"} <= set(run.metrics)
     found = detect(run)
     assert [f.kind for f in found] == ["healthy"] and "validation psnr rose from" in found[0].evidence
+    # the same run whose PSNR collapses for three epochs mid-run (37 -> 15 dB) and recovers: unstable
+    # (a reward's dips are an agent's nature; an evaluation's collapse is not)
+    psnr = [float(p) for p in _falling(40, 28.0, 37.5)]
+    psnr[20:23] = [15.0, 15.2, 25.9]
+    rows = [f"{e},1.0,0.0015,0.0,0.0,{p:.3f},0.98" for e, p in enumerate(psnr, start=1)]
+    collapsed = detect(parse_run("Epoch,Loss_D,Loss_G,Score_D,Score_G,PSNR,SSIM\n" + "\n".join(rows)))
+    assert [f.kind for f in collapsed] == ["unstable"] and "validation psnr" in collapsed[0].evidence

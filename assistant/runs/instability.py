@@ -12,6 +12,7 @@ import numpy as np
 from assistant.runs.blowups import recovered_blowups
 from assistant.runs.curves import Curve, first_fifth, fmt
 from assistant.runs.findings import Finding, Thresholds, confidence
+from assistant.runs.parse.names import rewarding, tokens
 
 SCATTER_POINTS = 12  # the points a curve needs before its noise is measured around its trend (curves.noise)
 
@@ -35,10 +36,11 @@ def _relapses(c: Curve, th: Thresholds) -> list[int]:
     """Points after the first fifth (a warm-up, where a curve may rise before it falls) standing
     `relapse_rise` above where the run began (its highest point in the first fifth), and beyond its
     noise, on a curve that later comes back below its best before them: all it had learned was lost
-    for a while, then learned again. Not a reward's: an agent's single episodes dip by nature."""
+    for a while, then learned again. Not a reward's: an agent's single episodes dip by nature (an
+    evaluation's PSNR, judged on its negative too, does not)."""
     n = len(c)
     first = first_fifth(n)
-    if c.negated or n <= first + 1:
+    if rewarding(set(tokens(c.name))) or n <= first + 1:
         return []
     start = float(np.max(c.y[:first]))
     return [
@@ -60,7 +62,7 @@ def spiked_on_the_way(tr: Curve | None, th: Thresholds) -> Finding | None:
 
 def _shown(c: Curve, spikes: list[int]) -> str:
     """The first few spikes as evidence: `7.24 at step 470, 7.55 at step 1100`."""
-    return ", ".join(f"{fmt(c.value(c.y[i]))} at {c.at(i)}" for i in spikes[:4])
+    return ", ".join(f"{fmt(c.logged(c.y[i]))} at {c.at(i)}" for i in spikes[:4])  # as logged
 
 
 def _goes_up_and_down(c: Curve, th: Thresholds) -> bool:
@@ -82,9 +84,12 @@ def unstable(curves: list[Curve], th: Thresholds, held: Sequence[Curve] = ()) ->
         if len(c) < th.min_points:
             continue
         if lost := recovered_blowups(c, th) or _relapses(c, th):
+            moved, side, back = (
+                ("fell back to", "below", "up") if c.negated else ("went back up to", "above", "down")
+            )
             text = (
-                f"the {c.label} {c.what} went back up to {_shown(c, lost)}, above where the run began, "
-                "and came back down: what it had learned was lost for a while"
+                f"the {c.label} {c.name} {moved} {_shown(c, lost)}, {side} where the run began, "
+                f"and came back {back}: what it had learned was lost for a while"
             )
             return Finding("unstable", text, {"curve": c.label, "spikes": [c.at(i) for i in lost]}, "high")
         spikes = _spikes(c, th)
@@ -102,8 +107,8 @@ def unstable(curves: list[Curve], th: Thresholds, held: Sequence[Curve] = ()) ->
         if not many and c.label == "training" and any(_steady(h, th) for h in held if h is not c):
             continue
         if many:
-            count = f"{len(spikes)} spikes well above its trend"
-            text = f"the {c.label} {c.what} jumps up and down: {count} ({_shown(c, spikes)})"
+            count = f"{len(spikes)} {'dips well below' if c.negated else 'spikes well above'} its trend"
+            text = f"the {c.label} {c.name} jumps up and down: {count} ({_shown(c, spikes)})"
             margin = len(spikes) / th.unstable_spikes
         else:
             level = float(np.median(c.trend))
