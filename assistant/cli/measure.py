@@ -366,3 +366,29 @@ def bench_browser_cmd(
             f"({r['seconds']} s) — {r['question']}"
         )
     console.print(f"page / engine decode rate (median): {res['page_vs_engine']} (floor 0.9)")
+
+
+@bench_app.command("parse")
+def bench_parse_cmd(
+    small: Annotated[int, typer.Option(help="Length of the shorter line, in characters.")] = 32_000,
+    large: Annotated[
+        int, typer.Option(help="Length of the longer line (256 KB is the most read).")
+    ] = 256_000,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Seconds to read a log whose long lines have each shape that once made reading quadratic, at
+    two lengths: linear reading keeps the ratio of the times near the ratio of the lengths."""
+    from assistant.measure.parse_bench import bench_parse
+
+    rows = bench_parse((small, large))
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"reading a log with long lines ({small:,} and {large:,} characters)")
+    for col in ("line of", "what it stands for", f"{small:,} (s)", f"{large:,} (s)", "ratio"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            repr(r["shape"]), r["what"], f"{r['small_s']:.3f}", f"{r['large_s']:.3f}", f"{r['ratio']:.1f}"
+        )
+    console.print(table)
