@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from assistant.runs.parse import Run
-from assistant.runs.parse.names import ADVERSARIAL, EPISODE, direction, rewarding, tokens
+from assistant.runs.parse.names import ADVERSARIAL, EPISODE, NO_CEILING, direction, rewarding, tokens
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
     y = rows[name].to_numpy(dtype=float)
     negated = False
     if up:  # judged on what is left to gain (or its negative), so it should fall
-        top = score_top(y) if "psnr" not in tokens(name) else None  # decibels: no ceiling
+        top = None if NO_CEILING & set(tokens(name)) else score_top(y)
         if top is None:  # unbounded (a reward, a score): its negative
             what, y, negated = f"negative {what}", -y, True
         else:

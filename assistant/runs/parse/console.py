@@ -59,9 +59,10 @@ from assistant.runs.parse.toolshapes import ToolLines
 from assistant.runs.parse.unnamed import NUMBERS_ONLY, UNNAMED, bare_numbers
 
 # `loss 0.41` in a | cell, also with a remark after it (llm.c's `loss 3.28 (+nanz)`)
-_SPACED = re.compile(rf"^\s*([A-Za-z][\w./ ]*?)\s+({NUM})\s*(?:\(.*\))?\s*$", re.IGNORECASE)
+# (the name's words each end in a character, so the blanks before the number are the `\s+`'s alone:
+# `[\w./ ]*?` could end anywhere in a run of them, the square of its length)
+_SPACED = re.compile(rf"^\s*([A-Za-z][\w./]*(?: +[\w./]+)*?)\s+({NUM})\s*(?:\(.*\))?\s*$", re.IGNORECASE)
 # `train loss 1.27 (seg loss 0.55)` anywhere: no separator, so only a loss or accuracy by its name
-_MOST_CELL = 200  # a longer cell is no `loss 0.41` (and _SPACED's blanks take the square of its length)
 _BARE = re.compile(
     rf"(?<![\w./-])((?:{WORD}[ \t]+){{0,2}}(?:[A-Za-z][\w.-]*[_.-])?"
     rf"(?:loss|acc(?:@[15])?|accuracy|perplexity|ppl))[ \t]+({NUM})",
@@ -159,7 +160,7 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
             found.setdefault(_name(m.group(1)), logged(m.group(2)))
         if "|" in segment:
             for cell in segment.split("|"):
-                m = _SPACED.match(cell) if len(cell) <= _MOST_CELL else None
+                m = _SPACED.match(cell)
                 if m:
                     found.setdefault(_name(m.group(1).strip()), logged(m.group(2)))
         if "," in segment:  # `epoch 1, phase train, step 10, loss_train, 0.838`: a name, then its value

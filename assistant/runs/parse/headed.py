@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from assistant.runs.parse.lines import LOG_PREFIX, NUMBER
-from assistant.runs.parse.names import is_metric_name, role
+from assistant.runs.parse.names import is_metric_name, role, stage_of
 
 _NAME = re.compile(r"[A-Za-z][\w./()@-]*:?")
 # words of a sentence or a reading (`val loss nan`), never of a header
@@ -56,17 +56,27 @@ class HeadedRows:
             cells = cells[1:]  # pandas prints a DataFrame's index before each row, under no name
         if not names or len(cells) < len(names) or (len(cells) > len(names) and "|" not in segment):
             return None
-        values: dict[str, float] = {}
-        axes: dict[str, float] = {}
-        numbers = 0
-        for name, cell in zip(names, cells, strict=False):
-            count = _COUNT.match(cell)
-            if not (count or NUMBER.match(cell)):
-                continue
-            numbers += 1
-            value = float(count.group(1) if count else cell)
-            if (kind := role(name)) != "metric":
-                axes[kind] = value
-            elif is_metric_name(name):
-                values[name] = value
+        values, axes, numbers = cells_record(names, cells)
         return (values, axes) if values and numbers * 2 > len(names) else None
+
+
+def cells_record(
+    names: list[str], cells: list[str], stage: str = ""
+) -> tuple[dict[str, float], dict[str, float], int]:
+    """(metrics, axes, how many cells were numbers) of a table's row, each number under its column's
+    name (`3/299` under `Epoch` is epoch 3); `stage` names the metrics that say none (a row's stage
+    column, fastprogress' `eval`). Text cells (`No log`, a time) are not read."""
+    values: dict[str, float] = {}
+    axes: dict[str, float] = {}
+    numbers = 0
+    for name, cell in zip(names, cells, strict=False):
+        count = _COUNT.match(cell)
+        if not (count or NUMBER.match(cell)):
+            continue
+        numbers += 1
+        value = float(count.group(1) if count else cell)
+        if (kind := role(name)) != "metric":
+            axes[kind] = value
+        elif is_metric_name(name):
+            values[f"{stage} {name}" if stage and not stage_of(name) else name] = value
+    return values, axes, numbers

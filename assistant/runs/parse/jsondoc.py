@@ -33,7 +33,7 @@ from assistant.runs.parse.jsonseries import (
     add_series,
 )
 from assistant.runs.parse.jsonstream import events, parser, spells_nan
-from assistant.runs.parse.names import export_tag, role, stage_of
+from assistant.runs.parse.names import STAGE_FIELDS, export_tag, role, stage_of
 from assistant.runs.parse.table import (
     DEFAULT_LIMITS,
     Columns,
@@ -44,7 +44,6 @@ from assistant.runs.parse.table import (
     logged,
 )
 
-_MODE_KEYS = ("mode", "phase", "split", "stage")  # a record's stage, said in a field
 # a notebook cell's printed output: a stream's `text` or a result's `text/plain` (a string or a list)
 _OUTPUT_TEXT = re.compile(r"^cells\.item\.outputs\.item\.(?:text|data\.text/plain)(?:\.item)?$")
 # ...and a result's `text/html`, its rows and cells (the Trainer's progress table: _html_table)
@@ -126,7 +125,7 @@ def add_record(record: Mapping[str, Any], cols: Columns, prefix: str = "") -> No
     """One record of a log (a JSON object): its epoch and step, and its metrics. A record that says
     its stage in a field (mmdetection's `"mode": "val"`) gives it to the names that say none."""
     values = _flat(record, prefix)
-    said = next((v for k in _MODE_KEYS if isinstance(v := record.get(k), str)), "")
+    said = next((v for k in STAGE_FIELDS if isinstance(v := record.get(k), str)), "")
     if (stage := stage_of(said)) and stage != "train":
         values = {k if stage_of(k) or role(k) != "metric" else f"{stage}_{k}": v for k, v in values.items()}
     epoch = step = None

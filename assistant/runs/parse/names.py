@@ -27,6 +27,10 @@ EPOCH_COLUMNS = {"epoch", "epochs", "num_epoch", "epch"}
 TRAIN = {"train", "training", "tr", "trn"}
 VAL = {"val", "valid", "validation", "eval", "evaluation", "dev", "vali"}  # `vali`: Informer, Autoformer
 TEST = {"test", "testing"}
+# a record's field or a table's column that says its stage (mmdetection's `"mode": "val"`,
+# fastprogress' `train` column of `train`/`eval`)
+STAGE_FIELDS = ("mode", "phase", "split", "stage")
+STAGE_COLUMNS = TRAIN | VAL | TEST | set(STAGE_FIELDS)
 # prefixes and suffixes that say how or where a value was aggregated, not what it measures
 NOISE = {
     "epoch", "step", "avg", "mean", "average", "metric", "metrics", "scalar", "scalars", "on", "per",
@@ -47,6 +51,9 @@ HIGHER_BETTER = ACC | {
     "return", "ret", "acc5", "auroc", "success", "ndcg", "aucpr", "psnr", "ssim",
     "score↑",  # a score the log does not name, seen to go up (CatBoost's verbose lines: toolshapes)
 }  # fmt: skip
+# Scores without a ceiling, though their readings fall under 100 (PSNR, in decibels): judged on their
+# negative, not on what is left to gain
+NO_CEILING = {"psnr"}
 # Readings where lower is better besides the losses (a distance, an error rate, FID).
 LOWER_BETTER = LOSS | {
     "error", "err", "mse", "mae", "rmse", "fid", "kid", "lpips", "dist", "distance", "wer", "cer",

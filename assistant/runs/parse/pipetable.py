@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-from assistant.runs.parse.lines import NUM, NUMBER
-from assistant.runs.parse.names import TEST, TRAIN, VAL, evaluation_columns, is_metric_name, role, stage_of
-from assistant.runs.parse.table import logged
+from assistant.runs.parse.headed import cells_record
+from assistant.runs.parse.lines import NUM, NUMBER, STAGE_TAGS
+from assistant.runs.parse.names import STAGE_COLUMNS, evaluation_columns, is_metric_name
 
 _BOX = str.maketrans(dict.fromkeys("│┃║", "|"))
 # the rule under a header, matched on the stripped line: Markdown's dashes (with alignment colons), or
@@ -20,8 +20,6 @@ _BOX = str.maketrans(dict.fromkeys("│┃║", "|"))
 _RULE = re.compile(r"^\|?\s*:?-{3,}:?(?:\s*\|\s*:?-{3,}:?)+\s*\|?$")
 _READING = re.compile(rf"[:=]\s*{NUM}|\s{NUM}$", re.IGNORECASE)  # `Loss: 0.41`, `loss 0.41`
 _BORDER = re.compile(r"^[━─═┏┓┗┛┡┩┳┻╇┼├┤┬┴╋┣┫└┘┌┐╭╮╰╯╞╡╪]{3,}$")
-_STAGES = TRAIN | VAL | TEST
-_STAGE_COLUMNS = _STAGES | {"mode", "phase", "split", "stage"}
 
 
 def _drawn_cells(line: str) -> list[str] | None:
@@ -64,17 +62,9 @@ class PipeTable:
             return None
         # a column may say each row's stage (fastprogress' `accuracy | loss | epoch | train` over
         # `0.43 | 2.35 | 3 | eval`); not any cell (detectron2's per-category AP: COCO has a `train`)
-        said = [c for n, c in zip(self.names, cells, strict=True) if n.lower() in _STAGE_COLUMNS]
-        stage = next((c for c in said if c.lower() in _STAGES), "")
-        values: dict[str, float] = {}
-        axes: dict[str, float] = {}
-        for name, cell in zip(self.names, cells, strict=True):
-            if not NUMBER.match(cell):
-                continue  # `No log`, a time, a note
-            if (kind := role(name)) != "metric":
-                axes[kind] = float(cell)
-            elif is_metric_name(name):
-                values[f"{stage} {name}" if stage and not stage_of(name) else name] = logged(float(cell))
+        said = [c for n, c in zip(self.names, cells, strict=True) if n.lower() in STAGE_COLUMNS]
+        stage = next((c for c in said if c.lower() in STAGE_TAGS), "")
+        values, axes, _ = cells_record(self.names, cells, stage)
         return (values, axes) if values else None
 
 
