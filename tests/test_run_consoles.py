@@ -577,3 +577,30 @@ def test_a_table_of_one_reading_per_category_is_no_record():
         run.table["val_ap"].dropna().tolist() == [10.0 + i for i in range(8)]
         and "train_ap" not in run.metrics
     )
+
+
+def test_segmentation_models_bars_and_a_stage_named_percentage_are_read():
+    # segmentation_models.pytorch prints a train bar and a valid bar each epoch, readings written
+    # `name - value`; the test set's evaluation after the fit is a valid bar of another length
+    bar = "{stage}: 100%|██████████| {n}/{n} [00:12<00:00,  3.5it/s, dice_loss - {v:.4f}, iou_score - 0.6]"
+    train = _falling(12, 0.3, 0.1)
+    lines = []
+    for e, t in enumerate(train):
+        lines += [
+            f"Epoch: {e}",
+            bar.format(stage="train", n=46, v=t),
+            bar.format(stage="valid", n=101, v=t + 0.1),
+        ]
+    lines.append(bar.format(stage="valid", n=233, v=0.9))
+    run = parse_run("\n".join(lines))
+    assert {"train_loss", "val_loss", "train_iou_score", "val_iou_score"} <= set(run.metrics)
+    assert len(run.table) == 12 and run.table["val_loss"].iloc[-1] == pytest.approx(train[-1] + 0.1, abs=1e-4)
+    # Raschka's course prints each epoch's accuracies under the stage's name alone
+    epoch = "Epoch: {e:03d}/050 | Batch 0200/0210 | Loss: {t:.4f}\n"
+    epoch += "Epoch: {e:03d}/050 | Train: {a:.2f}% | Validation: {v:.2f}%"
+    text = "\n".join(
+        epoch.format(e=e, t=t, a=90 - 40 * t, v=88 - 40 * t) for e, t in enumerate(_falling(12, 1.5, 0.2), 1)
+    )
+    run = parse_run(text)
+    assert {"train_loss", "train_acc", "val_acc"} <= set(run.metrics)
+    assert run.sources["val_acc"] == "Validation accuracy"

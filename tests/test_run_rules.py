@@ -445,3 +445,32 @@ def test_a_held_out_accuracy_inching_from_chance_is_still_underfitting():
         f"epoch {e + 1} loss {t:.4f} val_acc {a:.4f}" for e, (t, a) in enumerate(zip(loss, acc, strict=True))
     )
     assert "underfitting" in _kinds(text)
+
+
+def test_a_flat_end_that_early_stopping_announces_is_its_patience_not_a_plateau():
+    # a Titanic MLP levelling off, then `Epoch 00017: early stopping`: the flat end is the patience
+    # the callback waited out; the same curve without the message is a plateau
+    train = [0.662, 0.596, 0.554, 0.515, 0.518, 0.510, 0.475, 0.482, 0.462, 0.466, 0.461, 0.446, 0.443,
+             0.456, 0.449, 0.445, 0.457]  # fmt: skip
+    val = [0.616, 0.548, 0.509, 0.483, 0.475, 0.451, 0.420, 0.420, 0.413, 0.447, 0.434, 0.426, 0.407,
+           0.405, 0.453, 0.451, 0.400]  # fmt: skip
+    fit = "\n".join(
+        f"Epoch {e}/50\n89/89 - 0s - loss: {t:.4f} - val_loss: {v:.4f}"
+        for e, (t, v) in enumerate(zip(train, val, strict=True), 1)
+    )
+    assert "plateau" in _kinds(fit)
+    found = detect(parse_run(fit + "\nEpoch 00017: early stopping"))
+    assert [f.kind for f in found] == ["healthy"] and "early stopping" in found[0].evidence
+    # a message printed every epoch stops something else (Spinning Up's policy updates at max KL)
+    per_epoch = fit.replace("\nEpoch ", "\nEarly stopping due to reaching max kl.\nEpoch ")
+    assert "plateau" in _kinds(per_epoch)
+    # a setting printed before training (`early_stopping: True`) says nothing about how it ended
+    assert "plateau" in _kinds("early_stopping: True\n" + fit)
+
+
+def test_a_short_loss_that_jumps_and_stays_up_is_diverged_not_a_plateau():
+    # quoted Megatron lines: 3.3, 3.4, 3.7, a jump to 7.3, 4.1, 7.6, then 7.0; its two jumps inflate a
+    # short curve's noise, yet every reading of its tail stands far above its best: it climbed
+    text = _steps([3.32, 3.42, 3.68, 7.27, 4.13, 7.60, 7.02], first=8738, every=1)
+    found = detect(parse_run(text))
+    assert [f.kind for f in found] == ["diverged"] and "+117%" in found[0].evidence

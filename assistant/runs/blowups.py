@@ -136,7 +136,10 @@ def climbing(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | No
         return None  # a loss at or below zero has no share to rise by; a reward's best is any number
     rise = tr.rel(t[best], t[-1])
     above = t[-tail:] > t[best] + tr.need(th.noise_widths, th.min_change, t[best])
-    if not above.all():
+    # a short curve's noise comes from second differences, which its own jumps inflate: every reading
+    # of the tail `diverge_rise` above the best is a climb however noisy the rest (3.4 -> 7.6, 7.0)
+    stays = not tr.negated and bool(np.all(tr.y[-tail:] > t[best] + tr.need(0, th.diverge_rise, t[best])))
+    if not (above.all() or stays):
         return None
     with_val = va is not None and len(va) >= th.min_points
     val_text, need = "", th.diverge_rise

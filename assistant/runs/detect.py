@@ -72,8 +72,8 @@ def _plateau(
         return None
     n = len(c)
     margin, gain, before, within, w = _last_third(c, th)
-    if margin >= 1:
-        return None
+    if margin >= 1 or _rose(c, before, within, th):
+        return None  # still improving; or worse than it was: a rise is no plateau
     if c is tr and any(_still_improving(h, th) for h in held):
         return None  # validation still improves: training is slow, not stuck
     if c is va and any(_still_improving(t, th) for t in training):
@@ -91,10 +91,18 @@ def _plateau(
     )  # fmt: skip
 
 
+def _rose(c: Curve, before: float, within: float, th: Thresholds) -> bool:
+    """The best of the last stretch stands `diverge_rise` above the best before it, however noisy the
+    curve (3.4 before, 6.3 since): a climb, not a level. A loss creeping up from where it levelled
+    (1.10 to 1.29) is still stuck."""
+    return c.rel(before, within) >= th.diverge_rise
+
+
 def _settled(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
     """Why a flat tail of `w` points is convergence rather than a stall, if it is: the learning rate
     decayed; the log says the run stopped on reaching its quality target (MLPerf's `run_stop` with
-    status success: its last evaluations creep up to the target by design); the curve came down by
+    status success: its last evaluations creep up to the target by design), or by early stopping
+    (its patience is a flat end by design); the curve came down by
     an order of magnitude and still holds its lowest point (a loss at a tenth of where it began has
     learned what it will at this rate; one creeping back up is stuck); or a score sits at a ceiling,
     its best value logged again and again and a round one (a capped return, every answer right:
@@ -102,8 +110,10 @@ def _settled(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
     lr = lr_at_end(run)
     if lr is not None and lr <= th.lr_decayed * (1 + 1e-6):  # 1e-4 / 1e-3 in floating point
         return "it levels off as the learning rate decays, which is convergence"
-    if run.reached_target:
+    if run.stopped == "target":
         return "the log says the run stopped on reaching its quality target, which is convergence"
+    if run.stopped == "early":
+        return "the log says early stopping ended the run (a flat end is its patience running out)"
     _, level, _ = _progress(c, th)
     start, end, low = c.value(level), c.value(c.trend[-1]), c.value(float(np.min(c.trend)))
     holds = c.trend[-1] - np.min(c.trend) < th.noise_widths * c.noise

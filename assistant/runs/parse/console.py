@@ -52,7 +52,7 @@ from assistant.runs.parse.lines import (
     unwrap_numbers,
 )
 from assistant.runs.parse.loggertable import TABLE_RULE, LoggerTable
-from assistant.runs.parse.names import is_metric_name, normalise, role, stage_of, tokens
+from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name, normalise, role, stage_of, tokens
 from assistant.runs.parse.pipetable import PipeTable
 from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, finish, logged
 from assistant.runs.parse.toolshapes import ToolLines
@@ -85,6 +85,8 @@ _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress b
 # the PyTorch ImageNet example's (and timm's, DeiT's, Swin's) summary of an evaluation: ` * Acc@1 76.1 …`
 _SUMMARY = re.compile(r"^\s*\*\s+\w")
 _IDENTIFIER = re.compile(r"[A-Za-z][\w./-]*")  # one word: a name written as a cell of its own
+_DASHED = re.compile(rf"([A-Za-z][\w./]*)\s+-\s+({NUM})")  # a cell `name - value`
+_STAGE_WORDS = TRAIN | VAL | TEST
 MIN_PRINTS = 3  # prints of a lone epoch that make a curve of it
 # MLPerf result logs name every benchmark's quality metric `eval_accuracy`; for these it is a
 # lower-is-better reading (the benchmarks' published targets: a word error rate, a log-perplexity,
@@ -92,6 +94,16 @@ MIN_PRINTS = 3  # prints of a lone epoch that make a curve of it
 _BENCHMARK = re.compile(r'"key":\s*"submission_benchmark",\s*"value":\s*"([\w.-]+)"')
 # ...and each ends its run when the quality target is reached: `"key": "run_stop", … "status": "success"`
 _TARGET_REACHED = re.compile(r'"key":\s*"run_stop".*"status":\s*"success"')
+# ...or an early stop's message: Keras' `Epoch 00018: early stopping`, Lightning's `Signaling Trainer
+# to stop.`, torchkeras' `val_acc without improvement in 5 epoch, early stopping`, `Stopping the
+# training`; not an EarlyStopping's `counter: 2 out of 3`, nor a setting (`early_stopping: true`,
+# `'early_stop': False`). A message printed more often than the log has runs (Spinning Up's `Early
+# stopping at step 12 due to reaching max kl.`, every epoch) stops something else.
+_STOPPED_EARLY = re.compile(
+    r"\bearly[ _-]?stop(?:ping|ped)?\b(?!['\"]?\s*(?:counter|patience|rounds|[=:(]))"
+    r"|\bstop(?:ping|ped)?\s+(?:the\s+)?training\b|\bsignaling trainer to stop\b|\bstop(?:ping|ped)? early\b",
+    re.IGNORECASE,
+)
 MLPERF_QUALITY = {
     "rnnt": "wer", "gpt3": "log_perplexity", "llama31_8b": "log_perplexity",
     "llama31_405b": "log_perplexity", "llama2_70b_lora": "loss",
@@ -112,6 +124,15 @@ _PROSE = {
     "info", "debug", "warning", "warn", "critical", "notice", "log", "logger", "root", "main", "epoch",
     "step", "iter", "iteration", "batch",
 }  # fmt: skip
+
+
+def _percent_named(name: str, segment: str, end: int) -> str:
+    """A stage's name alone over a percentage (`Train: 51.69% | Validation: 52.44%`, as Raschka's
+    course prints each epoch) names that stage's accuracy: the share it got right."""
+    toks = tokens(name)
+    if toks and set(toks) <= _STAGE_WORDS and segment.startswith("%", end):
+        return f"{name} accuracy"
+    return name
 
 
 def _name(raw: str) -> str:
@@ -152,7 +173,7 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
     else:
         segment = AT_AXIS.sub("", segment, count=1)
         found = {
-            _name(m.group(1)): logged(m.group(2))
+            _percent_named(_name(m.group(1)), segment, m.end()): logged(m.group(2))
             for m in pairs(segment)
             if not segment.startswith("%|", m.end())  # a progress bar's share done (`Map:  40%|███`)
         }
@@ -164,10 +185,13 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
                 if m:
                     found.setdefault(_name(m.group(1).strip()), logged(m.group(2)))
         if "," in segment:  # `epoch 1, phase train, step 10, loss_train, 0.838`: a name, then its value
-            cells = [c.strip() for c in segment.split(",")]
+            cells = [c.strip(" \t[]") for c in segment.split(",")]
             for name, value in itertools.pairwise(cells):
                 if _IDENTIFIER.fullmatch(name) and is_metric_name(name) and re.fullmatch(NUM, value):
                     found.setdefault(name, logged(value))
+            for cell in cells:  # segmentation_models' bars: `…3.5it/s, dice_loss - 0.2156, iou_score - 0.66]`
+                if (m := _DASHED.fullmatch(cell)) and is_metric_name(m.group(1)):
+                    found.setdefault(m.group(1), logged(m.group(2)))
     metrics = {}
     # a JSON object's keys have no reading order: a stage word carries over only in text
     carried = {} if stage or obj is not None else carried_stages([k for k in found if is_metric_name(k)])
@@ -186,6 +210,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     row_epoch_key: float | None = None  # the epoch the last row belongs to when it has no step
     row_bar: str | None = None  # the length of the progress bar that line drew (Keras' `1719/1719 [`)
     row_validated = False  # that row holds its epoch's validation readings
+    held_bar: str | None = None  # the length of the last bar over held-out data that was read
     unnamed = Columns(1)  # readings without a name, kept until a named metric turns up
     bare: list[list[float]] = []  # lines of several numbers alone, likewise
     table = LoggerTable()
@@ -209,6 +234,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     quality: str | None = None  # what an MLPerf log's `eval_accuracy` measures, when not an accuracy
     last_stage: str | None = None
     reached = False
+    early_stops = 0  # early stops announced after the first reading
     for line in joined_dicts(lines):
         line = unquote_readings(unwrap_numbers(line))
         message = LOG_PREFIX.sub("", line, count=1)
@@ -239,6 +265,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             if m := _BENCHMARK.search(segment):
                 quality = MLPERF_QUALITY.get(m.group(1).lower(), quality)
             reached = reached or bool(_TARGET_REACHED.search(segment))
+            early_stops += bool(read and _STOPPED_EARLY.search(segment))
             if quality and "eval_accuracy" in values:
                 values[f"eval_{quality}"] = values.pop("eval_accuracy")
             if "epoch" in axes:
@@ -307,9 +334,16 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                         continue
             held_out = any(stage_of(k) in ("val", "test") for k in values)
             if step is None and epoch is not None and cols.n and row_epoch_key == epoch:
-                if bar and ((row_bar and bar.group(2) != row_bar) or (row_validated and not held_out)):
-                    continue  # evaluate() after the fit: a bar of another length, or one after the
-                    # epoch's validation (Keras prints an epoch's line with its validation last)
+                if bar and (
+                    (held_out and held_bar not in (None, bar.group(2)))
+                    or (not held_out and ((row_bar and bar.group(2) != row_bar) or row_validated))
+                ):
+                    continue  # evaluate() after the fit: a bar of another length than the epochs'
+                    # own (over the training set, or over the validation set when a bar of its own
+                    # says so: segmentation_models' `valid: …| 101/101 [`), or one after the epoch's
+                    # validation (Keras prints an epoch's line with its validation last)
+                if bar and held_out:
+                    held_bar = bar.group(2)
                 if cols.n == 1 and not bar and segment is line_start and _repeats(cols, values):
                     prints.add(epoch, None, values)  # the first epoch printed again (see `prints`)
                 cols.update_last(epoch, values)  # a later update or the validation line of this epoch
@@ -337,7 +371,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     if not cols.n and (run := bare_numbers(bare, name)):
         return run
     run = finish(cols, "console", name, tools.finish(cols), starts=starts)
-    return dataclasses.replace(run, reached_target=True) if reached else run
+    if reached:
+        return dataclasses.replace(run, stopped="target")
+    return dataclasses.replace(run, stopped="early") if 0 < early_stops <= len(starts) + 1 else run
 
 
 def _repeats(cols: Columns, values: dict[str, float]) -> bool:

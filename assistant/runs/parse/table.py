@@ -73,7 +73,8 @@ class Run:
     notes: list[str] = field(default_factory=list)  # what the reader skipped, in words
     sources: dict[str, str] = field(default_factory=dict)  # column -> the name the log gave it
     blown_before: bool = False  # an earlier run in the same log (not read) logged a NaN or inf loss
-    reached_target: bool = False  # the log says the run stopped on reaching its quality target
+    stopped: str | None = None  # why the log says the run stopped: "target" (its quality target
+    # reached: MLPerf's `run_stop` with status success) or "early" (early stopping's patience ran out)
 
     @property
     def metrics(self) -> list[str]:
