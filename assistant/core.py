@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 import chromadb
 
 from assistant.chat.chain import Answer, RagChain
+from assistant.knowledge.chroma import make_client
 from assistant.knowledge.corpus import Chunker
 from assistant.knowledge.embedder import Embedder
-from assistant.knowledge.index import Store, make_client, owner_id
+from assistant.knowledge.index import Store, owner_id
 from assistant.knowledge.ingest import IngestReport, ingest
 from assistant.knowledge.ingest import rebuild as rebuild_index
 from assistant.knowledge.retrieval import HybridRetriever, SearchResult

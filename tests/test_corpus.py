@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.knowledge.corpus import Chunker, LoadError, clean_text
+from assistant.knowledge.corpus import Chunker, clean_text
+from assistant.knowledge.errors import LoadError
 from tests.conftest import CORPUS
 
 FAQ, BASICS, INTERVIEW, PRACTICES = (

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.knowledge.corpus import LoadError, Unit, iter_files
+from assistant.knowledge.corpus import Unit
+from assistant.knowledge.errors import LoadError
+from assistant.knowledge.files import iter_files
 from assistant.knowledge.index import Store, file_hash
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,8 @@ from typing import Any
 
 import gradio as gr
 
-from assistant.knowledge.corpus import SUPPORTED_SUFFIXES, LoadError
+from assistant.knowledge.errors import LoadError
+from assistant.knowledge.files import SUPPORTED_SUFFIXES
 from assistant.web.auth import NotAllowed, WebContext
 
 
