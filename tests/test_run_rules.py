@@ -474,3 +474,20 @@ def test_a_short_loss_that_jumps_and_stays_up_is_diverged_not_a_plateau():
     text = _steps([3.32, 3.42, 3.68, 7.27, 4.13, 7.60, 7.02], first=8738, every=1)
     found = detect(parse_run(text))
     assert [f.kind for f in found] == ["diverged"] and "+117%" in found[0].evidence
+
+
+def test_validation_creeping_up_from_its_best_while_training_pulls_away_is_overfitting():
+    # a BLIP captioning fine-tune: validation 1.07 -> about 0.40 by epoch 11, then scattering 0.38-0.49
+    # and creeping up to about 0.45, less than three standard errors of its scatter, while training
+    # falls from 0.09 to 0.016: validation stopped gaining what training still gains
+    val = [1.0706, 0.6631, 0.5778, 0.4657, 0.5452, 0.4601, 0.5103, 0.4344, 0.4509, 0.4394, 0.3883, 0.413,
+           0.4133, 0.4172, 0.3949, 0.4028, 0.46, 0.4114, 0.4369, 0.4382, 0.3864, 0.4195, 0.4056, 0.4267,
+           0.4335, 0.3863, 0.3822, 0.4374, 0.427, 0.3919, 0.437, 0.3854, 0.3763, 0.4276, 0.487, 0.4195,
+           0.4304, 0.4265, 0.391, 0.4486, 0.4168, 0.4232, 0.4231, 0.4493, 0.442, 0.4323, 0.4487, 0.4509,
+           0.4747, 0.4199]  # fmt: skip
+    train = [1.47 * np.exp(-e / 5) + 0.015 for e in range(50)]
+    line = "epoch {x} loss={t:.4f} val_loss={v:.4f}"
+    assert _kinds(_train_val(train, val, line, every=1)) == ["overfitting"]
+    # the same validation curve beside a training loss that levelled off with it: no widening gap
+    level = [1.47 * np.exp(-e / 2.5) + 0.3 for e in range(50)]
+    assert "overfitting" not in _kinds(_train_val(level, val, line, every=1))

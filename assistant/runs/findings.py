@@ -51,6 +51,9 @@ class Thresholds:
     over that stretch, by `overfit_train_fall` of its level and its noise at least (a training curve
     standing still is a stall, not overfitting)."""
     overfit_min_rise: float = 0.015
+    overfit_pull: float = 0.15
+    """...or, a rise too mild for that, when validation's best came before the last `plateau_window`
+    of the run and its trend ends a noise-width above it while training fell by this share since."""
     overfit_widening_rise: float = 0.01
     overfit_train_fall: float = 0.01
     spike_span: float = 0.15

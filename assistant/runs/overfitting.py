@@ -58,7 +58,9 @@ def _turned(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | Non
     lasting = float(np.mean(kept) - np.mean(before))
     lasting_error = va.noise * math.sqrt(1 / len(kept) + 1 / len(before))
     margin = max(margin, lasting / max(th.noise_widths * lasting_error, floor, 1e-12))
-    if margin < 1 or v[-1] <= float(np.min(v)):
+    if v[-1] <= float(np.min(v)):
+        return None
+    if margin < 1 and not _pulled_away(tr, va, turn, th):
         return None
     rise = va.rel(low, v[-1])
     return Finding(
@@ -68,6 +70,18 @@ def _turned(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | Non
         details,
         confidence(margin),
     )
+
+
+def _pulled_away(tr: Curve | None, va: Curve, turn: int, th: Thresholds) -> bool:
+    """A validation curve whose best came before its last third, whose trend ends a noise-width
+    above that best, while the training curve fell by `overfit_pull` of its level since: validation
+    stopped gaining what training still gains (the gap widens), a rise too mild to count alone."""
+    n = len(va)
+    if tr is None or len(tr) < th.min_points or turn > n - max(3, math.ceil(n * th.plateau_window)):
+        return False
+    i0 = min(int(np.searchsorted(tr.x, va.x[turn])), len(tr) - 1)
+    fell = -tr.rel(float(tr.trend[i0]), float(tr.trend[-1]))
+    return fell >= th.overfit_pull and float(va.trend[-1] - np.min(va.trend)) > va.noise
 
 
 def _training_fell(tr: Curve, x: float, th: Thresholds) -> tuple[float, float] | None:
