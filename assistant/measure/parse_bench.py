@@ -28,6 +28,8 @@ SHAPES: dict[str, str] = {
     "loss 1 ": "bare readings",
     "a=1 ": "key=value pairs",
     "|a  ": "table cells",
+    "a - 1, ": "comma cells of `name - value` (segmentation_models' bars)",
+    "early stop ": "early-stopping words",
     " ": "blanks",
     "step ": "counter words without numbers",
     "1e": "a number's exponent without digits",
