@@ -491,3 +491,14 @@ def test_validation_creeping_up_from_its_best_while_training_pulls_away_is_overf
     # the same validation curve beside a training loss that levelled off with it: no widening gap
     level = [1.47 * np.exp(-e / 2.5) + 0.3 for e in range(50)]
     assert "overfitting" not in _kinds(_train_val(level, val, line, every=1))
+
+
+def test_a_loss_that_sat_still_and_only_began_to_move_at_the_end_has_not_levelled_off():
+    # a contact-point model: 10.31 for six epochs, then 10.24, 10.11, 10.05: it barely learned, and
+    # its last third gained more than all the run before it, so it is no plateau
+    loss = [10.3086, 10.3048, 10.3117, 10.3055, 10.3059, 10.2965, 10.2432, 10.1101, 10.0534]
+    text = "train_loss,epoch\n" + "\n".join(f"{v},{e}" for e, v in enumerate(loss))
+    assert _kinds(text) == ["underfitting"]
+    # the same fall first, then standing still: that levelled off
+    early = [10.3086, 10.2432, 10.1101, 10.0534, 10.0541, 10.0529, 10.0552, 10.0538, 10.0547]
+    assert "plateau" in _kinds("train_loss,epoch\n" + "\n".join(f"{v},{e}" for e, v in enumerate(early)))

@@ -72,8 +72,8 @@ def _plateau(
         return None
     n = len(c)
     margin, gain, before, within, w = _last_third(c, th)
-    if margin >= 1 or _rose(c, before, within, th):
-        return None  # still improving; or worse than it was: a rise is no plateau
+    if margin >= 1 or _rose(c, before, within, th) or _late_start(c, before, within, th):
+        return None  # still improving; worse than it was (a rise is no plateau); or only now moving
     if c is tr and any(_still_improving(h, th) for h in held):
         return None  # validation still improves: training is slow, not stuck
     if c is va and any(_still_improving(t, th) for t in training):
@@ -89,6 +89,13 @@ def _plateau(
          "best_after": c.value(within)},
         confidence(1 / max(margin, 1 / 3)),
     )  # fmt: skip
+
+
+def _late_start(c: Curve, before: float, within: float, th: Thresholds) -> bool:
+    """The last stretch gained clearly, and at least as much as the whole run before it: a curve
+    that sat still and only began to move (10.31 for six epochs, then 10.05) has not levelled off."""
+    _, level, _ = _progress(c, th)
+    return before - within > c.noise and before - within >= level - before
 
 
 def _rose(c: Curve, before: float, within: float, th: Thresholds) -> bool:
