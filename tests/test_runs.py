@@ -277,3 +277,16 @@ def test_tensorboard_keras_layout(tmp_path):
     assert np.allclose(run.table["train_loss"], losses["train"])
     assert np.allclose(run.table["val_loss"], losses["validation"])
     assert [f.kind for f in detect(run)] == ["healthy"]
+
+
+def test_the_real_logs_measure_names_curves_as_the_logs_write_them_and_catches_a_swap():
+    """`eval runs --real` compares the series the tool took with the labelled ones: `none` names no
+    series, and a training curve taken for the held-out one is a swap."""
+    from assistant.measure.runs_eval import _curves_right
+
+    text = "\n".join(f"epoch {e}: loss={2 / e:.3f} val_loss={2.2 / e:.3f}" for e in range(1, 9))
+    run = parse_run(text)
+    assert _curves_right(run, {"train_loss": "loss", "val_loss": "val_loss"}) == (True, True)
+    assert _curves_right(run, {"train_loss": "val_loss", "val_loss": "loss"}) == (False, False)
+    alone = parse_run("\n".join(f"epoch {e}: loss={2 / e:.3f}" for e in range(1, 9)))
+    assert _curves_right(alone, {"train_loss": "loss", "val_loss": "none"}) == (True, True)

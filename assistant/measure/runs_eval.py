@@ -68,8 +68,11 @@ def eval_detectors(labels: list[dict[str, Any]], root: Path = RUNS_DIR) -> dict[
 
 
 def _names(label: str | None) -> set[str]:
-    """A label's series names, normalised (`train/loss` and `train_loss` are one name)."""
-    return {normalise(n.strip()) for n in (label or "").split(",") if n.strip()}
+    """A label's series names, normalised (`train/loss` and `train_loss` are one name); `none` names
+    no series."""
+    return {
+        normalise(n.strip()) for n in (label or "").split(",") if n.strip() and n.strip().lower() != "none"
+    }
 
 
 def _curves_right(run: Any, item: dict[str, Any]) -> tuple[bool, bool]:
