@@ -290,3 +290,9 @@ def test_the_real_logs_measure_names_curves_as_the_logs_write_them_and_catches_a
     assert _curves_right(run, {"train_loss": "val_loss", "val_loss": "loss"}) == (False, False)
     alone = parse_run("\n".join(f"epoch {e}: loss={2 / e:.3f}" for e in range(1, 9)))
     assert _curves_right(alone, {"train_loss": "loss", "val_loss": "none"}) == (True, True)
+    # a held-out score the reader named is right when the tool read it as the held-out set's
+    scored = parse_run(
+        "\n".join(f"epoch {e}: loss={2 / e:.3f} val_mIoU={0.5 + e / 40:.3f}" for e in range(1, 9))
+    )
+    assert _curves_right(scored, {"train_loss": "loss", "val_loss": "val mIoU"})[0]
+    assert not _curves_right(scored, {"train_loss": "loss", "val_loss": "val Dice"})[0]
