@@ -51,6 +51,7 @@ RUNS = sorted({item["run"] for item in LABELS})
         ("learning_rate", "lr"),
         ("lr-Adam", "lr"),
         ("val_f1", "val_f1"),
+        ("evaluate_rewards_mean", "val_reward"),  # PARL: the evaluation's return
     ],
 )
 def test_metric_names_are_normalised(raw, name):

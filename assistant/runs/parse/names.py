@@ -25,7 +25,16 @@ STEP_COLUMNS = {
 EPOCH_COLUMNS = {"epoch", "epochs", "num_epoch", "epch"}
 
 TRAIN = {"train", "training", "tr", "trn"}
-VAL = {"val", "valid", "validation", "eval", "evaluation", "dev", "vali"}  # `vali`: Informer, Autoformer
+VAL = {
+    "val",
+    "valid",
+    "validation",
+    "eval",
+    "evaluation",
+    "dev",
+    "vali",
+    "evaluate",
+}  # `vali`: Informer, Autoformer; PARL's `evaluate_rewards_mean`
 TEST = {"test", "testing"}
 # a record's field or a table's column that says its stage (mmdetection's `"mode": "val"`,
 # fastprogress' `train` column of `train`/`eval`)
