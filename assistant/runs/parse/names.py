@@ -25,16 +25,8 @@ STEP_COLUMNS = {
 EPOCH_COLUMNS = {"epoch", "epochs", "num_epoch", "epch"}
 
 TRAIN = {"train", "training", "tr", "trn"}
-VAL = {
-    "val",
-    "valid",
-    "validation",
-    "eval",
-    "evaluation",
-    "dev",
-    "vali",
-    "evaluate",
-}  # `vali`: Informer, Autoformer; PARL's `evaluate_rewards_mean`
+# `vali`: Informer, Autoformer; `evaluate`: PARL's `evaluate_rewards_mean`
+VAL = {"val", "valid", "validation", "eval", "evaluation", "dev", "vali", "evaluate"}  # fmt: skip
 TEST = {"test", "testing"}
 # a record's field or a table's column that says its stage (mmdetection's `"mode": "val"`,
 # fastprogress' `train` column of `train`/`eval`)
