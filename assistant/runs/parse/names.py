@@ -26,7 +26,7 @@ EPOCH_COLUMNS = {"epoch", "epochs", "num_epoch", "epch"}
 
 TRAIN = {"train", "training", "tr", "trn"}
 # `vali`: Informer, Autoformer; `evaluate`: PARL's `evaluate_rewards_mean`
-VAL = {"val", "valid", "validation", "eval", "evaluation", "dev", "vali", "evaluate"}  # fmt: skip
+VAL = {"val", "valid", "validation", "eval", "evaluation", "dev", "vali", "evaluate"}
 TEST = {"test", "testing"}
 # a record's field or a table's column that says its stage (mmdetection's `"mode": "val"`,
 # fastprogress' `train` column of `train`/`eval`)
