@@ -502,3 +502,14 @@ def test_a_loss_that_sat_still_and_only_began_to_move_at_the_end_has_not_levelle
     # the same fall first, then standing still: that levelled off
     early = [10.3086, 10.2432, 10.1101, 10.0534, 10.0541, 10.0529, 10.0552, 10.0538, 10.0547]
     assert "plateau" in _kinds("train_loss,epoch\n" + "\n".join(f"{v},{e}" for e, v in enumerate(early)))
+
+
+def test_a_loss_that_spiked_and_came_back_before_going_nan_is_unstable_too():
+    # Shampoo on Criteo: 0.41 -> 0.14, spikes to 0.38, 0.76, 0.47 that come back, then NaN
+    base = [0.41, 0.41, 0.40, 0.36, 0.31, 0.24, 0.18, 0.15] + [0.145] * 40
+    spiky = list(base)
+    for at, v in ((19, 0.38), (23, 0.76), (34, 0.47)):
+        spiky[at] = v
+    tail = "\nstep 490 | loss nan | lr 0.001"
+    assert _kinds(_steps(spiky) + tail) == ["diverged", "unstable"]
+    assert _kinds(_steps(base) + tail) == ["diverged"]

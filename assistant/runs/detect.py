@@ -247,11 +247,12 @@ def _frozen_accuracy(run: Run, held: list[Curve], th: Thresholds) -> Finding | N
 
 def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     """The findings for a run, most severe first; `healthy` alone when nothing is wrong."""
-    if blown := nonfinite(run) or discriminator_wins(run, th):
-        return [blown]
     what = judged_metric(run)
     ax = Axis(min_points=th.min_points)
     tr, va = metric_curves(run, what, ax)
+    if blown := nonfinite(run) or discriminator_wins(run, th):
+        spiked = spiked_on_the_way(tr, th) if blown.kind == "diverged" and what == "loss" else None
+        return [blown, spiked] if spiked else [blown]
     # the logged steps' loss is read for a blow-up only when the loss is what is judged (in
     # reinforcement learning, judged on its reward, a loss may grow tenfold in a healthy run)
     steps = step_explosion(run, th) if what == "loss" else None
