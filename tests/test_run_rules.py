@@ -513,3 +513,13 @@ def test_a_loss_that_spiked_and_came_back_before_going_nan_is_unstable_too():
     tail = "\nstep 490 | loss nan | lr 0.001"
     assert _kinds(_steps(spiky) + tail) == ["diverged", "unstable"]
     assert _kinds(_steps(base) + tail) == ["diverged"]
+
+
+def test_single_batches_scattering_by_decades_near_zero_are_not_unstable():
+    # a contrastive loss 0.5 -> 1e-3 whose single batches scatter by decades (judged on a log scale):
+    # on the plot of the run that is nothing; the same scatter around a level of 0.2 is unstable
+    rng = np.random.default_rng(9)
+    near = [max(0.5 * np.exp(-i / 4), 1e-3) * 10 ** rng.normal(0, 0.45) for i in range(66)]
+    assert _kinds(_steps(near)) == ["healthy"]
+    far = [max(0.5 * np.exp(-i / 4), 0.2) * 10 ** rng.normal(0, 0.45) for i in range(66)]
+    assert _kinds(_steps(far)) == ["unstable"]

@@ -29,7 +29,14 @@ def _spikes(c: Curve, th: Thresholds) -> list[int]:
         stand = c.y[i] - max(c.y[i - 1], c.y[i + 1])
         if stand > max(th.spike_span * span, c.need(th.noise_widths, th.spike_span, c.trend[i])):
             out.append(i)
-    return out
+    return [i for i in out if not _near_zero(c, c.y[i], th)]
+
+
+def _near_zero(c: Curve, v: float, th: Thresholds) -> bool:
+    """On a log scale a loss near zero scatters by decades (single batches at 1e-4, 4e-3, 1e-3 after
+    starting at 0.5): on the plot of the run that is nothing below `jump_start_share` of where it
+    began, as for a jump (blowups.py)."""
+    return c.log and not c.negated and v < c.y[0] + math.log10(th.jump_start_share)
 
 
 def _relapses(c: Curve, th: Thresholds) -> list[int]:
@@ -102,6 +109,7 @@ def unstable(curves: list[Curve], th: Thresholds, held: Sequence[Curve] = ()) ->
         # scatter is judged on residuals around the trend; a short curve's noise comes from second
         # differences, which a steep early fall inflates: it says nothing about settling
         scatters = spread >= th.unstable_noise and _goes_up_and_down(c, th) and len(c) >= SCATTER_POINTS
+        scatters = scatters and not _near_zero(c, float(np.median(c.trend)), th)
         if not many and not scatters:
             continue
         if not many and c.label == "training" and any(_steady(h, th) for h in held if h is not c):
