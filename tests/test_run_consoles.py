@@ -604,3 +604,26 @@ def test_segmentation_models_bars_and_a_stage_named_percentage_are_read():
     run = parse_run(text)
     assert {"train_loss", "train_acc", "val_acc"} <= set(run.metrics)
     assert run.sources["val_acc"] == "Validation accuracy"
+
+
+def test_a_stages_percentage_is_an_accuracy_only_on_an_epochs_line_and_not_a_bars_share_done():
+    # a Lightning validation bar exported from a notebook, and a data split's sizes, are no readings
+    text = "\n".join(
+        f"Epoch {e}: 100% 313/313 [00:10<00:00, loss={t:.3f}]\nValidation: 100% 79/79 [00:01<00:00, 50it/s]"
+        for e, t in enumerate(_falling(8), 1)
+    )
+    run = parse_run("Split sizes -> train: 80%, val: 10%, test: 10%\n" + text)
+    assert "val_acc" not in run.metrics and "train_acc" not in run.metrics and len(run.table) == 8
+
+
+def test_keras_fits_appended_with_bars_of_other_lengths_keep_their_validation():
+    # run 1 with 100 batches an epoch, run 2 with 50: the last run's validation is still read
+    lines = []
+    for n in (100, 50):
+        for e, t in enumerate(_falling(8), 1):
+            lines += [
+                f"Epoch {e}/8",
+                f"{n}/{n} [==============================] - 1s - loss: {t:.4f} - val_loss: {t + 0.1:.4f}",
+            ]
+    run = parse_run("\n".join(lines))
+    assert len(run.table) == 8 and run.table["val_loss"].notna().all()

@@ -523,3 +523,21 @@ def test_single_batches_scattering_by_decades_near_zero_are_not_unstable():
     assert _kinds(_steps(near)) == ["healthy"]
     far = [max(0.5 * np.exp(-i / 4), 0.2) * 10 ** rng.normal(0, 0.45) for i in range(66)]
     assert _kinds(_steps(far)) == ["unstable"]
+
+
+def test_early_stopping_counts_only_for_the_run_it_ended():
+    # two appended fits: the first stopped early, the second (20 epochs) levelled off with no message: a
+    # plateau (a second table ending where the stopped run ended would be its re-print: torchkeras);
+    # a callback announced while the run goes on (`Using EarlyStopping callback`) ends nothing
+    flat = [0.662, 0.596, 0.554, 0.515, 0.518, 0.510, 0.475, 0.482, 0.462, 0.466, 0.461, 0.446, 0.443,
+            0.456, 0.449, 0.445, 0.457]  # fmt: skip
+    fit = "\n".join(f"Epoch {e}/50\n89/89 - 0s - loss: {t:.4f}" for e, t in enumerate(flat, 1))
+    longer = "\n".join(
+        f"Epoch {e}/50\n89/89 - 0s - loss: {t:.4f}" for e, t in enumerate(flat + [0.45] * 3, 1)
+    )
+    assert "plateau" in _kinds(fit + "\nEpoch 00017: early stopping\n" + longer)
+    assert "plateau" in _kinds(fit.replace("\nEpoch 3/", "\nUsing EarlyStopping callback\nEpoch 3/"))
+    assert "plateau" in _kinds(fit + "\nno early stopping was used")
+    assert _kinds(fit + "\nEpoch 00017: early stopping\n" + fit + "\nEpoch 00017: early stopping") == [
+        "healthy"
+    ]

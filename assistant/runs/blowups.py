@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.runs.curves import Curve, first_fifth, fmt
+from assistant.runs.curves import SHORT_CURVE, Curve, first_fifth, first_level, fmt
 from assistant.runs.findings import Finding, Thresholds, confidence, counted
 from assistant.runs.parse import Run
 
@@ -81,7 +81,7 @@ def _jumps(c: Curve, th: Thresholds) -> Iterator[tuple[int, bool]]:
     log scale, a loss near zero whose single batches scatter by decades, within its own scatter)."""
     y = np.array([c.value(v) for v in c.y])
     best = np.minimum.accumulate(y)
-    start = float(np.max(y[: first_fifth(len(y))]))  # the untrained level
+    start = c.value(first_level(c))  # the untrained level
     for i in range(1, len(y)):
         before = max(y[i - 1], best[i - 1])
         if best[i - 1] > 0 and y[i] > max(th.explode_factor * before, th.jump_start_share * start):
@@ -138,7 +138,12 @@ def climbing(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | No
     above = t[-tail:] > t[best] + tr.need(th.noise_widths, th.min_change, t[best])
     # a short curve's noise comes from second differences, which its own jumps inflate: every reading
     # of the tail `diverge_rise` above the best is a climb however noisy the rest (3.4 -> 7.6, 7.0)
-    stays = not tr.negated and bool(np.all(tr.y[-tail:] > t[best] + tr.need(0, th.diverge_rise, t[best])))
+    short = len(tr) < SHORT_CURVE
+    stays = (
+        short
+        and not tr.negated
+        and bool(np.all(tr.y[-tail:] > t[best] + tr.need(0, th.diverge_rise, t[best])))
+    )
     if not (above.all() or stays):
         return None
     with_val = va is not None and len(va) >= th.min_points

@@ -88,6 +88,14 @@ class Curve:
         return self.noise / level if level else 0.0
 
 
+SHORT_CURVE = 12  # fewer points: the trend is a running mean of 3 and the noise comes from second differences
+
+
+def first_level(c: Curve) -> float:
+    """The untrained level: the highest point of the curve's first fifth (on its own scale)."""
+    return float(np.max(c.y[: first_fifth(len(c))]))
+
+
 def first_fifth(n: int) -> int:
     """How many of a curve's `n` points are its first fifth (one at least): where the untrained level
     is read from."""
@@ -110,7 +118,7 @@ def trend(y: np.ndarray) -> np.ndarray:
     if n < 4:
         return y.astype(float)
     s = pd.Series(y)
-    if n >= 12:
+    if n >= SHORT_CURVE:
         s = s.rolling(max(3, min(9, (n // 8) | 1)), center=True, min_periods=1).median()
     return s.rolling(3, center=True, min_periods=1).mean().to_numpy()
 
@@ -122,7 +130,7 @@ def noise(y: np.ndarray, t: np.ndarray) -> float:
     level = float(np.median(np.abs(t))) if len(t) else 0.0
     if len(y) < 4:
         return max(1e-3 * level, 1e-12)
-    if len(y) < 12:
+    if len(y) < SHORT_CURVE:
         d2 = np.diff(y, 2)
         spread = 1.4826 * float(np.median(np.abs(d2 - np.median(d2)))) / math.sqrt(6)
     else:

@@ -102,6 +102,8 @@ def _rose(c: Curve, before: float, within: float, th: Thresholds) -> bool:
     """The best of the last stretch stands `diverge_rise` above the best before it, however noisy the
     curve (3.4 before, 6.3 since): a climb, not a level. A loss creeping up from where it levelled
     (1.10 to 1.29) is still stuck."""
+    if c.negated or (not c.log and before <= 0):
+        return False  # a reward's best is any number; a loss at or below zero has no share to rise by
     return c.rel(before, within) >= th.diverge_rise
 
 
@@ -250,9 +252,11 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     what = judged_metric(run)
     ax = Axis(min_points=th.min_points)
     tr, va = metric_curves(run, what, ax)
-    if blown := nonfinite(run) or discriminator_wins(run, th):
-        spiked = spiked_on_the_way(tr, th) if blown.kind == "diverged" and what == "loss" else None
+    if blown := nonfinite(run):
+        spiked = spiked_on_the_way(tr, th) if what == "loss" else None
         return [blown, spiked] if spiked else [blown]
+    if won := discriminator_wins(run, th):
+        return [won]
     # the logged steps' loss is read for a blow-up only when the loss is what is judged (in
     # reinforcement learning, judged on its reward, a loss may grow tenfold in a healthy run)
     steps = step_explosion(run, th) if what == "loss" else None

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from assistant.runs.blowups import recovered_blowups
-from assistant.runs.curves import Curve, first_fifth, fmt
+from assistant.runs.curves import SHORT_CURVE, Curve, first_fifth, first_level, fmt
 from assistant.runs.findings import Finding, Thresholds, confidence
 from assistant.runs.parse.names import rewarding, tokens
 
-SCATTER_POINTS = 12  # the points a curve needs before its noise is measured around its trend (curves.noise)
+SCATTER_POINTS = SHORT_CURVE  # the points a curve needs before its noise is measured around its trend
 
 
 def _spikes(c: Curve, th: Thresholds) -> list[int]:
@@ -36,7 +36,7 @@ def _near_zero(c: Curve, v: float, th: Thresholds) -> bool:
     """On a log scale a loss near zero scatters by decades (single batches at 1e-4, 4e-3, 1e-3 after
     starting at 0.5): on the plot of the run that is nothing below `jump_start_share` of where it
     began, as for a jump (blowups.py)."""
-    return c.log and not c.negated and v < c.y[0] + math.log10(th.jump_start_share)
+    return c.log and not c.negated and v < first_level(c) + math.log10(th.jump_start_share)
 
 
 def _relapses(c: Curve, th: Thresholds) -> list[int]:

@@ -73,22 +73,30 @@ def _turned(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | Non
 
 
 def _pulled_away(tr: Curve | None, va: Curve, turn: int, th: Thresholds) -> bool:
-    """A validation curve whose best came before its last third, whose trend ends a noise-width
-    above that best, while the training curve fell by `overfit_pull` of its level since: validation
-    stopped gaining what training still gains (the gap widens), a rise too mild to count alone."""
+    """A validation curve whose best came before its last third and whose trend ends a noise-width
+    and `overfit_min_rise` of the level above that best (its last three readings too, by that share:
+    one late spike moves no median of three), while the training curve fell by `overfit_pull` of its
+    level since: validation stopped gaining what training still gains (the gap widens), a rise too
+    mild to count alone."""
     n = len(va)
-    if tr is None or len(tr) < th.min_points or turn > n - max(3, math.ceil(n * th.plateau_window)):
+    if tr is None or len(tr) < th.min_points or turn >= n - max(3, math.ceil(n * th.plateau_window)):
         return False
-    i0 = min(int(np.searchsorted(tr.x, va.x[turn])), len(tr) - 1)
-    fell = -tr.rel(float(tr.trend[i0]), float(tr.trend[-1]))
-    return fell >= th.overfit_pull and float(va.trend[-1] - np.min(va.trend)) > va.noise
+    fell = -tr.rel(float(tr.trend[_at(tr, va.x[turn])]), float(tr.trend[-1]))
+    best = float(np.min(va.trend))
+    ends = float(va.trend[-1]) - best > va.need(1, th.overfit_min_rise, best)
+    last = float(np.median(va.y[-3:])) - best > va.need(0, th.overfit_min_rise, best)
+    return fell >= th.overfit_pull and ends and last
+
+
+def _at(tr: Curve, x: float) -> int:
+    """The training curve's point at (or first after) the epoch or step `x` of the validation curve."""
+    return min(int(np.searchsorted(tr.x, x)), len(tr) - 1)
 
 
 def _training_fell(tr: Curve, x: float, th: Thresholds) -> tuple[float, float] | None:
     """(trend at `x`, trend at the end) of the training curve when it fell over that stretch, by
     `overfit_train_fall` of its level and its noise at least; None when it stood still or rose."""
-    i0 = min(int(np.searchsorted(tr.x, x)), len(tr) - 1)
-    t0, t1 = float(tr.trend[i0]), float(tr.trend[-1])
+    t0, t1 = float(tr.trend[_at(tr, x)]), float(tr.trend[-1])
     return None if t0 - t1 < max(tr.noise, th.overfit_train_fall * abs(t0)) else (t0, t1)
 
 

@@ -87,6 +87,7 @@ _SUMMARY = re.compile(r"^\s*\*\s+\w")
 _IDENTIFIER = re.compile(r"[A-Za-z][\w./-]*")  # one word: a name written as a cell of its own
 _DASHED = re.compile(rf"([A-Za-z][\w./]*)\s+-\s+({NUM})")  # a cell `name - value`
 _STAGE_WORDS = TRAIN | VAL | TEST
+_SHARE_DONE = re.compile(r"%(?:\||\s*\d+/\d+)")  # a bar's share done: `100%|███`, `100% 79/79 [`
 MIN_PRINTS = 3  # prints of a lone epoch that make a curve of it
 # MLPerf result logs name every benchmark's quality metric `eval_accuracy`; for these it is a
 # lower-is-better reading (the benchmarks' published targets: a word error rate, a log-perplexity,
@@ -96,12 +97,14 @@ _BENCHMARK = re.compile(r'"key":\s*"submission_benchmark",\s*"value":\s*"([\w.-]
 _TARGET_REACHED = re.compile(r'"key":\s*"run_stop".*"status":\s*"success"')
 # ...or an early stop's message: Keras' `Epoch 00018: early stopping`, Lightning's `Signaling Trainer
 # to stop.`, torchkeras' `val_acc without improvement in 5 epoch, early stopping`, `Stopping the
-# training`; not an EarlyStopping's `counter: 2 out of 3`, nor a setting (`early_stopping: true`,
-# `'early_stop': False`). A message printed more often than the log has runs (Spinning Up's `Early
-# stopping at step 12 due to reaching max kl.`, every epoch) stops something else.
+# training, … no more patience`; not an EarlyStopping's `counter: 2 out of 3`, a setting or a flag
+# (`early_stopping: true`, `'early_stop': False`, `--early_stopping 1`), nor `no early stopping`. It
+# ends the run only when no reading follows it but a re-print of that run (read_console): Spinning
+# Up's `Early stopping at step 12 due to reaching max kl.` stops one epoch's updates.
 _STOPPED_EARLY = re.compile(
-    r"\bearly[ _-]?stop(?:ping|ped)?\b(?!['\"]?\s*(?:counter|patience|rounds|[=:(]))"
-    r"|\bstop(?:ping|ped)?\s+(?:the\s+)?training\b|\bsignaling trainer to stop\b|\bstop(?:ping|ped)? early\b",
+    r"(?<![\w-])(?<!no )(?<!without )early[ _-]?stop(?:ping|ped)?\b"
+    r"(?!['\"]?\s*(?:counter|patience|rounds|disabled|callback|[=:(]))"
+    r"|\bstop(?:ping|ped)?\s+(?:the\s+)?training\b[^\n]{0,80}\bpatience\b|\bsignaling trainer to stop\b",
     re.IGNORECASE,
 )
 MLPERF_QUALITY = {
@@ -127,10 +130,17 @@ _PROSE = {
 
 
 def _percent_named(name: str, segment: str, end: int) -> str:
-    """A stage's name alone over a percentage (`Train: 51.69% | Validation: 52.44%`, as Raschka's
-    course prints each epoch) names that stage's accuracy: the share it got right."""
+    """A stage's name alone over a percentage on an epoch's line (`Epoch: 001/050 | Train: 51.69% |
+    Validation: 52.44%`, as Raschka's course prints each epoch) names that stage's accuracy: the share
+    it got right. Not a progress bar's share done (`Validation: 100% 79/79 [`), nor a split's size."""
     toks = tokens(name)
-    if toks and set(toks) <= _STAGE_WORDS and segment.startswith("%", end):
+    if (
+        toks
+        and set(toks) <= _STAGE_WORDS
+        and segment.startswith("%", end)
+        and _EPOCH.search(segment)
+        and not _SHARE_DONE.match(segment, end)
+    ):
         return f"{name} accuracy"
     return name
 
@@ -185,12 +195,12 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
                 if m:
                     found.setdefault(_name(m.group(1).strip()), logged(m.group(2)))
         if "," in segment:  # `epoch 1, phase train, step 10, loss_train, 0.838`: a name, then its value
-            cells = [c.strip(" \t[]") for c in segment.split(",")]
+            cells = [c.strip() for c in segment.split(",")]
             for name, value in itertools.pairwise(cells):
                 if _IDENTIFIER.fullmatch(name) and is_metric_name(name) and re.fullmatch(NUM, value):
                     found.setdefault(name, logged(value))
             for cell in cells:  # segmentation_models' bars: `…3.5it/s, dice_loss - 0.2156, iou_score - 0.66]`
-                if (m := _DASHED.fullmatch(cell)) and is_metric_name(m.group(1)):
+                if (m := _DASHED.fullmatch(cell.strip("[]"))) and is_metric_name(m.group(1)):
                     found.setdefault(m.group(1), logged(m.group(2)))
     metrics = {}
     # a JSON object's keys have no reading order: a stage word carries over only in text
@@ -210,7 +220,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     row_epoch_key: float | None = None  # the epoch the last row belongs to when it has no step
     row_bar: str | None = None  # the length of the progress bar that line drew (Keras' `1719/1719 [`)
     row_validated = False  # that row holds its epoch's validation readings
-    held_bar: str | None = None  # the length of the last bar over held-out data that was read
+    held_bar: str | None = None  # the length of the last bar of its own over held-out data read
     unnamed = Columns(1)  # readings without a name, kept until a named metric turns up
     bare: list[list[float]] = []  # lines of several numbers alone, likewise
     table = LoggerTable()
@@ -234,7 +244,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     quality: str | None = None  # what an MLPerf log's `eval_accuracy` measures, when not an accuracy
     last_stage: str | None = None
     reached = False
-    early_stops = 0  # early stops announced after the first reading
+    stop_at: tuple[int, float] | None = None  # (rows, last epoch) when early stopping was last announced
     for line in joined_dicts(lines):
         line = unquote_readings(unwrap_numbers(line))
         message = LOG_PREFIX.sub("", line, count=1)
@@ -265,7 +275,8 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             if m := _BENCHMARK.search(segment):
                 quality = MLPERF_QUALITY.get(m.group(1).lower(), quality)
             reached = reached or bool(_TARGET_REACHED.search(segment))
-            early_stops += bool(read and _STOPPED_EARLY.search(segment))
+            if read and cols.n and _STOPPED_EARLY.search(segment):
+                stop_at = (cols.n, cols.epoch[-1])
             if quality and "eval_accuracy" in values:
                 values[f"eval_{quality}"] = values.pop("eval_accuracy")
             if "epoch" in axes:
@@ -334,15 +345,16 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                         continue
             held_out = any(stage_of(k) in ("val", "test") for k in values)
             if step is None and epoch is not None and cols.n and row_epoch_key == epoch:
+                own = bar is not None and held_out and bar.group(2) != row_bar  # a held-out bar of its own
                 if bar and (
-                    (held_out and held_bar not in (None, bar.group(2)))
+                    (own and held_bar not in (None, bar.group(2)))
                     or (not held_out and ((row_bar and bar.group(2) != row_bar) or row_validated))
                 ):
                     continue  # evaluate() after the fit: a bar of another length than the epochs'
                     # own (over the training set, or over the validation set when a bar of its own
                     # says so: segmentation_models' `valid: …| 101/101 [`), or one after the epoch's
                     # validation (Keras prints an epoch's line with its validation last)
-                if bar and held_out:
+                if own:
                     held_bar = bar.group(2)
                 if cols.n == 1 and not bar and segment is line_start and _repeats(cols, values):
                     prints.add(epoch, None, values)  # the first epoch printed again (see `prints`)
@@ -373,7 +385,20 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     run = finish(cols, "console", name, tools.finish(cols), starts=starts)
     if reached:
         return dataclasses.replace(run, stopped="target")
-    return dataclasses.replace(run, stopped="early") if 0 < early_stops <= len(starts) + 1 else run
+    return dataclasses.replace(run, stopped="early") if _ended_by(stop_at, cols) else run
+
+
+def _ended_by(stop_at: tuple[int, float] | None, cols: Columns) -> bool:
+    """Whether an early stop announced when the table had `stop_at` rows ended the run read: no
+    reading came after it, or only a re-print of that run (torchkeras' history table after its
+    bars: its epochs start again and end where the announced run ended)."""
+    if stop_at is None:
+        return False
+    rows, last_epoch = stop_at
+    if rows == cols.n:
+        return True
+    after = cols.epoch[rows:]
+    return bool(after[0] <= last_epoch and after[-1] == last_epoch) if not math.isnan(last_epoch) else False
 
 
 def _repeats(cols: Columns, values: dict[str, float]) -> bool:
