@@ -491,3 +491,16 @@ def test_a_gan_with_a_held_out_quality_score_is_judged_on_it():
     rows = [f"{e},1.0,0.0015,0.0,0.0,{p:.3f},0.98" for e, p in enumerate(psnr, start=1)]
     collapsed = detect(parse_run("Epoch,Loss_D,Loss_G,Score_D,Score_G,PSNR,SSIM\n" + "\n".join(rows)))
     assert [f.kind for f in collapsed] == ["unstable"] and "validation psnr" in collapsed[0].evidence
+
+
+def test_a_csv_named_for_the_validation_set_holds_held_out_readings(tmp_path):
+    # a U-Net writes `train_log.csv` and `val_log.csv` with the same unstaged columns
+    rows = "\n".join(f"{e},{v:.4f},{0.3 + e / 40:.3f}" for e, v in enumerate(_falling(12, 0.3, 0.06), 1))
+    val = tmp_path / "val_log.csv"
+    val.write_text("epoch,loss,mIoU\n" + rows)
+    run = parse_run(val)
+    assert {"val_loss", "val_m_iou"} <= set(run.metrics) and "train_loss" not in run.metrics
+    assert any("named for the validation set" in n for n in run.notes)
+    for other in ("train_log.csv", "test.csv", "train_val_log.csv"):  # a trial run is often `test.log`
+        (tmp_path / other).write_text("epoch,loss,mIoU\n" + rows)
+        assert "train_loss" in parse_run(tmp_path / other).metrics

@@ -21,12 +21,14 @@ import pandas as pd
 
 from assistant.runs.parse.names import (
     PLAYERS,
+    TRAIN,
     component_of,
     direction,
     evaluated,
     is_metric_name,
     normalise,
     stage_of,
+    tokens,
 )
 from assistant.runs.parse.parts import pair_lone_part, sum_of_parts
 from assistant.runs.parse.restarts import last_run, last_started, steps_across_epochs
@@ -239,6 +241,19 @@ def text_values(column: pd.Series) -> pd.Series:
     return pd.to_numeric(column, errors="coerce").astype("float64")
 
 
+_HELD_OUT_FILE = {"val", "valid", "validation"}  # a file named for the validation set (not `test`: a
+# training script's trial run is often `test.log`)
+
+
+def _file_stage(name: str, metric_cols: Sequence[Any]) -> str | None:
+    """ "val" for a file named for the validation set alone (a U-Net's `val_log.csv` beside its
+    `train_log.csv`) whose columns say no stage (`loss`, `mIoU`): they are that set's readings."""
+    words = set(tokens(name.rsplit(".", 1)[0]))
+    if not words & _HELD_OUT_FILE or words & TRAIN or any(stage_of(str(c)) for c in metric_cols):
+        return None
+    return "val"
+
+
 def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts: Sequence[int] = ()) -> Run:
     """Normalise what a reader stored into a Run.
 
@@ -268,8 +283,11 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
     }
     keep, runs = last_run(axes["epoch"], axes["step"])  # the last run's rows: its columns are chosen
     chosen: dict[str, str] = {}  # normalised name -> the raw column kept for it
+    stage = _file_stage(name, metric_cols)
+    if stage:
+        notes.append("the file is named for the validation set and no column names a stage: read as held-out")
     for col in metric_cols:
-        key = normalise(str(col))
+        key = normalise(str(col), stage or "train")
         if key not in chosen or _finer(cols, col, chosen[key], keep):
             chosen[key] = col
     # DETR, fairseq, RL's Test_Return…: with no validation curve, test is the held-out set
