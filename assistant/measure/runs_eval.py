@@ -87,7 +87,9 @@ def _curves_right(run: Any, item: dict[str, Any]) -> tuple[bool, bool]:
     # no held-out loss, read that score as the held-out set's
     # (a test curve is read as the validation one when there is none: `test_acc` is `val_acc` then)
     held = {n for n in want_val if stage_of(n) in ("val", "test")}
-    scores = (held | {"val_" + n.removeprefix("test_") for n in held}) & set(run.metrics)
+    scores = (held | {"val_" + n.removeprefix("test_") for n in held if n.startswith("test_")}) & set(
+        run.metrics
+    )
     val_ok = bool(got_val & want_val or (not got_val and scores)) if want_val else not got_val
     return train_ok and val_ok and not swapped, not swapped
 

@@ -14,8 +14,6 @@ from assistant.runs.curves import SHORT_CURVE, Curve, first_fifth, first_level, 
 from assistant.runs.findings import Finding, Thresholds, confidence
 from assistant.runs.parse.names import rewarding, tokens
 
-SCATTER_POINTS = SHORT_CURVE  # the points a curve needs before its noise is measured around its trend
-
 
 def _spikes(c: Curve, th: Thresholds) -> list[int]:
     """Points standing above both neighbours by more than `spike_span` of the trend's range after the
@@ -108,7 +106,7 @@ def unstable(curves: list[Curve], th: Thresholds, held: Sequence[Curve] = ()) ->
         many = dense or (c.label == "training" and not c.negated and len(spikes) >= th.unstable_spikes)
         # scatter is judged on residuals around the trend; a short curve's noise comes from second
         # differences, which a steep early fall inflates: it says nothing about settling
-        scatters = spread >= th.unstable_noise and _goes_up_and_down(c, th) and len(c) >= SCATTER_POINTS
+        scatters = spread >= th.unstable_noise and _goes_up_and_down(c, th) and len(c) >= SHORT_CURVE
         scatters = scatters and not _near_zero(c, float(np.median(c.trend)), th)
         if not many and not scatters:
             continue
