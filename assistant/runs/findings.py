@@ -56,6 +56,10 @@ class Thresholds:
     of the run and its trend ends a noise-width above it while training fell by this share since."""
     overfit_widening_rise: float = 0.01
     overfit_train_fall: float = 0.01
+    memorise_fall: float = 0.5
+    memorise_val_gain: float = 0.1
+    """Overfitting with no turn: over the validation curve's span, training fell by `memorise_fall` of
+    its level while validation gained less than `memorise_val_gain` of its own and stopped gaining."""
     spike_span: float = 0.15
     """A spike: a point standing above both neighbours by this share of the trend's range after the
     warm-up (what stands out on the plot a person reads) and of its level, and by `noise_widths`..."""

@@ -1,6 +1,7 @@
 """Overfitting: a validation curve that turns up after its best while training still improves,
 counted in standard errors of means against the curve's own noise (_turned); and, on a validation
-curve too short for a trend, every evaluation after its best worse than the last (_few_evaluations)."""
+curve too short for a trend, every evaluation after its best worse than the last (_few_evaluations);
+and a validation curve that never followed training down at all (_never_followed)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,37 @@ from typing import Any
 
 import numpy as np
 
-from assistant.runs.curves import Curve, fmt
+from assistant.runs.curves import Curve, first_fifth, fmt
 from assistant.runs.findings import Finding, Thresholds, confidence
 
 
 def overfitting(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
-    return _turned(tr, va, th) or _few_evaluations(tr, va, th)
+    return _turned(tr, va, th) or _few_evaluations(tr, va, th) or _never_followed(tr, va, th)
+
+
+def _never_followed(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
+    """Training fell by `memorise_fall` of its level over the validation curve's span while validation
+    gained less than `memorise_val_gain` of its own and has stopped gaining (its trend's best is not
+    its last point): the model learns its training set and nothing that carries over (a classifier
+    at 100% training accuracy whose validation loss sits at chance). No turn to find: the gap opens
+    from the start. Not for rewards (their zero means nothing, so no share of it does either)."""
+    if tr is None or va is None or min(len(tr), len(va)) < th.min_points or tr.negated or va.negated:
+        return None
+    t0, t1 = float(tr.trend[_at(tr, va.x[0])]), float(tr.trend[-1])
+    first = float(np.max(va.trend[: first_fifth(len(va))]))
+    best = int(np.argmin(va.trend))
+    gained = -va.rel(first, float(va.trend[best]))
+    if -tr.rel(t0, t1) < th.memorise_fall or gained >= th.memorise_val_gain or best == len(va) - 1:
+        return None
+    text = (
+        f"training {tr.what} went from {fmt(tr.value(t0))} to {fmt(tr.value(t1))} while validation "
+        f"{va.what} barely moved ({fmt(va.value(first))} at first, best {fmt(va.value(va.trend[best]))} at "
+        f"{va.at(best)}, {fmt(va.value(va.trend[-1]))} at {va.at(len(va) - 1)}): the model learns its "
+        "training data and nothing that carries over to held-out data"
+    )
+    details = {"train_start": tr.value(t0), "train_end": tr.value(t1), "val_best": va.value(va.trend[best]),
+               "val_gain": gained}  # fmt: skip
+    return Finding("overfitting", text, details, "medium")
 
 
 def _turned(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:

@@ -1,0 +1,136 @@
+"""Overfitting: a validation curve that turns up from its best while training still improves (by a
+clear rise, or by a mild one as training pulls away), a few evaluations each worse than the last, and
+a validation curve that never followed training at all."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from assistant.runs import detect, parse_run
+from tests.run_helpers import kinds as _kinds
+from tests.run_helpers import train_val as _train_val
+
+
+def test_a_small_rise_that_stays_on_a_smooth_validation_curve_is_overfitting():
+    # an SFT run evaluated every 500 steps: 1.64 -> 1.552, then up to ~1.58 (+1.2% over the three
+    # around the turn) for the last four evaluations while training keeps falling (the gap widens);
+    # the same curve wiggling within 0.4% is not
+    rng = np.random.default_rng(14)
+    val = [1.552 + 0.09 * np.exp(-i / 2.5) for i in range(9)] + [1.575, 1.579, 1.581, 1.580]
+    train = [2.0 - 0.4 * i / 12 + rng.normal(0, 0.005) for i in range(13)]
+    assert "overfitting" in _kinds(_train_val(train, val))
+    flat = [*val[:9], 1.556, 1.551, 1.557, 1.553]
+    assert "overfitting" not in _kinds(_train_val(train, flat))
+
+
+def test_validation_creeping_up_while_training_stands_still_is_not_overfitting():
+    # training sits at the same value for the last 14 points; validation edges up 7%: nothing pulls
+    # them apart, so this is no overfitting (the flat training curve is the finding)
+    train = [0.88, 0.685] + [0.681 - 1e-4 * i for i in range(16)]
+    val = [0.438, 0.391, 0.378, 0.378] + [0.379 + 0.002 * i for i in range(14)]
+    assert "overfitting" not in _kinds(_train_val(train, val))
+    falling = [0.88 * 0.93**i for i in range(18)]
+    assert "overfitting" in _kinds(_train_val(falling, val))  # the same validation curve as training falls
+
+
+def test_a_validation_loss_that_scatters_mid_run_then_settles_above_its_best_is_overfitting():
+    # hands-on-ML's MNIST fit: validation 0.0718 at epoch 8 amid 0.07-0.12 scatter, then flat at 0.089-
+    # 0.091 for the last ten epochs while training falls to 4e-5: the scatter hides the rise from the
+    # three points around the turn, not from the stretch leading to it
+    val = [0.0995, 0.0913, 0.0785, 0.0793, 0.0724, 0.0814, 0.0794, 0.0718, 0.0874, 0.0782, 0.0902, 0.0832,
+           0.0888, 0.1080, 0.0828, 0.0869, 0.0997, 0.1001, 0.1239, 0.1107, 0.0891, 0.0893, 0.0899, 0.0894,
+           0.0899, 0.0903, 0.0906, 0.0911]  # fmt: skip
+    train = [0.42 * 0.7**e for e in range(28)]
+    assert "overfitting" in _kinds(_train_val(train, val, "epoch {x} loss={t:.6f} val_loss={v:.4f}", every=1))
+    # one late spike on a flat validation curve is no rise
+    flat = [0.1375, 0.1274, 0.1246, 0.1168, 0.1172, 0.1199, 0.1177, 0.1152, 0.1170, 0.1205, 0.1329, 0.1191]
+    slow = [0.386, 0.121, 0.113, 0.109, 0.106, 0.102, 0.104, 0.100, 0.099, 0.096, 0.097, 0.095]
+    assert _kinds(_train_val(slow, flat, "epoch {x} loss={t:.4f} val_loss={v:.4f}", every=1)) == ["healthy"]
+
+
+def test_three_evaluations_each_worse_than_the_last_while_training_falls_is_overfitting():
+    # a fine-tune of three epochs, the Hugging Face Trainer's console: a step's loss every 10 steps,
+    # an evaluation each epoch; too few evaluations for a trend, but each came in worse
+    lines = []
+    for e, val in enumerate((0.62, 0.70, 0.81)):
+        for k in range(10):
+            step = 10 * (10 * e + k + 1)
+            lines.append(str({"loss": round(1.2 * 0.93 ** (step / 10), 4), "epoch": round(step / 100, 2)}))
+        lines.append(str({"eval_loss": val, "eval_runtime": 3.2, "epoch": float(e + 1)}))
+    found = detect(parse_run("\n".join(lines)))
+    assert [f.kind for f in found] == ["overfitting"] and found[0].confidence == "low"
+    assert "rose at each of the 2 evaluations after it" in found[0].evidence
+    # the same evaluations, better at the end, are not; nor is a healthy run's wording "followed it"
+    # when its last evaluation is over a fifth above its best
+    better = "\n".join(ln.replace("'eval_loss': 0.81", "'eval_loss': 0.6") for ln in lines)
+    assert [f.kind for f in detect(parse_run(better))] == ["healthy"]
+    worse = "\n".join(ln.replace("'eval_loss': 0.7,", "'eval_loss': 0.9,") for ln in lines)
+    healthy = detect(parse_run(worse))
+    assert [f.kind for f in healthy] == ["healthy"] and "31% above its best reading" in healthy[0].evidence
+
+
+def test_a_fine_tune_stopped_early_after_five_epochs_each_worse_than_its_best_is_overfitting():
+    # Keras, one line an epoch: the training curve is as short as the validation one (no trend for
+    # either), but training fell at every epoch while validation rose at each after its best
+    rows = [(0.9223, 0.7872), (0.5795, 0.7839), (0.3299, 0.8827), (0.1722, 0.9571), (0.0359, 1.0549)]
+    text = "\n".join(
+        f"Epoch {e}/100\n2368/2368 [======] - 162s 68ms/step - loss: {t:.4f} - val_loss: {v:.4f}"
+        for e, (t, v) in enumerate(rows, start=1)
+    )
+    found = detect(parse_run(text))
+    assert [f.kind for f in found] == ["overfitting"] and "rose at each of the 3 evaluations" in found[
+        0
+    ].evidence
+    # training that stalls at one of those epochs does not pull the two apart
+    stalled = text.replace("loss: 0.1722", "loss: 0.3400")
+    assert [f.kind for f in detect(parse_run(stalled))] == ["healthy"]
+
+
+def test_validation_creeping_up_from_its_best_while_training_pulls_away_is_overfitting():
+    # a BLIP captioning fine-tune: validation 1.07 -> about 0.40 by epoch 11, then scattering 0.38-0.49
+    # and creeping up to about 0.45, less than three standard errors of its scatter, while training
+    # falls from 0.09 to 0.016: validation stopped gaining what training still gains
+    val = [1.0706, 0.6631, 0.5778, 0.4657, 0.5452, 0.4601, 0.5103, 0.4344, 0.4509, 0.4394, 0.3883, 0.413,
+           0.4133, 0.4172, 0.3949, 0.4028, 0.46, 0.4114, 0.4369, 0.4382, 0.3864, 0.4195, 0.4056, 0.4267,
+           0.4335, 0.3863, 0.3822, 0.4374, 0.427, 0.3919, 0.437, 0.3854, 0.3763, 0.4276, 0.487, 0.4195,
+           0.4304, 0.4265, 0.391, 0.4486, 0.4168, 0.4232, 0.4231, 0.4493, 0.442, 0.4323, 0.4487, 0.4509,
+           0.4747, 0.4199]  # fmt: skip
+    train = [1.47 * np.exp(-e / 5) + 0.015 for e in range(50)]
+    line = "epoch {x} loss={t:.4f} val_loss={v:.4f}"
+    assert _kinds(_train_val(train, val, line, every=1)) == ["overfitting"]
+    # the same validation curve beside a training loss that levelled off with it: no widening gap
+    level = [1.47 * np.exp(-e / 2.5) + 0.3 for e in range(50)]
+    assert "overfitting" not in _kinds(_train_val(level, val, line, every=1))
+
+
+def test_a_validation_loss_that_never_followed_training_down_is_overfitting():
+    # a 5-class Keras classifier memorising a tiny training set: training loss 1.14 -> 0.03 (accuracy
+    # 1.0) while validation loss sits at chance (ln 5 = 1.61): 1.600, best 1.582 at epoch 9, 1.584
+    # at epoch 13; no turn to find, the gap opens from the start
+    train = [
+        1.141,
+        0.6025,
+        0.3254,
+        0.1978,
+        0.1778,
+        0.1241,
+        0.063,
+        0.0669,
+        0.0547,
+        0.0714,
+        0.0281,
+        0.049,
+        0.0279,
+    ]
+    val = [1.5996, 1.5949, 1.589, 1.588, 1.5865, 1.5844, 1.583, 1.5823, 1.5823, 1.5828, 1.5824, 1.583, 1.5837]
+    line = "epoch {x} loss={t:.4f} val_loss={v:.4f}"
+    found = detect(parse_run(_train_val(train, val, line, every=1)))
+    assert [f.kind for f in found] == ["overfitting"]
+    assert "nothing that carries over" in found[0].evidence
+    # validation still gaining at its last epoch follows training, however slowly (a run restarted
+    # after a blow-up, its training loss falling from 1e9): no finding of this kind
+    still = [1.5996 - 0.006 * e for e in range(13)]
+    assert "overfitting" not in _kinds(_train_val(train, still, line, every=1))
+    # training that fell by a third only, beside the same validation curve: no memorising
+    slow = [1.141 - 0.03 * e for e in range(13)]
+    assert "overfitting" not in _kinds(_train_val(slow, val, line, every=1))
