@@ -297,3 +297,13 @@ def test_the_real_logs_measure_names_curves_as_the_logs_write_them_and_catches_a
     )
     assert _curves_right(scored, {"train_loss": "loss", "val_loss": "val mIoU"})[0]
     assert not _curves_right(scored, {"train_loss": "loss", "val_loss": "val Dice"})[0]
+    # a name without a stage word is in the stage the label gives it: `logloss` named as the held-out
+    # loss is the one on the `eval info:` lines, and one name for both curves is no swap either way
+    evals = parse_run(
+        "\n".join(
+            f"train info: total_loss:{2 / e:.3f}\neval info: auc:0.7, logloss:{1 / e:.3f}"
+            for e in range(1, 9)
+        )
+    )
+    assert _curves_right(evals, {"train_loss": "total_loss", "val_loss": "logloss"}) == (True, True)
+    assert _curves_right(alone, {"train_loss": "Loss", "val_loss": "Loss"}) == (False, True)

@@ -67,20 +67,21 @@ def eval_detectors(labels: list[dict[str, Any]], root: Path = RUNS_DIR) -> dict[
     }
 
 
-def _names(label: str | None) -> set[str]:
+def _names(label: str | None, stage: str) -> set[str]:
     """A label's series names, normalised (`train/loss` and `train_loss` are one name); `none` names
-    no series."""
-    return {
-        normalise(n.strip()) for n in (label or "").split(",") if n.strip() and n.strip().lower() != "none"
-    }
+    no series. A name without a stage word of its own is in the `stage` the label gives it: `logloss`
+    named as the held-out loss is the one printed on the `eval info:` lines (normalised alone it would
+    read as training's, and a log naming both curves `Loss` would count as swapped whichever way)."""
+    names = [n.strip() for n in (label or "").split(",") if n.strip() and n.strip().lower() != "none"]
+    return {normalise(n if stage_of(n) else f"{stage} {n}") for n in names}
 
 
 def _curves_right(run: Any, item: dict[str, Any]) -> tuple[bool, bool]:
     """(the training and held-out curves are the ones a reader takes, neither swapped): the log's own
     name for each of our train_loss / val_loss, against the labelled names."""
-    want_train, want_val = _names(item.get("train_loss")), _names(item.get("val_loss"))
-    got_train = {normalise(n) for n in run.sources.get("train_loss", "").split(" + ") if n}
-    got_val = {normalise(n) for n in run.sources.get("val_loss", "").split(" + ") if n}
+    want_train, want_val = _names(item.get("train_loss"), "train"), _names(item.get("val_loss"), "val")
+    got_train = _names(run.sources.get("train_loss", "").replace(" + ", ","), "train")
+    got_val = _names(run.sources.get("val_loss", "").replace(" + ", ","), "val")
     swapped = bool(got_train & want_val) or bool(got_val & want_train)
     train_ok = got_train <= want_train if want_train else not got_train
     # a held-out score the reader named (a validation mIoU, a ROC-AUC) is right when the tool, taking
