@@ -1,6 +1,6 @@
 """The unstable rule on the shapes that separate instability from a run's normal noise: a blow-up the
 run came back from (even in its first tenth), an agent's single-episode returns leaping as it learns,
-a loss near zero whose single batches scatter."""
+a training loss near zero whose single batches scatter (and a validation loss there that is unstable)."""
 
 from __future__ import annotations
 
@@ -80,3 +80,16 @@ def test_single_batch_losses_that_scatter_under_a_steady_held_out_curve_are_batc
     # ...and beside a held-out accuracy that swings as widely: unstable
     swings = [a if i < 6 else a - 0.45 * (i % 2) for i, a in enumerate(steady)]
     assert "unstable" in _kinds(train_val(loss, swings, line))
+
+
+def test_a_validation_loss_jumping_fivefold_near_zero_is_unstable_though_single_batches_would_not_be():
+    # a VAE with a property head: both losses fall from ~2000 to ~6 by decades; training stays smooth,
+    # validation (a mean over the whole evaluation set) jumps to several times its level again and again
+    rng = np.random.default_rng(0)
+    train = [2000 * np.exp(-i / 4) + 6.5 + rng.normal(0, 0.05) for i in range(60)]
+    calm = [1800 * np.exp(-i / 4) + 6 for i in range(60)]
+    jumpy = [v * (10 ** abs(rng.normal(0, 0.6)) if i > 20 else 1) for i, v in enumerate(calm)]
+    found = detect(parse_run(_epochs(train, jumpy)))
+    assert "unstable" in [f.kind for f in found]
+    assert "validation loss never settles" in next(f.evidence for f in found if f.kind == "unstable")
+    assert _kinds(_epochs(train, calm)) == ["healthy"]
