@@ -317,3 +317,21 @@ def test_tensorflow_object_detection_prints_its_loss_dict_over_several_lines():
     run = parse_run("\n".join(lines))
     assert run.sources["train_loss"] == "Loss/total_loss" and len(run.table) == 30
     assert run.table["step"].iloc[-1] == 3000 and "train_classification_loss" in run.metrics
+
+
+def test_a_tensorflow_1_cost_is_its_loss_and_a_cost_in_time_is_not():
+    # the TF1 notebooks' `training avg cost` / `testing avg cost` (`cost = tf.reduce_mean(...)`), next
+    # to Informer-style timings (`Epoch: 1 cost time: 114.6`), which stay out of the curves
+    lines = []
+    for e, (t, v) in enumerate(
+        zip(_falling(12, 22.6, 0.2), [12.9 - 0.3 * e + 0.1 * e * e for e in range(12)], strict=False), 1
+    ):
+        lines += [
+            f"Epoch: {e} cost time: {110 + e:.4f}",
+            f"epoch {e}, training avg cost {t:.6f}, training avg accuracy {0.5 + e / 30:.6f}",
+            f"epoch {e}, testing avg cost {v:.6f}, testing avg accuracy {0.7 + e / 100:.6f}",
+        ]
+    run = parse_run("\n".join(lines))
+    assert run.sources["train_loss"] == "training avg cost" and "testing avg cost" in run.sources["val_loss"]
+    assert not any("time" in name for name in run.metrics)
+    assert "overfitting" in [f.kind for f in detect(run)]

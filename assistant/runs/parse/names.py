@@ -40,7 +40,7 @@ NOISE = {
     "combined",  # Ludwig's loss of all output features together: `training/combined/loss`
     "main",  # Chainer's LogReport: `main/loss`, `validation/main/loss` (the model under training)
 }  # fmt: skip
-LOSS = {"loss", "nll", "ce", "crossentropyloss", "logloss"}  # CatBoost names its loss `Logloss`
+LOSS = {"loss", "nll", "ce", "crossentropyloss", "logloss", "cost"}  # CatBoost names its loss `Logloss`
 ACC = {"acc", "accuracy", "acc1"}  # timm/DeiT log top-1 accuracy as acc1 (top-5, acc5, is its own)
 LR = {"lr", "learningrate"}
 # Whole names some trainers abbreviate (llm.c / modded-nanogpt write `s:120 trl:3.28` and `tel:3.27`).
