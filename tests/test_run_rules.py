@@ -134,6 +134,21 @@ def test_held_out_accuracy_that_still_improves_keeps_a_flat_training_loss_from_b
     assert "underfitting" in _kinds("\n".join(json.dumps(r) for r in flat_acc))  # nothing improves
 
 
+def test_a_held_out_score_still_climbing_beside_a_noisy_validation_loss_keeps_training_from_a_plateau():
+    # a sequential recommender: training loss 1.61 -> ~1.18, flat over the last epochs; the validation
+    # logloss scatters 0.61-0.85, but the held-out AUC still climbs at nearly every epoch
+    train = [1.61, 1.50, 1.32, 1.29, 1.24, 1.19, 1.17, 1.18, 1.17, 1.18, 1.17, 1.18]
+    logloss = [0.693, 0.695, 0.845, 0.70, 0.67, 0.614, 0.618, 0.658, 0.627, 0.612, 0.64, 0.62]
+    auc = [0.50, 0.65, 0.69, 0.70, 0.715, 0.722, 0.729, 0.734, 0.736, 0.740, 0.745, 0.749]
+    rows = [
+        f"epoch {e} | loss {t} | val_loss {v} | val_auc {a}"
+        for e, (t, v, a) in enumerate(zip(train, logloss, auc, strict=True), 1)
+    ]
+    assert _kinds("\n".join(rows)) == ["healthy"]
+    flat = [r.rsplit("|", 1)[0] + "| val_auc 0.73" for r in rows]  # the same run, its AUC flat: stuck
+    assert "plateau" in _kinds("\n".join(flat))
+
+
 def test_a_jump_the_loss_comes_back_from_is_a_spike_not_a_blow_up():
     falling = [6.0 * np.exp(-i / 2) + 3e-4 for i in range(35)]
     spiked = list(falling)

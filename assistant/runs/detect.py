@@ -63,10 +63,11 @@ def _progress(c: Curve, th: Thresholds) -> tuple[float, float, int]:
 def _plateau(
     tr: Curve | None, va: Curve | None, held: list[Curve], training: list[Curve], run: Run, th: Thresholds
 ) -> Finding | None:
-    """`held`: the curves that say whether the model still improves (`va`, or without it another
-    metric's held-out curve: a DeiT log's test accuracies beside a training loss alone; without any,
-    its training scores). `training`: for a run judged on a held-out curve alone (an agent's
-    evaluation return), its training losses: whether the optimiser still makes progress."""
+    """`held`: the curves that say whether the model still improves (`va` and the held-out curves of
+    the run's other metrics, or without `va` those alone: a DeiT log's test accuracies beside a
+    training loss alone; without any, its training scores). `training`: for a run judged on a
+    held-out curve alone (an agent's evaluation return), its training losses: whether the optimiser
+    still makes progress."""
     c = tr if tr is not None else va
     if c is None or len(c) < th.min_points:
         return None
@@ -269,10 +270,13 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     if not found:  # a run that overfits is not stuck; an unstable one's noise hides both
         learned = [] if held else training_scores(run, what, ax)  # without held-out data, what it learns
         optimised = [] if tr is not None else training_losses(run, what, ax)
+        # beside a validation loss, its held-out scores too: a training loss levelling off while the
+        # held-out AUC still climbs is slow, not stuck (a recommender's noisy logloss, AUC 0.73 -> 0.74)
+        also_held = other_held_out(run, what, ax) if va is not None else []
         found += [
             f
             for f in (
-                _plateau(tr, va, held + learned, optimised, run, th),
+                _plateau(tr, va, held + learned + also_held, optimised, run, th),
                 _underfitting(tr, held, learned, run, th),
             )
             if f
