@@ -335,3 +335,26 @@ def test_a_tensorflow_1_cost_is_its_loss_and_a_cost_in_time_is_not():
     assert run.sources["train_loss"] == "training avg cost" and "testing avg cost" in run.sources["val_loss"]
     assert not any("time" in name for name in run.metrics)
     assert "overfitting" in [f.kind for f in detect(run)]
+
+
+def test_a_notebook_cell_printing_one_record_alone_is_an_evaluation_not_a_training_record():
+    # Microsoft Recommenders' notebooks: `print(model.run_eval(test_file))` in a cell before and after
+    # the one whose loop prints `train info: logloss loss:…` and `eval info: auc:…, logloss:…`
+    loop = []
+    for e in range(1, 11):
+        loop += [f"at epoch {e}\n", f"train info: logloss loss:{744 / 2**e:.4f}\n",
+                 f"eval info: auc:{0.66 + e / 120:.4f}, logloss:{0.534 - e / 250:.4f}\n"]  # fmt: skip
+
+    def printed(text: list[str]) -> dict[str, object]:
+        return {"cell_type": "code", "outputs": [{"output_type": "stream", "name": "stdout", "text": text}]}
+
+    before, after = (
+        printed(["{'auc': 0.4728, 'logloss': 0.7113}\n"]),
+        printed(["{'auc': 0.7356, 'logloss': 0.5017}\n"]),
+    )
+    run = parse_run(json.dumps({"cells": [before, printed(loop), after]}))
+    assert run.sources["val_loss"] == "val/logloss" and "test_loss" in run.metrics
+    assert run.table["train_loss"].notna().sum() == 10 and 0.5017 not in run.table["train_loss"].tolist()
+    # a record printed inside the loop's own output (one line of many) is that loop's reading
+    inline = printed(loop + ["{'auc': 0.7356, 'logloss': 0.5017}\n"])
+    assert "test_loss" not in parse_run(json.dumps({"cells": [inline]})).metrics

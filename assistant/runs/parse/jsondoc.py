@@ -14,11 +14,9 @@ before it, with a note.
 from __future__ import annotations
 
 import math
-import re
 from array import array
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from html import unescape
 from typing import IO, Any
 
 import ijson
@@ -34,6 +32,7 @@ from assistant.runs.parse.jsonseries import (
 )
 from assistant.runs.parse.jsonstream import events, parser, spells_nan
 from assistant.runs.parse.names import STAGE_FIELDS, export_tag, role, stage_of
+from assistant.runs.parse.notebook import notebook_lines
 from assistant.runs.parse.table import (
     DEFAULT_LIMITS,
     Columns,
@@ -44,18 +43,6 @@ from assistant.runs.parse.table import (
     logged,
 )
 
-# a notebook cell's printed output: a stream's `text` or a result's `text/plain` (a string or a list)
-_OUTPUT_TEXT = re.compile(r"^cells\.item\.outputs\.item\.(?:text|data\.text/plain)(?:\.item)?$")
-# ...and a result's `text/html`, its rows and cells (the Trainer's progress table: _html_table)
-_HTML_PREFIX = "cells.item.outputs.item.data.text/html"
-_OUTPUT_HTML = re.compile(rf"^{re.escape(_HTML_PREFIX)}(?:\.item)?$")
-_TR = re.compile(r"<tr\b", re.I)
-_TR_END = re.compile(r"</tr", re.I)
-_CELL = re.compile(r"<t[hd]\b", re.I)
-_CELL_END = re.compile(r"</t[hd]", re.I)
-_HTML_TAG = re.compile(r"<[^<>]*>")  # (not `<[^>]+>`: a run of `<` without `>` made it quadratic)
-_OUTPUT = "cells.item.outputs.item"
-_HTML_ONLY = "<IPython.core.display.HTML object>"
 UNNAMED_VALUE = "value score"  # a record's lone `value` ({"Iteration": 3, "Value": 1.6, "Agent": "DQN"})
 
 
@@ -157,7 +144,7 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
     except ijson.JSONError as exc:
         raise RunParseError(f"{name} starts like JSON but is not valid JSON ({_reason(exc)})") from None
     if "cells.item" in at.records:  # a Jupyter notebook: the training console is in its cells' outputs
-        run = read_console(_notebook_lines(opener, limits), name, limits)
+        run = read_console(notebook_lines(opener, limits), name, limits)
         return replace(run, fmt="notebook", notes=["read from the notebook's cell outputs", *run.notes])
     catboost = _catboost_metrics(opener) if "iterations.item" in at.records else None
     try:
@@ -244,56 +231,6 @@ def _catboost_record(record: Mapping[str, Any], names: dict[str, list[str]]) -> 
         for metric, value in zip(names[key], record.get(key) or [], strict=False):
             out[f"{stage} {metric}"] = value
     return out
-
-
-def _notebook_lines(opener: Callable[[], IO[bytes]], limits: Limits) -> Iterator[str]:
-    """The text a notebook's cells printed (stream outputs and plain-text results), line by line, and
-    the tables a result shows only as HTML (_html_table); a notebook that breaks off keeps what came
-    before."""
-    html: list[str] = []
-    placeholder = False  # the result's plain text is only `<IPython.core.display.HTML object>`
-    with opener() as f:  # events() reads NaN and Infinity itself
-        try:
-            for prefix, event, value in events(f, limits):
-                if event == "string" and _OUTPUT_TEXT.match(prefix):
-                    placeholder = placeholder or str(value).strip() == _HTML_ONLY
-                    yield from str(value).splitlines()
-                elif event == "string" and _OUTPUT_HTML.match(prefix):
-                    html.append(str(value))
-                elif event == "end_map" and prefix == _OUTPUT:
-                    yield from _html_table("".join(html), placeholder)
-                    html, placeholder = [], False
-        except ijson.JSONError:
-            return
-
-
-def _html_table(html: str, only_html: bool) -> list[str]:
-    """A table a result shows only as HTML, written out drawn with pipes for the console reader's
-    pipetable: the Hugging Face Trainer's progress table (a `<progress>` bar, then `Step | Training
-    Loss | Validation Loss | …`), fastprogress' metrics table (miniai's `accuracy | loss | epoch |
-    train`, the stage in a cell). A DataFrame's HTML is left alone: its plain-text copy is read."""
-    if "<table" not in html or not ("<progress" in html or only_html):
-        return []
-    rows = _html_rows(html)
-    if not rows:
-        return []
-    drawn = ["| " + " | ".join(c.replace("|", "/") or "-" for c in row) + " |" for row in rows]
-    return [drawn[0], "|" + "---|" * len(rows[0]), *drawn[1:]]
-
-
-def _html_rows(html: str) -> list[list[str]]:
-    """The cells' text of each `<tr>`, found by splitting at the tags (linear in the HTML's length:
-    `<tr>(.*?)</tr>` searched for took the square of a run of unclosed `<tr>`)."""
-    rows = []
-    for row in _TR.split(html)[1:]:
-        row = _TR_END.split(row, maxsplit=1)[0]
-        cells = []
-        for cell in _CELL.split(row)[1:]:
-            text = _CELL_END.split(cell.partition(">")[2], maxsplit=1)[0]
-            cells.append(re.sub(r"\s+", " ", unescape(_HTML_TAG.sub("", text))).strip())
-        if cells:
-            rows.append(cells)
-    return rows
 
 
 def _reason(exc: Exception) -> str:
