@@ -302,6 +302,24 @@ def lr_at_end(run: Run) -> float | None:
     return float(lr[-1] / lr.max())
 
 
+def lr_gone_at(run: Run, unit: str, share: float) -> float | None:
+    """The epoch (or step) from which the logged learning rate stays at `share` of its peak or below
+    (None when it never gets there, or the run logs none)."""
+    t = run.table
+    axis = "epoch" if unit == "epoch" else "step"
+    if "lr" not in t or axis not in t:
+        return None
+    lr, at = t["lr"].to_numpy(dtype=float), t[axis].to_numpy(dtype=float)
+    ok = np.isfinite(lr) & np.isfinite(at)
+    lr, at = lr[ok], at[ok]
+    if not len(lr) or lr.max() <= 0:
+        return None
+    above = np.nonzero(lr > share * lr.max() * (1 + 1e-6))[0]
+    if len(above) and above[-1] == len(lr) - 1:
+        return None
+    return float(at[above[-1] + 1] if len(above) else at[0])
+
+
 def starts_late(run: Run) -> bool:
     """The log begins well into training (a resumed run, a late segment): its first logged step or
     epoch is further from zero than the log's own span on that axis, so most of the progress happened

@@ -27,8 +27,10 @@ from assistant.runs.curves import (
     Curve,
     first_fifth,
     fmt,
+    fmt_x,
     judged_metric,
     lr_at_end,
+    lr_gone_at,
     metric_curves,
     other_held_out,
     score_top,
@@ -81,11 +83,14 @@ def _plateau(
         return None  # only a held-out curve, levelling while training still improves: not a stall
     if _settled(c, w, run, th):
         return None  # a flat tail that is convergence, not a stall
+    gone = _lr_gone(c, n - w, run, th)
+    stalled = "" if gone is None else f"; the learning rate was down to {th.lr_vanished:g} of its peak from "
+    stalled += "" if gone is None else f"{c.unit} {fmt_x(gone)} on: nothing is learned at that rate"
     return Finding(
         "plateau",
         f"the {c.label} {c.what} {f'improved by only {gain:.1%}' if gain > 0 else 'did not improve'} over "
         f"the last {w} {c.unit}s ({c.at(n - w)} to {c.at(n - 1)}): best {fmt(c.value(before))} before, "
-        f"{fmt(c.value(within))} since",
+        f"{fmt(c.value(within))} since{stalled}",
         {"from": c.at(n - w), "to": c.at(n - 1), "gain": gain, "best_before": c.value(before),
          "best_after": c.value(within)},
         confidence(1 / max(margin, 1 / 3)),
@@ -118,8 +123,8 @@ def _settled(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
     its best value logged again and again and a round one (a capped return, every answer right:
     nothing is left to gain; a loss or an AUC printed with few digits repeats its best by rounding)."""
     lr = lr_at_end(run)
-    if lr is not None and lr <= th.lr_decayed * (1 + 1e-6):  # 1e-4 / 1e-3 in floating point
-        return "it levels off as the learning rate decays, which is convergence"
+    if lr is not None and lr <= th.lr_decayed * (1 + 1e-6) and _lr_gone(c, len(c) - w, run, th) is None:
+        return "it levels off as the learning rate decays, which is convergence"  # (1e-4 / 1e-3 in floats)
     if run.stopped == "target":
         return "the log says the run stopped on reaching its quality target, which is convergence"
     if run.stopped == "early":
@@ -134,6 +139,13 @@ def _settled(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
     if c.score and _round(c.value(best)) and repeats >= max(3, w // 3):
         return f"it sits at its best value ({fmt(c.value(best))}) again and again: a ceiling, convergence"
     return None
+
+
+def _lr_gone(c: Curve, i: int, run: Run, th: Thresholds) -> float | None:
+    """Where the learning rate fell to `lr_vanished` of its peak for good, when that is at or before
+    the curve's point `i`: nothing is learned from there on."""
+    at = lr_gone_at(run, c.unit, th.lr_vanished)
+    return at if at is not None and at <= c.x[i] else None
 
 
 def _round(v: float) -> bool:
@@ -197,8 +209,9 @@ def _underfitting(
     held = [h for h in held if len(h) >= th.min_points]
     va = max(held, key=lambda h: _progress(h, th)[0]) if held else None
     with_val = va is not None
-    if progress >= (th.underfit_progress_with_val if with_val else th.underfit_progress):
-        return None
+    decayed = (lr := lr_at_end(run)) is not None and lr <= th.lr_decayed * (1 + 1e-6)
+    if progress >= (th.underfit_progress_with_val if with_val and not decayed else th.underfit_progress):
+        return None  # (a curve levelling with a decayed schedule after a clear fall learned)
     if not with_val and any(_progress(s, th)[0] >= th.underfit_score_progress for s in learned):
         return None  # its accuracy (AUROC, mAP) climbs: it learns what the loss hardly shows
     t0, t1 = tr.logged(level), tr.logged(tr.trend[-1])
