@@ -172,6 +172,8 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
     if not up:
         rows = rows.iloc[_warm_up(rows[name].to_numpy(dtype=float)) :]
     y = rows[name].to_numpy(dtype=float)
+    if not up and len(y) > 1 and not y.any():
+        return None  # a loss printed as 0 at every reading was never computed (an eval loss left at 0.000)
     negated = False
     if up:  # judged on what is left to gain (or its negative), so it should fall
         top = None if NO_CEILING & set(tokens(name)) else score_top(y)

@@ -244,15 +244,21 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     read = False  # a reading other than a learning rate was logged
     quality: str | None = None  # what an MLPerf log's `eval_accuracy` measures, when not an accuracy
     last_stage: str | None = None
+    carried: str | None = None  # the stage a line with only an epoch or step gave the lines after it
     reached = False
     stop_at: tuple[int, float] | None = None  # (rows, last epoch) when early stopping was last announced
     for line in joined_dicts(lines):
         line = unquote_readings(unwrap_numbers(line))
         message = LOG_PREFIX.sub("", line, count=1)
         stage = line_stage(line, message)
+        own = stage
         if stage is None and _SUMMARY.match(message):
             stage = last_stage  # ` * Acc@1 76.1 Acc@5 92.9` sums up the evaluation lines before it
         last_stage = stage
+        stage = (
+            stage or carried
+        )  # Flax's `[test] epoch: 1/10`, then `- total loss: 1.98` on a line of its own
+        line_read = False
         segments = line.split("\r")
         line_start = segments[0]  # a print of its own, not a progress bar's rewrite of it
         for segment in segments:
@@ -273,6 +279,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             announced = not values and (lr := _LR_TO.search(segment)) is not None
             if announced:
                 values = {"lr": logged(lr.group(1))}
+            line_read = line_read or bool(values)
             if m := _BENCHMARK.search(segment):
                 quality = MLPERF_QUALITY.get(m.group(1).lower(), quality)
             reached = reached or bool(_TARGET_REACHED.search(segment))
@@ -371,6 +378,12 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             row_epoch_key = epoch if step is None else None
             row_bar = bar.group(2) if bar else None
             row_validated = held_out
+        if own is not None or _EPOCH.search(message) or _STEP.search(message):
+            # a staged line with only its epoch or step opens that stage's record; any other staged
+            # line, or a new epoch or step, ends it
+            carried = (
+                own if own and not line_read and (_EPOCH.search(message) or _STEP.search(message)) else None
+            )
     add_table()
     if cols.n == 1 and prints.n >= MIN_PRINTS:
         note = f"one epoch, printed {prints.n} times: each print is read as a point of the run"

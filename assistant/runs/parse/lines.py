@@ -35,10 +35,11 @@ _NAME_RUN = re.compile(rf"{_NAME_CHAR}+")
 _LONG_NAME_RUN = re.compile(rf"(?<!{_NAME_CHAR}){_NAME_CHAR}{{32}}")
 TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")  # `[valid]`, `[train]`
 _LEAD_STAGE = re.compile(
-    r"^\s*(test|val|valid|validation|eval|evaluation|dev)(?:\s+(?:set|results?|metrics|net output #\d+))?"
-    r"\s*(?::|-\s)",
+    r"^\s*(?:[-*•]\s*)?(test|val|valid|validation|eval|evaluation|dev)"
+    r"(?:\s+(?:set|results?|metrics|net output #\d+))?\s*(?::|-\s)",
     re.IGNORECASE,
 )  # `Test: [50/196] …`, `Val   - CE: 0.19, acc: 95.0%`, ignite's `Validation Results - Epoch: 3 …`,
+# a bulleted one (`- Eval metrics : accuracy: 0.516 ; loss: 1.349` under a logger's prefix),
 # Caffe's `Test net output #1: loss = 0.3 (* 1 = 0.3 loss)`
 # A heading before the readings that names the held-out set: `PERFORMANCE ON TEST SET: Batch Loss = …`
 _HEADING = re.compile(r"^\s*([A-Za-z][A-Za-z ]{0,40}?)\s*:")

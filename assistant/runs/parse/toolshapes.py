@@ -9,7 +9,9 @@
   average, and the learning rate; its per-layer lines between them (`Region 82 Avg IOU: 0.29, …`) are
   one detection layer's, not the run's;
 - pytorch-CycleGAN-and-pix2pix's loss_log.txt: `(epoch: 3, iters: 400, time: …) D_A: 0.2 G_A: 0.6`:
-  every value after the parenthesis is a loss, named without the word.
+  every value after the parenthesis is a loss, named without the word;
+- Trax's training loop: `Step 100: train CrossEntropyLoss |  5.27` and `Step 100: eval  Accuracy |
+  0.85`, one metric a line, its layer's name for a name.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ _DARKNET = re.compile(
     rf"^\s*(\d+):\s*({NUM}),\s*({NUM})\s+avg(?:\s+loss)?,\s*({NUM})\s+rate\b", re.IGNORECASE
 )
 _GAN_HEAD = re.compile(r"\(epoch:\s*\d+,\s*iters:\s*(\d+)[^)]*\)", re.IGNORECASE)
+# Trax's training.Loop: `Step    100: train CrossEntropyLoss |  5.27`, `Step    100: eval  Accuracy |  0.85`
+_TRAX = re.compile(rf"^\s*Step\s+(\d+):\s+(train|eval)\s+([A-Za-z]\w*)\s*\|\s*({NUM})\s*$")
 
 Read = tuple[dict[str, float], dict[str, float]]  # (metrics, axes)
 
@@ -74,6 +78,13 @@ def _metric(raw: str) -> str:
     if key in HIGHER_BETTER or is_metric_name(name):
         return f"{name} at {at}" if at else name
     return f"{raw} loss"
+
+
+def _trax_metric(name: str) -> str:
+    """A Trax metric's layer name as a reading: its loss layers (`CrossEntropyLossWithLogSoftmax`) are
+    the loss, its accuracies (`WeightedCategoryAccuracy`) the accuracy."""
+    low = name.lower()
+    return "loss" if "loss" in low else "accuracy" if "accuracy" in low else name
 
 
 class ToolLines:
@@ -109,6 +120,10 @@ class ToolLines:
         if dark := _DARKNET.match(segment):
             loss, lr = logged(dark.group(2)), logged(dark.group(4))
             return {"loss": loss, "lr": lr}, {"step": float(dark.group(1))}
+        if trax := _TRAX.match(message):
+            return {f"{trax.group(2)} {_trax_metric(trax.group(3))}": logged(trax.group(4))}, {
+                "step": float(trax.group(1))
+            }
         if head := _GAN_HEAD.search(segment):
             rest = segment[head.end() :]
             losses = {f"{m.group(1).split()[-1]} loss": logged(m.group(2)) for m in pairs(rest)}

@@ -1,0 +1,63 @@
+"""Where a console line's readings get their stage when the line itself does not say it: from a line
+that opened the record with only its stage and epoch (Flax), from a bulleted heading (Python logging
+in the knowledge-distillation repository), from a tool's own shape (Trax); and a loss printed as 0 at
+every evaluation, never computed, is no curve."""
+
+from __future__ import annotations
+
+import json
+
+from assistant.runs import detect, parse_run
+from tests.run_helpers import falling
+
+
+def test_a_staged_line_with_only_its_epoch_gives_its_stage_to_the_readings_under_it():
+    # Flax NNX's translation example: a `[test] epoch: N/10` line, then one reading a line
+    lines = []
+    for e, (t, v) in enumerate(zip(falling(10, 1.96, 0.36), falling(10, 1.98, 0.90), strict=True), 1):
+        lines += [f"[train] epoch: {e - 1}/10, [160/162], loss={t:.3f} [00:09]", f"[test] epoch: {e}/10",
+                  f"- total loss: {v:.4f}", f"- Accuracy: {0.67 + e / 60:.4f}"]  # fmt: skip
+    run = parse_run("\n".join(lines))
+    assert run.sources["train_loss"] == "train/loss" and run.sources["val_loss"] == "test/total loss"
+    assert run.table["val_loss"].notna().sum() == 10
+    # a new epoch line that says no stage ends the held-out record: the lines after it are training's
+    plain = [ln.replace("[train] epoch", "epoch").replace(", loss=", "\nloss=") for ln in lines]
+    again = parse_run("\n".join(plain))
+    assert again.table["train_loss"].notna().sum() == 10 and again.table["val_loss"].notna().sum() == 10
+
+
+def test_a_bulleted_evaluation_heading_stages_its_readings():
+    # `- Train metrics: accuracy: 0.334 ; loss: 1.771` and `- Eval metrics : …` under a logger's prefix
+    lines = []
+    for e, (t, v) in enumerate(zip(falling(12, 1.77, 0.2), falling(12, 1.35, 0.5), strict=True), 1):
+        lines += [
+            f"2018-03-09 02:56:{e:02d},525:INFO: Epoch {e}/200",
+            f"2018-03-09 02:57:{e:02d},525:INFO: - Train metrics: accuracy: 0.5 ; loss: {t:.3f}",
+            f"2018-03-09 02:58:{e:02d},525:INFO: - Eval metrics : accuracy: 0.6 ; loss: {v:.3f}",
+        ]
+    run = parse_run("\n".join(lines))
+    assert run.table["train_loss"].iloc[0] == 1.77 and run.table["val_loss"].iloc[0] == 1.35
+
+
+def test_trax_training_loop_lines_are_read_one_metric_a_line():
+    lines = []
+    for i, (t, v) in enumerate(zip(falling(20, 9.85, 1.7), falling(20, 9.7, 1.8), strict=True)):
+        step = 1 if i == 0 else 100 * i
+        lines += [f"Step {step:>6}: Ran 100 train steps in 70.54 secs",
+                  f"Step {step:>6}: train CrossEntropyLossWithLogSoftmax |  {t:.8f}",
+                  f"Step {step:>6}: eval  CrossEntropyLossWithLogSoftmax |  {v:.8f}",
+                  f"Step {step:>6}: eval        WeightedCategoryAccuracy |  {0.1 + i / 30:.8f}"]  # fmt: skip
+    run = parse_run("\n".join(lines))
+    assert {"train_loss", "val_loss", "val_acc"} <= set(run.metrics)
+    assert run.table["step"].tolist()[:2] == [1.0, 100.0] and run.table["val_loss"].iloc[0] == 9.7
+
+
+def test_a_loss_printed_as_zero_at_every_evaluation_was_never_computed():
+    # a distillation run whose eval loss is left at 0.000 while its eval accuracy climbs: judged on the
+    # accuracy, not on a flat zero beside a training loss that does not measure progress
+    rows = [
+        {"epoch": e, "train_loss": 1.0 + 0.01 * (-1) ** e, "val_loss": 0.0, "val_acc": 0.56 + 0.38 * e / 30}
+        for e in range(1, 31)
+    ]
+    run = parse_run("\n".join(json.dumps(r) for r in rows))
+    assert [f.kind for f in detect(run)] == ["healthy"]
