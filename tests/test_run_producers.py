@@ -358,3 +358,28 @@ def test_a_notebook_cell_printing_one_record_alone_is_an_evaluation_not_a_traini
     # a record printed inside the loop's own output (one line of many) is that loop's reading
     inline = printed(loop + ["{'auc': 0.7356, 'logloss': 0.5017}\n"])
     assert "test_loss" not in parse_run(json.dumps({"cells": [inline]})).metrics
+    # NumPy 2 prints its numbers wrapped (`np.float64(0.5017)`); a warning on stderr beside the record
+    # leaves it alone in what the cell printed
+    warned = printed(["{'auc': np.float64(0.7356), 'logloss': np.float64(0.5017)}\n"])
+    warned["outputs"].insert(0, {"output_type": "stream", "name": "stderr", "text": ["UserWarning: …\n"]})
+    assert "test_loss" in parse_run(json.dumps({"cells": [before, printed(loop), warned]})).metrics
+    # a loop printing one record an epoch between its progress bars on stderr: every print is a record
+    # alone in its output, but not in its cell, so they are the loop's training records
+    bars: list[dict[str, object]] = []
+    for e in range(1, 11):
+        bars.append({"output_type": "stream", "name": "stderr", "text": [f"100%|████| 50/50 [epoch {e}]\n"]})
+        bars.append(
+            {
+                "output_type": "stream",
+                "name": "stdout",
+                "text": [f"{{'loss': {2 / e:.3f}, 'accuracy': 0.5}}\n"],
+            }
+        )
+    looped = parse_run(json.dumps({"cells": [{"cell_type": "code", "outputs": bars}]}))
+    assert looped.table["train_loss"].notna().sum() == 10 and "test_loss" not in looped.metrics
+    # a settings dict printed alone in a cell is no evaluation
+    config = printed(["{'lr': 0.001, 'momentum': 0.9}\n"])
+    assert "test_lr" not in parse_run(json.dumps({"cells": [config, printed(loop)]})).metrics
+    # a notebook cut off inside a cell keeps what that cell had printed
+    cut = json.dumps({"cells": [printed(loop)]})
+    assert parse_run(cut[: cut.index("at epoch 10")]).table["train_loss"].notna().sum() == 9

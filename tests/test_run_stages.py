@@ -20,10 +20,14 @@ def test_a_staged_line_with_only_its_epoch_gives_its_stage_to_the_readings_under
     run = parse_run("\n".join(lines))
     assert run.sources["train_loss"] == "train/loss" and run.sources["val_loss"] == "test/total loss"
     assert run.table["val_loss"].notna().sum() == 10
-    # a new epoch line that says no stage ends the held-out record: the lines after it are training's
-    plain = [ln.replace("[train] epoch", "epoch").replace(", loss=", "\nloss=") for ln in lines]
-    again = parse_run("\n".join(plain))
-    assert again.table["train_loss"].notna().sum() == 10 and again.table["val_loss"].notna().sum() == 10
+    # a new epoch line that says no stage ends the held-out record, itself included (its loss is
+    # training's), and every reading under a staged line keeps that stage, however many there are
+    for split in (", loss=", "\nloss="):
+        plain = [ln.replace("[train] epoch", "epoch").replace(", loss=", split) for ln in lines]
+        plain = [ln + "\n- bleu: 21.5\n- ppl: 4.1" if ln.startswith("- Accuracy") else ln for ln in plain]
+        again = parse_run("\n".join(plain))
+        assert again.table["train_loss"].notna().sum() == 10 and again.table["val_loss"].notna().sum() == 10
+        assert not any(m.startswith("train_") for m in again.metrics if m not in ("train_loss",))
 
 
 def test_a_bulleted_evaluation_heading_stages_its_readings():
@@ -50,6 +54,12 @@ def test_trax_training_loop_lines_are_read_one_metric_a_line():
     run = parse_run("\n".join(lines))
     assert {"train_loss", "val_loss", "val_acc"} <= set(run.metrics)
     assert run.table["step"].tolist()[:2] == [1.0, 100.0] and run.table["val_loss"].iloc[0] == 9.7
+    # the loss layer of Trax's README (`WeightedCategoryCrossEntropy`) is the loss too, and a sequence
+    # accuracy stays apart from the per-token one
+    renamed = "\n".join(lines).replace("CrossEntropyLossWithLogSoftmax", "WeightedCategoryCrossEntropy")
+    renamed += "\nStep   2000: eval   SequenceAccuracy |  0.01000000"
+    again = parse_run(renamed)
+    assert {"train_loss", "val_loss", "val_acc", "val_sequence_accuracy"} <= set(again.metrics)
 
 
 def test_a_loss_printed_as_zero_at_every_evaluation_was_never_computed():

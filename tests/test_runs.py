@@ -306,4 +306,6 @@ def test_the_real_logs_measure_names_curves_as_the_logs_write_them_and_catches_a
         )
     )
     assert _curves_right(evals, {"train_loss": "total_loss", "val_loss": "logloss"}) == (True, True)
+    assert not _curves_right(evals, {"train_loss": "logloss", "val_loss": "total_loss"})[0]  # the other way
+    assert not _curves_right(evals, {"train_loss": "nll", "val_loss": "ce"})[0]  # series the log lacks
     assert _curves_right(alone, {"train_loss": "Loss", "val_loss": "Loss"}) == (False, True)

@@ -20,7 +20,7 @@ from typing import Any
 from assistant.measure.evaluation import GOLDSET_DIR, is_gold, load_jsonl
 from assistant.runs import KINDS, RunParseError, detect, parse_run
 from assistant.runs.diagnose import build_question
-from assistant.runs.parse.names import normalise, stage_of
+from assistant.runs.parse.names import NOISE, TEST, TRAIN, VAL, normalise, stage_of, tokens
 
 RUNS_DIR = GOLDSET_DIR / "runs"
 REAL_DIR = GOLDSET_DIR / "real_runs"
@@ -67,27 +67,41 @@ def eval_detectors(labels: list[dict[str, Any]], root: Path = RUNS_DIR) -> dict[
     }
 
 
-def _names(label: str | None, stage: str) -> set[str]:
+def _names(label: str | None) -> set[str]:
     """A label's series names, normalised (`train/loss` and `train_loss` are one name); `none` names
-    no series. A name without a stage word of its own is in the `stage` the label gives it: `logloss`
-    named as the held-out loss is the one printed on the `eval info:` lines (normalised alone it would
-    read as training's, and a log naming both curves `Loss` would count as swapped whichever way)."""
-    names = [n.strip() for n in (label or "").split(",") if n.strip() and n.strip().lower() != "none"]
-    return {normalise(n if stage_of(n) else f"{stage} {n}") for n in names}
+    no series."""
+    return {normalise(n) for n in _listed(label)}
+
+
+def _listed(label: str | None) -> list[str]:
+    return [n.strip() for n in (label or "").split(",") if n.strip() and n.strip().lower() != "none"]
+
+
+def _series(label: str | None, stage: str) -> set[str]:
+    """Each named series as `stage_words`: its own stage (validation and test alike: held out), or the
+    one the label gives it when its name says none (`logloss` named as the held-out loss is the one on
+    the `eval info:` lines), and its words without the stage's; loss synonyms are not merged, so
+    `logloss` and `total_loss` stay two series."""
+    out = set()
+    for name in _listed(label):
+        own = stage_of(name) or stage
+        words = [t for t in tokens(name) if t not in TRAIN | VAL | TEST | NOISE]
+        out.add(f"{'train' if own == 'train' else 'held'}_{'_'.join(words)}")
+    return out
 
 
 def _curves_right(run: Any, item: dict[str, Any]) -> tuple[bool, bool]:
     """(the training and held-out curves are the ones a reader takes, neither swapped): the log's own
     name for each of our train_loss / val_loss, against the labelled names."""
-    want_train, want_val = _names(item.get("train_loss"), "train"), _names(item.get("val_loss"), "val")
-    got_train = _names(run.sources.get("train_loss", "").replace(" + ", ","), "train")
-    got_val = _names(run.sources.get("val_loss", "").replace(" + ", ","), "val")
+    want_train, want_val = _series(item.get("train_loss"), "train"), _series(item.get("val_loss"), "val")
+    got_train = _series(run.sources.get("train_loss", "").replace(" + ", ","), "train")
+    got_val = _series(run.sources.get("val_loss", "").replace(" + ", ","), "val")
     swapped = bool(got_train & want_val) or bool(got_val & want_train)
     train_ok = got_train <= want_train if want_train else not got_train
     # a held-out score the reader named (a validation mIoU, a ROC-AUC) is right when the tool, taking
     # no held-out loss, read that score as the held-out set's
     # (a test curve is read as the validation one when there is none: `test_acc` is `val_acc` then)
-    held = {n for n in want_val if stage_of(n) in ("val", "test")}
+    held = {n for n in _names(item.get("val_loss")) if stage_of(n) in ("val", "test")}
     scores = (held | {"val_" + n.removeprefix("test_") for n in held if n.startswith("test_")}) & set(
         run.metrics
     )

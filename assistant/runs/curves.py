@@ -293,30 +293,35 @@ def _others(run: Run, stage: str, what: str | None, ax: Axis, keep: Callable[[st
     return [c for c in found if c is not None and len(c) >= ax.min_points]
 
 
-def lr_at_end(run: Run) -> float | None:
-    """The last logged learning rate as a share of the largest one (None when not logged)."""
-    if "lr" not in run.table:
-        return None
-    lr = run.table["lr"].to_numpy(dtype=float)
-    lr = lr[np.isfinite(lr)]
-    if not len(lr) or lr.max() <= 0:
-        return None
-    return float(lr[-1] / lr.max())
-
-
-def lr_gone_at(run: Run, unit: str, share: float) -> float | None:
-    """The epoch (or step) from which the logged learning rate stays at `share` of its peak or below
-    (None when it never gets there, or the run logs none)."""
+def _lr(run: Run, axis: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The logged learning rates as shares of the largest one, with the epochs or steps they were
+    logged at when `axis` is given (None when the run logs none, or none above zero)."""
     t = run.table
-    axis = "epoch" if unit == "epoch" else "step"
-    if "lr" not in t or axis not in t:
+    if "lr" not in t or (axis is not None and axis not in t):
         return None
-    lr, at = t["lr"].to_numpy(dtype=float), t[axis].to_numpy(dtype=float)
+    lr = t["lr"].to_numpy(dtype=float)
+    at = t[axis].to_numpy(dtype=float) if axis else np.zeros(len(lr))
     ok = np.isfinite(lr) & np.isfinite(at)
     lr, at = lr[ok], at[ok]
     if not len(lr) or lr.max() <= 0:
         return None
-    above = np.nonzero(lr > share * lr.max() * (1 + 1e-6))[0]
+    return lr / lr.max(), at
+
+
+def lr_at_end(run: Run) -> float | None:
+    """The last logged learning rate as a share of the largest one (None when not logged)."""
+    logged = _lr(run)
+    return None if logged is None else float(logged[0][-1])
+
+
+def lr_gone_at(run: Run, unit: str, share: float) -> float | None:
+    """The epoch (or step) from which the logged learning rate stays at `share` of its peak or below
+    (None when it never gets there, the run logs none, or the curve is judged on its rows)."""
+    logged = _lr(run, unit) if unit in ("epoch", "step") else None
+    if logged is None:
+        return None
+    lr, at = logged
+    above = np.nonzero(lr > share * (1 + 1e-6))[0]
     if len(above) and above[-1] == len(lr) - 1:
         return None
     return float(at[above[-1] + 1] if len(above) else at[0])

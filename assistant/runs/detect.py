@@ -92,7 +92,7 @@ def _plateau(
         f"the last {w} {c.unit}s ({c.at(n - w)} to {c.at(n - 1)}): best {fmt(c.value(before))} before, "
         f"{fmt(c.value(within))} since{stalled}",
         {"from": c.at(n - w), "to": c.at(n - 1), "gain": gain, "best_before": c.value(before),
-         "best_after": c.value(within)},
+         "best_after": c.value(within), **({} if gone is None else {"lr_gone_at": gone})},
         confidence(1 / max(margin, 1 / 3)),
     )  # fmt: skip
 
@@ -209,9 +209,8 @@ def _underfitting(
     held = [h for h in held if len(h) >= th.min_points]
     va = max(held, key=lambda h: _progress(h, th)[0]) if held else None
     with_val = va is not None
-    decayed = (lr := lr_at_end(run)) is not None and lr <= th.lr_decayed * (1 + 1e-6)
-    if progress >= (th.underfit_progress_with_val if with_val and not decayed else th.underfit_progress):
-        return None  # (a curve levelling with a decayed schedule after a clear fall learned)
+    if progress >= (th.underfit_progress_with_val if with_val else th.underfit_progress):
+        return None
     if not with_val and any(_progress(s, th)[0] >= th.underfit_score_progress for s in learned):
         return None  # its accuracy (AUROC, mAP) climbs: it learns what the loss hardly shows
     t0, t1 = tr.logged(level), tr.logged(tr.trend[-1])
@@ -296,6 +295,8 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
         ]
         if len(found) == 2 and tr is not None and _never_fell(tr, th):
             found = found[1:]  # a curve that never came down did not level off: it never learned
+        elif len(found) == 2 and "lr_gone_at" in found[0].details:
+            found = found[:1]  # it learned until its learning rate vanished: the schedule stopped it
     found = found or [_healthy(tr, va, run, th, judged=what is not None)]
     if run.blown_before:  # what the user saw first; the last run's own findings follow (not "healthy")
         return [_blown_before(), *(f for f in found if f.kind != "healthy")]

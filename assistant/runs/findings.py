@@ -97,9 +97,7 @@ class Thresholds:
     lr_vanished: float = 1e-3
     """...but when the learning rate had already fallen to `lr_vanished` of its peak before that tail
     began (halved every epoch from the first), the flat tail is a stall the schedule caused: a plateau,
-    said with the rate. With a tenfold decay, underfitting asks training for `underfit_progress`
-    whether or not a validation curve is logged: a curve levelling with its schedule after a clear
-    fall (a forecaster's 0.64 -> 0.52) learned, though the validation loss sits at the data's floor."""
+    said with the rate."""
     converged_level: float = 0.1
     underfit_progress: float = 0.1
     """Underfitting without a validation curve: the training trend improves by less than this share

@@ -20,17 +20,20 @@ def overfitting(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding |
 
 def _never_followed(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
     """Training fell by `memorise_fall` of its level over the validation curve's span while validation
-    gained less than `memorise_val_gain` of its own and has stopped gaining (its trend's best is not
-    its last point): the model learns its training set and nothing that carries over (a classifier
-    at 100% training accuracy whose validation loss sits at chance). No turn to find: the gap opens
-    from the start. Not for rewards (their zero means nothing, so no share of it does either)."""
+    gained less than `memorise_val_gain` of its own and has stopped gaining (its last third does not
+    reach a noise-width below its best before): the model learns its training set and nothing that
+    carries over (a classifier at 100% training accuracy whose validation loss sits at chance). No
+    turn to find: the gap opens from the start. Not for rewards (their zero means nothing, so no share
+    of it does either)."""
     if tr is None or va is None or min(len(tr), len(va)) < th.min_points or tr.negated or va.negated:
         return None
     t0, t1 = float(tr.trend[_at(tr, va.x[0])]), float(tr.trend[-1])
     first = float(np.max(va.trend[: first_fifth(len(va))]))
+    if (not tr.log and t0 <= 0) or (not va.log and first <= 0):
+        return None  # a loss at or below zero (a continuous NLL) has no share to fall by
     best = int(np.argmin(va.trend))
     gained = -va.rel(first, float(va.trend[best]))
-    if -tr.rel(t0, t1) < th.memorise_fall or gained >= th.memorise_val_gain or best == len(va) - 1:
+    if -tr.rel(t0, t1) < th.memorise_fall or gained >= th.memorise_val_gain or _still_gaining(va, th):
         return None
     text = (
         f"training {tr.what} went from {fmt(tr.value(t0))} to {fmt(tr.value(t1))} while validation "
@@ -96,6 +99,12 @@ def _turned(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | Non
         details,
         confidence(margin),
     )
+
+
+def _still_gaining(va: Curve, th: Thresholds) -> bool:
+    """The validation curve's last `plateau_window` reaches below its best before by a noise-width."""
+    w = max(3, math.ceil(len(va) * th.plateau_window))
+    return float(np.min(va.trend[: len(va) - w])) - float(np.min(va.trend[len(va) - w :])) > va.noise
 
 
 def _pulled_away(tr: Curve | None, va: Curve, turn: int, th: Thresholds) -> bool:

@@ -251,13 +251,15 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
         line = unquote_readings(unwrap_numbers(line))
         message = LOG_PREFIX.sub("", line, count=1)
         stage = line_stage(line, message)
-        own = stage
+        line_stage_own = stage
         if stage is None and _SUMMARY.match(message):
             stage = last_stage  # ` * Acc@1 76.1 Acc@5 92.9` sums up the evaluation lines before it
         last_stage = stage
-        stage = (
-            stage or carried
-        )  # Flax's `[test] epoch: 1/10`, then `- total loss: 1.98` on a line of its own
+        at_axis = bool(_EPOCH.search(message) or _STEP.search(message))
+        if at_axis or line_stage_own is not None:
+            carried = None  # a new epoch or step, or a line staged itself, ends a carried stage's record
+        # Flax's `[test] epoch: 1/10`, then `- total loss: 1.98` on a line of its own
+        stage = stage or carried
         line_read = False
         segments = line.split("\r")
         line_start = segments[0]  # a print of its own, not a progress bar's rewrite of it
@@ -378,12 +380,8 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             row_epoch_key = epoch if step is None else None
             row_bar = bar.group(2) if bar else None
             row_validated = held_out
-        if own is not None or _EPOCH.search(message) or _STEP.search(message):
-            # a staged line with only its epoch or step opens that stage's record; any other staged
-            # line, or a new epoch or step, ends it
-            carried = (
-                own if own and not line_read and (_EPOCH.search(message) or _STEP.search(message)) else None
-            )
+        if line_stage_own and at_axis and not line_read:
+            carried = line_stage_own  # a staged line with only its epoch or step opens that stage's record
     add_table()
     if cols.n == 1 and prints.n >= MIN_PRINTS:
         note = f"one epoch, printed {prints.n} times: each print is read as a point of the run"

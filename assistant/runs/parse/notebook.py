@@ -14,7 +14,8 @@ from typing import IO
 import ijson
 
 from assistant.runs.parse.jsonstream import events
-from assistant.runs.parse.names import role, stage_of
+from assistant.runs.parse.lines import unwrap_numbers
+from assistant.runs.parse.names import is_metric_name, normalise, role, stage_of
 from assistant.runs.parse.table import Limits
 
 # a notebook cell's printed output: a stream's `text` or a result's `text/plain` (a string or a list)
@@ -28,6 +29,8 @@ _CELL = re.compile(r"<t[hd]\b", re.I)
 _CELL_END = re.compile(r"</t[hd]", re.I)
 _HTML_TAG = re.compile(r"<[^<>]*>")  # (not `<[^>]+>`: a run of `<` without `>` made it quadratic)
 _OUTPUT = "cells.item.outputs.item"
+_CELL_ITEM = "cells.item"
+_STREAM_NAME = "cells.item.outputs.item.name"
 _HTML_ONLY = "<IPython.core.display.HTML object>"
 # an output that is one record of readings alone (`{'auc': 0.7356, 'logloss': 0.5017}`): an output's
 # text is kept until its end while it is this short
@@ -38,13 +41,18 @@ _MOST_RECORD = 4096
 def notebook_lines(opener: Callable[[], IO[bytes]], limits: Limits) -> Iterator[str]:
     """The text a notebook's cells printed (stream outputs and plain-text results), line by line, and
     the tables a result shows only as HTML (_html_table); a notebook that breaks off keeps what came
-    before. An output that is one record of readings alone, with no epoch or step and no stage, is an
-    evaluation of the model (`print(model.run_eval(test_file))` in a cell after the training loop's,
-    or before it): its readings are the test set's, not a training record's (_evaluation)."""
+    before. A cell whose only output is one record of readings, with no epoch or step and no stage, is
+    an evaluation of the model (`print(model.run_eval(test_file))` in a cell after the training loop's,
+    or before it): its readings are the test set's, not a training record's (_record). One such record
+    among the cell's other printed outputs (a loop's print between its progress bars, which go to
+    stderr and split what it prints into outputs) is the loop's."""
     html: list[str] = []
     text: list[str] = []  # an output's text while it may be one record alone (a bounded length)
     size = 0
+    outputs = 0  # the current cell's outputs that printed text
+    alone: str | None = None  # the cell's first output, when it is one record (held until the cell ends)
     placeholder = False  # the result's plain text is only `<IPython.core.display.HTML object>`
+    stderr = False  # the output is a stream to stderr
     with opener() as f:  # events() reads NaN and Infinity itself
         try:
             for prefix, event, value in events(f, limits):
@@ -60,31 +68,46 @@ def notebook_lines(opener: Callable[[], IO[bytes]], limits: Limits) -> Iterator[
                         yield from str(value).splitlines()
                 elif event == "string" and _OUTPUT_HTML.match(prefix):
                     html.append(str(value))
+                elif event == "string" and prefix == _STREAM_NAME:
+                    stderr = value == "stderr"
                 elif event == "end_map" and prefix == _OUTPUT:
-                    yield from _evaluation("".join(text))
+                    printed = "".join(text)
+                    # (warnings and progress bars on stderr are not what the cell printed)
+                    outputs += not stderr and (bool(printed.strip()) or size > _MOST_RECORD)
+                    if alone is not None:  # not alone after all
+                        yield from alone.splitlines()
+                        alone = None
+                    if outputs == 1 and _record(printed):
+                        alone = printed
+                    else:
+                        yield from printed.splitlines()
                     yield from _html_table("".join(html), placeholder)
-                    html, text, size, placeholder = [], [], 0, False
+                    html, text, size, placeholder, stderr = [], [], 0, False, False
+                elif event == "end_map" and prefix == _CELL_ITEM:
+                    if alone is not None:
+                        yield "[test] " + alone.strip()
+                    alone, outputs = None, 0
         except ijson.JSONError:
-            return
+            yield from (alone or "").splitlines()
+            yield from "".join(text).splitlines()  # the output it broke off in
 
 
-def _evaluation(text: str) -> list[str]:
-    """An output's lines, tagged `[test]` when the output is one record of numbers alone, whose names
-    say no stage and none of which is an epoch or a step."""
+def _record(text: str) -> bool:
+    """Whether an output is one record of numbers alone (`{'auc': 0.7356, 'logloss': np.float64(0.5)}`)
+    whose every name is a reading's (no setting, no learning rate) and says no stage."""
     if not _RECORD.match(text):
-        return text.splitlines()
+        return False
     try:
-        record = ast.literal_eval(text.strip())
+        record = ast.literal_eval(unwrap_numbers(text.strip()))
     except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return text.splitlines()
-    if not (
+        return False
+    return (
         isinstance(record, dict)
-        and record
-        and all(isinstance(k, str) and stage_of(k) is None and role(k) == "metric" for k in record)
+        and bool(record)
+        and all(isinstance(k, str) and is_metric_name(k) and stage_of(k) is None for k in record)
+        and not any(normalise(k) == "lr" or role(k) != "metric" for k in record)
         and all(isinstance(v, int | float) and not isinstance(v, bool) for v in record.values())
-    ):
-        return text.splitlines()
-    return ["[test] " + text.strip()]
+    )
 
 
 def _html_table(html: str, only_html: bool) -> list[str]:

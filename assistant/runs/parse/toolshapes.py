@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 from assistant.runs.parse.lines import LOG_PREFIX, NUM, pairs
-from assistant.runs.parse.names import HIGHER_BETTER, TRAIN, is_metric_name, tokens
+from assistant.runs.parse.names import HIGHER_BETTER, TRAIN, is_metric_name, normalise, tokens
 from assistant.runs.parse.table import Columns, logged
 
 _ROUND = re.compile(r"^\s*\[(\d+)\]\s")  # XGBoost's and LightGBM's `[12]\t`
@@ -81,10 +81,18 @@ def _metric(raw: str) -> str:
 
 
 def _trax_metric(name: str) -> str:
-    """A Trax metric's layer name as a reading: its loss layers (`CrossEntropyLossWithLogSoftmax`) are
-    the loss, its accuracies (`WeightedCategoryAccuracy`) the accuracy."""
+    """A Trax metric's layer name as a reading, kept as the log prints it when the shared vocabulary
+    knows it (`CrossEntropyLoss`); its other loss layers (`CrossEntropyLossWithLogSoftmax`,
+    `WeightedCategoryCrossEntropy`) are the loss, its accuracies the accuracy (`SequenceAccuracy` its
+    own)."""
     low = name.lower()
-    return "loss" if "loss" in low else "accuracy" if "accuracy" in low else name
+    if normalise(name).endswith(("_loss", "_acc")):
+        return name
+    if "loss" in low or "crossentropy" in low:
+        return "loss"
+    if low.endswith("accuracy"):
+        return "sequence accuracy" if "sequence" in low else "accuracy"
+    return name
 
 
 class ToolLines:
