@@ -383,3 +383,16 @@ def test_a_notebook_cell_printing_one_record_alone_is_an_evaluation_not_a_traini
     # a notebook cut off inside a cell keeps what that cell had printed
     cut = json.dumps({"cells": [printed(loop)]})
     assert parse_run(cut[: cut.index("at epoch 10")]).table["train_loss"].notna().sum() == 9
+
+
+def test_a_gans_losses_named_by_their_networks_alone_are_read():
+    # an SGAN's tqdm capture: `Epoch 3: 100%|███| 28/28 [00:23<00:00, 1.21it/s, D=2.045, G=0.010, FID=-]`
+    bars = "\n".join(
+        f"Epoch {e}: 100%|██████| 28/28 [00:23<00:00,  1.21it/s, D={d:.3f}, G={0.01 + e / 1e4:.3f}, FID=-]"
+        for e, d in enumerate(_falling(40, 2.3, 0.8))
+    )
+    run = parse_run(bars)
+    assert {"train_d_loss", "train_g_loss"} <= set(run.metrics) and len(run) == 40
+    # one network's letter alone is no reading (`d=3` in a config line beside a loss)
+    lone = parse_run("\n".join(f"epoch {e} d=3 loss={2 / e:.3f}" for e in range(1, 9)))
+    assert not any("_d" in m for m in lone.metrics)

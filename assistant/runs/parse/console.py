@@ -23,7 +23,8 @@ Understood, in any mix:
 - tqdm bars with a postfix: `Epoch 2: 100%|████| 938/938 [00:12<00:00, 75.1it/s, loss=0.41]` (a
   captured bar's updates are separated by carriage returns; each update is one reading).
 A `name: value` pair counts only when its name is a metric (names.is_metric_name), so `ETA: 3s`,
-`v_num=0`, timings or settings printed in a config dump are never taken for one.
+`v_num=0`, timings or settings printed in a config dump are never taken for one; a GAN's losses named
+by their networks alone (`D=2.29, G=0.01` on one line) are those networks' losses.
 """
 
 from __future__ import annotations
@@ -52,7 +53,18 @@ from assistant.runs.parse.lines import (
     unwrap_numbers,
 )
 from assistant.runs.parse.loggertable import TABLE_RULE, LoggerTable
-from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name, normalise, role, stage_of, tokens
+from assistant.runs.parse.names import (
+    DISCRIMINATOR,
+    GENERATOR,
+    TEST,
+    TRAIN,
+    VAL,
+    is_metric_name,
+    normalise,
+    role,
+    stage_of,
+    tokens,
+)
 from assistant.runs.parse.pipetable import PipeTable
 from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, finish, logged
 from assistant.runs.parse.toolshapes import ToolLines
@@ -203,6 +215,7 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
             for cell in cells:  # segmentation_models' bars: `…3.5it/s, dice_loss - 0.2156, iou_score - 0.66]`
                 if (m := _DASHED.fullmatch(cell.strip("[]"))) and is_metric_name(m.group(1)):
                     found.setdefault(m.group(1), logged(m.group(2)))
+    found = _networks_named(found)
     metrics = {}
     # a JSON object's keys have no reading order: a stage word carries over only in text
     carried = {} if stage or obj is not None else carried_stages([k for k in found if is_metric_name(k)])
@@ -211,6 +224,17 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
             held = stage or carried.get(k)
             metrics[f"{held}/{k}" if held and not stage_of(k) else k] = v
     return metrics, axes
+
+
+def _networks_named(found: dict[str, float]) -> dict[str, float]:
+    """A GAN's losses named by their networks alone (an SGAN's bar: `D=2.289, G=0.014`; CycleGAN's
+    `D_A=0.2 G_B=0.6`): when a line names a discriminator and a generator so, each value is that
+    network's loss. One such name alone (`d=3`) is no reading."""
+    nets = {k for k in found if (toks := set(tokens(k))) and toks <= DISCRIMINATOR | GENERATOR | {"a", "b"}}
+    named = [set(tokens(k)) for k in nets]
+    if not (any(t & DISCRIMINATOR for t in named) and any(t & GENERATOR for t in named)):
+        return found
+    return {(f"{k} loss" if k in nets else k): v for k, v in found.items()}
 
 
 def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMITS) -> Run:
