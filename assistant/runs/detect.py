@@ -84,8 +84,12 @@ def _plateau(
     if _settled(c, w, run, th):
         return None  # a flat tail that is convergence, not a stall
     gone = _lr_gone(c, n - w, run, th)
-    stalled = "" if gone is None else f"; the learning rate was down to {th.lr_vanished:g} of its peak from "
-    stalled += "" if gone is None else f"{c.unit} {fmt_x(gone)} on: nothing is learned at that rate"
+    stalled = ""
+    if gone is not None:
+        stalled = (
+            f"; the learning rate was down to {th.lr_vanished:g} of its peak from {c.unit} {fmt_x(gone)} on"
+        )
+        stalled += ": nothing is learned at that rate"
     return Finding(
         "plateau",
         f"the {c.label} {c.what} {f'improved by only {gain:.1%}' if gain > 0 else 'did not improve'} over "
@@ -162,7 +166,7 @@ def _last_third(c: Curve, th: Thresholds) -> tuple[float, float, float, float, i
     gaining 0.5% is, however clear that 0.5% is, unless it learned and keeps a third of the pace of
     the window before (a language model's loss, far from zero, falling a little less each stretch)."""
     n = len(c)
-    w = max(3, math.ceil(n * th.plateau_window))
+    w = th.last_stretch(n)
     before, within = float(np.min(c.trend[: n - w])), float(np.min(c.trend[n - w :]))
     gain = -c.rel(before, within)
     standard_error = th.noise_widths * c.noise * math.sqrt(2 / w)
@@ -342,6 +346,6 @@ def _healthy(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds, judge
         else:
             text += f"; validation {va.what} ended {ended:.0%} above its best reading ({low} on its trend)"
             text += ", too little to call a turn"
-    if settled := _settled(c, max(3, math.ceil(len(c) * th.plateau_window)), run, th):
+    if settled := _settled(c, th.last_stretch(len(c)), run, th):
         text += f"; {settled}"
     return Finding("healthy", text + ": no sign of a problem", {"points": len(c)}, "medium")

@@ -3,6 +3,7 @@ thresholds every rule judges by, each documented where it is set."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -109,6 +110,10 @@ class Thresholds:
     underfit_score_progress: float = 0.25
     """Without a held-out curve, not underfitting whatever the loss: a training score (accuracy, AUROC,
     mAP) whose shortfall (1 - score) improves by this share or more."""
+
+    def last_stretch(self, n: int) -> int:
+        """How many of a curve's `n` points are its last `plateau_window` (three at least)."""
+        return max(3, math.ceil(n * self.plateau_window))
 
 
 THRESHOLDS = Thresholds()

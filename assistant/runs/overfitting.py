@@ -103,7 +103,7 @@ def _turned(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | Non
 
 def _still_gaining(va: Curve, th: Thresholds) -> bool:
     """The validation curve's last `plateau_window` reaches below its best before by a noise-width."""
-    w = max(3, math.ceil(len(va) * th.plateau_window))
+    w = th.last_stretch(len(va))
     return float(np.min(va.trend[: len(va) - w])) - float(np.min(va.trend[len(va) - w :])) > va.noise
 
 
@@ -114,7 +114,7 @@ def _pulled_away(tr: Curve | None, va: Curve, turn: int, th: Thresholds) -> bool
     level since: validation stopped gaining what training still gains (the gap widens), a rise too
     mild to count alone."""
     n = len(va)
-    if tr is None or len(tr) < th.min_points or turn >= n - max(3, math.ceil(n * th.plateau_window)):
+    if tr is None or len(tr) < th.min_points or turn >= n - th.last_stretch(n):
         return False
     fell = -tr.rel(float(tr.trend[_at(tr, va.x[turn])]), float(tr.trend[-1]))
     best = float(np.min(va.trend))

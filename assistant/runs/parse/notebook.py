@@ -15,7 +15,7 @@ import ijson
 
 from assistant.runs.parse.jsonstream import events
 from assistant.runs.parse.lines import unwrap_numbers
-from assistant.runs.parse.names import is_metric_name, normalise, role, stage_of
+from assistant.runs.parse.names import is_metric_name, normalise, stage_of
 from assistant.runs.parse.table import Limits
 
 # a notebook cell's printed output: a stream's `text` or a result's `text/plain` (a string or a list)
@@ -105,7 +105,7 @@ def _record(text: str) -> bool:
         isinstance(record, dict)
         and bool(record)
         and all(isinstance(k, str) and is_metric_name(k) and stage_of(k) is None for k in record)
-        and not any(normalise(k) == "lr" or role(k) != "metric" for k in record)
+        and not any(normalise(k) == "lr" for k in record)
         and all(isinstance(v, int | float) and not isinstance(v, bool) for v in record.values())
     )
 
