@@ -30,6 +30,21 @@ def test_a_staged_line_with_only_its_epoch_gives_its_stage_to_the_readings_under
         assert not any(m.startswith("train_") for m in again.metrics if m not in ("train_loss",))
 
 
+def test_a_heading_of_its_own_gives_a_held_out_stage_to_the_readings_under_it():
+    # an event extractor's `Dev Results` heading, a progress bar and timing, then its dev F1; a
+    # `=== Validation ===` heading before a validation loss; a training heading ends the held-out record
+    lines = []
+    for e, (t, v) in enumerate(zip(falling(12, 23.4, 16.1), falling(12, 2.1, 1.2), strict=True), 1):
+        lines += [f"Epoch:{e}", f"Training loss:{t:.4f}", "Training time:0:00:37.15", "", "Dev Results", "",
+                  "100%|█████████████| 3/3 [00:04<00:00,  1.58s/it]", "Prediction time:0:00:04.734820",
+                  f"F1:{0.02 + e / 100:.4f}", "=== Validation ===", f"loss: {v:.3f}", "Running training",
+                  f"accuracy: {0.5 + e / 40:.3f}"]  # fmt: skip
+    run = parse_run("\n".join(lines))
+    assert run.table["train_loss"].iloc[0] == 23.4 and run.table["val_loss"].iloc[0] == 2.1
+    assert run.table["val_f1"].notna().sum() == 12 and "train_f1" not in run.metrics
+    assert run.table["train_acc"].notna().sum() == 12 and "val_acc" not in run.metrics
+
+
 def test_a_bulleted_evaluation_heading_stages_its_readings():
     # `- Train metrics: accuracy: 0.334 ; loss: 1.771` and `- Eval metrics : …` under a logger's prefix
     lines = []

@@ -45,6 +45,7 @@ from assistant.runs.parse.lines import (
     TAG,
     WORD,
     carried_stages,
+    heading_stage,
     joined_dicts,
     line_stage,
     named_matches,
@@ -406,6 +407,10 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             row_validated = held_out
         if line_stage_own and at_axis and not line_read:
             carried = line_stage_own  # a staged line with only its epoch or step opens that stage's record
+        elif not line_read and (named := heading_stage(message)):
+            # a heading of its own (`Dev Results`, then `F1:0.07` lines below it) opens a held-out
+            # record; one naming training ends it
+            carried = named if named in ("val", "test") else None
     add_table()
     if cols.n == 1 and prints.n >= MIN_PRINTS:
         note = f"one epoch, printed {prints.n} times: each print is read as a point of the run"
