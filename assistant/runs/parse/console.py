@@ -88,10 +88,12 @@ _EPOCH = re.compile(r"\bepoch\b\s*(?:[:=#]\s*)?(?:\[\s*)?(\d+)(?:\s*/\s*\d+)?", 
 # a Keras callback's message (`Epoch 00005: early stopping`, `Epoch 00012: ReduceLROnPlateau …`): its
 # number is 0-based in Keras 1, 1-based in Keras 2, and the epoch's own line has said which epoch it is
 _CALLBACK = re.compile(r"^\s*Epoch \d{5}:")
-# `step 12`, `iter: 12`, `Step [100/600]`; llm.c's `s:12` only at the start of a line (each separator owns
-# the spaces after it: optional runs of spaces side by side backtrack without end on a long blank line)
+# `step 12`, `iter: 12`, `Step [100/600]`, MT-DNN's `Updates - [  500]` (not a name's `-step-1431k`);
+# llm.c's `s:12` only at the start of a line (each separator owns the spaces after it: optional runs of
+# spaces side by side backtrack without end on a long blank line)
 _STEP = re.compile(
-    r"(?:\b(?:global[_ ]step|step|iteration|iter)\b|^\s*s(?=\s*:))\s*(?:[:=#]\s*)?(?:\[\s*)?(\d+)",
+    r"(?:\b(?:global[_ ]step|step|iteration|iter|updates)\b|^\s*s(?=\s*:))"
+    r"\s*(?:[:=#]\s*|(?<=\s)-\s*)?(?:\[\s*)?(\d+)",
     re.IGNORECASE,
 )
 _EPISODE = re.compile(r"\bepisode\b\s*(?:[:=#]\s*)?(\d+)", re.IGNORECASE)  # an agent's `Episode 100`

@@ -19,6 +19,14 @@ _WRAPPED = re.compile(
     rf"\b(?:torch\.|tf\.|np\.|numpy\.)?(?:tensor|Tensor|float(?:16|32|64)|int(?:32|64)|array)"
     rf"\(\s*({NUM})\s*(?:,(?:[^()]|\([^()]*\))*)?\)"
 )
+# A reading printed as a list of one, after its name (`loss: [0.63]`, `val Loss [1.13]`, `Loss - [1.6]`):
+# a number with a fraction or an exponent, so a counter in brackets (`Epoch [3]`, mmcv's `[12][625]`)
+# stays as it is. After ` - ` the pair's separator is the dash. Not after a config key (yacs' dump of
+# detectron2's settings: `IOU_THRESHOLDS: [0.5]`).
+_LISTED = re.compile(
+    r"(?<=[\w)])(\s+-\s+|[\s:=]*)\[\s*([-+]?(?:\d*\.\d+|\d+\.\d*|\d+(?=[eE]))(?:[eE][-+]?\d+)?)\s*\]"
+)
+_WORD_BEFORE = re.compile(r"[\w)]+$")
 # a cell that is a number and nothing else (its digits split one way only: `\d+\.?\d*` tried every split
 # of a long run of them)
 NUMBER = re.compile(r"^[-+]?(\d+(?:\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
@@ -210,5 +218,17 @@ def unquote_readings(line: str) -> str:
 
 def unwrap_numbers(line: str) -> str:
     """The line with each reading printed as its holder (`tensor(0.41, device='cuda:0')`) as the bare
-    number, so a `name=value` pair reads it."""
-    return _WRAPPED.sub(r"\1", line) if "(" in line else line
+    number, so a `name=value` pair reads it; likewise a reading printed as a list of one (MindSpore's
+    `Train Loss: [2.341]`, Paddle's `loss: [0.6301036]`, MT-DNN's `Training Loss - [1.63923]`)."""
+    if "(" in line:
+        line = _WRAPPED.sub(r"\1", line)
+    return _LISTED.sub(_unlisted, line) if "[" in line else line
+
+
+def _unlisted(m: re.Match[str]) -> str:
+    sep, number = m.groups()
+    name = _WORD_BEFORE.search(m.string[max(0, m.start() - 64) : m.start()])
+    word = name.group(0) if name else ""
+    if not (word[:1].isalpha() or word.endswith(")")) or (word.isupper() and "_" in word):
+        return m.group(0)  # a counter's bracket after a number, or a config key's list
+    return (": " if "-" in sep else sep) + number

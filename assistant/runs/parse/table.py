@@ -381,13 +381,21 @@ def _own_loss(key: str) -> bool:
 def _finer(cols: Columns, col: str, than: str, keep: np.ndarray) -> bool:
     """Whether `col` is the one to keep of two columns with one name: the one the last run (`keep`)
     logged, when the other is an earlier run's alone; else the one with more values; of two as long,
-    the one whose name says its stage (an epoch's `Train Loss: 0.64` summary over the bare `loss` of
-    the batch lines before it, which the same epoch's row also holds)."""
+    the one whose name says it is an average (MindSpore's epoch line `Average Train Loss: 1.629` over
+    the `Train Loss` of the epoch's last batch line, which the same row also holds), then the one whose
+    name says its stage (an epoch's `Train Loss: 0.64` summary over the bare `loss` of the batch lines
+    before it)."""
     last = [bool(keep[np.frombuffer(cols.rows[c], dtype=np.int64)].any()) for c in (col, than)]
     if last[0] != last[1]:
         return last[0]
     more, fewer = len(cols.values[col]), len(cols.values[than])
-    return more > fewer or (more == fewer and stage_of(str(col)) is not None and stage_of(str(than)) is None)
+    if more != fewer:
+        return more > fewer
+    ranks = [(bool(_AVERAGED & set(tokens(str(c)))), stage_of(str(c)) is not None) for c in (col, than)]
+    return ranks[0] > ranks[1]
+
+
+_AVERAGED = {"average", "avg", "mean"}
 
 
 def _is_curve(values: np.ndarray) -> bool:

@@ -1,0 +1,56 @@
+"""Readings printed inside a holder or beside a counter the console reader would not take for one:
+a list of one (MindSpore's `Train Loss: [2.341]`, PaddlePaddle's `loss: [0.63]`, MT-DNN's `Training
+Loss - [1.64]` after `Updates - [ 500]`), and an epoch's average beside its last batch's reading."""
+
+from __future__ import annotations
+
+from assistant.runs import parse_run
+from tests.run_helpers import falling
+
+
+def test_a_reading_printed_as_a_list_of_one_is_read():
+    # PaddlePaddle's hand-written loop: `loss: [0.63]` per batch and `val Loss [1.13] Accuray 0.5` per epoch
+    lines = []
+    pairs = zip(falling(12, 0.63, 0.2), falling(12, 1.13, 0.55), strict=True)
+    for e, (t, v) in enumerate(pairs):
+        lines.append(f"epoch {e} iter 0 loss: [{t:.7f}], accuracy 0.5")
+        lines.append(f"epoch {e} val Loss [{v:.7f}] Accuray 0.5")
+    run = parse_run("\n".join(lines))
+    assert run.table["train_loss"].iloc[0] == 0.63 and run.table["val_loss"].dropna().iloc[0] == 1.13
+    assert run.table["val_loss"].notna().sum() == 12
+
+
+def test_a_list_of_one_after_a_dash_and_an_updates_counter():
+    # MT-DNN: `Task - [ 0] Updates - [   500] Training Loss - [1.32204] Time Remaining - [4:25:55]`
+    lines = [
+        f"06/26/2020 08:19:40 - mtdnn.modeling_mtdnn - INFO - Task - [ 0] Updates - [{500 * i:>6}] "
+        f"Training Loss - [{loss:.5f}] Time Remaining - [4:25:55]"
+        for i, loss in enumerate(falling(20, 1.64, 0.4))
+    ]
+    # (a model's name with `-step-` in it, in a settings line, is no step)
+    run = parse_run("loading TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T\n" + "\n".join(lines))
+    assert run.table["step"].tolist()[:3] == [0.0, 500.0, 1000.0]
+    assert run.table["train_loss"].iloc[0] == 1.64
+
+
+def test_a_counter_or_a_settings_list_in_brackets_is_not_a_reading():
+    # mmcv's `Epoch [3][100/500]` keeps its counters; yacs' dump of detectron2's settings
+    # (`IOU_THRESHOLDS: [0.5]`, printed once per run) is no curve however many runs the log holds
+    dump = "\n".join(["  ROI_HEADS:", "    IOU_THRESHOLDS: [0.5]", "    SCORE_THRESH_TEST: 0.05"] * 30)
+    assert "train_iou_thresholds" not in parse_run(dump + "\nepoch 1 loss 0.5\nepoch 2 loss 0.4").metrics
+    losses = falling(10, 1.2, 0.3)
+    lines = [f"Epoch [{e}][100/500]\tlr: 1.0e-02, loss: {v:.3f}" for e, v in enumerate(losses, start=1)]
+    run = parse_run("\n".join(lines))
+    assert run.table["epoch"].tolist()[:2] == [1.0, 2.0] and run.table["train_loss"].iloc[0] == 1.2
+
+
+def test_an_epoch_average_is_kept_over_the_last_batch_reading_on_its_row():
+    # MindSpore's GoogLeNet: batch lines `Train Loss: [x]`, then `Average Train Loss: [y]` for the epoch
+    lines = []
+    for e, avg in enumerate(falling(15, 1.629, 0.1), 1):
+        lines += [f"Epoch: [{e:3}/100], Steps: [{s:4}/1564], Train Loss: [{avg * (0.5 + s / 2000):.3f}]"
+                  for s in (1, 501, 1001, 1501)]  # fmt: skip
+        lines.append(f"Epoch: [{e:3}/100], Average Train Loss: [{avg:.3f}], Accuracy: [0.{50 + e}]")
+    run = parse_run("\n".join(lines))
+    assert run.sources["train_loss"] == "Average Train Loss"
+    assert run.table["train_loss"].dropna().iloc[0] == 1.629
