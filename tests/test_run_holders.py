@@ -1,6 +1,7 @@
 """Readings printed inside a holder or beside a counter the console reader would not take for one:
 a list of one (MindSpore's `Train Loss: [2.341]`, PaddlePaddle's `loss: [0.63]`, MT-DNN's `Training
-Loss - [1.64]` after `Updates - [ 500]`), and an epoch's average beside its last batch's reading."""
+Loss - [1.64]` after `Updates - [ 500]`), a terminal's colour codes around names and values, and an
+epoch's average beside its last batch's reading."""
 
 from __future__ import annotations
 
@@ -54,3 +55,15 @@ def test_an_epoch_average_is_kept_over_the_last_batch_reading_on_its_row():
     run = parse_run("\n".join(lines))
     assert run.sources["train_loss"] == "Average Train Loss"
     assert run.table["train_loss"].dropna().iloc[0] == 1.629
+
+
+def test_readings_in_a_terminals_colours_are_read():
+    # a Keras callback printing `\x1b[1mloss\x1b[0m = \x1b[94m3.091\x1b[0m; \x1b[1mval-loss\x1b[0m = …`
+    def paint(name: str, v: float) -> str:
+        return f"\x1b[1m{name}\x1b[0m = \x1b[94m{v:.3f}\x1b[0m"
+
+    pairs = zip(falling(15, 3.09, 0.5), falling(15, 1.98, 0.76), strict=True)
+    lines = [f"Epoch {e:2}/300: {paint('loss', t)}; {paint('val-loss', v)}" for e, (t, v) in enumerate(pairs)]
+    run = parse_run("\x1b]0;jupyter\x07" + "\n".join(lines))
+    assert run.table["train_loss"].iloc[0] == 3.09 and run.table["val_loss"].iloc[0] == 1.98
+    assert run.table["val_loss"].notna().sum() == 15

@@ -50,6 +50,7 @@ from assistant.runs.parse.lines import (
     line_stage,
     named_matches,
     pairs,
+    plain_text,
     unquote_readings,
     unwrap_numbers,
 )
@@ -275,7 +276,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     reached = False
     stop_at: tuple[int, float] | None = None  # (rows, last epoch) when early stopping was last announced
     for line in joined_dicts(lines):
-        line = unquote_readings(unwrap_numbers(line))
+        line = unquote_readings(unwrap_numbers(plain_text(line)))
         message = LOG_PREFIX.sub("", line, count=1)
         stage = line_stage(line, message)
         line_stage_own = stage

@@ -216,6 +216,16 @@ def unquote_readings(line: str) -> str:
     return _QUOTED.sub(named_file, line)
 
 
+# a terminal's colour and cursor codes (`\x1b[94m2.137\x1b[0m`: a Keras callback that prints its readings
+# in colour, loguru's coloured levels), and the title a terminal is given (`\x1b]0;…\x07`)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
+
+
+def plain_text(line: str) -> str:
+    """The line without a terminal's escape codes."""
+    return _ANSI.sub("", line) if "\x1b" in line else line
+
+
 def unwrap_numbers(line: str) -> str:
     """The line with each reading printed as its holder (`tensor(0.41, device='cuda:0')`) as the bare
     number, so a `name=value` pair reads it; likewise a reading printed as a list of one (MindSpore's
