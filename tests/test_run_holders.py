@@ -67,3 +67,17 @@ def test_readings_in_a_terminals_colours_are_read():
     run = parse_run("\x1b]0;jupyter\x07" + "\n".join(lines))
     assert run.table["train_loss"].iloc[0] == 3.09 and run.table["val_loss"].iloc[0] == 1.98
     assert run.table["val_loss"].notna().sum() == 15
+
+
+def test_a_progress_bars_percentage_is_not_its_epoch_or_step():
+    # BERT fine-tuning in a notebook: tqdm bars `Epoch:  50%|█████     | 1/2` and `Iteration:   0%|`
+    # on stderr, the loss printed every ten iterations on a line of its own
+    lines = []
+    for epoch in range(2):
+        lines.append(f"Epoch:  {50 * epoch}%|{'█' * 5 * epoch:10}| {epoch}/2 [00:00<?, ?it/s]")
+        for i in range(0, 600, 10):
+            lines.append(f"Iteration:  {i // 6}%|          | {i}/600 [00:22<2:27:47,  1.45s/it]")
+            lines.append(f"Loss:{0.018 * 0.998 ** (i + 600 * epoch):.6f}")
+    run = parse_run("\n".join(lines))
+    assert run.table["train_loss"].notna().sum() == 120
+    assert not (run.table["epoch"] > 2).any() and not (run.table["step"] < 10).any()

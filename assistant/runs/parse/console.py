@@ -84,8 +84,9 @@ _BARE = re.compile(
     re.IGNORECASE,
 )
 _BARE_START = re.compile(r"(?<![\w./-])[A-Za-z]", re.IGNORECASE)
-# `Epoch 3/20`, `epoch=3`, the PyTorch ImageNet example's `Epoch: [3][10/50]`
-_EPOCH = re.compile(r"\bepoch\b\s*(?:[:=#]\s*)?(?:\[\s*)?(\d+)(?:\s*/\s*\d+)?", re.IGNORECASE)
+# `Epoch 3/20`, `epoch=3`, the PyTorch ImageNet example's `Epoch: [3][10/50]`; not a progress bar's
+# percentage (tqdm's `Epoch:  50%|█████     | 1/2`, `Iteration:   0%|`: its name, then how far it is)
+_EPOCH = re.compile(r"\bepoch\b\s*(?:[:=#]\s*)?(?:\[\s*)?(\d+)(?![\d.]*%)(?:\s*/\s*\d+)?", re.IGNORECASE)
 # a Keras callback's message (`Epoch 00005: early stopping`, `Epoch 00012: ReduceLROnPlateau …`): its
 # number is 0-based in Keras 1, 1-based in Keras 2, and the epoch's own line has said which epoch it is
 _CALLBACK = re.compile(r"^\s*Epoch \d{5}:")
@@ -94,7 +95,7 @@ _CALLBACK = re.compile(r"^\s*Epoch \d{5}:")
 # spaces side by side backtrack without end on a long blank line)
 _STEP = re.compile(
     r"(?:\b(?:global[_ ]step|step|iteration|iter|updates)\b|^\s*s(?=\s*:))"
-    r"\s*(?:[:=#]\s*|(?<=\s)-\s*)?(?:\[\s*)?(\d+)",
+    r"\s*(?:[:=#]\s*|(?<=\s)-\s*)?(?:\[\s*)?(\d+)(?![\d.]*%)",
     re.IGNORECASE,
 )
 _EPISODE = re.compile(r"\bepisode\b\s*(?:[:=#]\s*)?(\d+)", re.IGNORECASE)  # an agent's `Episode 100`
