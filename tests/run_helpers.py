@@ -24,3 +24,13 @@ def train_val(train: list[float], val: list[float], line: str = TRAIN_VAL, every
     """A console log of a training and a validation loss side by side, one line per `every` steps."""
     pairs = enumerate(zip(train, val, strict=True))
     return "\n".join(line.format(x=every * (i + 1), t=t, v=v) for i, (t, v) in pairs)
+
+
+def steps_log(losses: list[float], first: int = 10, every: int = 10, lr: list[float] | None = None) -> str:
+    """A console log of one loss per step (`step 10 | loss 0.5 | lr 0.001`), at a constant rate unless
+    `lr` gives one per step."""
+    rates = lr or [1e-3] * len(losses)
+    return "\n".join(
+        f"step {first + every * i} | loss {v:.5f} | lr {r:.6g}"
+        for i, (v, r) in enumerate(zip(losses, rates, strict=True))
+    )

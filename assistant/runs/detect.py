@@ -176,8 +176,9 @@ def _last_third(c: Curve, th: Thresholds) -> tuple[float, float, float, float, i
     progress, level, _ = _progress(c, th)
     made = (level - float(np.min(c.trend))) or math.inf
     # ...or one still gaining, clearly, a third of what it gained over the window before (a language
-    # model's loss falls about as much per doubling of its steps: no stall, however small the share)
-    pace = n > 2 * w and before - within >= (float(np.min(c.trend[: n - 2 * w])) - before) / 3
+    # model's loss falls about as much per doubling of its steps: no stall, however small the share);
+    # the window before is measured from its own first point (not from the steep fall ahead of it)
+    pace = n > 2 * w and before - within >= (float(np.min(c.trend[: n - 2 * w + 1])) - before) / 3
     share = (before - within) / made >= th.plateau_share
     steady = progress >= th.underfit_progress and clear >= 1 and (share or pace)
     margin = max(clear if gain >= th.plateau_floor else 0.0, gain / th.plateau_gain, 1.0 if steady else 0.0)

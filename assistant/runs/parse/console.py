@@ -84,9 +84,12 @@ _BARE = re.compile(
     re.IGNORECASE,
 )
 _BARE_START = re.compile(r"(?<![\w./-])[A-Za-z]", re.IGNORECASE)
-# `Epoch 3/20`, `epoch=3`, the PyTorch ImageNet example's `Epoch: [3][10/50]`; not a progress bar's
-# percentage (tqdm's `Epoch:  50%|█████     | 1/2`, `Iteration:   0%|`: its name, then how far it is)
-_EPOCH = re.compile(r"\bepoch\b\s*(?:[:=#]\s*)?(?:\[\s*)?(\d+)(?![\d.]*%)(?:\s*/\s*\d+)?", re.IGNORECASE)
+# `Epoch 3/20`, `epoch=3`, `Epoch5,`, the PyTorch ImageNet example's `Epoch: [3][10/50]`; not a
+# progress bar's percentage (tqdm's `Epoch:  50%|█████     | 1/2`, `Iteration:   0%|`: its name, then
+# how far it is)
+_EPOCH = re.compile(
+    r"\bepoch(?:\b|(?=\d))\s*(?:[:=#]\s*)?(?:\[\s*)?(\d+)(?![\d.]*%)(?:\s*/\s*\d+)?", re.IGNORECASE
+)
 # a Keras callback's message (`Epoch 00005: early stopping`, `Epoch 00012: ReduceLROnPlateau …`): its
 # number is 0-based in Keras 1, 1-based in Keras 2, and the epoch's own line has said which epoch it is
 _CALLBACK = re.compile(r"^\s*Epoch \d{5}:")
