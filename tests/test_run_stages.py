@@ -86,3 +86,44 @@ def test_a_loss_printed_as_zero_at_every_evaluation_was_never_computed():
     ]
     run = parse_run("\n".join(json.dumps(r) for r in rows))
     assert [f.kind for f in detect(run)] == ["healthy"]
+
+
+def test_an_evaluation_under_its_heading_counts_its_own_batches():
+    # Paddle's Model.fit: `Eval begin...`, then the evaluation's own progress lines (`step 20/88`, the
+    # same shape as training's `step 20/614`), then `Eval samples: 2808`: the epoch's held-out readings
+    lines = []
+    for e, (t, v) in enumerate(zip(falling(12, 0.17, 0.13), falling(12, 0.15, 0.14), strict=True), 1):
+        lines.append(f"Epoch {e}/12")
+        lines += [
+            f"step {s}/614 - loss: {t:.4f} - AUROC: {0.6 + e / 50:.4f} - 300ms/step" for s in (300, 614)
+        ]
+        lines.append("Eval begin...")
+        lines += [f"step {s}/88 - loss: {v + s / 1e4:.4f} - AUROC: {0.7 + e / 60:.4f}" for s in (10, 88)]
+        lines.append("Eval samples: 2808")
+    run = parse_run("\n".join(lines))
+    assert run.table["val_loss"].notna().sum() == 12 and run.table["train_loss"].notna().sum() == 24
+    assert (
+        run.table["train_loss"].iloc[0] == 0.17 and round(run.table["val_loss"].dropna().iloc[0], 4) == 0.1588
+    )
+
+
+def test_a_headings_stage_ends_with_its_record():
+    # Hugging Face's `***** Running Evaluation *****`: its eval record, then training's records go on;
+    # detectron2's `Evaluation results for bbox:` table, then `iter: 1019  total_loss: …` lines
+    hf = []
+    for i, loss in enumerate(falling(12, 2.0, 0.6), 1):
+        hf.append(f"{{'loss': {loss:.4f}, 'learning_rate': 5e-05, 'epoch': {i / 4:.2f}}}")
+        if i % 4 == 0:
+            hf += ["***** Running Evaluation *****", "  Num examples = 500", "  Batch size = 8"]
+            hf.append(f"{{'eval_loss': {loss + 0.2:.4f}, 'eval_runtime': 3.1, 'epoch': {i / 4:.2f}}}")
+    run = parse_run("\n".join(hf))
+    assert run.table["train_loss"].notna().sum() == 12 and run.table["val_loss"].notna().sum() == 3
+    d2 = []
+    for i, loss in enumerate(falling(30, 0.9, 0.3)):
+        d2.append(f"[11/19 09:19:35] d2.utils.events INFO:  iter: {20 * i + 19}  total_loss: {loss:.4f}")
+        if i == 10:
+            d2 += ["[11/19 09:09:39] d2.evaluation.coco_evaluation INFO: Evaluation results for bbox: ",
+                   "|   AP   |  AP50  |", "|:------:|:------:|", "| 14.803 | 28.889 |",
+                   "[11/19 09:09:39] d2.evaluation.coco_evaluation INFO: Per-category bbox AP: "]  # fmt: skip
+    run = parse_run("\n".join(d2))
+    assert run.table["train_loss"].notna().sum() == 30 and "val_loss" not in run.metrics

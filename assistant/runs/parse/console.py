@@ -35,6 +35,7 @@ import math
 import re
 from collections.abc import Iterable
 
+from assistant.runs.parse.carry import StageCarry
 from assistant.runs.parse.headed import HeadedRows
 from assistant.runs.parse.inlinejson import json_values
 from assistant.runs.parse.lines import (
@@ -45,7 +46,6 @@ from assistant.runs.parse.lines import (
     TAG,
     WORD,
     carried_stages,
-    heading_stage,
     joined_dicts,
     line_stage,
     named_matches,
@@ -276,7 +276,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     read = False  # a reading other than a learning rate was logged
     quality: str | None = None  # what an MLPerf log's `eval_accuracy` measures, when not an accuracy
     last_stage: str | None = None
-    carried: str | None = None  # the stage a line with only an epoch or step gave the lines after it
+    carry = StageCarry()  # the stage lines that say none take from a line or a heading before them
     reached = False
     stop_at: tuple[int, float] | None = None  # (rows, last epoch) when early stopping was last announced
     for line in joined_dicts(lines):
@@ -287,10 +287,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
         if stage is None and _SUMMARY.match(message):
             stage = last_stage  # ` * Acc@1 76.1 Acc@5 92.9` sums up the evaluation lines before it
         last_stage = stage
-        at_axis = bool(_EPOCH.search(message) or _STEP.search(message))
-        if at_axis or line_stage_own is not None:
-            carried = None  # a new epoch or step, or a line staged itself, ends a carried stage's record
-        # Flax's `[test] epoch: 1/10`, then `- total loss: 1.98` on a line of its own
+        new_epoch = bool(_EPOCH.search(message))
+        at_axis = new_epoch or bool(_STEP.search(message))
+        carried = carry.before(message, line_stage_own, new_epoch, at_axis)
         stage = stage or carried
         line_read = False
         segments = line.split("\r")
@@ -367,6 +366,19 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                     step = record_step
             elif step is not None and record_step is not None:
                 record_step = step  # a line with a step of its own starts the record the next lines add to
+            if (
+                carry.under_heading()
+                and line_stage_own is None
+                and cols.n
+                and epoch is not None
+                and epoch == cols.epoch[-1]
+                and all(stage_of(k) in ("val", "test") for k in values)
+            ):
+                # an evaluation under its heading, in the epoch of the last row: that epoch's held-out
+                # readings (its `step 2/2` counts the evaluation's batches, not training's steps)
+                cols.update_last(epoch, values)
+                row_validated = True
+                continue
             bar = _COUNTER.search(segment)
             if step is None and epoch is None:
                 if c := bar:
@@ -412,12 +424,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             row_epoch_key = epoch if step is None else None
             row_bar = bar.group(2) if bar else None
             row_validated = held_out
-        if line_stage_own and at_axis and not line_read:
-            carried = line_stage_own  # a staged line with only its epoch or step opens that stage's record
-        elif not line_read and (named := heading_stage(message)):
-            # a heading of its own (`Dev Results`, then `F1:0.07` lines below it) opens a held-out
-            # record; one naming training ends it
-            carried = named if named in ("val", "test") else None
+        carry.after(message, line_stage_own, at_axis, line_read)
     add_table()
     if cols.n == 1 and prints.n >= MIN_PRINTS:
         note = f"one epoch, printed {prints.n} times: each print is read as a point of the run"
