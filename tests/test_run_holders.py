@@ -81,3 +81,15 @@ def test_a_progress_bars_percentage_is_not_its_epoch_or_step():
     run = parse_run("\n".join(lines))
     assert run.table["train_loss"].notna().sum() == 120
     assert not (run.table["epoch"] > 2).any() and not (run.table["step"] < 10).any()
+
+
+def test_paddles_batch_and_reader_costs_are_timings_not_an_averaged_loss():
+    # PaddleSeg-style lines: `loss = 2.997/7.876 (last/avg) - avg_reader_cost: 0.00023 sec -
+    # avg_batch_cost: 0.14044 sec` (an average named so is still a time, not the loss)
+    lines = [
+        f"bottle  Epoch {e} - iter:{e}/40 - lr:0.001 - loss = {v:.3f}/{v:.3f} (last/avg) - avg_reader_cost: "
+        f"0.0002{e % 10} sec - avg_batch_cost: 0.1{e % 10} sec - avg_samples: 32 - avg_ips: 227.9 images/sec"
+        for e, v in enumerate(falling(15, 12.7, 1.6), 1)
+    ]
+    run = parse_run("\n".join(lines))
+    assert run.sources["train_loss"] == "loss" and run.table["train_loss"].iloc[0] == 12.7
