@@ -127,3 +127,57 @@ def test_a_headings_stage_ends_with_its_record():
                    "[11/19 09:09:39] d2.evaluation.coco_evaluation INFO: Per-category bbox AP: "]  # fmt: skip
     run = parse_run("\n".join(d2))
     assert run.table["train_loss"].notna().sum() == 30 and "val_loss" not in run.metrics
+
+
+def test_a_heading_stages_only_its_own_record():
+    # `Validation`, then a line counting training's own steps (`Step [300/1200]`): one line, and the
+    # training lines after it stay training's
+    lines = [f"Step [{100 * i}/1200] loss: {v:.4f}" for i, v in enumerate(falling(12, 2.0, 0.6), 1)]
+    lines.insert(3, "Validation")
+    lines.insert(4, "Step [300/1200] loss: 2.5000")
+    run = parse_run("\n".join(lines))
+    assert run.table["train_loss"].notna().sum() == 12 and run.table["val_loss"].notna().sum() == 1
+    # a line doing something with a split is no heading
+    for setup in ("Loading validation data", "No validation set", "Building test dataset..."):
+        text = (
+            setup
+            + "\n"
+            + "\n".join(f"Iter [{100 * i}/1000] loss: {v:.4f}" for i, v in enumerate(falling(10), 1))
+        )
+        assert set(parse_run(text).metrics) == {"train_loss"}, setup
+    # one reading a line under `***** Eval results *****`: all of them the evaluation's
+    block = "Epoch 1/8\ntrain loss: 1.0000\n***** Eval results *****\n  acc = 0.5200\n  f1 = 0.4200"
+    blocks = "\n".join(block.replace("1/8", f"{e}/8").replace("1.0000", f"{1 / e:.4f}") for e in range(1, 9))
+    run = parse_run(blocks)
+    assert {"val_acc", "val_f1"} <= set(run.metrics) and "train_f1" not in run.metrics
+    # a line under the heading that names the same epoch as training's line before it
+    text = "\n".join(
+        f"Epoch [{e}/8] Loss: {1 / e:.4f}\nValidation\nEpoch [{e}/8] Loss: {1.2 / e:.4f}" for e in range(1, 9)
+    )
+    run = parse_run(text)
+    assert run.table["train_loss"].iloc[0] == 1.0 and run.table["val_loss"].iloc[0] == 1.2
+
+
+def test_pytorchs_quickstart_test_error_heading_and_a_settings_key_named_test():
+    # `Test Error:` then `acc: 49.7%, avg loss: 0.046441` each epoch (the PyTorch quickstart loop)
+    lines = []
+    for e, (t, v) in enumerate(zip(falling(15, 0.69, 0.1), falling(15, 0.046, 0.008), strict=True), 1):
+        lines += [
+            f"Epoch {e}",
+            f"loss: {t:.6f}  [ 6000/ 6388]",
+            "Test Error:",
+            f"acc: {50 + 3 * e:.1f}%, avg loss: {v:.6f}",
+            "",
+        ]
+    run = parse_run("\n".join(lines))
+    assert run.sources["val_loss"] == "test/avg loss" and run.table["val_loss"].notna().sum() == 15
+    # yacs' dump of detectron2's settings holds a `TEST:` key; the training lines long after it are
+    # training's
+    dump = ["TEST:", "  AUG:", "    ENABLED: False", "  DETECTIONS_PER_IMAGE: 100", "VERSION: 2"] + [
+        "GeneralizedRCNN("
+    ] * 20
+    d2 = [
+        f"[05/24 22:27:24] d2.utils.events INFO:  iter: {20 * i + 19}  total_loss: {v:.4f}"
+        for i, v in enumerate(falling(20, 1.2))
+    ]
+    assert set(parse_run("\n".join(dump + d2)).metrics) == {"train_loss"}

@@ -74,8 +74,9 @@ def _plateau(
     if c is None or len(c) < th.min_points:
         return None
     n = len(c)
-    # a held-out curve getting worse says the training curve's new lows no longer carry over
-    lows = not (c is tr and va is not None and len(va) >= th.min_points and _worsening(va, th))
+    # a training curve's new lows count without a held-out curve only: with one, that curve says whether
+    # they carry over (still improving, it withholds the plateau below; flat or worse, they do not)
+    lows = not (c is tr and va is not None and len(va) >= th.min_points)
     margin, gain, before, within, w = _last_third(c, th, lows)
     if margin >= 1 or _rose(c, before, within, th) or _late_start(c, before, within, th):
         return None  # still improving; worse than it was (a rise is no plateau); or only now moving
@@ -167,9 +168,9 @@ def _last_third(c: Curve, th: Thresholds, lows: bool = True) -> tuple[float, flo
     large: a noisy curve still gaining 20% in its last third is not on a plateau, and a smooth one
     gaining 0.5% is, however clear that 0.5% is, unless it learned and keeps a third of the pace of
     the window before (a language model's loss, far from zero, falling a little less each stretch),
-    or unless it still sets a new low at two of every three of its last points, well clear of its
-    noise (a forecaster's error falling every epoch, slower each time): not when held-out data says
-    those gains no longer carry over (`lows` False)."""
+    or unless it still sets a new low at two of every three of its last points, by three times the
+    bar for clear (a forecaster's error falling every epoch, slower each time), when no held-out curve is
+    there to say whether those gains carry over (`lows`)."""
     n = len(c)
     w = th.last_stretch(n)
     before, within = float(np.min(c.trend[: n - w])), float(np.min(c.trend[n - w :]))
@@ -182,23 +183,16 @@ def _last_third(c: Curve, th: Thresholds, lows: bool = True) -> tuple[float, flo
     made = (level - float(np.min(c.trend))) or math.inf
     # ...or one still gaining, clearly, a third of what it gained over the window before (a language
     # model's loss falls about as much per doubling of its steps: no stall, however small the share);
-    # the window before is measured from its own first point (not from the steep fall ahead of it)
+    # the window before is measured from the best point up to its first (not from the steep fall after)
     pace = n > 2 * w and before - within >= (float(np.min(c.trend[: n - 2 * w + 1])) - before) / 3
     share = (before - within) / made >= th.plateau_share
-    # ...or one still setting new lows at most of its last points, well clear of its noise
+    # ...or one still setting new lows at most of its last points, its gain three times the bar for
+    # clear (a smooth curve creeping 0.5% to a new low at every point stays a plateau)
     lows_set = np.minimum.accumulate(np.concatenate([[float(np.min(c.y[: n - w]))], c.y[n - w :]]))
-    falling = lows and clear >= th.noise_widths and np.mean(np.diff(lows_set) < 0) >= 2 / 3
+    falling = lows and clear >= 3 and np.mean(np.diff(lows_set) < 0) >= 2 / 3
     steady = progress >= th.underfit_progress and clear >= 1 and (share or pace or falling)
     margin = max(clear if gain >= th.plateau_floor else 0.0, gain / th.plateau_gain, 1.0 if steady else 0.0)
     return margin, gain, before, within, w
-
-
-def _worsening(c: Curve, th: Thresholds) -> bool:
-    """The best of the curve's last stretch is worse than its best before, beyond the stretch's noise."""
-    n = len(c)
-    w = th.last_stretch(n)
-    before, within = float(np.min(c.trend[: n - w])), float(np.min(c.trend[n - w :]))
-    return within - before > th.noise_widths * c.noise * math.sqrt(2 / w)
 
 
 def _still_improving(c: Curve, th: Thresholds) -> bool:

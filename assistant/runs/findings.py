@@ -93,7 +93,9 @@ class Thresholds:
     that learned (`underfit_progress` or more): a curve improving slowly and steadily whose level is
     mostly what no model removes (an AUC), nor when, in a run that learned, it is clear and at least
     a third of what the window before it gained (a language model's loss falls about as much per
-    doubling of its steps). A barely-learning run's slow creep is still a plateau."""
+    doubling of its steps), nor when, with no held-out curve, it still sets a new low at two of every
+    three of the last third's points by three times the bar for clear. A barely-learning run's slow
+    creep is still a plateau."""
     lr_decayed: float = 0.1
     lr_vanished: float = 1e-3
     """...but when the learning rate had already fallen to `lr_vanished` of its peak before that tail

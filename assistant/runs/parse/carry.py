@@ -1,18 +1,50 @@
-"""The stage a console line's readings take from the lines before it when the line says none: a staged
-line with only its epoch or step (Flax's `[test] epoch: 1/10`, then `- total loss: 1.98` on a line of
-its own) opens that stage's record until a new epoch or step; a heading of its own (`Dev Results`,
-Paddle's `Eval begin...`) gives its held-out stage to the first line read under it, and to the lines
-after that one counting the same evaluation's batches (`step 10/88`, `step 20/88`, where training's
-lines count `/614`). One line at a time: `before` (the stage a line takes), then `after`."""
+"""The stage a console line's readings take from the lines before it when the line says none.
+
+A staged line with only its epoch or step (Flax's `[test] epoch: 1/10`, then `- total loss: 1.98` on a
+line of its own) opens that stage's record until a new epoch or step. A heading of its own (`Dev
+Results`, Paddle's `Eval begin...`, `***** eval metrics *****`) gives its held-out stage to the first
+line read under it, and then to the lines of the same record: those counting the same evaluation's
+batches (`step 10/88`, `step 20/88`, where training's lines count `/614`), or, after a line of one
+reading, more lines of one reading each (`acc = 0.52`, `f1 = 0.42`). One line at a time: `before`
+(the stage a line takes), then `after`."""
 
 from __future__ import annotations
 
 import re
 
-from assistant.runs.parse.lines import heading_stage
+from assistant.runs.parse.lines import STAGE_TAGS, pairs
 
+# A heading: decoration, then only a stage's words and words a heading is made of (`***** Running
+# Evaluation *****`, `=== Validation ===`, `Eval begin...`, `Test set:`), no number. A line that
+# does something with a split (`Loading validation data`, `No validation set`) is no heading.
+_HEADING = re.compile(r"^[\s*=#>~-]*([A-Za-z][A-Za-z ]{0,40}?)[\s*=#:.~-]*$")
+_HEADING_WORDS = {"results", "result", "metrics", "metric", "scores", "performance", "summary", "report",
+                  "error", "loss", "accuracy", "set", "on", "the", "begin", "begins", "start", "running",
+                  "phase", "loop", "step"}  # fmt: skip
+# how many lines below its heading a record may begin (a progress bar, warnings, a timing between them);
+# a heading that nothing is read under soon is a settings dump's key (yacs' `TEST:`)
+_NEAR = 12
+_DOING = {"evaluating": "val", "validating": "val"}  # `Evaluating...`
 # a progress counter's `20/88`: what it counts to
 _BAR_TOTAL = re.compile(r"(?<![\w./])\d+\s*/\s*(\d+)(?![\w./])")
+_ONE = "one reading a line"
+
+
+def heading_stage(message: str) -> str | None:
+    """The stage a heading names (`Dev Results` -> "val", `Running training` -> "train"), None when the
+    line is no heading."""
+    if not (m := _HEADING.match(message)):
+        return None
+    words = [w.lower() for w in m.group(1).split()]
+    stages = [STAGE_TAGS.get(w) or _DOING.get(w) for w in words]
+    if not any(stages) or not all(s or w in _HEADING_WORDS for s, w in zip(stages, words, strict=True)):
+        return None
+    return next(s for s in stages if s)
+
+
+def _one_pair(message: str) -> bool:
+    """A line of one `name: value` pair and no record of several (`acc = 0.52`, not `{'loss': …}`)."""
+    return "{" not in message and len(list(pairs(message))) == 1
 
 
 def bar_total(message: str) -> str | None:
@@ -24,31 +56,49 @@ class StageCarry:
     def __init__(self) -> None:
         self.stage: str | None = None  # the stage carried to the lines that say none
         self.heading = False  # a heading gave it (not a staged line with only its epoch or step)
-        self.bar: str | None = None  # what the heading's first line read counts to ("" before it)
+        self.first = False  # the heading's first line has not been read yet
+        self.waited = 0  # lines since the heading, while its first line has not been read
+        self.follows: str | None = None  # what the heading's later lines look like: a total, or _ONE
+        self.total: str | None = None  # what the last line read outside a heading's record counted to
 
-    def before(self, message: str, own: str | None, new_epoch: bool, at_axis: bool) -> str | None:
-        """The stage carried to this line (`own`: the stage the line says itself)."""
-        if self.heading and self.bar and bar_total(message) != self.bar:
-            self.stage, self.heading = None, False  # the heading's record is over
-        # a new epoch or step, or a line staged itself, ends a carried stage's record (a heading's
-        # record may count its own steps: Paddle's `Eval begin...`, then `step 2/2 - loss: 8.9`)
-        if own is not None or (new_epoch if self.heading else at_axis):
-            self.stage = None
+    def _end(self) -> None:
+        self.stage, self.heading, self.follows = None, False, None
+
+    def before(self, message: str, own: str | None, other_epoch: bool, at_axis: bool) -> str | None:
+        """The stage carried to this line (`own`: the stage the line says itself; `other_epoch`: it
+        names an epoch other than the last row's; `at_axis`: it names an epoch or a step)."""
+        if self.heading and self.first:
+            self.waited += 1
+            if self.waited > _NEAR:
+                self._end()
+        elif self.heading:
+            same = bar_total(message) == self.follows if self.follows != _ONE else _one_pair(message)
+            if not same:
+                self._end()  # the heading's record is over
+        if own is not None or (other_epoch if self.heading else at_axis):
+            self._end()  # a new epoch or step, or a line staged itself, ends a carried record
         return self.stage
 
     def under_heading(self) -> bool:
         """The line's stage came from a heading: it reads an evaluation of its own."""
         return self.heading and self.stage is not None
 
-    def after(self, message: str, own: str | None, at_axis: bool, read: bool) -> None:
-        """What the line opens or closes: `read` says whether any of its readings were read."""
-        if own and at_axis and not read:
+    def after(self, message: str, own: str | None, at_axis: bool, readings: int) -> None:
+        """What the line opens or closes (`readings`: how many of its readings were read)."""
+        if own and at_axis and not readings:
             self.stage, self.heading = own, False
-        elif not read and (named := heading_stage(message)):
-            # (Hugging Face's `***** Running Evaluation *****`, its `eval_loss`, then training's
-            # records: one line; a heading naming training ends a carried stage)
-            self.stage, self.heading, self.bar = (named if named in ("val", "test") else None), True, ""
-        elif self.heading and read and self.bar == "":
-            self.bar = bar_total(message)
-            if self.bar is None:
-                self.stage, self.heading = None, False  # a record of one line
+        elif not readings and (named := heading_stage(message)):
+            # (a heading naming training ends a carried stage)
+            self.stage, self.heading = (named if named in ("val", "test") else None), True
+            self.first, self.waited = True, 0
+        elif self.under_heading() and self.first and readings:
+            self.first = False
+            total = bar_total(message)
+            if total is not None and total != self.total:
+                self.follows = total  # an evaluation counting its own batches
+            elif total is None and not at_axis and _one_pair(message):
+                self.follows = _ONE
+            else:
+                self._end()  # a record of one line
+        elif readings and not self.heading:
+            self.total = bar_total(message)

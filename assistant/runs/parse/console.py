@@ -88,7 +88,7 @@ _BARE_START = re.compile(r"(?<![\w./-])[A-Za-z]", re.IGNORECASE)
 # progress bar's percentage (tqdm's `Epoch:  50%|█████     | 1/2`, `Iteration:   0%|`: its name, then
 # how far it is)
 _EPOCH = re.compile(
-    r"\bepoch(?:\b|(?=\d))\s*(?:[:=#]\s*)?(?:\[\s*)?(\d+)(?![\d.]*%)(?:\s*/\s*\d+)?", re.IGNORECASE
+    r"\bepoch(?:\b|(?=\d))\s*(?:[:=#]\s*)?(?:\[\s*)?(\d+)(?!\d)(?![\d.]*%)(?:\s*/\s*\d+)?", re.IGNORECASE
 )
 # a Keras callback's message (`Epoch 00005: early stopping`, `Epoch 00012: ReduceLROnPlateau …`): its
 # number is 0-based in Keras 1, 1-based in Keras 2, and the epoch's own line has said which epoch it is
@@ -98,7 +98,7 @@ _CALLBACK = re.compile(r"^\s*Epoch \d{5}:")
 # spaces side by side backtrack without end on a long blank line)
 _STEP = re.compile(
     r"(?:\b(?:global[_ ]step|step|iteration|iter|updates)\b|^\s*s(?=\s*:))"
-    r"\s*(?:[:=#]\s*|(?<=\s)-\s*)?(?:\[\s*)?(\d+)(?![\d.]*%)",
+    r"\s*(?:[:=#]\s*|(?<=\s)-\s*)?(?:\[\s*)?(\d+)(?!\d)(?![\d.]*%)",
     re.IGNORECASE,
 )
 _EPISODE = re.compile(r"\bepisode\b\s*(?:[:=#]\s*)?(\d+)", re.IGNORECASE)  # an agent's `Episode 100`
@@ -287,11 +287,12 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
         if stage is None and _SUMMARY.match(message):
             stage = last_stage  # ` * Acc@1 76.1 Acc@5 92.9` sums up the evaluation lines before it
         last_stage = stage
-        new_epoch = bool(_EPOCH.search(message))
-        at_axis = new_epoch or bool(_STEP.search(message))
-        carried = carry.before(message, line_stage_own, new_epoch, at_axis)
+        named_epoch = _EPOCH.search(message)
+        at_axis = bool(named_epoch or _STEP.search(message))
+        other_epoch = bool(named_epoch) and float(named_epoch.group(1)) != epoch
+        carried = carry.before(message, line_stage_own, other_epoch, at_axis)
         stage = stage or carried
-        line_read = False
+        readings = 0  # how many of the line's readings were read
         segments = line.split("\r")
         line_start = segments[0]  # a print of its own, not a progress bar's rewrite of it
         for segment in segments:
@@ -312,7 +313,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             announced = not values and (lr := _LR_TO.search(segment)) is not None
             if announced:
                 values = {"lr": logged(lr.group(1))}
-            line_read = line_read or bool(values)
+            readings += len(values)
             if m := _BENCHMARK.search(segment):
                 quality = MLPERF_QUALITY.get(m.group(1).lower(), quality)
             reached = reached or bool(_TARGET_REACHED.search(segment))
@@ -424,7 +425,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             row_epoch_key = epoch if step is None else None
             row_bar = bar.group(2) if bar else None
             row_validated = held_out
-        carry.after(message, line_stage_own, at_axis, line_read)
+        carry.after(message, line_stage_own, at_axis, readings)
     add_table()
     if cols.n == 1 and prints.n >= MIN_PRINTS:
         note = f"one epoch, printed {prints.n} times: each print is read as a point of the run"

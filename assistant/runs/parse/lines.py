@@ -71,19 +71,6 @@ STAGE_TAGS = {**dict.fromkeys(TRAIN | {"train_inner"}, "train"), **dict.fromkeys
 STAGE_TAGS.update(dict.fromkeys(TEST, "test"))
 
 
-# A heading on a line of its own that names a stage and nothing more: `Dev Results`, `***** eval
-# metrics *****`, `=== Validation ===`, `Test set:`. Up to four words, no number.
-_STAGE_HEADING = re.compile(r"^[\s*=#>~-]*([A-Za-z][A-Za-z ]{0,40}?)[\s*=#:.~-]*$")
-
-
-def heading_stage(message: str) -> str | None:
-    """The stage a heading line names (`Dev Results` -> "val", `Running training` -> "train"), None
-    when the line is not such a heading."""
-    if not (m := _STAGE_HEADING.match(message)) or len(words := m.group(1).split()) > 4:
-        return None
-    return next((stage for w in words if (stage := STAGE_TAGS.get(w.lower()))), None)
-
-
 def line_stage(line: str, message: str) -> str | None:
     """The stage a line's tag says (`[valid]`), or the first word of its `message` (the line after a
     logger's prefix, if any: `Test: [50/196] … Loss 1.3`, the PyTorch ImageNet example's evaluation

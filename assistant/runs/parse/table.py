@@ -126,6 +126,7 @@ class Columns:
         self.skipped_names: list[str] = []  # the first few, for the note
         self.other_names: list[str] = []  # the first few names that are not metrics, for an error
         self.empty_names: list[str] = []  # metric columns that held no number, for an error
+        self.overwritten: set[str] = set()  # columns a later line of the same row wrote over
         self.n = 0
 
     def _column(self, name: str) -> bool:
@@ -169,6 +170,7 @@ class Columns:
                 continue
             if self.rows[k] and self.rows[k][-1] == last:
                 self.values[k][-1] = v
+                self.overwritten.add(k)
             else:
                 self.rows[k].append(last)
                 self.values[k].append(v)
@@ -381,21 +383,18 @@ def _own_loss(key: str) -> bool:
 def _finer(cols: Columns, col: str, than: str, keep: np.ndarray) -> bool:
     """Whether `col` is the one to keep of two columns with one name: the one the last run (`keep`)
     logged, when the other is an earlier run's alone; else the one with more values; of two as long,
-    the one whose name says it is an average (MindSpore's epoch line `Average Train Loss: 1.629` over
-    the `Train Loss` of the epoch's last batch line, which the same row also holds), then the one whose
-    name says its stage (an epoch's `Train Loss: 0.64` summary over the bare `loss` of the batch lines
-    before it)."""
+    the one no later line of a row wrote over (MindSpore's epoch line `Average Train Loss: 1.629` over
+    the `Train Loss` its batch lines wrote again and again, the last batch's staying), then the one
+    whose name says its stage (an epoch's `Train Loss: 0.64` summary over the bare `loss` of the batch
+    lines before it)."""
     last = [bool(keep[np.frombuffer(cols.rows[c], dtype=np.int64)].any()) for c in (col, than)]
     if last[0] != last[1]:
         return last[0]
     more, fewer = len(cols.values[col]), len(cols.values[than])
     if more != fewer:
         return more > fewer
-    ranks = [(bool(_AVERAGED & set(tokens(str(c)))), stage_of(str(c)) is not None) for c in (col, than)]
+    ranks = [(c not in cols.overwritten, stage_of(str(c)) is not None) for c in (col, than)]
     return ranks[0] > ranks[1]
-
-
-_AVERAGED = {"average", "avg", "mean"}
 
 
 def _is_curve(values: np.ndarray) -> bool:
