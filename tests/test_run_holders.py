@@ -5,7 +5,7 @@ epoch's average beside its last batch's reading."""
 
 from __future__ import annotations
 
-from assistant.runs import parse_run
+from assistant.runs import detect, parse_run
 from tests.run_helpers import falling
 
 
@@ -93,3 +93,14 @@ def test_paddles_batch_and_reader_costs_are_timings_not_an_averaged_loss():
     ]
     run = parse_run("\n".join(lines))
     assert run.sources["train_loss"] == "loss" and run.table["train_loss"].iloc[0] == 12.7
+
+
+def test_a_running_average_beside_the_raw_loss_does_not_hide_a_blow_up():
+    # `step 4000 | loss 21.47 | avg loss 2.01`: the raw loss is the curve, the average lags behind it
+    lines, avg = [], 0.0
+    for i in range(1, 41):
+        loss = 2.0 * 0.99**i if i < 33 else 2.0 * 1.5 ** (i - 32)
+        avg = (avg * (i - 1) + loss) / i
+        lines.append(f"step {100 * i} | loss {loss:.4f} | avg loss {avg:.4f}")
+    run = parse_run("\n".join(lines))
+    assert run.sources["train_loss"] == "loss" and detect(run)[0].kind == "diverged"
