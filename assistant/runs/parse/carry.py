@@ -56,8 +56,7 @@ class StageCarry:
     def __init__(self) -> None:
         self.stage: str | None = None  # the stage carried to the lines that say none
         self.heading = False  # a heading gave it (not a staged line with only its epoch or step)
-        self.first = False  # the heading's first line has not been read yet
-        self.waited = 0  # lines since the heading, while its first line has not been read
+        self.waited: int | None = None  # lines since the heading, until its first line is read
         self.follows: str | None = None  # what the heading's later lines look like: a total, or _ONE
         self.total: str | None = None  # what the last line read outside a heading's record counted to
 
@@ -67,7 +66,7 @@ class StageCarry:
     def before(self, message: str, own: str | None, other_epoch: bool, at_axis: bool) -> str | None:
         """The stage carried to this line (`own`: the stage the line says itself; `other_epoch`: it
         names an epoch other than the last row's; `at_axis`: it names an epoch or a step)."""
-        if self.heading and self.first:
+        if self.heading and self.waited is not None:
             self.waited += 1
             if self.waited > _NEAR:
                 self._end()
@@ -90,9 +89,9 @@ class StageCarry:
         elif not readings and (named := heading_stage(message)):
             # (a heading naming training ends a carried stage)
             self.stage, self.heading = (named if named in ("val", "test") else None), True
-            self.first, self.waited = True, 0
-        elif self.under_heading() and self.first and readings:
-            self.first = False
+            self.waited = 0
+        elif self.under_heading() and self.waited is not None and readings:
+            self.waited = None
             total = bar_total(message)
             if total is not None and total != self.total:
                 self.follows = total  # an evaluation counting its own batches

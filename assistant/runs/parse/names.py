@@ -103,6 +103,8 @@ SETTING_TOKENS = {
 # Tokens of what a step cost, never how well the model does: verl's `timing_s/reward` is the seconds
 # spent computing rewards, `perf/throughput` tokens per second.
 COST_TOKENS = {"timing", "time", "throughput", "duration", "elapsed", "eta", "mfu", "seconds", "sec"}
+# ...and what PaddlePaddle times as a cost: `avg_batch_cost: 0.379 sec`, `avg_reader_cost: 0.0002 sec`
+_TIMED = {"batch", "reader", "ips"}
 # A source file in a logger's prefix: DeepSpeed's `[loss_scaler.py:188:update_scale]` is no `loss` of 188.
 SOURCE_TOKENS = {"py", "cpp", "cc", "cu", "hpp", "java", "rs"}
 
@@ -204,10 +206,6 @@ def is_metric_name(name: str) -> bool:
         and not any(t in SETTING_TOKENS or t in COST_TOKENS or t in SOURCE_TOKENS for t in toks)
         and not ("cost" in toks and any(t in _TIMED for t in toks))
     )
-
-
-# what PaddlePaddle times as a cost: `avg_batch_cost: 0.379 sec`, `avg_reader_cost: 0.0002 sec`
-_TIMED = {"batch", "reader", "ips"}
 
 
 @lru_cache(maxsize=4096)
