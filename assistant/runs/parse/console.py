@@ -29,20 +29,22 @@ by their networks alone (`D=2.29, G=0.01` on one line) are those networks' losse
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 import re
 from collections.abc import Iterable
 
 from assistant.runs.parse.carry import StageCarry
+from assistant.runs.parse.endings import RunEnd
 from assistant.runs.parse.headed import HeadedRows
 from assistant.runs.parse.inlinejson import json_values
 from assistant.runs.parse.lines import (
     AT_AXIS,
+    EPOCH,
     LOG_PREFIX,
     NUM,
     STAGE_TAGS,
+    STEP,
     TAG,
     WORD,
     carried_stages,
@@ -68,6 +70,7 @@ from assistant.runs.parse.names import (
     tokens,
 )
 from assistant.runs.parse.pipetable import PipeTable
+from assistant.runs.parse.restarts import OpeningLines
 from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, finish, logged
 from assistant.runs.parse.toolshapes import ToolLines
 from assistant.runs.parse.unnamed import NUMBERS_ONLY, UNNAMED, bare_numbers
@@ -84,23 +87,9 @@ _BARE = re.compile(
     re.IGNORECASE,
 )
 _BARE_START = re.compile(r"(?<![\w./-])[A-Za-z]", re.IGNORECASE)
-# `Epoch 3/20`, `epoch=3`, `Epoch5,`, the PyTorch ImageNet example's `Epoch: [3][10/50]`; not a
-# progress bar's percentage (tqdm's `Epoch:  50%|█████     | 1/2`, `Iteration:   0%|`: its name, then
-# how far it is)
-_EPOCH = re.compile(
-    r"\bepoch(?:\b|(?=\d))\s*(?:[:=#]\s*)?(?:\[\s*)?(\d+)(?!\d)(?![\d.]*%)(?:\s*/\s*\d+)?", re.IGNORECASE
-)
 # a Keras callback's message (`Epoch 00005: early stopping`, `Epoch 00012: ReduceLROnPlateau …`): its
 # number is 0-based in Keras 1, 1-based in Keras 2, and the epoch's own line has said which epoch it is
 _CALLBACK = re.compile(r"^\s*Epoch \d{5}:")
-# `step 12`, `iter: 12`, `Step [100/600]`, MT-DNN's `Updates - [  500]` (not a name's `-step-1431k`);
-# llm.c's `s:12` only at the start of a line (each separator owns the spaces after it: optional runs of
-# spaces side by side backtrack without end on a long blank line)
-_STEP = re.compile(
-    r"(?:\b(?:global[_ ]step|step|iteration|iter|updates)\b|^\s*s(?=\s*:))"
-    r"\s*(?:[:=#]\s*|(?<=\s)-\s*)?(?:\[\s*)?(\d+)(?!\d)(?![\d.]*%)",
-    re.IGNORECASE,
-)
 _EPISODE = re.compile(r"\bepisode\b\s*(?:[:=#]\s*)?(\d+)", re.IGNORECASE)  # an agent's `Episode 100`
 _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress bar's `938/938 [`
 # the PyTorch ImageNet example's (and timm's, DeiT's, Swin's) summary of an evaluation: ` * Acc@1 76.1 …`
@@ -110,32 +99,6 @@ _DASHED = re.compile(rf"([A-Za-z][\w./]*)\s+-\s+({NUM})")  # a cell `name - valu
 _STAGE_WORDS = TRAIN | VAL | TEST
 _SHARE_DONE = re.compile(r"%(?:\||\s*\d+/\d+)")  # a bar's share done: `100%|███`, `100% 79/79 [`
 MIN_PRINTS = 3  # prints of a lone epoch that make a curve of it
-# MLPerf result logs name every benchmark's quality metric `eval_accuracy`; for these it is a
-# lower-is-better reading (the benchmarks' published targets: a word error rate, a log-perplexity,
-# an evaluation loss), named in `:::MLLOG {"key": "submission_benchmark", "value": "rnnt"}`.
-_BENCHMARK = re.compile(r'"key":\s*"submission_benchmark",\s*"value":\s*"([\w.-]+)"')
-# ...and each ends its run when the quality target is reached: `"key": "run_stop", … "status": "success"`
-_TARGET_REACHED = re.compile(r'"key":\s*"run_stop".*"status":\s*"success"')
-# ...or an early stop's message: Keras' `Epoch 00018: early stopping`, Lightning's `Signaling Trainer
-# to stop.`, torchkeras' `val_acc without improvement in 5 epoch, early stopping`, `Stopping the
-# training, … no more patience`; not an EarlyStopping's `counter: 2 out of 3`, a setting or a flag
-# (`early_stopping: true`, `'early_stop': False`, `--early_stopping 1`), nor `no early stopping`. It
-# ends the run only when no reading follows it but a re-print of that run (read_console): Spinning
-# Up's `Early stopping at step 12 due to reaching max kl.` stops one epoch's updates.
-_STOPPED_EARLY = re.compile(
-    r"(?<![\w-])(?<!no )(?<!without )early[ _-]?stop(?:ping|ped)?\b"
-    r"(?!['\"]?\s*(?:counter|patience|rounds|disabled|callback|[=:(]))"
-    r"|\bstop(?:ping|ped)?\s+(?:the\s+)?training\b[^\n]{0,80}\bpatience\b|\bsignaling trainer to stop\b",
-    re.IGNORECASE,
-)
-MLPERF_QUALITY = {
-    "rnnt": "wer", "gpt3": "log_perplexity", "llama31_8b": "log_perplexity",
-    "llama31_405b": "log_perplexity", "llama2_70b_lora": "loss",
-}  # fmt: skip
-# A script printing its arguments (argparse's `Namespace(lr=…)`, `args: {…}`): a run begins.
-_ARGS = re.compile(
-    r"\bNamespace\(|^\s*(?:args|arguments|hparams|hyperparameters|config)\s*[:=]", re.IGNORECASE
-)
 # A scheduler announcing its new rate in prose: PyTorch's `Adjusting learning rate of group 0 to
 # 1.0000e-04.`, Keras' `Epoch 00012: ReduceLROnPlateau reducing learning rate to 0.0001.`, Informer's
 # `Updating learning rate to 5e-05`.
@@ -159,7 +122,7 @@ def _percent_named(name: str, segment: str, end: int) -> str:
         toks
         and set(toks) <= _STAGE_WORDS
         and segment.startswith("%", end)
-        and _EPOCH.search(segment)
+        and EPOCH.search(segment)
         and not _SHARE_DONE.match(segment, end)
     ):
         return f"{name} accuracy"
@@ -268,17 +231,11 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
         if (found := table.record()) and found[2]:
             cols.add(*found)
 
-    # an appended log (Python logging and loguru append to their file by default): a line the script
-    # printed before its first reading (a banner, its arguments) printed again after readings may
-    # start a new run (table.finish asks the loss to start again too)
-    opening: set[str] = set()
-    starts: list[int] = []
+    opening = OpeningLines()  # where the runs of an appended log start (finish asks the loss to start again)
     read = False  # a reading other than a learning rate was logged
-    quality: str | None = None  # what an MLPerf log's `eval_accuracy` measures, when not an accuracy
     last_stage: str | None = None
     carry = StageCarry()  # the stage lines that say none take from a line or a heading before them
-    reached = False
-    stop_at: tuple[int, float] | None = None  # (rows, last epoch) when early stopping was last announced
+    ending = RunEnd()
     for line in joined_dicts(lines):
         line = unquote_readings(unwrap_numbers(plain_text(line)))
         message = LOG_PREFIX.sub("", line, count=1)
@@ -287,8 +244,8 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
         if stage is None and _SUMMARY.match(message):
             stage = last_stage  # ` * Acc@1 76.1 Acc@5 92.9` sums up the evaluation lines before it
         last_stage = stage
-        named_epoch = _EPOCH.search(message)
-        at_axis = bool(named_epoch or _STEP.search(message))
+        named_epoch = EPOCH.search(message)
+        at_axis = bool(named_epoch or STEP.search(message))
         other_epoch = bool(named_epoch) and float(named_epoch.group(1)) != epoch
         carried = carry.before(message, line_stage_own, other_epoch, at_axis)
         stage = stage or carried
@@ -314,34 +271,20 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             if announced:
                 values = {"lr": logged(lr.group(1))}
             readings += len(values)
-            if m := _BENCHMARK.search(segment):
-                quality = MLPERF_QUALITY.get(m.group(1).lower(), quality)
-            reached = reached or bool(_TARGET_REACHED.search(segment))
-            if read and cols.n and _STOPPED_EARLY.search(segment):
-                stop_at = (cols.n, cols.epoch[-1])
-            if quality and "eval_accuracy" in values:
-                values[f"eval_{quality}"] = values.pop("eval_accuracy")
+            ending.feed(segment, read, cols)
+            ending.rename(values)
             if "epoch" in axes:
                 epoch = axes["epoch"]
-            elif (m := _EPOCH.search(segment)) and not _CALLBACK.match(segment):
+            elif (m := EPOCH.search(segment)) and not _CALLBACK.match(segment):
                 epoch = float(m.group(1))
-            s = _STEP.search(segment) if "step" not in axes else None
+            s = STEP.search(segment) if "step" not in axes else None
             step = axes.get("step", float(s.group(1)) if s else None)
             if ep := _EPISODE.search(segment):  # an agent's episodes: its axis, and a score is its return
                 step = float(ep.group(1)) if step is None and "epoch" not in axes else step
                 values = {(f"episode {k}" if "score" in tokens(k) else k): v for k, v in values.items()}
             settings = all(normalise(k) == "lr" for k in values)  # text, or a config dump's `lr=3e-5`
-            if (
-                settings
-                and not announced
-                and step is None
-                and "epoch" not in axes
-                and (shape := _shape(segment))
-            ):
-                if not read:
-                    opening.add(shape)
-                elif (shape in opening or _ARGS.search(shape)) and (not starts or starts[-1] < cols.n):
-                    starts.append(cols.n)
+            if settings and not announced and step is None and "epoch" not in axes:
+                opening.feed(segment, read, cols.n)
             read = read or not settings
             if not values:
                 if step is not None:
@@ -438,34 +381,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
         return finish(unnamed, "console", name, [note])
     if not cols.n and (run := bare_numbers(bare, name)):
         return run
-    run = finish(cols, "console", name, tools.finish(cols), starts=starts)
-    if reached:
-        return dataclasses.replace(run, stopped="target")
-    return dataclasses.replace(run, stopped="early") if _ended_by(stop_at, cols) else run
-
-
-def _ended_by(stop_at: tuple[int, float] | None, cols: Columns) -> bool:
-    """Whether an early stop announced when the table had `stop_at` rows ended the run read: no
-    reading came after it, or only a re-print of that run (torchkeras' history table after its
-    bars: its epochs start again and end where the announced run ended)."""
-    if stop_at is None:
-        return False
-    rows, last_epoch = stop_at
-    if rows == cols.n:
-        return True
-    after = cols.epoch[rows:]
-    return bool(after[0] <= last_epoch and after[-1] == last_epoch) if not math.isnan(last_epoch) else False
+    return ending.finish(finish(cols, "console", name, tools.finish(cols), starts=opening.starts), cols)
 
 
 def _repeats(cols: Columns, values: dict[str, float]) -> bool:
     """Every reading of the line is already in the last row: the line prints that row again."""
     return all(not math.isnan(cols.last(k)) for k in values)
-
-
-def _shape(segment: str) -> str | None:
-    """A line of text as it reads whatever its numbers and time (None when it says too little to be
-    recognised again: a rule of dashes, a bare number)."""
-    if _EPOCH.search(segment):
-        return None  # `Epoch 3/20`: a line every epoch prints
-    text = re.sub(r"\d+", "#", LOG_PREFIX.sub("", segment, count=1)).strip()
-    return text if sum(c.isalpha() for c in text) >= 6 else None

@@ -1,6 +1,7 @@
 """What a console line is made of, whatever wrote it: numbers and `name: value` pairs (NUM, PAIR),
-the prefix a logger writes before the message (LOG_PREFIX), and the stage the line reports
-(line_stage: training, validation or test), said by a tag, a first word, a heading or a cell."""
+the epoch and step it names (EPOCH, STEP), the prefix a logger writes before the message
+(LOG_PREFIX), and the stage the line reports (line_stage: training, validation or test), said by a
+tag, a first word, a heading or a cell."""
 
 from __future__ import annotations
 
@@ -57,6 +58,20 @@ AT_AXIS = re.compile(
     r"^\s*([A-Za-z][A-Za-z ]{0,40}?)\s+at\s+(?:iteration|iter|step|epoch)\s+\d+\b", re.IGNORECASE
 )
 # TensorFlow Estimator's evaluation: `Saving dict for global step 2000: accuracy = 0.9, …, loss = 0.3`
+# `Epoch 3/20`, `epoch=3`, `Epoch5,`, the PyTorch ImageNet example's `Epoch: [3][10/50]`; not a
+# progress bar's percentage (tqdm's `Epoch:  50%|█████     | 1/2`, `Iteration:   0%|`: its name, then
+# how far it is)
+EPOCH = re.compile(
+    r"\bepoch(?:\b|(?=\d))\s*(?:[:=#]\s*)?(?:\[\s*)?(\d+)(?!\d)(?![\d.]*%)(?:\s*/\s*\d+)?", re.IGNORECASE
+)
+# `step 12`, `iter: 12`, `Step [100/600]`, MT-DNN's `Updates - [  500]` (not a name's `-step-1431k`);
+# llm.c's `s:12` only at the start of a line (each separator owns the spaces after it: optional runs of
+# spaces side by side backtrack without end on a long blank line)
+STEP = re.compile(
+    r"(?:\b(?:global[_ ]step|step|iteration|iter|updates)\b|^\s*s(?=\s*:))"
+    r"\s*(?:[:=#]\s*|(?<=\s)-\s*)?(?:\[\s*)?(\d+)(?!\d)(?![\d.]*%)",
+    re.IGNORECASE,
+)
 _ESTIMATOR_EVAL = re.compile(r"\bSaving dict for global step \d+:")
 # mmcv's text log: `Epoch(val) [12][625]	bbox_mAP: 0.37, …`
 _PAREN_STAGE = re.compile(r"\b(?:epoch|iter)\s*\(\s*([a-z]+)\s*\)", re.IGNORECASE)

@@ -9,12 +9,47 @@ counters, a line the script printed before its first reading comes again while t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
 
+from assistant.runs.parse.lines import EPOCH, LOG_PREFIX
+
 RESTART_RISE = 3.0  # a counterless log starts again when its loss jumps this much at its opening line
 MIN_RUN_ROWS = 3  # rows by each counter before a switch of counters makes two runs (_other_counter)
+# A script printing its arguments (argparse's `Namespace(lr=…)`, `args: {…}`): a run begins.
+_ARGS = re.compile(
+    r"\bNamespace\(|^\s*(?:args|arguments|hparams|hyperparameters|config)\s*[:=]", re.IGNORECASE
+)
+
+
+class OpeningLines:
+    """Where an appended log's runs start, for last_started (Python logging and loguru append to
+    their file by default): a line the script printed before its first reading (a banner, its
+    arguments) printed again after readings, or a line of arguments after readings."""
+
+    def __init__(self) -> None:
+        self.opening: set[str] = set()
+        self.starts: list[int] = []  # the rows read when each later run began
+
+    def feed(self, segment: str, read: bool, rows: int) -> None:
+        """A segment without readings, after `rows` rows; `read` says whether any reading came yet."""
+        if not (shape := _shape(segment)):
+            return
+        if not read:
+            self.opening.add(shape)
+        elif (shape in self.opening or _ARGS.search(shape)) and (not self.starts or self.starts[-1] < rows):
+            self.starts.append(rows)
+
+
+def _shape(segment: str) -> str | None:
+    """A line of text as it reads whatever its numbers and time (None when it says too little to be
+    recognised again: a rule of dashes, a bare number)."""
+    if EPOCH.search(segment):
+        return None  # `Epoch 3/20`: a line every epoch prints
+    text = re.sub(r"\d+", "#", LOG_PREFIX.sub("", segment, count=1)).strip()
+    return text if sum(c.isalpha() for c in text) >= 6 else None
 
 
 def last_run(epoch: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, int]:
