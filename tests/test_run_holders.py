@@ -1,7 +1,8 @@
 """Readings printed inside a holder or beside a counter the console reader would not take for one:
 a list of one (MindSpore's `Train Loss: [2.341]`, PaddlePaddle's `loss: [0.63]`, MT-DNN's `Training
-Loss - [1.64]` after `Updates - [ 500]`), a terminal's colour codes around names and values, and an
-epoch's average beside its last batch's reading."""
+Loss - [1.64]` after `Updates - [ 500]`), a terminal's colour codes around names and values, an
+epoch's average beside its last batch's reading, a share worked out after its counts, and the best
+reading so far, which is a record of another curve, not one of its own."""
 
 from __future__ import annotations
 
@@ -104,3 +105,82 @@ def test_a_running_average_beside_the_raw_loss_does_not_hide_a_blow_up():
         lines.append(f"step {100 * i} | loss {loss:.4f} | avg loss {avg:.4f}")
     run = parse_run("\n".join(lines))
     assert run.sources["train_loss"] == "loss" and detect(run)[0].kind == "diverged"
+
+
+def test_a_share_worked_out_after_its_counts_reads_its_result():
+    # Pointnet's segmentation logs: `Test Accuracy: 2427457/2555718 = 0.9498`, the count is no reading
+    lines = []
+    for e, (t, a) in enumerate(zip(falling(12, 0.9, 0.3), falling(12, 0.5, 0.9), strict=True)):
+        lines += [
+            f"Epoch {e + 1}",
+            f"Training loss: {t:.4f}",
+            f"Test Accuracy: {int(a * 1e6)}/1000000 = {a:.4f}",
+        ]
+    run = parse_run("\n".join(lines))
+    acc = run.table["val_acc"]  # the test set is the held-out one here
+    assert acc.max() <= 1 and acc.iloc[0] == 0.5
+
+
+def test_an_epoch_announced_again_opens_a_new_print_of_its_readings():
+    # a script whose epoch counter is stuck (Pointnet's `**** Epoch 1 (2/500) ****` each epoch), like
+    # Keras' `Epoch 1/1` of fit() called in a loop: each announcement's readings are a point
+    losses = falling(15, 0.9, 0.3)
+    lines = []
+    for i, t in enumerate(losses):
+        lines += [
+            f"**** Epoch 1 ({i + 1}/15) ****",
+            f"Training loss: {t:.4f}",
+            f"eval mean loss: {t + 0.1:.4f}",
+        ]
+    run = parse_run("\n".join(lines))
+    assert len(run.table) == 15 and run.table["train_loss"].tolist() == [round(t, 4) for t in losses]
+    # readings after it that the row does not hold yet still join the row (its validation line)
+    staged = "\n".join(
+        f"Epoch {e}\ntrain loss: {t:.3f}\nEpoch {e}\nval loss: {t + 0.1:.3f}" for e, t in enumerate(losses)
+    )
+    run = parse_run(staged)
+    assert len(run.table) == 15 and run.table["val_loss"].notna().all()
+    # an epoch's summary under its heading updates the row its progress bar named the epoch in
+    barred = "\n".join(
+        f"Epoch {e}: 100%|##| 48/48 [00:01<00:00, CE={t + 0.2:.3f}]\nEpoch {e}\n  Train - CE: {t:.4f}\n"
+        f"  Val   - CE: {t + 0.05:.4f}"
+        for e, t in enumerate(losses)
+    )
+    run = parse_run(barred)
+    assert len(run.table) == 15 and run.table["train_loss"].tolist() == [round(t, 4) for t in losses]
+
+
+def test_the_best_so_far_is_no_reading_and_its_counter_is_not_the_lines():
+    # Pointnet prints `Best Instance Accuracy: 0.41, Class Accuracy: 0.34` after each test line: a
+    # running record, flat by design; without it the instance accuracy is the run's one curve
+    lines = []
+    for e, (t, v) in enumerate(zip(falling(20, 0.6, 0.05), falling(20, 0.6, 0.1), strict=True)):
+        lines += [
+            f"Epoch {e + 1} ({e + 1}/20):",
+            f"Train Instance Accuracy: {1 - t:.4f}",
+            f"Test Instance Accuracy: {1 - v:.4f}, Class Accuracy: {0.9 - v:.4f}",
+            f"Best Instance Accuracy: {1 - v:.4f}, Class Accuracy: {0.9 - v:.4f}",
+        ]
+    run = parse_run("\n".join(lines))
+    assert not any("best" in m for m in run.metrics) and "train_class_accuracy" not in run.metrics
+    assert {"train_instance_accuracy", "val_instance_accuracy"} <= set(run.metrics)
+    # detectron2's hook after an evaluation: `… MaP IoU is 0.177, better than last best score 0.063 @
+    # iteration 241.`: the iteration is the old best's, and the rows logged since it stay
+    lines = []
+    for i, t in enumerate(falling(30, 2.0, 1.2)):
+        lines.append(
+            f"[04/12 20:46:50 d2.utils.events]:  eta: 2:05:44  iter: {20 * i + 19}  total_loss: {t:.3f}"
+        )
+        if i % 10 == 9:
+            lines.append(
+                "[04/12 20:46:27 d2.engine.defaults]: Evaluation results for sartorius_val in csv format:"
+            )
+            lines.append(f"[04/12 20:46:27 d2.evaluation.testing]: copypaste: MaP IoU={0.1 + i / 100:.4f}")
+            score, old = f"{0.1 + i / 100:.4f}", f"{0.1 + i / 200:.4f}"
+            lines.append(
+                "[04/12 20:52:55 d2.engine.hooks]: Saved best model as latest eval score for MaP IoU is "
+                f"{score}, better than last best score {old} @ iteration {20 * i - 180}."
+            )
+    run = parse_run("\n".join(lines))
+    steps = run.table["step"].dropna()
+    assert len(steps) == 30 and steps.is_monotonic_increasing

@@ -181,3 +181,13 @@ def test_pytorchs_quickstart_test_error_heading_and_a_settings_key_named_test():
         for i, v in enumerate(falling(20, 1.2))
     ]
     assert set(parse_run("\n".join(dump + d2)).metrics) == {"train_loss"}
+
+
+def test_a_stage_word_before_the_three_words_of_a_name_stages_it():
+    # Pointnet's `eval point avg class IoU: 0.47`: the name keeps three words, the stage is the first
+    lines = [
+        f"Epoch {e}\nTraining mean loss: {t:.4f}\neval point avg class IoU: {0.4 + e / 50:.4f}"
+        for e, t in enumerate(falling(12, 0.9, 0.3))
+    ]
+    run = parse_run("\n".join(lines))
+    assert run.metrics == ["train_loss", "val_class_iou"]

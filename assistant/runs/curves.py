@@ -49,6 +49,7 @@ class Curve:
     log: bool = False
     negated: bool = False  # an unbounded score (a reward) judged on its negative: its zero means nothing
     score: bool = False  # a score (accuracy, reward: higher is better) judged on its shortfall or negative
+    top: float | None = None  # a bounded score's best value (1 or 100), its shortfall's full scale
 
     def __len__(self) -> int:
         return len(self.y)
@@ -79,6 +80,12 @@ class Curve:
         """A change on this curve counts above `widths` noise-widths and `share` of its level."""
         floor = math.log10(1 + share) if self.log else share * abs(level)
         return max(widths * self.noise, floor, 1e-12)
+
+    def scale(self, level: float) -> float:
+        """What a share of this curve is a share of at `level`: the level itself, or for a bounded
+        score's shortfall the score's full scale (its error at 8% rising to 8.5% is half a point of
+        accuracy, not a 7% rise)."""
+        return self.top if self.top is not None else abs(level)
 
     def spread(self) -> float:
         """The noise as a share of the level."""
@@ -174,7 +181,7 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
     y = rows[name].to_numpy(dtype=float)
     if not up and len(y) > 1 and not y.any():
         return None  # a loss printed as 0 at every reading was never computed (an eval loss left at 0.000)
-    negated = False
+    negated, top = False, None
     if up:  # judged on what is left to gain (or its negative), so it should fall
         top = None if NO_CEILING & set(tokens(name)) else score_top(y)
         if top is None:  # unbounded (a reward, a score): its negative
@@ -197,7 +204,7 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
     if log:
         y = np.log10(y)
     t_ = trend(y)
-    return Curve(label, what, unit, x, y, t_, noise(y, t_), log, negated, score=up)
+    return Curve(label, what, unit, x, y, t_, noise(y, t_), log, negated, score=up, top=top)
 
 
 def score_top(y: np.ndarray) -> float | None:

@@ -75,7 +75,7 @@ def _turned(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | Non
             share = th.overfit_widening_rise  # training pulls away: a milder rise is the gap widening
         train_text = f" while training {tr.what} went from {fmt(tr.value(t0))} to {fmt(tr.value(t1))}"
         details.update(train_at_turn=tr.value(t0), train_end=tr.value(t1))
-    level = abs(float(np.mean(around)))
+    level = va.scale(float(np.mean(around)))
     floor = math.log10(1 + share) if va.log else share * level
     margin = rise / max(th.noise_widths * error, floor, 1e-12)
     # ...or the tail's mean without its highest point (one late spike is no rise) against the mean of
@@ -118,8 +118,8 @@ def _pulled_away(tr: Curve | None, va: Curve, turn: int, th: Thresholds) -> bool
         return False
     fell = -tr.rel(float(tr.trend[_at(tr, va.x[turn])]), float(tr.trend[-1]))
     best = float(np.min(va.trend))
-    ends = float(va.trend[-1]) - best > va.need(1, th.overfit_min_rise, best)
-    last = float(np.median(va.y[-3:])) - best > va.need(0, th.overfit_min_rise, best)
+    ends = float(va.trend[-1]) - best > va.need(1, th.overfit_min_rise, va.scale(best))
+    last = float(np.median(va.y[-3:])) - best > va.need(0, th.overfit_min_rise, va.scale(best))
     return fell >= th.overfit_pull and ends and last
 
 

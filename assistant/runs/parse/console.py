@@ -58,6 +58,7 @@ from assistant.runs.parse.lines import (
 )
 from assistant.runs.parse.loggertable import TABLE_RULE, LoggerTable
 from assistant.runs.parse.names import (
+    BEST_TOKENS,
     DISCRIMINATOR,
     GENERATOR,
     TEST,
@@ -95,6 +96,9 @@ _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress b
 # the PyTorch ImageNet example's (and timm's, DeiT's, Swin's) summary of an evaluation: ` * Acc@1 76.1 …`
 _SUMMARY = re.compile(r"^\s*\*\s+\w")
 _IDENTIFIER = re.compile(r"[A-Za-z][\w./-]*")  # one word: a name written as a cell of its own
+_BEST_WORD = re.compile(r"\bbest\b", re.IGNORECASE)
+# the plain words that run into a name, a whole word first
+_WORDS_BEFORE = re.compile(r"(?<![A-Za-z0-9_.:=/-])(?:[A-Za-z]+ +){1,3}$")
 _DASHED = re.compile(rf"([A-Za-z][\w./]*)\s+-\s+({NUM})")  # a cell `name - value`
 _STAGE_WORDS = TRAIN | VAL | TEST
 _SHARE_DONE = re.compile(r"%(?:\||\s*\d+/\d+)")  # a bar's share done: `100%|███`, `100% 79/79 [`
@@ -167,7 +171,9 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
     else:
         segment = AT_AXIS.sub("", segment, count=1)
         found = {
-            _percent_named(_name(m.group(1)), segment, m.end()): logged(m.group(2))
+            _staged_before(segment, m.start(1), _percent_named(_name(m.group(1)), segment, m.end())): logged(
+                m.group(2)
+            )
             for m in pairs(segment)
             if not segment.startswith("%|", m.end())  # a progress bar's share done (`Map:  40%|███`)
         }
@@ -187,6 +193,11 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
                 if (m := _DASHED.fullmatch(cell.strip("[]"))) and is_metric_name(m.group(1)):
                     found.setdefault(m.group(1), logged(m.group(2)))
     found = _networks_named(found)
+    if found and set(tokens(next(iter(found)))) & BEST_TOKENS:
+        return (
+            {},
+            axes,
+        )  # a line of the best readings so far (`Best Instance Accuracy: 0.9, Class Accuracy: 0.8`)
     metrics = {}
     # a JSON object's keys have no reading order: a stage word carries over only in text
     carried = {} if stage or obj is not None else carried_stages([k for k in found if is_metric_name(k)])
@@ -195,6 +206,26 @@ def _metrics(segment: str, stage: str | None) -> tuple[dict[str, float], dict[st
             held = stage or carried.get(k)
             metrics[f"{held}/{k}" if held and not stage_of(k) else k] = v
     return metrics, axes
+
+
+def _until_best(text: str) -> str:
+    """The text before the word `best`: a counter after it names when the best was, not when the line
+    was written (detectron2's `… better than last best score 0.06269 @ iteration 241.`, `best val_loss
+    0.3 at epoch 12`)."""
+    m = _BEST_WORD.search(text)
+    return text[: m.start()] if m else text
+
+
+def _staged_before(segment: str, start: int, name: str) -> str:
+    """A name whose stage word is among the words before the three a name holds (Pointnet's `eval
+    point avg class IoU: 0.47`): the name in that stage. Only words that run straight into the name
+    (no separator between) count."""
+    if stage_of(name) or not (m := _WORDS_BEFORE.search(segment, max(0, start - 64), start)):
+        return name
+    stages = [
+        STAGE_TAGS.get(w.lower()) or ("test" if w.lower() in TEST else None) for w in m.group(0).split()
+    ]
+    return next((f"{stage}/{name}" for stage in reversed(stages) if stage), name)
 
 
 def _networks_named(found: dict[str, float]) -> dict[str, float]:
@@ -236,6 +267,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     last_stage: str | None = None
     carry = StageCarry()  # the stage lines that say none take from a line or a heading before them
     ending = RunEnd()
+    heard = False  # the epoch was announced by a line of its own (`Epoch 3/20`), not beside readings
+    row_heard = False  # ...when the last row was added
+    reopened = False  # an epoch the last row was announced with is announced again since its last reading
     for line in joined_dicts(lines):
         line = unquote_readings(unwrap_numbers(plain_text(line)))
         message = LOG_PREFIX.sub("", line, count=1)
@@ -244,8 +278,8 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
         if stage is None and _SUMMARY.match(message):
             stage = last_stage  # ` * Acc@1 76.1 Acc@5 92.9` sums up the evaluation lines before it
         last_stage = stage
-        named_epoch = EPOCH.search(message)
-        at_axis = bool(named_epoch or STEP.search(message))
+        named_epoch = EPOCH.search(_until_best(message))
+        at_axis = bool(named_epoch or STEP.search(_until_best(message)))
         other_epoch = bool(named_epoch) and float(named_epoch.group(1)) != epoch
         carried = carry.before(message, line_stage_own, other_epoch, at_axis)
         stage = stage or carried
@@ -274,10 +308,10 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             ending.feed(segment, read, cols)
             ending.rename(values)
             if "epoch" in axes:
-                epoch = axes["epoch"]
-            elif (m := EPOCH.search(segment)) and not _CALLBACK.match(segment):
-                epoch = float(m.group(1))
-            s = STEP.search(segment) if "step" not in axes else None
+                epoch, heard = axes["epoch"], False
+            elif (m := EPOCH.search(_until_best(segment))) and not _CALLBACK.match(segment):
+                epoch, heard = float(m.group(1)), not values
+            s = STEP.search(_until_best(segment)) if "step" not in axes else None
             step = axes.get("step", float(s.group(1)) if s else None)
             if ep := _EPISODE.search(segment):  # an agent's episodes: its axis, and a score is its return
                 step = float(ep.group(1)) if step is None and "epoch" not in axes else step
@@ -287,6 +321,17 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 opening.feed(segment, read, cols.n)
             read = read or not settings
             if not values:
+                # the epoch the last row was announced with, announced again (a script whose epoch
+                # counter is stuck, Keras' `Epoch 1/1` of fit() called in a loop): readings that repeat
+                # the row's are a new print of it. Not an epoch's summary under its heading after the
+                # epoch's own progress bar named it (`Epoch 1: 100%|…` then `Epoch 1` and its readings).
+                reopened = reopened or bool(
+                    cols.n
+                    and row_heard
+                    and epoch is not None
+                    and row_epoch_key == epoch
+                    and EPOCH.search(segment)
+                )
                 if step is not None:
                     record_step = step  # the values on the next lines belong to it
                 elif not cols.n and (u := UNNAMED.match(segment)):
@@ -342,7 +387,8 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                         cols.update_last(None, values)
                         continue
             held_out = any(stage_of(k) in ("val", "test") for k in values)
-            if step is None and epoch is not None and cols.n and row_epoch_key == epoch:
+            again, reopened = reopened and _repeats(cols, values), False
+            if step is None and epoch is not None and cols.n and row_epoch_key == epoch and not again:
                 own = bar is not None and held_out and bar.group(2) != row_bar  # a held-out bar of its own
                 if bar and (
                     (own and held_bar not in (None, bar.group(2)))
@@ -366,6 +412,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             if cols.n == 1 and step is None:
                 prints.add(epoch, None, values)
             row_epoch_key = epoch if step is None else None
+            row_heard = heard
             row_bar = bar.group(2) if bar else None
             row_validated = held_out
         carry.after(message, line_stage_own, at_axis, readings)

@@ -27,6 +27,8 @@ _WRAPPED = re.compile(
 _LISTED = re.compile(
     r"(?<=[\w)])(\s+-\s+|[\s:=]*)\[\s*([-+]?(?:\d*\.\d+|\d+\.\d*|\d+(?=[eE]))(?:[eE][-+]?\d+)?)\s*\]"
 )
+# a share worked out after its counts: `2427457/2555718 = 0.9498` (counts of digits alone, then `=`)
+_WORKED_OUT = re.compile(rf"(?<![\w.])\d+ ?/ ?\d+ ?= ?({NUM})")
 _WORD_BEFORE = re.compile(r"[\w)]+$")
 # a cell that is a number and nothing else (its digits split one way only: `\d+\.?\d*` tried every split
 # of a long run of them)
@@ -231,9 +233,12 @@ def plain_text(line: str) -> str:
 def unwrap_numbers(line: str) -> str:
     """The line with each reading printed as its holder (`tensor(0.41, device='cuda:0')`) as the bare
     number, so a `name=value` pair reads it; likewise a reading printed as a list of one (MindSpore's
-    `Train Loss: [2.341]`, Paddle's `loss: [0.6301036]`, MT-DNN's `Training Loss - [1.63923]`)."""
+    `Train Loss: [2.341]`, Paddle's `loss: [0.6301036]`, MT-DNN's `Training Loss - [1.63923]`), and a
+    share printed with its sum (Pointnet's `Test Accuracy: 2427457/2555718 = 0.9498`) as its result."""
     if "(" in line:
         line = _WRAPPED.sub(r"\1", line)
+    if "=" in line:
+        line = _WORKED_OUT.sub(r"\1", line)
     return _LISTED.sub(_unlisted, line) if "[" in line else line
 
 

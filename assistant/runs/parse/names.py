@@ -107,6 +107,9 @@ COST_TOKENS = {"timing", "time", "throughput", "duration", "elapsed", "eta", "mf
 _TIMED = {"batch", "reader", "ips"}
 # A source file in a logger's prefix: DeepSpeed's `[loss_scaler.py:188:update_scale]` is no `loss` of 188.
 SOURCE_TOKENS = {"py", "cpp", "cc", "cu", "hpp", "java", "rs"}
+# The best reading so far (`Best Instance Accuracy`, `best_val_loss`, `val_best_loss`): a running record
+# of another curve, flat by design, no reading of its own.
+BEST_TOKENS = {"best"}
 
 _SPLIT = re.compile(r"[/_\-.\s:()\[\]{},]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z][a-z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[a-z])(?=[A-Z]{2})")
@@ -203,7 +206,9 @@ def is_metric_name(name: str) -> bool:
     return (
         bool(toks)
         and any(t in METRIC_TOKENS for t in toks)
-        and not any(t in SETTING_TOKENS or t in COST_TOKENS or t in SOURCE_TOKENS for t in toks)
+        and not any(
+            t in SETTING_TOKENS or t in COST_TOKENS or t in SOURCE_TOKENS or t in BEST_TOKENS for t in toks
+        )
         and not ("cost" in toks and any(t in _TIMED for t in toks))
     )
 
