@@ -1,6 +1,7 @@
 """The detectors' rules on the shapes that separate a finding from noise and from one another: where
 progress is measured from, a log that begins mid-training, a curve that never came down, spikes and
-jumps the loss comes back from, a GAN's two losses, blow-ups in one run of several."""
+jumps the loss comes back from, a GAN's two losses, blow-ups in one run of several, a classifier at
+chance."""
 
 from __future__ import annotations
 
@@ -274,3 +275,20 @@ def test_single_batches_scattering_by_decades_near_zero_are_not_unstable():
     assert _kinds(steps_log(near)) == ["healthy"]
     far = [max(0.5 * np.exp(-i / 4), 0.2) * 10 ** rng.normal(0, 0.45) for i in range(66)]
     assert _kinds(steps_log(far)) == ["unstable"]
+
+
+def test_a_classifier_at_chance_is_underfitting_not_a_plateau():
+    # Time-Series-Library's iTransformer on four classes: the loss falls 2.9 -> 1.39 in seven epochs,
+    # then sits at ln 4 = 1.386 with accuracy 0.251 for ninety: it learned the prior and nothing more
+    rng = np.random.default_rng(7)
+    losses = [1.386 + 1.5 * np.exp(-e / 1.5) for e in range(100)]
+    lines = [
+        f"Epoch: {e + 1}, Steps: 13 | Train Loss: {t + rng.normal(0, 0.005):.3f} Vali Loss: {t:.3f} "
+        f"Vali Acc: {0.247 + 0.004 * (e % 2):.3f}"
+        for e, t in enumerate(losses)
+    ]
+    found = detect(parse_run("\n".join(lines)))
+    assert [f.kind for f in found] == ["underfitting"] and found[0].details["classes"] == 4
+    # the same loss beside an accuracy that learned (0.9) is no guess: ln 4 is then a coincidence
+    learned = [line.replace("Vali Acc: 0.2", "Vali Acc: 0.9") for line in lines]
+    assert "underfitting" not in [f.kind for f in detect(parse_run("\n".join(learned)))]

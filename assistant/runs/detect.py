@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from assistant.runs.blowups import climbing, held_out_holds, jump, nonfinite, step_explosion
+from assistant.runs.chance import at_chance
 from assistant.runs.curves import (
     Axis,
     Curve,
@@ -218,7 +219,7 @@ def _underfitting(
     Without a held-out curve, a training score (accuracy, AUROC) that clearly improves says it learns."""
     if tr is None or len(tr) < th.min_points or starts_late(run):
         return None
-    if frozen := _frozen_accuracy(run, held, th):
+    if frozen := _frozen_accuracy(run, held, th) or at_chance(run, th):
         return frozen
     progress, level, start = _progress(tr, th)
     held = [h for h in held if len(h) >= th.min_points]
@@ -308,8 +309,10 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
             )
             if f
         ]
-        if len(found) == 2 and tr is not None and _never_fell(tr, th):
-            found = found[1:]  # a curve that never came down did not level off: it never learned
+        if len(found) == 2 and tr is not None and (_never_fell(tr, th) or found[1].details.get("chance")):
+            found = found[
+                1:
+            ]  # a curve that never came down (or only to chance) did not level off: it never learned
         elif len(found) == 2 and "lr_gone_at" in found[0].details:
             found = found[:1]  # it learned until its learning rate vanished: the schedule stopped it
     found = found or [_healthy(tr, va, run, th, judged=what is not None)]

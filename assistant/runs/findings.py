@@ -77,6 +77,9 @@ class Thresholds:
     for a while (a blow-up of `explode_factor` that lands above the start counts wherever it is)."""
     unstable_noise: float = 0.3
     unstable_reversals: float = 0.25
+    chance_share: float = 0.03
+    """A classifier at chance (chance.py): over its last stretch, accuracy within this share of 1/K
+    and its loss within this share of ln K, for the same number of classes K."""
     plateau_window: float = 1 / 3
     """Plateau: over the last third of the run the training trend improves by less than
     `plateau_floor`, or by less than `plateau_gain` and less than three standard errors of the window
