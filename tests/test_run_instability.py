@@ -1,5 +1,5 @@
 """The unstable rule on the shapes that separate instability from a run's normal noise: a blow-up the
-run came back from (even in its first tenth), an agent's single-episode returns leaping as it learns,
+run came back from (even in its first tenth, or slowly, over decades), an agent's single-episode returns leaping as it learns,
 a training loss near zero whose single batches scatter (and a validation loss there that is unstable)."""
 
 from __future__ import annotations
@@ -93,3 +93,24 @@ def test_a_validation_loss_jumping_fivefold_near_zero_is_unstable_though_single_
     assert "unstable" in [f.kind for f in found]
     assert "validation loss never settles" in next(f.evidence for f in found if f.kind == "unstable")
     assert _kinds(_epochs(train, calm)) == ["healthy"]
+
+
+def test_a_blow_up_learned_back_from_slowly_is_unstable_not_diverged():
+    # PaiNN on QM9: the loss falls from 4e11 to 0.02 by epoch 30, jumps to 1e12 at epoch 31, and takes
+    # thirty epochs of decades to come back under 0.02: all it learned was lost for a while
+    def loss(e: int) -> float:
+        return (
+            4e11 * 10 ** (-0.45 * e)
+            if e < 30
+            else 1e12 * 10 ** (-0.5 * (e - 30))
+            if e < 58
+            else 0.02 * 0.97 ** (e - 57)
+        )
+
+    text = "\n".join(f"Epoch [{e + 1}/100], Train Loss: {loss(e):.4f}" for e in range(100))
+    assert _kinds(text) == ["unstable"]
+    # the same jump never learned back from is a blow-up
+    stuck = "\n".join(
+        f"Epoch [{e + 1}/100], Train Loss: {loss(e) if e < 30 else 1e12:.4f}" for e in range(100)
+    )
+    assert "diverged" in _kinds(stuck)

@@ -51,7 +51,8 @@ def nonfinite(run: Run) -> Finding | None:
 
 
 def step_explosion(run: Run, th: Thresholds) -> Finding | None:
-    """A loss blown up inside one epoch is averaged away per epoch: look at the steps themselves."""
+    """A loss blown up inside one epoch is averaged away per epoch: look at the steps themselves. Not
+    one that later went below its best before the blow-up: it recovered (the unstable rule's)."""
     if "train_loss" not in run.table:
         return None
     rows = run.table[np.isfinite(run.table["train_loss"].to_numpy(dtype=float))]
@@ -64,6 +65,9 @@ def step_explosion(run: Run, th: Thresholds) -> Finding | None:
     )
     if not len(over):
         return None
+    at = int(over[0])
+    if at + 1 < len(y) and float(np.min(y[at + 1 :])) < float(np.min(y[:at])):
+        return None  # it learned its way back below its best before: a blow-up it recovered from (unstable)
     where = _where(rows.iloc[int(over[0])], int(rows.index[int(over[0])]), step_first=True)
     return Finding(
         "diverged",
@@ -78,7 +82,9 @@ def _jumps(c: Curve, th: Thresholds) -> Iterator[tuple[int, bool]]:
     """(index, came back) of each point that jumps to `explode_factor` times both its previous value
     and its best so far, landing at `jump_start_share` of the run's start or higher. It came back when
     the curve is within twice where it was in the next `jump_recovery` points (on a curve read on a
-    log scale, a loss near zero whose single batches scatter by decades, within its own scatter)."""
+    log scale, a loss near zero whose single batches scatter by decades, within its own scatter), or
+    later went below its best before the jump: a blow-up it took a while to learn its way out of (a
+    loss at 0.02 jumping to 1e12 and back under 0.02 thirty epochs on) is no divergence either."""
     y = np.array([c.value(v) for v in c.y])
     best = np.minimum.accumulate(y)
     start = c.value(first_level(c))  # the untrained level
@@ -87,7 +93,8 @@ def _jumps(c: Curve, th: Thresholds) -> Iterator[tuple[int, bool]]:
         if best[i - 1] > 0 and y[i] > max(th.explode_factor * before, th.jump_start_share * start):
             after = y[i + 1 : i + 1 + th.jump_recovery]
             back = before * (max(2.0, 10 ** (th.noise_widths * c.noise)) if c.log else 2.0)
-            yield i, bool(len(after) and after.min() <= back)
+            relearned = i + 1 < len(y) and float(np.min(y[i + 1 :])) < best[i - 1]
+            yield i, bool(len(after) and after.min() <= back) or relearned
 
 
 def jump(tr: Curve | None, th: Thresholds) -> Finding | None:
