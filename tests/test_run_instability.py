@@ -1,6 +1,7 @@
 """The unstable rule on the shapes that separate instability from a run's normal noise: a blow-up the
-run came back from (even in its first tenth, or slowly, over decades), an agent's single-episode returns leaping as it learns,
-a training loss near zero whose single batches scatter (and a validation loss there that is unstable)."""
+run came back from (even in its first tenth, or slowly, over decades), an agent's single-episode
+returns leaping as it learns, a training loss near zero whose single batches scatter (and a validation
+loss there that is unstable)."""
 
 from __future__ import annotations
 
