@@ -163,8 +163,8 @@ def test_names_are_found_where_a_search_from_every_start_finds_them():
     from each run's first start only (linear in the line's length; every start took the square of
     it): the same matches, on random lines built from the pieces those patterns care about, half of
     them holding such a run."""
-    from assistant.runs.parse.console import _BARE, _BARE_START
     from assistant.runs.parse.lines import PAIR, named_matches, pairs
+    from assistant.runs.parse.readings import _BARE, _BARE_START
 
     pieces = [*"aZk_-./()=: \t1.5e", " is ", "loss", "acc@1", "ppl", "train ", "_loss ", "nan", "0.3"]
     pieces += ["\u212a", "\u017f", "val ", "tensor(", "(seg loss 0.5)", "%|"]  # K and s to IGNORECASE

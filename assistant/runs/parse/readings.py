@@ -1,0 +1,183 @@
+"""The readings one console line holds, whatever its layout: `name: value` and `name=value` pairs,
+a name and its number with no separator (`train loss 1.27`), cells between pipes or commas, a JSON
+object inside the line, the stage each reading is of (a tag, a word before its name, a held-out name
+earlier in the line), and what is no reading (a line of the best readings so far). The console reader
+(console.py) keeps the state across lines."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+from assistant.runs.parse.inlinejson import json_values
+from assistant.runs.parse.lines import (
+    AT_AXIS,
+    EPOCH,
+    NUM,
+    STAGE_TAGS,
+    TAG,
+    WORD,
+    carried_stages,
+    named_matches,
+    pairs,
+)
+from assistant.runs.parse.names import (
+    BEST_TOKENS,
+    DISCRIMINATOR,
+    GENERATOR,
+    TEST,
+    TRAIN,
+    VAL,
+    is_metric_name,
+    role,
+    stage_of,
+    tokens,
+)
+from assistant.runs.parse.table import logged
+
+# `loss 0.41` in a | cell, also with a remark after it (llm.c's `loss 3.28 (+nanz)`)
+# (the name's words each end in a character, so the blanks before the number are the `\s+`'s alone:
+# `[\w./ ]*?` could end anywhere in a run of them, the square of its length)
+_SPACED = re.compile(rf"^\s*([A-Za-z][\w./]*(?: +[\w./]+)*?)\s+({NUM})\s*(?:\(.*\))?\s*$", re.IGNORECASE)
+# `train loss 1.27 (seg loss 0.55)` anywhere: no separator, so only a loss (TF1's `training avg cost
+# 22.6` too) or accuracy by its name
+_BARE = re.compile(
+    rf"(?<![\w./-])((?:{WORD}[ \t]+){{0,2}}(?:[A-Za-z][\w.-]*[_.-])?"
+    rf"(?:loss|cost|acc(?:@[15])?|accuracy|perplexity|ppl))[ \t]+({NUM})",
+    re.IGNORECASE,
+)
+_BARE_START = re.compile(r"(?<![\w./-])[A-Za-z]", re.IGNORECASE)
+
+_IDENTIFIER = re.compile(r"[A-Za-z][\w./-]*")  # one word: a name written as a cell of its own
+_BEST_WORD = re.compile(r"\bbest\b", re.IGNORECASE)
+# the plain words that run into a name, a whole word first
+_WORDS_BEFORE = re.compile(r"(?<![A-Za-z0-9_.:=/-])(?:[A-Za-z]+ +){1,3}$")
+_DASHED = re.compile(rf"([A-Za-z][\w./]*)\s+-\s+({NUM})")  # a cell `name - value`
+_STAGE_WORDS = TRAIN | VAL | TEST
+_SHARE_DONE = re.compile(r"%(?:\||\s*\d+/\d+)")  # a bar's share done: `100%|███`, `100% 79/79 [`
+
+# words that precede a name in prose or in a log's prefix, never part of it
+_PROSE = {
+    "the", "a", "an", "is", "was", "of", "at", "on", "for", "with", "and", "current", "new", "now",
+    "info", "debug", "warning", "warn", "critical", "notice", "log", "logger", "root", "main", "epoch",
+    "step", "iter", "iteration", "batch",
+}  # fmt: skip
+
+
+def _percent_named(name: str, segment: str, end: int) -> str:
+    """A stage's name alone over a percentage on an epoch's line (`Epoch: 001/050 | Train: 51.69% |
+    Validation: 52.44%`, as Raschka's course prints each epoch) names that stage's accuracy: the share
+    it got right. Not a progress bar's share done (`Validation: 100% 79/79 [`), nor a split's size."""
+    toks = tokens(name)
+    if (
+        toks
+        and set(toks) <= _STAGE_WORDS
+        and segment.startswith("%", end)
+        and EPOCH.search(segment)
+        and not _SHARE_DONE.match(segment, end)
+    ):
+        return f"{name} accuracy"
+    return name
+
+
+def _name(raw: str) -> str:
+    """The metric name in a matched `words: value`: its last word and the words before it that are
+    not prose (`Train Loss` stays; `the model loss` is `loss`)."""
+    words = raw.split()
+    while len(words) > 1 and words[-1].lower() in _PROSE:  # `Validation loss is: 0.66`
+        words.pop()
+    kept = [words[-1]]
+    for word in reversed(words[:-1]):
+        if word.lower() in _PROSE or not tokens(word):
+            break
+        kept.insert(0, word)
+    return " ".join(kept)
+
+
+def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], dict[str, float]]:
+    """(metrics, axes) of a line: axes are an epoch or step written inside a JSON object. A line whose
+    tags name several stages (ESPnet's `1epoch results: [train] loss=…, [valid] loss=…, acc=…`) is
+    read part by part, each part in its tag's stage."""
+    staged = [(m.start(), tag) for m in TAG.finditer(segment) if (tag := STAGE_TAGS.get(m.group(1).lower()))]
+    if len({tag for _, tag in staged}) > 1:
+        metrics: dict[str, float] = {}
+        cuts = [0, *(at for at, _ in staged[1:]), len(segment)]
+        for (lo, hi), (_, tag) in zip(itertools.pairwise(cuts), staged, strict=True):
+            metrics.update(line_readings(segment[lo:hi], tag)[0])
+        return metrics, {}
+    found: dict[str, float] = {}
+    axes: dict[str, float] = {}
+    if (obj := json_values(segment)) is not None:
+        for k, v in obj.items():
+            if (r := role(k)) != "metric":
+                axes[r] = v
+            else:
+                found[k] = v
+        if not any(is_metric_name(k) for k in found):
+            axes = {}  # counters and no reading: settings printed (Keras' `{'epochs': 30, 'steps': 1719}`)
+    else:
+        segment = AT_AXIS.sub("", segment, count=1)
+        found = {}
+        for m in pairs(segment):
+            if segment.startswith("%|", m.end()):
+                continue  # a progress bar's share done (`Map:  40%|███`)
+            name = _percent_named(_name(m.group(1)), segment, m.end())
+            found[_staged_before(segment, m.start(1), name)] = logged(m.group(2))
+        for m in named_matches(_BARE, _BARE_START, segment, not_in_last="/()"):
+            found.setdefault(_name(m.group(1)), logged(m.group(2)))
+        if "|" in segment:
+            for cell in segment.split("|"):
+                m = _SPACED.match(cell)
+                if m:
+                    found.setdefault(_name(m.group(1).strip()), logged(m.group(2)))
+        if "," in segment:  # `epoch 1, phase train, step 10, loss_train, 0.838`: a name, then its value
+            cells = [c.strip() for c in segment.split(",")]
+            for name, value in itertools.pairwise(cells):
+                if _IDENTIFIER.fullmatch(name) and is_metric_name(name) and re.fullmatch(NUM, value):
+                    found.setdefault(name, logged(value))
+            for cell in cells:  # segmentation_models' bars: `…3.5it/s, dice_loss - 0.2156, iou_score - 0.66]`
+                if (m := _DASHED.fullmatch(cell.strip("[]"))) and is_metric_name(m.group(1)):
+                    found.setdefault(m.group(1), logged(m.group(2)))
+    found = _networks_named(found)
+    if found and set(tokens(next(iter(found)))) & BEST_TOKENS:
+        # a line of the best readings so far (`Best Instance Accuracy: 0.9, Class Accuracy: 0.8`)
+        return {}, axes
+    metrics = {}
+    # a JSON object's keys have no reading order: a stage word carries over only in text
+    carried = {} if stage or obj is not None else carried_stages([k for k in found if is_metric_name(k)])
+    for k, v in found.items():
+        if is_metric_name(k):
+            held = stage or carried.get(k)
+            metrics[f"{held}/{k}" if held and not stage_of(k) else k] = v
+    return metrics, axes
+
+
+def until_best(text: str) -> str:
+    """The text before the word `best`: a counter after it names when the best was, not when the line
+    was written (detectron2's `… better than last best score 0.06269 @ iteration 241.`, `best val_loss
+    0.3 at epoch 12`)."""
+    m = _BEST_WORD.search(text)
+    return text[: m.start()] if m else text
+
+
+def _staged_before(segment: str, start: int, name: str) -> str:
+    """A name whose stage word is among the words before the three a name holds (Pointnet's `eval
+    point avg class IoU: 0.47`): the name in that stage. Only words that run straight into the name
+    (no separator between) count."""
+    if stage_of(name) or not (m := _WORDS_BEFORE.search(segment, max(0, start - 64), start)):
+        return name
+    stages = [
+        STAGE_TAGS.get(w.lower()) or ("test" if w.lower() in TEST else None) for w in m.group(0).split()
+    ]
+    return next((f"{stage}/{name}" for stage in reversed(stages) if stage), name)
+
+
+def _networks_named(found: dict[str, float]) -> dict[str, float]:
+    """A GAN's losses named by their networks alone (an SGAN's bar: `D=2.289, G=0.014`; CycleGAN's
+    `D_A=0.2 G_B=0.6`): when a line names a discriminator and a generator so, each value is that
+    network's loss. One such name alone (`d=3`) is no reading."""
+    nets = {k for k in found if (toks := set(tokens(k))) and toks <= DISCRIMINATOR | GENERATOR | {"a", "b"}}
+    named = [set(tokens(k)) for k in nets]
+    if not (any(t & DISCRIMINATOR for t in named) and any(t & GENERATOR for t in named)):
+        return found
+    return {(f"{k} loss" if k in nets else k): v for k, v in found.items()}
