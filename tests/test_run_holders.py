@@ -184,3 +184,23 @@ def test_the_best_so_far_is_no_reading_and_its_counter_is_not_the_lines():
     run = parse_run("\n".join(lines))
     steps = run.table["step"].dropna()
     assert len(steps) == 30 and steps.is_monotonic_increasing
+
+
+def test_names_courses_and_papers_abbreviate_are_read():
+    # Andrew Ng's courses: `Cost after epoch 5: 0.41` (the name, when it was read, its value)
+    costs = falling(20, 1.9, 0.18)
+    run = parse_run("\n".join(f"Cost after epoch {5 * i}: {c:.6f}" for i, c in enumerate(costs)))
+    assert run.table["train_loss"].tolist() == [round(c, 6) for c in costs]
+    assert run.table["epoch"].diff().dropna().eq(5).all()  # its counter is the epoch
+    # a loop printing each stage's name alone beside its loss: `| train 0.256 | val 0.094 | lr 8e-05`
+    line = "Epoch {e:>3}/60 | train {t:.5f} | val {v:.5f} | lr 8.33e-05"
+    text = "\n".join(line.format(e=e + 1, t=t, v=t / 3) for e, t in enumerate(falling(20, 0.26, 0.075)))
+    assert parse_run(text).sources == {"train_loss": "train loss", "val_loss": "val loss", "lr": "lr"}
+    # Jeff Heaton's course: `tloss: 0.60, vloss: 0.54`; SincNet's `loss_tr` / `loss_te` (train / test)
+    text = "\n".join(f"Epoch: {e}, tloss: {t:.4f}, vloss: {t - 0.05:.4f}" for e, t in enumerate(falling(12)))
+    assert {"train_loss", "val_loss"} <= set(parse_run(text).metrics)
+    text = "\n".join(
+        f"epoch {8 * e}, loss_tr={t:.6f} err_tr={t / 6:.6f} loss_te={t + 0.4:.6f} err_te={t / 5:.6f}"
+        for e, t in enumerate(falling(12, 5.5, 0.1))
+    )
+    assert {"train_loss", "val_loss", "train_err", "val_err"} <= set(parse_run(text).metrics)

@@ -27,7 +27,7 @@ EPOCH_COLUMNS = {"epoch", "epochs", "num_epoch", "epch"}
 TRAIN = {"train", "training", "tr", "trn"}
 # `vali`: Informer, Autoformer; `evaluate`: PARL's `evaluate_rewards_mean`
 VAL = {"val", "valid", "validation", "eval", "evaluation", "dev", "vali", "evaluate"}
-TEST = {"test", "testing"}
+TEST = {"test", "testing", "te"}  # `te`: beside `tr` (SincNet's `loss_tr`, `loss_te`, `err_te`)
 # a record's field or a table's column that says its stage (mmdetection's `"mode": "val"`,
 # fastprogress' `train` column of `train`/`eval`)
 STAGE_FIELDS = ("mode", "phase", "split", "stage")
@@ -44,7 +44,8 @@ LOSS = {"loss", "nll", "ce", "crossentropyloss", "logloss", "cost"}  # CatBoost 
 ACC = {"acc", "accuracy", "acc1"}  # timm/DeiT log top-1 accuracy as acc1 (top-5, acc5, is its own)
 LR = {"lr", "learningrate"}
 # Whole names some trainers abbreviate (llm.c / modded-nanogpt write `s:120 trl:3.28` and `tel:3.27`).
-ALIASES = {"trl": "train loss", "tel": "eval loss"}
+# Jeff Heaton's course loops print `tloss: 0.60, vloss: 0.54`.
+ALIASES = {"trl": "train loss", "tel": "eval loss", "tloss": "train loss", "vloss": "val loss"}
 # Readings where higher is better: a curve of them is judged on its complement (1 - accuracy).
 HIGHER_BETTER = ACC | {
     "f1", "auc", "precision", "recall", "dice", "iou", "miou", "bleu", "rouge", "top1", "top5", "map",

@@ -52,6 +52,13 @@ _IDENTIFIER = re.compile(r"[A-Za-z][\w./-]*")  # one word: a name written as a c
 _BEST_WORD = re.compile(r"\bbest\b", re.IGNORECASE)
 # the plain words that run into a name, a whole word first
 _WORDS_BEFORE = re.compile(r"(?<![A-Za-z0-9_.:=/-])(?:[A-Za-z]+ +){1,3}$")
+# a name that says when it was read, then its value: Andrew Ng's courses' `Cost after iteration 100:
+# 0.69`, `Cost after epoch 5: 0.41` (the counter is read as the line's epoch or step)
+_NAMED_AT = re.compile(
+    rf"^\s*([A-Za-z][A-Za-z ]{{0,30}}?)\s+(?:after|at|in)\s+(?:epoch|iteration|iter|step)\s+\d+"
+    rf"\s*[:=]\s*({NUM})",
+    re.IGNORECASE,
+)
 _DASHED = re.compile(rf"([A-Za-z][\w./]*)\s+-\s+({NUM})")  # a cell `name - value`
 _STAGE_WORDS = TRAIN | VAL | TEST
 _SHARE_DONE = re.compile(r"%(?:\||\s*\d+/\d+)")  # a bar's share done: `100%|███`, `100% 79/79 [`
@@ -127,9 +134,15 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
             found.setdefault(_name(m.group(1)), logged(m.group(2)))
         if "|" in segment:
             for cell in segment.split("|"):
-                m = _SPACED.match(cell)
-                if m:
-                    found.setdefault(_name(m.group(1).strip()), logged(m.group(2)))
+                if m := _SPACED.match(cell):
+                    name = _name(m.group(1).strip())
+                    # a stage's name alone in a cell of its own is that stage's loss (`| train 0.256 | val
+                    # 0.094 | lr 8e-05`): the one reading a loop prints for each stage without naming it
+                    found.setdefault(
+                        f"{name} loss" if name.lower() in _STAGE_WORDS else name, logged(m.group(2))
+                    )
+        if m := _NAMED_AT.match(segment):  # `Cost after epoch 5: 0.41`: the name, its counter, its value
+            found.setdefault(_name(m.group(1)), logged(m.group(2)))
         if "," in segment:  # `epoch 1, phase train, step 10, loss_train, 0.838`: a name, then its value
             cells = [c.strip() for c in segment.split(",")]
             for name, value in itertools.pairwise(cells):
