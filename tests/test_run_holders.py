@@ -204,3 +204,15 @@ def test_names_courses_and_papers_abbreviate_are_read():
         for e, t in enumerate(falling(12, 5.5, 0.1))
     )
     assert {"train_loss", "val_loss", "train_err", "val_err"} <= set(parse_run(text).metrics)
+
+
+def test_a_rankings_metrics_at_k_and_a_stages_grouped_readings_are_read():
+    # ReChorus: `Epoch 3  loss=0.41 [1.8 s]  dev=(HR@5:0.2797,NDCG@5:0.1831) test=(HR@5:0.24,NDCG@5:0.15)`
+    lines = [
+        f"INFO:root:Epoch {e + 1:<5} loss={t:.4f} [1.8 s]\t dev=(HR@5:{0.5 - t / 4:.4f},"
+        f"NDCG@5:{0.4 - t / 4:.4f}) test=(HR@5:{0.45 - t / 4:.4f},NDCG@5:{0.35 - t / 4:.4f}) [0.6 s]"
+        for e, t in enumerate(falling(15, 0.66, 0.03))
+    ]
+    run = parse_run("\n".join(lines))
+    assert {"val_ndcg_5", "test_ndcg_5"} <= set(run.metrics) and "train_ndcg_5" not in run.metrics
+    assert run.sources["val_ndcg_5"] == "dev NDCG@5"

@@ -33,7 +33,7 @@ _WORD_BEFORE = re.compile(r"[\w)]+$")
 # a cell that is a number and nothing else (its digits split one way only: `\d+\.?\d*` tried every split
 # of a long run of them)
 NUMBER = re.compile(r"^[-+]?(\d+(?:\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
-_NAME_CHAR = r"[\w./()-]"  # what a name goes on with, after its first letter
+_NAME_CHAR = r"[\w./()@-]"  # what a name goes on with, after its first letter (`NDCG@10`)
 WORD = rf"[A-Za-z]{_NAME_CHAR}*"
 # `loss: 0.41`, `loss=0.41`, `avg loss so far is 0.41`
 PAIR = re.compile(

@@ -51,6 +51,7 @@ HIGHER_BETTER = ACC | {
     "f1", "auc", "precision", "recall", "dice", "iou", "miou", "bleu", "rouge", "top1", "top5", "map",
     "map50", "map75", "ap", "ap50", "ap75", "cos", "cosine", "similarity", "r2", "reward", "rew",
     "return", "ret", "acc5", "auroc", "success", "ndcg", "aucpr", "psnr", "ssim",
+    "hr", "hit", "mrr",  # a ranking's hit ratio (`HR@10`) and mean reciprocal rank
     "score↑",  # a score the log does not name, seen to go up (CatBoost's verbose lines: toolshapes)
 }  # fmt: skip
 # Scores without a ceiling, though their readings fall under 100 (PSNR, in decibels): judged on their
@@ -136,7 +137,8 @@ def tokens(name: str) -> tuple[str, ...]:
     text = ALIASES.get(name.strip().lower(), name.strip())
     text = text.replace("learning_rate", "learningrate").replace("learning rate", "learningrate")
     text = text.replace("LearningRate", "learningrate").replace("CrossEntropyLoss", "crossentropyloss")
-    text = re.sub(r"@(\d)", r"\1", text)  # the PyTorch ImageNet example's `Acc@1`, `Acc@5`: acc1, acc5
+    # the PyTorch ImageNet example's `Acc@1`, `Acc@5`: acc1, acc5; a ranking's `NDCG@10`: ndcg at 10
+    text = re.sub(r"(?i)(?<=acc)@(\d)", r"\1", text).replace("@", " ")
     return tuple(_PLURALS.get(t, t) for t in _SPLIT.split(_CAMEL.sub(" ", text).lower()) if t)
 
 

@@ -59,6 +59,9 @@ _NAMED_AT = re.compile(
     rf"\s*[:=]\s*({NUM})",
     re.IGNORECASE,
 )
+# a stage's readings grouped after its name: ReChorus' `dev=(HR@5:0.2797,NDCG@5:0.1831) test=(…)`
+_STAGE_GROUP = re.compile(r"\b(train|dev|val|valid|test)=\(([^()]{1,400})\)", re.IGNORECASE)
+_GROUPED = re.compile(rf"([A-Za-z][\w@.]*)\s*:\s*({NUM})")
 _DASHED = re.compile(rf"([A-Za-z][\w./]*)\s+-\s+({NUM})")  # a cell `name - value`
 _STAGE_WORDS = TRAIN | VAL | TEST
 _SHARE_DONE = re.compile(r"%(?:\||\s*\d+/\d+)")  # a bar's share done: `100%|███`, `100% 79/79 [`
@@ -112,6 +115,7 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
         for (lo, hi), (_, tag) in zip(itertools.pairwise(cuts), staged, strict=True):
             metrics.update(line_readings(segment[lo:hi], tag)[0])
         return metrics, {}
+    segment = _STAGE_GROUP.sub(_ungrouped, segment)
     found: dict[str, float] = {}
     axes: dict[str, float] = {}
     if (obj := json_values(segment)) is not None:
@@ -163,6 +167,11 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
             held = stage or carried.get(k)
             metrics[f"{held}/{k}" if held and not stage_of(k) else k] = v
     return metrics, axes
+
+
+def _ungrouped(m: re.Match[str]) -> str:
+    """`dev=(HR@5:0.28,NDCG@5:0.18)` as `dev HR@5: 0.28, dev NDCG@5: 0.18`: each reading in its stage."""
+    return ", ".join(f"{m.group(1)} {name}: {value}" for name, value in _GROUPED.findall(m.group(2)))
 
 
 def until_best(text: str) -> str:
