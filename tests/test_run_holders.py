@@ -7,6 +7,7 @@ reading so far, which is a record of another curve, not one of its own."""
 from __future__ import annotations
 
 from assistant.runs import detect, parse_run
+from assistant.runs.parse.readings import line_readings
 from tests.run_helpers import falling
 
 
@@ -148,6 +149,11 @@ def test_an_epoch_announced_again_opens_a_new_print_of_its_readings():
     )
     run = parse_run(barred)
     assert len(run.table) == 15 and run.table["train_loss"].tolist() == [round(t, 4) for t in losses]
+    # another line naming the epoch (`Epoch 1 done, saving checkpoint`) is no announcement of it
+    banner = "\n".join(
+        f"Epoch {e}/15\nloss: {t:.3f}\nEpoch {e} done, saving\nloss: {t:.3f}" for e, t in enumerate(losses)
+    )
+    assert len(parse_run(banner).table) == 15
 
 
 def test_the_best_so_far_is_no_reading_and_its_counter_is_not_the_lines():
@@ -184,11 +190,21 @@ def test_the_best_so_far_is_no_reading_and_its_counter_is_not_the_lines():
     run = parse_run("\n".join(lines))
     steps = run.table["step"].dropna()
     assert len(steps) == 30 and steps.is_monotonic_increasing
+    # a line that only mentions a best keeps its readings, and its own epoch
+    assert line_readings("best epoch: 3, val loss: 0.41, val acc: 0.9", None)[0] == {
+        "val loss": 0.41,
+        "val acc": 0.9,
+    }
+    text = "\n".join(
+        f"{'New best model! ' * (e % 2)}Epoch {e + 1} loss: {t:.3f}" for e, t in enumerate(falling(8))
+    )
+    assert parse_run(text).table["epoch"].tolist() == list(range(1, 9))
 
 
 def test_names_courses_and_papers_abbreviate_are_read():
     # Andrew Ng's courses: `Cost after epoch 5: 0.41` (the name, when it was read, its value)
     costs = falling(20, 1.9, 0.18)
+    assert line_readings("Cost at iteration 100: 0.69", None)[0] == {"Cost": 0.69}
     run = parse_run("\n".join(f"Cost after epoch {5 * i}: {c:.6f}" for i, c in enumerate(costs)))
     assert run.table["train_loss"].tolist() == [round(c, 6) for c in costs]
     assert run.table["epoch"].diff().dropna().eq(5).all()  # its counter is the epoch
@@ -216,3 +232,10 @@ def test_a_rankings_metrics_at_k_and_a_stages_grouped_readings_are_read():
     run = parse_run("\n".join(lines))
     assert {"val_ndcg_5", "test_ndcg_5"} <= set(run.metrics) and "train_ndcg_5" not in run.metrics
     assert run.sources["val_ndcg_5"] == "dev NDCG@5"
+    # HR@10, top@1 are metrics; COCO's `mAP@0.5:0.95` is no name with a value inside it
+    assert line_readings("HR@10: 0.61 top@1: 0.7 loss: 0.2", None)[0] == {
+        "HR@10": 0.61,
+        "top@1": 0.7,
+        "loss": 0.2,
+    }
+    assert line_readings("mAP@0.5: 0.61, mAP@0.5:0.95: 0.42", None)[0] == {}

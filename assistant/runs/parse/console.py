@@ -55,8 +55,8 @@ from assistant.runs.parse.names import (
     tokens,
 )
 from assistant.runs.parse.pipetable import PipeTable
-from assistant.runs.parse.readings import line_readings, until_best
-from assistant.runs.parse.restarts import OpeningLines
+from assistant.runs.parse.readings import line_readings, without_best_counter
+from assistant.runs.parse.restarts import OpeningLines, shape_of
 from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, finish, logged
 from assistant.runs.parse.toolshapes import ToolLines
 from assistant.runs.parse.unnamed import NUMBERS_ONLY, UNNAMED, bare_numbers
@@ -105,8 +105,8 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     last_stage: str | None = None
     carry = StageCarry()  # the stage lines that say none take from a line or a heading before them
     ending = RunEnd()
-    heard = False  # the epoch was announced by a line of its own (`Epoch 3/20`), not beside readings
-    row_heard = False  # ...when the last row was added
+    heard: str | None = None  # the line that announced the epoch on its own (`Epoch 3/20`), as a shape
+    row_heard: str | None = None  # ...when the last row was added
     reopened = False  # an epoch the last row was announced with is announced again since its last reading
     for line in joined_dicts(lines):
         line = unquote_readings(unwrap_numbers(plain_text(line)))
@@ -116,7 +116,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
         if stage is None and _SUMMARY.match(message):
             stage = last_stage  # ` * Acc@1 76.1 Acc@5 92.9` sums up the evaluation lines before it
         last_stage = stage
-        counted = until_best(message)
+        counted = without_best_counter(message)
         named_epoch = EPOCH.search(counted)
         at_axis = bool(named_epoch or STEP.search(counted))
         other_epoch = bool(named_epoch) and float(named_epoch.group(1)) != epoch
@@ -149,11 +149,13 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             readings += len(values)
             ending.feed(segment, read, cols)
             ending.rename(values)
+            own = without_best_counter(segment)  # the counters that say when the line was written
+            named = EPOCH.search(own)
             if "epoch" in axes:
-                epoch, heard = axes["epoch"], False
-            elif (m := EPOCH.search(until_best(segment))) and not _CALLBACK.match(segment):
-                epoch, heard = float(m.group(1)), not values
-            s = STEP.search(until_best(segment)) if "step" not in axes else None
+                epoch, heard = axes["epoch"], None
+            elif named and not _CALLBACK.match(segment):
+                epoch, heard = float(named.group(1)), None if values else shape_of(segment)
+            s = STEP.search(own) if "step" not in axes else None
             step = axes.get("step", float(s.group(1)) if s else None)
             if ep := _EPISODE.search(segment):  # an agent's episodes: its axis, and a score is its return
                 step = float(ep.group(1)) if step is None and "epoch" not in axes else step
@@ -163,16 +165,17 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 opening.feed(segment, read, cols.n)
             read = read or not settings
             if not values:
-                # the epoch the last row was announced with, announced again (a script whose epoch
-                # counter is stuck, Keras' `Epoch 1/1` of fit() called in a loop): readings that repeat
-                # the row's are a new print of it. Not an epoch's summary under its heading after the
-                # epoch's own progress bar named it (`Epoch 1: 100%|…` then `Epoch 1` and its readings).
+                # the line the last row's epoch was announced with, printed again for that epoch (a
+                # script whose epoch counter is stuck, Keras' `Epoch 1/1` of fit() called in a loop):
+                # readings that repeat the row's are a new print of it. Not another line naming the
+                # epoch (`Epoch 1 done, saving`), nor an epoch's summary under its heading after its
+                # progress bar named it (`Epoch 1: 100%|…` then `Epoch 1` and its readings).
                 reopened = reopened or bool(
                     cols.n
+                    and named
                     and row_heard
-                    and epoch is not None
-                    and row_epoch_key == epoch
-                    and EPOCH.search(segment)
+                    and epoch == row_epoch_key
+                    and shape_of(segment) == row_heard
                 )
                 if step is not None:
                     record_step = step  # the values on the next lines belong to it
@@ -182,6 +185,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 elif not cols.n and NUMBERS_ONLY.match(segment):
                     bare.append([logged(v) for v in re.findall(NUM, segment, re.IGNORECASE)])
                 continue
+            again, reopened = reopened and _repeats(cols, values), False
             if step is None and record_step is not None:
                 if (
                     sum(map(is_metric_name, values)) > 1  # readings printed again, not a setting (`IoU=0.75`)
@@ -229,7 +233,6 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                         cols.update_last(None, values)
                         continue
             held_out = any(stage_of(k) in ("val", "test") for k in values)
-            again, reopened = reopened and _repeats(cols, values), False
             if step is None and epoch is not None and cols.n and row_epoch_key == epoch and not again:
                 own = bar is not None and held_out and bar.group(2) != row_bar  # a held-out bar of its own
                 if bar and (

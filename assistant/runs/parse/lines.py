@@ -33,8 +33,9 @@ _WORD_BEFORE = re.compile(r"[\w)]+$")
 # a cell that is a number and nothing else (its digits split one way only: `\d+\.?\d*` tried every split
 # of a long run of them)
 NUMBER = re.compile(r"^[-+]?(\d+(?:\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
-_NAME_CHAR = r"[\w./()@-]"  # what a name goes on with, after its first letter (`NDCG@10`)
-WORD = rf"[A-Za-z]{_NAME_CHAR}*"
+_NAME_CHAR = r"[\w./()-]"  # what a name goes on with, after its first letter
+# ...and a ranking's cut-off `@10` (`NDCG@10`), not COCO's `mAP@0.5:0.95`, whose digits run on
+WORD = rf"[A-Za-z](?:{_NAME_CHAR}|@\d+(?![\d.]))*"
 # `loss: 0.41`, `loss=0.41`, `avg loss so far is 0.41`
 PAIR = re.compile(
     rf"(?<![A-Za-z0-9.])((?:{WORD}[ \t]+){{0,2}}{WORD})\s*(?:[:=]|[ \t]is[ \t])\s*({NUM})", re.IGNORECASE

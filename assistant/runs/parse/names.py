@@ -92,6 +92,7 @@ METRIC_TOKENS = LOSS | ACC | LR | {
     "lpips", "return", "ret", "acc5", "auroc", "success",  # a goal-reaching agent's success rate
     "ndcg", "aucpr", "score↑", "mape", "rmsle", "msle", "nloglik", "deviance",  # boosting's metrics
     "psnr", "ssim",  # an image restorer's (super-resolution, denoising)
+    "hr", "hit", "mrr",  # a ranking's hit ratio (`HR@10`) and mean reciprocal rank
 }  # fmt: skip
 # Tokens of a setting printed with the log (a config dump), never a reading.
 SETTING_TOKENS = {
@@ -138,7 +139,7 @@ def tokens(name: str) -> tuple[str, ...]:
     text = text.replace("learning_rate", "learningrate").replace("learning rate", "learningrate")
     text = text.replace("LearningRate", "learningrate").replace("CrossEntropyLoss", "crossentropyloss")
     # the PyTorch ImageNet example's `Acc@1`, `Acc@5`: acc1, acc5; a ranking's `NDCG@10`: ndcg at 10
-    text = re.sub(r"(?i)(?<=acc)@(\d)", r"\1", text).replace("@", " ")
+    text = re.sub(r"(?i)(?:(?<=acc)|(?<=top))@(\d)", r"\1", text).replace("@", " ")
     return tuple(_PLURALS.get(t, t) for t in _SPLIT.split(_CAMEL.sub(" ", text).lower()) if t)
 
 

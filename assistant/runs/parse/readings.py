@@ -25,6 +25,7 @@ from assistant.runs.parse.names import (
     BEST_TOKENS,
     DISCRIMINATOR,
     GENERATOR,
+    METRIC_TOKENS,
     TEST,
     TRAIN,
     VAL,
@@ -49,7 +50,9 @@ _BARE = re.compile(
 _BARE_START = re.compile(r"(?<![\w./-])[A-Za-z]", re.IGNORECASE)
 
 _IDENTIFIER = re.compile(r"[A-Za-z][\w./-]*")  # one word: a name written as a cell of its own
-_BEST_WORD = re.compile(r"\bbest\b", re.IGNORECASE)
+_BEST_AT = re.compile(
+    r"\bbest\b[^,;|\n]{0,80}?(?:@|\bat\b)\s*(?:epoch|iteration|iter|step)?\s*[:=#]?\s*\d+", re.IGNORECASE
+)
 # the plain words that run into a name, a whole word first
 _WORDS_BEFORE = re.compile(r"(?<![A-Za-z0-9_.:=/-])(?:[A-Za-z]+ +){1,3}$")
 # a name that says when it was read, then its value: Andrew Ng's courses' `Cost after iteration 100:
@@ -127,6 +130,7 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
         if not any(is_metric_name(k) for k in found):
             axes = {}  # counters and no reading: settings printed (Keras' `{'epochs': 30, 'steps': 1719}`)
     else:
+        named_at = _NAMED_AT.match(segment)  # before the heading `… at iteration N` goes
         segment = AT_AXIS.sub("", segment, count=1)
         found = {}
         for m in pairs(segment):
@@ -145,8 +149,8 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
                     found.setdefault(
                         f"{name} loss" if name.lower() in _STAGE_WORDS else name, logged(m.group(2))
                     )
-        if m := _NAMED_AT.match(segment):  # `Cost after epoch 5: 0.41`: the name, its counter, its value
-            found.setdefault(_name(m.group(1)), logged(m.group(2)))
+        if named_at:  # `Cost after epoch 5: 0.41`: the name, its counter, its value
+            found.setdefault(_name(named_at.group(1)), logged(named_at.group(2)))
         if "," in segment:  # `epoch 1, phase train, step 10, loss_train, 0.838`: a name, then its value
             cells = [c.strip() for c in segment.split(",")]
             for name, value in itertools.pairwise(cells):
@@ -156,7 +160,8 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
                 if (m := _DASHED.fullmatch(cell.strip("[]"))) and is_metric_name(m.group(1)):
                     found.setdefault(m.group(1), logged(m.group(2)))
     found = _networks_named(found)
-    if found and set(tokens(next(iter(found)))) & BEST_TOKENS:
+    first = next((k for k in found if set(tokens(k)) & METRIC_TOKENS), None)
+    if first is not None and set(tokens(first)) & BEST_TOKENS:
         # a line of the best readings so far (`Best Instance Accuracy: 0.9, Class Accuracy: 0.8`)
         return {}, axes
     metrics = {}
@@ -174,12 +179,11 @@ def _ungrouped(m: re.Match[str]) -> str:
     return ", ".join(f"{m.group(1)} {name}: {value}" for name, value in _GROUPED.findall(m.group(2)))
 
 
-def until_best(text: str) -> str:
-    """The text before the word `best`: a counter after it names when the best was, not when the line
-    was written (detectron2's `… better than last best score 0.06269 @ iteration 241.`, `best val_loss
-    0.3 at epoch 12`)."""
-    m = _BEST_WORD.search(text)
-    return text[: m.start()] if m else text
+def without_best_counter(text: str) -> str:
+    """The text without a counter that says when the best was, not when the line was written
+    (detectron2's `… better than last best score 0.06269 @ iteration 241.`, `best val_loss 0.3 at epoch
+    12`, `best was at epoch 1`); `New best model! Epoch 4 loss: 0.6` keeps its epoch."""
+    return _BEST_AT.sub("", text) if "best" in text.lower() else text
 
 
 def _staged_before(segment: str, start: int, name: str) -> str:

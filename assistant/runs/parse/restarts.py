@@ -48,8 +48,13 @@ def _shape(segment: str) -> str | None:
     recognised again: a rule of dashes, a bare number)."""
     if EPOCH.search(segment):
         return None  # `Epoch 3/20`: a line every epoch prints
-    text = re.sub(r"\d+", "#", LOG_PREFIX.sub("", segment, count=1)).strip()
+    text = shape_of(segment)
     return text if sum(c.isalpha() for c in text) >= 6 else None
+
+
+def shape_of(segment: str) -> str:
+    """A line as it reads whatever its numbers and its logger's prefix (`**** Epoch # (#/#) ****`)."""
+    return re.sub(r"\d+", "#", LOG_PREFIX.sub("", segment, count=1)).strip()
 
 
 def last_run(epoch: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, int]:
