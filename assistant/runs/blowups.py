@@ -65,9 +65,8 @@ def step_explosion(run: Run, th: Thresholds) -> Finding | None:
     )
     if not len(over):
         return None
-    at = int(over[0])
-    if at + 1 < len(y) and float(np.min(y[at + 1 :])) < float(np.min(y[:at])):
-        return None  # it learned its way back below its best before: a blow-up it recovered from (unstable)
+    if _learned_back(y, int(over[0])):
+        return None  # a blow-up it recovered from: the unstable rule's
     where = _where(rows.iloc[int(over[0])], int(rows.index[int(over[0])]), step_first=True)
     return Finding(
         "diverged",
@@ -93,8 +92,12 @@ def _jumps(c: Curve, th: Thresholds) -> Iterator[tuple[int, bool]]:
         if best[i - 1] > 0 and y[i] > max(th.explode_factor * before, th.jump_start_share * start):
             after = y[i + 1 : i + 1 + th.jump_recovery]
             back = before * (max(2.0, 10 ** (th.noise_widths * c.noise)) if c.log else 2.0)
-            relearned = i + 1 < len(y) and float(np.min(y[i + 1 :])) < best[i - 1]
-            yield i, bool(len(after) and after.min() <= back) or relearned
+            yield i, bool(len(after) and after.min() <= back) or _learned_back(y, i)
+
+
+def _learned_back(y: np.ndarray, i: int) -> bool:
+    """The curve went below its best before point `i` somewhere after it."""
+    return i + 1 < len(y) and float(np.min(y[i + 1 :])) < float(np.min(y[:i]))
 
 
 def jump(tr: Curve | None, th: Thresholds) -> Finding | None:

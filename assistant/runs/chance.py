@@ -26,17 +26,18 @@ def at_chance(run: Run, th: Thresholds) -> Finding | None:
         pair = run.table[[acc, loss]].dropna().to_numpy(dtype=float)
         if len(pair) < th.min_points:
             continue
+        if (top := score_top(pair[:, 0])) is None:
+            return None
         tail = pair[-th.last_stretch(len(pair)) :]
-        top = score_top(pair[:, 0])
-        a, lo = float(np.median(tail[:, 0])) / (top or 1), float(np.median(tail[:, 1]))
-        if top is None or a <= 0 or (k := round(1 / a)) < 2 or k > _MOST_CLASSES:
+        a, lo = float(np.median(tail[:, 0])) / top, float(np.median(tail[:, 1]))
+        if a <= 0 or (k := round(1 / a)) < 2 or k > _MOST_CLASSES:
             return None
         if abs(a - 1 / k) > th.chance_share / k or abs(lo - math.log(k)) > th.chance_share * math.log(k):
             return None
         label = "validation" if stage == "val" else "training"
         return Finding(
             "underfitting",
-            f"{label} accuracy sits at {fmt(a * (top or 1))} and its loss at {fmt(lo)} over the last "
+            f"{label} accuracy sits at {fmt(a * top)} and its loss at {fmt(lo)} over the last "
             f"{len(tail)} readings: 1/{k} and ln {k} = {math.log(k):.3f}, a uniform guess among {k} "
             "classes. The model predicts no better than chance",
             {"classes": k, "accuracy": a, "loss": lo, "chance": True},

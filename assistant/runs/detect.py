@@ -310,9 +310,8 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
             if f
         ]
         if len(found) == 2 and tr is not None and (_never_fell(tr, th) or found[1].details.get("chance")):
-            found = found[
-                1:
-            ]  # a curve that never came down (or only to chance) did not level off: it never learned
+            # a curve that never came down (or only to chance) did not level off: it never learned
+            found = found[1:]
         elif len(found) == 2 and "lr_gone_at" in found[0].details:
             found = found[:1]  # it learned until its learning rate vanished: the schedule stopped it
     found = found or [_healthy(tr, va, run, th, judged=what is not None)]

@@ -149,13 +149,13 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             readings += len(values)
             ending.feed(segment, read, cols)
             ending.rename(values)
-            own = without_best_counter(segment)  # the counters that say when the line was written
-            named = EPOCH.search(own)
+            counters = without_best_counter(segment)  # the counters that say when the line was written
+            named = EPOCH.search(counters)
             if "epoch" in axes:
                 epoch, heard = axes["epoch"], None
             elif named and not _CALLBACK.match(segment):
                 epoch, heard = float(named.group(1)), None if values else shape_of(segment)
-            s = STEP.search(own) if "step" not in axes else None
+            s = STEP.search(counters) if "step" not in axes else None
             step = axes.get("step", float(s.group(1)) if s else None)
             if ep := _EPISODE.search(segment):  # an agent's episodes: its axis, and a score is its return
                 step = float(ep.group(1)) if step is None and "epoch" not in axes else step

@@ -46,14 +46,15 @@ LR = {"lr", "learningrate"}
 # Whole names some trainers abbreviate (llm.c / modded-nanogpt write `s:120 trl:3.28` and `tel:3.27`).
 # Jeff Heaton's course loops print `tloss: 0.60, vloss: 0.54`.
 ALIASES = {"trl": "train loss", "tel": "eval loss", "tloss": "train loss", "vloss": "val loss"}
+# A ranking's hit ratio (`HR@10`) and mean reciprocal rank: readings, higher is better.
+RANKING = {"hr", "hit", "mrr"}
 # Readings where higher is better: a curve of them is judged on its complement (1 - accuracy).
 HIGHER_BETTER = ACC | {
     "f1", "auc", "precision", "recall", "dice", "iou", "miou", "bleu", "rouge", "top1", "top5", "map",
     "map50", "map75", "ap", "ap50", "ap75", "cos", "cosine", "similarity", "r2", "reward", "rew",
     "return", "ret", "acc5", "auroc", "success", "ndcg", "aucpr", "psnr", "ssim",
-    "hr", "hit", "mrr",  # a ranking's hit ratio (`HR@10`) and mean reciprocal rank
     "score↑",  # a score the log does not name, seen to go up (CatBoost's verbose lines: toolshapes)
-}  # fmt: skip
+} | RANKING  # fmt: skip
 # Scores without a ceiling, though their readings fall under 100 (PSNR, in decibels): judged on their
 # negative, not on what is left to gain
 NO_CEILING = {"psnr"}
@@ -92,8 +93,7 @@ METRIC_TOKENS = LOSS | ACC | LR | {
     "lpips", "return", "ret", "acc5", "auroc", "success",  # a goal-reaching agent's success rate
     "ndcg", "aucpr", "score↑", "mape", "rmsle", "msle", "nloglik", "deviance",  # boosting's metrics
     "psnr", "ssim",  # an image restorer's (super-resolution, denoising)
-    "hr", "hit", "mrr",  # a ranking's hit ratio (`HR@10`) and mean reciprocal rank
-}  # fmt: skip
+} | RANKING  # fmt: skip
 # Tokens of a setting printed with the log (a config dump), never a reading.
 SETTING_TOKENS = {
     "weight", "weights", "thresh", "threshold", "alpha", "gamma", "beta", "coef", "coeff", "factor",
@@ -113,6 +113,7 @@ SOURCE_TOKENS = {"py", "cpp", "cc", "cu", "hpp", "java", "rs"}
 # The best reading so far (`Best Instance Accuracy`, `best_val_loss`, `val_best_loss`): a running record
 # of another curve, flat by design, no reading of its own.
 BEST_TOKENS = {"best"}
+_NO_READING = SETTING_TOKENS | COST_TOKENS | SOURCE_TOKENS | BEST_TOKENS
 
 _SPLIT = re.compile(r"[/_\-.\s:()\[\]{},]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z][a-z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[a-z])(?=[A-Z]{2})")
@@ -210,9 +211,7 @@ def is_metric_name(name: str) -> bool:
     return (
         bool(toks)
         and any(t in METRIC_TOKENS for t in toks)
-        and not any(
-            t in SETTING_TOKENS or t in COST_TOKENS or t in SOURCE_TOKENS or t in BEST_TOKENS for t in toks
-        )
+        and not any(t in _NO_READING for t in toks)
         and not ("cost" in toks and any(t in _TIMED for t in toks))
     )
 

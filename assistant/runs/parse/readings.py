@@ -192,9 +192,7 @@ def _staged_before(segment: str, start: int, name: str) -> str:
     (no separator between) count."""
     if stage_of(name) or not (m := _WORDS_BEFORE.search(segment, max(0, start - 64), start)):
         return name
-    stages = [
-        STAGE_TAGS.get(w.lower()) or ("test" if w.lower() in TEST else None) for w in m.group(0).split()
-    ]
+    stages = [stage_of(w) for w in m.group(0).split()]
     return next((f"{stage}/{name}" for stage in reversed(stages) if stage), name)
 
 
