@@ -2,9 +2,15 @@
 own question, and gets exactly the answers and sources it gets alone, while a ninth stops mid-answer.
 
 Real parts: the Gradio server on loopback, one gradio_client per session, the tiny random model with
-continuous batching on fp32 weights (int8's lone one-row steps round differently from batched ones
-in the last bits, llm/quantize.py), greedy decoding so that an answer is a fact that can be
+continuous batching on fp32 weights, greedy decoding so that an answer is a fact that can be
 compared: any text from another session, or a batch-mate changing an answer, breaks equality.
+
+fp32 is set, not left to `llm_dtype=auto`: on a CPU with native bf16 `auto` loads bf16 weights, whose
+rounding (about 1/256 of a value) turns the last-bit differences between a prompt computed alone and
+one computed beside others (prefill split across steps, cache blocks reused) into a different
+greedy pick wherever the random model's two best next tokens are nearly tied: a correct program
+that fails now and then. int8's lone one-row steps round differently from batched ones too
+(llm/quantize.py).
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ def served(tmp_path_factory, embedder, tiny_model_dir):
         llm_temperature=0.0,
         llm_max_new_tokens=64,
         llm_quantize="off",
+        llm_dtype="float32",
         # free answers, every written sentence shown: the model's text streams from its first words,
         # so the ninth session's Stop lands mid-answer (a quoted answer shows its quotes before the
         # model starts, then one short sentence; tests/test_writing.py covers that style)
@@ -56,7 +63,7 @@ def served(tmp_path_factory, embedder, tiny_model_dir):
         entail_llm=False,
     )
     engine = LLMEngine(s)
-    assert engine.batching == "on", engine.describe()
+    assert engine.batching == "on" and engine.dtype == "float32", engine.describe()
     generations: list[Any] = []
     stream = engine.stream
 
