@@ -94,3 +94,62 @@ def test_a_sweeps_columns_named_for_their_learning_rates_are_readings_not_rates(
     assert [f.kind for f in detect(run)] == ["healthy"]  # drawn: nothing says which run's reading is what
     monitor = "step,lr-Adam-1,loss\n" + "\n".join(f"{i},0.001,{1 / (i + 1)}" for i in range(9))
     assert parse_run(monitor).metrics == ["train_loss", "lr"]  # a rate's own column is still the rate
+
+
+def _lcurve(rows: range, restart_at: int | None = None) -> str:
+    header = "#  step   rmse_val   rmse_trn   rmse_e_val rmse_e_trn   rmse_f_val rmse_f_trn      lr"
+    lines = [header]
+    for s in rows:
+        if s == restart_at:
+            lines.append(header)  # DeePMD prints its header again when a run is restarted
+        v = 10.0 * 0.93 ** (s / 100) + 0.1
+        lines.append(
+            f"{s:7d}  {v + 0.05:10.2e}  {v:10.2e}  {v / 20:10.2e}  {v / 21:10.2e}  {v / 5:10.2e}"
+            f"  {v / 6:10.2e}  {1e-3 * 0.95 ** (s / 500):9.1e}"
+        )
+    return "\n".join(lines)
+
+
+def test_deepmds_lcurve_out_a_table_whose_header_is_a_comment_is_read_by_its_names():
+    """`#  step rmse_val rmse_trn … lr`: the names are in a comment, so the rows must not be read as
+    numbers alone (they were: every column an unnamed score, no trend judged)."""
+    run = parse_run(_lcurve(range(0, 6000, 100), restart_at=3000))
+    assert run.sources["train_rmse"] == "rmse_trn" and run.sources["val_rmse"] == "rmse_val"
+    assert judged_metric(run) == "rmse" and run.table["lr"].iloc[0] == 1e-3
+    assert run.table["step"].tolist() == list(range(0, 6000, 100))  # the repeated header is no row
+    assert not any("numbers alone" in n for n in run.notes)
+    assert [f.kind for f in detect(run)] == ["healthy"]
+
+
+def test_deepxdes_loss_dat_sums_each_block_of_loss_terms_and_reads_the_test_block_as_held_out(tmp_path):
+    """`# step, loss_train, loss_test, metrics_test`: a name stands for a block of columns, one per
+    term of the loss (the PDE residual, each boundary condition), the test block as wide, then the
+    metrics. Each block is the sum of its terms; with no validation curve the test one is held out."""
+    rows = ["# step, loss_train, loss_test, metrics_test"]
+    for s in range(0, 20000, 500):
+        terms = [0.5 * 0.8 ** (s / 500), 0.2 * 0.85 ** (s / 500), 0.01]
+        test = [t * 1.1 for t in terms]
+        rows.append(" ".join(f"{v:.18e}" for v in [s, *terms, *test, 0.3 * 0.9 ** (s / 500)]))
+    path = tmp_path / "loss.dat"
+    path.write_text("\n".join(rows) + "\n")
+    run = parse_run(path)
+    assert run.table["train_loss"].iloc[0] == 0.5 + 0.2 + 0.01
+    assert abs(run.table["val_loss"].iloc[0] - 1.1 * 0.71) < 1e-12
+    assert any("sum of their 3 terms" in n for n in run.notes)
+    assert any("test curve is read as the held-out one" in n for n in run.notes)
+    assert [f.kind for f in detect(run)] == ["healthy"]
+    # a term that went NaN makes its block's sum NaN there: a finding of its own, never a number
+    rows[-1] = " ".join([rows[-1].split()[0], "nan", *rows[-1].split()[2:]])
+    path.write_text("\n".join(rows) + "\n")
+    nan_run = parse_run(path)
+    assert np.isnan(nan_run.table["train_loss"].iloc[-1]) and not np.isnan(nan_run.table["val_loss"].iloc[-1])
+
+
+def test_a_commented_header_that_does_not_fit_its_rows_is_not_taken_for_one():
+    """Five names over seven numbers (not DeepXDE's blocks): which is which cannot be told, so the
+    rows stay numbers alone, said in a note, rather than a guessed table."""
+    rows = ["# epoch loss acc lr time"] + [
+        " ".join(f"{v:.4f}" for v in [e, 2 * 0.9**e, 0.5, 0.1, 1e-3, 12.0, 3.0]) for e in range(12)
+    ]
+    run = parse_run("\n".join(rows))
+    assert "train_loss" not in run.table and any("numbers alone" in n for n in run.notes)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import ijson
 
+from assistant.runs.parse.commented import column_names, commented_header
 from assistant.runs.parse.console import read_console
 from assistant.runs.parse.jsondoc import read_json
 from assistant.runs.parse.jsonstream import events as json_events
@@ -171,6 +172,11 @@ def _sniff(head: str) -> str:
     if MONITOR_HEAD.match(first):
         return "monitor"
     stripped = head.lstrip()
+    if (names := commented_header(first)) is not None:
+        # a table whose header is a comment (DeePMD's lcurve.out, DeepXDE's loss.dat): numbers under it
+        cells = _data_line(head).split()
+        if cells and all(NUMBER.match(c) for c in cells) and column_names(names, len(cells)):
+            return "csv"
     if stripped.startswith("{") and not _BRACED_HEADER.match(first):
         # JSON lines: an object per line (a document written on one line is a document)
         lines = [ln for ln in head.splitlines()[:3] if ln.strip()]
@@ -207,8 +213,19 @@ def _delimiter(head: str) -> str:
     """`,`, tab or `;`, whichever the first line holds most of; else runs of spaces when it names
     three columns or more (a space-aligned table; `_sniff` then asks for a row of numbers under it)."""
     first = _first_line(head)
+    if commented_header(first) is not None:  # the rows say how they are separated, not the comment
+        row = _data_line(head)
+        sep = max([",", "\t", ";"], key=row.count)
+        return sep if row.count(sep) else SPACES
     sep = max([",", "\t", ";"], key=first.count)
     return sep if first.count(sep) or len(first.split()) < 3 else SPACES
+
+
+def _data_line(head: str) -> str:
+    """The line under the head's first line (a commented header's first row, as the table reader
+    takes it)."""
+    lines = head.lstrip().splitlines()
+    return lines[1] if len(lines) > 1 else ""
 
 
 def _trimmed(cells: list[str]) -> list[str]:

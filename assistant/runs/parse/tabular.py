@@ -13,6 +13,7 @@ from typing import IO, Any
 
 import pandas as pd
 
+from assistant.runs.parse.commented import column_names, commented_header, sum_blocks
 from assistant.runs.parse.jsondoc import add_record
 from assistant.runs.parse.lines import NUMBER
 from assistant.runs.parse.names import export_tag, is_metric_name, role
@@ -69,7 +70,17 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
         first, second = _first_rows(source)
         header = csv_cells(first, sep)
         header = [h.strip().strip("{}") for h in header]  # `{epoch}\t{lr}\t{train_loss}`
-        if export := _wandb_run(source, sep, header):  # W&B's "<run> - <metric>" columns
+        if (commented := commented_header(first)) is not None:  # lcurve.out, DeepXDE's loss.dat
+            width = len(csv_cells(second, sep))
+            if (fitted := column_names(commented, width)) is None:
+                raise RunParseError(
+                    f"{name}'s header names {len(commented)} columns ({', '.join(commented[:6])}) but its "
+                    f"rows hold {width} numbers: which is which cannot be told"
+                )
+            header, note = fitted
+            notes += [note] if note else []
+            fmt = "commented-table"
+        elif export := _wandb_run(source, sep, header):  # W&B's "<run> - <metric>" columns
             header, note = export
             notes.append(note)
             fmt = "wandb-csv"
@@ -78,7 +89,7 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
             header = [header[0], header[1], tag]
             notes.append(f"a TensorBoard CSV export of one scalar: its Value is read as `{tag}` (file name)")
             fmt = "tensorboard-csv"
-        if (long := _long_layout(header, second, sep)) is not None:
+        if commented is None and (long := _long_layout(header, second, sep)) is not None:
             return _read_long(source, name, sep, header, long, limits)
         wanted = _wanted_columns(header, cols)
         chunk_rows = max(16, CSV_CHUNK_CELLS // max(1, len(wanted)))
@@ -94,6 +105,8 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
             usecols=wanted,
             chunksize=chunk_rows,
             on_bad_lines="skip",
+            # a commented header is a comment like any other (a restarted lcurve.out prints it again)
+            **({"header": None, "comment": "#"} if commented is not None else {}),
         )
         rename: dict[Any, str] | None = None
         for chunk in chunks:
@@ -104,7 +117,7 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
                 rename = {c: axes.get(n, n) for c, n in zip(chunk.columns, names, strict=True)}
                 if fmt == "csv" and {"epoch", "step"} <= set(axes.values()):
                     fmt = "lightning-csv"
-            chunk = chunk.rename(columns=rename)
+            chunk = sum_blocks(chunk.rename(columns=rename))
             cols.extend(pd.DataFrame({str(c): text_values(chunk[c]) for c in chunk.columns}))
     except RunParseError:
         raise
