@@ -153,3 +153,24 @@ def test_a_converged_accuracy_dipping_half_a_point_is_not_overfitting():
 def _accuracies(train: list[float], test: list[float]) -> str:
     line = "Epoch {e}: Train Instance Accuracy: {t:.4f} Test Instance Accuracy: {v:.4f}"
     return "\n".join(line.format(e=e + 1, t=t, v=v) for e, (t, v) in enumerate(zip(train, test, strict=True)))
+
+
+def test_a_turn_within_the_last_epochs_of_a_run_evaluated_several_times_an_epoch_is_overfitting():
+    """Ten epochs, evaluated every 100 steps (two or three times an epoch, Lightning's
+    `val_check_interval`): the validation loss bottoms out at its 15th evaluation and rises 8% by
+    its 24th while training keeps falling. Per-epoch means leave three points after the turn, too few
+    to count it (the run was called healthy); the evaluations' own steps keep all nine."""
+    rng = np.random.default_rng(7)
+    rows = ["epoch,step,train_loss,val_loss"]
+    for step in range(10, 2410, 10):
+        train = 4.0 * np.exp(-step / 700) + 0.15 + rng.normal(0, 0.03)
+        k = step // 100
+        val = ""
+        if step % 100 == 0:
+            val = f"{1.58 + 2.3 * np.exp(-k / 3) + (0.015 * (k - 15) if k > 15 else 0):.4f}"
+        rows.append(f"{(step - 1) // 240},{step},{train:.4f},{val}")
+    run = parse_run("\n".join(rows))
+    assert run.table["epoch"].nunique() == 10 and run.table["val_loss"].notna().sum() == 24
+    found = {f.kind: f for f in detect(run)}
+    assert "overfitting" in found and "step 1500" in found["overfitting"].evidence
+    assert found["overfitting"].confidence == "high"

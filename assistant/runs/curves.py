@@ -155,15 +155,30 @@ def _binned(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, 
 
 
 def axis_of(run: Run, ax: Axis = Axis()) -> str:
-    """ "epoch" when the run has at least `min_points` epochs, else "step" (or "row" without steps)."""
+    """ "epoch" when the run has at least `min_points` epochs, else "step" (or "row" without steps).
+    Steps also when the epochs are fewer than twice that and the run was evaluated several times an
+    epoch: a per-epoch held-out curve of under a dozen points leaves too few after a turn to count
+    it, and the evaluations were there."""
     t = run.table
-    if run.has_epochs and t["epoch"].nunique() >= ax.min_points:
+    epochs = t["epoch"].nunique() if run.has_epochs else 0
+    if epochs >= ax.min_points and not (epochs < 2 * ax.min_points and _evaluated_within_epochs(t)):
         return "epoch"
     if t["step"].nunique() >= ax.min_points:  # a step printed as 4.53e+06 on every row is no axis
         return "step"
     if run.has_epochs and len(t) < 2 * ax.min_points:
         return "epoch"
     return "row"  # few epochs but many logged rows (in the order they were logged): judge those
+
+
+def _evaluated_within_epochs(t: pd.DataFrame) -> bool:
+    """Held-out readings at more steps than the run has epochs, by half again (a fine-tune evaluated
+    every 100 steps over ten epochs): per-epoch means would blur the held-out curve, so its steps are
+    the axis."""
+    held = [c for c in t.columns if str(c).startswith("val_")]
+    at = t.loc[t[held].notna().any(axis=1), "step"] if held else t["step"].iloc[:0]
+    if at.empty or at.isna().any():
+        return False
+    return at.nunique() > 1.5 * t["epoch"].nunique()
 
 
 def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
