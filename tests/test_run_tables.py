@@ -5,9 +5,11 @@ and the held-out loss a table names for its split or by its form."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from assistant.runs import detect, parse_run
 from assistant.runs.curves import judged_metric
+from assistant.runs.parse import Limits, RunParseError
 
 
 def test_space_aligned_tables_an_rl_progress_table_and_fastais_are_read():
@@ -143,6 +145,9 @@ def test_deepxdes_loss_dat_sums_each_block_of_loss_terms_and_reads_the_test_bloc
     path.write_text("\n".join(rows) + "\n")
     nan_run = parse_run(path)
     assert np.isnan(nan_run.table["train_loss"].iloc[-1]) and not np.isnan(nan_run.table["val_loss"].iloc[-1])
+    # more terms than a log may have metrics: refused whole, never a sum of the first few
+    with pytest.raises(RunParseError, match="cannot be summed whole"):
+        parse_run(path, limits=Limits(max_metrics=4))
 
 
 def test_a_commented_header_that_does_not_fit_its_rows_is_not_taken_for_one():

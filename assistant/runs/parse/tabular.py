@@ -78,6 +78,11 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
                     f"rows hold {width} numbers: which is which cannot be told"
                 )
             header, note = fitted
+            if note and len(header) - 1 > limits.max_metrics:  # a block cut short would sum to a wrong loss
+                raise RunParseError(
+                    f"{name} holds {len(header) - 1} loss terms and metrics, over the {limits.max_metrics} "
+                    "metrics a log may have (run_max_metrics): its losses cannot be summed whole"
+                )
             notes += [note] if note else []
             fmt = "commented-table"
         elif export := _wandb_run(source, sep, header):  # W&B's "<run> - <metric>" columns
