@@ -179,7 +179,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 )
                 if step is not None:
                     record_step = step  # the values on the next lines belong to it
-                elif not cols.n and (u := UNNAMED.match(segment)):
+                elif cols.n <= 1 and (u := UNNAMED.match(segment)):
                     counter = float(u.group(1)) if u.group(1) else None
                     unnamed.add(epoch, counter, {"loss": logged(u.group(2))})
                 elif not cols.n and NUMBERS_ONLY.match(segment):
@@ -265,9 +265,10 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     if cols.n == 1 and prints.n >= MIN_PRINTS:
         note = f"one epoch, printed {prints.n} times: each print is read as a point of the run"
         return finish(prints, "console", name, [note])
-    if not cols.n and unnamed.n > 1:
+    if cols.n <= 1 and unnamed.n > 1:  # one named reading (a sanity check's `loss 7.34`) is no curve
+        named = "no metric" if not cols.n else "metrics on one line only"
         note = (
-            f"the log names no metric: the number printed alone on {unnamed.n} lines "
+            f"the log names {named}: the number printed alone on {unnamed.n} lines "
             "(after a step counter, or under an epoch line) is read as the training loss"
         )
         return finish(unnamed, "console", name, [note])
