@@ -158,3 +158,19 @@ def test_a_commented_header_that_does_not_fit_its_rows_is_not_taken_for_one():
     ]
     run = parse_run("\n".join(rows))
     assert "train_loss" not in run.table and any("numbers alone" in n for n in run.notes)
+
+
+def test_a_vq_vaes_codebook_perplexity_is_not_judged_beside_its_reconstruction_error():
+    """Zalando's VQ-VAE prints `recon_error` and `perplexity` every 100 iterations. The perplexity is the
+    codebook's usage, climbing from 2 to 350 as more codes are used, not a language model's loss: it
+    was judged and the run called diverged. The reconstruction error is the loss; a language model
+    that logs perplexity alone is still judged on it."""
+    lines = []
+    for i in range(60):
+        lines += [f"{100 * (i + 1)} iterations", f"recon_error: {2.0 * np.exp(-i / 8) + 0.2:.3f}"]
+        lines += [f"perplexity: {min(350.0, 2 + 12 * i):.3f}", ""]
+    run = parse_run("\n".join(lines))
+    assert judged_metric(run) == "recon_error"
+    assert [f.kind for f in detect(run)] == ["healthy"]
+    lm = "\n".join(f"step {100 * i} | ppl {900 * np.exp(-i / 10) + 20:.2f}" for i in range(40))
+    assert judged_metric(parse_run(lm)) == "ppl"

@@ -268,6 +268,9 @@ def judged_metric(run: Run) -> str | None:
         evaluated = [c.split("_", 1)[1] for c in run.metrics if c.startswith("val_") and direction(c)]
         return next((w for w in evaluated if f"train_{w}" not in t), None)
     pool = losses or pool
+    # perplexity is a language model's loss exponentiated, but a VQ-VAE's codebook usage (rising as
+    # more codes are used): beside another lower-is-better metric (`recon_error`), that one is judged
+    pool = {w for w in pool if w != "ppl"} or pool
     if not pool:
         return None
     fewest = min(len(w.split("_")) for w in pool)
