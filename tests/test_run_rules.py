@@ -292,3 +292,16 @@ def test_a_classifier_at_chance_is_underfitting_not_a_plateau():
     # the same loss beside an accuracy that learned (0.9) is no guess: ln 4 is then a coincidence
     learned = [line.replace("Vali Acc: 0.2", "Vali Acc: 0.9") for line in lines]
     assert "underfitting" not in [f.kind for f in detect(parse_run("\n".join(learned)))]
+
+
+def test_a_loss_at_the_last_printed_digit_ticking_up_one_unit_is_not_diverged():
+    """mmtracking's ReID head prints its loss to four decimals: 0.0006, then 0.0001 for a while, then
+    0.0002 to the end. A rise of one unit of the last digit is rounding, not a climb (it was called
+    diverged, +100%); the same tail climbing to 0.0009, nine units, still is."""
+
+    def log(tail: list[float]) -> str:
+        values = [0.0006, 0.0003] + [0.0001] * 20 + tail
+        return "\n".join(f"Epoch [1][{50 * (i + 1)}/2000] loss: {v:.4f}" for i, v in enumerate(values))
+
+    assert "diverged" not in _kinds(log([0.0002] * 18))
+    assert "diverged" in _kinds(log([0.0001 + 0.0008 * k / 17 for k in range(18)]))

@@ -50,6 +50,7 @@ class Curve:
     negated: bool = False  # an unbounded score (a reward) judged on its negative: its zero means nothing
     score: bool = False  # a score (accuracy, reward: higher is better) judged on its shortfall or negative
     top: float | None = None  # a bounded score's best value (1 or 100), its shortfall's full scale
+    quantum: float = 0.0  # the smallest step between its values as logged (0.0001 in a 4-decimal print)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -194,6 +195,8 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
     if not up:
         rows = rows.iloc[_warm_up(rows[name].to_numpy(dtype=float)) :]
     y = rows[name].to_numpy(dtype=float)
+    steps = np.diff(np.unique(y))
+    quantum = float(steps.min()) if len(steps) else 0.0
     if not up and len(y) > 1 and not y.any():
         return None  # a loss printed as 0 at every reading was never computed (an eval loss left at 0.000)
     negated, top = False, None
@@ -219,7 +222,7 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
     if log:
         y = np.log10(y)
     t_ = trend(y)
-    return Curve(label, what, unit, x, y, t_, noise(y, t_), log, negated, score=up, top=top)
+    return Curve(label, what, unit, x, y, t_, noise(y, t_), log, negated, score=up, top=top, quantum=quantum)
 
 
 def score_top(y: np.ndarray) -> float | None:
