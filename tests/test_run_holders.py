@@ -220,6 +220,12 @@ def test_names_courses_and_papers_abbreviate_are_read():
         for e, t in enumerate(falling(12, 5.5, 0.1))
     )
     assert {"train_loss", "val_loss", "train_err", "val_err"} <= set(parse_run(text).metrics)
+    # TensorFlow Probability's VAE: `trn_loss:188.31   tst_loss:174.41` (train / test)
+    text = "\n".join(
+        f"it:{250 * i + 1:5d}   trn_loss:{t:.4f}   tst_loss:{t - 5:.4f}   tst_kl:7.75"
+        for i, t in enumerate(falling(12, 570, 95))
+    )
+    assert parse_run(text).sources["val_loss"] == "tst_loss"
 
 
 def test_a_rankings_metrics_at_k_and_a_stages_grouped_readings_are_read():

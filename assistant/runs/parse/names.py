@@ -27,7 +27,9 @@ EPOCH_COLUMNS = {"epoch", "epochs", "num_epoch", "epch"}
 TRAIN = {"train", "training", "tr", "trn"}
 # `vali`: Informer, Autoformer; `evaluate`: PARL's `evaluate_rewards_mean`
 VAL = {"val", "valid", "validation", "eval", "evaluation", "dev", "vali", "evaluate"}
-TEST = {"test", "testing", "te"}  # `te`: beside `tr` (SincNet's `loss_tr`, `loss_te`, `err_te`)
+# `te`: beside `tr` (SincNet's `loss_tr`, `loss_te`, `err_te`); `tst` beside `trn` (TensorFlow
+# Probability's `trn_loss`, `tst_loss`)
+TEST = {"test", "testing", "te", "tst"}
 # a record's field or a table's column that says its stage (mmdetection's `"mode": "val"`,
 # fastprogress' `train` column of `train`/`eval`)
 STAGE_FIELDS = ("mode", "phase", "split", "stage")
