@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.measure.parse_bench import SHAPES
+from assistant.measure.parse_bench import SHAPES, long_line
 from assistant.runs import detect
 from assistant.runs.parse import Limits, RunParseError, parse_run
 from assistant.runs.parse.table import MIN_CELLS
@@ -190,7 +190,7 @@ def test_names_are_found_where_a_search_from_every_start_finds_them():
 def test_the_longest_line_read_of_a_shape_that_was_quadratic_is_read_past(unit):
     """Lines of these shapes once took the square of their length to read (a 256 KB one: minutes;
     `assistant bench parse` prints the times, linear now); the readings around them are read."""
-    line = unit * (Limits().max_line_bytes // len(unit) - 4)
+    line = long_line(unit, Limits().max_line_bytes - 16)
     run = parse_run(f"{line}\nepoch 1 loss 0.5\nepoch 2 loss 0.4\n{line}\nepoch 3 loss 0.3\n")
     read = list(run.table["train_loss"].dropna())
     assert read[-1] == 0.3 and 0.5 in read  # read past both (`loss 1 …` is itself a reading)

@@ -305,3 +305,8 @@ def test_a_loss_at_the_last_printed_digit_ticking_up_one_unit_is_not_diverged():
 
     assert "diverged" not in _kinds(log([0.0002] * 18))
     assert "diverged" in _kinds(log([0.0001 + 0.0008 * k / 17 for k in range(18)]))
+    # a loss printed in whole numbers, 1 then 3 for good: two units, more than rounding can make
+    whole = [8, 5] + [1] * 20 + [3] * 18
+    assert "diverged" in _kinds(
+        "\n".join(f"Epoch [1][{50 * (i + 1)}/2000] loss: {v}" for i, v in enumerate(whole))
+    )

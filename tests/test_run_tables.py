@@ -137,14 +137,15 @@ def test_deepxdes_loss_dat_sums_each_block_of_loss_terms_and_reads_the_test_bloc
     run = parse_run(path)
     assert run.table["train_loss"].iloc[0] == 0.5 + 0.2 + 0.01
     assert abs(run.table["val_loss"].iloc[0] - 1.1 * 0.71) < 1e-12
-    assert any("sum of their 3 terms" in n for n in run.notes)
+    assert any("sum of their 3 terms (one metric assumed after them" in n for n in run.notes)
     assert any("test curve is read as the held-out one" in n for n in run.notes)
     assert [f.kind for f in detect(run)] == ["healthy"]
-    # a term that went NaN makes its block's sum NaN there: a finding of its own, never a number
+    # a term that went NaN makes its block's sum a logged NaN: a blow-up, never a number
     rows[-1] = " ".join([rows[-1].split()[0], "nan", *rows[-1].split()[2:]])
     path.write_text("\n".join(rows) + "\n")
     nan_run = parse_run(path)
-    assert np.isnan(nan_run.table["train_loss"].iloc[-1]) and not np.isnan(nan_run.table["val_loss"].iloc[-1])
+    assert np.isinf(nan_run.table["train_loss"].iloc[-1]) and np.isfinite(nan_run.table["val_loss"].iloc[-1])
+    assert "diverged" in [f.kind for f in detect(nan_run)]
     # more terms than a log may have metrics: refused whole, never a sum of the first few
     with pytest.raises(RunParseError, match="cannot be summed whole"):
         parse_run(path, limits=Limits(max_metrics=4))
@@ -158,6 +159,12 @@ def test_a_commented_header_that_does_not_fit_its_rows_is_not_taken_for_one():
     ]
     run = parse_run("\n".join(rows))
     assert "train_loss" not in run.table and any("numbers alone" in n for n in run.notes)
+    # a title written as a comment over a log is no header (`# My run`, then `1 0.5000` lines), and a
+    # long word after `#` is matched in linear time (a separator between names is never empty)
+    titled = parse_run("# My run\n" + "\n".join(f"{e} {2 * 0.9**e:.4f}" for e in range(1, 13)))
+    assert "train_loss" in titled.table
+    slow = "# experiment_resnet_cifar_baseline" + "x" * 5000 + ":\nepoch 1 loss 2.1\nepoch 2 loss 1.9\n"
+    assert parse_run(slow).table["train_loss"].tolist() == [2.1, 1.9]
 
 
 def test_a_vq_vaes_codebook_perplexity_is_not_judged_beside_its_reconstruction_error():
@@ -174,3 +181,9 @@ def test_a_vq_vaes_codebook_perplexity_is_not_judged_beside_its_reconstruction_e
     assert [f.kind for f in detect(run)] == ["healthy"]
     lm = "\n".join(f"step {100 * i} | ppl {900 * np.exp(-i / 10) + 20:.2f}" for i in range(40))
     assert judged_metric(parse_run(lm)) == "ppl"
+    # beside a higher-is-better score (a translation model's BLEU) the perplexity is not dropped: the
+    # two tie as before, and neither is guessed (dropping it judged the BLEU)
+    nmt = "\n".join(
+        f"step {100 * i} | ppl {900 * np.exp(-i / 10) + 20:.2f} | bleu {i / 2:.2f}" for i in range(40)
+    )
+    assert judged_metric(parse_run(nmt)) is None

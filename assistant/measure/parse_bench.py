@@ -36,13 +36,21 @@ SHAPES: dict[str, str] = {
     "| 1": "a table cell of digits drawn with pipes",
     "|---|---": "a Markdown rule gone on too long",
     "<tr>": "HTML rows never closed",
+    "# a_": "a `#` comment of one long name, first in the log (a header of lcurve.out or loss.dat)",
+    "0m 1s ": "time spent printed again and again (the PyTorch tutorials' progress lines)",
 }
 
 
+def long_line(unit: str, size: int) -> str:
+    """A line of about `size` characters of the shape (`# ` once before a shape that starts with it;
+    a unit that draws a table closes it, so the line is read as one)."""
+    head, unit = ("# ", unit[2:]) if unit.startswith("# ") else ("", unit)
+    return head + unit * ((size - 3 - len(head)) // len(unit)) + ("x |" if unit.startswith("|") else "")
+
+
 def _log(unit: str, size: int) -> str:
-    """Readable lines with two long lines of the shape among them (a unit that draws a table closes
-    it, so the line is read as one)."""
-    line = unit * ((size - 3) // len(unit)) + ("x |" if unit.startswith("|") else "")
+    """Readable lines with two long lines of the shape among them, the first one first."""
+    line = long_line(unit, size)
     return f"{line}\nepoch 1 loss 0.5\nepoch 2 loss 0.4\n{line}\nepoch 3 loss 0.3\n"
 
 

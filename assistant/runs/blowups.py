@@ -145,8 +145,8 @@ def climbing(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | No
     if best >= len(t) - tail or (not tr.log and not tr.negated and t[best] <= 0):
         return None  # a loss at or below zero has no share to rise by; a reward's best is any number
     rise = tr.rel(t[best], t[-1])
-    if abs(tr.value(t[-1]) - tr.value(t[best])) <= 2 * tr.quantum:
-        return None  # within two units of the last digit the log prints (0.0001 -> 0.0002): rounding
+    if abs(tr.value(t[-1]) - tr.value(t[best])) <= tr.quantum * (1 + 1e-6):
+        return None  # one unit of the last digit the log prints (0.0001 -> 0.0002): rounding can do that
     above = t[-tail:] > t[best] + tr.need(th.noise_widths, th.min_change, t[best])
     # a short curve's noise comes from second differences, which its own jumps inflate: every reading
     # of the tail `diverge_rise` above the best is a climb however noisy the rest (3.4 -> 7.6, 7.0)

@@ -50,7 +50,7 @@ class Curve:
     negated: bool = False  # an unbounded score (a reward) judged on its negative: its zero means nothing
     score: bool = False  # a score (accuracy, reward: higher is better) judged on its shortfall or negative
     top: float | None = None  # a bounded score's best value (1 or 100), its shortfall's full scale
-    quantum: float = 0.0  # the smallest step between its values as logged (0.0001 in a 4-decimal print)
+    quantum: float = 0.0  # the unit of the last digit its values are printed to (0.0001; 0: full floats)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -195,8 +195,7 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
     if not up:
         rows = rows.iloc[_warm_up(rows[name].to_numpy(dtype=float)) :]
     y = rows[name].to_numpy(dtype=float)
-    steps = np.diff(np.unique(y))
-    quantum = float(steps.min()) if len(steps) else 0.0
+    quantum = _printed_unit(y)
     if not up and len(y) > 1 and not y.any():
         return None  # a loss printed as 0 at every reading was never computed (an eval loss left at 0.000)
     negated, top = False, None
@@ -223,6 +222,19 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
         y = np.log10(y)
     t_ = trend(y)
     return Curve(label, what, unit, x, y, t_, noise(y, t_), log, negated, score=up, top=top, quantum=quantum)
+
+
+def _printed_unit(y: np.ndarray) -> float:
+    """The unit of the last digit the values were printed to: the coarsest power of ten (1 down to
+    1e-8) every value is a whole number of, 0.0001 for `0.0006, 0.0001, 0.0002`; 0 for values that
+    carry more digits (a float written in full). Two readings one unit apart may differ by rounding
+    alone."""
+    finite = y[np.isfinite(y)]
+    for digits in range(9):
+        scaled = finite * 10.0**digits
+        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(1.0, np.abs(scaled))):
+            return 10.0**-digits
+    return 0.0
 
 
 def score_top(y: np.ndarray) -> float | None:
@@ -273,7 +285,8 @@ def judged_metric(run: Run) -> str | None:
     pool = losses or pool
     # perplexity is a language model's loss exponentiated, but a VQ-VAE's codebook usage (rising as
     # more codes are used): beside another lower-is-better metric (`recon_error`), that one is judged
-    pool = {w for w in pool if w != "ppl"} or pool
+    if any(w != "ppl" and direction(f"train_{w}") == "down" for w in pool):
+        pool = {w for w in pool if w != "ppl"}
     if not pool:
         return None
     fewest = min(len(w.split("_")) for w in pool)

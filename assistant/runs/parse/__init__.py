@@ -172,10 +172,11 @@ def _sniff(head: str) -> str:
     if MONITOR_HEAD.match(first):
         return "monitor"
     stripped = head.lstrip()
-    if (names := commented_header(first)) is not None:
+    if (commented := _commented(head)) is not None:
         # a table whose header is a comment (DeePMD's lcurve.out, DeepXDE's loss.dat): numbers under it
-        cells = _data_line(head).split()
-        if cells and all(NUMBER.match(c) for c in cells) and column_names(names, len(cells)):
+        names, row = commented
+        cells = csv_cells(row, _delimiter(head))
+        if cells and all(NUMBER.match(c.strip()) for c in cells) and column_names(names, len(cells)):
             return "csv"
     if stripped.startswith("{") and not _BRACED_HEADER.match(first):
         # JSON lines: an object per line (a document written on one line is a document)
@@ -213,19 +214,20 @@ def _delimiter(head: str) -> str:
     """`,`, tab or `;`, whichever the first line holds most of; else runs of spaces when it names
     three columns or more (a space-aligned table; `_sniff` then asks for a row of numbers under it)."""
     first = _first_line(head)
-    if commented_header(first) is not None:  # the rows say how they are separated, not the comment
-        row = _data_line(head)
+    if (commented := _commented(head)) is not None:  # the rows say how they are separated, not the comment
+        row = commented[1]
         sep = max([",", "\t", ";"], key=row.count)
         return sep if row.count(sep) else SPACES
     sep = max([",", "\t", ";"], key=first.count)
     return sep if first.count(sep) or len(first.split()) < 3 else SPACES
 
 
-def _data_line(head: str) -> str:
-    """The line under the head's first line (a commented header's first row, as the table reader
-    takes it)."""
-    lines = head.lstrip().splitlines()
-    return lines[1] if len(lines) > 1 else ""
+def _commented(head: str) -> tuple[list[str], str] | None:
+    """(names, the line under them) when the head's first line is a header written as a comment; the
+    first two lines as they are, as the table reader takes them."""
+    lines = head.splitlines()
+    names = commented_header(lines[0]) if lines else None
+    return (names, lines[1] if len(lines) > 1 else "") if names is not None else None
 
 
 def _trimmed(cells: list[str]) -> list[str]:

@@ -94,7 +94,7 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
             header = [header[0], header[1], tag]
             notes.append(f"a TensorBoard CSV export of one scalar: its Value is read as `{tag}` (file name)")
             fmt = "tensorboard-csv"
-        if commented is None and (long := _long_layout(header, second, sep)) is not None:
+        if (long := _long_layout(header, second, sep)) is not None:
             return _read_long(source, name, sep, header, long, limits)
         wanted = _wanted_columns(header, cols)
         chunk_rows = max(16, CSV_CHUNK_CELLS // max(1, len(wanted)))
