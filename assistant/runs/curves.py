@@ -176,10 +176,10 @@ def _evaluated_within_epochs(t: pd.DataFrame) -> bool:
     every 100 steps over ten epochs): per-epoch means would blur the held-out curve, so its steps are
     the axis."""
     held = [c for c in t.columns if str(c).startswith("val_")]
-    at = t.loc[t[held].notna().any(axis=1), "step"] if held else t["step"].iloc[:0]
-    if at.empty or at.isna().any():
+    if not held:
         return False
-    return at.nunique() > 1.5 * t["epoch"].nunique()
+    at = t.loc[t[held].notna().any(axis=1), "step"]
+    return not at.empty and at.notna().all() and at.nunique() > 1.5 * t["epoch"].nunique()
 
 
 def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:

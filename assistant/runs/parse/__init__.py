@@ -213,13 +213,11 @@ def _sniff(head: str) -> str:
 def _delimiter(head: str) -> str:
     """`,`, tab or `;`, whichever the first line holds most of; else runs of spaces when it names
     three columns or more (a space-aligned table; `_sniff` then asks for a row of numbers under it)."""
-    first = _first_line(head)
-    if (commented := _commented(head)) is not None:  # the rows say how they are separated, not the comment
-        row = commented[1]
-        sep = max([",", "\t", ";"], key=row.count)
-        return sep if row.count(sep) else SPACES
-    sep = max([",", "\t", ";"], key=first.count)
-    return sep if first.count(sep) or len(first.split()) < 3 else SPACES
+    commented = _commented(head)
+    # under a header written as a comment the rows say how they are separated, not the comment
+    line = commented[1] if commented is not None else _first_line(head)
+    sep = max([",", "\t", ";"], key=line.count)
+    return sep if line.count(sep) or (commented is None and len(line.split()) < 3) else SPACES
 
 
 def _commented(head: str) -> tuple[list[str], str] | None:

@@ -57,8 +57,7 @@ def sum_blocks(chunk: pd.DataFrame) -> pd.DataFrame:
     a logged NaN (+inf, table.text_values), a blow-up; an empty cell leaves it not logged."""
     if not chunk.columns.duplicated().any():
         return chunk
-    numbers = pd.DataFrame({i: text_values(chunk.iloc[:, i]) for i in range(chunk.shape[1])})
-    numbers.columns = chunk.columns
+    numbers = chunk.apply(text_values)
     return pd.DataFrame(
         {
             name: numbers.loc[:, chunk.columns == name].sum(axis=1, skipna=False)
