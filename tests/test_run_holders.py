@@ -245,3 +245,20 @@ def test_a_rankings_metrics_at_k_and_a_stages_grouped_readings_are_read():
         "loss": 0.2,
     }
     assert line_readings("mAP@0.5: 0.61, mAP@0.5:0.95: 0.42", None)[0] == {}
+
+
+def test_a_step_printed_alone_before_a_keras_fit_holds_no_record_past_the_next_epoch():
+    # Python Machine Learning's RNN chapter: a demo prints `Time step 2 =>` and its hidden state, then
+    # a Keras fit prints `Epoch 1/10` and its lines; the step held every epoch's readings in one record
+    # (the notebook was refused as holding no curve)
+    lines = ["Time step 2 =>", "   Hidden          : [[1.243921  2.8803642]]", ""]
+    for e in range(1, 11):
+        loss = 0.70 - 0.02 * e
+        lines += [
+            f"Epoch {e}/10",
+            f"625/625 [==============================] - 225s 361ms/step - loss: {loss:.4f} - "
+            f"accuracy: 0.5 - val_loss: {loss + 0.01:.4f} - val_accuracy: 0.5",
+        ]
+    run = parse_run("\n".join(lines))
+    assert run.table["epoch"].tolist() == list(range(1, 11))
+    assert run.table["val_loss"].iloc[-1] == 0.51

@@ -174,3 +174,15 @@ def test_a_turn_within_the_last_epochs_of_a_run_evaluated_several_times_an_epoch
     found = {f.kind: f for f in detect(run)}
     assert "overfitting" in found and "step 1500" in found["overfitting"].evidence
     assert found["overfitting"].confidence == "high"
+
+
+def test_a_validation_loss_rising_at_each_evaluation_since_its_lowest_is_overfitting():
+    # a BiLSTM on SNLI, ten epochs: validation 0.680 -> 0.498 at epoch 7, then 0.502, 0.508, 0.517
+    # while training falls every epoch (+3.8%: the means around the turn blur it, each step does not)
+    train = [0.777, 0.637, 0.575, 0.534, 0.501, 0.473, 0.446, 0.419, 0.392, 0.366]
+    val = [0.680, 0.602, 0.553, 0.531, 0.523, 0.510, 0.498, 0.502, 0.508, 0.517]
+    fmt = "Epoch: {x:02} | Train Loss: {t:.3f} | Val. Loss: {v:.3f}"
+    assert "overfitting" in _kinds(_train_val(train, val, fmt, every=1))
+    # the same rises with one step back down on the way are not
+    back = [*val[:8], 0.500, 0.517]
+    assert "overfitting" not in _kinds(_train_val(train, back, fmt, every=1))

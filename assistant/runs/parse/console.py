@@ -81,6 +81,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     cols = Columns(limits.max_metrics)
     epoch: float | None = None
     record_step: float | None = None  # a step a line announced on its own: the record's
+    record_epoch: float | None = None  # ...and the epoch it was announced in (a new one ends the record)
     offset, last_count = 0, 0  # a bar without epochs restarts its counter: steps keep counting
     row_epoch_key: float | None = None  # the epoch the last row belongs to when it has no step
     row_bar: str | None = None  # the length of the progress bar that line drew (Keras' `1719/1719 [`)
@@ -177,8 +178,10 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                     and epoch == row_epoch_key
                     and shape_of(segment) == row_heard
                 )
+                if step is None and epoch != record_epoch:
+                    record_step = None  # a new epoch ends the record (a demo's `Time step 2 =>` before a fit)
                 if step is not None:
-                    record_step = step  # the values on the next lines belong to it
+                    record_step, record_epoch = step, epoch  # the values on the next lines belong to it
                 elif cols.n <= 1 and (u := UNNAMED.match(segment)):
                     counter = float(u.group(1)) if u.group(1) else None
                     unnamed.add(epoch, counter, {"loss": logged(u.group(2))})
