@@ -203,18 +203,6 @@ def test_a_nan_on_a_row_without_epoch_or_step_is_named_by_its_row():
     assert "row 3" in detect(parse_run(text))[0].evidence
 
 
-def test_json_series_of_step_value_pairs_are_read_each_at_its_own_steps():
-    doc = {
-        "train_loss": [[i, 11.9 - 0.01 * i] for i in range(501)],
-        "val_loss": [[0, 12.1], [250, 9.5], [500, 7.3]],
-        "lr": [[i, 1e-3] for i in range(501)],
-        "val_checkpoints": [{"iter": 0, "val_loss": 12.1}, {"iter": 500, "val_loss": 7.3}],  # a summary
-    }
-    run = parse_run(json.dumps(doc))
-    assert run.sources["train_loss"] == "train_loss" and run.sources["val_loss"] == "val_loss"
-    assert run.table["val_loss"].dropna().tolist() == [12.1, 9.5, 7.3] and not run.notes
-
-
 def test_timm_top1_accuracy_is_read_as_an_accuracy():
     rows = [
         {"epoch": e, "train_loss": 3.0 - 0.01 * e, "test_acc1": 60 + e, "test_acc5": 85 + e / 2}
@@ -277,32 +265,6 @@ def test_a_bare_list_of_losses_braced_headers_and_mlperf_lines_are_read():
     assert not run.has_epochs and run.table["step"].nunique() == 20
 
 
-def test_nested_json_series_ludwig_statistics_and_sacred_metrics_are_read():
-    epochs = range(12)
-    ludwig = {
-        stage: {
-            feature: {
-                "loss": [2.0 / (e + 1) + shift for e in epochs],
-                "accuracy": [0.5 + e / 30 for e in epochs],
-            }
-            for feature in ("combined", "label")
-        }
-        for stage, shift in (("training", 0.0), ("validation", 0.1), ("test", 0.12))
-    }
-    run = parse_run(json.dumps(ludwig))
-    assert {"train_loss", "val_loss", "train_acc", "val_acc"} <= set(run.metrics)
-    assert run.sources["val_loss"] == "validation/combined/loss" and run.table["epoch"].nunique() == 12
-    sacred = {
-        "training.loss": {"steps": [10 * i for i in range(30)], "timestamps": ["2021-01-01T00:00:00"] * 30,
-                          "values": [1.5 * 0.9**i for i in range(30)]},
-        "validation.loss": {"steps": [50 * i for i in range(6)], "timestamps": ["t"] * 6,
-                            "values": [1.6 * 0.8**i for i in range(6)]},
-    }  # fmt: skip
-    run = parse_run(json.dumps(sacred))
-    assert run.table["step"].max() == 290 and run.table["val_loss"].notna().sum() == 6
-    assert run_curves(run)[0] is not None
-
-
 def test_a_loss_part_the_validation_logs_alone_is_judged_on_both_sides():
     # MONAI's autoencoder-GAN: recons, perceptual and an unweighted KL (~8e4) in training, the recons
     # loss alone in validation; their plain sum would be the KL's curve
@@ -318,62 +280,6 @@ def test_a_loss_part_the_validation_logs_alone_is_judged_on_both_sides():
     # with no part in validation, the training parts are still summed (Ultralytics, above)
     run = parse_run("\n".join(line for line in lines if "validation" not in line))
     assert "kl_loss" in run.sources["train_loss"] and "+" in run.sources["train_loss"]
-
-
-def test_series_keyed_by_step_megatron_golden_values_and_pandas_to_json_are_read():
-    # Megatron-LM's golden values: each series an object of values keyed by step, every series "nan"
-    # at the steps the run did not reach (memory and timing too); a loss NaN alone is a logged NaN
-    steps = range(1, 400, 5)
-    loss = {str(s): 10.8 * 0.995**s + 2 for s in steps} | {"400": "nan", "405": "nan"}
-    mem = {str(s): 1.5e10 for s in steps} | {"400": "nan", "405": "nan"}
-    golden = {
-        "lm loss": {"start_step": 1, "end_step": 405, "step_interval": 5, "values": loss},
-        "mem-allocated-bytes": {"start_step": 1, "end_step": 405, "step_interval": 5, "values": mem},
-    }
-    run = parse_run(json.dumps(golden))
-    assert run.sources["train_loss"] == "lm loss" and len(run.table) == len(steps)
-    assert run.table["step"].iloc[-1] == 396 and any(
-        "2 steps are NaN in every series" in n for n in run.notes
-    )
-    golden["mem-allocated-bytes"]["values"]["400"] = 1.5e10  # the run reached step 400: its loss broke
-    run = parse_run(json.dumps(golden))
-    assert len(run.table) == len(steps) + 1 and [f.kind for f in detect(run)] == ["diverged"]
-    # pandas' DataFrame(history.history).to_json(): {"loss": {"0": …, "1": …}, "val_loss": {…}}
-    history = {
-        "loss": dict(enumerate(_falling(12))),
-        "val_loss": {i: v + 0.1 for i, v in enumerate(_falling(12))},
-    }
-    run = parse_run(json.dumps(history))
-    assert run.sources == {"train_loss": "loss", "val_loss": "val_loss"} and len(run.table) == 12
-
-
-def test_catboost_training_json_and_histories_named_in_the_plural_are_read():
-    # CatBoost's catboost_info/catboost_training.json: each iteration's `learn` and `test` lists hold
-    # the metrics `meta` names, in order
-    meta = {
-        "learn_metrics": [{"best_value": "Min", "name": "Logloss"}],
-        "test_metrics": [{"best_value": "Min", "name": "Logloss"}, {"best_value": "Max", "name": "AUC"}],
-        "learn_sets": ["learn"],
-        "test_sets": ["test"],
-        "iteration_count": 40,
-    }
-    iterations = [
-        {"learn": [t], "test": [t + 0.05, 0.6 + i / 100], "iteration": i, "passed_time": 0.01 * i}
-        for i, t in enumerate(_falling(40, 0.69, 0.2))
-    ]
-    run = parse_run(json.dumps({"meta": meta, "iterations": iterations}))
-    assert run.fmt == "catboost" and run.sources["train_loss"] == "train Logloss"
-    assert run.sources["val_loss"] == "val Logloss" and "val_auc" in run.table and len(run.table) == 40
-    # a history kept as lists named in the plural (`train_losses`, `val_aucs`); MiniGo's
-    # `virtual_losses` is a count set, not a loss
-    history = {
-        "train_losses": _falling(20),
-        "val_losses": [t + 0.1 for t in _falling(20)],
-        "val_aucs": [0.7 + i / 100 for i in range(20)],
-        "virtual_losses": [8] * 20,
-    }
-    run = parse_run(json.dumps(history))
-    assert run.sources == {"train_loss": "train_losses", "val_loss": "val_losses", "val_auc": "val_aucs"}
 
 
 def test_a_records_stage_said_in_a_field_and_headers_that_start_with_a_dimension_are_read():

@@ -179,7 +179,7 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
                 cols.add(float(i + 1), None, row)
         if at.nested and not cols.n:
             fmt = "json-nested-series"
-            add_nested(opener, cols, limits)
+            notes.extend(add_nested(opener, cols, limits))
         if at.bare and not cols.n:
             fmt = "json-list"
             with parser(opener) as f:

@@ -13,6 +13,7 @@ from typing import IO
 import ijson
 
 from assistant.runs.parse.jsonstream import events, parser, spells_nan
+from assistant.runs.parse.names import is_metric_name, stage_of
 from assistant.runs.parse.table import Columns, Limits, as_float, logged
 
 # a list of numbers two objects deep or more, not inside a list: Ludwig's `training.combined.loss`,
@@ -53,27 +54,84 @@ def add_series(opener: Callable[[], IO[bytes]], cols: Columns) -> None:
         cols.add(None, step, by_step[step])
 
 
-def add_nested(opener: Callable[[], IO[bytes]], cols: Columns, limits: Limits) -> None:
+def add_nested(opener: Callable[[], IO[bytes]], cols: Columns, limits: Limits) -> list[str]:
     """Lists of numbers inside named objects, one series each, named by their path (`training/combined
     /loss`: Ludwig's training_statistics.json, one value per epoch), or, for an object holding
-    `values` beside `steps` (Sacred's metrics.json), that object's path at those steps."""
+    `values` beside `steps` (Sacred's metrics.json), that object's path at those steps. Of several
+    runs side by side (_runs), the last is read. The notes."""
     series: dict[str, array] = {}
     with opener() as f:  # events() reads NaN and Infinity itself
         for prefix, event, value in events(f, limits):
             if event == "number" and SERIES.match(prefix):
                 series.setdefault(prefix.removesuffix(".item"), array("d")).append(logged(value))
+    notes = []
+    if runs := _runs(series):
+        level, names = runs
+        last = names[-1]
+        series = {path: v for path, v in series.items() if path.split(".")[level] == last}
+        series = {
+            ".".join(p for i, p in enumerate(path.split(".")) if i != level): v for path, v in series.items()
+        }
+        shown = ", ".join(f"`{n}`" for n in names[:4]) + (", …" if len(names) > 4 else "")
+        notes.append(f"{len(names)} runs side by side ({shown}): the last, `{last}`, is read")
     by_x: dict[tuple[bool, float], dict[str, float]] = {}
+    shared = _shared_parents(list(series))
     for path, values in series.items():
         parent, _, last = path.rpartition(".")
         if last in _STEPS_KEYS:
             continue
         steps = next((series[f"{parent}.{k}"] for k in _STEPS_KEYS if f"{parent}.{k}" in series), None)
-        name = (parent if last in _VALUES_KEYS else path).replace(".", "/")
+        name = "/".join(_named(path).split(".")[shared:])
         for i, v in enumerate(values):
             at = (True, steps[i]) if steps is not None and i < len(steps) else (False, float(i + 1))
             by_x.setdefault(at, {})[name] = v
     for (is_step, x), row in sorted(by_x.items()):
         cols.add(None if is_step else x, x if is_step else None, row)
+    return notes
+
+
+def _named(path: str) -> str:
+    """The path that names a series: its own, or its object's for a `values` (or `steps`) list."""
+    parent, _, last = path.rpartition(".")
+    return parent if last in _VALUES_KEYS or last in _STEPS_KEYS else path
+
+
+def _shared_parents(paths: list[str]) -> int:
+    """How many leading objects every series sits in (`results_per_model`): they name none of them (a
+    stage or a metric does, shared or not: Sacred's `validation.loss` alone)."""
+    split = [_named(p).split(".")[:-1] for p in paths]  # never a series' own name
+    shared = 0
+    while split and all(len(p) > shared and p[shared] == split[0][shared] for p in split):
+        if stage_of(split[0][shared]) or is_metric_name(split[0][shared]):
+            break
+        shared += 1
+    return shared
+
+
+def _runs(series: dict[str, array]) -> tuple[int, list[str]] | None:
+    """(the level of the path that names a run, the runs' names in the order the document gives them)
+    when the series are several runs side by side: one object per run under a shared parent, each
+    holding the same series (`results_per_model.resnet50.train_loss_history`, then `vit_b_16`'s). Not
+    a split of one run (`training.loss`, `validation.loss`) nor a metric's objects (`loss.train`)."""
+    paths = [path.split(".") for path in series]
+    for level in range(min(len(p) for p in paths) - 1):
+        if len({tuple(p[:level]) for p in paths}) > 1:
+            return None
+        held: dict[str, set[str]] = {}
+        for p in paths:
+            held.setdefault(p[level], set()).add(".".join(p[level + 1 :]))
+        names = list(held)
+        if len(names) < 2:
+            continue
+        first = held[names[0]]
+        if (
+            all(kept == first for kept in held.values())
+            and any(is_metric_name(k) for k in first)
+            and not any(is_metric_name(n) or stage_of(n) for n in names)
+        ):
+            return level, names
+        return None
+    return None
 
 
 def add_keyed(opener: Callable[[], IO[bytes]], cols: Columns, limits: Limits) -> list[str]:

@@ -41,6 +41,7 @@ NOISE = {
     "batch",  # `Batch Loss`: a batch's loss (or their mean) is the loss, as the console reader reads it
     "combined",  # Ludwig's loss of all output features together: `training/combined/loss`
     "main",  # Chainer's LogReport: `main/loss`, `validation/main/loss` (the model under training)
+    "history",  # a Keras-style history saved under its own names: `train_loss_history`
 }  # fmt: skip
 LOSS = {"loss", "nll", "ce", "crossentropyloss", "logloss", "cost"}  # CatBoost names its loss `Logloss`
 ACC = {"acc", "accuracy", "acc1"}  # timm/DeiT log top-1 accuracy as acc1 (top-5, acc5, is its own)
