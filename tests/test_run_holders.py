@@ -262,3 +262,20 @@ def test_a_step_printed_alone_before_a_keras_fit_holds_no_record_past_the_next_e
     run = parse_run("\n".join(lines))
     assert run.table["epoch"].tolist() == list(range(1, 11))
     assert run.table["val_loss"].iloc[-1] == 0.51
+
+
+def test_readings_printed_as_name_value_pairs_are_read():
+    # PFRL's and ChainerRL's training loop: `statistics: [('average_q', 0.03), ('average_loss', 0.5)]`
+    # after the episode's return; a script printing an OrderedDict's repr likewise
+    stats = "[('average_q', {q:.4f}), ('average_loss', {loss:.4f})]"
+    lines = [
+        f"episode: {10 * i} R: {10 + i}.0 statistics: " + stats.format(q=0.03 * i, loss=loss)
+        for i, loss in enumerate(falling(20, 0.5, 0.1), start=1)
+    ]
+    run = parse_run("\n".join(lines))
+    assert run.table["train_loss"].tolist()[:2] == [0.5, round(falling(20, 0.5, 0.1)[1], 4)]
+    assert run.table["step"].tolist()[:2] == [10.0, 20.0]
+    ordered = [f"epoch {e} OrderedDict([('loss', {t:.4f}), ('val_loss', {t + 0.1:.4f})])" for e, t in
+               enumerate(falling(12, 0.9, 0.3), start=1)]  # fmt: skip
+    run = parse_run("\n".join(ordered))
+    assert run.table["val_loss"].iloc[0] == 1.0 and len(run.table) == 12

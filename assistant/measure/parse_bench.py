@@ -38,6 +38,7 @@ SHAPES: dict[str, str] = {
     "<tr>": "HTML rows never closed",
     "# a_": "a `#` comment of one long name, first in the log (a header of lcurve.out or loss.dat)",
     "0m 1s ": "time spent printed again and again (the PyTorch tutorials' progress lines)",
+    "('a', 1 ": "(name, value) pairs that never close (PFRL's `statistics: [('average_q', 0.8)]`)",
 }
 
 

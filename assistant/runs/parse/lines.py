@@ -201,17 +201,21 @@ def joined_dicts(lines: Iterable[str]) -> Iterator[str]:
 # PyTorch Lightning's ModelCheckpoint: `Epoch 3, global step 8: 'val_loss' reached 0.14260 (best
 # 0.14260), saving model to 'checkpoints/epoch=3-step=8-val_loss=0.1426.ckpt' as top 1`
 _REACHED = re.compile(rf"'([A-Za-z][\w./-]*)' reached ({NUM})")
+# a reading printed as a (name, value) pair: PFRL's and ChainerRL's `statistics: [('average_q', 0.86),
+# ('average_loss', 0.18)]`, an OrderedDict's repr `OrderedDict([('loss', 0.34), ('acc', 0.9)])`
+_PAIRED = re.compile(rf"\(\s*(['\"])([A-Za-z][\w./-]{{0,60}})\1\s*,\s*({NUM})\s*\)", re.IGNORECASE)
 _QUOTED = re.compile(r"(['\"])([^'\"\s]*)\1")
 _EXTENSION = re.compile(r"\.[A-Za-z]\w{0,9}$")
 
 
 def unquote_readings(line: str) -> str:
-    """The line with a quoted metric that `reached` a value written as its `name: value` pair, and a
+    """The line with a quoted metric that `reached` a value, or printed as a `('name', value)` pair,
+    written as its `name: value` pair, and a
     quoted file name holding readings taken out: a checkpoint's name repeats them rounded (`val_loss=
     0.1426.ckpt`, or not read at all before its extension), and its `epoch=3` counts from 0."""
     if "'" not in line and '"' not in line:
         return line
-    line = _REACHED.sub(r"\1: \2", line)
+    line = _PAIRED.sub(r"\2: \3", _REACHED.sub(r"\1: \2", line))
 
     def named_file(m: re.Match[str]) -> str:
         name = m.group(2)
