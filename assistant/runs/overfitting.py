@@ -1,8 +1,8 @@
 """Overfitting: a validation curve that turns up after its best while training still improves,
 counted in standard errors of means against the curve's own noise, or rising at every evaluation
-since its lowest (_turned); and, on a validation
-curve too short for a trend, every evaluation after its best worse than the last (_few_evaluations);
-and a validation curve that never followed training down at all (_never_followed)."""
+since its lowest (_turned); and, on a validation curve too short for a trend, every evaluation after
+its best worse than the last (_few_evaluations); and a validation curve that never followed training
+down at all (_never_followed)."""
 
 from __future__ import annotations
 

@@ -64,16 +64,7 @@ def add_nested(opener: Callable[[], IO[bytes]], cols: Columns, limits: Limits) -
         for prefix, event, value in events(f, limits):
             if event == "number" and SERIES.match(prefix):
                 series.setdefault(prefix.removesuffix(".item"), array("d")).append(logged(value))
-    notes = []
-    if runs := _runs(series):
-        level, names = runs
-        last = names[-1]
-        series = {path: v for path, v in series.items() if path.split(".")[level] == last}
-        series = {
-            ".".join(p for i, p in enumerate(path.split(".")) if i != level): v for path, v in series.items()
-        }
-        shown = ", ".join(f"`{n}`" for n in names[:4]) + (", …" if len(names) > 4 else "")
-        notes.append(f"{len(names)} runs side by side ({shown}): the last, `{last}`, is read")
+    series, notes = _last_run(series)
     by_x: dict[tuple[bool, float], dict[str, float]] = {}
     shared = _shared_parents(list(series))
     for path, values in series.items():
@@ -108,13 +99,28 @@ def _shared_parents(paths: list[str]) -> int:
     return shared
 
 
+def _last_run(series: dict[str, array]) -> tuple[dict[str, array], list[str]]:
+    """The series of the last of several runs side by side (_runs), named without their run's object,
+    and a note naming the runs; all the series, and no note, when they are one run."""
+    if not (runs := _runs(series)):
+        return series, []
+    level, names = runs
+    kept = {}
+    for path, values in series.items():
+        parts = path.split(".")
+        if parts[level] == names[-1]:
+            kept[".".join(parts[:level] + parts[level + 1 :])] = values
+    shown = ", ".join(f"`{n}`" for n in names[:4]) + (", …" if len(names) > 4 else "")
+    return kept, [f"{len(names)} runs side by side ({shown}): the last, `{names[-1]}`, is read"]
+
+
 def _runs(series: dict[str, array]) -> tuple[int, list[str]] | None:
     """(the level of the path that names a run, the runs' names in the order the document gives them)
     when the series are several runs side by side: one object per run under a shared parent, each
     holding the same series (`results_per_model.resnet50.train_loss_history`, then `vit_b_16`'s). Not
     a split of one run (`training.loss`, `validation.loss`) nor a metric's objects (`loss.train`)."""
     paths = [path.split(".") for path in series]
-    for level in range(min(len(p) for p in paths) - 1):
+    for level in range(min((len(p) for p in paths), default=0) - 1):
         if len({tuple(p[:level]) for p in paths}) > 1:
             return None
         held: dict[str, set[str]] = {}

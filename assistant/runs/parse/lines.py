@@ -210,9 +210,9 @@ _EXTENSION = re.compile(r"\.[A-Za-z]\w{0,9}$")
 
 def unquote_readings(line: str) -> str:
     """The line with a quoted metric that `reached` a value, or printed as a `('name', value)` pair,
-    written as its `name: value` pair, and a
-    quoted file name holding readings taken out: a checkpoint's name repeats them rounded (`val_loss=
-    0.1426.ckpt`, or not read at all before its extension), and its `epoch=3` counts from 0."""
+    written as its `name: value` pair, and a quoted file name holding readings taken out: a
+    checkpoint's name repeats them rounded (`val_loss=0.1426.ckpt`, or not read at all before its
+    extension), and its `epoch=3` counts from 0."""
     if "'" not in line and '"' not in line:
         return line
     line = _PAIRED.sub(r"\2: \3", _REACHED.sub(r"\1: \2", line))
