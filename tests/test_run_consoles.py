@@ -432,23 +432,6 @@ def test_a_reading_printed_as_its_tensor_or_numpy_scalar_is_read():
         parse_run(many)
 
 
-def test_one_epoch_printed_again_and_again_is_a_curve_of_its_prints():
-    # MorvanZhou's RNN tutorial: one epoch, `Epoch:  0 | train loss: 2.3127 | test accuracy: 0.14` every
-    # 50 steps: each print is a point. With a second epoch, the prints of an epoch update its row.
-    losses = _falling(15)
-    one = "\n".join(f"Epoch:  0 | train loss: {t:.4f} | test accuracy: {1 - t / 3:.2f}" for t in losses)
-    run = parse_run(one)
-    assert len(run.table) == 15 and np.allclose(run.table["train_loss"], np.round(losses, 4))
-    assert any("printed 15 times" in n for n in run.notes)
-    two = "\n".join(
-        f"Epoch:  {e} | train loss: {t:.4f} | test accuracy: {1 - t / 3:.2f}"
-        for e in range(12)
-        for t in (losses[e] + 0.01, losses[e])
-    )
-    run = parse_run(two)
-    assert len(run.table) == 12 and np.allclose(run.table["train_loss"], np.round(losses[:12], 4))
-
-
 def test_a_held_out_name_gives_its_stage_to_the_readings_after_it_in_the_line():
     val = [0.30 * 0.9**e + 0.06 if e < 12 else 0.0689 + 0.0006 * (e - 12) for e in range(25)]
     text = "\n".join(

@@ -159,16 +159,17 @@ def axis_of(run: Run, ax: Axis = Axis()) -> str:
     """ "epoch" when the run has at least `min_points` epochs, else "step" (or "row" without steps).
     Steps also when the epochs are fewer than twice that and the run was evaluated several times an
     epoch: a per-epoch held-out curve of under a dozen points leaves too few after a turn to count
-    it, and the evaluations were there."""
+    it, and the evaluations were there. A run of one epoch printed again and again is judged on its
+    rows (one epoch is one point)."""
     t = run.table
     epochs = t["epoch"].nunique() if run.has_epochs else 0
     if epochs >= ax.min_points and not (epochs < 2 * ax.min_points and _evaluated_within_epochs(t)):
         return "epoch"
     if t["step"].nunique() >= ax.min_points:  # a step printed as 4.53e+06 on every row is no axis
         return "step"
-    if run.has_epochs and len(t) < 2 * ax.min_points:
+    if run.has_epochs and len(t) < 2 * ax.min_points and epochs > 1:
         return "epoch"
-    return "row"  # few epochs but many logged rows (in the order they were logged): judge those
+    return "row"  # few epochs but many logged rows, or one (in the order they were logged): judge those
 
 
 def _evaluated_within_epochs(t: pd.DataFrame) -> bool:
