@@ -26,11 +26,11 @@ def test_one_epoch_printed_again_and_again_is_a_curve_of_its_prints():
     assert len(run.table) == 12 and np.allclose(run.table["train_loss"], np.round(losses[:12], 4))
 
 
-def test_a_learning_rate_alone_before_a_lone_epochs_prints_does_not_hide_them():
+def test_the_trainers_records_all_at_epoch_zero_are_a_curve_judged_row_by_row():
     # LoRA fine-tuning in a notebook under DeepSpeed: the engine logs `step=0, skipped=0, lr=[0.0]`,
     # then the Trainer prints `{'loss': …, 'learning_rate': …, 'epoch': 0.0}` (epoch rounded to 0.0
-    # for a short run) between progress bars; the prints make the curve, judged row by row (the log
-    # was refused as holding one reading, and one epoch is no axis to judge on)
+    # for a short run) between progress bars; each record is a point, judged row by row (the log was
+    # refused as holding one reading, and one epoch is no axis to judge on)
     losses = [1.87, 1.57, 1.48, 1.76, 1.55, 1.96, 2.21, 1.76, 1.09, 1.78, 2.08]
     lines = ["[2023-05-12 05:09:51,846] [INFO] [logging.py:96:log_dist] [Rank 0] step=0, skipped=0, lr=[0.0]"]
     for i, loss in enumerate(losses):
@@ -40,6 +40,23 @@ def test_a_learning_rate_alone_before_a_lone_epochs_prints_does_not_hide_them():
         lines.append(str({"loss": loss, "learning_rate": 1e-4 * (1 - i / 11), "epoch": 0.0}))
     run = parse_run("\n".join(lines))
     assert run.table["train_loss"].dropna().tolist() == losses
-    assert any("printed 11 times" in n for n in run.notes)
+    assert len(run.table) == len(losses)
     found = detect(run)
     assert [f.kind for f in found] == ["underfitting"] and "row 11" in found[0].evidence
+
+
+def test_the_trainers_records_at_an_epoch_rounded_to_two_decimals_are_each_a_print():
+    # a ChatGLM3 LoRA fine-tune's console: `{'loss': …, 'learning_rate': …, 'epoch': 0.01}` every 10
+    # steps of a long first epoch, its epoch rounded so that ten records share each value; the eval
+    # record at an epoch adds to that print's row (the 400 prints were read as the few epochs' last)
+    losses = _falling(40, 4.8, 3.3)
+    lines = []
+    for i, loss in enumerate(losses):
+        lines.append(
+            str({"loss": round(loss, 4), "learning_rate": 5e-5 * (1 - i / 40), "epoch": round(i / 1000, 2)})
+        )
+        if i % 10 == 9:
+            lines.append(str({"eval_rouge-1": 31.6 + i / 40, "epoch": round(i / 1000, 2)}))
+    run = parse_run("\n".join(lines))
+    assert run.table["train_loss"].dropna().tolist() == [round(v, 4) for v in losses]
+    assert run.table["val_rouge_1"].notna().sum() == 4 and len(run.table) == 40

@@ -236,6 +236,10 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                         cols.update_last(None, values)
                         continue
             held_out = any(stage_of(k) in ("val", "test") for k in values)
+            # a record that carries its own epoch printed again with new readings (the Trainer's
+            # `{'loss': …, 'epoch': 0.01}` every few steps, its epoch rounded to two decimals) is the
+            # next print, not an update of the last
+            again = again or (segment.lstrip().startswith("{") and "epoch" in axes and _repeats(cols, values))
             if step is None and epoch is not None and cols.n and row_epoch_key == epoch and not again:
                 own = bar is not None and held_out and bar.group(2) != row_bar  # a held-out bar of its own
                 if bar and (
@@ -248,7 +252,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                     # validation (Keras prints an epoch's line with its validation last)
                 if own:
                     held_bar = bar.group(2)
-                if _one_row(cols) and not bar and segment is line_start and _repeats(cols, values):
+                if cols.n == 1 and not bar and segment is line_start and _repeats(cols, values):
                     prints.add(epoch, None, values)  # the first epoch printed again (see `prints`)
                 cols.update_last(epoch, values)  # a later update or the validation line of this epoch
                 row_validated = row_validated or held_out
@@ -257,7 +261,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 cols.update_last(epoch, values)  # another line of the same record
                 continue
             cols.add(epoch, step, values)
-            if _one_row(cols) and step is None and not settings:
+            if cols.n == 1 and step is None:
                 prints.add(epoch, None, values)
             row_epoch_key = epoch if step is None else None
             row_heard = heard
@@ -265,7 +269,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             row_validated = held_out
         carry.after(message, line_stage_own, at_axis, readings)
     add_table()
-    if _one_row(cols) and prints.n >= MIN_PRINTS:
+    if cols.n == 1 and prints.n >= MIN_PRINTS:
         note = f"one epoch, printed {prints.n} times: each print is read as a point of the run"
         return finish(prints, "console", name, [note])
     if cols.n <= 1 and unnamed.n > 1:  # one named reading (a sanity check's `loss 7.34`) is no curve
@@ -278,15 +282,6 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     if not cols.n and (run := bare_numbers(bare, name)):
         return run
     return ending.finish(finish(cols, "console", name, tools.finish(cols), starts=opening.starts), cols)
-
-
-def _one_row(cols: Columns) -> bool:
-    """The log has one row of readings so far, besides rows of a learning rate alone (DeepSpeed's
-    `step=0, skipped=0, lr=[0.0]` before a Trainer's first record): the row a lone epoch prints again."""
-    if not 1 <= cols.n <= 3:
-        return cols.n == 1
-    rows = {r for k in cols.names if normalise(k) != "lr" for r in cols.rows[k]}
-    return len(rows) == 1
 
 
 def _repeats(cols: Columns, values: dict[str, float]) -> bool:
