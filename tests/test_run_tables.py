@@ -187,3 +187,21 @@ def test_a_vq_vaes_codebook_perplexity_is_not_judged_beside_its_reconstruction_e
         f"step {100 * i} | ppl {900 * np.exp(-i / 10) + 20:.2f} | bleu {i / 2:.2f}" for i in range(40)
     )
     assert judged_metric(parse_run(nmt)) is None
+
+
+def test_a_first_line_of_prose_with_a_comma_is_no_tables_header():
+    # a Paddle distributed job's worker log opens with `server not ready, wait 3 sec to retry...` and a
+    # line of endpoints with a comma: it looked like a two-column table naming no metric, and the log
+    # was refused; it is console text, read as such
+    lines = [
+        "server not ready, wait 3 sec to retry...",
+        "not ready endpoints:['127.0.0.1:59998', '127.0.0.1:35382']",
+    ]
+    for e in range(1, 13):
+        for s in (100, 200):
+            lines.append(f"02/13/2022 23:07:14 - INFO - Epoch: [{e}], step: [{s}], lr: 0.000010, batch_loss: "
+                         f"{0.03 / e:.4f}, avg_loss: {0.025 / e:.4f}")  # fmt: skip
+    run = parse_run("\n".join(lines))
+    assert run.table["epoch"].nunique() == 12 and "train_loss" in run.table
+    with pytest.raises(RunParseError, match="holds no training metric"):
+        parse_run("server not ready, wait 3 sec\nnot ready endpoints, two of them\n")

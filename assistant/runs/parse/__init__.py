@@ -21,7 +21,7 @@ from assistant.runs.parse.jsondoc import read_json
 from assistant.runs.parse.jsonstream import events as json_events
 from assistant.runs.parse.lines import NUMBER
 from assistant.runs.parse.mlflow import metrics_dir, read_mlflow
-from assistant.runs.parse.table import DEFAULT_LIMITS, Limits, Run, RunParseError
+from assistant.runs.parse.table import DEFAULT_LIMITS, Limits, NoMetricError, Run, RunParseError
 from assistant.runs.parse.tabular import (
     MONITOR_HEAD,
     SPACES,
@@ -119,7 +119,10 @@ def _parse_path(path: Path, name: str | None, limits: Limits) -> Run:
     if kind == "monitor":
         return read_monitor(str(path), name, limits)
     if kind == "csv":
-        return read_csv(str(path), name, sep=_delimiter(head.decode("utf-8", "replace")), limits=limits)
+        try:
+            return read_csv(str(path), name, sep=_delimiter(head.decode("utf-8", "replace")), limits=limits)
+        except NoMetricError:
+            kind = "console"  # its first lines only looked like a table's (`server not ready, wait 3 sec`)
     with path.open(encoding="utf-8", errors="replace", newline="") as f:
         return _read_lines(kind, f, name, limits)
 
@@ -132,7 +135,10 @@ def _parse_text(text: str, name: str, limits: Limits) -> Run:
     if kind == "monitor":
         return read_monitor(io.StringIO(text), name, limits)
     if kind == "csv":
-        return read_csv(io.StringIO(text), name, sep=_delimiter(text[:_SNIFF]), limits=limits)
+        try:
+            return read_csv(io.StringIO(text), name, sep=_delimiter(text[:_SNIFF]), limits=limits)
+        except NoMetricError:
+            kind = "console"
     return _read_lines(kind, io.StringIO(text, newline=""), name, limits)
 
 

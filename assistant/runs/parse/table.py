@@ -38,6 +38,11 @@ class RunParseError(ValueError):
     """The input is not a training log we can read, or holds no metric; the message says what to do."""
 
 
+class NoMetricError(RunParseError):
+    """The input was read and names no training metric at all (a first line of prose taken for a
+    table's header reads as one)."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one log may cost (settings `run_max_mb`, `run_max_metrics`, `json_max_depth`)."""
@@ -274,7 +279,7 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
         )
     if not metric_cols:
         shown = ", ".join(map(str, cols.other_names)) or "nothing"
-        raise RunParseError(
+        raise NoMetricError(
             f"{name or 'the input'} holds no training metric (found {shown}). A training log needs a "
             "loss or accuracy per epoch or step, e.g. columns `epoch,loss,val_loss` or lines like "
             "`Epoch 3/20 - loss: 0.41 - val_loss: 0.58`."
