@@ -279,3 +279,20 @@ def test_readings_printed_as_name_value_pairs_are_read():
                enumerate(falling(12, 0.9, 0.3), start=1)]  # fmt: skip
     run = parse_run("\n".join(ordered))
     assert run.table["val_loss"].iloc[0] == 1.0 and len(run.table) == 12
+
+
+def test_the_same_count_announced_in_each_epoch_holds_no_record_across_epochs():
+    # a speech-emotion notebook's loop: `Epoch 0: iteration 106/107` (its last batch, the same count
+    # every epoch), then `Epoch 0 --- loss:3.199, Epoch accuracy:22.55%, Validation loss:2.501, …`;
+    # every epoch's readings were written over the first epoch's row (the log was refused)
+    lines = []
+    for e, t in enumerate(falling(12, 3.2, 0.2)):
+        lines += [
+            f"Epoch {e}: iteration 106/107",
+            f"Epoch {e} --- loss:{t:.3f}, Epoch accuracy:{20 + e}.55%, Validation loss:{t + 0.4:.3f}, "
+            f"Validation accuracy:{13 + e}.75%",
+        ]
+    run = parse_run("\n".join(lines))
+    assert len(run.table) == 12 and run.table["val_loss"].iloc[-1] == round(
+        falling(12, 3.2, 0.2)[-1] + 0.4, 3
+    )

@@ -257,9 +257,15 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 cols.update_last(epoch, values)  # a later update or the validation line of this epoch
                 row_validated = row_validated or held_out
                 continue
-            if step is not None and cols.n and step == cols.step[-1] and step == record_step:
-                cols.update_last(epoch, values)  # another line of the same record
-                continue
+            if (
+                step is not None
+                and cols.n
+                and step == cols.step[-1]
+                and step == record_step
+                and (epoch is None or math.isnan(cols.epoch[-1]) or epoch == cols.epoch[-1])
+            ):
+                cols.update_last(epoch, values)  # another line of the same record (not the next epoch's
+                continue  # record at the same count: `Epoch 1: iteration 106/107` every epoch)
             cols.add(epoch, step, values)
             if cols.n == 1 and step is None:
                 prints.add(epoch, None, values)
