@@ -28,6 +28,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from assistant.store.db import Database
 from assistant.store.errors import AccountError, AuthError, Throttled
@@ -187,13 +188,23 @@ class Accounts:
             )
 
     def local_user(self) -> User:
-        """The single user of an app without logins (created on first use; an admin: it is yours)."""
+        """The single user of an app without logins (created on first use; an admin: it is yours).
+        A fresh app's first page asks for it from several requests at once: the one that creates it
+        holds the write lock from its read on (SQLite), and one that lost a race to insert it
+        (PostgreSQL: the name is unique) reads the winner's."""
+        query = select(User).where(User.name == LOCAL_USER)
         with self.db.session() as s:
-            user = s.scalars(select(User).where(User.name == LOCAL_USER)).first()
-            if user is None:
-                user = User(name=LOCAL_USER, role="admin", password_hash=None, created=self.clock())
-                s.add(user)
-            return user
+            if (user := s.scalars(query).first()) is not None:
+                return user
+        try:
+            with self.db.session(write=True) as s:
+                if (user := s.scalars(query).first()) is None:
+                    user = User(name=LOCAL_USER, role="admin", password_hash=None, created=self.clock())
+                    s.add(user)
+                return user
+        except IntegrityError:
+            with self.db.session() as s:
+                return s.scalars(query).one()
 
     def take_local(self, name: str) -> int:
         """Give the conversations made without login (the local user's) to an account; how many."""
