@@ -107,11 +107,16 @@ def _rose_each(va: Curve, share: float, th: Thresholds) -> bool:
     one before, to the last, beyond `noise_widths` of its noise and `share` of its level in all: a turn
     the means around it blur (0.498 at epoch 7, then 0.502, 0.508, 0.517 while training falls), and
     that pure noise on a level curve rarely draws (its lowest point followed by three rises in a row)."""
-    low = int(np.argmin(va.y))
-    after = va.y[low:]
-    if len(after) <= th.overfit_min_after or (np.diff(after) <= 0).any():
+    after = _rising_since_lowest(va.y)
+    if len(after) <= th.overfit_min_after:
         return False
     return float(after[-1] - after[0]) > va.need(th.noise_widths, share, va.scale(float(after[0])))
+
+
+def _rising_since_lowest(y: np.ndarray) -> np.ndarray:
+    """The readings from the lowest on when each one after it is above the one before; else none."""
+    after = y[int(np.argmin(y)) :]
+    return after[:0] if (np.diff(after) <= 0).any() else after
 
 
 def _still_gaining(va: Curve, th: Thresholds) -> bool:
@@ -165,11 +170,10 @@ def _few_evaluations(tr: Curve | None, va: Curve | None, th: Thresholds) -> Find
     estimate, so it is said with low confidence."""
     if va is None or tr is None or not (3 <= len(va) < th.min_points) or len(tr) < 3:
         return None
-    turn = int(np.argmin(va.y))
-    after = va.y[turn:]
-    rise = va.rel(after[0], after[-1])
-    if len(after) < 3 or (np.diff(after) <= 0).any() or not th.min_change <= rise < math.inf:
+    after = _rising_since_lowest(va.y)
+    if len(after) < 3 or not th.min_change <= (rise := va.rel(after[0], after[-1])) < math.inf:
         return None
+    turn = len(va) - len(after)
     falls = _training_fell if len(tr) >= th.min_points else _fell_each  # a trend, or every reading
     if (fell := falls(tr, va.x[turn], th)) is None:
         return None

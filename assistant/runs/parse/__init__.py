@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -119,10 +120,9 @@ def _parse_path(path: Path, name: str | None, limits: Limits) -> Run:
     if kind == "monitor":
         return read_monitor(str(path), name, limits)
     if kind == "csv":
-        try:
-            return read_csv(str(path), name, sep=_delimiter(head.decode("utf-8", "replace")), limits=limits)
-        except NoMetricError:
-            kind = "console"  # its first lines only looked like a table's (`server not ready, wait 3 sec`)
+        sep = _delimiter(head.decode("utf-8", "replace"))
+        if (run := _as_table(lambda: read_csv(str(path), name, sep=sep, limits=limits))) is not None:
+            return run
     with path.open(encoding="utf-8", errors="replace", newline="") as f:
         return _read_lines(kind, f, name, limits)
 
@@ -135,11 +135,19 @@ def _parse_text(text: str, name: str, limits: Limits) -> Run:
     if kind == "monitor":
         return read_monitor(io.StringIO(text), name, limits)
     if kind == "csv":
-        try:
-            return read_csv(io.StringIO(text), name, sep=_delimiter(text[:_SNIFF]), limits=limits)
-        except NoMetricError:
-            kind = "console"
+        sep = _delimiter(text[:_SNIFF])
+        if (run := _as_table(lambda: read_csv(io.StringIO(text), name, sep=sep, limits=limits))) is not None:
+            return run
     return _read_lines(kind, io.StringIO(text, newline=""), name, limits)
+
+
+def _as_table(read: Callable[[], Run]) -> Run | None:
+    """A table's reading; None when it names no training metric at all: its first lines only looked
+    like a table's header (`server not ready, wait 3 sec to retry...`), and it is console text."""
+    try:
+        return read()
+    except NoMetricError:
+        return None
 
 
 def _read_lines(kind: str, f: io.TextIOBase, name: str, limits: Limits) -> Run:

@@ -8,6 +8,7 @@ import math
 import re
 from array import array
 from collections.abc import Callable
+from os.path import commonprefix
 from typing import IO
 
 import ijson
@@ -91,12 +92,8 @@ def _shared_parents(paths: list[str]) -> int:
     """How many leading objects every series sits in (`results_per_model`): they name none of them (a
     stage or a metric does, shared or not: Sacred's `validation.loss` alone)."""
     split = [_named(p).split(".")[:-1] for p in paths]  # never a series' own name
-    shared = 0
-    while split and all(len(p) > shared and p[shared] == split[0][shared] for p in split):
-        if stage_of(split[0][shared]) or is_metric_name(split[0][shared]):
-            break
-        shared += 1
-    return shared
+    shared = commonprefix(split) if split else []
+    return next((i for i, part in enumerate(shared) if stage_of(part) or is_metric_name(part)), len(shared))
 
 
 def _last_run(series: dict[str, array]) -> tuple[dict[str, array], list[str]]:
@@ -120,23 +117,20 @@ def _runs(series: dict[str, array]) -> tuple[int, list[str]] | None:
     holding the same series (`results_per_model.resnet50.train_loss_history`, then `vit_b_16`'s). Not
     a split of one run (`training.loss`, `validation.loss`) nor a metric's objects (`loss.train`)."""
     paths = [path.split(".") for path in series]
-    for level in range(min((len(p) for p in paths), default=0) - 1):
-        if len({tuple(p[:level]) for p in paths}) > 1:
-            return None
-        held: dict[str, set[str]] = {}
-        for p in paths:
-            held.setdefault(p[level], set()).add(".".join(p[level + 1 :]))
-        names = list(held)
-        if len(names) < 2:
-            continue
-        first = held[names[0]]
-        if (
-            all(kept == first for kept in held.values())
-            and any(is_metric_name(k) for k in first)
-            and not any(is_metric_name(n) or stage_of(n) for n in names)
-        ):
-            return level, names
+    level = len(commonprefix(paths)) if paths else 0  # where the paths part: the runs' names
+    if not paths or level >= min(len(p) for p in paths) - 1:
         return None
+    held: dict[str, set[str]] = {}
+    for p in paths:
+        held.setdefault(p[level], set()).add(".".join(p[level + 1 :]))
+    names = list(held)
+    first = held[names[0]]
+    if (
+        all(kept == first for kept in held.values())
+        and any(is_metric_name(k) for k in first)
+        and not any(is_metric_name(n) or stage_of(n) for n in names)
+    ):
+        return level, names
     return None
 
 
