@@ -35,6 +35,7 @@ from collections.abc import Iterable
 
 from assistant.runs.parse.carry import StageCarry
 from assistant.runs.parse.endings import RunEnd
+from assistant.runs.parse.finish import finish
 from assistant.runs.parse.headed import HeadedRows
 from assistant.runs.parse.lines import (
     EPOCH,
@@ -57,7 +58,7 @@ from assistant.runs.parse.names import (
 from assistant.runs.parse.pipetable import PipeTable
 from assistant.runs.parse.readings import line_readings, without_best_counter
 from assistant.runs.parse.restarts import OpeningLines, shape_of
-from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, finish, logged
+from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, logged
 from assistant.runs.parse.toolshapes import ToolLines
 from assistant.runs.parse.unnamed import NUMBERS_ONLY, UNNAMED, bare_numbers
 

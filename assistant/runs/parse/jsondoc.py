@@ -22,6 +22,7 @@ from typing import IO, Any
 import ijson
 
 from assistant.runs.parse.console import read_console
+from assistant.runs.parse.finish import finish
 from assistant.runs.parse.jsonseries import (
     KEYED,
     SERIES,
@@ -39,7 +40,6 @@ from assistant.runs.parse.table import (
     Limits,
     Run,
     RunParseError,
-    finish,
     logged,
 )
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from assistant.runs.parse.finish import finish
 from assistant.runs.parse.names import role
 from assistant.runs.parse.table import (
     DEFAULT_LIMITS,
@@ -15,7 +16,6 @@ from assistant.runs.parse.table import (
     Limits,
     Run,
     RunParseError,
-    finish,
     text_values,
 )
 

@@ -14,6 +14,7 @@ from typing import IO, Any
 import pandas as pd
 
 from assistant.runs.parse.commented import column_names, commented_header, sum_blocks
+from assistant.runs.parse.finish import finish
 from assistant.runs.parse.jsondoc import add_record
 from assistant.runs.parse.lines import NUMBER
 from assistant.runs.parse.names import export_tag, is_metric_name, role
@@ -23,7 +24,6 @@ from assistant.runs.parse.table import (
     Limits,
     Run,
     RunParseError,
-    finish,
     logged,
     text_values,
 )

@@ -8,8 +8,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from assistant.runs.parse.finish import finish
 from assistant.runs.parse.names import role
-from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, RunParseError, finish, logged
+from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, RunParseError, logged
 
 EVENT_GLOB = "events.out.tfevents*"
 

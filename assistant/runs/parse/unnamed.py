@@ -8,8 +8,9 @@ from __future__ import annotations
 import itertools
 import re
 
+from assistant.runs.parse.finish import finish
 from assistant.runs.parse.lines import NUM
-from assistant.runs.parse.table import Columns, Run, finish
+from assistant.runs.parse.table import Columns, Run
 
 # A reading printed without a name: `[Mar 29, 16:23:15] 104 6.2130` (a step counter, then one
 # decimal; makemore's `  10000/ 200000: 2.0576` with its total; the PyTorch tutorials'

@@ -1,0 +1,208 @@
+"""`finish`: what every reader stored, made into a `Run` as the detectors read it: names mapped to the
+shared vocabulary, one column kept per name, the log's last run chosen, a held-out curve found when
+none is named so, parts summed into a loss, and epochs counted as people count them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from assistant.runs.parse.names import (
+    PLAYERS,
+    TRAIN,
+    component_of,
+    direction,
+    evaluated,
+    normalise,
+    stage_of,
+    tokens,
+)
+from assistant.runs.parse.parts import pair_lone_part, sum_of_parts
+from assistant.runs.parse.restarts import last_run, last_started, steps_across_epochs
+from assistant.runs.parse.table import (
+    CELLS_PER_VALUE,
+    CORE,
+    MIN_CELLS,
+    Columns,
+    NoMetricError,
+    Run,
+    RunParseError,
+)
+
+_HELD_OUT_FILE = {"val", "valid", "validation"}  # a file named for the validation set (not `test`: a
+# training script's trial run is often `test.log`)
+
+
+def _file_stage(name: str, metric_cols: Sequence[Any]) -> str | None:
+    """ "val" for a file named for the validation set alone (a U-Net's `val_log.csv` beside its
+    `train_log.csv`) whose columns say no stage (`loss`, `mIoU`): they are that set's readings."""
+    words = set(tokens(name.rsplit(".", 1)[0]))
+    if not words & _HELD_OUT_FILE or words & TRAIN or any(stage_of(str(c)) for c in metric_cols):
+        return None
+    return "val"
+
+
+def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts: Sequence[int] = ()) -> Run:
+    """Normalise what a reader stored into a Run.
+
+    Metric names are mapped to the shared vocabulary; when two columns map to one name (Lightning's
+    `train_loss_step` and `train_loss_epoch`), the finer one (more values) is kept. Epochs become
+    1-based, as people count them: 0-based integer epochs (Lightning, Keras CSV) are shifted, and
+    fractional ones (Hugging Face's 0.25 = a quarter into the first) are rounded up."""
+    notes = list(notes)
+    if note := cols.skipped_note():
+        notes.append(note)
+    metric_cols = cols.names  # only metric names are ever stored
+    if not metric_cols and cols.empty_names and not cols.skipped_values:
+        raise RunParseError(
+            f"{name or 'the input'} names metrics ({', '.join(cols.empty_names)}) "
+            "but none has a number in it."
+        )
+    if not metric_cols:
+        shown = ", ".join(map(str, cols.other_names)) or "nothing"
+        raise NoMetricError(
+            f"{name or 'the input'} holds no training metric (found {shown}). A training log needs a "
+            "loss or accuracy per epoch or step, e.g. columns `epoch,loss,val_loss` or lines like "
+            "`Epoch 3/20 - loss: 0.41 - val_loss: 0.58`."
+        )
+    axes = {
+        "epoch": np.frombuffer(cols.epoch) if cols.n else np.empty(0),
+        "step": np.frombuffer(cols.step) if cols.n else np.empty(0),
+    }
+    keep, runs = last_run(axes["epoch"], axes["step"])  # the last run's rows: its columns are chosen
+    chosen: dict[str, str] = {}  # normalised name -> the raw column kept for it
+    stage = _file_stage(name, metric_cols)
+    if stage:
+        notes.append("the file is named for the validation set and no column names a stage: read as held-out")
+    for col in metric_cols:
+        key = normalise(str(col), stage or "train")
+        if key not in chosen or _finer(cols, col, chosen[key], keep):
+            chosen[key] = col
+    # DETR, fairseq, RL's Test_Return…: with no validation curve, test is the held-out set
+    # (a validation reading printed once, `Best val Acc: 0.74` at the end, is a summary, not a curve)
+    curves = [k for k in chosen if len(cols.values[chosen[k]]) > 1]
+    # (a reading only an evaluation computes, mAP, is the held-out set's by default: not a val curve)
+    said = [k for k in curves if k.startswith("val_") and not evaluated(str(chosen[k]))]
+    if not said and any(k.startswith("test_") for k in curves):
+        for key in [k for k in curves if k.startswith("test_")]:
+            if (to := "val_" + key[len("test_") :]) not in curves:
+                chosen[to] = chosen.pop(key)
+        notes.append("no validation curve: the test curve is read as the held-out one")
+    # a training loss named for what it is (Megatron-LM's `lm loss`), the log's only one, is its loss
+    # (one part alone is no sum of parts)
+    named = [k for k in chosen if k.startswith("train_") and k.endswith("_loss")]
+    if "train_loss" not in chosen and len(named) == 1 and _own_loss(named[0]):
+        chosen["train_loss"] = chosen.pop(named[0])
+    if note := pair_lone_part(chosen):
+        notes.append(note)
+    # a held-out loss named for its split (`val_night_loss`) or by its form (`val_mse` in a regression):
+    # beside a training loss and with no other, it is the held-out loss
+    if "train_loss" in chosen and "val_loss" not in chosen:
+        held = [k for k in chosen if k.startswith("val_") and k.endswith("_loss")] or [
+            k for k in chosen if k.startswith("val_") and direction(k) == "down"
+        ]
+        if len(held) == 1:
+            chosen["val_loss"] = chosen.pop(held[0])
+            notes.append(f"no validation loss: `{chosen['val_loss']}` is read as the held-out loss")
+    order = sorted(
+        chosen, key=lambda k: (k not in CORE, CORE.index(k) if k in CORE else 0, -len(cols.values[chosen[k]]))
+    )
+    budget = max(MIN_CELLS, CELLS_PER_VALUE * sum(len(cols.values[c]) for c in chosen.values()))
+    kept = [k for k in order if k in CORE]
+    left_out = 0
+    for key in order:
+        if key in kept:
+            continue
+        if (len(kept) + 3) * cols.n <= budget:
+            kept.append(key)
+        else:
+            left_out += 1
+    if left_out:
+        notes.append(f"{left_out} sparse metrics were left out of the table (too few values for its size)")
+    data = dict(axes)
+    sources = {key: str(chosen[key]) for key in kept}
+    for stage in ("train", "val"):
+        if f"{stage}_loss" not in chosen and (summed := sum_of_parts(cols, chosen, stage)):
+            data[f"{stage}_loss"], parts = summed
+            notes.append(f"{stage}_loss is the sum of its logged parts ({', '.join(parts)})")
+            sources[f"{stage}_loss"] = " + ".join(
+                str(chosen[k]) for k in chosen if component_of(k) and k.startswith(stage)
+            )
+    for key in kept:
+        data[key] = cols.dense(chosen[key])
+    if not any(_is_curve(v) for k, v in data.items() if k not in ("epoch", "step", "lr")):
+        shown = ", ".join(k for k in data if k not in ("epoch", "step")) or "nothing"
+        raise RunParseError(
+            f"{name or 'the input'} holds no training curve: {shown}, each logged once at most. A "
+            "training log needs a loss or accuracy at several epochs or steps."
+        )
+    columns = [k for k in data if k not in ("epoch", "step")]
+    out = pd.DataFrame(data)[["epoch", "step", *sorted(columns, key=_column_order)]]
+    if runs > 1:
+        notes.append(f"the log holds {runs} runs (its counter starts again): the last one is read")
+    elif starts and np.isnan(data["epoch"]).all() and np.isnan(data["step"]).all():
+        first = next((k for k in (*CORE, *data) if k in data and k not in ("epoch", "step", "lr")), None)
+        keep, runs = last_started(data[first], starts) if first else (keep, runs)
+        if runs > 1:
+            notes.append(f"the log holds {runs} runs (its opening line comes again): the last one is read")
+    earlier = out[~keep]
+    blown = any(
+        np.isinf(earlier[c].to_numpy(dtype=float)).any() for c in ("train_loss", "val_loss") if c in earlier
+    )
+    out = out[keep & out[columns].notna().any(axis=1).to_numpy()].reset_index(drop=True)
+    if runs > 1:  # what only the earlier runs logged is not the last run's
+        gone = [c for c in columns if out[c].isna().all()]
+        out = out.drop(columns=gone)
+        sources = {k: v for k, v in sources.items() if k not in gone}
+    out["epoch"] = _human_epochs(out["epoch"])
+    if (steps := steps_across_epochs(out["epoch"].to_numpy(), out["step"].to_numpy())) is not None:
+        out["step"] = steps
+        notes.append("the step counter starts again each epoch: the steps are counted across epochs")
+    return Run(out, fmt, name, notes, sources, blown_before=blown)
+
+
+def _own_loss(key: str) -> bool:
+    """Not a player's loss (`train_d_loss`, an RL critic's `train_value_loss`): its own objective."""
+    return not set(key.split("_")[1:-1]) & PLAYERS
+
+
+def _finer(cols: Columns, col: str, than: str, keep: np.ndarray) -> bool:
+    """Whether `col` is the one to keep of two columns with one name: the one the last run (`keep`)
+    logged, when the other is an earlier run's alone; else the one with more values; of two as long,
+    the one no later line of a row wrote over (MindSpore's epoch line `Average Train Loss: 1.629` over
+    the `Train Loss` its batch lines wrote again and again, the last batch's staying), then the one
+    whose name says its stage (an epoch's `Train Loss: 0.64` summary over the bare `loss` of the batch
+    lines before it)."""
+    last = [bool(keep[np.frombuffer(cols.rows[c], dtype=np.int64)].any()) for c in (col, than)]
+    if last[0] != last[1]:
+        return last[0]
+    more, fewer = len(cols.values[col]), len(cols.values[than])
+    if more != fewer:
+        return more > fewer
+    ranks = [(c not in cols.overwritten, stage_of(str(c)) is not None) for c in (col, than)]
+    return ranks[0] > ranks[1]
+
+
+def _is_curve(values: np.ndarray) -> bool:
+    """Two readings or more; or one that is a blow-up (a NaN or inf loss is a finding on its own)."""
+    logged = values[~np.isnan(values)]
+    return len(logged) > 1 or bool(np.isinf(logged).any())
+
+
+def _column_order(key: str) -> tuple[bool, int, str]:
+    return (key not in CORE, CORE.index(key) if key in CORE else 0, key)
+
+
+def _human_epochs(epoch: pd.Series) -> pd.Series:
+    known = epoch.dropna()
+    if known.empty:
+        return epoch
+    # a row logged without its epoch (a TensorBoard tag written at a step with no `epoch` scalar)
+    # belongs to the epoch of the row before it
+    epoch = epoch.ffill().bfill()
+    if (known != known.round()).any():
+        return np.ceil(epoch).clip(lower=1)
+    return epoch + 1 if known.min() == 0 else epoch
