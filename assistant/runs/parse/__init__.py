@@ -7,6 +7,7 @@ a JSON document, JSON lines, CSV with a header, else console output. Every reade
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import re
@@ -112,6 +113,10 @@ def _parse_path(path: Path, name: str | None, limits: Limits) -> Run:
         head = f.read(_SNIFF)
     if b"brain.Event" in head[:256]:  # a TensorBoard event file, whatever it was renamed to
         return read_tensorboard(path, name, limits)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # saved as UTF-16 (Windows PowerShell's `>` writes it): decoded whole, as pasted text is, within
+        # the same size limit
+        return _parse_text(path.read_text(encoding="utf-16", errors="replace").strip("\ufeff"), name, limits)
     if b"\x00" in head:
         raise RunParseError(f"{name} is a binary file, not a training log (nor a TensorBoard event file)")
     kind = _sniff(head.decode("utf-8", "replace"))

@@ -3,7 +3,9 @@ with them (YOLOv5/YOLOv8's `Epoch GPU_mem box_loss obj_loss cls_loss Instances S
 row under it ending in its progress bar; spaCy's `E # LOSS TOK2VEC LOSS NER ENTS_F …`). YOLO prints
 its header again before every epoch's row, and its validation table's (`Class Images … mAP50`) before
 that one's: a row is read under the last header printed. A DataFrame printed by pandas (a notebook's
-`history` table) is one too, its rows led by their index."""
+`history` table) is one too, its rows led by their index; and a table ruled by `|` between its
+columns, whose names may be several words (NeuralForceField's `Time | Epoch | Learning rate | Train
+loss | Validation loss`; one drawn with pipes at both ends too is pipetable's)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from assistant.runs.parse.names import is_metric_name, role, stage_of
 _NAME = re.compile(r"[A-Za-z][\w./()@-]*:?")
 # words of a sentence or a reading (`val loss nan`), never of a header
 _NOT_NAMES = {"nan", "inf", "and", "or", "the", "a", "an", "of", "to", "for", "is", "in", "on", "at", "with"}
+_UNIT = re.compile(r"\([\w/%]+\)")  # `GPU Memory (MB)`: a column's unit, in a name of several words
 _COUNT = re.compile(r"^(\d+)/\d+$")  # `3/299`: the epoch (or batch) counter with its total
 
 
@@ -28,29 +31,55 @@ def _cells(segment: str) -> list[str]:
     return out
 
 
+def _ruled(segment: str) -> list[str] | None:
+    """The cells of a line ruled by `|` into three or more (`31:08 |     1 |  3.000e-04 |`), not a
+    progress bar's (`100%|███|`) nor a table drawn with pipes at both ends (pipetable's: Markdown's)."""
+    line = LOG_PREFIX.sub("", segment, count=1).strip()
+    if line.count("|") < 2 or "%|" in line or (line.startswith("|") and line.endswith("|")):
+        return None
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    return cells if len(cells) >= 3 and all(cells) else None
+
+
+def _named(cell: str) -> bool:
+    return bool(_NAME.fullmatch(cell)) and cell.lower() not in _NOT_NAMES
+
+
 class HeadedRows:
     """The last header a console printed, and the rows under it."""
 
     def __init__(self) -> None:
         self.names: list[str] = []  # the last header's
+        self.ruled = False  # its columns are ruled by `|`
 
     def header(self, segment: str) -> bool:
         """Whether the segment is a table's header: three names or more, two of them a metric or the
         epoch or step, and nothing else (no number, no `name: value`, no sentence)."""
-        words = segment.split()
-        cells = _cells(segment)
-        if len(cells) < 3 or (len(words) > len(cells) and "|" not in segment):
-            return False  # prose goes on after a colon; a header's colon is followed by a progress bar
-        if not all(_NAME.fullmatch(c) and c.lower() not in _NOT_NAMES for c in cells):
-            return False
+        if (ruled := _ruled(segment)) is not None and all(
+            all(_named(w) or _UNIT.fullmatch(w) for w in c.split()) for c in ruled
+        ):
+            cells = ruled  # names of several words, each between its rules
+        else:
+            words = segment.split()
+            cells = _cells(segment)
+            if len(cells) < 3 or (len(words) > len(cells) and "|" not in segment):
+                return False  # prose goes on after a colon; a header's colon is followed by a progress bar
+            if not all(map(_named, cells)):
+                return False
         if sum(is_metric_name(c) or role(c) != "metric" for c in cells) < 2:
             return False  # a header names two columns it reads at least (a metric, the epoch)
-        self.names = cells
+        self.names, self.ruled = cells, ruled is not None
         return True
 
     def row(self, segment: str) -> tuple[dict[str, float], dict[str, float]] | None:
         """(metrics, axes: its epoch or step) of a row under the last header, when its cells line up
         with it (as many; or more, followed by a progress bar), most of them numbers."""
+        if self.ruled:
+            cells = _ruled(segment)
+            if cells is None or len(cells) != len(self.names):
+                return None
+            values, axes, numbers = cells_record(self.names, cells)
+            return (values, axes) if values and numbers * 2 > len(cells) else None
         cells, names = _cells(segment), self.names
         if len(cells) == len(names) + 1 and cells[0].isdigit() and "|" not in segment:
             cells = cells[1:]  # pandas prints a DataFrame's index before each row, under no name

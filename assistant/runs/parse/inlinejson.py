@@ -20,12 +20,9 @@ def json_values(segment: str) -> dict[str, float] | None:
     that is one reading named outside it (MLPerf's `eval_accuracy: {"epoch": 3, "value": 0.75}`) or
     by its own `key` (`:::MLLOG {"key": "eval_accuracy", "value": 0.75, "metadata": {"epoch_num":
     3}}`) is that reading, with its epoch."""
-    # from the first `{` to the last `}` (as `\{.*\}` finds it: searched for, that pattern took the
-    # square of a line of braces' length)
-    opens = segment.find("{")
-    closes = segment.rfind("}", opens + 1) if opens >= 0 else -1
-    if closes < 0:
+    if (span := braces(segment)) is None:
         return None
+    opens, closes = span
     braced = segment[opens : closes + 1]
     try:
         obj = json.loads(braced)
@@ -55,6 +52,15 @@ def json_values(segment: str) -> dict[str, float] | None:
         except ValueError:
             continue
     return out
+
+
+def braces(segment: str) -> tuple[int, int] | None:
+    """Where a JSON object inside the line opens and closes: from the first `{` to the last `}`, as a
+    greedy pattern from `{` to `}` finds it (searched for, that pattern took the square of a line of
+    braces' length)."""
+    opens = segment.find("{")
+    closes = segment.rfind("}", opens + 1) if opens >= 0 else -1
+    return (opens, closes) if closes >= 0 else None
 
 
 def python_dict(text: str) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 
-from assistant.runs.parse.inlinejson import json_values
+from assistant.runs.parse.inlinejson import braces, json_values
 from assistant.runs.parse.lines import (
     AT_AXIS,
     EPOCH,
@@ -67,6 +67,8 @@ _STAGE_GROUP = re.compile(r"\b(train|dev|val|valid|test)=\(([^()]{1,400})\)", re
 _GROUPED = re.compile(rf"([A-Za-z][\w@.]*)\s*:\s*({NUM})")
 _DASHED = re.compile(rf"([A-Za-z][\w./]*)\s+-\s+({NUM})")  # a cell `name - value`
 _STAGE_WORDS = TRAIN | VAL | TEST
+# the name an object printed inside a line is given (`Val metrics: {'r2': 0.27, 'mae': 3.19}`)
+_OBJECT_NAME = re.compile(r"([A-Za-z][\w./]*(?: [A-Za-z][\w./]*){0,2}):\s*$")
 _SHARE_DONE = re.compile(r"%(?:\||\s*\d+/\d+)")  # a bar's share done: `100%|███`, `100% 79/79 [`
 
 # words that precede a name in prose or in a log's prefix, never part of it
@@ -121,12 +123,21 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
     segment = _STAGE_GROUP.sub(_ungrouped, segment)
     found: dict[str, float] = {}
     axes: dict[str, float] = {}
+    around: dict[str, float] = {}  # the readings a named object is printed among
     if (obj := json_values(segment)) is not None:
+        opens, closes = braces(segment) or (0, 0)
+        # an object printed under a name is that name's readings (`Epoch: 01, Train loss: 4.59, Val
+        # metrics: {'r2': 0.27, 'mae': 3.19}`): of its stage, beside the line's own readings around it
+        if named := _OBJECT_NAME.search(segment[:opens]):
+            if set(tokens(named.group(1))) & BEST_TOKENS:
+                return {}, {}  # `Best Val metrics: {…}`: the best so far, no new reading
+            around, _ = line_readings(segment[: named.start()] + " " + segment[closes + 1 :], stage)
+        held = stage_of(named.group(1)) if named else None
         for k, v in obj.items():
             if (r := role(k)) != "metric":
                 axes[r] = v
             else:
-                found[k] = v
+                found[f"{held}/{k}" if held and not stage_of(k) else k] = v
         if not any(is_metric_name(k) for k in found):
             axes = {}  # counters and no reading: settings printed (Keras' `{'epochs': 30, 'steps': 1719}`)
     else:
@@ -171,7 +182,7 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
         if is_metric_name(k):
             held = stage or carried.get(k)
             metrics[f"{held}/{k}" if held and not stage_of(k) else k] = v
-    return metrics, axes
+    return {**around, **metrics}, axes
 
 
 def _ungrouped(m: re.Match[str]) -> str:
