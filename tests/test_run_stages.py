@@ -1,6 +1,7 @@
 """Where a console line's readings get their stage when the line itself does not say it: from a line
 that opened the record with only its stage and epoch (Flax), from a bulleted heading (Python logging
-in the knowledge-distillation repository), from a tool's own shape (Trax); and a loss printed as 0 at
+in the knowledge-distillation repository), from a tool's own shape (Trax), from a heading after the
+logger's time alone (JoeyNMT); and a loss printed as 0 at
 every evaluation, never computed, is no curve."""
 
 from __future__ import annotations
@@ -191,3 +192,22 @@ def test_a_stage_word_before_the_three_words_of_a_name_stages_it():
     ]
     run = parse_run("\n".join(lines))
     assert run.metrics == ["train_loss", "val_class_iou"]
+
+
+def test_a_validation_heading_after_the_loggers_time_alone_gives_its_readings_its_stage():
+    # JoeyNMT 1.x logs with only the time before each message, and its validation lines say their
+    # decoding in parentheses: `… Validation result (greedy) at epoch 5, step 1000: bleu: 2.06, loss:
+    # 73394.2, ppl: 24.66`; their loss and perplexity were read as training's, and the overfitting
+    # (the validation loss turning up while training falls) went unseen
+    lines, train = [], falling(30, 3.0, 0.7)
+    val = [7.0e4 - 2.0e3 * i if i < 8 else 5.4e4 + 400 * (i - 8) for i in range(30)]
+    for e, (t, v) in enumerate(zip(train, val, strict=True), 1):
+        lines += [
+            f"2020-02-09 13:{e:02d}:12,666 Epoch {e:3d} Step: {100 * e:8d} Batch Loss: {t:.6f} Lr: 0.000300",
+            f"2020-02-09 13:{e:02d}:43,451 Validation result (greedy) at epoch {e:3d}, step {100 * e:6d}: "
+            f"bleu: {2 + e / 3:6.2f}, loss: {v:.4f}, ppl: {v / 3000:8.4f}, duration: 13.5851s",
+        ]
+    run = parse_run("\n".join(lines))
+    assert run.sources["val_loss"] == "val/loss" and "val_ppl" in run.metrics
+    assert run.table["val_loss"].notna().sum() == 30 and "train_ppl" not in run.metrics
+    assert "overfitting" in [f.kind for f in detect(run)]

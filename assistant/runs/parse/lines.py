@@ -58,8 +58,9 @@ _HEADING = re.compile(r"^\s*([A-Za-z][A-Za-z ]{0,40}?)\s*:")
 # A heading that says where in training its readings were taken (Megatron-LM's `validation loss at
 # iteration 1000 | lm loss value: 5.4E+00 | lm loss PPL: 2.2E+02 |`): its number is the step, not a value
 AT_AXIS = re.compile(
-    r"^\s*([A-Za-z][A-Za-z ]{0,40}?)\s+at\s+(?:iteration|iter|step|epoch)\s+\d+\b", re.IGNORECASE
-)
+    r"^\s*([A-Za-z][A-Za-z ]{0,40}?)(?:\s+\([A-Za-z ]{1,20}\))?\s+at\s+(?:iteration|iter|step|epoch)\s+\d+\b",
+    re.IGNORECASE,
+)  # (with a remark before its counter: JoeyNMT's `Validation result (greedy) at epoch 5, step 1000:`)
 # TensorFlow Estimator's evaluation: `Saving dict for global step 2000: accuracy = 0.9, …, loss = 0.3`
 # `Epoch 3/20`, `epoch=3`, `Epoch5,`, the PyTorch ImageNet example's `Epoch: [3][10/50]`; not a
 # progress bar's percentage (tqdm's `Epoch:  50%|█████     | 1/2`, `Iteration:   0%|`: its name, then
@@ -79,10 +80,12 @@ _ESTIMATOR_EVAL = re.compile(r"\bSaving dict for global step \d+:")
 # mmcv's text log: `Epoch(val) [12][625]	bbox_mAP: 0.37, …`
 _PAREN_STAGE = re.compile(r"\b(?:epoch|iter)\s*\(\s*([a-z]+)\s*\)", re.IGNORECASE)
 # What a logger writes before the message: `[2026-05-05 17:05:55 swin] (main.py 272): INFO `,
-# `2025-06-12 13:31:13,075 - INFO - `: the stage word comes first after it.
+# `2025-06-12 13:31:13,075 - INFO - `, or its time alone (JoeyNMT's `2020-02-09 13:10:43,451 `): the
+# stage word comes first after it.
 LOG_PREFIX = re.compile(
     r"^.{0,120}?\b(?:INFO|DEBUG|WARNING|WARN|ERROR|CRITICAL)\b\s*[:\-|\]]*\s*"
     r"|^[IWEF]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\]\s*"  # glog (Caffe): `I0101 10:00:00.000  1234 solver.cpp:9] `
+    r"|^\s*\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?\s+(?=[A-Za-z])"
 )
 # the stage each stage word names (`valid` -> "val"; fairseq's `train_inner` is training)
 STAGE_TAGS = {**dict.fromkeys(TRAIN | {"train_inner"}, "train"), **dict.fromkeys(VAL, "val")}
