@@ -1,8 +1,8 @@
 """Where a console line's readings get their stage when the line itself does not say it: from a line
 that opened the record with only its stage and epoch (Flax), from a bulleted heading (Python logging
 in the knowledge-distillation repository), from a tool's own shape (Trax), from a heading after the
-logger's time alone (JoeyNMT); and a loss printed as 0 at
-every evaluation, never computed, is no curve."""
+logger's time alone (JoeyNMT); and a loss printed as 0 at every evaluation, never computed, is no
+curve."""
 
 from __future__ import annotations
 
