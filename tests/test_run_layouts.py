@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.runs import RunParseError, parse_run
+from assistant.runs import RunParseError, detect, parse_run
+from assistant.runs.curves import run_curves
 from tests.run_helpers import falling
 
 
@@ -76,3 +77,40 @@ def test_readings_printed_as_an_object_under_a_stage_name_are_that_stages_beside
     assert np.allclose(run.table["train_loss"], train)
     assert np.allclose(run.table["val_mae"], mae)
     assert not any(c.startswith("train_") and c != "train_loss" for c in run.table.columns)
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_an_evaluation_reported_only_as_improved_or_not_is_a_curve_whose_improvements_give_its_direction(
+    sign: int,
+):
+    # keras-unet-collection's examples print the loss before training, then each epoch's validation
+    # reading only as better than the best or not; the log was refused as holding no curve. Which way
+    # its improvements go says whether it is a loss (falls) or a score (rises)
+    values = [v if sign == 1 else 1.4 - v for v in falling(20, 0.9, 0.5)]
+    values[6] = values[5] + sign * 0.01  # a reading no better than the best
+    best = values[0] + sign * 0.5
+    lines = [f"\tInitial loss = {best}"] if sign == 1 else []  # (the examples minimise a loss)
+    for v in values:
+        if sign * (best - v) > 0:
+            lines.append(f"Validation performance is improved from {best} to {v}")
+            best = v
+        else:
+            lines.append(f"Validation performance {v} is NOT improved")
+    run = parse_run("\n".join(lines))
+    name = "val_loss" if sign == 1 else "val_score↑"
+    assert name in run.table and np.allclose(run.table[name].dropna(), values)
+    assert any("reported only as improved or not" in n for n in run.notes)
+    training, held_out = run_curves(run)  # judged: the reported curve (the loss before training is none)
+    assert training is None and held_out is not None and len(held_out) == 20 and held_out.negated is False
+    assert "nothing abnormal" not in detect(run)[0].evidence
+
+
+def test_a_keras_checkpoint_line_is_not_an_improvement_report():
+    # `Epoch 3: val_loss improved from 0.5 to 0.4, saving model to …` is the checkpoint's, beside the
+    # epoch's own readings: no second curve
+    lines = []
+    for e, v in enumerate(falling(12, 1.0, 0.4), 1):
+        lines += [f"Epoch {e}/12", f"10/10 - 1s - loss: {v - 0.05:.4f} - val_loss: {v:.4f}"]
+        lines.append(f"Epoch {e:05d}: val_loss improved from {v + 0.01:.5f} to {v:.5f}, saving model to m.h5")
+    run = parse_run("\n".join(lines))
+    assert not any("reported only as improved" in n for n in run.notes) and len(run.table) == 12

@@ -184,12 +184,13 @@ def _evaluated_within_epochs(t: pd.DataFrame) -> bool:
 
 
 def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
-    """One metric's curve (finite values; NaN/inf are findings of their own), None if not logged."""
+    """One metric's curve (finite values; NaN/inf are findings of their own), None if not logged
+    twice (one reading, the loss printed before training began, is no curve)."""
     t = run.table
     if name not in t:
         return None
     rows = t[np.isfinite(t[name].to_numpy(dtype=float))]
-    if rows.empty:
+    if len(rows) < 2:
         return None
     what = "loss" if name.endswith("_loss") else name.split("_", 1)[-1].replace("_", " ")
     up = direction(name) == "up"
@@ -259,6 +260,11 @@ def _warm_up(y: np.ndarray) -> int:
     return peak if gradual else 0
 
 
+def _curve_of(t: pd.DataFrame, name: str) -> bool:
+    """Whether the table logs `name` at two points or more (finite or not: a loss gone NaN is judged)."""
+    return name in t and int(t[name].notna().sum()) >= 2
+
+
 def judged_metric(run: Run) -> str | None:
     """What the detectors read: a reward when one is logged (in reinforcement learning the losses
     grow as the returns do: the reward is the learning curve); else the loss; else accuracy; else the
@@ -273,7 +279,7 @@ def judged_metric(run: Run) -> str | None:
     rewards = {w for w in rewards if set(w.split("_")) & EPISODE} or rewards
     if not rewards:
         for what in ("loss", "acc"):
-            if f"train_{what}" in t or f"val_{what}" in t:
+            if _curve_of(t, f"train_{what}") or _curve_of(t, f"val_{what}"):
                 return what
     both = {w for w in names if f"train_{w}" in t and f"val_{w}" in t}
     pool = rewards or both or names

@@ -11,7 +11,11 @@
 - pytorch-CycleGAN-and-pix2pix's loss_log.txt: `(epoch: 3, iters: 400, time: …) D_A: 0.2 G_A: 0.6`:
   every value after the parenthesis is a loss, named without the word;
 - Trax's training loop: `Step 100: train CrossEntropyLoss |  5.27` and `Step 100: eval  Accuracy |
-  0.85`, one metric a line, its layer's name for a name.
+  0.85`, one metric a line, its layer's name for a name;
+- a loop that reports each evaluation only as better or not (keras-unet-collection's examples:
+  `Validation performance is improved from 0.70 to 0.64`, `Validation performance 0.65 is NOT
+  improved`): its new value, an evaluation a line; which way its improvements go says whether it is a
+  loss or a score.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import re
 
 from assistant.runs.parse.lines import LOG_PREFIX, NUM, pairs
-from assistant.runs.parse.names import HIGHER_BETTER, TRAIN, is_metric_name, normalise, tokens
+from assistant.runs.parse.names import HIGHER_BETTER, TRAIN, is_metric_name, normalise, stage_of, tokens
 from assistant.runs.parse.table import Columns, logged
 
 _ROUND = re.compile(r"^\s*\[(\d+)\]\s")  # XGBoost's and LightGBM's `[12]\t`
@@ -51,6 +55,16 @@ _DARKNET = re.compile(
 _GAN_HEAD = re.compile(r"\(epoch:\s*\d+,\s*iters:\s*(\d+)[^)]*\)", re.IGNORECASE)
 # Trax's training.Loop: `Step    100: train CrossEntropyLoss |  5.27`, `Step    100: eval  Accuracy |  0.85`
 _TRAX = re.compile(rf"^\s*Step\s+(\d+):\s+(train|eval)\s+([A-Za-z]\w*)\s*\|\s*({NUM})\s*$")
+
+# an evaluation reported only as better or not (the whole line: Keras' `Epoch 3: val_loss improved
+# from 0.5 to 0.4, saving model to …` is its checkpoint's, beside the epoch's own readings)
+_IMPROVED = re.compile(
+    rf"^\s*([A-Za-z][A-Za-z ]{{0,40}}?)\s+(?:is\s+)?improved\s+from\s+({NUM}|[-+]?inf)\s+to\s+({NUM})\s*$",
+    re.IGNORECASE,
+)
+_NOT_IMPROVED = re.compile(
+    rf"^\s*([A-Za-z][A-Za-z ]{{0,40}}?)\s+({NUM})\s+is\s+not\s+improved\s*$", re.IGNORECASE
+)
 
 Read = tuple[dict[str, float], dict[str, float]]  # (metrics, axes)
 
@@ -107,6 +121,8 @@ class ToolLines:
         self._first: float | None = None  # the first set's first reading, and its latest
         self._last: float | None = None
         self._columns: set[str] = set()  # the columns CatBoost's lines made (none: no CatBoost line)
+        self._reported: dict[str, str] = {}  # an improvement report's column -> the name it printed
+        self._better = [0, 0]  # its improvements that went down, up
 
     def skip(self, segment: str) -> bool:
         """Whether the line is no reading of the run's: a darknet layer's, the round early stopping
@@ -132,11 +148,23 @@ class ToolLines:
             return {f"{trax.group(2)} {_trax_metric(trax.group(3))}": logged(trax.group(4))}, {
                 "step": float(trax.group(1))
             }
+        if better := _IMPROVED.match(message) or _NOT_IMPROVED.match(message):
+            return self._report(better)
         if head := _GAN_HEAD.search(segment):
             rest = segment[head.end() :]
             losses = {f"{m.group(1).split()[-1]} loss": logged(m.group(2)) for m in pairs(rest)}
             return losses, {"step": float(head.group(1))}
         return None
+
+    def _report(self, m: re.Match[str]) -> Read:
+        """An evaluation reported as improved (from, to) or not (its value): read as a loss until its
+        improvements show higher is better (`finish` renames it then)."""
+        name = m.group(1).strip()
+        column = f"{stage_of(name) or 'val'} loss"
+        self._reported[column] = name
+        if m.re is _IMPROVED and "inf" not in m.group(2).lower():
+            self._better[float(m.group(3)) > float(m.group(2))] += 1
+        return {column: logged(m.groups()[-1])}, {}
 
     def _stage(self, name: str, names: list[str]) -> str | None:
         """A data set's stage: training when its name says so (sklearn's XGBoost names the sets it
@@ -185,7 +213,21 @@ class ToolLines:
         return self._first is not None and self._last is not None and self._last > self._first
 
     def finish(self, cols: Columns) -> list[str]:
-        """Name CatBoost's readings (its lines do not say the metric) and say what was read."""
+        """Name CatBoost's readings and an improvement report's (their lines do not say the metric)
+        and say what was read."""
+        notes = []
+        for column, name in self._reported.items():
+            up = self._better[1] > self._better[0]
+            if up and column in cols.names:
+                cols.rename(column, column.removesuffix(" loss") + " score↑")
+            notes.append(
+                f"`{name}` is reported only as improved or not: it improves as it "
+                f"{'rises, so it is read as a score (↑)' if up else 'falls, so it is read as the loss'}"
+            )
+        return notes + self._boosting_notes(cols)
+
+    def _boosting_notes(self, cols: Columns) -> list[str]:
+        """Name CatBoost's readings, and say which set of a boosting log is which."""
         if self._columns and self._catboost_up():
             for old in [c for c in cols.names if c in self._columns]:
                 cols.rename(old, old.removesuffix(" loss") + " score↑")
