@@ -114,3 +114,15 @@ def test_a_keras_checkpoint_line_is_not_an_improvement_report():
         lines.append(f"Epoch {e:05d}: val_loss improved from {v + 0.01:.5f} to {v:.5f}, saving model to m.h5")
     run = parse_run("\n".join(lines))
     assert not any("reported only as improved" in n for n in run.notes) and len(run.table) == 12
+
+
+def test_a_count_written_as_a_hash_and_number_is_the_step_and_its_restart_a_new_run():
+    # Practical_DL's autoencoder notebook prints `#12, Train loss: 0.0236` in three runs one after
+    # another; read as rows without a counter, the second run's start was a jump of the loss
+    first, last = falling(30, 0.05, 0.007), falling(20, 0.16, 0.02)
+    lines = [f"#{i}, Train loss: {v:.7f}" for i, v in enumerate(first, 1)]
+    lines += ["Final MSE: 0.0071"] + [f"#{i}, Train loss: {v:.7f}" for i, v in enumerate(last, 1)]
+    run = parse_run("\n".join(lines))
+    assert list(run.table["step"].dropna()) == list(range(1, 21))
+    assert any("2 runs" in n for n in run.notes)
+    assert [f.kind for f in detect(run)] == ["healthy"]
