@@ -2,7 +2,7 @@
 
 The format is recognised from the content (not the file name, except TensorBoard's event files):
 a JSON document, JSON lines, CSV with a header, else console output. Every reader ends in
-`table.finish`, which maps metric names to one vocabulary and refuses input that holds no metric.
+`finish.finish`, which maps metric names to one vocabulary and refuses input that holds no metric.
 """
 
 from __future__ import annotations

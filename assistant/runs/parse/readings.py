@@ -69,6 +69,7 @@ _DASHED = re.compile(rf"([A-Za-z][\w./]*)\s+-\s+({NUM})")  # a cell `name - valu
 _STAGE_WORDS = TRAIN | VAL | TEST
 # the name an object printed inside a line is given (`Val metrics: {'r2': 0.27, 'mae': 3.19}`)
 _OBJECT_NAME = re.compile(r"([A-Za-z][\w./]*(?: [A-Za-z][\w./]*){0,2}):\s*$")
+_OBJECT_NAME_SPAN = 120
 _SHARE_DONE = re.compile(r"%(?:\||\s*\d+/\d+)")  # a bar's share done: `100%|███`, `100% 79/79 [`
 
 # words that precede a name in prose or in a log's prefix, never part of it
@@ -128,16 +129,19 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
         opens, closes = braces(segment) or (0, 0)
         # an object printed under a name is that name's readings (`Epoch: 01, Train loss: 4.59, Val
         # metrics: {'r2': 0.27, 'mae': 3.19}`): of its stage, beside the line's own readings around it
-        if named := _OBJECT_NAME.search(segment[:opens]):
+        # (the name is looked for just before the object: searched for along a long line, the square
+        # of its length)
+        before = max(0, opens - _OBJECT_NAME_SPAN)
+        if named := _OBJECT_NAME.search(segment, before, opens):
             if set(tokens(named.group(1))) & BEST_TOKENS:
                 return {}, {}  # `Best Val metrics: {…}`: the best so far, no new reading
             around, _ = line_readings(segment[: named.start()] + " " + segment[closes + 1 :], stage)
-        held = stage_of(named.group(1)) if named else None
+        object_stage = stage_of(named.group(1)) if named else None
         for k, v in obj.items():
             if (r := role(k)) != "metric":
                 axes[r] = v
             else:
-                found[f"{held}/{k}" if held and not stage_of(k) else k] = v
+                found[f"{object_stage}/{k}" if object_stage and not stage_of(k) else k] = v
         if not any(is_metric_name(k) for k in found):
             axes = {}  # counters and no reading: settings printed (Keras' `{'epochs': 30, 'steps': 1719}`)
     else:
