@@ -202,7 +202,7 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
         return None  # a loss printed as 0 at every reading was never computed (an eval loss left at 0.000)
     negated, top = False, None
     if up:  # judged on what is left to gain (or its negative), so it should fall
-        top = None if NO_CEILING & set(tokens(name)) else score_top(y)
+        top = None if NO_CEILING & set(tokens(name)) or rewarding(set(tokens(name))) else score_top(y)
         if top is None:  # unbounded (a reward, a score): its negative
             what, y, negated = f"negative {what}", -y, True
         else:
@@ -275,6 +275,10 @@ def judged_metric(run: Run) -> str | None:
     t = run.table
     names = {c.split("_", 1)[1] for c in run.metrics if c != "lr" and "_" in c and direction(c)}
     rewards = {w for w in names if rewarding(set(w.split("_")))}
+    # a reward printed a couple of times (a tutorial's demo of one episode) is not the run's learning
+    # curve beside one logged throughout
+    counts = {w: max(int(t[c].notna().sum()) for c in (f"train_{w}", f"val_{w}") if c in t) for w in rewards}
+    rewards = {w for w in rewards if 2 * counts[w] >= max(counts.values())}
     # an episode's return is the learning curve; a learned reward signal (GAIL's) is the agent's input
     rewards = {w for w in rewards if set(w.split("_")) & EPISODE} or rewards
     if not rewards:

@@ -41,10 +41,10 @@ from assistant.runs.parse.table import logged
 # `[\w./ ]*?` could end anywhere in a run of them, the square of its length)
 _SPACED = re.compile(rf"^\s*([A-Za-z][\w./]*(?: +[\w./]+)*?)\s+({NUM})\s*(?:\(.*\))?\s*$", re.IGNORECASE)
 # `train loss 1.27 (seg loss 0.55)` anywhere: no separator, so only a loss (TF1's `training avg cost
-# 22.6` too) or accuracy by its name
+# 22.6` too), accuracy or an episode's reward (`Episode 3 reward -16.000 eps 0.985`) by its name
 _BARE = re.compile(
     rf"(?<![\w./-])((?:{WORD}[ \t]+){{0,2}}(?:[A-Za-z][\w.-]*[_.-])?"
-    rf"(?:loss|cost|acc(?:@[15])?|accuracy|perplexity|ppl))[ \t]+({NUM})",
+    rf"(?:loss|cost|acc(?:@[15])?|accuracy|perplexity|ppl|reward))[ \t]+({NUM})",
     re.IGNORECASE,
 )
 _BARE_START = re.compile(r"(?<![\w./-])[A-Za-z]", re.IGNORECASE)

@@ -1,0 +1,41 @@
+"""An agent's reward as logs print it: named before its number with no separator, printed a couple of
+times by a tutorial's demo beside the run's own, and on no scale its values could reveal."""
+
+from __future__ import annotations
+
+from assistant.runs import detect, parse_run
+from assistant.runs.curves import run_curves
+from tests.run_helpers import falling
+
+
+def test_an_episodes_reward_written_before_its_number_is_read():
+    # a DQN loop's Python logging: `Episode 3 reward -16.000 eps 0.985`, every episode for 500; the log
+    # was refused as holding no metric. This agent never learns: the same rewards at the end
+    rewards = [-18.0, -16.0, -20.0, -17.0, -19.0, -18.0, -16.0, -17.0]
+    lines = [
+        f"[INFO] 2025-11-03 14:55:27 Episode {i} reward {rewards[i % 8]:.3f} eps {max(0.05, 1 - i / 200):.3f}"
+        for i in range(200)
+    ]
+    run = parse_run("\n".join(lines))
+    assert len(run.table) == 200 and run.sources["train_reward"] == "reward"
+    assert [f.kind for f in detect(run)] == ["underfitting"]
+
+
+def test_a_reward_printed_twice_by_a_demo_is_not_the_runs_curve_beside_one_logged_throughout():
+    # a TF-Agents tutorial knitted with its outputs: two `episode_return` readings of a random policy,
+    # then `step = N: Average Return = R` at every evaluation; the run was judged on the two
+    demo = ["episode_return: 0.0", "episode_return: 1.2"]
+    returns = [24 - 22 * v for v in falling(40, 1.0, 0.0)]
+    evals = [f"step = {1000 * (i + 1)}: Average Return = {r}" for i, r in enumerate(returns)]
+    tr, _ = run_curves(parse_run("\n".join(demo + evals)))
+    assert tr is not None and len(tr) == 40 and tr.name.endswith("return") and "episode" not in tr.name
+
+
+def test_a_return_is_judged_on_its_negative_whatever_its_values_fall_within():
+    # returns between 0 and 25 were taken for a percentage and judged as `100 - return`
+    returns = [24 - 22 * v for v in falling(40, 1.0, 0.0)]
+    run = parse_run(
+        "\n".join(f"step = {1000 * (i + 1)}: Average Return = {r}" for i, r in enumerate(returns))
+    )
+    tr, _ = run_curves(run)
+    assert tr.negated and tr.what == "negative return"
