@@ -75,10 +75,13 @@ def test_a_reward_that_sits_at_its_cap_is_solved_not_stuck():
     rows = ["Epoch\tAverageEpRet\tLossPi", *(f"{i}\t{r:g}\t0.01" for i, r in enumerate(ret))]
     found = detect(parse_run("\n".join(rows)))
     assert [f.kind for f in found] == ["healthy"] and "a ceiling" in found[0].evidence
-    # levelling off just below the cap, never the same twice, is still a plateau
+    # levelling off below the cap, never the same twice, holds there: whether it could go higher is
+    # the environment's to say (its solved score), not the curve's; readers of real agents' returns
+    # called such a tail healthy four times for once a plateau
     near = [*ret[:16], *(float(rng.uniform(440, 470)) for _ in range(34))]
     rows = ["Epoch\tAverageEpRet\tLossPi", *(f"{i}\t{r:.3f}\t0.01" for i, r in enumerate(near))]
-    assert "plateau" in _kinds("\n".join(rows))
+    found = detect(parse_run("\n".join(rows)))
+    assert [f.kind for f in found] == ["healthy"] and "it holds near 4" in found[0].evidence
 
 
 def test_held_out_accuracy_that_still_improves_keeps_a_flat_training_loss_from_being_called_stuck():
@@ -126,7 +129,8 @@ def test_an_evaluation_curve_still_improving_slowly_at_every_point_is_not_a_plat
 
 def test_a_held_out_return_levelling_while_the_training_loss_still_falls_is_no_plateau():
     # offline RL (a Decision Transformer's CSV): the evaluation return rises, then holds while the
-    # action loss keeps falling: the optimiser is not stuck. With the loss flat too, it is a plateau.
+    # action loss keeps falling: the optimiser is not stuck. With the loss flat too, the return holds
+    # where the agent got to (whether that is the task's best is the environment's to say).
     rng = np.random.default_rng(5)
     ret = [1800 * min(1.0, i / 50) + rng.normal(0, 120) for i in range(200)]
 
@@ -137,7 +141,8 @@ def test_a_held_out_return_levelling_while_the_training_loss_still_falls_is_no_p
     falling = [0.06 + 0.6 * np.exp(-i / 25) for i in range(200)]
     assert _kinds(log(falling)) == ["healthy"]
     flat = [0.06 + 0.6 * np.exp(-i / 3) for i in range(200)]
-    assert "plateau" in _kinds(log(flat))
+    found = detect(parse_run(log(flat)))
+    assert [f.kind for f in found] == ["healthy"] and "holds near" in found[0].evidence
 
 
 def test_a_language_models_loss_still_falling_at_its_own_pace_is_no_plateau():

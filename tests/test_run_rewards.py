@@ -39,3 +39,15 @@ def test_a_return_is_judged_on_its_negative_whatever_its_values_fall_within():
     )
     tr, _ = run_curves(run)
     assert tr.negated and tr.what == "negative return"
+
+
+def test_a_return_that_rose_and_holds_is_learned_and_one_that_never_rose_is_underfit():
+    # PPO on a Showdown opponent: the mean return climbs from 22 to 38 in the first third of 8000
+    # episodes and holds; how far 38 is from done is the game's (its solved score), not the curve's
+    rising = [38 - 16 * v for v in falling(60, 1.0, 0.0)]
+    lines = [
+        f"Episode {100 * (i + 1)}\tAverage Reward: {r + (-1) ** i * 0.8:.2f}" for i, r in enumerate(rising)
+    ]
+    assert [f.kind for f in detect(parse_run("\n".join(lines)))] == ["healthy"]
+    flat = [f"Episode {100 * (i + 1)}\tAverage Reward: {-17.8 + (-1) ** i * 0.4:.2f}" for i in range(60)]
+    assert [f.kind for f in detect(parse_run("\n".join(flat)))] == ["underfitting"]

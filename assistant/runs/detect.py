@@ -44,6 +44,7 @@ from assistant.runs.gan import discriminator_wins
 from assistant.runs.instability import spiked_on_the_way, unstable
 from assistant.runs.overfitting import overfitting
 from assistant.runs.parse import Run
+from assistant.runs.parse.names import rewarding
 
 __all__ = ["KINDS", "THRESHOLDS", "Finding", "Thresholds", "detect"]
 
@@ -129,7 +130,8 @@ def _settled(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
     an order of magnitude and still holds its lowest point (a loss at a tenth of where it began has
     learned what it will at this rate; one creeping back up is stuck); or a score sits at a ceiling,
     its best value logged again and again and a round one (a capped return, every answer right:
-    nothing is left to gain; a loss or an AUC printed with few digits repeats its best by rounding)."""
+    nothing is left to gain; a loss or an AUC printed with few digits repeats its best by rounding); or
+    it is an agent's return that holds (whether it could go higher is the environment's to say)."""
     lr = lr_at_end(run)
     if lr is not None and lr <= th.lr_decayed * (1 + 1e-6) and _lr_gone(c, len(c) - w, run, th) is None:
         return "it levels off as the learning rate decays, which is convergence"  # (1e-4 / 1e-3 in floats)
@@ -146,6 +148,11 @@ def _settled(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
     repeats = int(np.sum(np.abs(c.y[-w:] - best) <= 1e-9 * max(abs(best), 1e-12)))
     if c.score and _round(c.value(best)) and repeats >= max(3, w // 3):
         return f"it sits at its best value ({fmt(c.value(best))}) again and again: a ceiling, convergence"
+    if c.negated and rewarding(set(c.name.split())) and _last_third(c, th)[0] < 1:
+        # how far an agent's return is from done is its environment's (the solved score), which no
+        # curve says: one that rose and holds learned what it learns (one that never rose is underfit)
+        level = fmt(c.logged(float(np.median(c.trend[-w:]))))
+        return f"it holds near {level}; whether that is the task's best is its environment's solved score"
     return None
 
 

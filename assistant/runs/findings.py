@@ -88,7 +88,8 @@ class Thresholds:
     when the logged learning rate has decayed to `lr_decayed` of its peak or below (a tenfold step decay
     included: that tail is convergence), nor when the trend ends at `converged_level` of where it began
     or lower while holding its lowest point, nor when the tail logs the run's best value again and
-    again (a ceiling: a capped return, every answer right)."""
+    again (a ceiling: a capped return, every answer right), nor for an agent's return that holds (how
+    far it is from done is its environment's solved score, which no curve says)."""
     plateau_floor: float = 0.02
     plateau_gain: float = 0.1
     plateau_share: float = 0.1
