@@ -260,9 +260,9 @@ def _warm_up(y: np.ndarray) -> int:
     return peak if gradual else 0
 
 
-def _curve_of(t: pd.DataFrame, name: str) -> bool:
-    """Whether the table logs `name` at two points or more (finite or not: a loss gone NaN is judged)."""
-    return name in t and int(t[name].notna().sum()) >= 2
+def _readings(t: pd.DataFrame, name: str) -> int:
+    """How many readings the table logs of `name` (finite or not: a loss gone NaN is judged)."""
+    return int(t[name].notna().sum()) if name in t else 0
 
 
 def judged_metric(run: Run) -> str | None:
@@ -277,13 +277,13 @@ def judged_metric(run: Run) -> str | None:
     rewards = {w for w in names if rewarding(set(w.split("_")))}
     # a reward printed a couple of times (a tutorial's demo of one episode) is not the run's learning
     # curve beside one logged throughout
-    counts = {w: max(int(t[c].notna().sum()) for c in (f"train_{w}", f"val_{w}") if c in t) for w in rewards}
+    counts = {w: max(_readings(t, f"train_{w}"), _readings(t, f"val_{w}")) for w in rewards}
     rewards = {w for w in rewards if 2 * counts[w] >= max(counts.values())}
     # an episode's return is the learning curve; a learned reward signal (GAIL's) is the agent's input
     rewards = {w for w in rewards if set(w.split("_")) & EPISODE} or rewards
     if not rewards:
         for what in ("loss", "acc"):
-            if _curve_of(t, f"train_{what}") or _curve_of(t, f"val_{what}"):
+            if max(_readings(t, f"train_{what}"), _readings(t, f"val_{what}")) >= 2:  # once is no curve
                 return what
     both = {w for w in names if f"train_{w}" in t and f"val_{w}" in t}
     pool = rewards or both or names

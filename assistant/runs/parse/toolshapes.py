@@ -216,8 +216,8 @@ class ToolLines:
         """Name CatBoost's readings and an improvement report's (their lines do not say the metric)
         and say what was read."""
         notes = []
+        up = self._better[1] > self._better[0]
         for column, name in self._reported.items():
-            up = self._better[1] > self._better[0]
             if up and column in cols.names:
                 cols.rename(column, column.removesuffix(" loss") + " score↑")
             notes.append(
