@@ -263,6 +263,14 @@ def _underfitting(
     )
 
 
+def _past_half(scores: list[Curve]) -> list[Curve]:
+    """The held-out scores beside a validation loss that end more than halfway to their top: one that
+    climbed there says the model learned, however little its loss moves (a label-smoothed loss with a
+    floor of 1.35 while accuracy reaches 0.95). One still short of half may be near chance (a
+    four-class accuracy of 0.42), and says nothing the loss does not."""
+    return [s for s in scores if s.score and s.top and s.value(float(s.trend[-1])) < s.top / 2]
+
+
 def _frozen_accuracy(run: Run, held: list[Curve], th: Thresholds) -> Finding | None:
     """Held-out accuracy logged at the very same value at every evaluation, short of perfect: the
     model's held-out predictions never change (a majority class). Not when a held-out curve falls by
@@ -312,7 +320,7 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
             f
             for f in (
                 _plateau(tr, va, held + learned + also_held, optimised, run, th),
-                _underfitting(tr, held, learned, run, th),
+                _underfitting(tr, held + _past_half(also_held), learned, run, th),
             )
             if f
         ]

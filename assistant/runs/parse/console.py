@@ -94,6 +94,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     headed = HeadedRows()
     drawn = PipeTable()
     tools = ToolLines()
+    counts = HeldOutCount()
     # a run of one epoch that prints its readings again and again (`Epoch:  0 | train loss: 0.31 | test
     # accuracy: 0.91` every 50 steps): each print is a point when no second epoch comes
     prints = Columns(limits.max_metrics)
@@ -156,7 +157,11 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             if "epoch" in axes:
                 epoch, heard = axes["epoch"], None
             elif named and not _CALLBACK.match(segment):
-                epoch, heard = float(named.group(1)), None if values else shape_of(segment)
+                held = any(stage_of(k) in ("val", "test") for k in values)
+                epoch, heard = (
+                    counts.epoch(float(named.group(1)), held, epoch),
+                    None if values else shape_of(segment),
+                )
             s = STEP.search(counters) if "step" not in axes else None
             step = axes.get("step", float(s.group(1)) if s else None)
             if ep := _EPISODE.search(segment):  # an agent's episodes: its axis, and a score is its return
@@ -289,6 +294,25 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     if not cols.n and (run := bare_numbers(bare, name)):
         return run
     return ending.finish(finish(cols, "console", name, tools.finish(cols), starts=opening.starts), cols)
+
+
+class HeldOutCount:
+    """Whether a log's evaluation lines count epochs from 0 while its training lines count from 1
+    (AdaHessian's `epoch 1/200: 100%|…| c_loss: 1.337` bar, then `Testing Acc at epoch 0: 0.48`):
+    decided at the first evaluation line, when the training lines began at epoch 1 and it names the
+    epoch before theirs. Read as they print, each evaluation would go back an epoch: a restart."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None  # the first epoch a line named
+        self.shift: float | None = None  # what the evaluation lines' epochs are behind by, once known
+
+    def epoch(self, named: float, held: bool, current: float | None) -> float:
+        """The epoch a line that names `named` belongs to; `held`: its readings are held-out ones."""
+        if self.first is None:
+            self.first = named
+        if held and self.shift is None:
+            self.shift = float(self.first == 1 and current == 1 and named == 0)
+        return named + (self.shift or 0.0) if held else named
 
 
 def _repeats(cols: Columns, values: dict[str, float]) -> bool:

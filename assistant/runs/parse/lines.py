@@ -48,10 +48,11 @@ _LONG_NAME_RUN = re.compile(rf"(?<!{_NAME_CHAR}){_NAME_CHAR}{{32}}")
 TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")  # `[valid]`, `[train]`
 _LEAD_STAGE = re.compile(
     r"^\s*(?:[-*•]\s*)?(test|val|valid|validation|eval|evaluation|dev)"
-    r"(?:\s+(?:set|results?|metrics|net output #\d+))?\s*(?::|-\s)",
+    r"(?:(?:\s+(?:set|results?|metrics|net output #\d+))?\s*(?::|-\s)|\s+\d+\s*,)",
     re.IGNORECASE,
 )  # `Test: [50/196] …`, `Val   - CE: 0.19, acc: 95.0%`, ignite's `Validation Results - Epoch: 3 …`,
-# a bulleted one (`- Eval metrics : accuracy: 0.516 ; loss: 1.349` under a logger's prefix),
+# DGCNN's `Test 3, loss: 1.74` (its count the epoch), a bulleted one (`- Eval metrics : accuracy:
+# 0.516 ; loss: 1.349` under a logger's prefix),
 # Caffe's `Test net output #1: loss = 0.3 (* 1 = 0.3 loss)`
 # A heading before the readings that names the held-out set: `PERFORMANCE ON TEST SET: Batch Loss = …`
 _HEADING = re.compile(r"^\s*([A-Za-z][A-Za-z ]{0,40}?)\s*:")
@@ -64,9 +65,12 @@ AT_AXIS = re.compile(
 # TensorFlow Estimator's evaluation: `Saving dict for global step 2000: accuracy = 0.9, …, loss = 0.3`
 # `Epoch 3/20`, `epoch=3`, `Epoch5,`, the PyTorch ImageNet example's `Epoch: [3][10/50]`; not a
 # progress bar's percentage (tqdm's `Epoch:  50%|█████     | 1/2`, `Iteration:   0%|`: its name, then
-# how far it is)
+# how far it is). A stage word and a count opening a line is the epoch too: DGCNN's (and its many
+# forks') `Train 3, loss: 1.85, train acc: 0.79` and `Test 3, loss: 1.74, test acc: 0.83`.
 EPOCH = re.compile(
-    r"\bepoch(?:\b|(?=\d))\s*(?:[:=#]\s*)?(?:\[\s*)?(\d+)(?!\d)(?![\d.]*%)(?:\s*/\s*\d+)?", re.IGNORECASE
+    r"(?:\bepoch(?:\b|(?=\d))\s*(?:[:=#]\s*)?(?:\[\s*)?|^\s*(?:train|training|test|val|valid|eval)\s+(?=\d+\s*,))"
+    r"(\d+)(?!\d)(?![\d.]*%)(?:\s*/\s*\d+)?",
+    re.IGNORECASE,
 )
 # `step 12`, `iter: 12`, `Step [100/600]`, MT-DNN's `Updates - [  500]` (not a name's `-step-1431k`);
 # llm.c's `s:12` and a bare `#12, Train loss: 0.03` only at the start of a line (each separator owns

@@ -1,0 +1,60 @@
+"""Where a console log's epoch counter is not the word `epoch`: a stage word and its count opening the
+line (DGCNN's `Train 3, loss: …`), and evaluation lines that count epochs from 0 beside training
+lines that count from 1."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from assistant.runs import detect, parse_run
+from tests.run_helpers import falling
+
+
+def _dgcnn(train: list[float], test: list[float]) -> str:
+    """DGCNN's (and CurveNet's, and their forks') `main.py` output: a line per epoch and stage."""
+    lines = ["Namespace(exp_name='cls_1024', model='dgcnn', epochs=200)", "Use Adam"]
+    for e, (t, v) in enumerate(zip(train, test, strict=True)):
+        lines.append(f"Train {e}, loss: {t:.6f}, train acc: {1 - t / 4:.6f}, train avg acc: {1 - t / 3:.6f}")
+        lines.append(f"Test {e}, loss: {v:.6f}, test acc: {1 - v / 4:.6f}, test avg acc: {1 - v / 3:.6f}")
+    return "\n".join(lines)
+
+
+def test_a_stage_word_and_its_count_opening_a_line_are_the_stage_and_the_epoch():
+    # `Test 3, loss: 1.74` was read as a training loss with no epoch: each stage's line a row of its
+    # own, the test loss drawn into the training curve and no held-out loss at all
+    train, test = falling(30, 2.4, 1.3), falling(30, 2.1, 1.45)
+    run = parse_run(_dgcnn(train, test))
+    assert len(run) == 30 and list(run.table["epoch"]) == list(range(1, 31))
+    assert np.allclose(run.table["train_loss"], np.round(train, 6))
+    assert np.allclose(run.table["val_loss"], np.round(test, 6))
+    assert np.allclose(run.table["val_acc"], np.round(1 - np.array(test) / 4, 6))
+
+
+def test_evaluation_lines_counting_epochs_from_zero_are_not_a_restart_every_epoch():
+    # AdaHessian's TF2 script: the epoch's bar says `epoch 1/200`, its evaluation `Testing Acc at
+    # epoch 0`. Read as printed, every evaluation went back an epoch: a new run, and the training
+    # losses of all but the last "run" were dropped
+    loss, acc = falling(40, 1.3, 0.05), [0.5 + 0.4 * (1 - np.exp(-e / 8)) for e in range(40)]
+    lines = ["RUNID: adam_x1"]
+    for e, (t, a) in enumerate(zip(loss, acc, strict=True)):
+        bar = "100%|####################| 200/200 [00:11<00:00, 17.54it/s]"
+        lines.append(f"epoch {e + 1}/40: {bar} c_loss: {t:.3f}  | err: {t / 3:.3f}")
+        lines += [f"Testing Acc at epoch {e}: {a:.4f}", f"Best testing Acc at epoch {e}: {a:.4f}"]
+    run = parse_run("\n".join(lines))
+    assert not any("runs" in n for n in run.notes)
+    assert list(run.table["epoch"]) == list(range(1, 41))
+    assert run.sources["train_loss"] == "c_loss" and np.allclose(run.table["train_loss"], np.round(loss, 3))
+    assert np.allclose(run.table["val_acc"], np.round(acc, 4))
+    assert [f.kind for f in detect(run)] == ["healthy"]
+
+
+def test_an_evaluation_before_training_at_epoch_zero_keeps_its_epoch():
+    # the same lines with a baseline evaluation first (`Testing Acc at epoch 0` before any training):
+    # the evaluations count like the training lines, each at its own epoch
+    lines = ["Testing Acc at epoch 0: 0.1000"]
+    for e in range(1, 11):
+        lines += [f"epoch {e}/10: c_loss: {1 / e:.3f}", f"Testing Acc at epoch {e}: {0.5 + e / 25:.4f}"]
+    table = parse_run("\n".join(lines)).table  # (its epochs numbered from 1, as the reader does for any)
+    assert len(table) == 11 and np.isnan(table["train_loss"].iloc[0]) and table["val_acc"].iloc[0] == 0.1
+    assert np.allclose(table["train_loss"].iloc[1:], np.round([1 / e for e in range(1, 11)], 3))
+    assert np.allclose(table["val_acc"].iloc[1:], [0.5 + e / 25 for e in range(1, 11)])
