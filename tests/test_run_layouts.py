@@ -126,3 +126,42 @@ def test_a_count_written_as_a_hash_and_number_is_the_step_and_its_restart_a_new_
     assert list(run.table["step"].dropna()) == list(range(1, 21))
     assert any("2 runs" in n for n in run.notes)
     assert [f.kind for f in detect(run)] == ["healthy"]
+
+
+def test_a_ruled_cell_holding_two_numbers_is_two_columns_under_its_name():
+    # the NII speech scripts' GAN table: `Train loss` and `Dev loss` each hold the generator's and the
+    # discriminator's (`| 403.31   3.49| 268.28   2.32|`); the rows were refused, the log read as empty
+    gen, dev = falling(30, 400, 156), falling(30, 268, 153)
+    rows = ["  Epoch |  Duration(s) |   Train loss |     Dev loss |  Best", "-" * 62]
+    rows += [
+        f"{e:7d} | {67.3:12.1f} | {g:6.2f} {1.2:6.2f}| {d:6.2f} {1.1:6.2f}|   yes"
+        for e, (g, d) in enumerate(zip(gen, dev, strict=True))
+    ]
+    run = parse_run("\n".join(rows))
+    assert np.allclose(run.table["train_loss"], np.round(gen, 2))
+    assert np.allclose(run.table["val_loss"], np.round(dev, 2))
+    assert run.sources["train_loss_2"] == "Train loss 2" and set(run.table["val_loss_2"]) == {1.1}
+
+
+def _spacy_table(ner: list[float], f1: list[float]) -> str:
+    """`spacy train`'s console table: each loss summed over the 200 steps since the row before."""
+    lines = ["=========================== Training pipeline ===========================",
+             "E    #       LOSS TOK2VEC  LOSS NER  ENTS_F  ENTS_P  ENTS_R  SCORE ",
+             "---  ------  ------------  --------  ------  ------  ------  ------",
+             "  0       0          0.00     49.75    0.31    0.24    0.43    0.00"]  # fmt: skip
+    for i, (loss, f) in enumerate(zip(ner, f1, strict=True), 1):
+        scores = f"{f:6.2f}  {f:6.2f}  {f:6.2f}  {f / 100:6.2f}"
+        lines.append(f"{i // 2:3d}  {200 * i:6d}  {loss / 3:12.2f}  {loss:8.2f}  {scores}")
+    return "\n".join(lines)
+
+
+def test_spacys_training_table_is_read_by_its_underlines_columns():
+    # `E` and `#` head the epoch and step; `LOSS TOK2VEC` and `LOSS NER` are names of two words the
+    # underline delimits; the first row (step 0) sums one batch's losses beside 200-step sums, and was
+    # read as a jump of x80 (`diverged`); the scores are the dev set's
+    ner, f1 = falling(20, 4000, 300), [60 + 15 * (1 - np.exp(-i / 4)) for i in range(20)]
+    run = parse_run(_spacy_table(ner, f1))
+    assert run.table["step"].tolist() == [200.0 * i for i in range(1, 21)]
+    assert np.allclose(run.table["train_loss_ner"], np.round(ner, 2))
+    assert run.sources["train_loss"] == "LOSS TOK2VEC + LOSS NER" and run.sources["val_score"] == "dev SCORE"
+    assert "diverged" not in [f.kind for f in detect(run)]

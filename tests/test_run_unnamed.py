@@ -22,3 +22,21 @@ def test_the_pytorch_tutorials_progress_lines_time_spent_and_left_then_the_itera
     assert run.table["train_loss"].dropna().iloc[0] == round(3.8 * np.exp(-1 / 6) + 0.1, 4)
     assert any("metrics on one line only" in n and "read as the training loss" in n for n in run.notes)
     assert [f.kind for f in detect(run)] == ["healthy"]
+
+
+def test_a_list_of_numbers_behind_a_loggers_prefix_is_read_and_its_counting_position_is_the_step():
+    """so-vits-svc's `logger.info([loss_disc, loss_gen, loss_fm, loss_mel, loss_kl, global_step, lr])`
+    every 200 steps, resumed once from a checkpoint 200 steps back: the log was refused as holding
+    nothing (the logger's prefix hid the numbers). Its step is the position that counts up; the
+    others are drawn unnamed, and no trend is judged."""
+    lines = ["2023-02-18 17:28:03,219\t32k\tINFO\t{'train': {'log_interval': 200, 'seed': 1234}}"]
+    steps = [*range(0, 4200, 200), *range(3800, 8200, 200)]  # resumed from step 3800's checkpoint
+    for s in steps:
+        mel = 17 + 40 * np.exp(-s / 300)
+        lines.append(f"2023-02-18 17:38:38,439\t32k\tINFO\t[2.4, 2.3, 5.1, {mel:.3f}, 0.7, {s}, 0.0001]")
+        lines.append("2023-02-18 17:39:24,741\t32k\tINFO\t====> Epoch: 1")
+    run = parse_run("\n".join(lines))
+    assert any("7 numbers alone (the 6th counting steps)" in n for n in run.notes)
+    assert run.table["step"].tolist() == [float(s) for s in range(0, 8200, 200)]  # the newer rows kept
+    assert run.table["train_score_4"].iloc[-1] == round(17 + 40 * np.exp(-8000 / 300), 3)
+    assert [f.kind for f in detect(run)] == ["healthy"] and "no trend is judged" in detect(run)[0].evidence

@@ -191,8 +191,8 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 elif cols.n <= 1 and (u := UNNAMED.match(segment)):
                     counter = float(u.group(1)) if u.group(1) else None
                     unnamed.add(epoch, counter, {"loss": logged(u.group(2))})
-                elif not cols.n and NUMBERS_ONLY.match(segment):
-                    bare.append([logged(v) for v in re.findall(NUM, segment, re.IGNORECASE)])
+                elif not cols.n and NUMBERS_ONLY.match(numbers := LOG_PREFIX.sub("", segment, count=1)):
+                    bare.append([logged(v) for v in re.findall(NUM, numbers, re.IGNORECASE)])
                 continue
             again, reopened = reopened and _repeats(cols, values), False
             if step is None and record_step is not None:

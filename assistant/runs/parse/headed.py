@@ -5,7 +5,8 @@ its header again before every epoch's row, and its validation table's (`Class Im
 that one's: a row is read under the last header printed. A DataFrame printed by pandas (a notebook's
 `history` table) is one too, its rows led by their index; and a table ruled by `|` between its
 columns, whose names may be several words (NeuralForceField's `Time | Epoch | Learning rate | Train
-loss | Validation loss`; one drawn with pipes at both ends too is pipetable's)."""
+loss | Validation loss`; one drawn with pipes at both ends too is pipetable's), a cell of it holding
+several numbers (NII's `| 403.31   3.49|`, two losses under `Train loss`)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,26 @@ def _ruled(segment: str) -> list[str] | None:
     return cells if len(cells) >= 3 and all(cells) else None
 
 
+# a rule of dashes under a header, a run per column (spaCy's and wasabi's tables, tabulate's `simple`)
+_UNDERLINE = re.compile(r"^\s*-+(?:[ \t]+-+){2,}\s*$")
+
+
+def _underlined(header: str, rule: str) -> tuple[list[str], bool]:
+    """The names of `header` in the columns its underline's runs of dashes mark (spaCy's `E    #
+    LOSS TOK2VEC  LOSS NER  ENTS_F` over `---  ------  ------------  --------  ------`): a name of
+    several words, or a truncated one (`LOSS TRANS...`), is read whole; none when a column's name
+    is blank or its words are not names. And whether it is spaCy's `spacy train` table, led by `E`
+    (the epoch) and `#` (the step): its losses are summed over the steps since the row before, its
+    other columns scored on the dev set."""
+    starts = [m.start() for m in re.finditer(r"-+", rule)]
+    cells = [header[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)]
+    if not all(c and all(map(_named, c.rstrip(".").replace("#", "n").split())) for c in cells):
+        return [], False
+    if spacy := cells[:2] == ["E", "#"]:
+        cells = ["epoch", "step"] + [c if "loss" in c.lower().split() else f"dev {c}" for c in cells[2:]]
+    return cells, spacy
+
+
 def _named(cell: str) -> bool:
     return bool(_NAME.fullmatch(cell)) and cell.lower() not in _NOT_NAMES
 
@@ -51,11 +72,18 @@ class HeadedRows:
     def __init__(self) -> None:
         self.names: list[str] = []  # the last header's
         self.ruled = False  # its columns are ruled by `|`
+        self.before = ""  # the segment before this one
+        self.summed = False  # its losses are sums since the row before (spaCy's): step 0's is one batch's
 
     def header(self, segment: str) -> bool:
         """Whether the segment is a table's header: three names or more, two of them a metric or the
-        epoch or step, and nothing else (no number, no `name: value`, no sentence)."""
-        if (ruled := _ruled(segment)) is not None and all(
+        epoch or step, and nothing else (no number, no `name: value`, no sentence); or the rule of
+        dashes under one, whose runs say where each name of the line before begins and ends."""
+        before, self.before = self.before, segment
+        ruled, summed = None, False
+        if _UNDERLINE.match(segment):
+            cells, summed = _underlined(before, segment)
+        elif (ruled := _ruled(segment)) is not None and all(
             all(_named(w) or _UNIT.fullmatch(w) for w in c.split()) for c in ruled
         ):
             cells = ruled  # names of several words, each between its rules
@@ -66,9 +94,9 @@ class HeadedRows:
                 return False  # prose goes on after a colon; a header's colon is followed by a progress bar
             if not all(map(_named, cells)):
                 return False
-        if sum(is_metric_name(c) or role(c) != "metric" for c in cells) < 2:
+        if len(cells) < 3 or sum(is_metric_name(c) or role(c) != "metric" for c in cells) < 2:
             return False  # a header names two columns it reads at least (a metric, the epoch)
-        self.names, self.ruled = cells, ruled is not None
+        self.names, self.ruled, self.summed = cells, ruled is not None, summed
         return True
 
     def row(self, segment: str) -> tuple[dict[str, float], dict[str, float]] | None:
@@ -78,7 +106,8 @@ class HeadedRows:
             cells = _ruled(segment)
             if cells is None or len(cells) != len(self.names):
                 return None
-            values, axes, numbers = cells_record(self.names, cells)
+            names, cells = _spread(self.names, cells)
+            values, axes, numbers = cells_record(names, cells)
             return (values, axes) if values and numbers * 2 > len(cells) else None
         cells, names = _cells(segment), self.names
         if len(cells) == len(names) + 1 and cells[0].isdigit() and "|" not in segment:
@@ -86,7 +115,22 @@ class HeadedRows:
         if not names or len(cells) < len(names) or (len(cells) > len(names) and "|" not in segment):
             return None
         values, axes, numbers = cells_record(names, cells)
+        if self.summed and axes.get("step") == 0:
+            return {}, axes  # the first batch's losses, beside sums over hundreds of steps: no reading
         return (values, axes) if values and numbers * 2 > len(names) else None
+
+
+def _spread(names: list[str], cells: list[str]) -> tuple[list[str], list[str]]:
+    """A ruled cell holding several numbers, one per column of its own: the first under the cell's
+    name, the next under the name and its place (the NII vocoder scripts' `Train loss` cell holds
+    the generator's and the discriminator's: `403.31   3.49`)."""
+    out_names, out_cells = [], []
+    for name, cell in zip(names, cells, strict=True):
+        parts = cell.split()
+        several = len(parts) > 1 and all(NUMBER.fullmatch(p) for p in parts)
+        out_names += [name if i == 0 else f"{name} {i + 1}" for i in range(len(parts) if several else 1)]
+        out_cells += parts if several else [cell]
+    return out_names, out_cells
 
 
 def cells_record(

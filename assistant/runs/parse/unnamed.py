@@ -8,6 +8,8 @@ from __future__ import annotations
 import itertools
 import re
 
+import numpy as np
+
 from assistant.runs.parse.finish import finish
 from assistant.runs.parse.lines import NUM
 from assistant.runs.parse.table import Columns, Run
@@ -31,22 +33,36 @@ NUMBERS_ONLY = re.compile(rf"^{_GROUPING}*{NUM}(?:{_GROUPING}+{NUM})+{_GROUPING}
 
 
 def bare_numbers(rows: list[list[float]], name: str) -> Run | None:
-    """The lines of numbers alone as unnamed scores, one per position, when most lines hold as many;
-    a first position counting up in whole numbers is the line's epoch."""
+    """The lines of numbers alone as unnamed scores, one per position, when most lines hold as many.
+    A position counting up in whole numbers is the line's counter: the epoch when it counts by one,
+    the step when by more (so-vits-svc's `[2.68, 2.84, 5.79, 63.6, 19.0, 200, 0.0001]`: its losses,
+    then the step and the learning rate), counting on across a resumed run's step back."""
     if len(rows) < 2:
         return None
     width = max(set(map(len, rows)), key=[len(r) for r in rows].count)
     rows = [r for r in rows if len(r) == width]
     if len(rows) < 2:
         return None
-    counts = [r[0] for r in rows]
-    counted = all(c == int(c) for c in counts) and all(b > a for a, b in itertools.pairwise(counts))
+    at = next((i for i in range(width) if _counts([r[i] for r in rows])), None)
+    axis = None if at is None else "epoch" if max(np.diff([r[at] for r in rows])) <= 1 else "step"
     cols = Columns(width)
     for r in rows:
-        cols.add(r[0] if counted else None, None, {f"score {i + 1}": v for i, v in enumerate(r[counted:])})
+        scores = {f"score {i + 1}": v for i, v in enumerate(v for j, v in enumerate(r) if j != at)}
+        cols.add(r[at] if axis == "epoch" else None, r[at] if axis == "step" else None, scores)
+    counted = "" if at is None else f" (the {_ORDINAL.get(at, f'{at + 1}th')} counting {axis}s)"
     note = (
-        f"the log names no metric: {len(rows)} lines hold {width} numbers alone"
-        f"{' (the first counting epochs)' if counted else ''}; each is drawn as an unnamed score, and no "
-        "trend is judged (no name says which way is better)"
+        f"the log names no metric: {len(rows)} lines hold {width} numbers alone{counted}; each is drawn "
+        "as an unnamed score, and no trend is judged (no name says which way is better)"
     )
     return finish(cols, "console", name, [note])
+
+
+_ORDINAL = {0: "first", 1: "second", 2: "third"}
+
+
+def _counts(values: list[float]) -> bool:
+    """Whole numbers counting up, bar a step back now and then (a run resumed from its checkpoint)."""
+    if not all(v == int(v) for v in values):
+        return False
+    ups = [b > a for a, b in itertools.pairwise(values)]
+    return sum(ups) >= 0.9 * len(ups) and values[-1] > values[0]
