@@ -58,3 +58,26 @@ def test_an_evaluation_before_training_at_epoch_zero_keeps_its_epoch():
     assert len(table) == 11 and np.isnan(table["train_loss"].iloc[0]) and table["val_acc"].iloc[0] == 0.1
     assert np.allclose(table["train_loss"].iloc[1:], np.round([1 / e for e in range(1, 11)], 3))
     assert np.allclose(table["val_acc"].iloc[1:], [0.5 + e / 25 for e in range(1, 11)])
+
+
+def test_a_json_records_counter_with_its_total_and_its_type_field_give_its_epoch_and_stage():
+    # PySlowFast's `json_stats: {"_type": "val_epoch", "epoch": "10/20", "top1_err": 76.6, …}`: the
+    # epoch is a string with its total and the stage is in `_type`; read as rows without an epoch, the
+    # five runs appended to one file were one run, and the validation errors were training's
+    lines = []
+    for run in range(2):
+        for e in range(1, 21):
+            loss = 3.3 - 0.04 * e - 0.5 * run
+            record = f'"_type": "train_epoch", "epoch": "{e}/20", "loss": {loss:.4f}, "top1_err": 70'
+            lines.append(f"json_stats: {{{record}}}")
+            if e % 5 == 0:
+                lines.append(
+                    f'json_stats: {{"_type": "val_epoch", "epoch": "{e}/20", "top1_err": {80 - e:.2f}}}'
+                )
+    run = parse_run("\n".join(lines))
+    assert any("2 runs" in n for n in run.notes)
+    assert list(run.table["epoch"]) == list(range(1, 21))
+    # (the validation error, lower is better, is the held-out curve beside the training loss)
+    assert run.sources["val_loss"] == "val_top1_err"
+    assert run.table["val_loss"].dropna().tolist() == [75.0, 70.0, 65.0, 60.0]
+    assert np.isclose(run.table["train_loss"].iloc[0], 3.3 - 0.04 - 0.5)

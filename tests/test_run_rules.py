@@ -327,3 +327,16 @@ def test_a_loss_at_the_last_printed_digit_ticking_up_one_unit_is_not_diverged():
     assert "diverged" in _kinds(
         "\n".join(f"Epoch [1][{50 * (i + 1)}/2000] loss: {v}" for i, v in enumerate(whole))
     )
+
+
+def test_a_spike_the_loss_comes_back_from_to_its_last_printed_digit_is_no_divergence():
+    # a loss printed to three decimals sits at 0.002, spikes to 0.169 and is back at 0.003 and 0.002:
+    # it never went *below* its best before (it cannot, at that digit), and was called diverged
+    loss = (
+        [0.48 * 0.6**e for e in range(12)] + [0.002] * 14 + [0.169, 0.007, 0.006, 0.005, 0.004] + [0.003] * 9
+    )
+    text = "\n".join(f"Epoch {e + 1}: loss {v:.3f}" for e, v in enumerate(loss))
+    assert "diverged" not in _kinds(text)
+    # the same spike that stays up is still a blow-up
+    stays = loss[:27] + [0.169, 0.17, 0.18, 0.19, 0.2] + [0.2] * 9
+    assert "diverged" in _kinds("\n".join(f"Epoch {e + 1}: loss {v:.3f}" for e, v in enumerate(stays)))

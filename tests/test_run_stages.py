@@ -211,3 +211,30 @@ def test_a_validation_heading_after_the_loggers_time_alone_gives_its_readings_it
     assert run.sources["val_loss"] == "val/loss" and "val_ppl" in run.metrics
     assert run.table["val_loss"].notna().sum() == 30 and "train_ppl" not in run.metrics
     assert "overfitting" in [f.kind for f in detect(run)]
+
+
+def test_an_evaluation_line_after_a_time_and_a_dash_is_held_out_and_its_test_loss_the_held_out_loss():
+    # SimpleAICV: `2022-07-17 05:28:05 - eval: epoch: 200, acc1: 79.580%, …, test_loss: 1.1704`. Its
+    # accuracy was read as training's; staged as the evaluation's, the validation accuracy beside a
+    # test loss alone leaves that loss the held-out one (it turns at epoch 12: overfitting)
+    train, test = falling(30, 2.3, 0.01), [1.6 - 0.06 * min(e, 12) + 0.02 * max(e - 12, 0) for e in range(30)]
+    lines = []
+    for e, (t, v) in enumerate(zip(train, test, strict=True), 1):
+        lines.append(f"2022-07-17 05:27:58 - train: epoch {e}, train_loss: {t:.4f}")
+        lines.append(f"2022-07-17 05:28:05 - eval: epoch: {e}, acc1: {60 + e / 2:.3f}%, test_loss: {v:.4f}")
+    run = parse_run("\n".join(lines))
+    assert run.sources["val_acc"] == "val/acc1" and run.sources["val_loss"] == "test_loss"
+    assert "overfitting" in [f.kind for f in detect(run)]
+
+
+def test_a_stage_word_between_rules_of_stars_stages_the_readings_after_it():
+    # UniMatch: `[… INFO] ***** Evaluation original ***** >>>> MeanIoU: 75.13`, once an epoch after its
+    # training lines; its held-out score was read as a training one
+    lines = []
+    for e in range(20):
+        lines.append(f"[2024-07-26 16:23:39,481][    INFO] ===========> Epoch: {e}, LR: 0.00001")
+        lines.append(f"[2024-07-26 16:23:45,890][    INFO] Iters: 88, Total loss: {0.5 / (e + 1):.3f}")
+        evaluation = f"***** Evaluation original ***** >>>> MeanIoU: {70 + e / 4:.2f}"
+        lines.append(f"[2024-07-26 16:25:25,107][    INFO] {evaluation}")
+    run = parse_run("\n".join(lines))
+    assert run.sources["val_iou"] == "val/MeanIoU" and "train_iou" not in run.table

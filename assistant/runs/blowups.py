@@ -92,12 +92,14 @@ def _jumps(c: Curve, th: Thresholds) -> Iterator[tuple[int, bool]]:
         if best[i - 1] > 0 and y[i] > max(th.explode_factor * before, th.jump_start_share * start):
             after = y[i + 1 : i + 1 + th.jump_recovery]
             back = before * (max(2.0, 10 ** (th.noise_widths * c.noise)) if c.log else 2.0)
-            yield i, bool(len(after) and after.min() <= back) or _learned_back(y, i)
+            yield i, bool(len(after) and after.min() <= back) or _learned_back(y, i, c.quantum)
 
 
-def _learned_back(y: np.ndarray, i: int) -> bool:
-    """The curve went below its best before point `i` somewhere after it."""
-    return i + 1 < len(y) and float(np.min(y[i + 1 :])) < float(np.min(y[:i]))
+def _learned_back(y: np.ndarray, i: int, quantum: float = 0.0) -> bool:
+    """The curve went below its best before point `i` somewhere after it, or back to it within the
+    last digit it is printed to (a loss printed as 0.002 before a spike and 0.002 or 0.003 after it
+    learned its way back: UniMatch's `Total loss: 0.002`)."""
+    return i + 1 < len(y) and float(np.min(y[i + 1 :])) < float(np.min(y[:i])) + quantum * (1 + 1e-6)
 
 
 def jump(tr: Curve | None, th: Thresholds) -> Finding | None:

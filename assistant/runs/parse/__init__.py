@@ -215,10 +215,13 @@ def _sniff(head: str) -> str:
     named = sum(bool(_HEADER_CELL.match(c)) and not _ENDS_IN_NUMBER.search(c) for c in cells)
     # (a tab-separated console line starts with its timestamp: no header cell starts with a digit,
     # unless letters follow it: `2d_loss`)
+    # (commas inside parentheses group names, they do not part columns: SASRec's `epoch (val_ndcg,
+    # val_hr) (test_ndcg, test_hr)` is a console table's header)
     if (
         len(cells) >= 2
         and named * 2 > len(cells)
         and not any(NUMBER.match(c) or _DIGIT_LED.match(c) for c in cells)
+        and all(c.count("(") == c.count(")") for c in cells)
     ):
         second = [ln for ln in head.splitlines() if ln.strip()][1:2]
         under = csv_cells(second[0], sep) if second else []

@@ -45,6 +45,7 @@ from assistant.runs.parse.lines import (
     joined_dicts,
     line_stage,
     plain_text,
+    ungroup_stages,
     unquote_readings,
     unwrap_numbers,
 )
@@ -112,7 +113,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     row_heard: str | None = None  # ...when the last row was added
     reopened = False  # an epoch the last row was announced with is announced again since its last reading
     for line in joined_dicts(lines):
-        line = unquote_readings(unwrap_numbers(plain_text(line)))
+        line = ungroup_stages(unquote_readings(unwrap_numbers(plain_text(line))))
         message = LOG_PREFIX.sub("", line, count=1)
         stage = line_stage(line, message)
         line_stage_own = stage

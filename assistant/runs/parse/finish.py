@@ -45,6 +45,17 @@ def _file_stage(name: str, metric_cols: Sequence[Any]) -> str | None:
     return "val"
 
 
+def _held_only(cols: Columns) -> np.ndarray:
+    """The rows that hold held-out readings and no training one (a learning rate is no reading)."""
+    trained, held = np.zeros(cols.n, dtype=bool), np.zeros(cols.n, dtype=bool)
+    for col, rows in cols.rows.items():
+        if normalise(str(col)) == "lr":
+            continue
+        at = np.frombuffer(rows, dtype=np.int64)
+        (held if stage_of(str(col)) in ("val", "test") else trained)[at] = True
+    return held & ~trained
+
+
 def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts: Sequence[int] = ()) -> Run:
     """Normalise what a reader stored into a Run.
 
@@ -72,7 +83,8 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
         "epoch": np.frombuffer(cols.epoch) if cols.n else np.empty(0),
         "step": np.frombuffer(cols.step) if cols.n else np.empty(0),
     }
-    keep, runs = last_run(axes["epoch"], axes["step"])  # the last run's rows: its columns are chosen
+    keep, runs = last_run(axes["epoch"], axes["step"], _held_only(cols))  # the last run's rows: its
+    # columns are chosen
     chosen: dict[str, str] = {}  # normalised name -> the raw column kept for it
     stage = _file_stage(name, metric_cols)
     if stage:
@@ -91,6 +103,11 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
             if (to := "val_" + key[len("test_") :]) not in curves:
                 chosen[to] = chosen.pop(key)
         notes.append("no validation curve: the test curve is read as the held-out one")
+    elif "test_loss" in curves and "val_loss" not in chosen:
+        # a validation score beside a test loss alone (SimpleAICV's `eval: epoch: 200, acc1: 79.6%,
+        # test_loss: 1.17`): the held-out loss is the test set's
+        chosen["val_loss"] = chosen.pop("test_loss")
+        notes.append("no validation loss: the test loss is read as the held-out loss")
     # a training loss named for what it is (Megatron-LM's `lm loss`), the log's only one, is its loss
     # (one part alone is no sum of parts)
     named = [k for k in chosen if k.startswith("train_") and k.endswith("_loss")]

@@ -23,10 +23,12 @@ _COUNT = re.compile(r"^(\d+)/\d+$")  # `3/299`: the epoch (or batch) counter wit
 
 
 def _cells(segment: str) -> list[str]:
-    """The cells before a progress bar or a trailing `:` (`640: 100%|███| 58/58`, `mAP50-95: 100%|`)."""
+    """The cells before a progress bar or a trailing `:` (`640: 100%|███| 58/58`, `mAP50-95: 100%|`),
+    without the parentheses and commas that group them (SASRec's `epoch (val_ndcg, val_hr) (test_ndcg,
+    test_hr)` over `100 (0.1635, 0.2988) (0.1549, 0.2896)`)."""
     out = []
     for cell in LOG_PREFIX.sub("", segment, count=1).split():
-        out.append(cell.rstrip(":"))
+        out.append(cell.rstrip(":").strip("(),") or cell)
         if cell.endswith(":"):
             break
     return out

@@ -9,10 +9,12 @@ import json
 import re
 from typing import Any
 
+from assistant.runs.parse.names import STAGE_FIELDS, role, stage_of
 from assistant.runs.parse.table import logged
 
 _NAMED_BEFORE = re.compile(r"([A-Za-z][\w./]*):\s*$")  # `eval_accuracy: ` just before a JSON object
 _MOST_EPOCHS = 100_000  # an epoch number past this is a count of samples or tokens
+_COUNT = re.compile(r"^\s*(\d+)\s*/\s*\d+\s*$")  # a counter with its total
 
 
 def json_values(segment: str) -> dict[str, float] | None:
@@ -47,10 +49,16 @@ def json_values(segment: str) -> dict[str, float] | None:
     for k, v in obj.items():
         if isinstance(v, bool) or not isinstance(v, int | float | str):
             continue
+        if isinstance(v, str) and (count := _COUNT.match(v)) and role(str(k)) != "metric":
+            out[str(k)] = float(count.group(1))  # PySlowFast's `"epoch": "3/20"`: the third of twenty
+            continue
         try:
             out[str(k)] = logged(v)
         except ValueError:
             continue
+    said = next((v for k in STAGE_FIELDS if isinstance(v := obj.get(k), str)), "")
+    if (stage := stage_of(said)) and stage != "train":  # the record's stage, in a field of its own
+        out = {k if stage_of(k) or role(k) != "metric" else f"{stage}_{k}": v for k, v in out.items()}
     return out
 
 

@@ -48,12 +48,18 @@ _LONG_NAME_RUN = re.compile(rf"(?<!{_NAME_CHAR}){_NAME_CHAR}{{32}}")
 TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")  # `[valid]`, `[train]`
 _LEAD_STAGE = re.compile(
     r"^\s*(?:[-*•]\s*)?(test|val|valid|validation|eval|evaluation|dev)"
-    r"(?:(?:\s+(?:set|results?|metrics|net output #\d+))?\s*(?::|-\s)|\s+\d+\s*,)",
+    r"(?:(?:\s+(?:set|results?|metrics|net output #\d+))?\s*(?::|-\s)|\s+\d+\s*,|\s+@epoch\b"
+    r"|(?:\s+\w+){0,2}\s*[*=>#]{3,})",
     re.IGNORECASE,
 )  # `Test: [50/196] …`, `Val   - CE: 0.19, acc: 95.0%`, ignite's `Validation Results - Epoch: 3 …`,
-# DGCNN's `Test 3, loss: 1.74` (its count the epoch), a bulleted one (`- Eval metrics : accuracy:
+# DGCNN's `Test 3, loss: 1.74` (its count the epoch), freerec's `VALID @Epoch: 3`, UniMatch's
+# `Evaluation original ***** >>>>` (a rule after the stage), a bulleted one (`- Eval metrics : accuracy:
 # 0.516 ; loss: 1.349` under a logger's prefix),
 # Caffe's `Test net output #1: loss = 0.3 (* 1 = 0.3 loss)`
+# What may stand before a line's stage word besides a logger's prefix: a time and its colon, a tag,
+# arrows (freerec's `2023-10-06 15:38:26,628:	[Coach] >>> VALID @Epoch: 0    >>>  || NDCG@20 Avg: …`),
+# a rule of stars (UniMatch's `***** Evaluation original ***** >>>> MeanIoU: 76.86`)
+_LEAD_NOISE = re.compile(r"^(?:\s*(?:\d{4}-\d\d-\d\d[ T][\d:.,]+|\[[^\]]{0,40}\]|>+|\*+|=+))+\s*")
 # A heading before the readings that names the held-out set: `PERFORMANCE ON TEST SET: Batch Loss = …`
 _HEADING = re.compile(r"^\s*([A-Za-z][A-Za-z ]{0,40}?)\s*:")
 # A heading that says where in training its readings were taken (Megatron-LM's `validation loss at
@@ -103,7 +109,7 @@ def line_stage(line: str, message: str) -> str | None:
     for tag in TAG.findall(line[:80]):
         if stage := STAGE_TAGS.get(tag.lower()):
             return stage
-    if m := _LEAD_STAGE.match(message):
+    if m := _LEAD_STAGE.match(message) or _LEAD_STAGE.match(_LEAD_NOISE.sub("", message, count=1)):
         return STAGE_TAGS[m.group(1).lower()]
     if (m := _PAREN_STAGE.search(message[:40])) and (stage := STAGE_TAGS.get(m.group(1).lower())):
         return stage
@@ -235,6 +241,26 @@ def unquote_readings(line: str) -> str:
 # a terminal's colour and cursor codes (`\x1b[94m2.137\x1b[0m`: a Keras callback that prints its readings
 # in colour, loguru's coloured levels), and the title a terminal is given (`\x1b]0;…\x07`)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
+
+
+# a stage's readings in parentheses after its name: SASRec's (and its forks') `valid (NDCG@10: 0.3052,
+# HR@10: 0.4404), test (NDCG@10: 0.2807, HR@10: 0.4297)`
+_STAGE_GROUP = re.compile(
+    r"\b(train|training|val|valid|validation|eval|evaluation|dev|test)\s*\(([^()]{1,300}?[:=]\s*[-+.\d][^()]*)\)",
+    re.IGNORECASE,
+)
+
+
+def ungroup_stages(line: str) -> str:
+    """The line with a stage's readings grouped in parentheses after its name written each under that
+    name (`valid (NDCG@10: 0.31, HR@10: 0.44)` -> `valid NDCG@10: 0.31, valid HR@10: 0.44`): read as
+    they print, the held-out set's readings and the test set's fell under one name, a training one."""
+    if "(" not in line:
+        return line
+    return _STAGE_GROUP.sub(
+        lambda m: ", ".join(f"{m.group(1)} {part.strip()}" for part in m.group(2).split(",") if part.strip()),
+        line,
+    )
 
 
 def plain_text(line: str) -> str:

@@ -31,8 +31,8 @@ VAL = {"val", "valid", "validation", "eval", "evaluation", "dev", "vali", "evalu
 # Probability's `trn_loss`, `tst_loss`)
 TEST = {"test", "testing", "te", "tst"}
 # a record's field or a table's column that says its stage (mmdetection's `"mode": "val"`,
-# fastprogress' `train` column of `train`/`eval`)
-STAGE_FIELDS = ("mode", "phase", "split", "stage")
+# fastprogress' `train` column of `train`/`eval`, PySlowFast's `"_type": "val_epoch"`)
+STAGE_FIELDS = ("mode", "phase", "split", "stage", "_type")
 STAGE_COLUMNS = TRAIN | VAL | TEST | set(STAGE_FIELDS)
 # prefixes and suffixes that say how or where a value was aggregated, not what it measures
 NOISE = {

@@ -57,11 +57,19 @@ def shape_of(segment: str) -> str:
     return re.sub(r"\d+", "#", LOG_PREFIX.sub("", segment, count=1)).strip()
 
 
-def last_run(epoch: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, int]:
+def last_run(
+    epoch: np.ndarray, step: np.ndarray, held_only: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
     """The rows of the last run in a log that holds several (its epoch or step counter starts over),
     and how many runs there were. A run resumed from a checkpoint (the counter goes back only part
-    of the way) keeps the newer rows for what was logged twice."""
+    of the way) keeps the newer rows for what was logged twice. Rows at the end that go back with
+    held-out readings alone (`held_only`) are the best checkpoint evaluated again once training is
+    over (freerec's `Load best model @Epoch 4`, then its evaluation at epoch 4): no resumed run, and
+    not rows of the curves."""
     n = len(epoch)
+    if held_only is not None and (at := _evaluated_again(epoch, step, held_only)) is not None:
+        keep, runs = last_run(epoch[:at], step[:at])
+        return np.concatenate([keep, np.zeros(n - at, dtype=bool)]), runs
     keep = np.ones(n, dtype=bool)
     has_epoch, has_step = bool(np.isfinite(epoch).any()), bool(np.isfinite(step).any())
     if not n or not (has_epoch or has_step):
@@ -91,6 +99,19 @@ def last_run(epoch: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, int]:
                 keep &= ~older
         high = v if v < high else max(high, v)
     return keep, runs
+
+
+def _evaluated_again(epoch: np.ndarray, step: np.ndarray, held_only: np.ndarray) -> int | None:
+    """Where the rows begin that go back on the counter at the end of the log holding held-out
+    readings alone, if they do."""
+    x = epoch if np.isfinite(epoch).any() else step
+    finite = np.flatnonzero(np.isfinite(x))
+    if len(finite) < 2:
+        return None
+    back = finite[1:][x[finite[1:]] < np.maximum.accumulate(x[finite])[:-1]]
+    if not len(back) or not held_only[back[-1] :].all():
+        return None
+    return int(back[-1])
 
 
 def _other_counter(epoch: np.ndarray, step: np.ndarray) -> int | None:

@@ -1,0 +1,89 @@
+"""Recommenders' logs, judged on held-out ranking scores (NDCG, hit rate) and a training loss: scores
+grouped under their stage's name, a header of tuples, the best checkpoint evaluated again after
+training, and held-out scores that turn worse while the loss still falls (no held-out loss)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from assistant.runs import detect, parse_run
+from tests.run_helpers import falling
+
+
+def _sasrec(losses: list[float], ndcg: list[float]) -> str:
+    """SASRec.pytorch's console: the epoch's average loss, and every 20 epochs its evaluation."""
+    lines = ["average sequence length: 5.94"]
+    for e, loss in enumerate(losses, 1):
+        lines.append(f"avg loss in epoch {e}: {loss}")
+        if e % 20 == 0:
+            v = ndcg[e // 20 - 1]
+            valid = f"valid (NDCG@10: {v:.4f}, HR@10: {v * 1.45:.4f})"
+            test = f"test (NDCG@10: {v - 0.02:.4f}, HR@10: {v * 1.4:.4f})"
+            lines.append(f"Evaluating....epoch:{e}, time: {13 * e:.6f}(s), {valid}, {test}")
+    return "\n".join(lines)
+
+
+def test_a_stages_scores_grouped_in_parentheses_are_that_stages():
+    # `valid (NDCG@10: 0.3052, HR@10: 0.4404), test (NDCG@10: …)`: the validation and test scores fell
+    # under one name each, a training score, the test set's overwriting the validation set's
+    run = parse_run(_sasrec(falling(200, 1.2, 0.04), [0.30 + 0.001 * i for i in range(10)]))
+    assert run.table["val_ndcg_10"].dropna().iloc[0] == 0.30
+    assert run.table["test_ndcg_10"].dropna().iloc[0] == 0.28
+    assert np.isclose(run.table["val_hr_10"].dropna().iloc[-1], round(0.309 * 1.45, 4))
+
+
+def test_held_out_scores_that_all_turn_down_while_the_loss_falls_are_overfitting():
+    # no held-out loss: the validation NDCG and hit rate are best at the first evaluation and 5-9%
+    # below it from then on, while the training loss falls thirtyfold
+    ndcg = [0.318, 0.305, 0.298, 0.291, 0.293, 0.293, 0.296, 0.298, 0.290, 0.296]
+    found = detect(parse_run(_sasrec(falling(200, 1.2, 0.04), ndcg)))
+    assert [f.kind for f in found] == ["overfitting"] and "epoch 20" in found[0].evidence
+    # scores that keep climbing are no turn
+    climbing = [0.30 + 0.002 * i for i in range(10)]
+    assert [f.kind for f in detect(parse_run(_sasrec(falling(200, 1.2, 0.04), climbing)))] == ["healthy"]
+
+
+def _freerec(losses: list[float], ndcg: list[float], best: int) -> str:
+    """freerec's Coach: each epoch's training, validation and test lines, then the best checkpoint
+    loaded and evaluated again."""
+    at = "2023-10-06 15:38:26,628:\t[Coach] >>> "
+    lines = []
+    for e, (loss, v) in enumerate(zip(losses, ndcg, strict=True)):
+        lines.append(f"{at}TRAIN @Epoch: {e:<4} >>>  || LOSS Avg: {loss:.5f}")
+        lines.append(f"{at}VALID @Epoch: {e:<4} >>>  || RECALL@20 Avg: {2 * v:.4f} || NDCG@20 Avg: {v:.4f}")
+        lines.append(
+            f"{at}TEST  @Epoch: {e:<4} >>>  || RECALL@20 Avg: {1.5 * v:.4f} || NDCG@20 Avg: {v * 0.7:.4f}"
+        )
+    lines.append(f"{at}Load best model @Epoch {best}")
+    v = ndcg[best]
+    lines.append(f"{at}TRAIN @Epoch: {best:<4} >>> ")
+    lines.append(f"{at}VALID @Epoch: {best:<4} >>>  || RECALL@20 Avg: {2 * v:.4f} || NDCG@20 Avg: {v:.4f}")
+    lines.append(
+        f"{at}TEST  @Epoch: {best:<4} >>>  || RECALL@20 Avg: {1.5 * v:.4f} || NDCG@20 Avg: {v * 0.7:.4f}"
+    )
+    return "\n".join(lines)
+
+
+def test_a_stage_word_after_a_tag_and_arrows_is_the_lines_stage_and_the_best_models_evaluation_no_resume():
+    # `[Coach] >>> VALID @Epoch: 3` was read as training scores; the best model's evaluation at epoch 4
+    # after the last epoch was read as a run resumed at epoch 4, dropping the sixteen epochs after it
+    ndcg = [0.02 + 0.1 * (1 - np.exp(-e / 3)) for e in range(20)]
+    run = parse_run(_freerec(falling(20, 0.49, 0.20), ndcg, best=4))
+    assert len(run) == 20 and not any("runs" in n for n in run.notes)
+    assert np.allclose(run.table["val_ndcg_20"], np.round(ndcg, 4))
+    assert np.allclose(run.table["test_ndcg_20"], np.round(np.array(ndcg) * 0.7, 4))
+
+
+def test_a_header_of_tuples_is_read_by_the_names_in_them(tmp_path):
+    # the original SASRec's log.txt: `epoch (val_ndcg, val_hr) (test_ndcg, test_hr)`, split on its
+    # commas it named no column its rows fill, and the log was refused
+    path = tmp_path / "log.txt"
+    rows = [
+        f"{100 * i} ({0.12 + 0.002 * i}, {0.2 + 0.001 * i}) ({0.10 + 0.001 * i}, {0.18})"
+        for i in range(1, 11)
+    ]
+    path.write_text("epoch (val_ndcg, val_hr) (test_ndcg, test_hr)\n" + "\n".join(rows) + "\n")
+    run = parse_run(path)
+    assert list(run.table["epoch"]) == [100.0 * i for i in range(1, 11)]
+    assert np.allclose(run.table["val_ndcg"], [0.12 + 0.002 * i for i in range(1, 11)])
+    assert set(run.table["test_hr"]) == {0.18}
