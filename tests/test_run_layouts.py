@@ -165,3 +165,16 @@ def test_spacys_training_table_is_read_by_its_underlines_columns():
     assert np.allclose(run.table["train_loss_ner"], np.round(ner, 2))
     assert run.sources["train_loss"] == "LOSS TOK2VEC + LOSS NER" and run.sources["val_score"] == "dev SCORE"
     assert "diverged" not in [f.kind for f in detect(run)]
+
+
+def test_a_vaes_recon_and_kld_terms_are_its_loss_in_parts_and_its_kl_weight_a_setting():
+    # `epoch 3/40  total=1260.83  recon=1065.76  kld=195.07  kl_w=0.40`: no name said loss, and the log
+    # was refused as holding nothing
+    recon, kld = falling(40, 1066, 282), falling(40, 195, 147)
+    lines = [
+        f"06:48:{e:02d} [INFO] vae: epoch {e}/40  total={r + k:.2f}  recon={r:.2f}  kld={k:.2f}  kl_w=1.00"
+        for e, (r, k) in enumerate(zip(recon, kld, strict=True), 1)
+    ]
+    run = parse_run("\n".join(lines))
+    assert run.sources["train_loss"] == "recon + kld" and "train_kl_w" not in run.table
+    assert np.allclose(run.table["train_loss"], np.round(recon, 2) + np.round(kld, 2))

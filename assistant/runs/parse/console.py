@@ -49,6 +49,7 @@ from assistant.runs.parse.lines import (
     unquote_readings,
     unwrap_numbers,
 )
+from assistant.runs.parse.listed import curves_in, listed_columns
 from assistant.runs.parse.loggertable import TABLE_RULE, LoggerTable
 from assistant.runs.parse.names import (
     is_metric_name,
@@ -96,6 +97,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     drawn = PipeTable()
     tools = ToolLines()
     counts = HeldOutCount()
+    listed: dict[str, list[float]] = {}  # curves printed whole (a Keras history's lists)
     # a run of one epoch that prints its readings again and again (`Epoch:  0 | train loss: 0.31 | test
     # accuracy: 0.91` every 50 steps): each print is a point when no second epoch comes
     prints = Columns(limits.max_metrics)
@@ -131,6 +133,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
         line_start = segments[0]  # a print of its own, not a progress bar's rewrite of it
         for segment in segments:
             if not segment.strip():
+                continue
+            if whole := curves_in(segment):
+                listed.update(whole)  # curves printed whole, one a line: read if nothing else is
                 continue
             if table.feed(segment):
                 if TABLE_RULE.match(segment):
@@ -192,7 +197,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 elif cols.n <= 1 and (u := UNNAMED.match(segment)):
                     counter = float(u.group(1)) if u.group(1) else None
                     unnamed.add(epoch, counter, {"loss": logged(u.group(2))})
-                elif not cols.n and NUMBERS_ONLY.match(numbers := LOG_PREFIX.sub("", segment, count=1)):
+                elif cols.n <= 1 and NUMBERS_ONLY.match(numbers := LOG_PREFIX.sub("", segment, count=1)):
                     bare.append([logged(v) for v in re.findall(NUM, numbers, re.IGNORECASE)])
                 continue
             again, reopened = reopened and _repeats(cols, values), False
@@ -292,7 +297,10 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             "(after a step counter, or under an epoch line) is read as the training loss"
         )
         return finish(unnamed, "console", name, [note])
-    if not cols.n and (run := bare_numbers(bare, name)):
+    if cols.n <= 1 and listed:
+        note = f"each curve is printed whole on one line ({', '.join(listed)}): read as one point per epoch"
+        return finish(listed_columns(listed, limits.max_metrics), "console", name, [note])
+    if cols.n <= 1 and (run := bare_numbers(bare, name)):  # (beside a settings line's `lr` at most)
         return run
     return ending.finish(finish(cols, "console", name, tools.finish(cols), starts=opening.starts), cols)
 

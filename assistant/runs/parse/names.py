@@ -44,6 +44,9 @@ NOISE = {
     "history",  # a Keras-style history saved under its own names: `train_loss_history`
 }  # fmt: skip
 LOSS = {"loss", "nll", "ce", "crossentropyloss", "logloss", "cost"}  # CatBoost names its loss `Logloss`
+# A VAE's two terms, printed without `loss` (`recon=282.4  kld=147.6`): parts of its loss (its `kl_w`,
+# the KL term's weight, is a setting)
+VAE_TERMS = {"kl", "kld", "recon"}
 ACC = {"acc", "accuracy", "acc1"}  # timm/DeiT log top-1 accuracy as acc1 (top-5, acc5, is its own)
 LR = {"lr", "learningrate"}
 # Whole names some trainers abbreviate (llm.c / modded-nanogpt write `s:120 trl:3.28` and `tel:3.27`).
@@ -65,7 +68,7 @@ NO_CEILING = {"psnr"}
 LOWER_BETTER = LOSS | {
     "error", "err", "mse", "mae", "rmse", "fid", "kid", "lpips", "dist", "distance", "wer", "cer",
     "perplexity", "ppl", "mape", "rmsle", "msle", "nloglik", "deviance",
-}  # fmt: skip
+} | VAE_TERMS  # fmt: skip
 # Readings only an evaluation pass computes (a detector's mAP, a translation's BLEU): said without a
 # stage (Ultralytics' `metrics/mAP50(B)`, YOLO's console table `mAP50`), they are the held-out set's,
 # not training's. (Not WER or CER: CTC scripts print a training batch's.)
@@ -96,11 +99,12 @@ METRIC_TOKENS = LOSS | ACC | LR | {
     "lpips", "return", "ret", "acc5", "auroc", "success",  # a goal-reaching agent's success rate
     "ndcg", "aucpr", "score↑", "mape", "rmsle", "msle", "nloglik", "deviance",  # boosting's metrics
     "psnr", "ssim",  # an image restorer's (super-resolution, denoising)
-} | RANKING  # fmt: skip
+} | RANKING | VAE_TERMS  # fmt: skip
 # Tokens of a setting printed with the log (a config dump), never a reading.
 SETTING_TOKENS = {
     "weight", "weights", "thresh", "threshold", "alpha", "gamma", "beta", "coef", "coeff", "factor",
     "scale", "type", "multiplier", "lambda", "eps", "momentum", "decay", "warmup", "scheduler", "policy",
+    "w",  # a term's weight abbreviated (`kl_w=0.20`)
     "gradnorm", "norm", "clip", "min", "max", "patience",
     "variable",  # an environment variable echoed by the launcher (`HYDRA_FULL_ERROR=1`)
     "virtual",  # MCTS's `virtual_losses` (MLPerf MiniGo): a count set, not a loss measured
@@ -264,6 +268,8 @@ def component_of(key: str) -> tuple[str, str] | None:
     `train_box_loss`, detectron2's `train_loss_cls`, YOLOX's `train_iou_loss`. Not a player's loss
     (`train_d_loss`: a discriminator's objective is no part of the generator's)."""
     parts = key.split("_")
+    if len(parts) == 2 and parts[0] in ("train", "val", "test") and parts[1] in VAE_TERMS:
+        return parts[0], parts[1]  # a VAE's `recon` and `kld`, named without `loss`
     if len(parts) != 3 or parts[0] not in ("train", "val", "test") or set(parts[1:]) & PLAYERS:
         return None
     if parts[2] in LOSS and parts[1] not in LOSS:

@@ -39,6 +39,8 @@ def bare_numbers(rows: list[list[float]], name: str) -> Run | None:
     then the step and the learning rate), counting on across a resumed run's step back."""
     if len(rows) < 2:
         return None
+    if len(rows) < min(map(len, rows)) and min(map(len, rows)) >= _WHOLE:
+        return _whole_curves(rows, name)
     width = max(set(map(len, rows)), key=[len(r) for r in rows].count)
     rows = [r for r in rows if len(r) == width]
     if len(rows) < 2:
@@ -58,6 +60,20 @@ def bare_numbers(rows: list[list[float]], name: str) -> Run | None:
 
 
 _ORDINAL = {0: "first", 1: "second", 2: "third"}
+_WHOLE = 10  # lists this long, fewer than their numbers, are each a curve printed whole
+
+
+def _whole_curves(rows: list[list[float]], name: str) -> Run:
+    """A few long lists, each a curve printed whole (FedLab's test losses, then accuracies, a round
+    each): one unnamed score per list, a point per position."""
+    cols = Columns(len(rows))
+    for i in range(max(map(len, rows))):
+        cols.add(float(i + 1), None, {f"score {j + 1}": r[i] for j, r in enumerate(rows) if i < len(r)})
+    note = (
+        f"the log names no metric: {len(rows)} lines each hold a curve of up to {max(map(len, rows))} "
+        "numbers, read as one point per epoch; each is drawn as an unnamed score, and no trend is judged"
+    )
+    return finish(cols, "console", name, [note])
 
 
 def _counts(values: list[float]) -> bool:

@@ -1,0 +1,45 @@
+"""Curves printed whole, each on one line: a Keras history printed as a dict of lists, a list under
+its name, and a few long unnamed lists (a federated run's test losses, then its accuracies)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from assistant.runs import detect, parse_run
+from tests.run_helpers import falling
+
+
+def test_a_keras_history_printed_as_a_dict_of_lists_is_read_one_point_per_epoch():
+    # `print(history.history)` at the end of a notebook's fit: the log was refused as holding nothing
+    train, val = falling(20, 0.9, 0.05), [0.8 - 0.04 * min(e, 8) + 0.03 * max(e - 8, 0) for e in range(20)]
+    history = {"loss": train, "accuracy": [1 - v for v in train], "val_loss": val}
+    run = parse_run(f"Epoch 20/20 done\n{history}\n")
+    assert list(run.table["epoch"]) == list(range(1, 21))
+    assert np.allclose(run.table["train_loss"], train) and np.allclose(run.table["val_loss"], val)
+    assert any("printed whole" in n for n in run.notes)
+    assert "overfitting" in [f.kind for f in detect(run)]
+
+
+def test_lists_under_their_names_are_curves_and_a_settings_dict_beside_them_is_no_curve():
+    # FedLab's FedDyn: its arguments as a dict, then `avg_mdl_test_loss:[…]` a round each
+    lines = ["{'num_clients': 100, 'round': 300, 'lr': 0.1, 'epochs': 5}"]
+    loss = falling(300, 2.1, 0.45)
+    lines.append(f"avg_mdl_test_acc:{[round(0.3 + 0.5 * (1 - v / 2.1), 4) for v in loss]}")
+    lines.append(f"avg_mdl_test_loss:{[round(v, 4) for v in loss]}")
+    run = parse_run("\n".join(lines))
+    assert len(run) == 300 and run.sources["val_mdl_loss"] == "avg_mdl_test_loss"
+    assert np.allclose(run.table["val_mdl_loss"], np.round(loss, 4)) and "lr" not in run.table
+
+
+def test_a_few_long_unnamed_lists_are_each_a_curve_not_a_row_each():
+    # FedLab's records: the test losses of 1000 rounds on one line, their accuracies on the next. Read
+    # as two rows of a thousand unnamed scores each; they are two curves of a thousand points (still
+    # unnamed: drawn, no trend judged)
+    loss, acc = falling(1000, 24.0, 0.4), [0.13 + 0.85 * (1 - np.exp(-i / 50)) for i in range(1000)]
+    text = "partition noniid\nlr 0.02\n\n" + str(loss) + "\n" + str(acc) + "\n"
+    run = parse_run(text)
+    assert len(run) == 1000 and np.allclose(run.table["train_score_1"], loss)
+    assert [f.kind for f in detect(run)] == ["healthy"] and "no trend is judged" in detect(run)[0].evidence
+    # lists of a few numbers, one per step (so-vits-svc's losses), are still rows
+    rows = "\n".join(str([2.4, 2.3, 17 + 40 * np.exp(-i / 5), 0.7, 200 * i, 0.0001]) for i in range(30))
+    assert len(parse_run(rows)) == 30
