@@ -81,3 +81,18 @@ def test_a_json_records_counter_with_its_total_and_its_type_field_give_its_epoch
     assert run.sources["val_loss"] == "val_top1_err"
     assert run.table["val_loss"].dropna().tolist() == [75.0, 70.0, 65.0, 60.0]
     assert np.isclose(run.table["train_loss"].iloc[0], 3.3 - 0.04 - 0.5)
+
+
+def test_evaluations_every_fifth_epoch_counting_from_zero_keep_their_last_one():
+    # `epoch 5/20: …` then `Testing Acc at epoch 4: …`, every fifth epoch: the evaluations name the
+    # epoch before the training line's. Read as they print, each went back an epoch, and the last one
+    # (the evaluation overfitting is judged on) was dropped as a re-evaluation of an old checkpoint
+    lines = []
+    for e in range(1, 21):
+        lines.append(f"epoch {e}/20: c_loss: {1 / e:.3f}")
+        if e % 5 == 0:
+            lines.append(f"Testing Acc at epoch {e - 1}: {0.05 * e:.2f}")
+    run = parse_run("\n".join(lines))
+    assert len(run) == 20 and not any("runs" in n for n in run.notes)
+    assert run.table["val_acc"].dropna().tolist() == [0.25, 0.5, 0.75, 1.0]
+    assert run.table.loc[run.table["val_acc"].notna(), "epoch"].tolist() == [5.0, 10.0, 15.0, 20.0]

@@ -178,3 +178,10 @@ def test_a_vaes_recon_and_kld_terms_are_its_loss_in_parts_and_its_kl_weight_a_se
     run = parse_run("\n".join(lines))
     assert run.sources["train_loss"] == "recon + kld" and "train_kl_w" not in run.table
     assert np.allclose(run.table["train_loss"], np.round(recon, 2) + np.round(kld, 2))
+
+
+def test_a_weight_abbreviated_w_is_a_setting_beside_a_vae_term_only():
+    from assistant.runs.parse.names import is_metric_name
+
+    assert not is_metric_name("kl_w") and is_metric_name("kld")
+    assert all(map(is_metric_name, ("w_loss", "loss_w", "W_acc", "val W loss")))  # a WGAN's, or a weight's

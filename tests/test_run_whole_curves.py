@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from assistant.runs import detect, parse_run
+from assistant.runs import RunParseError, detect, parse_run
 from tests.run_helpers import falling
 
 
@@ -43,3 +43,28 @@ def test_a_few_long_unnamed_lists_are_each_a_curve_not_a_row_each():
     # lists of a few numbers, one per step (so-vits-svc's losses), are still rows
     rows = "\n".join(str([2.4, 2.3, 17 + 40 * np.exp(-i / 5), 0.7, 200 * i, 0.0001]) for i in range(30))
     assert len(parse_run(rows)) == 30
+
+
+def test_a_settings_list_and_lists_repeated_under_one_name_are_no_whole_curves():
+    # `milestones: [30, 60, 90]` is a scheduler's setting: the rows of numbers under it are the log
+    run = parse_run("milestones: [30, 60, 90]\n1 0.9 0.5\n2 0.8 0.6\n3 0.7 0.7\n")
+    assert len(run) == 3 and "train_loss" not in run.table
+    # a step's loss parts printed as a list under one name, step after step, are no curves printed
+    # whole (the last list was read as a five-epoch curve)
+    lines = "\n".join(f"Losses: [{2.5 - i / 10:.1f}, 2.8, 5.7, 63.6, 19.0]" for i in range(5))
+    try:
+        run = parse_run(lines)
+    except RunParseError:
+        return  # refused with its reason is right too
+    assert not any("printed whole" in n for n in run.notes)
+
+
+def test_numbers_alone_holding_infinities_are_read_or_refused_never_a_crash():
+    # (a position holding inf was tested for a whole-number counter, and int(inf) raised)
+    for text in ("0.5 inf 3\n0.4 inf 4\n0.3 inf 5\n", "inf 1\ninf 2\n", "nan nan\nnan nan\nnan nan\n"):
+        try:
+            run = parse_run(text)
+        except RunParseError as refused:
+            assert "holds no" in str(refused) or "curve" in str(refused)
+        else:
+            assert len(run) >= 2

@@ -82,8 +82,9 @@ def _jumps(c: Curve, th: Thresholds) -> Iterator[tuple[int, bool]]:
     and its best so far, landing at `jump_start_share` of the run's start or higher. It came back when
     the curve is within twice where it was in the next `jump_recovery` points (on a curve read on a
     log scale, a loss near zero whose single batches scatter by decades, within its own scatter), or
-    later went below its best before the jump: a blow-up it took a while to learn its way out of (a
-    loss at 0.02 jumping to 1e12 and back under 0.02 thirty epochs on) is no divergence either."""
+    later went below its best before the jump, or back to it within the last digit it is printed to:
+    a blow-up it took a while to learn its way out of (a loss at 0.02 jumping to 1e12 and back under
+    0.02 thirty epochs on) is no divergence either."""
     y = np.array([c.value(v) for v in c.y])
     best = np.minimum.accumulate(y)
     start = c.value(first_level(c))  # the untrained level

@@ -281,6 +281,7 @@ def _past_half(scores: list[Curve]) -> list[Curve]:
     climbed there says the model learned, however little its loss moves (a label-smoothed loss with a
     floor of 1.35 while accuracy reaches 0.95). One still short of half may be near chance (a
     four-class accuracy of 0.42), and says nothing the loss does not."""
+    # (a score's curve holds its shortfall: under half the top left to gain is past half of it)
     return [s for s in scores if s.score and s.top and s.value(float(s.trend[-1])) < s.top / 2]
 
 

@@ -49,7 +49,7 @@ from assistant.runs.parse.lines import (
     unquote_readings,
     unwrap_numbers,
 )
-from assistant.runs.parse.listed import curves_in, listed_columns
+from assistant.runs.parse.listed import curves_in, extends, listed_columns
 from assistant.runs.parse.loggertable import TABLE_RULE, LoggerTable
 from assistant.runs.parse.names import (
     is_metric_name,
@@ -97,7 +97,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     drawn = PipeTable()
     tools = ToolLines()
     counts = HeldOutCount()
-    listed: dict[str, list[float]] = {}  # curves printed whole (a Keras history's lists)
+    listed: dict[str, list[float]] | None = {}  # curves printed whole (a Keras history's lists)
     # a run of one epoch that prints its readings again and again (`Epoch:  0 | train loss: 0.31 | test
     # accuracy: 0.91` every 50 steps): each print is a point when no second epoch comes
     prints = Columns(limits.max_metrics)
@@ -134,9 +134,11 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
         for segment in segments:
             if not segment.strip():
                 continue
-            if whole := curves_in(segment):
-                listed.update(whole)  # curves printed whole, one a line: read if nothing else is
-                continue
+            if listed is not None and (whole := curves_in(segment)):
+                if extends(listed, whole):
+                    listed.update(whole)  # curves printed whole, one a line: read if nothing else is
+                    continue
+                listed = None  # lists printed again and again under one name: no whole curves
             if table.feed(segment):
                 if TABLE_RULE.match(segment):
                     add_table()  # a rule closes the table before it (and opens the next)
@@ -297,7 +299,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             "(after a step counter, or under an epoch line) is read as the training loss"
         )
         return finish(unnamed, "console", name, [note])
-    if cols.n <= 1 and listed:
+    if cols.n <= 1 and listed:  # (None once lists repeated under one name)
         note = f"each curve is printed whole on one line ({', '.join(listed)}): read as one point per epoch"
         return finish(listed_columns(listed, limits.max_metrics), "console", name, [note])
     if cols.n <= 1 and (run := bare_numbers(bare, name)):  # (beside a settings line's `lr` at most)
@@ -308,8 +310,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
 class HeldOutCount:
     """Whether a log's evaluation lines count epochs from 0 while its training lines count from 1
     (AdaHessian's `epoch 1/200: 100%|…| c_loss: 1.337` bar, then `Testing Acc at epoch 0: 0.48`):
-    decided at the first evaluation line, when the training lines began at epoch 1 and it names the
-    epoch before theirs. Read as they print, each evaluation would go back an epoch: a restart."""
+    decided at the first evaluation line (at epoch 0, or every fifth epoch at 4), when the training
+    lines began at epoch 1 and it names the epoch before theirs. Read as they print, each evaluation
+    would go back an epoch: a restart."""
 
     def __init__(self) -> None:
         self.first: float | None = None  # the first epoch a line named
@@ -320,7 +323,7 @@ class HeldOutCount:
         if self.first is None:
             self.first = named
         if held and self.shift is None:
-            self.shift = float(self.first == 1 and current == 1 and named == 0)
+            self.shift = float(self.first == 1 and current is not None and named == current - 1)
         return named + (self.shift or 0.0) if held else named
 
 

@@ -45,15 +45,16 @@ def _file_stage(name: str, metric_cols: Sequence[Any]) -> str | None:
     return "val"
 
 
-def _held_only(cols: Columns) -> np.ndarray:
-    """The rows that hold held-out readings and no training one (a learning rate is no reading)."""
+def _held_rows(cols: Columns) -> tuple[np.ndarray, np.ndarray]:
+    """(the rows that hold held-out readings, the rows that hold training ones; a learning rate is
+    no reading)."""
     trained, held = np.zeros(cols.n, dtype=bool), np.zeros(cols.n, dtype=bool)
     for col, rows in cols.rows.items():
-        if normalise(str(col)) == "lr":
+        if normalise(str(col)) == "lr" or {"learning", "rate"} <= set(tokens(str(col))):
             continue
         at = np.frombuffer(rows, dtype=np.int64)
         (held if stage_of(str(col)) in ("val", "test") else trained)[at] = True
-    return held & ~trained
+    return held, trained
 
 
 def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts: Sequence[int] = ()) -> Run:
@@ -83,7 +84,7 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
         "epoch": np.frombuffer(cols.epoch) if cols.n else np.empty(0),
         "step": np.frombuffer(cols.step) if cols.n else np.empty(0),
     }
-    keep, runs = last_run(axes["epoch"], axes["step"], _held_only(cols))  # the last run's rows: its
+    keep, runs = last_run(axes["epoch"], axes["step"], _held_rows(cols))  # the last run's rows: its
     # columns are chosen
     chosen: dict[str, str] = {}  # normalised name -> the raw column kept for it
     stage = _file_stage(name, metric_cols)

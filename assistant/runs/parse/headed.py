@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import re
 
-from assistant.runs.parse.lines import LOG_PREFIX, NUMBER
+from assistant.runs.parse.lines import COUNT, LOG_PREFIX, NUMBER
 from assistant.runs.parse.names import is_metric_name, role, stage_of
 
 _NAME = re.compile(r"[A-Za-z][\w./()@-]*:?")
 # words of a sentence or a reading (`val loss nan`), never of a header
 _NOT_NAMES = {"nan", "inf", "and", "or", "the", "a", "an", "of", "to", "for", "is", "in", "on", "at", "with"}
 _UNIT = re.compile(r"\([\w/%]+\)")  # `GPU Memory (MB)`: a column's unit, in a name of several words
-_COUNT = re.compile(r"^(\d+)/\d+$")  # `3/299`: the epoch (or batch) counter with its total
 
 
 def _cells(segment: str) -> list[str]:
@@ -74,7 +73,7 @@ class HeadedRows:
     def __init__(self) -> None:
         self.names: list[str] = []  # the last header's
         self.ruled = False  # its columns are ruled by `|`
-        self.before = ""  # the segment before this one
+        self.before = ""  # the last segment header() was shown (a table's header, before its rule)
         self.summed = False  # its losses are sums since the row before (spaCy's): step 0's is one batch's
 
     def header(self, segment: str) -> bool:
@@ -145,7 +144,7 @@ def cells_record(
     axes: dict[str, float] = {}
     numbers = 0
     for name, cell in zip(names, cells, strict=False):
-        count = _COUNT.match(cell)
+        count = COUNT.match(cell)
         if not (count or NUMBER.match(cell)):
             continue
         numbers += 1

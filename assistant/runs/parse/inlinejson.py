@@ -9,12 +9,12 @@ import json
 import re
 from typing import Any
 
+from assistant.runs.parse.lines import COUNT
 from assistant.runs.parse.names import STAGE_FIELDS, role, stage_of
 from assistant.runs.parse.table import logged
 
 _NAMED_BEFORE = re.compile(r"([A-Za-z][\w./]*):\s*$")  # `eval_accuracy: ` just before a JSON object
 _MOST_EPOCHS = 100_000  # an epoch number past this is a count of samples or tokens
-_COUNT = re.compile(r"^\s*(\d+)\s*/\s*\d+\s*$")  # a counter with its total
 
 
 def json_values(segment: str) -> dict[str, float] | None:
@@ -49,7 +49,7 @@ def json_values(segment: str) -> dict[str, float] | None:
     for k, v in obj.items():
         if isinstance(v, bool) or not isinstance(v, int | float | str):
             continue
-        if isinstance(v, str) and (count := _COUNT.match(v)) and role(str(k)) != "metric":
+        if isinstance(v, str) and (count := COUNT.match(v.strip())) and role(str(k)) != "metric":
             out[str(k)] = float(count.group(1))  # PySlowFast's `"epoch": "3/20"`: the third of twenty
             continue
         try:

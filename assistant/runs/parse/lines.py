@@ -32,6 +32,7 @@ _WORKED_OUT = re.compile(rf"(?<![\w.])\d+ ?/ ?\d+ ?= ?({NUM})")
 _WORD_BEFORE = re.compile(r"[\w)]+$")
 # a cell that is a number and nothing else (its digits split one way only: `\d+\.?\d*` tried every split
 # of a long run of them)
+COUNT = re.compile(r"^(\d+)\s*/\s*\d+$")  # `3/299`: an epoch (or batch) counter with its total
 NUMBER = re.compile(r"^[-+]?(\d+(?:\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 _NAME_CHAR = r"[\w./()-]"  # what a name goes on with, after its first letter
 # ...and a ranking's cut-off `@10` (`NDCG@10`), not COCO's `mAP@0.5:0.95`, whose digits run on
@@ -246,9 +247,9 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)
 # a stage's readings in parentheses after its name: SASRec's (and its forks') `valid (NDCG@10: 0.3052,
 # HR@10: 0.4404), test (NDCG@10: 0.2807, HR@10: 0.4297)`
 _STAGE_GROUP = re.compile(
-    r"\b(train|training|val|valid|validation|eval|evaluation|dev|test)\s*\(([^()]{1,300}?[:=]\s*[-+.\d][^()]*)\)",
-    re.IGNORECASE,
+    r"\b(train|training|val|valid|validation|eval|evaluation|dev|test)\s*\(([^()]{1,300})\)", re.IGNORECASE
 )
+_READING = re.compile(r"[:=]\s*[-+.\d]")
 
 
 def ungroup_stages(line: str) -> str:
@@ -257,10 +258,13 @@ def ungroup_stages(line: str) -> str:
     they print, the held-out set's readings and the test set's fell under one name, a training one."""
     if "(" not in line:
         return line
-    return _STAGE_GROUP.sub(
-        lambda m: ", ".join(f"{m.group(1)} {part.strip()}" for part in m.group(2).split(",") if part.strip()),
-        line,
-    )
+
+    def staged(m: re.Match[str]) -> str:
+        if not _READING.search(m.group(2)):
+            return m.group(0)  # `valid (NDCG, HR)`: names, no readings
+        return ", ".join(f"{m.group(1)} {part.strip()}" for part in m.group(2).split(",") if part.strip())
+
+    return _STAGE_GROUP.sub(staged, line)
 
 
 def plain_text(line: str) -> str:

@@ -5,12 +5,13 @@ no other curve, as one point per epoch (a round, for federated learning)."""
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from typing import Any
 
+from assistant.runs.parse.inlinejson import python_dict
 from assistant.runs.parse.lines import NUM
+from assistant.runs.parse.names import is_metric_name
 from assistant.runs.parse.table import Columns, logged
 
 MIN_POINTS = 3  # a list of fewer numbers is a reading's parts, not a curve
@@ -23,25 +24,28 @@ _NAMED_LIST = re.compile(
 
 
 def curves_in(segment: str) -> dict[str, list[float]] | None:
-    """The curves a line prints whole (see the module), by name; None when it prints none."""
+    """The curves a line prints whole (see the module), by metric name; None when it prints none (a
+    setting's list, `milestones: [30, 60, 90]`, is none)."""
     if (named := _NAMED_LIST.match(segment)) is not None:
-        return {named.group(1): [logged(v) for v in re.findall(NUM, named.group(2), re.IGNORECASE)]}
+        found = {named.group(1): [logged(v) for v in re.findall(NUM, named.group(2), re.IGNORECASE)]}
+        return found if is_metric_name(named.group(1)) else None
     text = segment.strip()
     if not (text.startswith("{") and text.endswith("}") and "[" in text):
         return None
-    found = {str(k): v for k, v in _literal(text).items() if _numbers(v)} if text else {}
+    try:
+        literal = json.loads(text)
+    except (ValueError, RecursionError):
+        literal = python_dict(text)
+    if not isinstance(literal, dict):
+        return None
+    found = {str(k): v for k, v in literal.items() if _numbers(v) and is_metric_name(str(k))}
     return {k: [logged(x) for x in v] for k, v in found.items()} or None
 
 
-def _literal(text: str) -> dict[Any, Any]:
-    """A dict printed as JSON or by Python (read as a literal, never evaluated); empty when not one."""
-    for load in (json.loads, ast.literal_eval):
-        try:
-            value = load(text)
-        except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError):
-            continue
-        return value if isinstance(value, dict) else {}
-    return {}
+def extends(listed: dict[str, list[float]], whole: dict[str, list[float]]) -> bool:
+    """Each curve of `whole` is new, or the same curve printed again with more points (a history
+    printed after each fit): not a list printed each step under one name (a step's loss parts)."""
+    return all(k not in listed or v[: len(listed[k])] == listed[k] for k, v in whole.items())
 
 
 def _numbers(value: Any) -> bool:

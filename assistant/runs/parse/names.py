@@ -104,7 +104,6 @@ METRIC_TOKENS = LOSS | ACC | LR | {
 SETTING_TOKENS = {
     "weight", "weights", "thresh", "threshold", "alpha", "gamma", "beta", "coef", "coeff", "factor",
     "scale", "type", "multiplier", "lambda", "eps", "momentum", "decay", "warmup", "scheduler", "policy",
-    "w",  # a term's weight abbreviated (`kl_w=0.20`)
     "gradnorm", "norm", "clip", "min", "max", "patience",
     "variable",  # an environment variable echoed by the launcher (`HYDRA_FULL_ERROR=1`)
     "virtual",  # MCTS's `virtual_losses` (MLPerf MiniGo): a count set, not a loss measured
@@ -219,6 +218,7 @@ def is_metric_name(name: str) -> bool:
         bool(toks)
         and any(t in METRIC_TOKENS for t in toks)
         and not any(t in _NO_READING for t in toks)
+        and not ("w" in toks and not VAE_TERMS.isdisjoint(toks))  # `kl_w`: the KL term's weight, a setting
         and not ("cost" in toks and any(t in _TIMED for t in toks))
     )
 

@@ -58,16 +58,16 @@ def shape_of(segment: str) -> str:
 
 
 def last_run(
-    epoch: np.ndarray, step: np.ndarray, held_only: np.ndarray | None = None
+    epoch: np.ndarray, step: np.ndarray, held: tuple[np.ndarray, np.ndarray] | None = None
 ) -> tuple[np.ndarray, int]:
     """The rows of the last run in a log that holds several (its epoch or step counter starts over),
     and how many runs there were. A run resumed from a checkpoint (the counter goes back only part
     of the way) keeps the newer rows for what was logged twice. Rows at the end that go back with
-    held-out readings alone (`held_only`) are the best checkpoint evaluated again once training is
-    over (freerec's `Load best model @Epoch 4`, then its evaluation at epoch 4): no resumed run, and
-    not rows of the curves."""
+    held-out readings alone are the best checkpoint evaluated again once training is over (freerec's
+    `Load best model @Epoch 4`, then its evaluation at epoch 4): no resumed run, and not rows of the
+    curves. `held`: (the rows with held-out readings, the rows with training readings)."""
     n = len(epoch)
-    if held_only is not None and (at := _evaluated_again(epoch, step, held_only)) is not None:
+    if held is not None and (at := _evaluated_again(epoch, step, *held)) is not None:
         keep, runs = last_run(epoch[:at], step[:at])
         return np.concatenate([keep, np.zeros(n - at, dtype=bool)]), runs
     keep = np.ones(n, dtype=bool)
@@ -101,9 +101,14 @@ def last_run(
     return keep, runs
 
 
-def _evaluated_again(epoch: np.ndarray, step: np.ndarray, held_only: np.ndarray) -> int | None:
+def _evaluated_again(
+    epoch: np.ndarray, step: np.ndarray, held: np.ndarray, trained: np.ndarray
+) -> int | None:
     """Where the rows begin that go back on the counter at the end of the log holding held-out
-    readings alone, if they do."""
+    readings alone, at counts an earlier row's held-out readings were logged at, if they do (an
+    evaluation that names the epoch before the training line's, 0-based after 1-based, is that
+    epoch's own)."""
+    held_only = held & ~trained
     x = epoch if np.isfinite(epoch).any() else step
     finite = np.flatnonzero(np.isfinite(x))
     if len(finite) < 2:
@@ -111,7 +116,9 @@ def _evaluated_again(epoch: np.ndarray, step: np.ndarray, held_only: np.ndarray)
     back = finite[1:][x[finite[1:]] < np.maximum.accumulate(x[finite])[:-1]]
     if not len(back) or not held_only[back[-1] :].all():
         return None
-    return int(back[-1])
+    at = int(back[-1])
+    before = x[:at][held[:at] & np.isfinite(x[:at])]
+    return at if np.isin(x[at:][np.isfinite(x[at:])], before).all() else None
 
 
 def _other_counter(epoch: np.ndarray, step: np.ndarray) -> int | None:

@@ -6,6 +6,7 @@ scores when it names no metric at all."""
 from __future__ import annotations
 
 import itertools
+import math
 import re
 
 import numpy as np
@@ -36,7 +37,8 @@ def bare_numbers(rows: list[list[float]], name: str) -> Run | None:
     """The lines of numbers alone as unnamed scores, one per position, when most lines hold as many.
     A position counting up in whole numbers is the line's counter: the epoch when it counts by one,
     the step when by more (so-vits-svc's `[2.68, 2.84, 5.79, 63.6, 19.0, 200, 0.0001]`: its losses,
-    then the step and the learning rate), counting on across a resumed run's step back."""
+    then the step and the learning rate), bar a step back now and then (a run resumed from its
+    checkpoint, whose newer rows the last run's reading keeps)."""
     if len(rows) < 2:
         return None
     if len(rows) < min(map(len, rows)) and min(map(len, rows)) >= _WHOLE:
@@ -78,7 +80,7 @@ def _whole_curves(rows: list[list[float]], name: str) -> Run:
 
 def _counts(values: list[float]) -> bool:
     """Whole numbers counting up, bar a step back now and then (a run resumed from its checkpoint)."""
-    if not all(v == int(v) for v in values):
+    if not all(math.isfinite(v) and v == int(v) for v in values):
         return False
     ups = [b > a for a, b in itertools.pairwise(values)]
     return sum(ups) >= 0.9 * len(ups) and values[-1] > values[0]
