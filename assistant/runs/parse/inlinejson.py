@@ -25,12 +25,7 @@ def json_values(segment: str) -> dict[str, float] | None:
     if (span := braces(segment)) is None:
         return None
     opens, closes = span
-    braced = segment[opens : closes + 1]
-    try:
-        obj = json.loads(braced)
-    except (ValueError, RecursionError):
-        obj = python_dict(braced)
-    if not isinstance(obj, dict):
+    if (obj := object_in(segment[opens : closes + 1])) is None:
         return None
     if isinstance(value := obj.get("value"), int | float) and not isinstance(value, bool):
         named = obj.get("key") if isinstance(obj.get("key"), str) else None
@@ -69,6 +64,15 @@ def braces(segment: str) -> tuple[int, int] | None:
     opens = segment.find("{")
     closes = segment.rfind("}", opens + 1) if opens >= 0 else -1
     return (opens, closes) if closes >= 0 else None
+
+
+def object_in(text: str) -> dict[Any, Any] | None:
+    """The dict a braced text is, written as JSON or printed by Python; None when it is none."""
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        obj = python_dict(text)
+    return obj if isinstance(obj, dict) else None
 
 
 def python_dict(text: str) -> Any:

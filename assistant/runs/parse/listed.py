@@ -5,11 +5,10 @@ no other curve, as one point per epoch (a round, for federated learning)."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-from assistant.runs.parse.inlinejson import python_dict
+from assistant.runs.parse.inlinejson import object_in
 from assistant.runs.parse.lines import NUM
 from assistant.runs.parse.names import is_metric_name
 from assistant.runs.parse.table import Columns, logged
@@ -32,11 +31,7 @@ def curves_in(segment: str) -> dict[str, list[float]] | None:
     text = segment.strip()
     if not (text.startswith("{") and text.endswith("}") and "[" in text):
         return None
-    try:
-        literal = json.loads(text)
-    except (ValueError, RecursionError):
-        literal = python_dict(text)
-    if not isinstance(literal, dict):
+    if (literal := object_in(text)) is None:
         return None
     found = {str(k): v for k, v in literal.items() if _numbers(v) and is_metric_name(str(k))}
     return {k: [logged(x) for x in v] for k, v in found.items()} or None
