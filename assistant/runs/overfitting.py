@@ -2,7 +2,8 @@
 counted in standard errors of means against the curve's own noise, or rising at every evaluation
 since its lowest (_turned); and, on a validation curve too short for a trend, every evaluation after
 its best worse than the last (_few_evaluations); and a validation curve that never followed training
-down at all (_never_followed)."""
+down at all (_never_followed); without a held-out loss, every held-out score turning
+(score_turned)."""
 
 from __future__ import annotations
 
@@ -189,3 +190,16 @@ def _few_evaluations(tr: Curve | None, va: Curve | None, th: Thresholds) -> Find
         "evaluations": len(va),
     }  # fmt: skip
     return Finding("overfitting", text, details, "low")
+
+
+def score_turned(tr: Curve | None, va: Curve | None, held: list[Curve], th: Thresholds) -> Finding | None:
+    """Without a held-out loss, the held-out scores turning worse from their best while the training
+    loss still falls (a recommender's validation NDCG and hit rate, best at epoch 20 and 4-9% below
+    it by epoch 200): the same turn, on the curves the log holds. Every one of them, not one: a
+    score is a coarser reading than a loss (an accuracy at a fixed threshold on rare positives may
+    turn while the AUC beside it still climbs). Not an agent's return (no held-out data there)."""
+    scores = [h for h in held if h.score and not h.negated and len(h) >= th.min_points]
+    if va is not None or tr is None or not scores:
+        return None
+    turned = [overfitting(tr, h, th) for h in scores]
+    return turned[0] if all(turned) else None

@@ -1,0 +1,173 @@
+"""Plateau: a curve that improved, then stopped improving for its last stretch while still short of
+done, judged against its own noise and pace (last_third); told apart from convergence (a learning rate
+decayed, a run stopped on its target or by early stopping, a loss down by an order of magnitude, a
+score at its ceiling: settled) and from a curve still improving or only now moving. `progress_of` (how
+far a curve came over the run) is shared with underfitting.py."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from assistant.runs.curves import Curve, first_fifth, fmt, fmt_x, lr_at_end, lr_gone_at
+from assistant.runs.findings import Finding, Thresholds, confidence
+from assistant.runs.parse import Run
+from assistant.runs.parse.names import rewarding
+
+
+def progress_of(c: Curve, th: Thresholds) -> tuple[float, float, int]:
+    """(relative improvement over the run, the level it is measured from, its index): from the highest
+    point of the first fifth's trend, so a warm-up rise is not counted as progress lost, or from the
+    first logged point when it stands clear above that (the untrained start, which the trend's running
+    median smooths away when the loss falls steeply in the first few spans; not one noisy point)."""
+    first = first_fifth(len(c))
+    start = int(np.argmax(c.trend[:first]))
+    level = float(c.trend[start])
+    if c.y[0] > level + th.noise_widths * c.noise:
+        start, level = 0, float(c.y[0])
+    return -c.rel(level, float(c.trend[-1])), level, start
+
+
+def plateau(
+    tr: Curve | None, va: Curve | None, held: list[Curve], training: list[Curve], run: Run, th: Thresholds
+) -> Finding | None:
+    """`held`: the curves that say whether the model still improves (`va` and the held-out curves of
+    the run's other metrics, or without `va` those alone: a DeiT log's test accuracies beside a
+    training loss alone; without any, its training scores). `training`: for a run judged on a
+    held-out curve alone (an agent's evaluation return), its training losses: whether the optimiser
+    still makes progress."""
+    c = tr if tr is not None else va
+    if c is None or len(c) < th.min_points:
+        return None
+    n = len(c)
+    # a training curve's new lows count without a held-out curve only: with one, that curve says whether
+    # they carry over (still improving, it withholds the plateau below; flat or worse, they do not)
+    lows = not (c is tr and va is not None and len(va) >= th.min_points)
+    margin, gain, before, within, w = last_third(c, th, lows)
+    if margin >= 1 or _rose(c, before, within, th) or _late_start(c, before, within, th):
+        return None  # still improving; worse than it was (a rise is no plateau); or only now moving
+    if c is tr and any(still_improving(h, th) for h in held):
+        return None  # validation still improves: training is slow, not stuck
+    if c is va and any(still_improving(t, th) for t in training):
+        return None  # only a held-out curve, levelling while training still improves: not a stall
+    if convergence(c, w, run, th):
+        return None  # a flat tail that is convergence, not a stall
+    gone = _lr_gone(c, n - w, run, th)
+    stalled = ""
+    if gone is not None:
+        stalled = (
+            f"; the learning rate was down to {th.lr_vanished:g} of its peak from {c.unit} {fmt_x(gone)} on"
+        )
+        stalled += ": nothing is learned at that rate"
+    return Finding(
+        "plateau",
+        f"the {c.label} {c.what} {f'improved by only {gain:.1%}' if gain > 0 else 'did not improve'} over "
+        f"the last {w} {c.unit}s ({c.at(n - w)} to {c.at(n - 1)}): best {fmt(c.value(before))} before, "
+        f"{fmt(c.value(within))} since{stalled}",
+        {"from": c.at(n - w), "to": c.at(n - 1), "gain": gain, "best_before": c.value(before),
+         "best_after": c.value(within), **({} if gone is None else {"lr_gone_at": gone})},
+        confidence(1 / max(margin, 1 / 3)),
+    )  # fmt: skip
+
+
+def _late_start(c: Curve, before: float, within: float, th: Thresholds) -> bool:
+    """The last stretch gained clearly, and at least as much as the whole run before it: a curve
+    that sat still and only began to move (10.31 for six epochs, then 10.05) has not levelled off."""
+    _, level, _ = progress_of(c, th)
+    return before - within > c.noise and before - within >= level - before
+
+
+def _rose(c: Curve, before: float, within: float, th: Thresholds) -> bool:
+    """The best of the last stretch stands `diverge_rise` above the best before it, however noisy the
+    curve (3.4 before, 6.3 since): a climb, not a level. A loss creeping up from where it levelled
+    (1.10 to 1.29) is still stuck."""
+    if c.negated or (not c.log and before <= 0):
+        return False  # a reward's best is any number; a loss at or below zero has no share to rise by
+    return c.rel(before, within) >= th.diverge_rise
+
+
+def convergence(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
+    """Why a flat tail of `w` points is convergence rather than a stall, if it is: the learning rate
+    decayed; the log says the run stopped on reaching its quality target (MLPerf's `run_stop` with
+    status success: its last evaluations creep up to the target by design), or by early stopping
+    (its patience is a flat end by design); the curve came down by
+    an order of magnitude and still holds its lowest point (a loss at a tenth of where it began has
+    learned what it will at this rate; one creeping back up is stuck); or a score sits at a ceiling,
+    its best value logged again and again and a round one (a capped return, every answer right:
+    nothing is left to gain; a loss or an AUC printed with few digits repeats its best by rounding); or
+    it is an agent's return that holds (whether it could go higher is the environment's to say)."""
+    lr = lr_at_end(run)
+    if lr is not None and lr <= th.lr_decayed * (1 + 1e-6) and _lr_gone(c, len(c) - w, run, th) is None:
+        return "it levels off as the learning rate decays, which is convergence"  # (1e-4 / 1e-3 in floats)
+    if run.stopped == "target":
+        return "the log says the run stopped on reaching its quality target, which is convergence"
+    if run.stopped == "early":
+        return "the log says early stopping ended the run (a flat end is its patience running out)"
+    _, level, _ = progress_of(c, th)
+    start, end, low = c.value(level), c.value(c.trend[-1]), c.value(float(np.min(c.trend)))
+    holds = c.trend[-1] - np.min(c.trend) < th.noise_widths * c.noise
+    if start > 0 and 0 <= end <= th.converged_level * start and holds:
+        return f"it levels off at {fmt(low)}, a tenth or less of where it began, which is convergence"
+    best = float(np.min(c.y))
+    repeats = int(np.sum(np.abs(c.y[-w:] - best) <= 1e-9 * max(abs(best), 1e-12)))
+    if c.score and _round(c.value(best)) and repeats >= max(3, w // 3):
+        return f"it sits at its best value ({fmt(c.value(best))}) again and again: a ceiling, convergence"
+    if c.negated and rewarding(set(c.name.split())) and last_third(c, th)[0] < 1:
+        # how far an agent's return is from done is its environment's (the solved score), which no
+        # curve says: one that rose and holds learned what it learns (one that never rose is underfit)
+        level = fmt(c.logged(float(np.median(c.trend[-w:]))))
+        return f"it holds near {level}; whether that is the task's best is its environment's solved score"
+    return None
+
+
+def _lr_gone(c: Curve, i: int, run: Run, th: Thresholds) -> float | None:
+    """Where the learning rate fell to `lr_vanished` of its peak for good, when that is at or before
+    the curve's point `i`: nothing is learned from there on."""
+    at = lr_gone_at(run, c.unit, th.lr_vanished)
+    return at if at is not None and at <= c.x[i] else None
+
+
+def _round(v: float) -> bool:
+    """A value a cap is set at (0 left to gain, a return of 500, 21 points): two significant digits
+    at most. A loss or an AUC printed to four digits repeats its best by rounding, at no cap."""
+    return v == 0 or float(f"{abs(v):.2g}") == abs(v)
+
+
+def last_third(c: Curve, th: Thresholds, lows: bool = True) -> tuple[float, float, float, float, int]:
+    """(margin, gain, best before, best within, window) of the curve's last `plateau_window`: how many
+    times over the bar for "still improving" its gain is. An improvement counts when it is clear of
+    the window's noise (the standard error of its mean) and is not negligible, or when it is plainly
+    large: a noisy curve still gaining 20% in its last third is not on a plateau, and a smooth one
+    gaining 0.5% is, however clear that 0.5% is, unless it learned and keeps a third of the pace of
+    the window before (a language model's loss, far from zero, falling a little less each stretch),
+    or unless it still sets a new low at two of every three of its last points, by three times the
+    bar for clear (a forecaster's error falling every epoch, slower each time), when no held-out curve is
+    there to say whether those gains carry over (`lows`)."""
+    n = len(c)
+    w = th.last_stretch(n)
+    before, within = float(np.min(c.trend[: n - w])), float(np.min(c.trend[n - w :]))
+    gain = -c.rel(before, within)
+    standard_error = th.noise_widths * c.noise * math.sqrt(2 / w)
+    clear = (before - within) / standard_error
+    # a curve that learned, still making a good share of its own progress clearly, is not stuck (an
+    # AUC whose level is mostly what no model can remove); one that barely learned is judged as before
+    progress, level, _ = progress_of(c, th)
+    made = (level - float(np.min(c.trend))) or math.inf
+    # ...or one still gaining, clearly, a third of what it gained over the window before (a language
+    # model's loss falls about as much per doubling of its steps: no stall, however small the share);
+    # the window before is measured from the best point up to its first (not from the steep fall after)
+    pace = n > 2 * w and before - within >= (float(np.min(c.trend[: n - 2 * w + 1])) - before) / 3
+    share = (before - within) / made >= th.plateau_share
+    # ...or one still setting new lows at most of its last points, its gain three times the bar for
+    # clear (a smooth curve creeping 0.5% to a new low at every point stays a plateau)
+    lows_set = np.minimum.accumulate(np.concatenate([[float(np.min(c.y[: n - w]))], c.y[n - w :]]))
+    falling = lows and clear >= 3 and np.mean(np.diff(lows_set) < 0) >= 2 / 3
+    steady = progress >= th.underfit_progress and clear >= 1 and (share or pace or falling)
+    margin = max(clear if gain >= th.plateau_floor else 0.0, gain / th.plateau_gain, 1.0 if steady else 0.0)
+    return margin, gain, before, within, w
+
+
+def still_improving(c: Curve, th: Thresholds) -> bool:
+    """A held-out curve still improving by the same bar a plateau is judged by."""
+    return len(c) >= th.min_points and last_third(c, th)[0] >= 1

@@ -1,0 +1,98 @@
+"""Underfitting: a run that barely learned, judged against its own progress and its held-out
+curves rather than against zero; a held-out accuracy frozen at one value; a loss at chance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from assistant.runs.chance import at_chance
+from assistant.runs.curves import Curve, fmt, score_top, starts_late
+from assistant.runs.findings import Finding, Thresholds, confidence
+from assistant.runs.parse import Run
+from assistant.runs.plateau import progress_of
+
+
+def never_fell(c: Curve, th: Thresholds) -> bool:
+    """The trend ends no lower than where the run started, beyond `noise_widths` of its noise."""
+    _, level, _ = progress_of(c, th)
+    return level - float(c.trend[-1]) < th.noise_widths * c.noise
+
+
+def underfitting(
+    tr: Curve | None, held: list[Curve], learned: list[Curve], run: Run, th: Thresholds
+) -> Finding | None:
+    """Judged on the run's own progress: with a held-out curve, held-out progress decides (the
+    training loss may fall some while the model generalises nothing; with several, the one that
+    improves most); without one, training's. A held-out score (accuracy, mAP) that rose by more than
+    `noise_widths` of its noise is not "barely moving" when it closed half the share of its gap that
+    asks (a detector's mAP has a ceiling no model reaches: 22 -> 27.5 closes a fifteenth of it).
+    Not said of a log that begins well into training: what it learned before the log is not in it.
+    Without a held-out curve, a training score (accuracy, AUROC) that clearly improves says it learns."""
+    if tr is None or len(tr) < th.min_points or starts_late(run):
+        return None
+    if frozen := _frozen_accuracy(run, held, th) or at_chance(run, th):
+        return frozen
+    progress, level, start = progress_of(tr, th)
+    held = [h for h in held if len(h) >= th.min_points]
+    va = max(held, key=lambda h: progress_of(h, th)[0]) if held else None
+    with_val = va is not None
+    if progress >= (th.underfit_progress_with_val if with_val else th.underfit_progress):
+        return None
+    if not with_val and any(progress_of(s, th)[0] >= th.underfit_score_progress for s in learned):
+        return None  # its accuracy (AUROC, mAP) climbs: it learns what the loss hardly shows
+    t0, t1 = tr.logged(level), tr.logged(tr.trend[-1])
+    details: dict[str, Any] = {"train_start": t0, "train_end": t1, "progress": progress}
+    val_text = ""
+    margin = th.underfit_progress / max(progress, th.underfit_progress / 3)
+    if va is not None and with_val:
+        v_progress, v_level, _ = progress_of(va, th)
+        if v_progress >= th.underfit_val_progress:
+            return None
+        if (
+            va.score
+            and v_progress >= th.underfit_val_progress / 2
+            and v_level - va.trend[-1] > th.noise_widths * va.noise
+        ):
+            return None  # a held-out score that rose clear of its noise learned (an mAP of 22 -> 27)
+        v0, v1 = va.logged(v_level), va.logged(va.trend[-1])
+        val_text = f", and validation {va.name} barely moves ({fmt(v0)} to {fmt(v1)})"
+        details["val_end"] = v1
+        margin = th.underfit_val_progress / max(v_progress, th.underfit_val_progress / 3)
+    return Finding(
+        "underfitting",
+        f"training {tr.name} barely improves: from {fmt(t0)} at {tr.at(start)} to {fmt(t1)} at "
+        f"{tr.at(len(tr) - 1)} ({max(progress, 0):.0%} better){val_text}",
+        details,
+        confidence(margin),
+    )
+
+
+def past_half(scores: list[Curve]) -> list[Curve]:
+    """The held-out scores beside a validation loss that end more than halfway to their top: one that
+    climbed there says the model learned, however little its loss moves (a label-smoothed loss with a
+    floor of 1.35 while accuracy reaches 0.95). One still short of half may be near chance (a
+    four-class accuracy of 0.42), and says nothing the loss does not."""
+    # (a score's curve holds its shortfall: under half the top left to gain is past half of it)
+    return [s for s in scores if s.score and s.top and s.value(float(s.trend[-1])) < s.top / 2]
+
+
+def _frozen_accuracy(run: Run, held: list[Curve], th: Thresholds) -> Finding | None:
+    """Held-out accuracy logged at the very same value at every evaluation, short of perfect: the
+    model's held-out predictions never change (a majority class). Not when a held-out curve falls by
+    half or more (a validation loss 0.66 -> 0.20): the model's outputs change, and an accuracy that
+    does not is a metric measuring something else (0.0135 at every epoch beside a Dice of 0.75)."""
+    if "val_acc" not in run.table or any(progress_of(h, th)[0] >= 0.5 for h in held):
+        return None
+    acc = run.table["val_acc"].to_numpy(dtype=float)
+    acc = acc[np.isfinite(acc)]
+    if len(acc) < th.min_points or np.ptp(acc) > 0 or (top := score_top(acc)) is None or acc[0] >= 0.99 * top:
+        return None
+    return Finding(
+        "underfitting",
+        f"validation accuracy is {fmt(float(acc[0]))} at every one of its {len(acc)} evaluations: the "
+        "model's predictions on held-out data never change (one class for everything?)",
+        {"val_acc": float(acc[0]), "evaluations": len(acc), "frozen": True},
+        "high",
+    )
