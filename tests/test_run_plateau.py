@@ -253,3 +253,43 @@ def test_a_curve_still_setting_new_lows_at_most_of_its_last_points_is_still_impr
     val += [1.2751, 1.276, 1.2785, 1.2797, 1.2826, 1.2843, 1.2832, 1.2849, 1.2855, 1.2871, 1.2868]
     val += [1.2912, 1.2893, 1.2915]
     assert set(_kinds(_train_val(train, val))) == {"plateau", "underfitting"}
+
+
+def _captioner(epoch: str, losses: list[float]) -> str:
+    steps = len(losses)
+    return "\n".join(
+        f"Epoch [{epoch}], Step [{i + 1}/{steps}], Loss: {v:.4f}, Perplexity: {np.exp(v):.4f}"
+        for i, v in enumerate(losses)
+    )
+
+
+def test_a_resumed_runs_slow_steady_fall_is_no_plateau():
+    # the second of two epochs, resumed: 2.28 -> 2.16 at an even pace, under 2% of its level in the
+    # last third (the steep fall came before the log began): the little it gains is its pace
+    rng = np.random.default_rng(11)
+    losses = [2.28 - 0.12 * i / 1200 + rng.normal(0, 0.03) for i in range(1200)]
+    assert _kinds(_captioner("2/2", losses)) == ["healthy"]
+    # the same curve from the run's first step learned little at all, and that little has stalled
+    assert _kinds(_captioner("1/2", losses)) == ["plateau", "underfitting"]
+
+
+def _opennmt(xent: list[float], val_ppl: list[float], every: int = 100, evaluate: int = 10_000) -> str:
+    lines = []
+    for i, v in enumerate(xent):
+        step = every * (i + 1)
+        lines.append(
+            f"[2020-02-09 07:29:37,814 INFO] Step {step}/100000; acc:  50.00; ppl: {np.exp(v):.2f}; "
+            f"xent: {v:.2f}; lr: 0.00070; 10559/11089 tok/s;     35 sec"
+        )
+        if step % evaluate == 0:
+            lines.append(f"[2020-02-09 07:29:37,814 INFO] Validation perplexity: {val_ppl[step // evaluate - 1]}")
+    return "\n".join(lines)
+
+
+def test_a_held_out_perplexity_better_at_each_of_its_few_evaluations_keeps_training_from_a_plateau():
+    # OpenNMT: `xent` is the training loss; the validation perplexity, every 10,000 steps, four times
+    rng = np.random.default_rng(12)
+    xent = [1.8 + 3.0 * np.exp(-i / 20) + rng.normal(0, 0.12) for i in range(400)]
+    assert "train_loss" in parse_run(_opennmt(xent, [16.9, 10.6, 9.65, 8.75])).metrics
+    assert _kinds(_opennmt(xent, [16.9, 10.6, 9.65, 8.75])) == ["healthy"]  # better at each: still learning
+    assert _kinds(_opennmt(xent, [16.9, 10.6, 10.7, 10.6])) == ["plateau"]  # the held-out curve stopped too

@@ -43,7 +43,8 @@ NOISE = {
     "main",  # Chainer's LogReport: `main/loss`, `validation/main/loss` (the model under training)
     "history",  # a Keras-style history saved under its own names: `train_loss_history`
 }  # fmt: skip
-LOSS = {"loss", "nll", "ce", "crossentropyloss", "logloss", "cost"}  # CatBoost names its loss `Logloss`
+# CatBoost names its loss `Logloss`, OpenNMT (and TensorFlow code) its cross-entropy `xent`
+LOSS = {"loss", "nll", "ce", "xent", "crossentropyloss", "logloss", "cost"}
 # A VAE's two terms, printed without `loss` (`recon=282.4  kld=147.6`): parts of its loss (its `kl_w`,
 # the KL term's weight, is a setting)
 VAE_TERMS = {"kl", "kld", "recon"}
