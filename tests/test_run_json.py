@@ -1,6 +1,7 @@
 """JSON documents of series rather than records: lists of [step, value] pairs, lists inside named
 objects (Ludwig, Sacred, a script's summary of several models trained one after another), values keyed
-by step (Megatron-LM, pandas), CatBoost's training JSON and histories named in the plural."""
+by step (Megatron-LM, pandas), CatBoost's training JSON and histories named in the plural; and NVIDIA
+DLLogger's records, their readings nested under `data`."""
 
 from __future__ import annotations
 
@@ -122,3 +123,23 @@ def test_several_models_trained_one_after_another_in_one_summary_json_are_read_o
     # one model alone is one run, its histories read by their own names beneath the object they share
     run = parse_run(json.dumps({"results_per_model": {"vit_b_16": history(6, 17)}}))
     assert set(run.sources) >= {"train_loss", "val_loss"} and not run.notes
+
+
+def test_nvidia_dllogger_lines_are_read_by_epoch_and_iteration_with_their_nested_readings():
+    # DLLogger's stream backend: `DLLL {…}` per line, the step a tuple (epoch, iteration, of how many)
+    # and the readings under `data`; an epoch's summary has the epoch alone
+    lines = [
+        'DLLL {"type": "LOG", "step": "PARAMETER", "data": {"epochs": 3}}',
+        *(
+            f'DLLL {{"type": "LOG", "step": [{e}, {i}, 40], "data": {{"train_loss": {v:.4f}, "took": 0.2}}}}'
+            for e in (1, 2, 3)
+            for i, v in enumerate(_falling(40, 35.0 - 5 * e, 30.0 - 5 * e), 1)
+        ),
+    ]
+    run = parse_run("\n".join(lines))
+    assert run.fmt == "console" and run.sources["train_loss"] == "data/train_loss"
+    assert run.table["epoch"].dropna().unique().tolist() == [1.0, 2.0, 3.0]
+    assert len(run.table) == 120
+    # the same records as JSON lines, without the prefix, read the same
+    plain = parse_run("\n".join(line.removeprefix("DLLL ") for line in lines))
+    assert plain.metrics == run.metrics and len(plain.table) == 120

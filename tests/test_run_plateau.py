@@ -282,7 +282,8 @@ def _opennmt(xent: list[float], val_ppl: list[float], every: int = 100, evaluate
             f"xent: {v:.2f}; lr: 0.00070; 10559/11089 tok/s;     35 sec"
         )
         if step % evaluate == 0:
-            lines.append(f"[2020-02-09 07:29:37,814 INFO] Validation perplexity: {val_ppl[step // evaluate - 1]}")
+            ppl = val_ppl[step // evaluate - 1]
+            lines.append(f"[2020-02-09 07:29:37,814 INFO] Validation perplexity: {ppl}")
     return "\n".join(lines)
 
 

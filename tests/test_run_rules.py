@@ -340,3 +340,18 @@ def test_a_spike_the_loss_comes_back_from_to_its_last_printed_digit_is_no_diverg
     # the same spike that stays up is still a blow-up
     stays = loss[:27] + [0.169, 0.17, 0.18, 0.19, 0.2] + [0.2] * 9
     assert "diverged" in _kinds("\n".join(f"Epoch {e + 1}: loss {v:.3f}" for e, v in enumerate(stays)))
+
+
+def test_a_run_that_stopped_on_reaching_its_quality_target_is_not_underfitting():
+    # MLPerf GPT-3 from a checkpoint: its training loss moves 3% (2.77 -> 2.69) on the way to the
+    # target, and the log says it got there (`run_stop`, status success)
+    rng = np.random.default_rng(8)
+    losses = [2.77 - 0.08 * i / 60 + rng.normal(0, 0.004) for i in range(60)]
+    stats = "\n".join(
+        f':::MLLOG {{"key": "tracked_stats", "value": {{"reduced_train_loss": {v:.4f}}}, '
+        f'"metadata": {{"step": {i + 1}}}}}'
+        for i, v in enumerate(losses)
+    )
+    stop = ':::MLLOG {"key": "run_stop", "value": null, "metadata": {"status": "success"}}'
+    assert "underfitting" in _kinds(stats)
+    assert _kinds(stats + "\n" + stop) == ["healthy"]

@@ -28,9 +28,10 @@ def underfitting(
     improves most); without one, training's. A held-out score (accuracy, mAP) that rose by more than
     `noise_widths` of its noise is not "barely moving" when it closed half the share of its gap that
     asks (a detector's mAP has a ceiling no model reaches: 22 -> 27.5 closes a fifteenth of it).
-    Not said of a log that begins well into training: what it learned before the log is not in it.
+    Not said of a log that begins well into training (what it learned before the log is not in it),
+    nor of a run the log says stopped on reaching its quality target (it learned what was asked).
     Without a held-out curve, a training score (accuracy, AUROC) that clearly improves says it learns."""
-    if tr is None or len(tr) < th.min_points or starts_late(run):
+    if tr is None or len(tr) < th.min_points or starts_late(run) or run.stopped == "target":
         return None
     if frozen := _frozen_accuracy(run, held, th) or at_chance(run, th):
         return frozen

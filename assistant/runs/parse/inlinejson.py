@@ -7,8 +7,10 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
+from assistant.runs.parse.jsonstream import spells_nan
 from assistant.runs.parse.lines import COUNT
 from assistant.runs.parse.names import STAGE_FIELDS, role, stage_of
 from assistant.runs.parse.table import logged
@@ -42,6 +44,9 @@ def json_values(segment: str) -> dict[str, float] | None:
             return {**out, "epoch" if epoch < _MOST_EPOCHS else "step": float(epoch)}
     out: dict[str, float] = {}
     for k, v in obj.items():
+        if isinstance(v, Mapping | list):
+            out.update(numbers_of({k: v}))  # NVIDIA DLLogger's `"step": [1, 5, 390], "data": {…}`
+            continue
         if isinstance(v, bool) or not isinstance(v, int | float | str):
             continue
         if isinstance(v, str) and (count := COUNT.match(v.strip())) and role(str(k)) != "metric":
@@ -55,6 +60,31 @@ def json_values(segment: str) -> dict[str, float] | None:
     if (stage := stage_of(said)) and stage != "train":  # the record's stage, in a field of its own
         out = {k if stage_of(k) or role(k) != "metric" else f"{stage}_{k}": v for k, v in out.items()}
     return out
+
+
+def numbers_of(record: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numbers of a record, nested objects joined with `/` ({"val": {"loss": 1}} -> val/loss). Lists
+    inside a record are not readings, but for NVIDIA DLLogger's step, a tuple of counters that
+    opens with the epoch and then its iteration (`"step": [1, 5, 390]`, `[3]` for an epoch's
+    summary)."""
+    out: dict[str, float] = {}
+    for k, v in record.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(numbers_of(v, f"{key}/"))
+        elif isinstance(v, bool):
+            continue
+        elif isinstance(v, int | float):
+            out[key] = logged(v)
+        elif spells_nan(v):
+            out[key] = logged(v)  # how Python's json (quoted above) and some loggers spell NaN
+        elif isinstance(v, list) and str(k).lower() == "step" and _counters(v):
+            out.update(zip((f"{prefix}epoch", f"{prefix}iteration"), map(float, v[:2]), strict=False))
+    return out
+
+
+def _counters(v: list[Any]) -> bool:
+    return 1 <= len(v) <= 3 and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in v)
 
 
 def braces(segment: str) -> tuple[int, int] | None:

@@ -23,6 +23,7 @@ import ijson
 
 from assistant.runs.parse.console import read_console
 from assistant.runs.parse.finish import finish
+from assistant.runs.parse.inlinejson import numbers_of
 from assistant.runs.parse.jsonseries import (
     KEYED,
     SERIES,
@@ -31,7 +32,7 @@ from assistant.runs.parse.jsonseries import (
     add_nested,
     add_series,
 )
-from assistant.runs.parse.jsonstream import events, parser, spells_nan
+from assistant.runs.parse.jsonstream import events, parser
 from assistant.runs.parse.names import STAGE_FIELDS, export_tag, role, stage_of
 from assistant.runs.parse.notebook import notebook_lines
 from assistant.runs.parse.table import (
@@ -91,27 +92,10 @@ def _layout(opener: Callable[[], IO[bytes]], limits: Limits) -> _Layout:
     return at
 
 
-def _flat(record: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    """Numbers of a record, nested objects joined with `/` ({"val": {"loss": 1}} -> val/loss); lists
-    inside a record are not readings."""
-    out: dict[str, float] = {}
-    for k, v in record.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            out.update(_flat(v, f"{key}/"))
-        elif isinstance(v, bool):
-            continue
-        elif isinstance(v, int | float):
-            out[key] = logged(v)
-        elif spells_nan(v):
-            out[key] = logged(v)  # how Python's json (quoted above) and some loggers spell NaN
-    return out
-
-
 def add_record(record: Mapping[str, Any], cols: Columns, prefix: str = "") -> None:
     """One record of a log (a JSON object): its epoch and step, and its metrics. A record that says
     its stage in a field (mmdetection's `"mode": "val"`) gives it to the names that say none."""
-    values = _flat(record, prefix)
+    values = numbers_of(record, prefix)
     said = next((v for k in STAGE_FIELDS if isinstance(v := record.get(k), str)), "")
     if (stage := stage_of(said)) and stage != "train":
         values = {k if stage_of(k) or role(k) != "metric" else f"{stage}_{k}": v for k, v in values.items()}
