@@ -1,6 +1,6 @@
 """Tables as training tools write them besides plain CSV: space-aligned (RL progress files, fastai),
 tab-separated with a trailing tab, semicolons with decimal commas, Stable-Baselines3 Monitor files,
-and the held-out loss a table names for its split or by its form."""
+the held-out loss a table names for its split or by its form, and a column saying each row's stage."""
 
 from __future__ import annotations
 
@@ -82,6 +82,26 @@ def test_a_lone_held_out_loss_named_for_its_split_or_by_its_form_is_the_held_out
         f"{e},{1 / (e + 1)},{0.5 / (e + 1)},{0.4 / (e + 1)}" for e in range(12)
     ]
     assert " + " in parse_run("\n".join(parts)).sources["val_loss"]
+    # a signed error (a delineation's mean error, -10 to +9 ms) is best at zero: no loss
+    signed = ["epoch,train_loss,val_mean_error"] + [
+        f"{e},{1 / (e + 1)},{(-1) ** e * 5 / (e + 1)}" for e in range(12)
+    ]
+    assert "val_loss" not in parse_run("\n".join(signed)).metrics
+
+
+def test_a_column_naming_each_rows_stage_stages_its_readings():
+    # torch_ecg's CSV: train rows (the loss per step, then the epoch's scores) and val rows (scores),
+    # told apart only by `part`; the challenge's costs are logged for both beside a whole training loss
+    rows = ["epoch,loss,lr,part,step,auroc,murmur_cost,outcome_cost"]
+    for e in range(12):
+        auroc = 0.6 + 0.02 * min(e, 5) - 0.01 * max(e - 5, 0)
+        rows.append(f"{e},{0.7 * 0.8**e:.4f},0.001,train,{10 * e},,,")
+        rows.append(f"{e},,,train,{10 * e},{0.6 + 0.03 * e:.3f},{900 - 50 * e},{400 - 20 * e}")
+        rows.append(f"{e},,,val,{10 * e},{auroc:.3f},{900 - 30 * e},{400 - 10 * e}")
+    run = parse_run("\n".join(rows))
+    assert {"train_auroc", "val_auroc", "train_murmur_cost", "val_murmur_cost"} <= set(run.metrics)
+    assert "val_loss" not in run.metrics  # the costs are readings beside the loss, not parts of one
+    assert "overfitting" in [f.kind for f in detect(run)]  # the held-out AUROC turned at epoch 5
 
 
 def test_a_sweeps_columns_named_for_their_learning_rates_are_readings_not_rates():

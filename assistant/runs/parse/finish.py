@@ -117,10 +117,13 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
     if note := pair_lone_part(chosen):
         notes.append(note)
     # a held-out loss named for its split (`val_night_loss`) or by its form (`val_mse` in a regression):
-    # beside a training loss and with no other, it is the held-out loss
+    # beside a training loss and with no other, it is the held-out loss (not a signed error, `mean_error`
+    # of -10 to +9, whose best is zero: no loss goes below it)
     if "train_loss" in chosen and "val_loss" not in chosen:
         held = [k for k in chosen if k.startswith("val_") and k.endswith("_loss")] or [
-            k for k in chosen if k.startswith("val_") and direction(k) == "down"
+            k
+            for k in chosen
+            if k.startswith("val_") and direction(k) == "down" and min(cols.values[chosen[k]]) >= 0
         ]
         if len(held) == 1:
             chosen["val_loss"] = chosen.pop(held[0])
@@ -224,3 +227,8 @@ def _human_epochs(epoch: pd.Series) -> pd.Series:
     if (known != known.round()).any():
         return np.ceil(epoch).clip(lower=1)
     return epoch + 1 if known.min() == 0 else epoch
+
+
+def _unsigned(values: Iterable[float]) -> bool:
+    """No value below zero (a NaN is no reading either way)."""
+    return not any(v < 0 for v in values)

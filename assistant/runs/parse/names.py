@@ -32,7 +32,7 @@ VAL = {"val", "valid", "validation", "eval", "evaluation", "dev", "vali", "evalu
 TEST = {"test", "testing", "te", "tst"}
 # a record's field or a table's column that says its stage (mmdetection's `"mode": "val"`,
 # fastprogress' `train` column of `train`/`eval`, PySlowFast's `"_type": "val_epoch"`)
-STAGE_FIELDS = ("mode", "phase", "split", "stage", "_type")
+STAGE_FIELDS = ("mode", "phase", "split", "stage", "part", "_type")  # `part`: torch_ecg's CSV
 STAGE_COLUMNS = TRAIN | VAL | TEST | set(STAGE_FIELDS)
 # prefixes and suffixes that say how or where a value was aggregated, not what it measures
 NOISE = {

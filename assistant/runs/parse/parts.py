@@ -34,9 +34,17 @@ def pair_lone_part(chosen: dict[str, str]) -> str | None:
 def sum_of_parts(cols: Columns, chosen: dict[str, str], stage: str) -> tuple[np.ndarray, list[str]] | None:
     """A stage's loss logged only in parts (Ultralytics' box, cls and dfl losses; one evaluation
     loss per dataset): their sum at each step (or epoch) where every part is logged, written on the
-    rows of the first part. A loss in more than `MAX_PARTS` parts is not summed."""
+    rows of the first part. A loss in more than `MAX_PARTS` parts is not summed, nor held-out parts
+    each logged for training too beside a whole training loss: they are readings beside the loss (a
+    heart-sound challenge's murmur and outcome costs), not its parts."""
     parts = sorted(k for k in chosen if (c := component_of(k)) and c[0] == stage)
     if not 2 <= len(parts) <= MAX_PARTS:
+        return None
+    if (
+        stage != "train"
+        and "train_loss" in chosen
+        and all(f"train_{k.partition('_')[2]}" in chosen for k in parts)
+    ):
         return None
     step, epoch = np.frombuffer(cols.step), np.frombuffer(cols.epoch)
     axis = (

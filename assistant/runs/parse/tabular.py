@@ -17,7 +17,7 @@ from assistant.runs.parse.commented import column_names, commented_header, sum_b
 from assistant.runs.parse.finish import finish
 from assistant.runs.parse.jsondoc import add_record
 from assistant.runs.parse.lines import NUMBER
-from assistant.runs.parse.names import export_tag, is_metric_name, role
+from assistant.runs.parse.names import STAGE_FIELDS, export_tag, is_metric_name, role, stage_of
 from assistant.runs.parse.table import (
     DEFAULT_LIMITS,
     Columns,
@@ -122,7 +122,7 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
                 rename = {c: axes.get(n, n) for c, n in zip(chunk.columns, names, strict=True)}
                 if fmt == "csv" and {"epoch", "step"} <= set(axes.values()):
                     fmt = "lightning-csv"
-            chunk = sum_blocks(chunk.rename(columns=rename))
+            chunk = _staged(sum_blocks(chunk.rename(columns=rename)))
             cols.extend(pd.DataFrame({str(c): text_values(chunk[c]) for c in chunk.columns}))
     except RunParseError:
         raise
@@ -190,12 +190,32 @@ def _wandb_run(source: str | io.TextIOBase, sep: str, header: list[str]) -> tupl
     return renamed, note if len(runs) > 1 else "a W&B export"
 
 
+def _staged(chunk: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose stage a column says (torch_ecg's `part`: train or val; `mode`, `split`), their
+    metrics named for it: a validation row's `f1_score` is `val_f1_score`."""
+    said = next((c for c in chunk.columns if str(c).lower() in STAGE_FIELDS), None)
+    if said is None:
+        return chunk
+    stages = chunk[said].map(lambda v: stage_of(v) if isinstance(v, str) else None)
+    if not stages.isin(["val", "test"]).any():
+        return chunk
+    parts = []
+    for stage, rows in chunk.groupby(stages, sort=False, dropna=False):
+        if stage in ("val", "test"):
+            named = {
+                c: f"{stage}_{c}" for c in rows.columns if role(str(c)) == "metric" and not stage_of(str(c))
+            }
+            rows = rows.rename(columns=named)
+        parts.append(rows)
+    return pd.concat(parts).sort_index()
+
+
 def _wanted_columns(header: list[str], cols: Columns) -> list[int]:
     """Positions of the columns worth reading: epoch and step, and the first `cols.max_metrics`
     metric names (the others are counted as skipped, never parsed)."""
     wanted, metrics = [], 0
     for i, column in enumerate(header):
-        if role(column) != "metric":
+        if role(column) != "metric" or column.strip().lower() in STAGE_FIELDS:
             wanted.append(i)
         elif is_metric_name(column):
             if metrics < cols.max_metrics:
