@@ -245,6 +245,17 @@ def test_a_rankings_metrics_at_k_and_a_stages_grouped_readings_are_read():
         "loss": 0.2,
     }
     assert line_readings("mAP@0.5: 0.61, mAP@0.5:0.95: 0.42", None)[0] == {}
+    # XNN's `検証: epoch=3 train={MAE=22.4% RMSE=33.0% Acc=84.8%} test={…}`: braces, `=`, percentages
+    xnn = [
+        f"検証: epoch={e + 1} train={{MAE={t:.1f}% RMSE={t + 10:.1f}% Acc={100 - t / 2:.1f}%}} "
+        f"test={{MAE={t + 3:.1f}% RMSE={t + 14:.1f}% Acc={98 - t / 2:.1f}%}}"
+        for e, t in enumerate(falling(10, 24, 7))
+    ]
+    run = parse_run("\n".join(xnn))
+    assert {"train_rmse", "val_rmse", "train_acc", "val_acc"} <= set(run.metrics)
+    assert run.table["val_rmse"].iloc[-1] > run.table["train_rmse"].iloc[-1]
+    # a dict printed after a stage's name (quotes inside) is read as the dict it is
+    assert line_readings("train={'loss': 0.3}", None)[0] != {}
 
 
 def test_a_step_printed_alone_before_a_keras_fit_holds_no_record_past_the_next_epoch():

@@ -62,9 +62,12 @@ _NAMED_AT = re.compile(
     rf"\s*[:=]\s*({NUM})",
     re.IGNORECASE,
 )
-# a stage's readings grouped after its name: ReChorus' `dev=(HR@5:0.2797,NDCG@5:0.1831) test=(…)`
-_STAGE_GROUP = re.compile(r"\b(train|dev|val|valid|test)=\(([^()]{1,400})\)", re.IGNORECASE)
-_GROUPED = re.compile(rf"([A-Za-z][\w@.]*)\s*:\s*({NUM})")
+# a stage's readings grouped after its name: ReChorus' `dev=(HR@5:0.2797,NDCG@5:0.1831) test=(…)`,
+# XNN's `train={MAE=23.7% RMSE=34.1%} test={…}` (braces without quotes: not a dict printed)
+_STAGE_GROUP = re.compile(
+    r"\b(train|dev|val|valid|test)=(?:\(([^()]{1,400})\)|\{([^{}'\"]{1,400})\})", re.IGNORECASE
+)
+_GROUPED = re.compile(rf"([A-Za-z][\w@.]*)\s*[:=]\s*({NUM})")
 _DASHED = re.compile(rf"([A-Za-z][\w./]*)\s+-\s+({NUM})")  # a cell `name - value`
 _STAGE_WORDS = TRAIN | VAL | TEST
 # the name an object printed inside a line is given (`Val metrics: {'r2': 0.27, 'mae': 3.19}`)
@@ -191,7 +194,8 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
 
 def _ungrouped(m: re.Match[str]) -> str:
     """`dev=(HR@5:0.28,NDCG@5:0.18)` as `dev HR@5: 0.28, dev NDCG@5: 0.18`: each reading in its stage."""
-    return ", ".join(f"{m.group(1)} {name}: {value}" for name, value in _GROUPED.findall(m.group(2)))
+    group = m.group(2) if m.group(2) is not None else m.group(3)
+    return ", ".join(f"{m.group(1)} {name}: {value}" for name, value in _GROUPED.findall(group))
 
 
 def without_best_counter(text: str) -> str:
