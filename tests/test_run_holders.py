@@ -254,6 +254,8 @@ def test_a_rankings_metrics_at_k_and_a_stages_grouped_readings_are_read():
     run = parse_run("\n".join(xnn))
     assert {"train_rmse", "val_rmse", "train_acc", "val_acc"} <= set(run.metrics)
     assert run.table["val_rmse"].iloc[-1] > run.table["train_rmse"].iloc[-1]
+    # settings grouped under a stage's name are no stage's readings
+    assert line_readings("config: train={lr=0.1 batch_size=32 epochs=100}", None)[0] == {"lr": 0.1}
     # a dict printed after a stage's name (quotes inside) is read as the dict it is
     assert line_readings("train={'loss': 0.3}", None)[0] != {}
 

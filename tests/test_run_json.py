@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from assistant.runs import detect, parse_run
 from assistant.runs.curves import run_curves
+from assistant.runs.parse import RunParseError
 from tests.run_helpers import falling as _falling
 
 
@@ -143,3 +146,22 @@ def test_nvidia_dllogger_lines_are_read_by_epoch_and_iteration_with_their_nested
     # the same records as JSON lines, without the prefix, read the same
     plain = parse_run("\n".join(line.removeprefix("DLLL ") for line in lines))
     assert plain.metrics == run.metrics and len(plain.table) == 120
+
+
+def test_dllogger_settings_summaries_huge_counters_and_deep_nesting_are_no_readings_and_no_crash():
+    lines = [
+        f'DLLL {{"step": [1, {i}, 40], "data": {{"train_loss": {v:.4f}}}}}'
+        for i, v in enumerate(_falling(40, 3.0, 1.0), 1)
+    ]
+    settings = 'DLLL {"step": "PARAMETER", "data": {"lr": 0.1, "epochs": 3}}'
+    summary = 'DLLL {"step": [], "data": {"train_loss": 9.9}}'  # the run's final summary
+    run = parse_run("\n".join([settings, *lines, summary]))
+    assert len(run.table) == 40 and run.table["train_loss"].max() < 3.01
+    # a counter past what a float holds exactly, and a record nested a thousand levels deep
+    huge = 'DLLL {"step": [' + "1" * 400 + ', 1], "data": {"train_loss": 0.5}}'
+    deep = 'DLLL {"step": [1, 41], "data": ' + '{"a":' * 990 + "1" + "}" * 990 + "}"
+    assert len(parse_run("\n".join([*lines, huge, deep])).table) >= 40
+    nested = '{"a":' * 990 + "1" + "}" * 990
+    jsonl = [f'{{"epoch": {e}, "loss": {1 / e}, "x": {nested}}}' for e in range(1, 10)]
+    with pytest.raises(RunParseError, match="nested more than"):  # a clear refusal, no RecursionError
+        parse_run("\n".join(jsonl))

@@ -294,3 +294,13 @@ def test_a_held_out_perplexity_better_at_each_of_its_few_evaluations_keeps_train
     assert "train_loss" in parse_run(_opennmt(xent, [16.9, 10.6, 9.65, 8.75])).metrics
     assert _kinds(_opennmt(xent, [16.9, 10.6, 9.65, 8.75])) == ["healthy"]  # better at each: still learning
     assert _kinds(_opennmt(xent, [16.9, 10.6, 10.7, 10.6])) == ["plateau"]  # the held-out curve stopped too
+
+
+def test_a_resumed_run_that_never_comes_down_beyond_its_noise_is_not_excused_as_steady():
+    # a resumed log (epoch 3 of 5) flat at 2.0 that steps down 0.5% near its end, less than three
+    # noise-widths: its last third's small clear gain is no steady fall (these draws were called
+    # healthy when a resumed log's steady gain asked nothing of its coming down)
+    for seed in (0, 14, 16):
+        rng = np.random.default_rng(seed)
+        losses = [2.0 - (0.01 if i > 1000 else 0) + rng.normal(0, 0.03) for i in range(1200)]
+        assert "healthy" not in _kinds(_captioner("3/5", losses))

@@ -101,6 +101,19 @@ def test_a_column_naming_each_rows_stage_stages_its_readings():
     run = parse_run("\n".join(rows))
     assert {"train_auroc", "val_auroc", "train_murmur_cost", "val_murmur_cost"} <= set(run.metrics)
     assert "val_loss" not in run.metrics  # the costs are readings beside the loss, not parts of one
+    # held-out parts whose training twins add up to the training loss are its parts, and are summed
+    parts = ["epoch,train_loss,train_loss_cls,train_loss_box,val_loss_cls,val_loss_box"]
+    for e in range(15):
+        cls, box = 1 / (e + 1), 0.5 / (e + 1)
+        parts.append(f"{e},{cls + box},{cls},{box},{0.5 + abs(e - 6) * 0.05},{0.3 + abs(e - 6) * 0.03}")
+    summed = parse_run("\n".join(parts))
+    assert " + " in summed.sources["val_loss"] and "overfitting" in [f.kind for f in detect(summed)]
+    # a learning rate logged on every row stays the learning rate; a `mode` of other words says nothing
+    rows = ["epoch,mode,split,loss,lr"]
+    for e in range(12):
+        rows += [f"{e},x,train,{0.9 * 0.8**e:.4f},0.01", f"{e},x,val,{0.95 * 0.85**e:.4f},0.01"]
+    split = parse_run("\n".join(rows))
+    assert {"train_loss", "val_loss", "lr"} <= set(split.metrics) and "val_lr" not in split.metrics
     assert "overfitting" in [f.kind for f in detect(run)]  # the held-out AUROC turned at epoch 5
 
 

@@ -1,7 +1,7 @@
 """Plateau: a curve that improved, then stopped improving for its last stretch while still short of
 done, judged against its own noise and pace (last_third); told apart from convergence (a learning rate
 decayed, a run stopped on its target or by early stopping, a loss down by an order of magnitude, a
-score at its ceiling: settled) and from a curve still improving or only now moving. `progress_of` (how
+score at its ceiling: convergence) and from a curve still improving or only now moving. `progress_of` (how
 far a curve came over the run) is shared with underfitting.py."""
 
 from __future__ import annotations
@@ -145,7 +145,8 @@ def last_third(
     the window before (a language model's loss, far from zero, falling a little less each stretch),
     or unless it still sets a new low at two of every three of its last points, by three times the
     bar for clear (a forecaster's error falling every epoch, slower each time), when no held-out curve is
-    there to say whether those gains carry over (`lows`)."""
+    there to say whether those gains carry over (`lows`). For a log that begins well into training
+    (`late`), that it learned is asked of its coming down beyond its noise, not of its own progress."""
     n = len(c)
     w = th.last_stretch(n)
     before, within = float(np.min(c.trend[: n - w])), float(np.min(c.trend[n - w :]))
@@ -167,7 +168,9 @@ def last_third(
     falling = lows and clear >= 3 and np.mean(np.diff(lows_set) < 0) >= 2 / 3
     # a log that begins well into training (`late`: a resumed run) holds little of the progress made,
     # so its own progress says nothing of whether it learned (a captioner's second epoch: 2.28 -> 2.07)
-    learned = progress >= th.underfit_progress or late
+    learned = progress >= th.underfit_progress or (
+        late and level - float(c.trend[-1]) >= th.noise_widths * c.noise
+    )
     steady = learned and clear >= 1 and (share or pace or falling)
     margin = max(clear if gain >= th.plateau_floor else 0.0, gain / th.plateau_gain, 1.0 if steady else 0.0)
     return margin, gain, before, within, w

@@ -47,7 +47,7 @@ def underfitting(
     details: dict[str, Any] = {"train_start": t0, "train_end": t1, "progress": progress}
     val_text = ""
     margin = th.underfit_progress / max(progress, th.underfit_progress / 3)
-    if va is not None and with_val:
+    if va is not None:
         v_progress, v_level, _ = progress_of(va, th)
         if v_progress >= th.underfit_val_progress:
             return None

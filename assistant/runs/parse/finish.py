@@ -123,7 +123,7 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
         held = [k for k in chosen if k.startswith("val_") and k.endswith("_loss")] or [
             k
             for k in chosen
-            if k.startswith("val_") and direction(k) == "down" and min(cols.values[chosen[k]]) >= 0
+            if k.startswith("val_") and direction(k) == "down" and _unsigned(cols.values[chosen[k]])
         ]
         if len(held) == 1:
             chosen["val_loss"] = chosen.pop(held[0])

@@ -17,6 +17,7 @@ from assistant.runs.parse.table import logged
 
 _NAMED_BEFORE = re.compile(r"([A-Za-z][\w./]*):\s*$")  # `eval_accuracy: ` just before a JSON object
 _MOST_EPOCHS = 100_000  # an epoch number past this is a count of samples or tokens
+_DEEPEST = 32  # levels of nesting a record's readings are looked for in
 
 
 def json_values(segment: str) -> dict[str, float] | None:
@@ -42,6 +43,8 @@ def json_values(segment: str) -> dict[str, float] | None:
                 return out
             # MLPerf's language-model benchmarks count samples or tokens in `epoch_num` (1258291200)
             return {**out, "epoch" if epoch < _MOST_EPOCHS else "step": float(epoch)}
+    if not_on_the_curve(obj):
+        return {}
     out: dict[str, float] = {}
     for k, v in obj.items():
         if isinstance(v, Mapping | list):
@@ -62,16 +65,20 @@ def json_values(segment: str) -> dict[str, float] | None:
     return out
 
 
-def numbers_of(record: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    """Numbers of a record, nested objects joined with `/` ({"val": {"loss": 1}} -> val/loss). Lists
-    inside a record are not readings, but for NVIDIA DLLogger's step, a tuple of counters that
-    opens with the epoch and then its iteration (`"step": [1, 5, 390]`, `[3]` for an epoch's
-    summary)."""
+def numbers_of(record: Mapping[str, Any], prefix: str = "", depth: int = 0) -> dict[str, float]:
+    """Numbers of a record, nested objects joined with `/` ({"val": {"loss": 1}} -> val/loss; deeper
+    than `_DEEPEST` levels, none). Lists inside a record are not readings, but for NVIDIA DLLogger's
+    step, a tuple of counters that opens with the epoch and then its iteration (`"step": [1, 5,
+    390]`, `[3]` for an epoch's summary). DLLogger's records of the run's settings (`"step":
+    "PARAMETER"`) and of its final summary (`"step": []`) are no readings on the curve."""
+    if depth == 0 and not_on_the_curve(record):
+        return {}
     out: dict[str, float] = {}
     for k, v in record.items():
         key = f"{prefix}{k}"
         if isinstance(v, Mapping):
-            out.update(numbers_of(v, f"{key}/"))
+            if depth < _DEEPEST:
+                out.update(numbers_of(v, f"{key}/", depth + 1))
         elif isinstance(v, bool):
             continue
         elif isinstance(v, int | float):
@@ -83,8 +90,15 @@ def numbers_of(record: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
     return out
 
 
+def not_on_the_curve(record: Mapping[str, Any]) -> bool:
+    """DLLogger's record of the run's settings (`"step": "PARAMETER"`) or of its summary (`[]`)."""
+    return (step := record.get("step")) == [] or (isinstance(step, str) and step.isalpha())
+
+
 def _counters(v: list[Any]) -> bool:
-    return 1 <= len(v) <= 3 and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in v)
+    return 1 <= len(v) <= 3 and all(
+        isinstance(c, int) and not isinstance(c, bool) and 0 <= c < 2**53 for c in v
+    )
 
 
 def braces(segment: str) -> tuple[int, int] | None:

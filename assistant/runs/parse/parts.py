@@ -35,16 +35,14 @@ def sum_of_parts(cols: Columns, chosen: dict[str, str], stage: str) -> tuple[np.
     """A stage's loss logged only in parts (Ultralytics' box, cls and dfl losses; one evaluation
     loss per dataset): their sum at each step (or epoch) where every part is logged, written on the
     rows of the first part. A loss in more than `MAX_PARTS` parts is not summed, nor held-out parts
-    each logged for training too beside a whole training loss: they are readings beside the loss (a
-    heart-sound challenge's murmur and outcome costs), not its parts."""
+    each logged for training too beside a whole training loss they do not add up to: they are
+    readings beside the loss (a heart-sound challenge's murmur and outcome costs), not its parts."""
     parts = sorted(k for k in chosen if (c := component_of(k)) and c[0] == stage)
     if not 2 <= len(parts) <= MAX_PARTS:
         return None
-    if (
-        stage != "train"
-        and "train_loss" in chosen
-        and all(f"train_{k.partition('_')[2]}" in chosen for k in parts)
-    ):
+    trained = ["train_" + k.partition("_")[2] for k in parts]
+    beside = stage != "train" and "train_loss" in chosen and all(k in chosen for k in trained)
+    if beside and not _adds_up(cols, chosen["train_loss"], [chosen[k] for k in trained]):
         return None
     step, epoch = np.frombuffer(cols.step), np.frombuffer(cols.epoch)
     axis = (
@@ -62,3 +60,10 @@ def sum_of_parts(cols: Columns, chosen: dict[str, str], stage: str) -> tuple[np.
     if np.count_nonzero(~np.isnan(total)) < 2:
         return None
     return total, [str(chosen[k]) for k in parts]
+
+
+def _adds_up(cols: Columns, whole: str, parts: list[str]) -> bool:
+    """The parts sum to the whole (within 1%) on the rows that log them all."""
+    frame = pd.DataFrame({"whole": cols.dense(whole), **{p: cols.dense(p) for p in parts}}).dropna()
+    frame = frame[np.isfinite(frame.to_numpy()).all(axis=1)]
+    return len(frame) > 0 and bool(np.allclose(frame[parts].sum(axis=1), frame["whole"], rtol=0.01))

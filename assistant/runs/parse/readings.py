@@ -30,6 +30,7 @@ from assistant.runs.parse.names import (
     TRAIN,
     VAL,
     is_metric_name,
+    normalise,
     role,
     stage_of,
     tokens,
@@ -194,8 +195,10 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
 
 def _ungrouped(m: re.Match[str]) -> str:
     """`dev=(HR@5:0.28,NDCG@5:0.18)` as `dev HR@5: 0.28, dev NDCG@5: 0.18`: each reading in its stage."""
-    group = m.group(2) if m.group(2) is not None else m.group(3)
-    return ", ".join(f"{m.group(1)} {name}: {value}" for name, value in _GROUPED.findall(group))
+    readings = _GROUPED.findall(m.group(2) if m.group(2) is not None else m.group(3))
+    if not any(is_metric_name(name) and normalise(name) != "lr" for name, _ in readings):
+        return m.group(0)  # settings grouped under a stage (`train={lr=0.1 batch_size=32}`), no readings
+    return ", ".join(f"{m.group(1)} {name}: {value}" for name, value in readings)
 
 
 def without_best_counter(text: str) -> str:

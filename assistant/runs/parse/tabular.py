@@ -17,7 +17,7 @@ from assistant.runs.parse.commented import column_names, commented_header, sum_b
 from assistant.runs.parse.finish import finish
 from assistant.runs.parse.jsondoc import add_record
 from assistant.runs.parse.lines import NUMBER
-from assistant.runs.parse.names import STAGE_FIELDS, export_tag, is_metric_name, role, stage_of
+from assistant.runs.parse.names import STAGE_FIELDS, export_tag, is_metric_name, normalise, role, stage_of
 from assistant.runs.parse.table import (
     DEFAULT_LIMITS,
     Columns,
@@ -192,20 +192,20 @@ def _wandb_run(source: str | io.TextIOBase, sep: str, header: list[str]) -> tupl
 
 def _staged(chunk: pd.DataFrame) -> pd.DataFrame:
     """Rows whose stage a column says (torch_ecg's `part`: train or val; `mode`, `split`), their
-    metrics named for it: a validation row's `f1_score` is `val_f1_score`."""
-    said = next((c for c in chunk.columns if str(c).lower() in STAGE_FIELDS), None)
-    if said is None:
-        return chunk
-    stages = chunk[said].map(lambda v: stage_of(v) if isinstance(v, str) else None)
-    if not stages.isin(["val", "test"]).any():
+    metrics named for it: a validation row's `f1_score` is `val_f1_score` (its learning rate stays
+    the learning rate). The first such column whose cells name a held-out stage is the one; a column
+    of other words or codes says nothing."""
+    for said in (c for c in chunk.columns if str(c).strip().lower() in STAGE_FIELDS):
+        stages = chunk[said].map(lambda v: stage_of(v) if isinstance(v, str) else None)
+        if stages.isin(["val", "test"]).any():
+            break
+    else:
         return chunk
     parts = []
-    for stage, rows in chunk.groupby(stages, sort=False, dropna=False):
+    for stage, rows in chunk.drop(columns=[said]).groupby(stages, sort=False, dropna=False):
         if stage in ("val", "test"):
-            named = {
-                c: f"{stage}_{c}" for c in rows.columns if role(str(c)) == "metric" and not stage_of(str(c))
-            }
-            rows = rows.rename(columns=named)
+            metrics = [c for c in rows.columns if role(str(c)) == "metric" and not stage_of(str(c))]
+            rows = rows.rename(columns={c: f"{stage}_{c}" for c in metrics if normalise(str(c)) != "lr"})
         parts.append(rows)
     return pd.concat(parts).sort_index()
 
