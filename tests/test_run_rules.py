@@ -355,3 +355,20 @@ def test_a_run_that_stopped_on_reaching_its_quality_target_is_not_underfitting()
     stop = ':::MLLOG {"key": "run_stop", "value": null, "metadata": {"status": "success"}}'
     assert "underfitting" in _kinds(stats)
     assert _kinds(stats + "\n" + stop) == ["healthy"]
+
+
+def test_a_loss_the_log_says_it_changed_is_read_from_the_change_not_called_diverged():
+    # MACE's second stage weighs its loss terms anew (`Changing loss based on SWA`): 0.002 becomes 7.8,
+    # then falls; the jump is the objective changing, not the run blowing up
+    first = [0.004 * 0.99**e + 0.0015 for e in range(60)]
+    second = [7.8 * 0.995**e for e in range(60)]
+    lines = [f"INFO: Epoch {e}: loss={v:.4f}, RMSE_E_per_atom=6.6 meV" for e, v in enumerate(first)]
+    lines.append("INFO: Changing loss based on SWA")
+    lines += [f"INFO: Epoch {60 + e}: loss={v:.4f}, RMSE_E_per_atom=6.6 meV" for e, v in enumerate(second)]
+    run = parse_run("\n".join(lines))
+    assert any("loss changed at epoch" in n for n in run.notes)
+    assert "diverged" not in [f.kind for f in detect(run)]
+    # the same jump with no word of it is a blow-up, and so it is beside mixed precision's loss scale
+    assert "diverged" in _kinds("\n".join(ln for ln in lines if "Changing" not in ln))
+    scaled = [ln if "Changing" not in ln else "INFO: loss scale changed to 32768" for ln in lines]
+    assert "diverged" in _kinds("\n".join(scaled))

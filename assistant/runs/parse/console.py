@@ -304,7 +304,8 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
         return finish(listed_columns(listed, limits.max_metrics), "console", name, [note])
     if cols.n <= 1 and (run := bare_numbers(bare, name)):  # (beside a settings line's `lr` at most)
         return run
-    return ending.finish(finish(cols, "console", name, tools.finish(cols), starts=opening.starts), cols)
+    changed = opening.loss_changed
+    return ending.finish(finish(cols, "console", name, tools.finish(cols), opening.starts, changed), cols)
 
 
 class HeldOutCount:

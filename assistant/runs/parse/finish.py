@@ -4,6 +4,7 @@ none is named so, parts summed into a loss, and epochs counted as people count t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -57,13 +58,22 @@ def _held_rows(cols: Columns) -> tuple[np.ndarray, np.ndarray]:
     return held, trained
 
 
-def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts: Sequence[int] = ()) -> Run:
+def finish(
+    cols: Columns,
+    fmt: str,
+    name: str,
+    notes: Iterable[str] = (),
+    starts: Sequence[int] = (),
+    changed: Sequence[int] = (),
+) -> Run:
     """Normalise what a reader stored into a Run.
 
     Metric names are mapped to the shared vocabulary; when two columns map to one name (Lightning's
     `train_loss_step` and `train_loss_epoch`), the finer one (more values) is kept. Epochs become
     1-based, as people count them: 0-based integer epochs (Lightning, Keras CSV) are shifted, and
-    fractional ones (Hugging Face's 0.25 = a quarter into the first) are rounded up."""
+    fractional ones (Hugging Face's 0.25 = a quarter into the first) are rounded up. Where the log
+    said its loss changed (`changed`: the rows read by then), the last run is read from there on: the
+    loss before it is another objective's, and the jump between them no divergence."""
     notes = list(notes)
     if note := cols.skipped_note():
         notes.append(note)
@@ -169,6 +179,11 @@ def finish(cols: Columns, fmt: str, name: str, notes: Iterable[str] = (), starts
         keep, runs = last_started(data[first], starts) if first else (keep, runs)
         if runs > 1:
             notes.append(f"the log holds {runs} runs (its opening line comes again): the last one is read")
+    if changed and keep[: changed[-1]].any() and keep[changed[-1] :].any():
+        at = changed[-1]
+        keep = keep & (np.arange(len(keep)) >= at)
+        when = f" at epoch {data['epoch'][at]:g}" if math.isfinite(data["epoch"][at]) else ""
+        notes.append(f"the log says its loss changed{when}: the curve from there on is read")
     earlier = out[~keep]
     blown = any(
         np.isinf(earlier[c].to_numpy(dtype=float)).any() for c in ("train_loss", "val_loss") if c in earlier

@@ -17,6 +17,13 @@ import numpy as np
 from assistant.runs.parse.lines import EPOCH, LOG_PREFIX
 
 RESTART_RISE = 3.0  # a counterless log starts again when its loss jumps this much at its opening line
+# a line saying the loss itself changed (MACE's `Changing loss based on SWA`: new weights on its terms;
+# not mixed precision's loss scale, which changes whenever a step overflows)
+_LOSS_CHANGED = re.compile(
+    r"\b(?:chang|switch)(?:e|es|ed|ing)\b[^.\n]{0,20}\bloss(?:es)?\b(?!\s*scal)"
+    r"|\bloss\b(?!\s*scal)[^.\n]{0,20}\b(?:changed|switched)\b",
+    re.IGNORECASE,
+)
 MIN_RUN_ROWS = 3  # rows by each counter before a switch of counters makes two runs (_other_counter)
 # A script printing its arguments (argparse's `Namespace(lr=…)`, `args: {…}`): a run begins.
 _ARGS = re.compile(
@@ -32,9 +39,12 @@ class OpeningLines:
     def __init__(self) -> None:
         self.opening: set[str] = set()
         self.starts: list[int] = []  # the rows read when each later run began
+        self.loss_changed: list[int] = []  # the rows read when the log said its loss changed
 
     def feed(self, segment: str, read: bool, rows: int) -> None:
         """A segment without readings, after `rows` rows; `read` says whether any reading came yet."""
+        if read and _LOSS_CHANGED.search(segment):
+            self.loss_changed.append(rows)
         if not (shape := _shape(segment)):
             return
         if not read:
