@@ -13,6 +13,7 @@ import numpy as np
 
 from assistant.runs.parse.finish import finish
 from assistant.runs.parse.lines import NUM
+from assistant.runs.parse.listed import listed_columns
 from assistant.runs.parse.table import Columns, Run
 
 # A reading printed without a name: `[Mar 29, 16:23:15] 104 6.2130` (a step counter, then one
@@ -68,9 +69,7 @@ _WHOLE = 10  # lists this long, fewer than their numbers, are each a curve print
 def _whole_curves(rows: list[list[float]], name: str) -> Run:
     """A few long lists, each a curve printed whole (FedLab's test losses, then accuracies, a round
     each): one unnamed score per list, a point per position."""
-    cols = Columns(len(rows))
-    for i in range(max(map(len, rows))):
-        cols.add(float(i + 1), None, {f"score {j + 1}": r[i] for j, r in enumerate(rows) if i < len(r)})
+    cols = listed_columns({f"score {j + 1}": r for j, r in enumerate(rows)}, len(rows))
     note = (
         f"the log names no metric: {len(rows)} lines each hold a curve of up to {max(map(len, rows))} "
         "numbers, read as one point per epoch; each is drawn as an unnamed score, and no trend is judged"
