@@ -266,6 +266,23 @@ def test_an_appended_log_is_read_from_its_last_start_when_its_opening_line_comes
     assert not parse_run(epochs).notes
 
 
+def test_a_run_started_again_and_stopped_before_its_first_reading_leaves_the_run_before_it_read():
+    # PointNet's logger: each epoch opens with its heading and learning rate; the script was started
+    # twice more and killed before a reading: those starts hold a learning rate alone
+    def epoch(e: int, lr: float, loss: float | None) -> list[str]:
+        lines = [f"2020-03-25 04:14:11,030 - Model - INFO - **** Epoch {e} ({e}/100) ****"]
+        lines.append(f"2020-03-25 04:14:11,030 - Model - INFO - Learning rate:{lr:.6f}")
+        if loss is not None:
+            lines.append(f"2020-03-25 04:27:40,611 - Model - INFO - Training mean loss: {loss:.6f}")
+            lines.append(f"2020-03-25 04:29:57,453 - Model - INFO - eval mean loss: {loss * 0.9:.6f}")
+        return lines
+
+    lines = [line for e in range(1, 23) for line in epoch(e, 1e-3 * 0.7 ** ((e - 1) // 10), 0.5 * 0.97**e)]
+    run = parse_run("\n".join(lines + epoch(1, 1e-3, None) + epoch(1, 1e-3, None)))
+    assert {"train_loss", "val_loss", "lr"} <= set(run.metrics)
+    assert run.table["train_loss"].notna().sum() == 22
+
+
 def test_ignite_result_lines_and_mmcv_val_epochs_are_the_held_out_curves():
     # PyTorch Ignite's examples print `Validation Results - Epoch: 3  Avg accuracy: … Avg loss: …`
     # after each epoch's iteration lines; mmcv's text log marks evaluation lines `Epoch(val) [3][100]`

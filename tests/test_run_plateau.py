@@ -35,6 +35,20 @@ def test_a_flat_tail_after_a_tenfold_step_decay_is_convergence():
     assert "plateau" in _kinds(steps_log(loss))  # the same curve at a constant learning rate
 
 
+def test_a_learning_rate_column_is_one_whatever_its_casing_and_spacing():
+    # a hand-written CSV's `Learning Rate` (capitalised, with a space) is the rate, as `learning_rate`
+    # and `LearningRate` are: its tenfold step down makes the flat tail convergence, and it is no reading
+    rng = np.random.default_rng(5)
+    loss = [0.06 * np.exp(-i / 15) + 0.022 + rng.normal(0, 0.0002) for i in range(150)]
+    for name in ("Learning Rate", "learning-rate", "LearningRate", "learning_rate"):
+        rows = [f"Epoch,Train Loss,{name}"]
+        rows += [f"{i},{v:.6f},{1e-3 if i < 75 else 1e-4:g}" for i, v in enumerate(loss)]
+        run = parse_run("\n".join(rows))
+        assert sorted(run.metrics) == ["lr", "train_loss"], name
+        found = detect(run)
+        assert [f.kind for f in found] == ["healthy"] and "learning rate decays" in found[0].evidence, name
+
+
 def test_a_learning_rate_halved_every_epoch_stalls_the_run_and_is_said():
     # Informer/FEDformer's default schedule: the rate halves each epoch, so it is a thousandth of its
     # peak by epoch 11 of 100; training 0.40 -> 0.335 by then, flat for the 90 epochs after: a plateau

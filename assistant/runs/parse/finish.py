@@ -51,7 +51,7 @@ def _held_rows(cols: Columns) -> tuple[np.ndarray, np.ndarray]:
     no reading)."""
     trained, held = np.zeros(cols.n, dtype=bool), np.zeros(cols.n, dtype=bool)
     for col, rows in cols.rows.items():
-        if normalise(str(col)) == "lr" or {"learning", "rate"} <= set(tokens(str(col))):
+        if normalise(str(col)) == "lr":
             continue
         at = np.frombuffer(rows, dtype=np.int64)
         (held if stage_of(str(col)) in ("val", "test") else trained)[at] = True

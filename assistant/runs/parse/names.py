@@ -141,11 +141,14 @@ _PLURALS = {
 }
 
 
+_LEARNING_RATE = re.compile(r"learning[ _-]?rate", re.IGNORECASE)
+
+
 @lru_cache(maxsize=4096)
 def tokens(name: str) -> tuple[str, ...]:
     text = ALIASES.get(name.strip().lower(), name.strip())
-    text = text.replace("learning_rate", "learningrate").replace("learning rate", "learningrate")
-    text = text.replace("LearningRate", "learningrate").replace("CrossEntropyLoss", "crossentropyloss")
+    # `learning_rate`, `Learning Rate`, `LearningRate`: one token, as `lr` is
+    text = _LEARNING_RATE.sub("learningrate", text).replace("CrossEntropyLoss", "crossentropyloss")
     # the PyTorch ImageNet example's `Acc@1`, `Acc@5`: acc1, acc5; a ranking's `NDCG@10`: ndcg at 10
     text = re.sub(r"(?i)(?:(?<=acc)|(?<=top))@(\d)", r"\1", text).replace("@", " ")
     return tuple(_PLURALS.get(t, t) for t in _SPLIT.split(_CAMEL.sub(" ", text).lower()) if t)

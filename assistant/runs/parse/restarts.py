@@ -80,13 +80,25 @@ def last_run(
     if held is not None and (at := _evaluated_again(epoch, step, *held)) is not None:
         keep, runs = last_run(epoch[:at], step[:at])
         return np.concatenate([keep, np.zeros(n - at, dtype=bool)]), runs
+    keep, runs = _last_counted(epoch, step)
+    if held is not None and (at := int(np.argmax(keep))) and not (keep & (held[0] | held[1])).any():
+        # the last run printed its settings (its learning rate) and stopped before its first reading
+        # (PointNet's logger: `Epoch 1 (1/100)`, `Learning rate:0.001`, then nothing): the run before it
+        keep[:at], runs = last_run(epoch[:at], step[:at], (held[0][:at], held[1][:at]))
+        keep[at:] = False
+    return keep, runs
+
+
+def _last_counted(epoch: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, int]:
+    """last_run by the counters alone."""
+    n = len(epoch)
     keep = np.ones(n, dtype=bool)
     has_epoch, has_step = bool(np.isfinite(epoch).any()), bool(np.isfinite(step).any())
     if not n or not (has_epoch or has_step):
         return keep, 1
     if has_epoch and has_step and (later := _other_counter(epoch, step)):
         keep[:later] = False
-        keep[later:], runs = last_run(epoch[later:], step[later:])
+        keep[later:], runs = _last_counted(epoch[later:], step[later:])
         return keep, runs + 1
     if has_epoch and has_step:  # per-epoch step counters: ordered by epoch first (rows with both only)
         span = float(np.nanmax(step)) + 1
