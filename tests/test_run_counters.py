@@ -1,6 +1,6 @@
 """Where a console log's epoch counter is not the word `epoch`: a stage word and its count opening the
 line (DGCNN's `Train 3, loss: …`), and evaluation lines that count epochs from 0 beside training
-lines that count from 1."""
+lines that count from 1; a federated run's rounds."""
 
 from __future__ import annotations
 
@@ -96,3 +96,27 @@ def test_evaluations_every_fifth_epoch_counting_from_zero_keep_their_last_one():
     assert len(run) == 20 and not any("runs" in n for n in run.notes)
     assert run.table["val_acc"].dropna().tolist() == [0.25, 0.5, 0.75, 1.0]
     assert run.table.loc[run.table["val_acc"].notna(), "epoch"].tolist() == [5.0, 10.0, 15.0, 20.0]
+
+
+def test_federated_rounds_opening_a_line_count_its_steps_and_a_round_back_at_zero_starts_a_run():
+    # TensorFlow Federated's tutorials print a line per round, `round  3, train_metrics=OrderedDict(
+    # [('loss', 2.30), ...])`, and run a second configuration in the next cell: without a counter the
+    # two runs were read as one curve
+    def rounds(losses: list[float]) -> list[str]:
+        return [
+            f"round {r:2d}, train_metrics=OrderedDict([('sparse_categorical_accuracy', {1 - v / 2.5:.4f}), "
+            f"('loss', {v:.5f}), ('num_examples', 1000)]), broadcasted_bits=507.62Mibit"
+            for r, v in enumerate(losses)
+        ]
+
+    first, second = falling(10, 2.31, 1.2), falling(10, 2.32, 1.9)
+    run = parse_run("\n".join(rounds(first) + rounds(second)))
+    assert list(run.table["step"]) == list(range(10)) and any("2 runs" in n for n in run.notes)
+    assert np.allclose(run.table["train_loss"], np.round(second, 5))
+    # an outer loop's round tagged at the line's start is no counter of the readings under it
+    tagged = [
+        f"[RAR-G] round {k} | points= 2500\n"
+        + "\n".join(f"epoch {e} loss: {v:.4f}" for e, v in enumerate(first))
+        for k in (1, 2)
+    ]
+    assert "step" not in parse_run("\n".join(tagged)).table.dropna(axis=1, how="all")

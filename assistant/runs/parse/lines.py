@@ -80,10 +80,11 @@ EPOCH = re.compile(
     re.IGNORECASE,
 )
 # `step 12`, `iter: 12`, `Step [100/600]`, MT-DNN's `Updates - [  500]` (not a name's `-step-1431k`);
-# llm.c's `s:12` and a bare `#12, Train loss: 0.03` only at the start of a line (each separator owns
+# llm.c's `s:12`, federated learning's `Round  5:` (not a tagged outer loop's `[RAR-G] round 2`, over
+# epochs) and a bare `#12, Train loss: 0.03` only at the start of a line (each separator owns
 # the spaces after it: optional runs of spaces side by side backtrack without end on a long blank line)
 STEP = re.compile(
-    r"(?:\b(?:global[_ ]step|step|iteration|iter|updates)\b|^\s*s(?=\s*:)|^\s*(?=#\d+[,:]))"
+    r"(?:\b(?:global[_ ]step|step|iteration|iter|updates)\b|^\s*(?:s(?=\s*:)|round\b)|^\s*(?=#\d+[,:]))"
     r"\s*(?:[:=#]\s*|(?<=\s)-\s*)?(?:\[\s*)?(\d+)(?!\d)(?![\d.]*%)",
     re.IGNORECASE,
 )
