@@ -59,7 +59,10 @@ def test_three_evaluations_each_worse_than_the_last_while_training_falls_is_over
         lines.append(str({"eval_loss": val, "eval_runtime": 3.2, "epoch": float(e + 1)}))
     found = detect(parse_run("\n".join(lines)))
     assert [f.kind for f in found] == ["overfitting"] and found[0].confidence == "low"
-    assert "rose at each of the 2 evaluations after it" in found[0].evidence
+    assert "worse at each of the 2 evaluations after it" in found[0].evidence
+    # the last evaluation as bad as the one before (a flat step, no recovery) is still each one worse
+    flat = "\n".join(ln.replace("'eval_loss': 0.81", "'eval_loss': 0.699") for ln in lines)
+    assert [f.kind for f in detect(parse_run(flat))] == ["overfitting"]
     # the same evaluations, better at the end, are not; nor is a healthy run's wording "followed it"
     # when its last evaluation is over a fifth above its best
     better = "\n".join(ln.replace("'eval_loss': 0.81", "'eval_loss': 0.6") for ln in lines)
@@ -78,7 +81,7 @@ def test_a_fine_tune_stopped_early_after_five_epochs_each_worse_than_its_best_is
         for e, (t, v) in enumerate(rows, start=1)
     )
     found = detect(parse_run(text))
-    assert [f.kind for f in found] == ["overfitting"] and "rose at each of the 3 evaluations" in found[
+    assert [f.kind for f in found] == ["overfitting"] and "worse at each of the 3 evaluations" in found[
         0
     ].evidence
     # training that stalls at one of those epochs does not pull the two apart

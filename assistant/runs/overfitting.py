@@ -1,12 +1,13 @@
 """Overfitting: a validation curve that turns up after its best while training still improves,
 counted in standard errors of means against the curve's own noise, or rising at every evaluation
 since its lowest (_turned); and, on a validation curve too short for a trend, every evaluation after
-its best worse than the last (_few_evaluations); and a validation curve that never followed training
-down at all (_never_followed); without a held-out loss, every held-out score turning
-(score_turned)."""
+its best worse than it, none recovering (_few_evaluations); and a validation curve that never
+followed training down at all (_never_followed); without a held-out loss, every held-out score
+turning (score_turned)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -120,6 +121,14 @@ def _rising_since_lowest(y: np.ndarray) -> np.ndarray:
     return after[:0] if (np.diff(after) <= 0).any() else after
 
 
+def _worse_since_lowest(va: Curve, share: float) -> np.ndarray:
+    """The readings from the lowest on when none after it is better than the one before by `share`
+    of it (a flat step, 0.5344 then 0.5341, is no recovery; 0.90 then 0.81 is); else none."""
+    after = va.y[int(np.argmin(va.y)) :]
+    back = any(va.rel(float(a), float(b)) <= -share for a, b in itertools.pairwise(after))
+    return after[:0] if back else after
+
+
 def _still_gaining(va: Curve, th: Thresholds) -> bool:
     """The validation curve's last `plateau_window` reaches below its best before by a noise-width."""
     w = th.last_stretch(len(va))
@@ -165,13 +174,14 @@ def _fell_each(tr: Curve, x: float, th: Thresholds) -> tuple[float, float] | Non
 
 def _few_evaluations(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
     """Overfitting on a validation curve too short for a trend (a fine-tune evaluated once an epoch,
-    three times): its loss rose at every evaluation after its lowest, two at least, by `min_change`
-    of its level in all, while the training curve fell over the same stretch (on its trend; when it
+    three times): every evaluation after its lowest, two at least, was worse than it and none came
+    back `min_change` below the one before (a flat step is no recovery), the last `min_change` of its
+    level above the lowest, while the training curve fell over the same stretch (on its trend; when it
     is as short, at every reading: a five-epoch fine-tune stopped early). Too few points for a noise
     estimate, so it is said with low confidence."""
     if va is None or tr is None or not (3 <= len(va) < th.min_points) or len(tr) < 3:
         return None
-    after = _rising_since_lowest(va.y)
+    after = _worse_since_lowest(va, th.min_change)
     if len(after) < 3 or not th.min_change <= (rise := va.rel(after[0], after[-1])) < math.inf:
         return None
     turn = len(va) - len(after)
@@ -180,7 +190,7 @@ def _few_evaluations(tr: Curve | None, va: Curve | None, th: Thresholds) -> Find
         return None
     t0, t1 = fell
     text = (
-        f"validation {va.what} was lowest ({fmt(va.value(after[0]))}) at {va.at(turn)} and rose at each of "
+        f"validation {va.what} was lowest ({fmt(va.value(after[0]))}) at {va.at(turn)} and worse at each of "
         f"the {len(after) - 1} evaluations after it, to {fmt(va.value(after[-1]))} by {va.at(len(va) - 1)} "
         f"(+{rise:.0%}), while training {tr.what} went from {fmt(tr.value(t0))} to "
         f"{fmt(tr.value(t1))}: too few evaluations for a trend, but each one was worse"
