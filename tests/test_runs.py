@@ -252,12 +252,36 @@ def test_two_runs_compared_say_which_is_better_and_where_they_part():
 
 
 def test_eval_runs_detectors_through_the_cli(cli):
-    result = cli("eval", "runs", "--detectors-only", "--json")
+    result = cli("eval", "runs", "--detectors-only", "--no-real", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{") :])
     det = report["detectors"]
     assert det["logs"] == len(LABELS) and det["healthy_flagged"] == []
     assert all(m["recall"] >= 0.9 for m in det["kinds"].values())
+
+
+def test_the_real_logs_not_on_this_machine_are_refused_or_left_out_and_counted(cli, tmp_path, monkeypatch):
+    # the real logs are restored from their repositories, not committed: a machine may hold some
+    from assistant.measure import runs_eval
+
+    (tmp_path / "logs").mkdir()
+    text = "\n".join(f"epoch {e}: loss={2 / e:.3f} val_loss={2.2 / e:.3f}" for e in range(1, 9))
+    (tmp_path / "logs/here.log").write_text(text)
+    rows = [
+        {"file": f"logs/{name}.log", "format": "console", "kinds": ["healthy"], "ambiguous": False,
+         "train_loss": "loss", "val_loss": "val_loss", "half": "fresh"}
+        for name in ("here", "gone")
+    ]  # fmt: skip
+    (tmp_path / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(FileNotFoundError, match="--present-only"):
+        runs_eval.eval_real(tmp_path / "labels.jsonl")
+    r = runs_eval.eval_real(tmp_path / "labels.jsonl", present_only=True)
+    assert (r["logs"], r["missing"], r["agreement"]) == (1, 1, 1.0)
+    monkeypatch.setattr(runs_eval, "REAL_DIR", tmp_path)
+    refused = cli("eval", "runs", "--detectors-only", "--json")
+    assert refused.exit_code != 0 and "--present-only" in refused.output
+    shown = cli("eval", "runs", "--detectors-only", "--present-only")
+    assert shown.exit_code == 0 and "1 logs (1 not on this machine, left out)" in shown.output
 
 
 def test_tensorboard_keras_layout(tmp_path):
