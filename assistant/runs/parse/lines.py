@@ -245,31 +245,27 @@ def unquote_readings(line: str) -> str:
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
 
 
-# a stage's readings grouped after its name: SASRec's (and its forks') `valid (NDCG@10: 0.3052, HR@10:
-# 0.4404), test (…)`, ReChorus' `dev=(HR@5:0.2797,NDCG@5:0.1831) test=(…)`, XNN's `train={MAE=23.7%
-# RMSE=34.1%} test={…}` (braces only after `=`, and without quotes: not a dict printed)
+# a stage's readings in parentheses after its name: SASRec's (and its forks') `valid (NDCG@10: 0.3052,
+# HR@10: 0.4404), test (NDCG@10: 0.2807, HR@10: 0.4297)`
 _STAGE_GROUP = re.compile(
-    r"\b(train|training|val|valid|validation|eval|evaluation|dev|test)"
-    r"(?:\s*=?\s*\(([^()]{1,400})\)|=\{([^{}'\"]{1,400})\})",
-    re.IGNORECASE,
+    r"\b(train|training|val|valid|validation|eval|evaluation|dev|test)\s*\(([^()]{1,300})\)", re.IGNORECASE
 )
-_GROUPED = re.compile(rf"([A-Za-z][\w@.]*)\s*[:=]\s*({NUM})")
+_READING = re.compile(r"[:=]\s*[-+.\d]")
 
 
 def ungroup_stages(line: str) -> str:
-    """The line with a stage's readings grouped after its name written each under that name
-    (`valid (NDCG@10: 0.31, HR@10: 0.44)` -> `valid NDCG@10: 0.31, valid HR@10: 0.44`): read as they
-    print, the held-out set's readings and the test set's fell under one name, a training one. Names
-    alone (`valid (NDCG, HR)`) and settings grouped under a stage (`train={lr=0.1 batch_size=32}`) stay
-    as they are."""
-    return _STAGE_GROUP.sub(_ungrouped, line) if "(" in line or "{" in line else line
+    """The line with a stage's readings grouped in parentheses after its name written each under that
+    name (`valid (NDCG@10: 0.31, HR@10: 0.44)` -> `valid NDCG@10: 0.31, valid HR@10: 0.44`): read as
+    they print, the held-out set's readings and the test set's fell under one name, a training one."""
+    if "(" not in line:
+        return line
 
+    def staged(m: re.Match[str]) -> str:
+        if not _READING.search(m.group(2)):
+            return m.group(0)  # `valid (NDCG, HR)`: names, no readings
+        return ", ".join(f"{m.group(1)} {part.strip()}" for part in m.group(2).split(",") if part.strip())
 
-def _ungrouped(m: re.Match[str]) -> str:
-    readings = _GROUPED.findall(m.group(2) if m.group(2) is not None else m.group(3))
-    if not any(is_metric_name(name) and normalise(name) != "lr" for name, _ in readings):
-        return m.group(0)
-    return ", ".join(f"{m.group(1)} {name}: {value}" for name, value in readings)
+    return _STAGE_GROUP.sub(staged, line)
 
 
 def plain_text(line: str) -> str:

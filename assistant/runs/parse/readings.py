@@ -20,7 +20,6 @@ from assistant.runs.parse.lines import (
     carried_stages,
     named_matches,
     pairs,
-    ungroup_stages,
 )
 from assistant.runs.parse.names import (
     BEST_TOKENS,
@@ -31,6 +30,7 @@ from assistant.runs.parse.names import (
     TRAIN,
     VAL,
     is_metric_name,
+    normalise,
     role,
     stage_of,
     tokens,
@@ -63,6 +63,12 @@ _NAMED_AT = re.compile(
     rf"\s*[:=]\s*({NUM})",
     re.IGNORECASE,
 )
+# a stage's readings grouped after its name: ReChorus' `dev=(HR@5:0.2797,NDCG@5:0.1831) test=(…)`,
+# XNN's `train={MAE=23.7% RMSE=34.1%} test={…}` (braces without quotes: not a dict printed)
+_STAGE_GROUP = re.compile(
+    r"\b(train|dev|val|valid|test)=(?:\(([^()]{1,400})\)|\{([^{}'\"]{1,400})\})", re.IGNORECASE
+)
+_GROUPED = re.compile(rf"([A-Za-z][\w@.]*)\s*[:=]\s*({NUM})")
 _DASHED = re.compile(rf"([A-Za-z][\w./]*)\s+-\s+({NUM})")  # a cell `name - value`
 _STAGE_WORDS = TRAIN | VAL | TEST
 # the name an object printed inside a line is given (`Val metrics: {'r2': 0.27, 'mae': 3.19}`)
@@ -119,7 +125,7 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
         for (lo, hi), (_, tag) in zip(itertools.pairwise(cuts), staged, strict=True):
             metrics.update(line_readings(segment[lo:hi], tag)[0])
         return metrics, {}
-    segment = ungroup_stages(segment)
+    segment = _STAGE_GROUP.sub(_ungrouped, segment)
     found: dict[str, float] = {}
     axes: dict[str, float] = {}
     around: dict[str, float] = {}  # the readings a named object is printed among
@@ -185,6 +191,14 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
             held = stage or carried.get(k)
             metrics[f"{held}/{k}" if held and not stage_of(k) else k] = v
     return {**around, **metrics}, axes
+
+
+def _ungrouped(m: re.Match[str]) -> str:
+    """`dev=(HR@5:0.28,NDCG@5:0.18)` as `dev HR@5: 0.28, dev NDCG@5: 0.18`: each reading in its stage."""
+    readings = _GROUPED.findall(m.group(2) if m.group(2) is not None else m.group(3))
+    if not any(is_metric_name(name) and normalise(name) != "lr" for name, _ in readings):
+        return m.group(0)  # settings grouped under a stage (`train={lr=0.1 batch_size=32}`), no readings
+    return ", ".join(f"{m.group(1)} {name}: {value}" for name, value in readings)
 
 
 def without_best_counter(text: str) -> str:
