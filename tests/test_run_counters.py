@@ -113,6 +113,17 @@ def test_federated_rounds_opening_a_line_count_its_steps_and_a_round_back_at_zer
     run = parse_run("\n".join(rounds(first) + rounds(second)))
     assert list(run.table["step"]) == list(range(10)) and any("2 runs" in n for n in run.notes)
     assert np.allclose(run.table["train_loss"], np.round(second, 5))
+    # prose that opens with a round is no counter (its line opens each run again), nor is a round
+    # beside a step word (the step counts)
+    prose = [f"Round {k} of the learning-rate search" for k in (1, 2)]
+    tried, again = falling(30, 2.0, 0.2), falling(30, 2.1, 0.5)
+    searched = [prose[0], *(f"loss: {v:.4f}" for v in tried), prose[1], *(f"loss: {v:.4f}" for v in again)]
+    run = parse_run("\n".join(searched))
+    assert any("2 runs" in n for n in run.notes) and np.allclose(run.table["train_loss"], np.round(again, 4))
+    stepped = parse_run(
+        "\n".join(f"Round 2, Step {300 + 10 * i}, loss: {v:.4f}" for i, v in enumerate(first))
+    )
+    assert list(stepped.table["step"]) == [300 + 10 * i for i in range(10)]
     # an outer loop's round tagged at the line's start is no counter of the readings under it
     tagged = [
         f"[RAR-G] round {k} | points= 2500\n"

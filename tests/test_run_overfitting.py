@@ -51,18 +51,28 @@ def test_a_validation_loss_that_scatters_mid_run_then_settles_above_its_best_is_
 def test_three_evaluations_each_worse_than_the_last_while_training_falls_is_overfitting():
     # a fine-tune of three epochs, the Hugging Face Trainer's console: a step's loss every 10 steps,
     # an evaluation each epoch; too few evaluations for a trend, but each came in worse
-    lines = []
-    for e, val in enumerate((0.62, 0.70, 0.81)):
-        for k in range(10):
-            step = 10 * (10 * e + k + 1)
-            lines.append(str({"loss": round(1.2 * 0.93 ** (step / 10), 4), "epoch": round(step / 100, 2)}))
-        lines.append(str({"eval_loss": val, "eval_runtime": 3.2, "epoch": float(e + 1)}))
+    def trainer(evals: tuple[float, ...]) -> list[str]:
+        lines = []
+        for e, val in enumerate(evals):
+            for k in range(10):
+                step = 10 * (10 * e + k + 1)
+                lines.append(
+                    str({"loss": round(1.2 * 0.93 ** (step / 10), 4), "epoch": round(step / 100, 2)})
+                )
+            lines.append(str({"eval_loss": val, "eval_runtime": 3.2, "epoch": float(e + 1)}))
+        return lines
+
+    lines = trainer((0.62, 0.70, 0.81))
     found = detect(parse_run("\n".join(lines)))
     assert [f.kind for f in found] == ["overfitting"] and found[0].confidence == "low"
     assert "worse at each of the 2 evaluations after it" in found[0].evidence
     # the last evaluation as bad as the one before (a flat step, no recovery) is still each one worse
     flat = "\n".join(ln.replace("'eval_loss': 0.81", "'eval_loss': 0.699") for ln in lines)
     assert [f.kind for f in detect(parse_run(flat))] == ["overfitting"]
+    # ...but a curve coming back a little at each step (0.70, 0.67, 0.645 after 0.62 then 0.72) has
+    # recovered, and an evaluation level with the lowest is no worse than it
+    for evals in ((0.62, 0.72, 0.70, 0.67, 0.645), (0.62, 0.62, 0.81)):
+        assert [f.kind for f in detect(parse_run("\n".join(trainer(evals))))] == ["healthy"], evals
     # the same evaluations, better at the end, are not; nor is a healthy run's wording "followed it"
     # when its last evaluation is over a fifth above its best
     better = "\n".join(ln.replace("'eval_loss': 0.81", "'eval_loss': 0.6") for ln in lines)

@@ -47,6 +47,12 @@ def test_a_learning_rate_column_is_one_whatever_its_casing_and_spacing():
         assert sorted(run.metrics) == ["lr", "train_loss"], name
         found = detect(run)
         assert [f.kind for f in found] == ["healthy"] and "learning rate decays" in found[0].evidence, name
+    # a sweep's columns named for the rate each run used hold that run's loss, in every spelling too
+    sweep = [
+        "epoch,learning-rate_0.005,Learning Rate 0.01",
+        *(f"{i},{v:.5f},{v * 1.1:.5f}" for i, v in enumerate(loss)),
+    ]
+    assert "lr" not in parse_run("\n".join(sweep)).metrics
 
 
 def test_a_learning_rate_halved_every_epoch_stalls_the_run_and_is_said():

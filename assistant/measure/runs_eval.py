@@ -119,10 +119,10 @@ def eval_real(
     this machine and says how many were left out (`missing`), rather than refusing."""
     root = labels_path.parent
     items = [i for i in load_jsonl(labels_path) if half in (None, i["half"])]
-    missing = [i["file"] for i in items if not (root / i["file"]).exists()]
+    missing = {i["file"] for i in items if not (root / i["file"]).exists()}
     if missing and not present_only:
         raise FileNotFoundError(
-            f"{len(missing)} real logs are not on this machine ({missing[0]}, …): they are not committed "
+            f"{len(missing)} real logs are not on this machine ({min(missing)}, …): they are not committed "
             f"(see {root / 'README.md'}); restore them from origins.jsonl first, or measure those that "
             "are here with --present-only"
         )

@@ -7,7 +7,6 @@ turning (score_turned)."""
 
 from __future__ import annotations
 
-import itertools
 import math
 from typing import Any
 
@@ -122,11 +121,19 @@ def _rising_since_lowest(y: np.ndarray) -> np.ndarray:
 
 
 def _worse_since_lowest(va: Curve, share: float) -> np.ndarray:
-    """The readings from the lowest on when none after it is better than the one before by `share`
-    of it (a flat step, 0.5344 then 0.5341, is no recovery; 0.90 then 0.81 is); else none."""
+    """The readings from the lowest on when each after it is worse than the lowest and none comes back
+    `share` below the worst before it (a flat step, 0.5344 then 0.5341, is no recovery; 0.90 then
+    0.81 is, and so is 0.60, 0.575, 0.55, 0.53, a little at each step); else none."""
     after = va.y[int(np.argmin(va.y)) :]
-    back = any(va.rel(float(a), float(b)) <= -share for a, b in itertools.pairwise(after))
-    return after[:0] if back else after
+    worst = np.maximum.accumulate(after)
+    back = any(_came_back(va, float(w), float(b), share) for w, b in zip(worst[:-1], after[1:], strict=True))
+    return after[:0] if back or (after[1:] <= after[0]).any() else after
+
+
+def _came_back(va: Curve, worst: float, reading: float, share: float) -> bool:
+    """`reading` is `share` of `worst` or more below it (below it at all when `worst` is zero, where
+    no share is)."""
+    return va.rel(worst, reading) <= -share if worst else reading < worst
 
 
 def _still_gaining(va: Curve, th: Thresholds) -> bool:

@@ -81,11 +81,14 @@ EPOCH = re.compile(
 )
 # `step 12`, `iter: 12`, `Step [100/600]`, MT-DNN's `Updates - [  500]` (not a name's `-step-1431k`);
 # llm.c's `s:12`, federated learning's `Round  5:` (not a tagged outer loop's `[RAR-G] round 2`, over
-# epochs) and a bare `#12, Train loss: 0.03` only at the start of a line (each separator owns
-# the spaces after it: optional runs of spaces side by side backtrack without end on a long blank line)
+# epochs, nor prose, `Round 2 of the search`, nor a round beside a step word, `Round 2, Step 300`)
+# and a bare `#12, Train loss: 0.03` only at the start of a line, before any logger prefix (each
+# separator owns the spaces after it: optional runs of spaces side by side backtrack without end on a
+# long blank line)
+_STEP_WORDS = r"global[_ ]step|step|iteration|iter|updates"
 STEP = re.compile(
-    r"(?:\b(?:global[_ ]step|step|iteration|iter|updates)\b|^\s*(?:s(?=\s*:)|round\b)|^\s*(?=#\d+[,:]))"
-    r"\s*(?:[:=#]\s*|(?<=\s)-\s*)?(?:\[\s*)?(\d+)(?!\d)(?![\d.]*%)",
+    rf"(?:\b(?:{_STEP_WORDS})\b|^\s*(?:s(?=\s*:)|round\b(?=\s*\d+\s*[,:])(?!.*\b(?:{_STEP_WORDS})\b))"
+    r"|^\s*(?=#\d+[,:]))\s*(?:[:=#]\s*|(?<=\s)-\s*)?(?:\[\s*)?(\d+)(?!\d)(?![\d.]*%)",
     re.IGNORECASE,
 )
 _ESTIMATOR_EVAL = re.compile(r"\bSaving dict for global step \d+:")

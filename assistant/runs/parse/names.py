@@ -141,7 +141,8 @@ _PLURALS = {
 }
 
 
-_LEARNING_RATE = re.compile(r"learning[ _-]?rate", re.IGNORECASE)
+_LR_WORDS = r"learning[ _-]*rate"  # `learning_rate`, `Learning Rate`, `learning-rate`, `LearningRate`
+_LEARNING_RATE = re.compile(_LR_WORDS, re.IGNORECASE)
 
 
 @lru_cache(maxsize=4096)
@@ -184,7 +185,7 @@ def evaluation_columns(names: list[str]) -> list[str]:
 
 # A column named for the rate its run used (a sweep's `learning_rate_0.005`, `lr=1e-3`): what it
 # holds is that run's reading (a loss), not a rate; it keeps its name, and says no direction.
-_RATE_NAMED = re.compile(r"(?:lr|learning[_ ]?rate)[_=: -]*(?:\d*\.\d+|\d+e-?\d+)", re.IGNORECASE)
+_RATE_NAMED = re.compile(rf"(?:lr|{_LR_WORDS})[_=: -]*(?:\d*\.\d+|\d+e-?\d+)", re.IGNORECASE)
 
 
 @lru_cache(maxsize=4096)

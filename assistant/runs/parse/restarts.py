@@ -5,7 +5,8 @@ detectors judge is the last run; the rows before it stay out of the curves.
 Three signs of a new run: its epoch or step counter starts over (last_run), rows counted by steps
 give way to rows counted by epochs or back (_other_counter), or, in a log without
 counters, a line the script printed before its first reading comes again while the loss starts over
-(last_started; the console reader finds those lines)."""
+(last_started; the console reader finds those lines). A last run that holds no reading (started
+and killed before its first) is no run (last_run)."""
 
 from __future__ import annotations
 
@@ -75,17 +76,25 @@ def last_run(
     of the way) keeps the newer rows for what was logged twice. Rows at the end that go back with
     held-out readings alone are the best checkpoint evaluated again once training is over (freerec's
     `Load best model @Epoch 4`, then its evaluation at epoch 4): no resumed run, and not rows of the
-    curves. `held`: (the rows with held-out readings, the rows with training readings)."""
+    curves. A last run whose rows hold no reading (a script started again and killed before its
+    first) is no run: the one before it is read. `held`: (the rows with held-out readings, the rows
+    with training readings)."""
     n = len(epoch)
     if held is not None and (at := _evaluated_again(epoch, step, *held)) is not None:
         keep, runs = last_run(epoch[:at], step[:at])
         return np.concatenate([keep, np.zeros(n - at, dtype=bool)]), runs
     keep, runs = _last_counted(epoch, step)
-    if held is not None and (at := int(np.argmax(keep))) and not (keep & (held[0] | held[1])).any():
-        # the last run printed its settings (its learning rate) and stopped before its first reading
-        # (PointNet's logger: `Epoch 1 (1/100)`, `Learning rate:0.001`, then nothing): the run before it
-        keep[:at], runs = last_run(epoch[:at], step[:at], (held[0][:at], held[1][:at]))
-        keep[at:] = False
+    if held is None:
+        return keep, runs
+    # a last run that printed its settings (its learning rate) and stopped before its first reading
+    # (PointNet's logger restarted and killed: `Epoch 1 (1/100)`, `Learning rate:0.001`, then nothing)
+    # is no run, nor are any after it: the run that holds the log's last reading is read
+    read = held[0] | held[1]
+    if (keep & read).any() or not read.any():
+        return keep, runs
+    last = int(np.flatnonzero(read)[-1]) + 1
+    keep = np.zeros(n, dtype=bool)
+    keep[:last], runs = _last_counted(epoch[:last], step[:last])
     return keep, runs
 
 
