@@ -182,7 +182,7 @@ def _fell_each(tr: Curve, x: float, th: Thresholds) -> tuple[float, float] | Non
 def _few_evaluations(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
     """Overfitting on a validation curve too short for a trend (a fine-tune evaluated once an epoch,
     three times): every evaluation after its lowest, two at least, was worse than it and none came
-    back `min_change` below the one before (a flat step is no recovery), the last `min_change` of its
+    back `min_change` below the worst before it (_worse_since_lowest), the last `min_change` of its
     level above the lowest, while the training curve fell over the same stretch (on its trend; when it
     is as short, at every reading: a five-epoch fine-tune stopped early). Too few points for a noise
     estimate, so it is said with low confidence."""

@@ -141,14 +141,14 @@ _PLURALS = {
 }
 
 
-_LR_WORDS = r"learning[ _-]*rate"  # `learning_rate`, `Learning Rate`, `learning-rate`, `LearningRate`
+# `learning_rate`, `Learning Rate`, `learning-rate`, `LearningRate`: one token (tokens), as `lr` is
+_LR_WORDS = r"learning[ _-]*rate"
 _LEARNING_RATE = re.compile(_LR_WORDS, re.IGNORECASE)
 
 
 @lru_cache(maxsize=4096)
 def tokens(name: str) -> tuple[str, ...]:
     text = ALIASES.get(name.strip().lower(), name.strip())
-    # `learning_rate`, `Learning Rate`, `LearningRate`: one token, as `lr` is
     text = _LEARNING_RATE.sub("learningrate", text).replace("CrossEntropyLoss", "crossentropyloss")
     # the PyTorch ImageNet example's `Acc@1`, `Acc@5`: acc1, acc5; a ranking's `NDCG@10`: ndcg at 10
     text = re.sub(r"(?i)(?:(?<=acc)|(?<=top))@(\d)", r"\1", text).replace("@", " ")
