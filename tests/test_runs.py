@@ -282,6 +282,9 @@ def test_the_real_logs_not_on_this_machine_are_refused_or_left_out_and_counted(c
     assert refused.exit_code != 0 and "--present-only" in refused.output
     shown = cli("eval", "runs", "--detectors-only", "--present-only")
     assert shown.exit_code == 0 and "1 logs (1 not on this machine, left out)" in shown.output
+    (tmp_path / "logs/here.log").unlink()  # none here: no agreement figure, not a 0.0 read as all wrong
+    none_here = runs_eval.eval_real(tmp_path / "labels.jsonl", present_only=True)
+    assert (none_here["logs"], none_here["missing"], none_here["agreement"]) == (0, 2, None)
 
 
 def test_tensorboard_keras_layout(tmp_path):

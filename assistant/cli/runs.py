@@ -86,9 +86,10 @@ def _show_real(real: dict[str, Any]) -> None:
             console.print(f"[bold]real logs, {half} half[/]: none of its {r['missing']} logs is here")
             continue
         left_out = f" ({r['missing']} not on this machine, left out)" if r["missing"] else ""
+        agreed = "none to score" if r["agreement"] is None else f"{r['agreement']:.3f}"
         console.print(
             f"[bold]real logs, {half} half[/]: {r['logs']} logs{left_out}, {r['unambiguous']} unambiguous; "
-            f"agreement with the labels {r['agreement']:.3f}; "
+            f"agreement with the labels {agreed}; "
             f"healthy runs flagged {len(r['healthy_flagged'])}"
         )
         table = Table(title=f"per format ({half})")

@@ -177,7 +177,9 @@ def eval_real(
         "logs": len(items),
         "missing": len(missing),
         "unambiguous": len(scored),
-        "agreement": sum(set(r["label"]) == set(r["got"]) for r in scored) / max(len(scored), 1),
+        # none scored (every log here ambiguous, or none here): no figure, rather than a 0.0 that reads
+        # as every log judged wrong
+        "agreement": sum(set(r["label"]) == set(r["got"]) for r in scored) / len(scored) if scored else None,
         "kinds": kinds,
         "formats": per_format,
         "healthy_flagged": healthy_flagged,
