@@ -281,6 +281,7 @@ def test_a_run_started_again_and_stopped_before_its_first_reading_leaves_the_run
     run = parse_run("\n".join(lines + epoch(1, 1e-3, None) + epoch(1, 1e-3, None)))
     assert {"train_loss", "val_loss", "lr"} <= set(run.metrics)
     assert run.table["train_loss"].notna().sum() == 22
+    assert any("start that logged no reading" in n and "the run before it" in n for n in run.notes)
     # ...however many such starts the log ends in (each once asked for the run before it, in turn)
     many = parse_run("\n".join(lines + epoch(1, 1e-3, None) * 1500))
     assert many.table["train_loss"].notna().sum() == 22

@@ -94,7 +94,7 @@ def finish(
         "epoch": np.frombuffer(cols.epoch) if cols.n else np.empty(0),
         "step": np.frombuffer(cols.step) if cols.n else np.empty(0),
     }
-    keep, runs = last_run(axes["epoch"], axes["step"], _held_rows(cols))  # the last run's rows: its
+    keep, runs, stubs = last_run(axes["epoch"], axes["step"], _held_rows(cols))  # the last run's rows: its
     # columns are chosen
     chosen: dict[str, str] = {}  # normalised name -> the raw column kept for it
     stage = _file_stage(name, metric_cols)
@@ -172,7 +172,12 @@ def finish(
         )
     columns = [k for k in data if k not in ("epoch", "step")]
     out = pd.DataFrame(data)[["epoch", "step", *sorted(columns, key=_column_order)]]
-    if runs > 1:
+    if stubs:
+        before = f"the last of the {runs} runs before it" if runs > 1 else "the run before it"
+        notes.append(
+            f"the log ends in a start that logged no reading (stopped before its first?): {before} is read"
+        )
+    elif runs > 1:
         notes.append(f"the log holds {runs} runs (its counter starts again): the last one is read")
     elif starts and np.isnan(data["epoch"]).all() and np.isnan(data["step"]).all():
         first = next((k for k in (*CORE, *data) if k in data and k not in ("epoch", "step", "lr")), None)

@@ -70,32 +70,32 @@ def shape_of(segment: str) -> str:
 
 def last_run(
     epoch: np.ndarray, step: np.ndarray, held: tuple[np.ndarray, np.ndarray] | None = None
-) -> tuple[np.ndarray, int]:
+) -> tuple[np.ndarray, int, bool]:
     """The rows of the last run in a log that holds several (its epoch or step counter starts over),
     and how many runs there were. A run resumed from a checkpoint (the counter goes back only part
     of the way) keeps the newer rows for what was logged twice. Rows at the end that go back with
     held-out readings alone are the best checkpoint evaluated again once training is over (freerec's
     `Load best model @Epoch 4`, then its evaluation at epoch 4): no resumed run, and not rows of the
     curves. A last run whose rows hold no reading (a script started again and killed before its
-    first) is no run: the one before it is read. `held`: (the rows with held-out readings, the rows
-    with training readings)."""
+    first) is no run: the one before it is read, and the third value says such starts were skipped.
+    `held`: (the rows with held-out readings, the rows with training readings)."""
     n = len(epoch)
     if held is not None and (at := _evaluated_again(epoch, step, *held)) is not None:
-        keep, runs = last_run(epoch[:at], step[:at])
-        return np.concatenate([keep, np.zeros(n - at, dtype=bool)]), runs
+        keep, runs, _ = last_run(epoch[:at], step[:at])
+        return np.concatenate([keep, np.zeros(n - at, dtype=bool)]), runs, False
     keep, runs = _last_counted(epoch, step)
     if held is None:
-        return keep, runs
+        return keep, runs, False
     # a last run that printed its settings (its learning rate) and stopped before its first reading
     # (PointNet's logger restarted and killed: `Epoch 1 (1/100)`, `Learning rate:0.001`, then nothing)
     # is no run, nor are any after it: the run that holds the log's last reading is read
     read = held[0] | held[1]
     if (keep & read).any() or not read.any():
-        return keep, runs
+        return keep, runs, False
     last = int(np.flatnonzero(read)[-1]) + 1
     keep = np.zeros(n, dtype=bool)
     keep[:last], runs = _last_counted(epoch[:last], step[:last])
-    return keep, runs
+    return keep, runs, True
 
 
 def _last_counted(epoch: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, int]:
