@@ -131,3 +131,24 @@ def test_federated_rounds_opening_a_line_count_its_steps_and_a_round_back_at_zer
         for k in (1, 2)
     ]
     assert "step" not in parse_run("\n".join(tagged)).table.dropna(axis=1, how="all")
+
+
+def test_counters_that_open_a_line_count_after_a_logger_prefix():
+    # the same federated rounds written through Python's logging, and DGCNN's `Train 3, loss: …`
+    # lines under a logger's time and level: the counter opens the message, not the line
+    def rounds(losses: list[float]) -> list[str]:
+        return [
+            f"2024-05-01 10:00:{r:02d},000 - fl - INFO - Round {r}, loss: {v:.4f}"
+            for r, v in enumerate(losses)
+        ]
+
+    first, second = falling(10, 2.31, 1.2), falling(10, 2.32, 1.9)
+    run = parse_run("\n".join(rounds(first) + rounds(second)))
+    assert list(run.table["step"]) == list(range(10)) and any("2 runs" in n for n in run.notes)
+    assert np.allclose(run.table["train_loss"], np.round(second, 4))
+    lines = [
+        f"2024-05-01 10:00:00,000 - INFO - {stage} {e}, loss: {v:.3f}"
+        for e, v in enumerate(first, start=1)
+        for stage in ("Train", "Test")
+    ]
+    assert list(parse_run("\n".join(lines)).table["epoch"]) == list(range(1, 11))

@@ -161,7 +161,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             ending.feed(segment, read, cols)
             ending.rename(values)
             counters = without_best_counter(segment)  # the counters that say when the line was written
-            named = EPOCH.search(counters)
+            # ...and those that must open a line, after a logger's prefix (`… - INFO - Round 3, loss …`)
+            opened = without_best_counter(LOG_PREFIX.sub("", segment, count=1))
+            named = EPOCH.search(counters) or EPOCH.search(opened)
             if "epoch" in axes:
                 epoch, heard = axes["epoch"], None
             elif named and not _CALLBACK.match(segment):
@@ -170,7 +172,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                     counts.epoch(float(named.group(1)), held, epoch),
                     None if values else shape_of(segment),
                 )
-            s = STEP.search(counters) if "step" not in axes else None
+            s = (STEP.search(counters) or STEP.search(opened)) if "step" not in axes else None
             step = axes.get("step", float(s.group(1)) if s else None)
             if ep := _EPISODE.search(segment):  # an agent's episodes: its axis, and a score is its return
                 step = float(ep.group(1)) if step is None and "epoch" not in axes else step
