@@ -5,6 +5,8 @@ chance."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from assistant.runs import detect, parse_run
@@ -263,6 +265,34 @@ def test_a_loss_with_a_floor_beside_a_held_out_accuracy_that_climbed_past_half_i
     # may sit near chance, and the flat losses say the model barely learns
     low = [line.replace("val_acc 0.9", "val_acc 0.4").replace("val_acc 0.8", "val_acc 0.3") for line in lines]
     assert "underfitting" in _kinds("\n".join(low))
+
+
+def test_a_binary_accuracy_just_past_half_beside_losses_at_ln_2_is_underfitting():
+    # a Keras deepfake detector: validation loss 0.696 -> 0.684 (ln 2 = 0.693, a binary classifier's
+    # untrained cost), training loss 0.693 -> 0.62, validation accuracy 0.41 -> 0.60: past half of 1,
+    # but a fifth of the way from its chance of 0.5. It has learned next to nothing
+    def log(val_start: float) -> str:
+        rows = "".join(
+            f"{e},{0.693 - 0.075 * e / 9:.4f},{val_start - 0.012 * e / 9:.4f},"
+            f"{0.45 + 0.15 * e / 9 + 0.02 * (-1) ** e:.4f}\n"
+            for e in range(10)
+        )
+        return "epoch,loss,val_loss,val_accuracy\n" + rows
+
+    assert "underfitting" in _kinds(log(0.696))
+    # the same accuracy beside a validation loss no ln K is near (0.90): chance is unknown, taken as
+    # zero, and an accuracy past half of its top says the model learned
+    assert "underfitting" not in _kinds(log(0.90))
+    # a validation loss first logged at 1069 (an unscaled regression's error) names no classes at all
+    assert "underfitting" not in _kinds(log(1069.0))
+
+
+def test_the_classes_an_untrained_loss_implies():
+    from assistant.runs.chance import classes_at_start
+    from assistant.runs.findings import THRESHOLDS
+
+    found = [classes_at_start(v, THRESHOLDS) for v in (0.696, 2.31, 1.2, 0.4, 1069.0, math.inf, math.nan)]
+    assert found == [2, 10, None, None, None, None, None]
 
 
 def test_a_short_loss_that_jumps_and_stays_up_is_diverged_not_a_plateau():

@@ -44,3 +44,14 @@ def at_chance(run: Run, th: Thresholds) -> Finding | None:
             "high",
         )
     return None
+
+
+def classes_at_start(loss: float, th: Thresholds) -> int | None:
+    """The number of classes K whose uniform guess costs `loss` (ln K, within `chance_share`), the
+    cross-entropy an untrained classifier starts at (the sanity check of a new run): on a held-out loss
+    first logged at 0.696 a binary classifier, whose accuracy is 0.5 by chance. None for a loss no
+    ln K is near (below ln 2, or a regression's error that is no share of a log)."""
+    if not math.log(2) * (1 - th.chance_share) <= loss <= math.log(_MOST_CLASSES) * (1 + th.chance_share):
+        return None  # (a NaN too; and a loss of 1000 has no e**loss to round)
+    k = max(2, round(math.exp(loss)))
+    return k if k <= _MOST_CLASSES and abs(loss - math.log(k)) <= th.chance_share * math.log(k) else None

@@ -72,7 +72,7 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
             f
             for f in (
                 plateau(tr, va, held + learned + also_held, optimised, run, th),
-                underfitting(tr, held + past_half(also_held), learned, run, th),
+                underfitting(tr, held + past_half(also_held, va, th), learned, run, th),
             )
             if f
         ]
