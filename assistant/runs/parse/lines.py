@@ -10,9 +10,10 @@ from collections.abc import Iterable, Iterator
 
 from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name, normalise, stage_of
 
-# not followed by a letter, a digit or a dot that goes on (`1.2.3` is a version); a full stop or an
-# ellipsis may end it (`Discriminator Loss: 0.3907... Generator Loss: 3.4972`)
-NUM = r"[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)(?!\w|\.\w)"
+# not followed by a letter, a digit or a dot that goes on (`1.2.3` is a version), save decibels written
+# onto it (KAIR's `Average PSNR : 27.86dB`); a full stop or an ellipsis may end it (`Discriminator
+# Loss: 0.3907... Generator Loss: 3.4972`)
+NUM = r"[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)(?:(?=dB\b)|(?!\w|\.\w))"
 # A reading printed as the object that holds it: PyTorch's `tensor(30.75, device='cuda:0')`,
 # TensorFlow's `tf.Tensor(0.41, shape=(), dtype=float32)`, NumPy 2's `np.float64(0.41)`, `array(0.41,
 # dtype=float32)`. Only a lone number is unwrapped; a tensor of several stays unread.
@@ -37,9 +38,12 @@ NUMBER = re.compile(r"^[-+]?(\d+(?:\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 _NAME_CHAR = r"[\w./()-]"  # what a name goes on with, after its first letter
 # ...and a ranking's cut-off `@10` (`NDCG@10`), not COCO's `mAP@0.5:0.95`, whose digits run on
 WORD = rf"[A-Za-z](?:{_NAME_CHAR}|@\d+(?![\d.]))*"
-# `loss: 0.41`, `loss=0.41`, `avg loss so far is 0.41`
+# `loss: 0.41`, `loss=0.41`, `avg loss so far is 0.41`, and a name with a remark in brackets after it,
+# N-BEATS' `tr_loss (epoch) = 1.776` (the name is the name without it)
 PAIR = re.compile(
-    rf"(?<![A-Za-z0-9.])((?:{WORD}[ \t]+){{0,2}}{WORD})\s*(?:[:=]|[ \t]is[ \t])\s*({NUM})", re.IGNORECASE
+    rf"(?<![A-Za-z0-9.])((?:{WORD}[ \t]+){{0,2}}{WORD})(?:[ \t]+\([A-Za-z][A-Za-z ]{{0,19}}\))?"
+    rf"\s*(?:[:=]|[ \t]is[ \t])\s*({NUM})",
+    re.IGNORECASE,
 )
 # where a name may begin, and the run of characters it may go on with
 _NAME_START = re.compile(r"(?<![A-Za-z0-9.])[A-Za-z]", re.IGNORECASE)

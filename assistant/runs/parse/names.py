@@ -146,10 +146,15 @@ _LR_WORDS = r"learning[ _-]*rate"
 _LEARNING_RATE = re.compile(_LR_WORDS, re.IGNORECASE)
 
 
+# BasicSR names each loss term `l_` and the term (`l_pix`, `l_percep`, `l_g_gan`, `l_d_real`): a loss
+_L_LOSS = re.compile(r"(?:^|(?<=/))l_(?=[a-z])(?!rate\b|r\b)")
+
+
 @lru_cache(maxsize=4096)
 def tokens(name: str) -> tuple[str, ...]:
     text = ALIASES.get(name.strip().lower(), name.strip())
     text = _LEARNING_RATE.sub("learningrate", text).replace("CrossEntropyLoss", "crossentropyloss")
+    text = _L_LOSS.sub("loss_", text)
     # the PyTorch ImageNet example's `Acc@1`, `Acc@5`: acc1, acc5; a ranking's `NDCG@10`: ndcg at 10
     text = re.sub(r"(?i)(?:(?<=acc)|(?<=top))@(\d)", r"\1", text).replace("@", " ")
     return tuple(_PLURALS.get(t, t) for t in _SPLIT.split(_CAMEL.sub(" ", text).lower()) if t)

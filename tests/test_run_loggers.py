@@ -1,0 +1,62 @@
+"""Loggers of image restoration and forecasting, laid out as their producers write them: KAIR's
+`<epoch, iter, lr> G_loss` lines and `Average PSNR : 27.86dB` evaluations, BasicSR's `l_pix` loss
+terms, N-BEATS' `tr_loss (epoch) = …` (a remark in brackets after a name)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from assistant.runs import parse_run
+from tests.run_helpers import falling
+
+
+def test_kair_psnr_in_decibels_is_the_held_out_curve():
+    # KAIR writes each evaluation's PSNR with its unit stuck to the number: it was no reading at all
+    lines = []
+    for i, loss in enumerate(falling(40, 0.06, 0.02), start=1):
+        lines.append(
+            f"25-12-16 16:{i:02d}:58.396 : <epoch:{i:3d}, iter:{200 * i:8,d}, lr:2.000e-04> "
+            f"G_loss: {loss:.3e} "
+        )
+        if i % 5 == 0:
+            lines.append(
+                f"25-12-16 16:{i:02d}:59.012 : <epoch:{i:3d}, iter:{200 * i:8,d}, "
+                f"Average PSNR : {26 + i / 10:.2f}dB"
+            )
+    run = parse_run("\n".join(lines))
+    assert {"train_g_loss", "val_psnr"} <= set(run.metrics)  # (G: the generator's)
+    assert np.allclose(run.table["val_psnr"].dropna(), [26.5, 27.0, 27.5, 28.0, 28.5, 29.0, 29.5, 30.0])
+    # a unit of another kind stuck to a number still makes no reading (a version, a byte count)
+    assert "val_psnr" not in parse_run("\n".join(line.replace("dB", "dBm") for line in lines)).metrics
+
+
+def test_basicsr_loss_terms_named_l_are_losses():
+    # BasicSR names each term of its loss `l_` and the term: `l_pix`, `l_percep`; they were no readings
+    lines = [
+        f"2023-12-04 14:53:19,378 INFO: [train..][epoch:  0, iter:{i:8,d}, lr:(1.000e-03,)] [eta: 0:00:41, "
+        f"time (data): 1.905 (0.793)] l_pix: {loss:.4e} l_percep: {2 * loss:.4e} "
+        for i, loss in enumerate(falling(30, 0.4, 0.03), start=1)
+    ]
+    run = parse_run("\n".join(lines))
+    assert {"train_loss_pix", "train_loss_percep"} <= set(run.metrics)
+    assert run.table["train_loss_pix"].iloc[0] == 0.4
+    # a learning rate written `l_rate` stays a setting
+    assert not any(
+        "rate" in m
+        for m in parse_run(
+            "\n".join(f"epoch {e} l_rate: 0.01 loss: {1 / e:.3f}" for e in range(1, 9))
+        ).metrics
+    )
+
+
+def test_a_remark_in_brackets_after_a_name_leaves_the_name():
+    # N-BEATS' notebook prints `tr_loss (epoch) = 944.288, te_loss (epoch) = 1068.918` every 100 epochs
+    train, test = falling(10, 5.0, 0.2), falling(10, 6.0, 0.5)
+    lines = [
+        f"epoch = {100 * e:04d}, grad_step = {1212 * e:06d}, tr_loss (epoch) = {t:.3f}, "
+        f"te_loss (epoch) = {v:.3f}"
+        for e, (t, v) in enumerate(zip(train, test, strict=True))
+    ]
+    run = parse_run("\n".join(lines))
+    assert {"train_loss", "val_loss"} <= set(run.metrics)
+    assert np.allclose(run.table["train_loss"], np.round(train, 3))
