@@ -99,6 +99,21 @@ def test_a_fine_tune_stopped_early_after_five_epochs_each_worse_than_its_best_is
     assert [f.kind for f in detect(parse_run(stalled))] == ["healthy"]
 
 
+def test_eight_epochs_falling_steeply_then_each_worse_than_the_best_is_overfitting():
+    # DLinear, early stopped: validation 1.157, 0.454, 0.353, 0.307, 0.301, then 0.320, 0.314, 0.336
+    # while training falls: the steep first fall swells a short curve's noise estimate, and the three
+    # evaluations after the lowest are still each worse than it
+    train = [0.632, 0.644, 0.546, 0.516, 0.499, 0.491, 0.485, 0.483]
+    val = [1.157, 0.454, 0.353, 0.307, 0.301, 0.320, 0.314, 0.336]
+    line = "Epoch: {x}, Steps: 1047 | Train Loss: {t:.7f} Vali Loss: {v:.7f}"
+    found = detect(parse_run(_train_val(train, val, line=line, every=1)))
+    assert [f.kind for f in found] == ["overfitting"] and "3 evaluations after it" in found[0].evidence
+    # two after the lowest on a curve this long are no turn yet (MLPerf's DeepCAM, 0.0109 -> 0.0132)
+    assert _kinds(_train_val(train[:7], val[:4] + [0.300, 0.320, 0.330], line=line, every=1)) != [
+        "overfitting"
+    ]
+
+
 def test_validation_creeping_up_from_its_best_while_training_pulls_away_is_overfitting():
     # a BLIP captioning fine-tune: validation 1.07 -> about 0.40 by epoch 11, then scattering 0.38-0.49
     # and creeping up to about 0.45, less than three standard errors of its scatter, while training

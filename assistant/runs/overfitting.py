@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.runs.curves import Curve, first_fifth, fmt
+from assistant.runs.curves import SHORT_CURVE, Curve, first_fifth, fmt
 from assistant.runs.findings import Finding, Thresholds, confidence
 
 
@@ -181,15 +181,19 @@ def _fell_each(tr: Curve, x: float, th: Thresholds) -> tuple[float, float] | Non
 
 def _few_evaluations(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
     """Overfitting on a validation curve too short for a trend (a fine-tune evaluated once an epoch,
-    three times): every evaluation after its lowest, two at least, was worse than it and none came
-    back `min_change` below the worst before it (_worse_since_lowest), the last `min_change` of its
-    level above the lowest, while the training curve fell over the same stretch (on its trend; when it
-    is as short, at every reading: a five-epoch fine-tune stopped early). Too few points for a noise
-    estimate, so it is said with low confidence."""
-    if va is None or tr is None or not (3 <= len(va) < th.min_points) or len(tr) < 3:
+    three times), or for its noise to be read apart from a steep early fall (DLinear's eight epochs,
+    0.301 at the fifth, then 0.320, 0.314, 0.336): every evaluation after its lowest was worse than
+    it and none came back `min_change` below the worst before it (_worse_since_lowest), the last
+    `min_change` of its level above the lowest, while the training curve fell over the same stretch
+    (on its trend; when it is as short, at every reading: a five-epoch fine-tune stopped early). Too
+    few points for a noise estimate, so it is said with low confidence."""
+    if va is None or tr is None or not (3 <= len(va) < SHORT_CURVE) or len(tr) < 3:
         return None
     after = _worse_since_lowest(va, th.min_change)
-    if len(after) < 3 or not th.min_change <= (rise := va.rel(after[0], after[-1])) < math.inf:
+    # two evaluations after the lowest on a curve shorter than `min_points`; on a longer one, still too
+    # short for its noise to be read (SHORT_CURVE), as many as _turned asks after a turn
+    least = 2 if len(va) < th.min_points else th.overfit_min_after
+    if len(after) <= least or not th.min_change <= (rise := va.rel(after[0], after[-1])) < math.inf:
         return None
     turn = len(va) - len(after)
     falls = _training_fell if len(tr) >= th.min_points else _fell_each  # a trend, or every reading
