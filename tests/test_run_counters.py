@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from assistant.runs import detect, parse_run
-from tests.run_helpers import falling
+from tests.run_helpers import falling, train_val
 
 
 def _dgcnn(train: list[float], test: list[float]) -> str:
@@ -152,3 +152,22 @@ def test_counters_that_open_a_line_count_after_a_logger_prefix():
         for stage in ("Train", "Test")
     ]
     assert list(parse_run("\n".join(lines)).table["epoch"]) == list(range(1, 11))
+
+
+def test_a_last_run_that_goes_on_from_the_one_before_is_not_judged_from_scratch():
+    # FITS' two phases in one log: the second counts its epochs from 1 again but fine-tunes the
+    # first's weights: its validation loss starts where the first's ended (0.1137 after 0.616 ->
+    # 0.117) and barely moves, which is no underfitting: what it learned is in the phase before
+    line = "Epoch: {x}, Steps: 137 | Train Loss: {t:.7f} Vali Loss: {v:.7f}"
+    first = train_val(falling(40, 0.80, 0.02), falling(40, 0.62, 0.117), line=line, every=1)
+    flat = [0.1137 - 0.0006 * i / 29 for i in range(30)]
+    second = train_val([0.1369 - 0.002 * i / 29 for i in range(30)], flat, line=line, every=1)
+    run = parse_run(first + "\n" + second)
+    assert run.resumed and any("goes on from its weights" in n for n in run.notes)
+    assert "underfitting" not in [f.kind for f in detect(run)]
+    # runs that each sit at chance (0.693 after 0.693) start where the one before ended too, from
+    # scratch: the last one is judged as it is
+    stuck = [0.6935 - 0.0003 * i / 19 for i in range(20)]
+    again = [train_val(stuck, stuck, line=line, every=1)] * 3
+    run = parse_run("\n".join(again))
+    assert not run.resumed and "underfitting" in [f.kind for f in detect(run)]

@@ -382,7 +382,10 @@ def lr_gone_at(run: Run, unit: str, share: float) -> float | None:
 def starts_late(run: Run) -> bool:
     """The log begins well into training (a resumed run, a late segment): its first logged step or
     epoch is further from zero than the log's own span on that axis, so most of the progress happened
-    before it (either axis: a resumed Lightning run restarts its steps at each epoch)."""
+    before it (either axis: a resumed Lightning run restarts its steps at each epoch); or its last run
+    goes on from an earlier one's weights (its counter starts again where that run's loss ended)."""
+    if run.resumed:
+        return True
     for axis in ("step", "epoch"):
         x = run.table[axis].to_numpy(dtype=float)
         x = x[np.isfinite(x)]

@@ -22,7 +22,7 @@ from assistant.runs.parse.names import (
     tokens,
 )
 from assistant.runs.parse.parts import pair_lone_part, sum_of_parts
-from assistant.runs.parse.restarts import last_run, last_started, steps_across_epochs
+from assistant.runs.parse.restarts import goes_on, last_run, last_started, steps_across_epochs
 from assistant.runs.parse.table import (
     CELLS_PER_VALUE,
     CORE,
@@ -194,6 +194,8 @@ def finish(
         np.isinf(earlier[c].to_numpy(dtype=float)).any() for c in ("train_loss", "val_loss") if c in earlier
     )
     out = out[keep & out[columns].notna().any(axis=1).to_numpy()].reset_index(drop=True)
+    if resumed := runs > 1 and goes_on(earlier, out):
+        notes.append("the last run starts where the one before it ended (it goes on from its weights)")
     if runs > 1:  # what only the earlier runs logged is not the last run's
         gone = [c for c in columns if out[c].isna().all()]
         out = out.drop(columns=gone)
@@ -202,7 +204,7 @@ def finish(
     if (steps := steps_across_epochs(out["epoch"].to_numpy(), out["step"].to_numpy())) is not None:
         out["step"] = steps
         notes.append("the step counter starts again each epoch: the steps are counted across epochs")
-    return Run(out, fmt, name, notes, sources, blown_before=blown)
+    return Run(out, fmt, name, notes, sources, blown_before=blown, resumed=resumed)
 
 
 def _own_loss(key: str) -> bool:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 from assistant.runs.parse.lines import EPOCH, LOG_PREFIX
 
@@ -204,3 +205,28 @@ def last_started(y: np.ndarray, starts: Sequence[int]) -> tuple[np.ndarray, int]
         return ~keep, 1
     keep[runs[-1][0] : runs[-1][1]] = True
     return keep, len(runs)
+
+
+def goes_on(earlier: pd.DataFrame, last: pd.DataFrame) -> bool:
+    """The last run starts where the run before it ended, not where it began: it goes on from
+    its weights (resumed, or fine-tuned from them: FITS' second phase, its validation loss 0.1137
+    after the first phase's 0.616 -> 0.117), and what the model learned is not in it. Judged on the
+    validation loss when both hold one (a fine-tune may change the training objective), else on the
+    training loss: the run before fell by a quarter or more, and the last one's first reading is
+    nearer its last than a quarter of the way back up to its first. (Runs that each sit at chance,
+    0.693 after 0.693, start where the one before ended too: from scratch, having learned nothing.)"""
+    previous, _ = _last_counted(earlier["epoch"].to_numpy(dtype=float), earlier["step"].to_numpy(dtype=float))
+    earlier = earlier[previous]
+    for key in ("val_loss", "train_loss"):
+        if key not in earlier or key not in last:
+            continue
+        before = earlier[key].to_numpy(dtype=float)
+        before = before[np.isfinite(before)]
+        now = last[key].to_numpy(dtype=float)
+        now = now[np.isfinite(now)]
+        if len(before) < 2 or not len(now):
+            continue
+        first, end = float(before[0]), float(before[-1])
+        fell = first - end
+        return fell >= 0.25 * abs(first) and float(now[0]) < end + 0.25 * fell
+    return False
