@@ -1,6 +1,7 @@
-"""Loggers of image restoration and forecasting, laid out as their producers write them: KAIR's
-`<epoch, iter, lr> G_loss` lines and `Average PSNR : 27.86dB` evaluations, BasicSR's `l_pix` loss
-terms, N-BEATS' `tr_loss (epoch) = …` (a remark in brackets after a name)."""
+"""Loggers of image restoration, forecasting and click-through models, laid out as their producers
+write them: KAIR's `<epoch, iter, lr> G_loss` lines and `Average PSNR : 27.86dB` evaluations,
+BasicSR's `l_pix` loss terms, N-BEATS' `tr_loss (epoch) = …` (a remark in brackets after a name),
+HugeCTR's `Evaluation, AUC: 0.79`."""
 
 from __future__ import annotations
 
@@ -60,3 +61,19 @@ def test_a_remark_in_brackets_after_a_name_leaves_the_name():
     run = parse_run("\n".join(lines))
     assert {"train_loss", "val_loss"} <= set(run.metrics)
     assert np.allclose(run.table["train_loss"], np.round(train, 3))
+
+
+def test_hugectr_evaluation_lines_are_held_out():
+    # HugeCTR: `Iter: N … Loss: x` every 200 iterations and `Evaluation, AUC: y` every 1000: the
+    # evaluation's AUC was read as a training reading (the stage word ends with a comma)
+    lines = []
+    for i, loss in enumerate(falling(50, 0.58, 0.49), start=1):
+        lines.append(
+            f"[26d22h01m45s][HUGECTR][INFO]: Iter: {200 * i} Time(200 iters): 0.2063s "
+            f"Loss: {loss:.6f} lr:0.001000"
+        )
+        if i % 5 == 0:
+            lines.append(f"[26d22h01m46s][HUGECTR][INFO]: Evaluation, AUC: {0.77 + i / 1000:.6f}")
+    run = parse_run("\n".join(lines))
+    assert "val_auc" in run.metrics and "train_auc" not in run.metrics
+    assert len(run.table["val_auc"].dropna()) == 10

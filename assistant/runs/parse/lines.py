@@ -53,13 +53,13 @@ _LONG_NAME_RUN = re.compile(rf"(?<!{_NAME_CHAR}){_NAME_CHAR}{{32}}")
 TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")  # `[valid]`, `[train]`
 _LEAD_STAGE = re.compile(
     r"^\s*(?:[-*•]\s*)?(test|val|valid|validation|eval|evaluation|dev)"
-    r"(?:(?:\s+(?:set|results?|metrics|net output #\d+))?\s*(?::|-\s)|\s+\d+\s*,|\s+@epoch\b"
+    r"(?:(?:\s+(?:set|results?|metrics|net output #\d+))?\s*(?::|-\s|,(?=\s*[A-Za-z]))|\s+\d+\s*,|\s+@epoch\b"
     r"|(?:\s+\w+){0,2}\s*[*=>#]{3,})",
     re.IGNORECASE,
 )  # `Test: [50/196] …`, `Val   - CE: 0.19, acc: 95.0%`, ignite's `Validation Results - Epoch: 3 …`,
-# DGCNN's `Test 3, loss: 1.74` (its count the epoch), freerec's `VALID @Epoch: 3`, UniMatch's
-# `Evaluation original ***** >>>>` (a rule after the stage), a bulleted one (`- Eval metrics : accuracy:
-# 0.516 ; loss: 1.349` under a logger's prefix),
+# DGCNN's `Test 3, loss: 1.74` (its count the epoch), HugeCTR's `Evaluation, AUC: 0.79`, freerec's
+# `VALID @Epoch: 3`, UniMatch's `Evaluation original ***** >>>>` (a rule after the stage), a bulleted
+# one (`- Eval metrics : accuracy: 0.516 ; loss: 1.349` under a logger's prefix),
 # Caffe's `Test net output #1: loss = 0.3 (* 1 = 0.3 loss)`
 # What may stand before a line's stage word besides a logger's prefix: a time and its colon, a tag,
 # arrows (freerec's `2023-10-06 15:38:26,628:	[Coach] >>> VALID @Epoch: 0    >>>  || NDCG@20 Avg: …`),
