@@ -87,3 +87,26 @@ def test_a_header_of_tuples_is_read_by_the_names_in_them(tmp_path):
     assert list(run.table["epoch"]) == [100.0 * i for i in range(1, 11)]
     assert np.allclose(run.table["val_ndcg"], [0.12 + 0.002 * i for i in range(1, 11)])
     assert set(run.table["test_hr"]) == {0.18}
+
+
+def test_ngcf_and_kgat_lines_read_their_loss_and_test_metrics_at_the_first_cutoff():
+    # NGCF's, KGAT's and LightGCN's reference code: `Epoch N [t]: train==[total=terms]` each epoch,
+    # and every tenth `Epoch N [t + t]: train==[…], recall=[@20, @40], …, ndcg=[…]`: the log was
+    # refused ("no training curve: lr"); its recall and NDCG rise slowly while the loss falls
+    lines = []
+    for e in range(60):
+        loss = 600 * 0.9**e + 5
+        terms = f"{loss * 0.01:.5f} + {loss * 0.98:.5f} + {loss * 0.01:.5f}"
+        line = f"Epoch {e} [188.2s]: train==[{loss:.5f}={terms}]"
+        if e % 10 == 9:
+            r, n = 0.076 + e / 10000, 0.122 + e / 8000
+            line = (
+                line.replace("s]", "s + 69.8s]")
+                + f", recall=[{r:.5f}, {2 * r:.5f}], ndcg=[{n:.5f}, {1.6 * n:.5f}]"
+            )
+        lines.append(line)
+    run = parse_run("\n".join(lines))
+    assert {"train_loss", "val_recall", "val_ndcg"} <= set(run.metrics)
+    assert run.table["train_loss"].dropna().iloc[0] == 605.0
+    assert np.allclose(run.table["val_recall"].dropna(), [0.076 + e / 10000 for e in range(9, 60, 10)])
+    assert [f.kind for f in detect(run)] == ["healthy"]

@@ -12,6 +12,9 @@
   every value after the parenthesis is a loss, named without the word;
 - Trax's training loop: `Step 100: train CrossEntropyLoss |  5.27` and `Step 100: eval  Accuracy |
   0.85`, one metric a line, its layer's name for a name;
+- NGCF's, KGAT's and LightGCN's reference code: `Epoch 9 [166.8s + 69.8s]: train==[66.216=3.462 +
+  61.997 + 0.757], recall=[0.0765, 0.1558], ndcg=[0.1224, 0.2028]`: the training loss is the sum
+  before `=` (its terms after it), each test metric a list over its cut-offs (`Ks`), read at the first;
 - a loop that reports each evaluation only as better or not (keras-unet-collection's examples:
   `Validation performance is improved from 0.70 to 0.64`, `Validation performance 0.65 is NOT
   improved`): its new value, an evaluation a line; which way its improvements go says whether it is a
@@ -52,6 +55,10 @@ _DARKNET_LAYER = re.compile(r"\bRegion \d+\b")
 _DARKNET = re.compile(
     rf"^\s*(\d+):\s*({NUM}),\s*({NUM})\s+avg(?:\s+loss)?,\s*({NUM})\s+rate\b", re.IGNORECASE
 )
+# NGCF / KGAT / LightGCN: `Epoch 0 [188.2s]: train==[664.01=4.39 + 659.53 + 0.10]`, then every few
+# epochs `, recall=[0.0765, 0.1558], precision=[…], hit=[…], ndcg=[…]` (one value per cut-off)
+_NGCF = re.compile(rf"^\s*Epoch\s+(\d+)\s+\[[\d.]+s(?:\s*\+\s*[\d.]+s)?\]:\s*train==\[({NUM})(?:=[^\]]*)?\]")
+_AT_CUTOFFS = re.compile(rf"\b([A-Za-z]\w*)=\[\s*({NUM})(?:\s*,\s*{NUM})*\s*\]")
 _GAN_HEAD = re.compile(r"\(epoch:\s*\d+,\s*iters:\s*(\d+)[^)]*\)", re.IGNORECASE)
 # Trax's training.Loop: `Step    100: train CrossEntropyLoss |  5.27`, `Step    100: eval  Accuracy |  0.85`
 _TRAX = re.compile(rf"^\s*Step\s+(\d+):\s+(train|eval)\s+([A-Za-z]\w*)\s*\|\s*({NUM})\s*$")
@@ -141,6 +148,10 @@ class ToolLines:
             return self._boosting(float(r.group(1)), fields)
         if (c := _CATBOOST.match(message)) and "total:" in message:
             return self._catboost(float(c.group(1)), message)
+        if ngcf := _NGCF.match(message):
+            rest = message[ngcf.end() :]
+            tested = {f"test {m.group(1)}": logged(m.group(2)) for m in _AT_CUTOFFS.finditer(rest)}
+            return {"train loss": logged(ngcf.group(2)), **tested}, {"epoch": float(ngcf.group(1))}
         if dark := _DARKNET.match(segment):
             loss, lr = logged(dark.group(2)), logged(dark.group(4))
             return {"loss": loss, "lr": lr}, {"step": float(dark.group(1))}
