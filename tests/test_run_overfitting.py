@@ -108,6 +108,12 @@ def test_eight_epochs_falling_steeply_then_each_worse_than_the_best_is_overfitti
     line = "Epoch: {x}, Steps: 1047 | Train Loss: {t:.7f} Vali Loss: {v:.7f}"
     found = detect(parse_run(_train_val(train, val, line=line, every=1)))
     assert [f.kind for f in found] == ["overfitting"] and "3 evaluations after it" in found[0].evidence
+    # a level curve's dip and the scatter after it are no turn: two evaluations before its lowest it
+    # stood no higher than after (0.50 before 0.47, then 0.49, 0.50, 0.495)
+    level = [0.50, 0.49, 0.51, 0.50, 0.48, 0.50, 0.49, 0.47, 0.49, 0.50, 0.495]
+    assert _kinds(_train_val([0.60 - 0.02 * i for i in range(11)], level, line=line, every=1)) != [
+        "overfitting"
+    ]
     # two after the lowest on a curve this long are no turn yet (MLPerf's DeepCAM, 0.0109 -> 0.0132)
     assert _kinds(_train_val(train[:7], val[:4] + [0.300, 0.320, 0.330], line=line, every=1)) != [
         "overfitting"

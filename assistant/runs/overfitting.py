@@ -25,9 +25,10 @@ def _never_followed(tr: Curve | None, va: Curve | None, th: Thresholds) -> Findi
     gained less than `memorise_val_gain` of its own and has stopped gaining (its last third does not
     reach a noise-width below its best before): the model learns its training set and nothing that
     carries over (a classifier at 100% training accuracy whose validation loss sits at chance). No
-    turn to find: the gap opens from the start. Not for rewards (their zero means nothing, so no share
-    of it does either)."""
-    if tr is None or va is None or min(len(tr), len(va)) < th.min_points or tr.negated or va.negated:
+    turn to find: the gap opens from the start. Not for a held-out score: a reward's zero means
+    nothing, so no share of it does either, and a ranking's hit rate of 0.25 moving to 0.26 is 4% of
+    itself but 1% of what it lacks (KGAT's recall and NDCG, still rising)."""
+    if tr is None or va is None or min(len(tr), len(va)) < th.min_points or tr.negated or va.score:
         return None
     t0, t1 = float(tr.trend[_at(tr, va.x[0])]), float(tr.trend[-1])
     first = float(np.max(va.trend[: first_fifth(len(va))]))
@@ -191,11 +192,15 @@ def _few_evaluations(tr: Curve | None, va: Curve | None, th: Thresholds) -> Find
         return None
     after = _worse_since_lowest(va, th.min_change)
     # two evaluations after the lowest on a curve shorter than `min_points`; on a longer one, still too
-    # short for its noise to be read (SHORT_CURVE), as many as _turned asks after a turn
+    # short for its noise to be read (SHORT_CURVE), as many as _turned asks after a turn, and the curve
+    # came down into its lowest (two evaluations before it, it stood above every one after): on a
+    # level curve the lowest is a dip of its scatter, and the readings after it scatter back
     least = 2 if len(va) < th.min_points else th.overfit_min_after
     if len(after) <= least or not th.min_change <= (rise := va.rel(after[0], after[-1])) < math.inf:
         return None
     turn = len(va) - len(after)
+    if len(va) >= th.min_points and (turn < 2 or va.y[turn - 2] <= np.max(after[1:])):
+        return None
     falls = _training_fell if len(tr) >= th.min_points else _fell_each  # a trend, or every reading
     if (fell := falls(tr, va.x[turn], th)) is None:
         return None
