@@ -163,7 +163,7 @@ def test_a_last_run_that_goes_on_from_the_one_before_is_not_judged_from_scratch(
     flat = [0.1137 - 0.0006 * i / 29 for i in range(30)]
     second = train_val([0.1369 - 0.002 * i / 29 for i in range(30)], flat, line=line, every=1)
     run = parse_run(first + "\n" + second)
-    assert run.resumed and any("goes on from its weights" in n for n in run.notes)
+    assert run.resumed and any("go on from its weights" in n for n in run.notes)
     assert "underfitting" not in [f.kind for f in detect(run)]
     # runs that each sit at chance (0.693 after 0.693) start where the one before ended too, from
     # scratch: the last one is judged as it is
@@ -171,3 +171,10 @@ def test_a_last_run_that_goes_on_from_the_one_before_is_not_judged_from_scratch(
     again = [train_val(stuck, stuck, line=line, every=1)] * 3
     run = parse_run("\n".join(again))
     assert not run.resumed and "underfitting" in [f.kind for f in detect(run)]
+    # a restart from scratch with other settings that learns fast starts above where the run before
+    # ended (1.15 after 1.10): no resume
+    sweep = train_val(falling(20, 2.3, 1.0), falling(20, 2.2, 1.1), line=line, every=1)
+    fast = train_val(
+        [1.12, 1.08, 1.06, 1.05] + [1.03] * 16, [1.15, 1.12, 1.11] + [1.09] * 17, line=line, every=1
+    )
+    assert not parse_run(sweep + "\n" + fast).resumed

@@ -16,6 +16,7 @@ import pytest
 
 from assistant.measure.parse_bench import SHAPES, long_line
 from assistant.runs import detect
+from assistant.runs.findings import KINDS
 from assistant.runs.parse import Limits, RunParseError, parse_run
 from assistant.runs.parse.table import MIN_CELLS
 
@@ -156,6 +157,15 @@ def test_an_integer_too_large_for_a_float_is_an_overflowed_loss_not_a_crash():
     ):
         found = detect(parse_run(text))
         assert found[0].kind == "diverged" and "NaN or infinite" in found[0].evidence
+
+
+def test_a_reading_near_the_float_limit_and_a_header_without_values_are_no_crash():
+    # a spike near 1e308 among small readings: its curve's noise in decades overflowed a power
+    found = detect(parse_run("loss 2,\nloss 1e308\nloss 1\nloss 1"))
+    assert found and all(f.kind in KINDS for f in found)
+    # a W&B-looking header (`<run> - <metric>`) that pandas names otherwise was looked up by name
+    with pytest.raises(RunParseError, match="none has a number"):
+        parse_run("INFO - val_loss , l_pix\n,")
 
 
 def test_names_are_found_where_a_search_from_every_start_finds_them():

@@ -41,6 +41,12 @@ def test_basicsr_loss_terms_named_l_are_losses():
     run = parse_run("\n".join(lines))
     assert {"train_loss_pix", "train_loss_percep"} <= set(run.metrics)
     assert run.table["train_loss_pix"].iloc[0] == 0.4
+    # only its terms' words: an `l_acc` or an `l_step` beside them is no loss
+    other = [
+        f"Epoch {e} l_pix: {0.1 * 0.9**e:.4f} l_acc: {0.4 + 0.035 * e:.3f} l_step: {100 * e}"
+        for e in range(1, 16)
+    ]
+    assert {"train_loss_pix", "train_l_acc"} <= set(parse_run("\n".join(other)).metrics)
     # a learning rate written `l_rate` stays a setting
     assert not any(
         "rate" in m
@@ -61,6 +67,22 @@ def test_a_remark_in_brackets_after_a_name_leaves_the_name():
     run = parse_run("\n".join(lines))
     assert {"train_loss", "val_loss"} <= set(run.metrics)
     assert np.allclose(run.table["train_loss"], np.round(train, 3))
+    # a remark may say the stage, or tell two readings of one name apart: it stays in the name
+    staged = [
+        f"Epoch {e} | Loss (train): {t:.4f} | Loss (val): {v:.4f}"
+        for e, (t, v) in enumerate(zip(train, test, strict=True))
+    ]
+    run = parse_run("\n".join(staged))
+    assert np.allclose(run.table["train_loss"], np.round(train, 4)) and np.allclose(
+        run.table["val_loss"], np.round(test, 4)
+    )
+    two = parse_run(
+        "\n".join(
+            f"epoch {e} loss: {t:.3f} PSNR (Y): {30 + e / 10:.2f} PSNR (RGB): {28 + e / 10:.2f}"
+            for e, t in enumerate(train)
+        )
+    )
+    assert {"val_psnr_y", "val_psnr_rgb"} <= set(two.metrics)
 
 
 def test_hugectr_evaluation_lines_are_held_out():

@@ -283,6 +283,8 @@ def test_a_binary_accuracy_just_past_half_beside_losses_at_ln_2_is_underfitting(
     # the same accuracy beside a validation loss no ln K is near (0.90): chance is unknown, taken as
     # zero, and an accuracy past half of its top says the model learned
     assert "underfitting" not in _kinds(log(0.90))
+    # chance is 1/K for an accuracy alone: an IoU of 0.60 beside the same losses has learned
+    assert "underfitting" not in _kinds(log(0.696).replace("val_accuracy", "val_iou"))
     # a validation loss first logged at 1069 (an unscaled regression's error) names no classes at all
     assert "underfitting" not in _kinds(log(1069.0))
 

@@ -92,7 +92,8 @@ def _jumps(c: Curve, th: Thresholds) -> Iterator[tuple[int, bool]]:
         before = max(y[i - 1], best[i - 1])
         if best[i - 1] > 0 and y[i] > max(th.explode_factor * before, th.jump_start_share * start):
             after = y[i + 1 : i + 1 + th.jump_recovery]
-            back = before * (max(2.0, 10 ** (th.noise_widths * c.noise)) if c.log else 2.0)
+            # (a noise of decades, from readings near 1e300, would overflow the power: capped)
+            back = before * (max(2.0, 10 ** min(th.noise_widths * c.noise, 300.0)) if c.log else 2.0)
             yield i, bool(len(after) and after.min() <= back) or _learned_back(y, i, c.quantum)
 
 

@@ -96,6 +96,7 @@ class Curve:
         return self.noise / level if level else 0.0
 
 
+ACCURACY_ERROR = "error (1 - accuracy)"  # what an accuracy's curve holds (a bounded score: its shortfall)
 SHORT_CURVE = 12  # fewer points: the trend is a running mean of 3 and the noise comes from second differences
 
 
@@ -206,7 +207,7 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
         if top is None:  # unbounded (a reward, a score): its negative
             what, y, negated = f"negative {what}", -y, True
         else:
-            what = "error (1 - accuracy)" if name.endswith("_acc") else f"shortfall ({top:g} - {what})"
+            what = ACCURACY_ERROR if name.endswith("_acc") else f"shortfall ({top:g} - {what})"
             y = top - y
     unit = axis_of(run, ax)
     if unit == "epoch":

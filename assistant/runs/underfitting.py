@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from assistant.runs.chance import at_chance, classes_at_start
-from assistant.runs.curves import Curve, first_level, fmt, score_top, starts_late
+from assistant.runs.curves import ACCURACY_ERROR, Curve, first_level, fmt, score_top, starts_late
 from assistant.runs.findings import Finding, Thresholds, confidence
 from assistant.runs.parse import Run
 from assistant.runs.plateau import progress_of
@@ -74,16 +74,17 @@ def past_half(scores: list[Curve], va: Curve | None, th: Thresholds) -> list[Cur
     """The held-out scores beside a validation loss `va` that end more than halfway from chance to
     their top: one that climbed there says the model learned, however little its loss moves (a
     label-smoothed loss with a floor of 1.35 while accuracy reaches 0.95). One still short of half may
-    be near chance (a four-class accuracy of 0.42), and says nothing the loss does not. Chance is 1/K
-    when the validation loss starts at ln K (a binary classifier's 0.693: its accuracy of 0.60 is a
-    fifth of the way from its chance 0.5), else taken as zero."""
+    be near chance (a four-class accuracy of 0.42), and says nothing the loss does not. An accuracy's
+    chance is 1/K when the validation loss starts at ln K (a binary classifier's 0.693: its accuracy of
+    0.60 is a fifth of the way from its chance 0.5); any other score's (an IoU, an F1, an AUC) is taken
+    as zero, as an accuracy's is beside any other loss."""
     k = classes_at_start(va.value(first_level(va)), th) if va is not None and not va.score else None
+
+    def chance(s: Curve) -> float:
+        return s.top / k if k and s.top and s.what == ACCURACY_ERROR else 0.0
+
     # (a score's curve holds its shortfall: under half of what is left above chance is past half)
-    return [
-        s
-        for s in scores
-        if s.score and s.top and s.value(float(s.trend[-1])) < (s.top - (s.top / k if k else 0.0)) / 2
-    ]
+    return [s for s in scores if s.score and s.top and s.value(float(s.trend[-1])) < (s.top - chance(s)) / 2]
 
 
 def _frozen_accuracy(run: Run, held: list[Curve], th: Thresholds) -> Finding | None:

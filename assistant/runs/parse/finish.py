@@ -195,7 +195,7 @@ def finish(
     )
     out = out[keep & out[columns].notna().any(axis=1).to_numpy()].reset_index(drop=True)
     if resumed := runs > 1 and goes_on(earlier, out):
-        notes.append("the last run starts where the one before it ended (it goes on from its weights)")
+        notes.append("the last run starts where the one before it ended: it seems to go on from its weights")
     if runs > 1:  # what only the earlier runs logged is not the last run's
         gone = [c for c in columns if out[c].isna().all()]
         out = out.drop(columns=gone)

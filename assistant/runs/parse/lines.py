@@ -39,9 +39,10 @@ _NAME_CHAR = r"[\w./()-]"  # what a name goes on with, after its first letter
 # ...and a ranking's cut-off `@10` (`NDCG@10`), not COCO's `mAP@0.5:0.95`, whose digits run on
 WORD = rf"[A-Za-z](?:{_NAME_CHAR}|@\d+(?![\d.]))*"
 # `loss: 0.41`, `loss=0.41`, `avg loss so far is 0.41`, and a name with a remark in brackets after it,
-# N-BEATS' `tr_loss (epoch) = 1.776` (the name is the name without it)
+# N-BEATS' `tr_loss (epoch) = 1.776`: the remark stays in the name, where it may say the stage (`Loss
+# (val)`) or tell two readings apart (`PSNR (Y)`, `PSNR (RGB)`); `normalise` drops what says nothing
 PAIR = re.compile(
-    rf"(?<![A-Za-z0-9.])((?:{WORD}[ \t]+){{0,2}}{WORD})(?:[ \t]+\([A-Za-z][A-Za-z ]{{0,19}}\))?"
+    rf"(?<![A-Za-z0-9.])((?:{WORD}[ \t]+){{0,2}}{WORD}(?:[ \t]+\([A-Za-z][A-Za-z ]{{0,19}}\))?)"
     rf"\s*(?:[:=]|[ \t]is[ \t])\s*({NUM})",
     re.IGNORECASE,
 )
@@ -86,7 +87,7 @@ EPOCH = re.compile(
 # `step 12`, `iter: 12`, `Step [100/600]`, MT-DNN's `Updates - [  500]` (not a name's `-step-1431k`);
 # llm.c's `s:12`, federated learning's `Round  5:` (not a tagged outer loop's `[RAR-G] round 2`, over
 # epochs, nor prose, `Round 2 of the search`, nor a round beside a step word, `Round 2, Step 300`)
-# and a bare `#12, Train loss: 0.03` only at the start of a line, before any logger prefix (each
+# and a bare `#12, Train loss: 0.03` only at the start of a line or of its message (each
 # separator owns the spaces after it: optional runs of spaces side by side backtrack without end on a
 # long blank line)
 _STEP_WORDS = r"global[_ ]step|step|iteration|iter|updates"

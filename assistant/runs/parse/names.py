@@ -146,8 +146,12 @@ _LR_WORDS = r"learning[ _-]*rate"
 _LEARNING_RATE = re.compile(_LR_WORDS, re.IGNORECASE)
 
 
-# BasicSR names each loss term `l_` and the term (`l_pix`, `l_percep`, `l_g_gan`, `l_d_real`): a loss
-_L_LOSS = re.compile(r"(?:^|(?<=/))l_(?=[a-z])(?!rate\b|r\b)")
+# BasicSR names each loss term `l_` and the term (`l_pix`, `l_percep`, `l_g_gan`, `l_d_real`): a loss.
+# Only its terms' words: `l_acc`, `l_step` or `l_epoch` is no loss
+_L_LOSS = re.compile(
+    r"(?:^|(?<=/))l_(?=(?:[gd]_)?(?:pix|pixel|percep|perceptual|style|gan|real|fake|total|fft|freq|tv|edge"
+    r"|grad|feat|feature|adv|l1|l2|mse|charbonnier|kl|ce|vgg|cx|contextual)(?:_|$))"
+)
 
 
 @lru_cache(maxsize=4096)

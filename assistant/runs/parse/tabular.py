@@ -176,9 +176,10 @@ def _wandb_run(source: str | io.TextIOBase, sep: str, header: list[str]) -> tupl
         return None
     counts = dict.fromkeys(runs, 0)
     first = {run: idx[0] for run, idx in runs.items()}
-    for chunk in pd.read_csv(source, sep=sep, usecols=sorted(first.values()), chunksize=50_000, dtype=str):
+    used = sorted(first.values())  # read by position: pandas may name a column otherwise than the header
+    for chunk in pd.read_csv(source, sep=sep, usecols=used, chunksize=50_000, dtype=str):
         for run, i in first.items():
-            counts[run] += int(chunk[header[i]].notna().sum())
+            counts[run] += int(chunk.iloc[:, used.index(i)].notna().sum())
     if isinstance(source, io.TextIOBase):
         source.seek(0)
     best = max(counts, key=lambda r: counts[r])
