@@ -5,6 +5,7 @@ lines that count from 1; a federated run's rounds."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from assistant.runs import detect, parse_run
 from tests.run_helpers import falling, train_val
@@ -98,21 +99,29 @@ def test_evaluations_every_fifth_epoch_counting_from_zero_keep_their_last_one():
     assert run.table.loc[run.table["val_acc"].notna(), "epoch"].tolist() == [5.0, 10.0, 15.0, 20.0]
 
 
-def test_federated_rounds_opening_a_line_count_its_steps_and_a_round_back_at_zero_starts_a_run():
-    # TensorFlow Federated's tutorials print a line per round, `round  3, train_metrics=OrderedDict(
-    # [('loss', 2.30), ...])`, and run a second configuration in the next cell: without a counter the
-    # two runs were read as one curve
+# TensorFlow Federated's tutorials print a line per round, `round  3, train_metrics=OrderedDict([('loss',
+# 2.30), ...])`; a federated script may write `Round 3, loss: …` through Python's logging, its counter
+# opening the message rather than the line
+_ROUNDS = {
+    "tff": "round {r:2d}, train_metrics=OrderedDict([('sparse_categorical_accuracy', {a:.4f}), "
+    "('loss', {v:.5f}), ('num_examples', 1000)]), broadcasted_bits=507.62Mibit",
+    "logging": "2024-05-01 10:00:{r:02d},000 - fl - INFO - Round {r}, loss: {v:.5f}",
+}
+
+
+@pytest.mark.parametrize("shape", _ROUNDS.values(), ids=list(_ROUNDS))
+def test_federated_rounds_count_steps_and_a_round_back_at_zero_starts_a_run(shape: str):
+    # a second configuration run in the next cell: without a counter the two runs were read as one
     def rounds(losses: list[float]) -> list[str]:
-        return [
-            f"round {r:2d}, train_metrics=OrderedDict([('sparse_categorical_accuracy', {1 - v / 2.5:.4f}), "
-            f"('loss', {v:.5f}), ('num_examples', 1000)]), broadcasted_bits=507.62Mibit"
-            for r, v in enumerate(losses)
-        ]
+        return [shape.format(r=r, v=v, a=1 - v / 2.5) for r, v in enumerate(losses)]
 
     first, second = falling(10, 2.31, 1.2), falling(10, 2.32, 1.9)
     run = parse_run("\n".join(rounds(first) + rounds(second)))
     assert list(run.table["step"]) == list(range(10)) and any("2 runs" in n for n in run.notes)
     assert np.allclose(run.table["train_loss"], np.round(second, 5))
+
+
+def test_a_round_in_prose_beside_a_step_or_tagged_over_epochs_is_no_counter():
     # prose that opens with a round is no counter (its line opens each run again), nor is a round
     # beside a step word (the step counts)
     prose = [f"Round {k} of the learning-rate search" for k in (1, 2)]
@@ -120,6 +129,7 @@ def test_federated_rounds_opening_a_line_count_its_steps_and_a_round_back_at_zer
     searched = [prose[0], *(f"loss: {v:.4f}" for v in tried), prose[1], *(f"loss: {v:.4f}" for v in again)]
     run = parse_run("\n".join(searched))
     assert any("2 runs" in n for n in run.notes) and np.allclose(run.table["train_loss"], np.round(again, 4))
+    first = falling(10, 2.31, 1.2)
     stepped = parse_run(
         "\n".join(f"Round 2, Step {300 + 10 * i}, loss: {v:.4f}" for i, v in enumerate(first))
     )
@@ -133,22 +143,11 @@ def test_federated_rounds_opening_a_line_count_its_steps_and_a_round_back_at_zer
     assert "step" not in parse_run("\n".join(tagged)).table.dropna(axis=1, how="all")
 
 
-def test_counters_that_open_a_line_count_after_a_logger_prefix():
-    # the same federated rounds written through Python's logging, and DGCNN's `Train 3, loss: …`
-    # lines under a logger's time and level: the counter opens the message, not the line
-    def rounds(losses: list[float]) -> list[str]:
-        return [
-            f"2024-05-01 10:00:{r:02d},000 - fl - INFO - Round {r}, loss: {v:.4f}"
-            for r, v in enumerate(losses)
-        ]
-
-    first, second = falling(10, 2.31, 1.2), falling(10, 2.32, 1.9)
-    run = parse_run("\n".join(rounds(first) + rounds(second)))
-    assert list(run.table["step"]) == list(range(10)) and any("2 runs" in n for n in run.notes)
-    assert np.allclose(run.table["train_loss"], np.round(second, 4))
+def test_a_stage_and_count_opening_the_message_after_a_logger_prefix_is_the_epoch():
+    # DGCNN's `Train 3, loss: …` and `Test 3, loss: …` lines under a logger's time and level
     lines = [
         f"2024-05-01 10:00:00,000 - INFO - {stage} {e}, loss: {v:.3f}"
-        for e, v in enumerate(first, start=1)
+        for e, v in enumerate(falling(10, 2.31, 1.2), start=1)
         for stage in ("Train", "Test")
     ]
     assert list(parse_run("\n".join(lines)).table["epoch"]) == list(range(1, 11))

@@ -5,25 +5,34 @@ HugeCTR's `Evaluation, AUC: 0.79`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from assistant.runs import parse_run
 from tests.run_helpers import falling
 
 
+def _evaluated_every_fifth(
+    losses: list[float], line: str, evaluation: str, score: Callable[[int], float]
+) -> list[str]:
+    """A training line per logged step `i` (iteration `it` = 200 i), and an evaluation every fifth."""
+    lines = []
+    for i, loss in enumerate(losses, start=1):
+        lines.append(line.format(i=i, it=200 * i, loss=loss))
+        if i % 5 == 0:
+            lines.append(evaluation.format(i=i, it=200 * i, score=score(i)))
+    return lines
+
+
 def test_kair_psnr_in_decibels_is_the_held_out_curve():
     # KAIR writes each evaluation's PSNR with its unit stuck to the number: it was no reading at all
-    lines = []
-    for i, loss in enumerate(falling(40, 0.06, 0.02), start=1):
-        lines.append(
-            f"25-12-16 16:{i:02d}:58.396 : <epoch:{i:3d}, iter:{200 * i:8,d}, lr:2.000e-04> "
-            f"G_loss: {loss:.3e} "
-        )
-        if i % 5 == 0:
-            lines.append(
-                f"25-12-16 16:{i:02d}:59.012 : <epoch:{i:3d}, iter:{200 * i:8,d}, "
-                f"Average PSNR : {26 + i / 10:.2f}dB"
-            )
+    lines = _evaluated_every_fifth(
+        falling(40, 0.06, 0.02),
+        "25-12-16 16:{i:02d}:58.396 : <epoch:{i:3d}, iter:{it:8,d}, lr:2.000e-04> G_loss: {loss:.3e} ",
+        "25-12-16 16:{i:02d}:59.012 : <epoch:{i:3d}, iter:{it:8,d}, Average PSNR : {score:.2f}dB",
+        lambda i: 26 + i / 10,
+    )
     run = parse_run("\n".join(lines))
     assert {"train_g_loss", "val_psnr"} <= set(run.metrics)  # (G: the generator's)
     assert np.allclose(run.table["val_psnr"].dropna(), [26.5, 27.0, 27.5, 28.0, 28.5, 29.0, 29.5, 30.0])
@@ -88,14 +97,12 @@ def test_a_remark_in_brackets_after_a_name_leaves_the_name():
 def test_hugectr_evaluation_lines_are_held_out():
     # HugeCTR: `Iter: N … Loss: x` every 200 iterations and `Evaluation, AUC: y` every 1000: the
     # evaluation's AUC was read as a training reading (the stage word ends with a comma)
-    lines = []
-    for i, loss in enumerate(falling(50, 0.58, 0.49), start=1):
-        lines.append(
-            f"[26d22h01m45s][HUGECTR][INFO]: Iter: {200 * i} Time(200 iters): 0.2063s "
-            f"Loss: {loss:.6f} lr:0.001000"
-        )
-        if i % 5 == 0:
-            lines.append(f"[26d22h01m46s][HUGECTR][INFO]: Evaluation, AUC: {0.77 + i / 1000:.6f}")
+    lines = _evaluated_every_fifth(
+        falling(50, 0.58, 0.49),
+        "[26d22h01m45s][HUGECTR][INFO]: Iter: {it} Time(200 iters): 0.2063s Loss: {loss:.6f} lr:0.001000",
+        "[26d22h01m46s][HUGECTR][INFO]: Evaluation, AUC: {score:.6f}",
+        lambda i: 0.77 + i / 1000,
+    )
     run = parse_run("\n".join(lines))
     assert "val_auc" in run.metrics and "train_auc" not in run.metrics
     assert len(run.table["val_auc"].dropna()) == 10
