@@ -110,3 +110,19 @@ def test_ngcf_and_kgat_lines_read_their_loss_and_test_metrics_at_the_first_cutof
     assert run.table["train_loss"].dropna().iloc[0] == 605.0
     assert np.allclose(run.table["val_recall"].dropna(), [0.076 + e / 10000 for e in range(9, 60, 10)])
     assert [f.kind for f in detect(run)] == ["healthy"]
+
+
+def test_dlrm_iterations_counted_it_n_of_total_are_its_steps():
+    # DLRM prints `Finished training it 100/300 of epoch 0, 21.43 ms/it, loss 0.083395`: without the
+    # `it` counter, five epochs of three readings each were five points, "too few to judge"
+    losses = falling(15, 0.70, 0.45)
+    lines = [
+        f"Finished training it {100 * (k % 3 + 1)}/300 of epoch {k // 3}, 18.85 ms/it, loss {v:.6f}"
+        for k, v in enumerate(losses)
+    ]
+    run = parse_run("\n".join(lines))
+    assert len(run) == 15 and list(run.table["step"])[:4] == [100.0, 200.0, 300.0, 400.0]
+    # `ms/it` and tqdm's `3.2it/s` are no counters
+    assert "step" not in parse_run(
+        "\n".join(f"epoch {e} 3.2it/s loss {v:.4f}" for e, v in enumerate(losses))
+    ).table.dropna(axis=1, how="all")

@@ -84,7 +84,8 @@ EPOCH = re.compile(
     r"(\d+)(?!\d)(?![\d.]*%)(?:\s*/\s*\d+)?",
     re.IGNORECASE,
 )
-# `step 12`, `iter: 12`, `Step [100/600]`, MT-DNN's `Updates - [  500]` (not a name's `-step-1431k`);
+# `step 12`, `iter: 12`, `Step [100/600]`, MT-DNN's `Updates - [  500]` (not a name's `-step-1431k`),
+# DLRM's `Finished training it 100/300 of epoch 0` (`it` with its count and total; not `ms/it`);
 # llm.c's `s:12`, federated learning's `Round  5:` (not a tagged outer loop's `[RAR-G] round 2`, over
 # epochs, nor prose, `Round 2 of the search`, nor a round beside a step word, `Round 2, Step 300`)
 # and a bare `#12, Train loss: 0.03` only at the start of a line or of its message (each
@@ -92,7 +93,8 @@ EPOCH = re.compile(
 # long blank line)
 _STEP_WORDS = r"global[_ ]step|step|iteration|iter|updates"
 STEP = re.compile(
-    rf"(?:\b(?:{_STEP_WORDS})\b|^\s*(?:s(?=\s*:)|round\b(?=\s*\d+\s*[,:])(?!.*\b(?:{_STEP_WORDS})\b))"
+    rf"(?:\b(?:{_STEP_WORDS})\b|\bit\b(?=\s*\d+\s*/\s*\d)"
+    rf"|^\s*(?:s(?=\s*:)|round\b(?=\s*\d+\s*[,:])(?!.*\b(?:{_STEP_WORDS})\b))"
     r"|^\s*(?=#\d+[,:]))\s*(?:[:=#]\s*|(?<=\s)-\s*)?(?:\[\s*)?(\d+)(?!\d)(?![\d.]*%)",
     re.IGNORECASE,
 )
