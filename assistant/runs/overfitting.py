@@ -195,11 +195,13 @@ def _few_evaluations(tr: Curve | None, va: Curve | None, th: Thresholds) -> Find
     # short for its noise to be read (SHORT_CURVE), as many as _turned asks after a turn, and the curve
     # came down into its lowest (two evaluations before it, it stood above every one after): on a
     # level curve the lowest is a dip of its scatter, and the readings after it scatter back
-    least = 2 if len(va) < th.min_points else th.overfit_min_after
-    if len(after) <= least or not th.min_change <= (rise := va.rel(after[0], after[-1])) < math.inf:
+    short = len(va) < th.min_points
+    if len(after) <= (2 if short else th.overfit_min_after):
+        return None
+    if not th.min_change <= (rise := va.rel(after[0], after[-1])) < math.inf:
         return None
     turn = len(va) - len(after)
-    if len(va) >= th.min_points and (turn < 2 or va.y[turn - 2] <= np.max(after[1:])):
+    if not short and (turn < 2 or va.y[turn - 2] <= np.max(after[1:])):
         return None
     falls = _training_fell if len(tr) >= th.min_points else _fell_each  # a trend, or every reading
     if (fell := falls(tr, va.x[turn], th)) is None:

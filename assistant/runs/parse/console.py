@@ -161,9 +161,14 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             ending.feed(segment, read, cols)
             ending.rename(values)
             counters = without_best_counter(segment)  # the counters that say when the line was written
-            # ...and those that must open a line, after a logger's prefix (`… - INFO - Round 3, loss …`)
-            opened = without_best_counter(LOG_PREFIX.sub("", segment, count=1))
-            named = EPOCH.search(counters) or EPOCH.search(opened)
+            # ...and those that must open a line, after a logger's prefix (`… - INFO - Round 3, loss …`):
+            # the line's message, worked out above, when the segment is the whole line; asked only when
+            # it differs from the segment (a prefix came off)
+            opened = (
+                counted if segment == line else without_best_counter(LOG_PREFIX.sub("", segment, count=1))
+            )
+            after_prefix = (opened,) if opened != counters else ()
+            named = _search(EPOCH, counters, *after_prefix)
             if "epoch" in axes:
                 epoch, heard = axes["epoch"], None
             elif named and not _CALLBACK.match(segment):
@@ -172,7 +177,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                     counts.epoch(float(named.group(1)), held, epoch),
                     None if values else shape_of(segment),
                 )
-            s = (STEP.search(counters) or STEP.search(opened)) if "step" not in axes else None
+            s = _search(STEP, counters, *after_prefix) if "step" not in axes else None
             step = axes.get("step", float(s.group(1)) if s else None)
             if ep := _EPISODE.search(segment):  # an agent's episodes: its axis, and a score is its return
                 step = float(ep.group(1)) if step is None and "epoch" not in axes else step
@@ -333,3 +338,8 @@ class HeldOutCount:
 def _repeats(cols: Columns, values: dict[str, float]) -> bool:
     """Every reading of the line is already in the last row: the line prints that row again."""
     return all(not math.isnan(cols.last(k)) for k in values)
+
+
+def _search(pattern: re.Pattern[str], *texts: str) -> re.Match[str] | None:
+    """The first of the texts the pattern is found in, searched in order."""
+    return next((m for text in texts if (m := pattern.search(text))), None)
