@@ -1,7 +1,9 @@
 """Loggers of image restoration, forecasting and click-through models, laid out as their producers
 write them: KAIR's `<epoch, iter, lr> G_loss` lines and `Average PSNR : 27.86dB` evaluations,
 BasicSR's `l_pix` loss terms, N-BEATS' `tr_loss (epoch) = …` (a remark in brackets after a name),
-HugeCTR's `Evaluation, AUC: 0.79`."""
+HugeCTR's `Evaluation, AUC: 0.79`; and those of architecture search and 3D vision: pt.darts' `Train: [ 3/50]
+Step 050/468 Loss …` under a time and a bar, Frustum PointNets' ` -- 010 / 9181 --` above its readings,
+3D-ResNets' TSV of `tensor(3.4634, device='cuda:0')` cells."""
 
 from __future__ import annotations
 
@@ -106,3 +108,46 @@ def test_hugectr_evaluation_lines_are_held_out():
     run = parse_run("\n".join(lines))
     assert "val_auc" in run.metrics and "train_auc" not in run.metrics
     assert len(run.table["val_auc"].dropna()) == 10
+
+
+def test_ptdarts_epochs_in_brackets_and_its_validation_lines():
+    # `MM/DD hh:mm:ss PM | ` is its logger's prefix, the bracketed count before `Step` its epoch, and
+    # the validation lines' own step counter counts their batches: it is no restart of the run
+    lines = []
+    for e, (t, v) in enumerate(zip(falling(12, 2.0, 0.3), falling(12, 1.5, 0.5), strict=True), start=1):
+        at = f"04/26 01:42:48 PM | Train: [{e:2d}/12]"
+        steps = (0, 50, 100)
+        lines += [f"{at} Step {b:03d}/100 Loss {t + 0.1 - b / 1e3:.3f} Prec@(1,5) (54%, 95%)" for b in steps]
+        lines.append(f"{at} Final Prec@1 {50 + e:.4f}%")
+        at = f"04/26 01:45:00 PM | Valid: [{e:2d}/12]"
+        lines += [f"{at} Step {b:03d}/050 Loss {v:.3f} Prec@(1,5) (81%, 99%)" for b in (0, 50)]
+        lines.append(f"04/26 01:45:10 PM | Epoch {e} LR 0.0249")
+    run = parse_run("\n".join(lines))
+    assert run.has_epochs and run.table["epoch"].max() == 12
+    assert not any("runs" in note for note in run.notes)  # one run, not 24
+    assert {"train_loss", "val_loss"} <= set(run.metrics)
+    assert np.allclose(run.table["val_loss"].dropna(), [round(v, 3) for v in falling(12, 1.5, 0.5)])
+    assert not any(m[0].isdigit() for m in run.metrics)  # `Epoch 7 LR` after the bar is no name `7 LR`
+    # the ImageNet example's `Test: [50/196]` still counts batches, not epochs
+    imagenet = [f"Test: [{b}/196]\tTime 0.1\tLoss {1.0 + b / 1000:.4e}" for b in (50, 100, 150)]
+    assert not parse_run("\n".join(imagenet * 4)).has_epochs
+
+
+def test_frustum_pointnets_count_between_rules_is_the_step():
+    # its readings stand one a line under ` -- 010 / 9181 --`: each was "logged once", no curve at all
+    lines = ["**** EPOCH 000 ****"]
+    for i, loss in enumerate(falling(30, 60.0, 10.0), start=1):
+        lines += [f" -- {10 * i:03d} / 9181 --", f"mean loss: {loss:.6f}", "segmentation accuracy: 0.6"]
+    run = parse_run("\n".join(lines))
+    assert list(run.table["step"].dropna())[:3] == [10, 20, 30]
+    assert len(run.table["train_loss"].dropna()) == 30
+    # a rule with a number that is no count of a total stays a rule
+    assert parse_run("\n".join(line.replace(" / 9181", "") for line in lines)).table["step"].isna().all()
+
+
+def test_tensor_cells_of_a_tsv_are_their_numbers():
+    # 3D-ResNets writes `str(tensor)` into its TSV logger: "none has a number in it"
+    rows = [f"{e}\ttensor({loss:.4f}, device='cuda:0')\ttensor({0.1 + e / 50:.4f}, device='cuda:0')"
+            for e, loss in enumerate(falling(20, 3.5, 2.2), start=2)]  # fmt: skip
+    run = parse_run("epoch\tloss\tacc\n" + "\n".join(rows), name="val.log")
+    assert run.metrics[:2] == ["val_loss", "val_acc"] and run.table["val_loss"].iloc[0] == 3.5

@@ -71,6 +71,7 @@ _EPISODE = re.compile(r"\bepisode\b\s*(?:[:=#]\s*)?(\d+)", re.IGNORECASE)  # an 
 _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress bar's `938/938 [`
 # the PyTorch ImageNet example's (and timm's, DeiT's, Swin's) summary of an evaluation: ` * Acc@1 76.1 …`
 _SUMMARY = re.compile(r"^\s*\*\s+\w")
+_COUNT_OF = re.compile(r"\s*/\s*\d")  # a count's total after it: `050/156`
 MIN_PRINTS = 3  # prints of a lone epoch that make a curve of it
 # A scheduler announcing its new rate in prose: PyTorch's `Adjusting learning rate of group 0 to
 # 1.0000e-04.`, Keras' `Epoch 00012: ReduceLROnPlateau reducing learning rate to 0.0001.`, Informer's
@@ -178,6 +179,8 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                     None if values else shape_of(segment),
                 )
             s = _search(STEP, counters, *after_prefix) if "step" not in axes else None
+            if s and stage in ("val", "test") and named and _COUNT_OF.match(s.string, s.end()):
+                s = None  # an evaluation's batch counter (pt.darts' `Valid: [ 3/50] Step 050/156`)
             step = axes.get("step", float(s.group(1)) if s else None)
             if ep := _EPISODE.search(segment):  # an agent's episodes: its axis, and a score is its return
                 step = float(ep.group(1)) if step is None and "epoch" not in axes else step

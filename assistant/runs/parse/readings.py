@@ -40,7 +40,10 @@ from assistant.runs.parse.table import logged
 # `loss 0.41` in a | cell, also with a remark after it (llm.c's `loss 3.28 (+nanz)`)
 # (the name's words each end in a character, so the blanks before the number are the `\s+`'s alone:
 # `[\w./ ]*?` could end anywhere in a run of them, the square of its length)
-_SPACED = re.compile(rf"^\s*([A-Za-z][\w./]*(?: +[\w./]+)*?)\s+({NUM})\s*(?:\(.*\))?\s*$", re.IGNORECASE)
+# (a word of digits alone is a counter, not part of the name: `| Epoch 61 LR 0.0249` after a time's bar)
+_SPACED = re.compile(
+    rf"^\s*([A-Za-z][\w./]*(?: +(?!\d+ )[\w./]+)*?)\s+({NUM})\s*(?:\(.*\))?\s*$", re.IGNORECASE
+)
 # `train loss 1.27 (seg loss 0.55)` anywhere: no separator, so only a loss (TF1's `training avg cost
 # 22.6` too), accuracy or an episode's reward (`Episode 3 reward -16.000 eps 0.985`) by its name
 _BARE = re.compile(

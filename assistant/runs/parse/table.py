@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from assistant.runs.parse.lines import unwrap_numbers
 from assistant.runs.parse.names import is_metric_name
 
 
@@ -229,9 +230,18 @@ class Columns:
 
 
 def text_values(column: pd.Series) -> pd.Series:
-    """A column of cells read as text: numbers as floats, a written "nan" as a logged NaN (+inf),
-    anything else not logged (NaN)."""
+    """A column of cells read as text: numbers as floats, also one printed as its holder (a TSV of
+    `tensor(3.4634, device='cuda:0')` cells), a written "nan" as a logged NaN (+inf), anything else not
+    logged (NaN)."""
     if pd.api.types.is_numeric_dtype(column):
         return column.astype("float64")  # already numbers (NaN = an empty cell)
-    column = column.map(lambda v: math.inf if isinstance(v, str) and v.strip().lower() in _NAN_TEXT else v)
+    column = column.map(_cell)
     return pd.to_numeric(column, errors="coerce").astype("float64")
+
+
+def _cell(v: Any) -> Any:
+    if not isinstance(v, str):
+        return v
+    if v.strip().lower() in _NAN_TEXT:
+        return math.inf
+    return unwrap_numbers(v) if "(" in v else v
