@@ -3,7 +3,7 @@ write them: KAIR's `<epoch, iter, lr> G_loss` lines and `Average PSNR : 27.86dB`
 BasicSR's `l_pix` loss terms, N-BEATS' `tr_loss (epoch) = …` (a remark in brackets after a name),
 HugeCTR's `Evaluation, AUC: 0.79`; and those of architecture search and 3D vision: pt.darts' `Train: [ 3/50]
 Step 050/468 Loss …` under a time and a bar, Frustum PointNets' ` -- 010 / 9181 --` above its readings,
-3D-ResNets' TSV of `tensor(3.4634, device='cuda:0')` cells."""
+3D-ResNets' TSV of `tensor(3.4634, device='cuda:0')` cells; DeepXDE's table of each loss's terms."""
 
 from __future__ import annotations
 
@@ -151,3 +151,17 @@ def test_tensor_cells_of_a_tsv_are_their_numbers():
             for e, loss in enumerate(falling(20, 3.5, 2.2), start=2)]  # fmt: skip
     run = parse_run("epoch\tloss\tacc\n" + "\n".join(rows), name="val.log")
     assert run.metrics[:2] == ["val_loss", "val_acc"] and run.table["val_loss"].iloc[0] == 3.5
+
+
+def test_deepxde_table_of_loss_terms_is_read_as_their_sums():
+    # DeepXDE prints each loss as the list of its terms; only its `Best model at step N:` summary was read
+    lines = ["Training model...", "", "Step      Train loss              Test loss               Test metric"]
+    for i, loss in enumerate(falling(12, 0.4, 0.01)):
+        lines.append(f"{1000 * i:<10d}[{loss:.2e}, {loss / 4:.2e}]    [{loss:.2e}, {loss / 2:.2e}]    []  ")
+    lines += [f"{12000 + 1000 * i:<10d}[{0.008 - 0.0005 * i:.2e}, 1.00e-04]" for i in range(4)]  # L-BFGS
+    lines += ["", "Best model at step 15000:", "  train loss: 6.60e-03", "  test loss: 1.20e-02"]
+    run = parse_run("\n".join(lines))
+    assert run.sources == {"train_loss": "train loss", "val_loss": "test loss"}
+    assert list(run.table["step"]) == [1000 * i for i in range(16)]  # the best step printed again is no row
+    assert run.table["train_loss"].iloc[0] == 0.4 + 0.1 and run.table["val_loss"].iloc[0] == 0.4 + 0.2
+    assert run.table["val_loss"].iloc[12:].isna().all()  # L-BFGS' rows hold training's terms alone

@@ -89,7 +89,7 @@ def _jumps(c: Curve, th: Thresholds) -> Iterator[tuple[int, bool]]:
     best = np.minimum.accumulate(y)
     start = c.value(first_level(c))  # the untrained level
     for i in range(1, len(y)):
-        before = max(y[i - 1], best[i - 1])
+        before = float(max(y[i - 1], best[i - 1]))  # (a Python float: 3 x 1e308 is inf, without a warning)
         if best[i - 1] > 0 and y[i] > max(th.explode_factor * before, th.jump_start_share * start):
             after = y[i + 1 : i + 1 + th.jump_recovery]
             # (a noise of decades, from readings near 1e300, would overflow the power: capped)

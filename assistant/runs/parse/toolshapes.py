@@ -15,6 +15,10 @@
 - NGCF's, KGAT's and LightGCN's reference code: `Epoch 9 [166.8s + 69.8s]: train==[66.216=3.462 +
   61.997 + 0.757], recall=[0.0765, 0.1558], ndcg=[0.1224, 0.2028]`: the training loss is the sum
   before `=` (its terms after it), each test metric a list over its cut-offs (`Ks`), read at the first;
+- DeepXDE's training table under `Step  Train loss  Test loss  Test metric`: `1000  [8.75e-03, 9.49e-03]
+  [8.75e-03, 9.49e-03]  []`, each loss a list of its terms (the PDE's residuals, its boundary and
+  initial conditions), read as their sum as its `loss.dat` is (commented.py); L-BFGS' rows print the
+  training terms alone;
 - a loop that reports each evaluation only as better or not (keras-unet-collection's examples:
   `Validation performance is improved from 0.70 to 0.64`, `Validation performance 0.65 is NOT
   improved`): its new value, an evaluation a line; which way its improvements go says whether it is a
@@ -63,6 +67,12 @@ _GAN_HEAD = re.compile(r"\(epoch:\s*\d+,\s*iters:\s*(\d+)[^)]*\)", re.IGNORECASE
 # Trax's training.Loop: `Step    100: train CrossEntropyLoss |  5.27`, `Step    100: eval  Accuracy |  0.85`
 _TRAX = re.compile(rf"^\s*Step\s+(\d+):\s+(train|eval)\s+([A-Za-z]\w*)\s*\|\s*({NUM})\s*$")
 
+# DeepXDE: the step, then its training terms and (but in L-BFGS' rows) its test terms and metrics, in lists
+_TERMS = rf"\[\s*({NUM}(?:\s*,\s*{NUM})*)\s*\]"
+_DEEPXDE = re.compile(rf"^\s*(\d+)\s+{_TERMS}(?:\s+{_TERMS}\s+\[[^\]]*\])?\s*$")
+# ...and the best step's readings again after training, under `Best model at step 700:`: no new reading
+_DEEPXDE_BEST = re.compile(r"^\s*Best model at step \d+:\s*$")
+_DEEPXDE_BEST_LINE = re.compile(r"^\s+(?:train loss|test loss|test metric):")
 # an evaluation reported only as better or not (the whole line: Keras' `Epoch 3: val_loss improved
 # from 0.5 to 0.4, saving model to …` is its checkpoint's, beside the epoch's own readings)
 _IMPROVED = re.compile(
@@ -101,6 +111,11 @@ def _metric(raw: str) -> str:
     return f"{raw} loss"
 
 
+def _summed(terms: str) -> float:
+    """A list of a loss's terms (`8.75e-03, 9.49e-03`) as the loss: their sum."""
+    return logged(sum(float(t) for t in terms.split(",")))
+
+
 def _trax_metric(name: str) -> str:
     """A Trax metric's layer name as a reading, kept as the log prints it when the shared vocabulary
     knows it (`CrossEntropyLoss`); its other loss layers (`CrossEntropyLossWithLogSoftmax`,
@@ -130,13 +145,18 @@ class ToolLines:
         self._columns: set[str] = set()  # the columns CatBoost's lines made (none: no CatBoost line)
         self._reported: dict[str, str] = {}  # an improvement report's column -> the name it printed
         self._better = [0, 0]  # its improvements that went down, up
+        self._best_block = False  # under DeepXDE's `Best model at step N:`
 
     def skip(self, segment: str) -> bool:
         """Whether the line is no reading of the run's: a darknet layer's, the round early stopping
-        kept (printed again), or its heading."""
+        kept (printed again), or its heading; DeepXDE's best step's readings printed again."""
         if _BEST_AGAIN.search(segment):
             self._again = True
             return True
+        if _DEEPXDE_BEST.match(segment) or (self._best_block and _DEEPXDE_BEST_LINE.match(segment)):
+            self._best_block = True
+            return True
+        self._best_block = False
         again, self._again = self._again, False
         round_again = again and bool(_ROUND.match(LOG_PREFIX.sub("", segment, count=1)))
         return bool(_DARKNET_LAYER.search(segment)) or round_again
@@ -152,6 +172,10 @@ class ToolLines:
             rest = message[ngcf.end() :]
             tested = {f"test {m.group(1)}": logged(m.group(2)) for m in _AT_CUTOFFS.finditer(rest)}
             return {"train loss": logged(ngcf.group(2)), **tested}, {"epoch": float(ngcf.group(1))}
+        if deepxde := _DEEPXDE.match(message):
+            train, test = (deepxde.group(i) for i in (2, 3))
+            losses = {"train loss": _summed(train), **({"test loss": _summed(test)} if test else {})}
+            return losses, {"step": float(deepxde.group(1))}
         if dark := _DARKNET.match(segment):
             loss, lr = logged(dark.group(2)), logged(dark.group(4))
             return {"loss": loss, "lr": lr}, {"step": float(dark.group(1))}
