@@ -30,11 +30,16 @@ def underfitting(
     asks (a detector's mAP has a ceiling no model reaches: 22 -> 27.5 closes a fifteenth of it).
     Not said of a log that begins well into training (what it learned before the log is not in it),
     nor of a run the log says stopped on reaching its quality target (it learned what was asked).
+    A training loss that goes below zero is judged on whether it came down beyond its noise alone:
+    a normalising flow's NLL falling from -113,248 to -115,470 is 2% of a number whose zero means
+    nothing.
     Without a held-out curve, a training score (accuracy, AUROC) that clearly improves says it learns."""
     if tr is None or len(tr) < th.min_points or starts_late(run) or run.stopped == "target":
         return None
     if frozen := _frozen_accuracy(run, held, th) or at_chance(run, th):
         return frozen
+    if not tr.log and not tr.score and float(np.min(tr.trend)) < 0 and not never_fell(tr, th):
+        return None  # a loss below zero (a flow's NLL, an energy) has no zero to take a share of
     progress, level, start = progress_of(tr, th)
     held = [h for h in held if len(h) >= th.min_points]
     va = max(held, key=lambda h: progress_of(h, th)[0]) if held else None
