@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from assistant.runs import parse_run
+from assistant.runs import detect, parse_run
 from tests.run_helpers import falling
 
 
@@ -165,3 +165,37 @@ def test_deepxde_table_of_loss_terms_is_read_as_their_sums():
     assert list(run.table["step"]) == [1000 * i for i in range(16)]  # the best step printed again is no row
     assert run.table["train_loss"].iloc[0] == 0.4 + 0.1 and run.table["val_loss"].iloc[0] == 0.4 + 0.2
     assert run.table["val_loss"].iloc[12:].isna().all()  # L-BFGS' rows hold training's terms alone
+
+
+def test_what_the_new_shapes_leave_alone():
+    # a review's crafted logs, each read as before the shapes above were added
+    epochs = range(1, 9)
+    # `print(epoch, scheduler.get_last_lr())` is no DeepXDE row: there is no DeepXDE heading above it
+    lr_prints = "".join(f"Epoch {e} loss {1 / e:.3f}\n{e} [0.001]\n" for e in epochs)
+    assert list(parse_run(lr_prints).table["train_loss"].round(3)) == [round(1 / e, 3) for e in epochs]
+    # a pipe table whose first column is a time is no logger's prefix
+    timed = "time | epoch | loss | val_loss\n" + "".join(
+        f"12:00:{e:02d} | {e} | {1 / e:.3f} | {1.2 / e:.3f}\n" for e in epochs
+    )
+    assert {"train_loss", "val_loss"} <= set(parse_run(timed).metrics)
+    # a cell's name may hold a number (`mAP 50`); only a counter opening the cell is no part of it
+    cells = "".join(f"| Epoch {e} | box loss {1 / e:.3f} | mAP 50 {0.2 + e / 30:.3f} |\n" for e in epochs)
+    assert any("50" in m for m in parse_run(cells).metrics)
+    # a validation line's global step with its total stays its step
+    both = "".join(
+        f"Epoch 0 | {stage} | step {1000 * e}/8000 | loss {scale / e:.3f}\n"
+        for e in epochs
+        for stage, scale in (("train", 1.0), ("valid", 1.2))
+    )
+    run = parse_run(both)
+    assert list(run.table.dropna(subset=["val_loss"])["step"]) == [1000 * e for e in epochs]
+    # a fold's heading between rules is no step
+    fold = "".join(f"Epoch {e} loss {1 / e:.3f}\n" for e in epochs)
+    folds = "".join(f"========== {k}/3 ==========\n{fold}" for k in (1, 2, 3))
+    assert parse_run(folds).table["step"].isna().all()
+
+
+def test_a_tensor_cell_holding_nan_is_a_blow_up():
+    rows = [f"{i}\ttensor({2 / (i + 1):.4f}, device='cuda:0')" for i in range(12)]
+    rows += [f"{i}\ttensor(nan, device='cuda:0')" for i in range(12, 18)]
+    assert detect(parse_run("step\tloss\n" + "\n".join(rows)))[0].kind == "diverged"

@@ -149,3 +149,9 @@ def test_a_loss_below_zero_is_underfitting_only_when_it_never_came_down():
     assert "underfitting" not in _kinds(steps_log(nll, every=1000))
     flat = [-113_248 + rng.normal(0, 15) for _ in range(30)]  # never came down: underfitting still
     assert "underfitting" in _kinds(steps_log(flat, every=1000))
+    # ...and beside a held-out loss that never moves, held-out data still decides
+    val = [2.3 + rng.normal(0, 0.01) for _ in range(30)]
+    lines = [
+        f"Epoch {e + 1}: loss={t:.2f} val_loss={v:.4f}" for e, (t, v) in enumerate(zip(nll, val, strict=True))
+    ]
+    assert "underfitting" in _kinds("\n".join(lines))

@@ -30,21 +30,24 @@ def underfitting(
     asks (a detector's mAP has a ceiling no model reaches: 22 -> 27.5 closes a fifteenth of it).
     Not said of a log that begins well into training (what it learned before the log is not in it),
     nor of a run the log says stopped on reaching its quality target (it learned what was asked).
-    A training loss that goes below zero is judged on whether it came down beyond its noise alone:
-    a normalising flow's NLL falling from -113,248 to -115,470 is 2% of a number whose zero means
-    nothing.
+    A training loss that goes below zero is judged on whether it came down beyond its noise, not on
+    its share (a normalising flow's NLL falling from -113,248 to -115,470 is 2% of a number whose
+    zero means nothing); a held-out curve beside it still decides.
     Without a held-out curve, a training score (accuracy, AUROC) that clearly improves says it learns."""
     if tr is None or len(tr) < th.min_points or starts_late(run) or run.stopped == "target":
         return None
     if frozen := _frozen_accuracy(run, held, th) or at_chance(run, th):
         return frozen
-    if not tr.log and not tr.score and float(np.min(tr.trend)) < 0 and not never_fell(tr, th):
-        return None  # a loss below zero (a flow's NLL, an energy) has no zero to take a share of
     progress, level, start = progress_of(tr, th)
+    # a loss below zero (a flow's NLL, an energy) has no zero to take a share of: one that came down
+    # beyond its noise learned, as far as training can say; held-out data, if any, decides
+    unanchored = not tr.log and not tr.score and float(np.min(tr.trend)) < 0 and not never_fell(tr, th)
     held = [h for h in held if len(h) >= th.min_points]
     va = max(held, key=lambda h: progress_of(h, th)[0]) if held else None
     with_val = va is not None
-    if progress >= (th.underfit_progress_with_val if with_val else th.underfit_progress):
+    if unanchored and not with_val:
+        return None
+    if not unanchored and progress >= (th.underfit_progress_with_val if with_val else th.underfit_progress):
         return None
     if not with_val and any(progress_of(s, th)[0] >= th.underfit_score_progress for s in learned):
         return None  # its accuracy (AUROC, mAP) climbs: it learns what the loss hardly shows
@@ -66,10 +69,12 @@ def underfitting(
         val_text = f", and validation {va.name} barely moves ({fmt(v0)} to {fmt(v1)})"
         details["val_end"] = v1
         margin = th.underfit_val_progress / max(v_progress, th.underfit_val_progress / 3)
+    moved = "went" if unanchored else "barely improves:"
+    share = "" if unanchored else f" ({max(progress, 0):.0%} better)"
     return Finding(
         "underfitting",
-        f"training {tr.name} barely improves: from {fmt(t0)} at {tr.at(start)} to {fmt(t1)} at "
-        f"{tr.at(len(tr) - 1)} ({max(progress, 0):.0%} better){val_text}",
+        f"training {tr.name} {moved} from {fmt(t0)} at {tr.at(start)} to {fmt(t1)} at "
+        f"{tr.at(len(tr) - 1)}{share}{val_text}",
         details,
         confidence(margin),
     )

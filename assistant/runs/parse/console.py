@@ -179,7 +179,13 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                     None if values else shape_of(segment),
                 )
             s = _search(STEP, counters, *after_prefix) if "step" not in axes else None
-            if s and stage in ("val", "test") and named and _COUNT_OF.match(s.string, s.end()):
+            if (
+                s
+                and stage in ("val", "test")
+                and named
+                and "[" in named.group(0)
+                and _COUNT_OF.match(s.string, s.end())
+            ):
                 s = None  # an evaluation's batch counter (pt.darts' `Valid: [ 3/50] Step 050/156`)
             step = axes.get("step", float(s.group(1)) if s else None)
             if ep := _EPISODE.search(segment):  # an agent's episodes: its axis, and a score is its return

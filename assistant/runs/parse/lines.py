@@ -92,14 +92,15 @@ EPOCH = re.compile(
 # llm.c's `s:12`, federated learning's `Round  5:` (not a tagged outer loop's `[RAR-G] round 2`, over
 # epochs, nor prose, `Round 2 of the search`, nor a round beside a step word, `Round 2, Step 300`)
 # and a bare `#12, Train loss: 0.03` only at the start of a line or of its message, or a count and its
-# total alone between rules, Frustum PointNets' ` -- 010 / 9181 --` above its readings (each
+# total alone between two dashes, Frustum PointNets' ` -- 010 / 9181 --` above its readings (not a
+# fold's `===== 2/3 =====`) (each
 # separator owns the spaces after it: optional runs of spaces side by side backtrack without end on a
 # long blank line)
 _STEP_WORDS = r"global[_ ]step|step|iteration|iter|updates"
 STEP = re.compile(
     rf"(?:\b(?:{_STEP_WORDS})\b|\bit\b(?=\s*\d+\s*/\s*\d)"
     rf"|^\s*(?:s(?=\s*:)|round\b(?=\s*\d+\s*[,:])(?!.*\b(?:{_STEP_WORDS})\b))"
-    r"|^\s*(?=#\d+[,:])|^\s*[-=*#]{2,}(?=\s*\d+\s*/\s*\d+\s*[-=*#]{2,}\s*$))"
+    r"|^\s*(?=#\d+[,:])|^\s*--(?=\s*\d+\s*/\s*\d+\s*--\s*$))"
     r"\s*(?:[:=#]\s*|(?<=\s)-\s*)?(?:\[\s*)?(\d+)(?!\d)(?![\d.]*%)",
     re.IGNORECASE,
 )
@@ -108,12 +109,13 @@ _ESTIMATOR_EVAL = re.compile(r"\bSaving dict for global step \d+:")
 _PAREN_STAGE = re.compile(r"\b(?:epoch|iter)\s*\(\s*([a-z]+)\s*\)", re.IGNORECASE)
 # What a logger writes before the message: `[2026-05-05 17:05:55 swin] (main.py 272): INFO `,
 # `2025-06-12 13:31:13,075 - INFO - `, or its time alone (JoeyNMT's `2020-02-09 13:10:43,451 `): the
-# stage word comes first after it; or a time and a bar (pt.darts' `04/26 01:42:48 PM | `).
+# stage word comes first after it; or a time and a bar before words (pt.darts' `04/26 01:42:48 PM | `;
+# not a pipe table's time column, `12:00:01 | 1 | 1.000`).
 LOG_PREFIX = re.compile(
     r"^.{0,120}?\b(?:INFO|DEBUG|WARNING|WARN|ERROR|CRITICAL)\b\s*[:\-|\]]*\s*"
     r"|^[IWEF]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\]\s*"  # glog (Caffe): `I0101 10:00:00.000  1234 solver.cpp:9] `
     r"|^\s*\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?\s+(?=[A-Za-z])"
-    r"|^\s*(?:\d\d?[/-]\d\d?(?:[/-]\d{2,4})?\s+)?\d\d?:\d\d:\d\d(?:[.,]\d+)?(?:\s*[AP]M)?\s*\|\s*"
+    r"|^\s*(?:\d\d?[/-]\d\d?(?:[/-]\d{2,4})?\s+)?\d\d?:\d\d:\d\d(?:[.,]\d+)?(?:\s*[AP]M)?\s*\|\s*(?=[A-Za-z])"
 )
 # the stage each stage word names (`valid` -> "val"; fairseq's `train_inner` is training)
 STAGE_TAGS = {**dict.fromkeys(TRAIN | {"train_inner"}, "train"), **dict.fromkeys(VAL, "val")}

@@ -40,10 +40,10 @@ from assistant.runs.parse.table import logged
 # `loss 0.41` in a | cell, also with a remark after it (llm.c's `loss 3.28 (+nanz)`)
 # (the name's words each end in a character, so the blanks before the number are the `\s+`'s alone:
 # `[\w./ ]*?` could end anywhere in a run of them, the square of its length)
-# (a word of digits alone is a counter, not part of the name: `| Epoch 61 LR 0.0249` after a time's bar)
-_SPACED = re.compile(
-    rf"^\s*([A-Za-z][\w./]*(?: +(?!\d+ )[\w./]+)*?)\s+({NUM})\s*(?:\(.*\))?\s*$", re.IGNORECASE
-)
+_SPACED = re.compile(rf"^\s*([A-Za-z][\w./]*(?: +[\w./]+)*?)\s+({NUM})\s*(?:\(.*\))?\s*$", re.IGNORECASE)
+# a counter opening a cell before its reading is no part of the name (`| Epoch 61 LR 0.0249` after a
+# time's bar: `LR`, not `61 LR`); `| top 5 acc 0.91` keeps its number
+_COUNTER_FIRST = re.compile(r"^\s*(?:epoch|step|iter|iteration)\s+\d+\s+(?=[A-Za-z])", re.IGNORECASE)
 # `train loss 1.27 (seg loss 0.55)` anywhere: no separator, so only a loss (TF1's `training avg cost
 # 22.6` too), accuracy or an episode's reward (`Episode 3 reward -16.000 eps 0.985`) by its name
 _BARE = re.compile(
@@ -164,7 +164,7 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
             found.setdefault(_name(m.group(1)), logged(m.group(2)))
         if "|" in segment:
             for cell in segment.split("|"):
-                if m := _SPACED.match(cell):
+                if m := _SPACED.match(_COUNTER_FIRST.sub("", cell, count=1)):
                     name = _name(m.group(1).strip())
                     # a stage's name alone in a cell of its own is that stage's loss (`| train 0.256 | val
                     # 0.094 | lr 8e-05`): the one reading a loop prints for each stage without naming it

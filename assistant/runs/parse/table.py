@@ -242,6 +242,5 @@ def text_values(column: pd.Series) -> pd.Series:
 def _cell(v: Any) -> Any:
     if not isinstance(v, str):
         return v
-    if v.strip().lower() in _NAN_TEXT:
-        return math.inf
-    return unwrap_numbers(v) if "(" in v else v
+    v = unwrap_numbers(v) if "(" in v else v  # (then `tensor(nan, …)` is a NaN written, as `nan` is)
+    return math.inf if v.strip().lower() in _NAN_TEXT else v

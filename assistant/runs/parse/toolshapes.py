@@ -15,7 +15,8 @@
 - NGCF's, KGAT's and LightGCN's reference code: `Epoch 9 [166.8s + 69.8s]: train==[66.216=3.462 +
   61.997 + 0.757], recall=[0.0765, 0.1558], ndcg=[0.1224, 0.2028]`: the training loss is the sum
   before `=` (its terms after it), each test metric a list over its cut-offs (`Ks`), read at the first;
-- DeepXDE's training table under `Step  Train loss  Test loss  Test metric`: `1000  [8.75e-03, 9.49e-03]
+- DeepXDE's training table, once its heading `Step  Train loss  Test loss  Test metric` was printed
+  (`print(epoch, scheduler.get_last_lr())` prints `3 [0.001]`): `1000  [8.75e-03, 9.49e-03]
   [8.75e-03, 9.49e-03]  []`, each loss a list of its terms (the PDE's residuals, its boundary and
   initial conditions), read as their sum as its `loss.dat` is (commented.py); L-BFGS' rows print the
   training terms alone;
@@ -70,6 +71,7 @@ _TRAX = re.compile(rf"^\s*Step\s+(\d+):\s+(train|eval)\s+([A-Za-z]\w*)\s*\|\s*({
 # DeepXDE: the step, then its training terms and (but in L-BFGS' rows) its test terms and metrics, in lists
 _TERMS = rf"\[\s*({NUM}(?:\s*,\s*{NUM})*)\s*\]"
 _DEEPXDE = re.compile(rf"^\s*(\d+)\s+{_TERMS}(?:\s+{_TERMS}\s+\[[^\]]*\])?\s*$")
+_DEEPXDE_HEAD = re.compile(r"^\s*Step\s+Train loss\s+Test loss\s+Test metric\s*$")  # only under it
 # ...and the best step's readings again after training, under `Best model at step 700:`: no new reading
 _DEEPXDE_BEST = re.compile(r"^\s*Best model at step \d+:\s*$")
 _DEEPXDE_BEST_LINE = re.compile(r"^\s+(?:train loss|test loss|test metric):")
@@ -146,12 +148,16 @@ class ToolLines:
         self._reported: dict[str, str] = {}  # an improvement report's column -> the name it printed
         self._better = [0, 0]  # its improvements that went down, up
         self._best_block = False  # under DeepXDE's `Best model at step N:`
+        self._deepxde = False  # DeepXDE's table heading was seen: `N  [terms]` lines are its rows
 
     def skip(self, segment: str) -> bool:
         """Whether the line is no reading of the run's: a darknet layer's, the round early stopping
         kept (printed again), or its heading; DeepXDE's best step's readings printed again."""
         if _BEST_AGAIN.search(segment):
             self._again = True
+            return True
+        if _DEEPXDE_HEAD.match(segment):
+            self._deepxde = True
             return True
         if _DEEPXDE_BEST.match(segment) or (self._best_block and _DEEPXDE_BEST_LINE.match(segment)):
             self._best_block = True
@@ -172,7 +178,7 @@ class ToolLines:
             rest = message[ngcf.end() :]
             tested = {f"test {m.group(1)}": logged(m.group(2)) for m in _AT_CUTOFFS.finditer(rest)}
             return {"train loss": logged(ngcf.group(2)), **tested}, {"epoch": float(ngcf.group(1))}
-        if deepxde := _DEEPXDE.match(message):
+        if self._deepxde and (deepxde := _DEEPXDE.match(message)):
             train, test = (deepxde.group(i) for i in (2, 3))
             losses = {"train loss": _summed(train), **({"test loss": _summed(test)} if test else {})}
             return losses, {"step": float(deepxde.group(1))}
