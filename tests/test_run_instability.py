@@ -1,7 +1,8 @@
 """The unstable rule on the shapes that separate instability from a run's normal noise: a blow-up the
 run came back from (even in its first tenth, or slowly, over decades), an agent's single-episode
 returns leaping as it learns, a training loss near zero whose single batches scatter (and a validation
-loss there that is unstable)."""
+loss there that is unstable), a training loss whose single batches spike or scatter beside a steady
+held-out curve."""
 
 from __future__ import annotations
 
@@ -81,6 +82,18 @@ def test_single_batch_losses_that_scatter_under_a_steady_held_out_curve_are_batc
     # ...and beside a held-out accuracy that swings as widely: unstable
     swings = [a if i < 6 else a - 0.45 * (i % 2) for i, a in enumerate(steady)]
     assert "unstable" in _kinds(train_val(loss, swings, line))
+
+
+def test_single_batch_spikes_under_a_smooth_validation_curve_are_batch_noise():
+    # JoeyNMT's training line every 500 steps is one batch's loss: 2.15 at one print between 0.4s,
+    # while the validation loss falls smoothly; the spikes are the batches', the model goes its way
+    trend = [3.0 * np.exp(-i / 4) + 0.3 for i in range(30)]
+    spiky = [t * (4.0 if i in (12, 19, 25) else 1.0) for i, t in enumerate(trend)]
+    smooth = [2.5 * np.exp(-i / 5) + 1.0 for i in range(30)]
+    line = "step {x} | Loss: {t:.4f} | valid loss: {v:.4f}"
+    assert _kinds(train_val(spiky, smooth, line)) == ["healthy"]
+    alone = "\n".join(f"step {100 * (i + 1)} | Loss: {t:.4f}" for i, t in enumerate(spiky))
+    assert _kinds(alone) == ["unstable"]  # with nothing held out, spikes are spikes
 
 
 def test_a_validation_loss_jumping_fivefold_near_zero_is_unstable_though_single_batches_would_not_be():
