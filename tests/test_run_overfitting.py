@@ -220,3 +220,17 @@ def test_a_validation_loss_rising_at_each_evaluation_since_its_lowest_is_overfit
     # the same rises with one step back down on the way are not
     back = [*val[:8], 0.500, 0.517]
     assert "overfitting" not in _kinds(_train_val(train, back, fmt, every=1))
+
+
+def test_a_healthy_runs_evidence_says_why_a_last_rise_is_no_turn():
+    # one last evaluation far above the best is too near the end to call a turn (it read "194% above
+    # its best reading, too little to call a turn"); a level, noisy validation curve that ends a little
+    # above its best is a rise within its noise
+    train = [2.0 * 0.85**i + 0.1 for i in range(30)]
+    val = [2.2 * 0.85**i + 0.3 for i in range(29)] + [0.9]
+    found = detect(parse_run(_train_val(train, val)))
+    assert found[0].kind == "healthy" and "too near the end to call a turn" in found[0].evidence
+    wobble = [0.31, 0.325, 0.30, 0.32, 0.315, 0.33, 0.305, 0.32]
+    level = [2.2 * 0.7**i + 0.3 for i in range(14)] + [wobble[i % 8] for i in range(15)] + [0.325]
+    found = detect(parse_run(_train_val(train, level)))
+    assert found[0].kind == "healthy" and "a rise within its noise" in found[0].evidence

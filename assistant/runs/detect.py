@@ -125,7 +125,10 @@ def _healthy(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds, judge
             text += f"; validation {va.what} followed it ({low})"
         else:
             text += f"; validation {va.what} ended {ended:.0%} above its best reading ({low} on its trend)"
-            text += ", too little to call a turn"
+            # why that is no turn: too few readings after the best (a last one up, 2748's single
+            # evaluation at +194%), or a rise within the curve's noise
+            late = len(va) - 1 - int(np.argmin(va.y)) < max(th.overfit_min_after, math.ceil(0.1 * len(va)))
+            text += ", too near the end to call a turn" if late else ", a rise within its noise"
     if settled := convergence(c, th.last_stretch(len(c)), run, th):
         text += f"; {settled}"
     return Finding("healthy", text + ": no sign of a problem", {"points": len(c)}, "medium")
