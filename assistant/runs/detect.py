@@ -35,7 +35,7 @@ from assistant.runs.curves import (
 from assistant.runs.findings import KINDS, THRESHOLDS, Finding, Thresholds
 from assistant.runs.gan import discriminator_wins
 from assistant.runs.instability import spiked_on_the_way, unstable
-from assistant.runs.overfitting import overfitting, score_turned
+from assistant.runs.overfitting import overfitting, score_turned, too_near_end
 from assistant.runs.parse import Run
 from assistant.runs.plateau import convergence, plateau
 from assistant.runs.underfitting import never_fell, past_half, underfitting
@@ -127,7 +127,7 @@ def _healthy(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds, judge
             text += f"; validation {va.what} ended {ended:.0%} above its best reading ({low} on its trend)"
             # why that is no turn: too few readings after the best (a last one up, 2748's single
             # evaluation at +194%), or a rise within the curve's noise
-            late = len(va) - 1 - int(np.argmin(va.y)) < max(th.overfit_min_after, math.ceil(0.1 * len(va)))
+            late = too_near_end(len(va), int(np.argmin(va.y)), th)
             text += ", too near the end to call a turn" if late else ", a rise within its noise"
     if settled := convergence(c, th.last_stretch(len(c)), run, th):
         text += f"; {settled}"

@@ -49,6 +49,12 @@ def _never_followed(tr: Curve | None, va: Curve | None, th: Thresholds) -> Findi
     return Finding("overfitting", text, details, "medium")
 
 
+def too_near_end(n: int, turn: int, th: Thresholds) -> bool:
+    """Too few of a curve's `n` evaluations come after its lowest at `turn` to call a turn there:
+    fewer than `overfit_min_after`, or than a tenth of the curve."""
+    return n - 1 - turn < max(th.overfit_min_after, math.ceil(0.1 * n))
+
+
 def _turned(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
     if va is None or len(va) < th.min_points:
         return None
@@ -58,7 +64,7 @@ def _turned(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | Non
     near = slice(max(0, turn - 2), min(len(v), turn + 3))
     turn = near.start + int(np.argmin(va.y[near]))
     after = len(v) - 1 - turn
-    if after < max(th.overfit_min_after, math.ceil(0.1 * len(v))):
+    if too_near_end(len(v), turn, th):
         return None
     low = float(va.y[turn])  # what was logged there (the margin is judged on means, below)
     # the rise: the median of the last points (the later half since the turn, three at least) against
