@@ -208,6 +208,14 @@ def test_names_courses_and_papers_abbreviate_are_read():
     run = parse_run("\n".join(f"Cost after epoch {5 * i}: {c:.6f}" for i, c in enumerate(costs)))
     assert run.table["train_loss"].tolist() == [round(c, 6) for c in costs]
     assert run.table["epoch"].diff().dropna().eq(5).all()  # its counter is the epoch
+    # fast-bert's, after the logger's name: `Loss after epoch 0 - 0.1377`, `Loss after epoch 1 4.2544`
+    prefix = "02/16/2019 13:14:01 - INFO - root -   "
+    assert line_readings(f"{prefix}Loss after epoch 0 - 0.1377", None)[0] == {"Loss": 0.1377}
+    lines = [
+        f"{prefix}Loss after epoch {e + 1} {t:.6f}\n{prefix}  eval_loss = {t + 0.2:.6f}"
+        for e, t in enumerate(costs)
+    ]
+    assert parse_run("\n".join(lines)).sources == {"train_loss": "Loss", "val_loss": "eval_loss"}
     # a loop printing each stage's name alone beside its loss: `| train 0.256 | val 0.094 | lr 8e-05`
     line = "Epoch {e:>3}/60 | train {t:.5f} | val {v:.5f} | lr 8.33e-05"
     text = "\n".join(line.format(e=e + 1, t=t, v=t / 3) for e, t in enumerate(falling(20, 0.26, 0.075)))

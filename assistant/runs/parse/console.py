@@ -67,7 +67,8 @@ from assistant.runs.parse.unnamed import NUMBERS_ONLY, UNNAMED, bare_numbers
 # a Keras callback's message (`Epoch 00005: early stopping`, `Epoch 00012: ReduceLROnPlateau …`): its
 # number is 0-based in Keras 1, 1-based in Keras 2, and the epoch's own line has said which epoch it is
 _CALLBACK = re.compile(r"^\s*Epoch \d{5}:")
-_EPISODE = re.compile(r"\bepisode\b\s*(?:[:=#]\s*)?(\d+)", re.IGNORECASE)  # an agent's `Episode 100`
+# an agent's `Episode 100` (the GDRL book's `ep 0025, step 000338, last ep rew 011`)
+_EPISODE = re.compile(r"\b(?:episode|ep)\b\s*(?:[:=#]\s*)?(\d+)", re.IGNORECASE)
 _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress bar's `938/938 [`
 # the PyTorch ImageNet example's (and timm's, DeiT's, Swin's) summary of an evaluation: ` * Acc@1 76.1 …`
 _SUMMARY = re.compile(r"^\s*\*\s+\w")

@@ -45,10 +45,11 @@ _SPACED = re.compile(rf"^\s*([A-Za-z][\w./]*(?: +[\w./]+)*?)\s+({NUM})\s*(?:\(.*
 # time's bar: `LR`, not `61 LR`); `| top 5 acc 0.91` keeps its number
 _COUNTER_FIRST = re.compile(r"^\s*(?:epoch|step|iter|iteration)\s+\d+\s+(?=[A-Za-z])", re.IGNORECASE)
 # `train loss 1.27 (seg loss 0.55)` anywhere: no separator, so only a loss (TF1's `training avg cost
-# 22.6` too), accuracy or an episode's reward (`Episode 3 reward -16.000 eps 0.985`) by its name
+# 22.6` too), accuracy or an episode's reward (`Episode 3 reward -16.000 eps 0.985`; the GDRL book's
+# `last 100 ep mean rew 13.00`) by its name
 _BARE = re.compile(
     rf"(?<![\w./-])((?:{WORD}[ \t]+){{0,2}}(?:[A-Za-z][\w.-]*[_.-])?"
-    rf"(?:loss|cost|acc(?:@[15])?|accuracy|perplexity|ppl|reward))[ \t]+({NUM})",
+    rf"(?:loss|cost|acc(?:@[15])?|accuracy|perplexity|ppl|reward|rew))[ \t]+({NUM})",
     re.IGNORECASE,
 )
 _BARE_START = re.compile(r"(?<![\w./-])[A-Za-z]", re.IGNORECASE)
@@ -60,10 +61,12 @@ _BEST_AT = re.compile(
 # the plain words that run into a name, a whole word first
 _WORDS_BEFORE = re.compile(r"(?<![A-Za-z0-9_.:=/-])(?:[A-Za-z]+ +){1,3}$")
 # a name that says when it was read, then its value: Andrew Ng's courses' `Cost after iteration 100:
-# 0.69`, `Cost after epoch 5: 0.41` (the counter is read as the line's epoch or step)
+# 0.69`, `Cost after epoch 5: 0.41`, fast-bert's `Loss after epoch 0 - 0.1377` and `Loss after epoch 1
+# 4.2544`, after its logger's name (`- INFO - root -   Loss after …`; the counter is read as the line's
+# epoch or step)
 _NAMED_AT = re.compile(
-    rf"^\s*([A-Za-z][A-Za-z ]{{0,30}}?)\s+(?:after|at|in)\s+(?:epoch|iteration|iter|step)\s+\d+"
-    rf"\s*[:=]\s*({NUM})",
+    rf"(?:^|(?<=\s-))\s*([A-Za-z][A-Za-z ]{{0,30}}?)\s+(?:after|at|in)\s+(?:epoch|iteration|iter|step)\s+\d+"
+    rf"(?:\s*[:=]\s*|\s+-\s+|\s+)({NUM})",
     re.IGNORECASE,
 )
 # a stage's readings grouped after its name: ReChorus' `dev=(HR@5:0.2797,NDCG@5:0.1831) test=(…)`,
@@ -152,7 +155,7 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
         if not any(is_metric_name(k) for k in found):
             axes = {}  # counters and no reading: settings printed (Keras' `{'epochs': 30, 'steps': 1719}`)
     else:
-        named_at = _NAMED_AT.match(segment)  # before the heading `… at iteration N` goes
+        named_at = _NAMED_AT.search(segment)  # before the heading `… at iteration N` goes
         segment = AT_AXIS.sub("", segment, count=1)
         found = {}
         for m in pairs(segment):
