@@ -3,6 +3,8 @@ times by a tutorial's demo beside the run's own, and on no scale its values coul
 
 from __future__ import annotations
 
+import numpy as np
+
 from assistant.runs import detect, parse_run
 from assistant.runs.curves import run_curves
 from tests.run_helpers import falling
@@ -51,3 +53,42 @@ def test_a_return_that_rose_and_holds_is_learned_and_one_that_never_rose_is_unde
     assert [f.kind for f in detect(parse_run("\n".join(lines)))] == ["healthy"]
     flat = [f"Episode {100 * (i + 1)}\tAverage Reward: {-17.8 + (-1) ** i * 0.4:.2f}" for i in range(60)]
     assert [f.kind for f in detect(parse_run("\n".join(flat)))] == ["underfitting"]
+
+
+def test_an_abbreviated_episode_and_reward_are_read_and_a_restarted_counter_keeps_the_last_run():
+    # the GDRL book's notebooks: `ep 0025, step 000338, last ep rew 011, last 100 ep mean rew 13.00`,
+    # refused as holding no metric; its policy-gradient cells print `ep 100, tmstps 02724, ...,
+    # 25/100 ep av rew 036.28/027.24` for one seed after another, each counting its episodes from 100
+    means = [12 + 187 * v for v in falling(14, 0.0, 1.0)]
+    dqn = [
+        f"ep {25 * i:04d}, step {400 * i + 19:06d}, last ep rew {int(m):03d}, last 100 ep mean rew {m:.2f}"
+        for i, m in enumerate(means)
+    ]
+    run = parse_run("\n".join(dqn))
+    assert len(run.table) == 14 and "rew" in run.sources["train_ep_rew"]
+    assert [f.kind for f in detect(run)] == ["healthy"]
+    seeds = [
+        f"ep {100 * (i + 1)}, tmstps {900 * (i + 1):05d}, explr rat 1.00, buf sze 00001, "
+        f"25/100 ep av rew {20 + 30 * i + s:06.2f}/{18 + 30 * i + s:06.2f}, 100 ep av sec 0.04"
+        for s in (0, 5, 9)
+        for i in range(7)
+    ]
+    run = parse_run("\n".join(seeds))
+    assert len(run.table) == 7 and any("3 runs" in n for n in run.notes)
+
+
+def test_one_bad_episode_or_a_wide_scatter_late_in_a_learned_return_is_no_blow_up():
+    # PPO on a pendulum, a return per episode from -1,200 to about -12. Its zero is anywhere: an
+    # episode of -157 after -0.8 was called diverged ("jumped from 0.8 to 157"), and a return near -20
+    # scattering by 12 was called unstable ("scatters by about 41%" of its level; 2% of what it learned)
+    rng = np.random.default_rng(3)
+    learning = [-1200 * (10 / 1200) ** (i / 20) for i in range(20)]
+    rewards = learning + [-10 - 3 * rng.random() for _ in range(40)]
+    rewards[40], rewards[41] = -0.8, -157.0
+    descent = [-1200 * (20 / 1200) ** (i / 20) for i in range(20)]
+    scattering = descent + [-20 + 12 * rng.normal() for _ in range(60)]
+    for returns in (rewards, scattering):
+        rows = [f"{i + 1},{150 * (i + 1)},{r:.3f}" for i, r in enumerate(returns)]
+        run = parse_run("\n".join(["episode,timestep,raw_reward", *rows]))
+        assert run.sources["train_raw_reward"] == "raw_reward"
+        assert [f.kind for f in detect(run)] == ["healthy"]

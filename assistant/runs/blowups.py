@@ -107,8 +107,9 @@ def _learned_back(y: np.ndarray, i: int, quantum: float = 0.0) -> bool:
 def jump(tr: Curve | None, th: Thresholds) -> Finding | None:
     """A training loss that jumps (_jumps) and does not come back: a blow-up a per-epoch log shows
     only as one wild value. One that comes back is a spike (the `unstable` rule counts those), and
-    the run went on learning."""
-    if tr is None or len(tr) < 2:
+    the run went on learning. Not a reward: its zero is anywhere, so no factor of it is a blow-up (an
+    agent's return of -7.9 then -157 is one bad episode; a collapse for good is `climbing`'s)."""
+    if tr is None or len(tr) < 2 or tr.negated:
         return None
     for i, back in _jumps(tr, th):
         if back:

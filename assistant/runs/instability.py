@@ -84,6 +84,17 @@ def _steady(h: Curve, th: Thresholds) -> bool:
     return len(h) >= th.min_points and h.spread() < th.unstable_noise and not _spikes(h, th)
 
 
+def _scatter(c: Curve) -> float:
+    """The curve's noise as a share of its level; a reward's, also as a share of how far its trend
+    moved, whichever is smaller: its zero is anywhere, so a share of its level alone says little (an
+    agent's return near -78 after climbing from -1,200 scatters by 38% of -78, by 3% of what it
+    learned; one that never moved is judged on its level, as before)."""
+    moved = float(np.max(c.trend) - np.min(c.trend))
+    if not rewarding(set(tokens(c.name))) or not moved:
+        return c.spread()
+    return min(c.spread(), c.noise / moved)
+
+
 def unstable(curves: list[Curve], th: Thresholds, held: Sequence[Curve] = ()) -> Finding | None:
     """`held`: the held-out curves (a validation loss, or a test accuracy beside a training loss
     alone). A training curve that scatters or spikes, while one of them goes its way steadily (no
@@ -103,7 +114,7 @@ def unstable(curves: list[Curve], th: Thresholds, held: Sequence[Curve] = ()) ->
             )
             return Finding("unstable", text, {"curve": c.label, "spikes": [c.at(i) for i in lost]}, "high")
         spikes = _spikes(c, th)
-        spread = c.spread()
+        spread = _scatter(c)
         # a training loss that spikes again and again is unstable; a validation curve is noisy when its
         # evaluation set is small, so it takes spikes at a good share of its points
         dense = len(spikes) >= 2 and len(spikes) >= th.spike_share * len(c)
