@@ -46,6 +46,23 @@ def test_a_heading_of_its_own_gives_a_held_out_stage_to_the_readings_under_it():
     assert run.table["train_acc"].notna().sum() == 12 and "val_acc" not in run.metrics
 
 
+def test_an_evaluation_announced_in_words_is_held_out_though_its_line_reads_like_trainings():
+    # a PaddlePaddle course script: `testing in eval mode……` (an ellipsis), then the same `epoch: 1,
+    # loss is: …, acc is: …` line as training's, then `Now continue training……`; the evaluation's
+    # line overwrote the training one and the held-out loss was judged as the training loss
+    lines = []
+    for e, (t, v) in enumerate(zip(falling(10, 0.63, 0.16), falling(10, 0.49, 0.26), strict=True)):
+        lines += [
+            f"epoch: {e},  loss is: {t:.6f}, acc is: {0.78 + e / 60:.6f}",
+            "testing in eval mode……",
+            f"epoch: {e},  loss is: {v:.6f}, acc is: {0.83 + e / 120:.6f}",
+            "Now continue training……",
+        ]
+    run = parse_run("\n".join(lines))
+    assert run.table["train_loss"].iloc[0] == 0.63 and run.table["val_loss"].iloc[0] == 0.49
+    assert len(run.table) == 10
+
+
 def test_a_bulleted_evaluation_heading_stages_its_readings():
     # `- Train metrics: accuracy: 0.334 ; loss: 1.771` and `- Eval metrics : …` under a logger's prefix
     lines = []
@@ -238,3 +255,25 @@ def test_a_stage_word_between_rules_of_stars_stages_the_readings_after_it():
         lines.append(f"[2024-07-26 16:25:25,107][    INFO] {evaluation}")
     run = parse_run("\n".join(lines))
     assert run.sources["val_iou"] == "val/MeanIoU" and "train_iou" not in run.table
+
+
+def test_a_name_alone_over_its_value_is_read_as_their_pair_under_each_stages_heading():
+    # DeepChem's Tox21 notebook prints each reading in two print() calls, under `TRAIN:` and `TEST:`:
+    # `RMSE:`, then `0.5319` on a line of its own. The numbers alone were read as one training loss
+    # (RMSE and ROC AUC of both splits, four to an epoch)
+    lines = []
+    for e, (auc, rmse) in enumerate(zip(falling(12, 0.70, 0.86), falling(12, 0.53, 0.40), strict=True)):
+        lines += [f"epoch: {e}", "TRAIN:", "RMSE:", f"{rmse:.8f}", "ROC AUC:", f"{auc:.8f}"]
+        lines += ["TEST:", "RMSE:", f"{rmse + 0.02:.8f}", "ROC AUC:", f"{auc - 0.05:.8f}"]
+    run = parse_run("\n".join(lines))
+    assert len(run.table) == 12
+    assert run.sources == {
+        "train_rmse": "RMSE",
+        "train_roc_auc": "ROC AUC",
+        "val_rmse": "test/RMSE",
+        "val_roc_auc": "test/ROC AUC",
+    }
+    assert run.table["val_rmse"].iloc[0] == 0.55 and run.table["train_roc_auc"].iloc[0] == 0.70
+    # a name with no number under it stays as it was (a heading's words, `Loss:` over an epoch's line)
+    text = "Loss:\nepoch 1 loss: 0.5\nepoch 2 loss: 0.4\nepoch 3 loss: 0.3"
+    assert parse_run(text).table["train_loss"].tolist() == [0.5, 0.4, 0.3]

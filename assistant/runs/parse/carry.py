@@ -17,14 +17,15 @@ from assistant.runs.parse.lines import STAGE_TAGS, pairs
 # A heading: decoration, then only a stage's words and words a heading is made of (`***** Running
 # Evaluation *****`, `=== Validation ===`, `Eval begin...`, `Test set:`), no number. A line that
 # does something with a split (`Loading validation data`, `No validation set`) is no heading.
-_HEADING = re.compile(r"^[\s*=#>~-]*([A-Za-z][A-Za-z ]{0,40}?)[\s*=#:.~-]*$")
+# (PaddlePaddle course code's `testing in eval mode……`, ended by an ellipsis)
+_HEADING = re.compile(r"^[\s*=#>~-]*([A-Za-z][A-Za-z ]{0,40}?)[\s*=#:.…~-]*$")
 _HEADING_WORDS = {"results", "result", "metrics", "metric", "scores", "performance", "summary", "report",
                   "error", "loss", "accuracy", "set", "on", "the", "begin", "begins", "start", "running",
-                  "phase", "loop", "step"}  # fmt: skip
+                  "phase", "loop", "step", "in", "mode"}  # fmt: skip
 # how many lines below its heading a record may begin (a progress bar, warnings, a timing between them);
 # a heading that nothing is read under soon is a settings dump's key (yacs' `TEST:`)
 _NEAR = 12
-_DOING = {"evaluating": "val", "validating": "val"}  # `Evaluating...`
+_DOING = {"evaluating": "val", "validating": "val", "testing": "test"}  # `Evaluating...`
 # a progress counter's `20/88`: what it counts to
 _BAR_TOTAL = re.compile(r"(?<![\w./])\d+\s*/\s*(\d+)(?![\w./])")
 _ONE = "one reading a line"

@@ -43,6 +43,7 @@ from assistant.runs.parse.lines import (
     NUM,
     STEP,
     joined_dicts,
+    joined_pairs,
     line_stage,
     plain_text,
     ungroup_stages,
@@ -116,7 +117,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     heard: str | None = None  # the line that announced the epoch on its own (`Epoch 3/20`), as a shape
     row_heard: str | None = None  # ...when the last row was added
     reopened = False  # an epoch the last row was announced with is announced again since its last reading
-    for line in joined_dicts(lines):
+    for line in joined_pairs(joined_dicts(lines)):
         line = ungroup_stages(unquote_readings(unwrap_numbers(plain_text(line))))
         message = LOG_PREFIX.sub("", line, count=1)
         stage = line_stage(line, message)

@@ -231,6 +231,31 @@ def joined_dicts(lines: Iterable[str]) -> Iterator[str]:
     yield from held
 
 
+# a metric's name alone on its line, its value alone on the next (`print("RMSE:")`, then `print(rmse)`:
+# DeepChem's Tox21 notebook prints `TRAIN:`, `RMSE:`, `0.5319`, `ROC AUC:`, `0.7231`, `TEST:`, …)
+_NAME_ALONE = re.compile(r"^\s*([A-Za-z][\w .@/-]{0,40}?)\s*:\s*$")
+_VALUE_ALONE = re.compile(rf"^\s*({NUM})\s*$", re.IGNORECASE)
+
+
+def joined_pairs(lines: Iterable[str]) -> Iterator[str]:
+    """The lines, with a metric's name alone on a line and a number alone on the next joined into
+    their `name: value` pair (a stage's heading alone, `TEST:`, is no metric and stays a heading)."""
+    held: str | None = None  # a name alone, waiting for its value
+    for line in lines:
+        if held is not None:
+            name, held = held, None
+            if m := _VALUE_ALONE.match(line):
+                yield f"{name}: {m.group(1)}"
+                continue
+            yield f"{name}:"
+        if (m := _NAME_ALONE.match(line)) and is_metric_name(m.group(1)):
+            held = m.group(1)
+            continue
+        yield line
+    if held is not None:
+        yield f"{held}:"
+
+
 # PyTorch Lightning's ModelCheckpoint: `Epoch 3, global step 8: 'val_loss' reached 0.14260 (best
 # 0.14260), saving model to 'checkpoints/epoch=3-step=8-val_loss=0.1426.ckpt' as top 1`
 _REACHED = re.compile(rf"'([A-Za-z][\w./-]*)' reached ({NUM})")
