@@ -211,6 +211,9 @@ def test_names_courses_and_papers_abbreviate_are_read():
     # fast-bert's, after the logger's name: `Loss after epoch 0 - 0.1377`, `Loss after epoch 1 4.2544`
     prefix = "02/16/2019 13:14:01 - INFO - root -   "
     assert line_readings(f"{prefix}Loss after epoch 0 - 0.1377", None)[0] == {"Loss": 0.1377}
+    # after a dash or a space, only a number that ends the line: the rest is prose
+    for prose in ("Loss at step 100 - 12 files", "loss at epoch 3 50% done", "Error in step 1200 2 retries"):
+        assert line_readings(prose, None)[0] == {}
     lines = [
         f"{prefix}Loss after epoch {e + 1} {t:.6f}\n{prefix}  eval_loss = {t + 0.2:.6f}"
         for e, t in enumerate(costs)

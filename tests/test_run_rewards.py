@@ -92,3 +92,18 @@ def test_one_bad_episode_or_a_wide_scatter_late_in_a_learned_return_is_no_blow_u
         run = parse_run("\n".join(["episode,timestep,raw_reward", *rows]))
         assert run.sources["train_raw_reward"] == "raw_reward"
         assert [f.kind for f in detect(run)] == ["healthy"]
+
+
+def test_ep_is_an_episode_only_beside_a_reward_and_a_return_swinging_between_two_levels_stays_unstable():
+    # `ep 3, loss: 0.41, score: 0.56` is a vision log's epoch: its score is no agent's return, and a loss
+    # that climbs back up from epoch 9 diverged (it was read as an episode's score, judged healthy)
+    losses = [1 / e for e in range(1, 10)] + [0.6, 1.0, 1.5, 2.0, 2.6, 3.1]
+    lines = [f"ep {e}, loss: {t:.3f}, score: {0.5 + e / 50:.3f}" for e, t in enumerate(losses, 1)]
+    assert [f.kind for f in detect(parse_run("\n".join(lines)))] == ["diverged"]
+    # a return that rose to its cap of 500 and then falls to 30-80 at every other evaluation or so, to
+    # the end: its trend follows the swings, so how far it moved is measured between medians
+    rng = np.random.default_rng(4)
+    returns = [min(500.0, 20 + 24 * i) for i in range(20)]
+    returns += [500.0 if rng.random() < 0.5 else 30 + 50 * rng.random() for _ in range(60)]
+    lines = [f"Episode {i}\tAverage Reward: {r:.2f}" for i, r in enumerate(returns, 1)]
+    assert [f.kind for f in detect(parse_run("\n".join(lines)))] == ["unstable"]

@@ -61,6 +61,10 @@ def test_an_evaluation_announced_in_words_is_held_out_though_its_line_reads_like
     run = parse_run("\n".join(lines))
     assert run.table["train_loss"].iloc[0] == 0.63 and run.table["val_loss"].iloc[0] == 0.49
     assert len(run.table) == 10
+    # `in` and `mode` are a heading's words only after what the line says it is doing: `Running in
+    # test mode...` over training's steps stages nothing
+    steps = "\n".join(f"step {100 * i} loss {t:.3f}" for i, t in enumerate(falling(10, 0.91, 0.19), 1))
+    assert parse_run(f"Running in test mode...\n{steps}").sources == {"train_loss": "loss"}
 
 
 def test_a_bulleted_evaluation_heading_stages_its_readings():
@@ -274,6 +278,12 @@ def test_a_name_alone_over_its_value_is_read_as_their_pair_under_each_stages_hea
         "val_roc_auc": "test/ROC AUC",
     }
     assert run.table["val_rmse"].iloc[0] == 0.55 and run.table["train_roc_auc"].iloc[0] == 0.70
-    # a name with no number under it stays as it was (a heading's words, `Loss:` over an epoch's line)
+    # a name with no number under it stays as it was (a heading's words, `Loss:` over an epoch's line);
+    # one over a column of numbers names them all, as it did; a whole number under it is a count or a
+    # year, no reading (`Error:` over `2021`)
     text = "Loss:\nepoch 1 loss: 0.5\nepoch 2 loss: 0.4\nepoch 3 loss: 0.3"
     assert parse_run(text).table["train_loss"].tolist() == [0.5, 0.4, 0.3]
+    column = [round(t, 4) for t in falling(10)]
+    assert parse_run("loss:\n" + "\n".join(map(str, column))).table["train_loss"].tolist() == column
+    text = "\n".join(f"epoch {e} loss: {t:.3f}\nError:\n2021" for e, t in enumerate(falling(10), 1))
+    assert set(parse_run(text).metrics) == {"train_loss"}

@@ -85,11 +85,13 @@ def _steady(h: Curve, th: Thresholds) -> bool:
 
 
 def _scatter(c: Curve) -> float:
-    """The curve's noise as a share of its level; a reward's, also as a share of how far its trend
-    moved, whichever is smaller: its zero is anywhere, so a share of its level alone says little (an
-    agent's return near -78 after climbing from -1,200 scatters by 38% of -78, by 3% of what it
-    learned; one that never moved is judged on its level, as before)."""
-    moved = float(np.max(c.trend) - np.min(c.trend))
+    """The curve's noise as a share of its level; a reward's, also as a share of how far it moved
+    (from its first fifth's median reading to its last fifth's), whichever is smaller: its zero is
+    anywhere, so a share of its level alone says little (an agent's return near -78 after climbing
+    from -1,200 scatters by 38% of -78, by 3% of what it learned). One that never moved, or swings
+    between two levels to the end (its medians near each other), is judged on its level, as before."""
+    fifth = first_fifth(len(c))
+    moved = abs(float(np.median(c.y[-fifth:]) - np.median(c.y[:fifth])))
     if not rewarding(set(tokens(c.name))) or not moved:
         return c.spread()
     return min(c.spread(), c.noise / moved)

@@ -21,7 +21,8 @@ from assistant.runs.parse.lines import STAGE_TAGS, pairs
 _HEADING = re.compile(r"^[\s*=#>~-]*([A-Za-z][A-Za-z ]{0,40}?)[\s*=#:.…~-]*$")
 _HEADING_WORDS = {"results", "result", "metrics", "metric", "scores", "performance", "summary", "report",
                   "error", "loss", "accuracy", "set", "on", "the", "begin", "begins", "start", "running",
-                  "phase", "loop", "step", "in", "mode"}  # fmt: skip
+                  "phase", "loop", "step"}  # fmt: skip
+_MODE_WORDS = {"in", "mode"}  # after what a line says it is doing: `testing in eval mode`
 # how many lines below its heading a record may begin (a progress bar, warnings, a timing between them);
 # a heading that nothing is read under soon is a settings dump's key (yacs' `TEST:`)
 _NEAR = 12
@@ -38,7 +39,8 @@ def heading_stage(message: str) -> str | None:
         return None
     words = [w.lower() for w in m.group(1).split()]
     stages = [STAGE_TAGS.get(w) or _DOING.get(w) for w in words]
-    if not any(stages) or not all(s or w in _HEADING_WORDS for s, w in zip(stages, words, strict=True)):
+    known = _HEADING_WORDS | (_MODE_WORDS if words[0] in _DOING else set())
+    if not any(stages) or not all(s or w in known for s, w in zip(stages, words, strict=True)):
         return None
     return next(s for s in stages if s)
 

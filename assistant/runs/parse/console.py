@@ -55,6 +55,7 @@ from assistant.runs.parse.loggertable import TABLE_RULE, LoggerTable
 from assistant.runs.parse.names import (
     is_metric_name,
     normalise,
+    rewarding,
     stage_of,
     tokens,
 )
@@ -68,8 +69,10 @@ from assistant.runs.parse.unnamed import NUMBERS_ONLY, UNNAMED, bare_numbers
 # a Keras callback's message (`Epoch 00005: early stopping`, `Epoch 00012: ReduceLROnPlateau …`): its
 # number is 0-based in Keras 1, 1-based in Keras 2, and the epoch's own line has said which epoch it is
 _CALLBACK = re.compile(r"^\s*Epoch \d{5}:")
-# an agent's `Episode 100` (the GDRL book's `ep 0025, step 000338, last ep rew 011`)
-_EPISODE = re.compile(r"\b(?:episode|ep)\b\s*(?:[:=#]\s*)?(\d+)", re.IGNORECASE)
+# an agent's `Episode 100`; `ep 0025` only on a line that names a reward (the GDRL book's `ep 0025,
+# step 000338, last ep rew 011`): elsewhere `ep 3` is as often an epoch
+_EPISODE = re.compile(r"\bepisode\b\s*(?:[:=#]\s*)?(\d+)", re.IGNORECASE)
+_EP = re.compile(r"\bep\b\s*(?:[:=#]\s*)?(\d+)", re.IGNORECASE)
 _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress bar's `938/938 [`
 # the PyTorch ImageNet example's (and timm's, DeiT's, Swin's) summary of an evaluation: ` * Acc@1 76.1 …`
 _SUMMARY = re.compile(r"^\s*\*\s+\w")
@@ -190,7 +193,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             ):
                 s = None  # an evaluation's batch counter (pt.darts' `Valid: [ 3/50] Step 050/156`)
             step = axes.get("step", float(s.group(1)) if s else None)
-            if ep := _EPISODE.search(segment):  # an agent's episodes: its axis, and a score is its return
+            if ep := _EPISODE.search(segment) or (
+                any(rewarding(set(tokens(k))) for k in values) and _EP.search(segment)
+            ):  # an agent's episodes: its axis, and a score is its return
                 step = float(ep.group(1)) if step is None and "epoch" not in axes else step
                 values = {(f"episode {k}" if "score" in tokens(k) else k): v for k, v in values.items()}
             settings = all(normalise(k) == "lr" for k in values)  # text, or a config dump's `lr=3e-5`

@@ -234,26 +234,38 @@ def joined_dicts(lines: Iterable[str]) -> Iterator[str]:
 # a metric's name alone on its line, its value alone on the next (`print("RMSE:")`, then `print(rmse)`:
 # DeepChem's Tox21 notebook prints `TRAIN:`, `RMSE:`, `0.5319`, `ROC AUC:`, `0.7231`, `TEST:`, …)
 _NAME_ALONE = re.compile(r"^\s*([A-Za-z][\w .@/-]{0,40}?)\s*:\s*$")
-_VALUE_ALONE = re.compile(rf"^\s*({NUM})\s*$", re.IGNORECASE)
+# (a reading, not a count: `Error:` over `2021` is a year)
+_VALUE_ALONE = re.compile(
+    r"^\s*([-+]?(?:\d*\.\d+|\d+\.\d*|\d+(?:\.\d*)?[eE][-+]?\d+)|nan|inf)\s*$", re.IGNORECASE
+)
 
 
 def joined_pairs(lines: Iterable[str]) -> Iterator[str]:
     """The lines, with a metric's name alone on a line and a number alone on the next joined into
-    their `name: value` pair (a stage's heading alone, `TEST:`, is no metric and stays a heading)."""
-    held: str | None = None  # a name alone, waiting for its value
+    their `name: value` pair, unless another number alone follows (`loss:` over a column of numbers
+    names them all, as it did; a stage's heading alone, `TEST:`, is no metric and stays a heading)."""
+    held: list[str] = []  # a name alone, then the number alone under it
     for line in lines:
-        if held is not None:
-            name, held = held, None
-            if m := _VALUE_ALONE.match(line):
-                yield f"{name}: {m.group(1)}"
+        if len(held) == 2:
+            name, value = held
+            held = []
+            if _VALUE_ALONE.match(line):
+                yield from (f"{name}:", value)
+            else:
+                yield f"{name}: {value.strip()}"
+        elif held:
+            if _VALUE_ALONE.match(line):
+                held.append(line)
                 continue
-            yield f"{name}:"
+            yield f"{held.pop()}:"
         if (m := _NAME_ALONE.match(line)) and is_metric_name(m.group(1)):
-            held = m.group(1)
+            held = [m.group(1)]
             continue
         yield line
-    if held is not None:
-        yield f"{held}:"
+    if len(held) == 2:
+        yield f"{held[0]}: {held[1].strip()}"
+    elif held:
+        yield f"{held[0]}:"
 
 
 # PyTorch Lightning's ModelCheckpoint: `Epoch 3, global step 8: 'val_loss' reached 0.14260 (best

@@ -63,10 +63,11 @@ _WORDS_BEFORE = re.compile(r"(?<![A-Za-z0-9_.:=/-])(?:[A-Za-z]+ +){1,3}$")
 # a name that says when it was read, then its value: Andrew Ng's courses' `Cost after iteration 100:
 # 0.69`, `Cost after epoch 5: 0.41`, fast-bert's `Loss after epoch 0 - 0.1377` and `Loss after epoch 1
 # 4.2544`, after its logger's name (`- INFO - root -   Loss after …`; the counter is read as the line's
-# epoch or step)
+# epoch or step); after a dash or a space only a number that ends the line (`Loss at step 100 - 12
+# files` is prose)
 _NAMED_AT = re.compile(
     rf"(?:^|(?<=\s-))\s*([A-Za-z][A-Za-z ]{{0,30}}?)\s+(?:after|at|in)\s+(?:epoch|iteration|iter|step)\s+\d+"
-    rf"(?:\s*[:=]\s*|\s+-\s+|\s+)({NUM})",
+    rf"(?:\s*[:=]\s*({NUM})|(?:\s+-)?\s+({NUM})(?=\s*(?:$|[,;|])))",
     re.IGNORECASE,
 )
 # a stage's readings grouped after its name: ReChorus' `dev=(HR@5:0.2797,NDCG@5:0.1831) test=(…)`,
@@ -175,7 +176,7 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
                         f"{name} loss" if name.lower() in _STAGE_WORDS else name, logged(m.group(2))
                     )
         if named_at:  # `Cost after epoch 5: 0.41`: the name, its counter, its value
-            found.setdefault(_name(named_at.group(1)), logged(named_at.group(2)))
+            found.setdefault(_name(named_at.group(1)), logged(named_at.group(2) or named_at.group(3)))
         if "," in segment:  # `epoch 1, phase train, step 10, loss_train, 0.838`: a name, then its value
             cells = [c.strip() for c in segment.split(",")]
             for name, value in itertools.pairwise(cells):
