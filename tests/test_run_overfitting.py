@@ -234,3 +234,22 @@ def test_a_healthy_runs_evidence_says_why_a_last_rise_is_no_turn():
     level = [2.2 * 0.7**i + 0.3 for i in range(14)] + [wobble[i % 8] for i in range(15)] + [0.325]
     found = detect(parse_run(_train_val(train, level)))
     assert found[0].kind == "healthy" and "a rise within its noise" in found[0].evidence
+
+
+def test_a_held_out_accuracy_worse_at_each_of_a_few_evaluations_after_its_best_is_overfitting():
+    # BioBERT's notebook prints a training loss and a validation accuracy, four epochs: the accuracy
+    # was best at the second and worse at each after it while the loss fell. A held-out score too
+    # short for a trend is asked what a short validation loss is; one still climbing is no turn
+    accuracies = [0.3398, 0.3535, 0.2910, 0.2520]
+    losses = [2.276, 1.714, 1.518, 1.401]
+
+    def log(accs: list[float]) -> str:
+        return "\n".join(
+            f"Epoch: {25 * e}%|##| {e}/4\nTrain loss: {t}\nValidation Accuracy: {a}"
+            for e, (t, a) in enumerate(zip(losses, accs, strict=True), start=1)
+        )
+
+    found = detect(parse_run(log(accuracies)))
+    assert [f.kind for f in found] == ["overfitting"] and found[0].confidence == "low"
+    assert "worse at each of the 2 evaluations" in found[0].evidence
+    assert [f.kind for f in detect(parse_run(log([0.34, 0.35, 0.37, 0.38])))] == ["healthy"]
