@@ -91,7 +91,9 @@ def test_one_bad_episode_or_a_wide_scatter_late_in_a_learned_return_is_no_blow_u
         rows = [f"{i + 1},{150 * (i + 1)},{r:.3f}" for i, r in enumerate(returns)]
         run = parse_run("\n".join(["episode,timestep,raw_reward", *rows]))
         assert run.sources["train_raw_reward"] == "raw_reward"
-        assert [f.kind for f in detect(run)] == ["healthy"]
+        found = detect(run)
+        assert [f.kind for f in found] == ["healthy"]
+        assert "a tenth" not in found[0].evidence  # no share of a reward's negative is convergence
 
 
 def test_ep_is_an_episode_only_beside_a_reward_and_a_return_swinging_between_two_levels_stays_unstable():
@@ -106,4 +108,6 @@ def test_ep_is_an_episode_only_beside_a_reward_and_a_return_swinging_between_two
     returns = [min(500.0, 20 + 24 * i) for i in range(20)]
     returns += [500.0 if rng.random() < 0.5 else 30 + 50 * rng.random() for _ in range(60)]
     lines = [f"Episode {i}\tAverage Reward: {r:.2f}" for i, r in enumerate(returns, 1)]
-    assert [f.kind for f in detect(parse_run("\n".join(lines)))] == ["unstable"]
+    found = detect(parse_run("\n".join(lines)))
+    assert [f.kind for f in found] == ["unstable"]
+    assert "reward never settles" in found[0].evidence and "negative" not in found[0].evidence  # as logged

@@ -136,9 +136,11 @@ def unstable(curves: list[Curve], th: Thresholds, held: Sequence[Curve] = ()) ->
             margin = len(spikes) / th.unstable_spikes
         else:
             level = float(np.median(c.trend))
+            # a reward as logged (`reward … near 265`), not its negative
+            what, near = (c.name, c.logged(level)) if c.negated else (c.what, c.value(level))
             text = (
-                f"the {c.label} {c.what} never settles: it scatters by about {spread:.0%} around its trend "
-                f"(near {fmt(c.value(level))})"
+                f"the {c.label} {what} never settles: it scatters by about {spread:.0%} around its trend "
+                f"(near {fmt(near)})"
             )
             margin = spread / th.unstable_noise
         return Finding(

@@ -107,7 +107,8 @@ def convergence(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
     _, level, _ = progress_of(c, th)
     start, end, low = c.value(level), c.value(c.trend[-1]), c.value(float(np.min(c.trend)))
     holds = c.trend[-1] - np.min(c.trend) < th.noise_widths * c.noise
-    if start > 0 and 0 <= end <= th.converged_level * start and holds:
+    # (not a reward: its zero is anywhere, so a tenth of its negative says nothing; its rule is below)
+    if not c.negated and start > 0 and 0 <= end <= th.converged_level * start and holds:
         return f"it levels off at {fmt(low)}, a tenth or less of where it began, which is convergence"
     best = float(np.min(c.y))
     repeats = int(np.sum(np.abs(c.y[-w:] - best) <= 1e-9 * max(abs(best), 1e-12)))
