@@ -62,7 +62,7 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     held = [va] if va is not None else other_held_out(run, what, ax)
     # without any held-out curve long enough for a trend, those too short for one are asked as a short
     # validation loss is (_few_evaluations: a notebook's validation accuracy over four epochs)
-    scored = held or ([] if va is not None else other_held_out(run, what, Axis(min_points=3)))
+    scored = held or other_held_out(run, what, Axis(min_points=3))  # (`held` is empty only without `va`)
     overfit = overfitting(tr, va, th) or score_turned(tr, va, scored, th)
     found = [f for f in (overfit, unstable([c for c in (tr, va) if c], th, held)) if f]
     if not found:  # a run that overfits is not stuck; an unstable one's noise hides both

@@ -90,11 +90,11 @@ def _scatter(c: Curve) -> float:
     anywhere, so a share of its level alone says little (an agent's return near -78 after climbing
     from -1,200 scatters by 38% of -78, by 3% of what it learned). One that never moved, or swings
     between two levels to the end (its medians near each other), is judged on its level, as before."""
+    if not rewarding(set(tokens(c.name))):
+        return c.spread()
     fifth = first_fifth(len(c))
     moved = abs(float(np.median(c.y[-fifth:]) - np.median(c.y[:fifth])))
-    if not rewarding(set(tokens(c.name))) or not moved:
-        return c.spread()
-    return min(c.spread(), c.noise / moved)
+    return min(c.spread(), c.noise / moved) if moved else c.spread()
 
 
 def unstable(curves: list[Curve], th: Thresholds, held: Sequence[Curve] = ()) -> Finding | None:

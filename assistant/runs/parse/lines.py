@@ -234,34 +234,32 @@ def joined_dicts(lines: Iterable[str]) -> Iterator[str]:
 # a metric's name alone on its line, its value alone on the next (`print("RMSE:")`, then `print(rmse)`:
 # DeepChem's Tox21 notebook prints `TRAIN:`, `RMSE:`, `0.5319`, `ROC AUC:`, `0.7231`, `TEST:`, …)
 _NAME_ALONE = re.compile(r"^\s*([A-Za-z][\w .@/-]{0,40}?)\s*:\s*$")
-# (a reading, not a count: `Error:` over `2021` is a year)
-_VALUE_ALONE = re.compile(
-    r"^\s*([-+]?(?:\d*\.\d+|\d+\.\d*|\d+(?:\.\d*)?[eE][-+]?\d+)|nan|inf)\s*$", re.IGNORECASE
-)
+_NUMBER_ALONE = re.compile(rf"^\s*({NUM})\s*$", re.IGNORECASE)
+
+
+def _reading_alone(line: str) -> bool:
+    """A number alone on the line, and no whole one (`Error:` over `2021` is a year, not a reading)."""
+    return bool(m := _NUMBER_ALONE.match(line)) and not m.group(1).lstrip("+-").isdigit()
 
 
 def joined_pairs(lines: Iterable[str]) -> Iterator[str]:
     """The lines, with a metric's name alone on a line and a number alone on the next joined into
     their `name: value` pair, unless another number alone follows (`loss:` over a column of numbers
     names them all, as it did; a stage's heading alone, `TEST:`, is no metric and stays a heading)."""
-    held: list[str] = []  # a name alone, then the number alone under it
+    held: list[str] = []  # a name alone, then the line of the number alone under it
     for line in lines:
-        if len(held) == 2:
-            name, value = held
-            held = []
-            if _VALUE_ALONE.match(line):
-                yield from (f"{name}:", value)
-            else:
-                yield f"{name}: {value.strip()}"
+        if len(held) == 1 and _reading_alone(line):
+            held.append(line)
+            continue
+        if len(held) == 2 and not _reading_alone(line):
+            yield f"{held[0]}: {held[1].strip()}"
         elif held:
-            if _VALUE_ALONE.match(line):
-                held.append(line)
-                continue
-            yield f"{held.pop()}:"
+            yield from (f"{held[0]}:", *held[1:])
+        held = []
         if (m := _NAME_ALONE.match(line)) and is_metric_name(m.group(1)):
             held = [m.group(1)]
-            continue
-        yield line
+        else:
+            yield line
     if len(held) == 2:
         yield f"{held[0]}: {held[1].strip()}"
     elif held:
