@@ -211,6 +211,15 @@ def test_names_courses_and_papers_abbreviate_are_read():
     # fast-bert's, after the logger's name: `Loss after epoch 0 - 0.1377`, `Loss after epoch 1 4.2544`
     prefix = "02/16/2019 13:14:01 - INFO - root -   "
     assert line_readings(f"{prefix}Loss after epoch 0 - 0.1377", None)[0] == {"Loss": 0.1377}
+    # the RNN tutorial's counters written as settings, after the time: the loss, not `num_examples_seen`
+    line = "2017-10-12 19:42:53: Loss after num_examples_seen=400 epoch=1: 7.720494"
+    assert line_readings(line, None)[0] == {"Loss": 7.720494}
+    text = "\n".join(
+        f"2017-10-12 19:4{e}:00: Loss after num_examples_seen={400 * e} epoch={e}: {c:.6f}"
+        for e, c in enumerate(falling(8, 8.99, 6.03))
+    )
+    run = parse_run(text)
+    assert run.sources == {"train_loss": "Loss"} and run.table["epoch"].tolist() == list(range(1, 9))
     # after a dash or a space, only a number that ends the line: the rest is prose
     for prose in ("Loss at step 100 - 12 files", "loss at epoch 3 50% done", "Error in step 1200 2 retries"):
         assert line_readings(prose, None)[0] == {}

@@ -109,6 +109,24 @@ def test_catboost_training_json_and_histories_named_in_the_plural_are_read():
     assert run.sources == {"train_loss": "train_losses", "val_loss": "val_losses", "val_auc": "val_aucs"}
 
 
+def test_history_lists_of_what_the_readings_were_taken_at_are_their_epochs_and_steps():
+    # a char-RNN's record every 20 batches: `epochs` and `batches` beside `train_errs` / `valid_errs`
+    # (its cross-entropy, named in the plural); read at those epochs and steps, not one epoch a record
+    n, per_epoch = 120, 10
+    train = _falling(n, 3.5, 1.2)
+    history = {
+        "times": [0] * n,
+        "epochs": [1 + i // per_epoch for i in range(n)],
+        "batches": [20 * (i + 1) for i in range(n)],
+        "train_errs": train,
+        "valid_errs": [t + 0.1 + 0.004 * max(0, i - 60) for i, t in enumerate(train)],
+    }
+    run = parse_run(json.dumps(history))
+    assert run.sources == {"train_err": "train_errs", "val_err": "valid_errs"}
+    assert run.table["epoch"].iloc[-1] == 12 and run.table["step"].iloc[-1] == 2400
+    assert run_curves(run)[0].unit == "epoch" and len(run_curves(run)[0]) == 12
+
+
 def test_several_models_trained_one_after_another_in_one_summary_json_are_read_on_the_last():
     # a script's summary: `results_per_model` holds one object per model, each with the same histories;
     # the models are runs side by side, the last (a ViT that overfits) is read, and said

@@ -158,9 +158,13 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
                     if isinstance(values, list):
                         floats = [logged(v) if isinstance(v, int | float) else math.nan for v in values]
                         history[key] = array("d", floats)
+            # lists of what the readings were taken at (a char-RNN's `epochs` and `batches` beside its
+            # `train_errs`): each reading's epoch and step; else each reading is an epoch, in order
+            axes = {role(k): history.pop(k) for k in [k for k in history if role(k) != "metric"]}
             for i in range(max((len(v) for v in history.values()), default=0)):
                 row = {k: v[i] for k, v in history.items() if i < len(v) and not math.isnan(v[i])}
-                cols.add(float(i + 1), None, row)
+                epoch, step = (_at(axes.get(axis), i) for axis in ("epoch", "step"))
+                cols.add(float(i + 1) if epoch is None and step is None else epoch, step, row)
         if at.nested and not cols.n:
             fmt = "json-nested-series"
             notes.extend(add_nested(opener, cols, limits))
@@ -191,6 +195,11 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
             '`log_history`), a Keras history ({"loss": [...]}), a list of records, or one object per line.'
         )
     return finish(cols, fmt, name, notes)
+
+
+def _at(values: array | None, i: int) -> float | None:
+    """The `i`th of an axis list, None past its end or where it holds no number."""
+    return values[i] if values is not None and i < len(values) and not math.isnan(values[i]) else None
 
 
 def _catboost_metrics(opener: Callable[[], IO[bytes]]) -> dict[str, list[str]] | None:

@@ -19,6 +19,7 @@ from functools import lru_cache
 
 STEP_COLUMNS = {
     "step", "global_step", "iteration", "iter", "batch", "steps", "num_updates", "_step",
+    "iterations", "batches",  # a history's lists named for what they count
     "current_steps",  # LLaMA-Factory's trainer_log.jsonl
     "env_step", "env_steps", "timesteps", "total_timesteps",  # reinforcement learning: steps taken
 }  # fmt: skip
@@ -133,6 +134,7 @@ _PLURALS = {
     "returns": "return",
     "scores": "score",
     "errors": "error",
+    "errs": "err",  # a char-RNN's `train_errs`, `valid_errs`: its cross-entropy at each record
     # a history kept as lists named for what they hold: `train_losses`, `val_aucs`, `accuracies`
     "losses": "loss",
     "accs": "acc",

@@ -64,9 +64,12 @@ _WORDS_BEFORE = re.compile(r"(?<![A-Za-z0-9_.:=/-])(?:[A-Za-z]+ +){1,3}$")
 # 0.69`, `Cost after epoch 5: 0.41`, fast-bert's `Loss after epoch 0 - 0.1377` and `Loss after epoch 1
 # 4.2544`, after its logger's name (`- INFO - root -   Loss after …`; the counter is read as the line's
 # epoch or step); after a dash or a space only a number that ends the line (`Loss at step 100 - 12
-# files` is prose)
+# files` is prose). Its counters may be written as settings, one or more, after the time the line was
+# written: the RNN tutorial's `2017-10-12 19:42:53: Loss after num_examples_seen=400 epoch=1: 7.72`
+_COUNTED = r"[A-Za-z_]+\s*=\s*\d+(?![\d.])"
 _NAMED_AT = re.compile(
-    rf"(?:^|(?<=\s-))\s*([A-Za-z][A-Za-z ]{{0,30}}?)\s+(?:after|at|in)\s+(?:epoch|iteration|iter|step)\s+\d+"
+    rf"(?:^|(?<=\s-)|(?<=:\s))\s*([A-Za-z][A-Za-z ]{{0,30}}?)\s+(?:after|at|in)\s+"
+    rf"(?:(?:epoch|iteration|iter|step)\s+\d+|{_COUNTED}(?:,?\s+{_COUNTED})*)"
     rf"(?:\s*[:=]\s*({NUM})|(?:\s+-)?\s+({NUM})(?=\s*(?:$|[,;|])))",
     re.IGNORECASE,
 )
@@ -162,6 +165,8 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
         for m in pairs(segment):
             if segment.startswith("%|", m.end()):
                 continue  # a progress bar's share done (`Map:  40%|███`)
+            if named_at and named_at.start(1) <= m.start(1) < named_at.end():
+                continue  # a counter of the name said when it was read (`num_examples_seen=400`)
             name = _percent_named(_name(m.group(1)), segment, m.end())
             found[_staged_before(segment, m.start(1), name)] = logged(m.group(2))
         for m in named_matches(_BARE, _BARE_START, segment, not_in_last="/()"):
