@@ -324,3 +324,18 @@ def test_a_resumed_run_that_never_comes_down_beyond_its_noise_is_not_excused_as_
         rng = np.random.default_rng(seed)
         losses = [2.0 - (0.01 if i > 1000 else 0) + rng.normal(0, 0.03) for i in range(1200)]
         assert "healthy" not in _kinds(_captioner("3/5", losses))
+
+
+def test_a_validation_loss_still_reaching_new_lows_at_its_end_keeps_training_from_a_plateau():
+    # a LoRA fine-tune: its training loss swings between batches of different lengths (5.5 to 4.2),
+    # its validation loss creeps to a new low at nearly every evaluation (5.69 -> 5.66 over its last
+    # third, 0.6%): too little to clear the bar for "still improving", but it has not levelled off
+    train = [5.52, 5.62, 5.13, 5.05, 5.20, 4.65, 5.10, 5.05, 4.54, 5.00]
+    train += [5.03, 4.41, 4.78, 4.98, 4.37, 4.88, 4.91, 4.25, 4.80, 4.70]
+    val = [7.457, 7.262, 6.410, 6.307, 6.117, 6.018, 6.000, 5.890, 5.814, 5.834]
+    val += [5.782, 5.721, 5.736, 5.712, 5.690, 5.676, 5.662, 5.660, 5.664, 5.656]
+    assert _kinds(_train_val(train, val)) == ["healthy"]
+    # the same run whose validation loss set its lowest point at the twelfth evaluation and has sat
+    # on that level since: stuck
+    level = val[:12] + [5.735, 5.728, 5.733, 5.724, 5.731, 5.726, 5.734, 5.729]
+    assert _kinds(_train_val(train, level)) == ["plateau"]

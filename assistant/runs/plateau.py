@@ -1,8 +1,9 @@
 """Plateau: a curve that improved, then stopped improving for its last stretch while still short of
 done, judged against its own noise and pace (last_third); told apart from convergence (a learning rate
 decayed, a run stopped on its target or by early stopping, a loss down by an order of magnitude, a
-score at its ceiling: convergence) and from a curve still improving or only now moving. `progress_of` (how
-far a curve came over the run) is shared with underfitting.py."""
+score at its ceiling: convergence) and from a curve still improving, still reaching new lows at its
+end however slowly (coming_down), or only now moving. `progress_of` (how far a curve came over the
+run) is shared with underfitting.py."""
 
 from __future__ import annotations
 
@@ -53,6 +54,8 @@ def plateau(
         return None  # only a held-out curve, levelling while training still improves: not a stall
     if convergence(c, w, run, th):
         return None  # a flat tail that is convergence, not a stall
+    if coming_down(c if lows else va, w, th):
+        return None  # still reaching new lows, slowly: converging (a validation curve says for training)
     gone = _lr_gone(c, n - w, run, th)
     stalled = ""
     if gone is not None:
@@ -120,6 +123,19 @@ def convergence(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
         level = fmt(c.logged(float(np.median(c.trend[-w:]))))
         return f"it holds near {level}; whether that is the task's best is its environment's solved score"
     return None
+
+
+def coming_down(c: Curve | None, w: int, th: Thresholds) -> bool:
+    """A curve that learned (`underfit_progress`) and whose trend ends at its lowest point,
+    `converging_gain` or more below its best before its last `w` points: still coming down, slowly,
+    as a converging curve does; a stalled one sits on a level, its lowest point anywhere in it. One
+    that barely learned and creeps on is stuck (a plateau beside underfitting); a reward is judged by
+    its own rule (convergence)."""
+    if c is None or c.negated or len(c) <= w:
+        return False
+    before, end = float(np.min(c.trend[: len(c) - w])), float(c.trend[-1])
+    learned = progress_of(c, th)[0] >= th.underfit_progress
+    return learned and end <= float(np.min(c.trend)) and -c.rel(before, end) >= th.converging_gain
 
 
 def _lr_gone(c: Curve, i: int, run: Run, th: Thresholds) -> float | None:
