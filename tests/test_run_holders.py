@@ -220,6 +220,10 @@ def test_names_courses_and_papers_abbreviate_are_read():
     )
     run = parse_run(text)
     assert run.sources == {"train_loss": "Loss"} and run.table["epoch"].tolist() == list(range(1, 9))
+    # the readings after the value stay (a heading `Loss at epoch 1` goes before they are read)
+    assert line_readings("Loss at epoch 1: 2.0, val_loss=2.05", None)[0] == {"Loss": 2.0, "val_loss": 2.05}
+    line = "Training at epoch 3: Loss after num_examples_seen=400 epoch=3: 0.51 accuracy=0.9 val_loss=0.6"
+    assert line_readings(line, None)[0] == {"Loss": 0.51, "accuracy": 0.9, "val_loss": 0.6}
     # after a dash or a space, only a number that ends the line: the rest is prose
     for prose in ("Loss at step 100 - 12 files", "loss at epoch 3 50% done", "Error in step 1200 2 retries"):
         assert line_readings(prose, None)[0] == {}

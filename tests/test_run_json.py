@@ -125,6 +125,15 @@ def test_history_lists_of_what_the_readings_were_taken_at_are_their_epochs_and_s
     assert run.sources == {"train_err": "train_errs", "val_err": "valid_errs"}
     assert run.table["epoch"].iloc[-1] == 12 and run.table["step"].iloc[-1] == 2400
     assert run_curves(run)[0].unit == "epoch" and len(run_curves(run)[0]) == 12
+    # a list that is a setting (`"epochs": [50]`), or a count that starts again each epoch, says
+    # nothing of where a reading was taken: each reading is an epoch, in order, as before
+    for axis in (
+        {"epochs": [50]},
+        {"batches": [100, 200, 300] * 40},
+        {"epoch": list(range(120)), "epochs": [9] * 120},
+    ):
+        run = parse_run(json.dumps({**axis, "train_errs": train}))
+        assert run.table["epoch"].tolist() == list(range(1, n + 1)) and not run.notes, axis
 
 
 def test_several_models_trained_one_after_another_in_one_summary_json_are_read_on_the_last():

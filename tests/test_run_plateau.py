@@ -339,3 +339,9 @@ def test_a_validation_loss_still_reaching_new_lows_at_its_end_keeps_training_fro
     # on that level since: stuck
     level = val[:12] + [5.735, 5.728, 5.733, 5.724, 5.731, 5.726, 5.734, 5.729]
     assert _kinds(_train_val(train, level)) == ["plateau"]
+    # a stall whose last reading or two dip lower by chance: not half its last stretch, still stuck
+    for flat in (
+        [2.0, 1.1, 1.0, 1.01, 1.0, 0.985],
+        [2.0, 1.5, 1.1, 1.0, 1.0, 1.01, 0.995, 1.0, 1.005, 0.985],
+    ):
+        assert _kinds("\n".join(f"Epoch {e}: loss={v:.4f}" for e, v in enumerate(flat, 1))) == ["plateau"]

@@ -54,7 +54,7 @@ def plateau(
         return None  # only a held-out curve, levelling while training still improves: not a stall
     if convergence(c, w, run, th):
         return None  # a flat tail that is convergence, not a stall
-    if coming_down(c if lows else va, w, th):
+    if coming_down(c if lows else va, th):
         return None  # still reaching new lows, slowly: converging (a validation curve says for training)
     gone = _lr_gone(c, n - w, run, th)
     stalled = ""
@@ -125,17 +125,23 @@ def convergence(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
     return None
 
 
-def coming_down(c: Curve | None, w: int, th: Thresholds) -> bool:
-    """A curve that learned (`underfit_progress`) and whose trend ends at its lowest point,
-    `converging_gain` or more below its best before its last `w` points: still coming down, slowly,
-    as a converging curve does; a stalled one sits on a level, its lowest point anywhere in it. One
-    that barely learned and creeps on is stuck (a plateau beside underfitting); a reward is judged by
-    its own rule (convergence)."""
-    if c is None or c.negated or len(c) <= w:
+def coming_down(c: Curve | None, th: Thresholds) -> bool:
+    """A curve that learned (`underfit_progress`) and still comes down, slowly, as a converging curve
+    does: half or more of its last stretch's readings (three at least) are below every one before
+    them, and its trend ends at its lowest, `converging_gain` or more below its best before that
+    stretch. A stalled one sits on a level, its lowest point anywhere in it (a last reading or two
+    lower by chance is not half the stretch); one that barely learned and creeps on is stuck (a
+    plateau beside underfitting); a reward is judged by its own rule (convergence)."""
+    if c is None or c.negated or len(c) < th.min_points:
         return False
-    before, end = float(np.min(c.trend[: len(c) - w])), float(c.trend[-1])
+    n = len(c)
+    w = th.last_stretch(n)
+    before, end = float(np.min(c.trend[: n - w])), float(c.trend[-1])
+    lows = np.minimum.accumulate(np.concatenate([[float(np.min(c.y[: n - w]))], c.y[n - w :]]))
+    new_lows = int(np.sum(np.diff(lows) < 0))  # readings below every one before them
     learned = progress_of(c, th)[0] >= th.underfit_progress
-    return learned and end <= float(np.min(c.trend)) and -c.rel(before, end) >= th.converging_gain
+    ends_low = end <= float(np.min(c.trend)) and -c.rel(before, end) >= th.converging_gain
+    return learned and ends_low and new_lows >= max(3, w / 2)
 
 
 def _lr_gone(c: Curve, i: int, run: Run, th: Thresholds) -> float | None:

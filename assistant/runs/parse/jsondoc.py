@@ -13,6 +13,7 @@ before it, with a note.
 
 from __future__ import annotations
 
+import itertools
 import math
 from array import array
 from collections.abc import Callable, Mapping
@@ -112,6 +113,9 @@ def add_record(record: Mapping[str, Any], cols: Columns, prefix: str = "") -> No
         cols.add(epoch, step, values)
 
 
+_AXIS_LISTS = {"batches": "step", "iterations": "step"}  # a history's counters named in the plural
+
+
 def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAULT_LIMITS) -> Run:
     """A whole JSON document, opened (twice) by `opener`: records under `log_history`
     (trainer_state.json; the summary entry with `train_runtime` is not a point on the curve) or under
@@ -158,9 +162,7 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
                     if isinstance(values, list):
                         floats = [logged(v) if isinstance(v, int | float) else math.nan for v in values]
                         history[key] = array("d", floats)
-            # lists of what the readings were taken at (a char-RNN's `epochs` and `batches` beside its
-            # `train_errs`): each reading's epoch and step; else each reading is an epoch, in order
-            axes = {role(k): history.pop(k) for k in [k for k in history if role(k) != "metric"]}
+            axes = _history_axes(history)
             for i in range(max((len(v) for v in history.values()), default=0)):
                 row = {k: v[i] for k, v in history.items() if i < len(v) and not math.isnan(v[i])}
                 epoch, step = (_at(axes.get(axis), i) for axis in ("epoch", "step"))
@@ -195,6 +197,27 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
             '`log_history`), a Keras history ({"loss": [...]}), a list of records, or one object per line.'
         )
     return finish(cols, fmt, name, notes)
+
+
+def _history_axes(history: dict[str, array]) -> dict[str, array]:
+    """The lists of a history that say what its readings were taken at (a char-RNN's `epochs` and
+    `batches` beside its `train_errs`), taken out of it: each reading's epoch and step. One counts
+    when it is the only list of its axis, as long as the readings and never going back (a setting,
+    `"epochs": [50]`, or a count that starts again each epoch says nothing of where a reading is);
+    without one, each reading is an epoch, in order."""
+    named = {k: _AXIS_LISTS.get(k.lower()) or role(k) for k in history}
+    longest = max((len(v) for k, v in history.items() if named[k] == "metric"), default=0)
+    axes = {}
+    for axis in ("epoch", "step"):
+        lists = [k for k in history if named[k] == axis]
+        values = [history.pop(k) for k in lists]
+        if (
+            len(values) == 1
+            and len(values[0]) == longest
+            and all(b >= a for a, b in itertools.pairwise(values[0]))
+        ):
+            axes[axis] = values[0]
+    return axes
 
 
 def _at(values: array | None, i: int) -> float | None:

@@ -19,7 +19,6 @@ from functools import lru_cache
 
 STEP_COLUMNS = {
     "step", "global_step", "iteration", "iter", "batch", "steps", "num_updates", "_step",
-    "iterations", "batches",  # a history's lists named for what they count
     "current_steps",  # LLaMA-Factory's trainer_log.jsonl
     "env_step", "env_steps", "timesteps", "total_timesteps",  # reinforcement learning: steps taken
 }  # fmt: skip

@@ -69,8 +69,8 @@ _WORDS_BEFORE = re.compile(r"(?<![A-Za-z0-9_.:=/-])(?:[A-Za-z]+ +){1,3}$")
 _COUNTED = r"[A-Za-z_]+\s*=\s*\d+(?![\d.])"
 _NAMED_AT = re.compile(
     rf"(?:^|(?<=\s-)|(?<=:\s))\s*([A-Za-z][A-Za-z ]{{0,30}}?)\s+(?:after|at|in)\s+"
-    rf"(?:(?:epoch|iteration|iter|step)\s+\d+|{_COUNTED}(?:,?\s+{_COUNTED})*)"
-    rf"(?:\s*[:=]\s*({NUM})|(?:\s+-)?\s+({NUM})(?=\s*(?:$|[,;|])))",
+    rf"(?:(?:epoch|iteration|iter|step)\s+\d+|(?P<counted>{_COUNTED}(?:,?\s+{_COUNTED})*))"
+    rf"(?:\s*[:=]\s*(?P<value>{NUM})|(?:\s+-)?\s+(?P<ended>{NUM})(?=\s*(?:$|[,;|])))",
     re.IGNORECASE,
 )
 # a stage's readings grouped after its name: ReChorus' `dev=(HR@5:0.2797,NDCG@5:0.1831) test=(…)`,
@@ -160,13 +160,20 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
             axes = {}  # counters and no reading: settings printed (Keras' `{'epochs': 30, 'steps': 1719}`)
     else:
         named_at = _NAMED_AT.search(segment)  # before the heading `… at iteration N` goes
+        headed = len(segment)
         segment = AT_AXIS.sub("", segment, count=1)
+        # where the name's counters written as settings stand once the heading is gone (`Loss after
+        # num_examples_seen=400 epoch=1: 7.72`): no readings of their own
+        counted = range(0)
+        if named_at and named_at.group("counted"):
+            gone = headed - len(segment)
+            counted = range(named_at.start(1) - gone, named_at.end("counted") - gone)
         found = {}
         for m in pairs(segment):
             if segment.startswith("%|", m.end()):
                 continue  # a progress bar's share done (`Map:  40%|███`)
-            if named_at and named_at.start(1) <= m.start(1) < named_at.end():
-                continue  # a counter of the name said when it was read (`num_examples_seen=400`)
+            if m.start(1) in counted:
+                continue
             name = _percent_named(_name(m.group(1)), segment, m.end())
             found[_staged_before(segment, m.start(1), name)] = logged(m.group(2))
         for m in named_matches(_BARE, _BARE_START, segment, not_in_last="/()"):
@@ -181,7 +188,8 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
                         f"{name} loss" if name.lower() in _STAGE_WORDS else name, logged(m.group(2))
                     )
         if named_at:  # `Cost after epoch 5: 0.41`: the name, its counter, its value
-            found.setdefault(_name(named_at.group(1)), logged(named_at.group(2) or named_at.group(3)))
+            value = named_at.group("value") or named_at.group("ended")
+            found.setdefault(_name(named_at.group(1)), logged(value))
         if "," in segment:  # `epoch 1, phase train, step 10, loss_train, 0.838`: a name, then its value
             cells = [c.strip() for c in segment.split(",")]
             for name, value in itertools.pairwise(cells):
