@@ -94,8 +94,8 @@ class Thresholds:
     plateau_gain: float = 0.1
     converging_gain: float = 0.005
     """...nor when the trend ends at its lowest point, this share or more below its best before the last
-    third, having set a new low at half its points or more: still coming down, as a converging curve
-    does."""
+    third, its trend having set a new low at half that stretch's points or more (a curve of a dozen
+    points or more): still coming down, as a converging curve does."""
     plateau_share: float = 0.1
     """...nor when the last third's clear gain is this share or more of all the run gained, in a run
     that learned (`underfit_progress` or more): a curve improving slowly and steadily whose level is

@@ -11,7 +11,16 @@ import math
 
 import numpy as np
 
-from assistant.runs.curves import Curve, first_fifth, fmt, fmt_x, lr_at_end, lr_gone_at, starts_late
+from assistant.runs.curves import (
+    SHORT_CURVE,
+    Curve,
+    first_fifth,
+    fmt,
+    fmt_x,
+    lr_at_end,
+    lr_gone_at,
+    starts_late,
+)
 from assistant.runs.findings import Finding, Thresholds, confidence
 from assistant.runs.parse import Run
 from assistant.runs.parse.names import rewarding
@@ -127,18 +136,19 @@ def convergence(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
 
 def coming_down(c: Curve | None, th: Thresholds) -> bool:
     """A curve that learned (`underfit_progress`) and still comes down, slowly, as a converging curve
-    does: half or more of its last stretch's readings (three at least) are below every one before
-    them, and its trend ends at its lowest, `converging_gain` or more below its best before that
-    stretch. A stalled one sits on a level, its lowest point anywhere in it (a last reading or two
-    lower by chance is not half the stretch); one that barely learned and creeps on is stuck (a
+    does: its trend sets a new low at half or more of its last stretch's points (three at least) and
+    ends at its lowest, `converging_gain` or more below its best before that stretch. A stalled one
+    sits on a level, its trend's lowest point anywhere in it (a last reading or two lower by chance
+    moves its last point or two). Not asked of a short curve, whose trend, a running mean of three,
+    still carries the fall into its last points; nor of one that barely learned and creeps on (a
     plateau beside underfitting); a reward is judged by its own rule (convergence)."""
-    if c is None or c.negated or len(c) < th.min_points:
+    if c is None or c.negated or len(c) < SHORT_CURVE:
         return False
     n = len(c)
     w = th.last_stretch(n)
     before, end = float(np.min(c.trend[: n - w])), float(c.trend[-1])
-    lows = np.minimum.accumulate(np.concatenate([[float(np.min(c.y[: n - w]))], c.y[n - w :]]))
-    new_lows = int(np.sum(np.diff(lows) < 0))  # readings below every one before them
+    lows = np.minimum.accumulate(np.concatenate([[before], c.trend[n - w :]]))
+    new_lows = int(np.sum(np.diff(lows) < 0))
     learned = progress_of(c, th)[0] >= th.underfit_progress
     ends_low = end <= float(np.min(c.trend)) and -c.rel(before, end) >= th.converging_gain
     return learned and ends_low and new_lows >= max(3, w / 2)
