@@ -147,11 +147,15 @@ def coming_down(c: Curve | None, th: Thresholds) -> bool:
     n = len(c)
     w = th.last_stretch(n)
     before, end = float(np.min(c.trend[: n - w])), float(c.trend[-1])
-    lows = np.minimum.accumulate(np.concatenate([[before], c.trend[n - w :]]))
-    new_lows = int(np.sum(np.diff(lows) < 0))
+    new_lows = int(np.sum(_new_lows(before, c.trend[n - w :])))
     learned = progress_of(c, th)[0] >= th.underfit_progress
     ends_low = end <= float(np.min(c.trend)) and -c.rel(before, end) >= th.converging_gain
     return learned and ends_low and new_lows >= max(3, w / 2)
+
+
+def _new_lows(best: float, tail: np.ndarray) -> np.ndarray:
+    """Which of `tail`'s points stand below every one before them, the best before it included."""
+    return np.diff(np.minimum.accumulate(np.concatenate([[best], tail]))) < 0
 
 
 def _lr_gone(c: Curve, i: int, run: Run, th: Thresholds) -> float | None:
@@ -197,8 +201,7 @@ def last_third(
     share = (before - within) / made >= th.plateau_share
     # ...or one still setting new lows at most of its last points, its gain three times the bar for
     # clear (a smooth curve creeping 0.5% to a new low at every point stays a plateau)
-    lows_set = np.minimum.accumulate(np.concatenate([[float(np.min(c.y[: n - w]))], c.y[n - w :]]))
-    falling = lows and clear >= 3 and np.mean(np.diff(lows_set) < 0) >= 2 / 3
+    falling = lows and clear >= 3 and np.mean(_new_lows(float(np.min(c.y[: n - w])), c.y[n - w :])) >= 2 / 3
     # a log that begins well into training (`late`: a resumed run) holds little of the progress made,
     # so its own progress says nothing of whether it learned (a captioner's second epoch: 2.28 -> 2.07)
     learned = progress >= th.underfit_progress or (
