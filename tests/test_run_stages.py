@@ -234,6 +234,23 @@ def test_a_validation_heading_after_the_loggers_time_alone_gives_its_readings_it
     assert "overfitting" in [f.kind for f in detect(run)]
 
 
+def test_a_stage_word_after_a_time_and_its_colon_gives_the_lines_readings_their_stage():
+    # `12:00:05: valid: epoch=5 loss=1.93` (a clock's time, then a colon): the validation lines were read
+    # as training's, their loss merged into the training curve; with a date before the time too
+    train = falling(12, 2.0, 0.8)
+    val = [2.1 - 0.05 * e + 0.004 * e * e for e in range(1, 13)]
+    for stamp in ("12:00:{e:02d}: ", "2017-10-12 19:{e:02d}:00: "):
+        lines = []
+        for e, (t, v) in enumerate(zip(train, val, strict=True), 1):
+            lines += [
+                f"{stamp.format(e=e)}train: epoch={e} loss={t:.4f}",
+                f"{stamp.format(e=e)}valid: epoch={e} loss={v:.4f}",
+            ]
+        run = parse_run("\n".join(lines))
+        assert run.sources == {"train_loss": "loss", "val_loss": "val/loss"}, stamp
+        assert run.table["val_loss"].dropna().round(4).tolist() == [round(v, 4) for v in val]
+
+
 def test_an_evaluation_line_after_a_time_and_a_dash_is_held_out_and_its_test_loss_the_held_out_loss():
     # SimpleAICV: `2022-07-17 05:28:05 - eval: epoch: 200, acc1: 79.580%, …, test_loss: 1.1704`. Its
     # accuracy was read as training's; staged as the evaluation's, the validation accuracy beside a

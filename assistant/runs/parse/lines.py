@@ -108,13 +108,14 @@ _ESTIMATOR_EVAL = re.compile(r"\bSaving dict for global step \d+:")
 # mmcv's text log: `Epoch(val) [12][625]	bbox_mAP: 0.37, …`
 _PAREN_STAGE = re.compile(r"\b(?:epoch|iter)\s*\(\s*([a-z]+)\s*\)", re.IGNORECASE)
 # What a logger writes before the message: `[2026-05-05 17:05:55 swin] (main.py 272): INFO `,
-# `2025-06-12 13:31:13,075 - INFO - `, or its time alone (JoeyNMT's `2020-02-09 13:10:43,451 `): the
-# stage word comes first after it; or a time and a bar before words (pt.darts' `04/26 01:42:48 PM | `;
-# not a pipe table's time column, `12:00:01 | 1 | 1.000`).
+# `2025-06-12 13:31:13,075 - INFO - `, or its time alone (JoeyNMT's `2020-02-09 13:10:43,451 `, the RNN
+# tutorial's `2017-10-12 19:42:53: `, a clock's `12:00:01: `): the stage word comes first after it; or a
+# time and a bar before words (pt.darts' `04/26 01:42:48 PM | `; not a pipe table's time column,
+# `12:00:01 | 1 | 1.000`).
 LOG_PREFIX = re.compile(
     r"^.{0,120}?\b(?:INFO|DEBUG|WARNING|WARN|ERROR|CRITICAL)\b\s*[:\-|\]]*\s*"
     r"|^[IWEF]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\]\s*"  # glog (Caffe): `I0101 10:00:00.000  1234 solver.cpp:9] `
-    r"|^\s*\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?\s+(?=[A-Za-z])"
+    r"|^\s*(?:\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?:?|\d\d?:\d\d:\d\d(?:[.,]\d+)?:)\s+(?=[A-Za-z])"
     r"|^\s*(?:\d\d?[/-]\d\d?(?:[/-]\d{2,4})?\s+)?\d\d?:\d\d:\d\d(?:[.,]\d+)?(?:\s*[AP]M)?\s*\|\s*(?=[A-Za-z])"
 )
 # the stage each stage word names (`valid` -> "val"; fairseq's `train_inner` is training)
