@@ -252,19 +252,21 @@ def joined_pairs(lines: Iterable[str]) -> Iterator[str]:
         if len(held) == 1 and _reading_alone(line):
             held.append(line)
             continue
-        if len(held) == 2 and not _reading_alone(line):
-            yield f"{held[0]}: {held[1].strip()}"
-        elif held:
-            yield from (f"{held[0]}:", *held[1:])
+        yield from _released(held, column=_reading_alone(line))
         held = []
         if (m := _NAME_ALONE.match(line)) and is_metric_name(m.group(1)):
             held = [m.group(1)]
         else:
             yield line
-    if len(held) == 2:
-        yield f"{held[0]}: {held[1].strip()}"
-    elif held:
-        yield f"{held[0]}:"
+    yield from _released(held, column=False)
+
+
+def _released(held: list[str], column: bool) -> list[str]:
+    """What was held back: a name and the number under it as their pair, unless more numbers follow
+    (`column`); else the name as it stood, and its number's line."""
+    if len(held) == 2 and not column:
+        return [f"{held[0]}: {held[1].strip()}"]
+    return [f"{held[0]}:", *held[1:]] if held else []
 
 
 # PyTorch Lightning's ModelCheckpoint: `Epoch 3, global step 8: 'val_loss' reached 0.14260 (best
