@@ -11,6 +11,7 @@ from assistant.runs.chance import at_chance, classes_at_start
 from assistant.runs.curves import ACCURACY_ERROR, Curve, first_level, fmt, score_top, starts_late
 from assistant.runs.findings import Finding, Thresholds, confidence
 from assistant.runs.parse import Run
+from assistant.runs.parse.names import direction
 from assistant.runs.plateau import progress_of
 
 
@@ -99,19 +100,40 @@ def past_half(scores: list[Curve], va: Curve | None, th: Thresholds) -> list[Cur
 
 def _frozen_accuracy(run: Run, held: list[Curve], th: Thresholds) -> Finding | None:
     """Held-out accuracy logged at the very same value at every evaluation, short of perfect: the
-    model's held-out predictions never change (a majority class). Not when a held-out curve falls by
-    half or more (a validation loss 0.66 -> 0.20): the model's outputs change, and an accuracy that
-    does not is a metric measuring something else (0.0135 at every epoch beside a Dice of 0.75)."""
-    if "val_acc" not in run.table or any(progress_of(h, th)[0] >= 0.5 for h in held):
+    model's held-out predictions never change (a majority class). Without an accuracy, the log's
+    held-out scores (not a loss or an error: step-back's `val_score`), every one of them frozen (one
+    alone may be a setting read as a score, simpleaicv's `iou: 0.95` beside its mAP). Not when a
+    held-out curve falls by half or more (a validation loss 0.66 -> 0.20): the model's outputs change,
+    and an accuracy that does not is a metric measuring something else (0.0135 at every epoch beside a
+    Dice of 0.75)."""
+    names = ["val_acc"] if "val_acc" in run.table else _held_scores(run)
+    if not names or any(progress_of(h, th)[0] >= 0.5 for h in held):
         return None
-    acc = run.table["val_acc"].to_numpy(dtype=float)
-    acc = acc[np.isfinite(acc)]
-    if len(acc) < th.min_points or np.ptp(acc) > 0 or (top := score_top(acc)) is None or acc[0] >= 0.99 * top:
+    frozen = [acc for acc in (_finite(run.table[k]) for k in names) if _frozen(acc, th)]
+    if len(frozen) < len(names):
         return None
+    name, acc = names[0], frozen[0]
+    what = "accuracy" if name == "val_acc" else f"`{name}`"
     return Finding(
         "underfitting",
-        f"validation accuracy is {fmt(float(acc[0]))} at every one of its {len(acc)} evaluations: the "
+        f"validation {what} is {fmt(float(acc[0]))} at every one of its {len(acc)} evaluations: the "
         "model's predictions on held-out data never change (one class for everything?)",
         {"val_acc": float(acc[0]), "evaluations": len(acc), "frozen": True},
         "high",
     )
+
+
+def _held_scores(run: Run) -> list[str]:
+    return sorted(k for k in run.table if k.startswith("val_") and direction(k) != "down")
+
+
+def _finite(column: Any) -> np.ndarray:
+    values = column.to_numpy(dtype=float)
+    return values[np.isfinite(values)]
+
+
+def _frozen(acc: np.ndarray, th: Thresholds) -> bool:
+    """`min_points` readings or more, all the very same value, short of the score's best."""
+    if len(acc) < th.min_points or np.ptp(acc) > 0 or (top := score_top(acc)) is None:
+        return False
+    return bool(acc[0] < 0.99 * top)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -45,6 +46,9 @@ from assistant.runs.parse.table import (
     logged,
 )
 
+# records in a list inside each object of a top-level list: one run per object (a sweep's results,
+# `[{"config": {...}, "history": [{"epoch": 0, "train_loss": 1.6}, …]}, …]`)
+_RUNS = re.compile(r"^item\.[^.]+\.item$")
 UNNAMED_VALUE = "value score"  # a record's lone `value` ({"Iteration": 3, "Value": 1.6, "Agent": "DQN"})
 
 
@@ -59,6 +63,7 @@ class _Layout:
     nested: bool = False  # lists of numbers deeper, in named objects
     rows: bool = False  # the document is itself a list of lists
     keyed: bool = False  # objects of values keyed by step
+    runs: list[str] = field(default_factory=list)  # lists of records inside a top-level list's objects
 
     def any(self, lists: bool = True) -> bool:
         found = (self.numbers, self.pairs, self.bare, self.nested, self.keyed, lists and self.rows)
@@ -86,6 +91,8 @@ def _layout(opener: Callable[[], IO[bytes]], limits: Limits) -> _Layout:
                     previous == "start_array" and event == "number" and SERIES.match(prefix) is not None
                 )
                 at.keyed = at.keyed or (event == "number" and KEYED.match(prefix) is not None)
+                if previous == "start_array" and event == "start_map" and _RUNS.match(prefix):
+                    at.runs += [] if prefix in at.runs else [prefix]
                 previous = event
     except ijson.JSONError:
         if not at.any():
@@ -136,8 +143,9 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
         return replace(run, fmt="notebook", notes=["read from the notebook's cell outputs", *run.notes])
     catboost = _catboost_metrics(opener) if "iterations.item" in at.records else None
     try:
-        for where in [] if at.pairs else at.records:  # with series, lists of records are their summaries
-            outer = where.partition(".")[0] if where != "item" else ""
+        # with series, lists of records are their summaries; with runs, the top-level objects are theirs
+        for where in [] if at.pairs else at.runs or at.records:
+            outer = where.partition(".")[0] if where != "item" and where not in at.runs else ""
             fmt = "trainer-state" if outer == "log_history" else "catboost" if catboost else fmt
             prefix = f"{outer}/" if outer and outer not in ("log_history", "iterations") else ""
             with parser(opener) as f:

@@ -101,24 +101,43 @@ def _last_run(series: dict[str, array]) -> tuple[dict[str, array], list[str]]:
     and a note naming the runs; all the series, and no note, when they are one run."""
     if not (runs := _runs(series)):
         return series, []
-    level, names = runs
+    parent, names = runs
+    level = len(parent)
     kept = {}
     for path, values in series.items():
         parts = path.split(".")
-        if parts[level] == names[-1]:
+        if parts[:level] == parent and len(parts) > level + 1 and parts[level] == names[-1]:
             kept[".".join(parts[:level] + parts[level + 1 :])] = values
     shown = ", ".join(f"`{n}`" for n in names[:4]) + (", …" if len(names) > 4 else "")
     return kept, [f"{len(names)} runs side by side ({shown}): the last, `{names[-1]}`, is read"]
 
 
-def _runs(series: dict[str, array]) -> tuple[int, list[str]] | None:
-    """(the level of the path that names a run, the runs' names in the order the document gives them)
-    when the series are several runs side by side: one object per run under a shared parent, each
-    holding the same series (`results_per_model.resnet50.train_loss_history`, then `vit_b_16`'s). Not
-    a split of one run (`training.loss`, `validation.loss`) nor a metric's objects (`loss.train`)."""
+def _runs(series: dict[str, array]) -> tuple[list[str], list[str]] | None:
+    """(the path to the runs' objects, the runs' names in the order the document gives them) when the
+    series are several runs side by side: one object per run under a shared parent, each holding the
+    same series (`results_per_model.resnet50.train_loss_history`, then `vit_b_16`'s). Not a split of one
+    run (`training.loss`, `validation.loss`) nor a metric's objects (`loss.train`). Deeper, beside other
+    series (a list of the seeds used), only objects named alike but for a number: repeats of one run
+    (`training_results.seed_42.history.train_loss`, then `seed_123`'s)."""
     paths = [path.split(".") for path in series]
-    level = len(commonprefix(paths)) if paths else 0  # where the paths part: the runs' names
-    if not paths or level >= min(len(p) for p in paths) - 1:
+    if not paths:
+        return None
+    shared = len(commonprefix(paths))
+    if found := _side_by_side(paths, shared):
+        return found
+    for level in range(shared + 1, max(map(len, paths)) - 1):
+        for parent in {tuple(p[:level]) for p in paths if len(p) > level + 1}:
+            under = [p for p in paths if tuple(p[:level]) == parent and len(p) > level + 1]
+            found = _side_by_side(under, level)
+            if found and len({re.sub(r"\d+", "#", n) for n in found[1]}) == 1:
+                return found
+    return None
+
+
+def _side_by_side(paths: list[list[str]], level: int) -> tuple[list[str], list[str]] | None:
+    """(the shared path, the names at `level`) when the objects there are two or more runs: each holds
+    the same series, a metric among them, and none is named for a metric or a stage."""
+    if len(paths) < 2 or level >= min(len(p) for p in paths) - 1:
         return None
     held: dict[str, set[str]] = {}
     for p in paths:
@@ -126,11 +145,12 @@ def _runs(series: dict[str, array]) -> tuple[int, list[str]] | None:
     names = list(held)
     first = held[names[0]]
     if (
-        all(kept == first for kept in held.values())
+        len(names) > 1
+        and all(kept == first for kept in held.values())
         and any(is_metric_name(k) for k in first)
         and not any(is_metric_name(n) or stage_of(n) for n in names)
     ):
-        return level, names
+        return paths[0][:level], names
     return None
 
 

@@ -159,10 +159,15 @@ _L_LOSS = re.compile(
 def tokens(name: str) -> tuple[str, ...]:
     text = ALIASES.get(name.strip().lower(), name.strip())
     text = _LEARNING_RATE.sub("learningrate", text).replace("CrossEntropyLoss", "crossentropyloss")
-    text = _L_LOSS.sub("loss_", text)
+    text = _NUMBERED_LOSS.sub(r"\1_\2", _L_LOSS.sub("loss_", text))
     # the PyTorch ImageNet example's `Acc@1`, `Acc@5`: acc1, acc5; a ranking's `NDCG@10`: ndcg at 10
     text = re.sub(r"(?i)(?:(?<=acc)|(?<=top))@(\d)", r"\1", text).replace("@", " ")
     return tuple(_PLURALS.get(t, t) for t in _SPLIT.split(_CAMEL.sub(" ", text).lower()) if t)
+
+
+# a loss numbered in its name (USAD's `val_loss1`, `val_loss2`: its two autoencoders'): `loss` and the
+# number, as `loss_1` is (not `l1`, `f1` or `acc1`, whose number is part of the name)
+_NUMBERED_LOSS = re.compile(r"(?i)(loss)(\d+)$")
 
 
 @lru_cache(maxsize=4096)

@@ -16,7 +16,9 @@ import pandas as pd
 from assistant.runs.parse.commented import column_names, commented_header, sum_blocks
 from assistant.runs.parse.finish import finish
 from assistant.runs.parse.jsondoc import add_record
-from assistant.runs.parse.lines import NUMBER
+from assistant.runs.parse.lines import NUM, NUMBER
+from assistant.runs.parse.listed import MIN_POINTS as LIST_POINTS
+from assistant.runs.parse.listed import listed_columns
 from assistant.runs.parse.names import STAGE_FIELDS, export_tag, is_metric_name, normalise, role, stage_of
 from assistant.runs.parse.table import (
     DEFAULT_LIMITS,
@@ -96,6 +98,9 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
             fmt = "tensorboard-csv"
         if (long := _long_layout(header, second, sep)) is not None:
             return _read_long(source, name, sep, header, long, limits)
+        if _curve_cells(csv_cells(second, sep), header):
+            runs, note = _listed_runs(source, sep, header, limits)
+            return finish(runs, "csv-runs", name, [*notes, note])
         wanted = _wanted_columns(header, cols)
         chunk_rows = max(16, CSV_CHUNK_CELLS // max(1, len(wanted)))
         # only empty cells are missing: a written "nan" is a logged NaN (see table.logged)
@@ -129,6 +134,40 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
     except _UNREADABLE as exc:
         raise RunParseError(f"{name} looks like CSV but cannot be read as a table: {exc}") from None
     return finish(cols, fmt, name, notes)
+
+
+def _curve_cells(cells: list[str], header: list[str]) -> dict[str, list[float]]:
+    """The curves a row holds whole, each in one cell as a list of numbers under a metric's name (not a
+    learning rate per parameter group, timm's `"[3.5e-08, 3.5e-08]"`)."""
+    curves = {}
+    for col, cell in zip(header, cells, strict=False):
+        text = cell.strip()
+        listed = text.startswith("[") and text.endswith("]")
+        if not listed or not is_metric_name(col) or normalise(col) == "lr":
+            continue
+        items = [t.strip() for t in text[1:-1].split(",")]
+        if len(items) >= LIST_POINTS and all(re.fullmatch(NUM, t, re.IGNORECASE) for t in items):
+            curves[col.strip()] = [logged(float(t)) for t in items]
+    return curves
+
+
+def _listed_runs(
+    source: str | io.TextIOBase, sep: str, header: list[str], limits: Limits
+) -> tuple[Columns, str]:
+    """A table of runs, one per row, each holding its curves whole in list cells (a sweep's results:
+    `training_losses` as "[2.79, 1.88, …]" beside its settings and final scores): the last row's
+    curves, one point per position, and a note saying so."""
+    last: dict[str, list[float]] = {}
+    rows, skipped = 0, [0]
+    with open(source, encoding="utf-8", errors="replace") if isinstance(source, str) else source as f:
+        lines = bounded_lines(f, limits.max_line_bytes, skipped)
+        next(lines, None)  # the header
+        for line in lines:
+            if curves := _curve_cells(csv_cells(line, sep), header):
+                last, rows = curves, rows + 1
+    shown = ", ".join(f"`{k}`" for k in last)
+    note = f"{rows} runs, one per row, each with its curves in lists ({shown}): the last row's are read"
+    return listed_columns(last, limits.max_metrics), note
 
 
 # Stable-Baselines3's (and OpenAI baselines') Monitor file: a `#{"t_start": …, "env_id": …}` line, then
