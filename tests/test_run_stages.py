@@ -304,3 +304,32 @@ def test_a_name_alone_over_its_value_is_read_as_their_pair_under_each_stages_hea
     assert parse_run("loss:\n" + "\n".join(map(str, column))).table["train_loss"].tolist() == column
     text = "\n".join(f"epoch {e} loss: {t:.3f}\nError:\n2021" for e, t in enumerate(falling(10), 1))
     assert set(parse_run(text).metrics) == {"train_loss"}
+
+
+def _imagenet_example(test_batches: list[int], total: int = 25) -> str:
+    """The PyTorch ImageNet example's console (also timm's, Swin's, TLlib's): training progress lines,
+    then each evaluation's progress lines with running averages in brackets and its summary line.
+    The evaluation's loss falls each epoch (the averages), each batch's own loss does not."""
+    lines = ["=> using pre-trained model 'resnet50'"]
+    for e in range(8):
+        for i in (0, 500):
+            loss, average = 1.5 - 0.1 * e, 1.6 - 0.1 * e
+            lines.append(f"Epoch: [{e}][{i:4d}/1000]\tTime 0.36 (0.38)\tLoss {loss:.2f} ({average:.2f})")
+        for i in test_batches:
+            batch = 0.05 if i % 2 else 0.9  # a batch of easy examples, then a hard one
+            lines.append(f"Test: [{i:3d}/{total}]\tTime 0.27 (0.27)\tLoss {batch:.4e} ({1.4 - 0.08 * e:.4e})")
+        lines.append(f" * Acc@1 {60 + 3 * e:.3f} Acc@5 90.000")
+    return "\n".join(lines)
+
+
+def test_an_evaluations_progress_lines_give_its_running_average_and_its_first_batch_alone_gives_none():
+    # the held-out loss is the evaluation's running average (in brackets), not the last batch's loss
+    run = parse_run(_imagenet_example([0, 10, 20]))
+    assert run.table["val_loss"].dropna().round(2).tolist() == [round(1.4 - 0.08 * e, 2) for e in range(8)]
+    # printed every 100 batches, an evaluation of 25 shows its first batch alone: that one batch is no
+    # evaluation's loss (its summary's accuracy still is the held-out curve)
+    run = parse_run(_imagenet_example([0]))
+    assert "val_loss" not in run.metrics and run.table["val_acc"].dropna().tolist()[:2] == [60.0, 63.0]
+    # an evaluation of one batch is the whole evaluation
+    run = parse_run(_imagenet_example([0], total=1))
+    assert "val_loss" in run.metrics

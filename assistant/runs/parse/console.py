@@ -77,6 +77,12 @@ _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress b
 # the PyTorch ImageNet example's (and timm's, DeiT's, Swin's) summary of an evaluation: ` * Acc@1 76.1 …`
 _SUMMARY = re.compile(r"^\s*\*\s+\w")
 _COUNT_OF = re.compile(r"\s*/\s*\d")  # a count's total after it: `050/156`
+# an evaluation's progress line as the ImageNet example's AverageMeter prints it, each reading with
+# its running average in brackets (`Test: [190/196] Loss 1.31 (1.52) Acc@1 71.9 (76.0)`): the average
+# is the evaluation's so far (the last printed is its result), the other number one batch's
+_BATCH_OF = re.compile(r"\[\s*(\d+)\s*/\s*(\d+)\s*\]")
+_UNSIGNED = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_AVERAGED = re.compile(rf"(?<![\w.]){_UNSIGNED}\s*\(\s*({_UNSIGNED})\s*\)(?!\s*%)")
 MIN_PRINTS = 3  # prints of a lone epoch that make a curve of it
 # A scheduler announcing its new rate in prose: PyTorch's `Adjusting learning rate of group 0 to
 # 1.0000e-04.`, Keras' `Epoch 00012: ReduceLROnPlateau reducing learning rate to 0.0001.`, Informer's
@@ -134,6 +140,10 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
         other_epoch = bool(named_epoch) and float(named_epoch.group(1)) != epoch
         carried = carry.before(message, line_stage_own, other_epoch, at_axis)
         stage = stage or carried
+        if stage in ("val", "test") and (batch := _BATCH_OF.search(message[:40])):
+            if batch.group(1).lstrip("0") == "" and int(batch.group(2)) > 1 and not at_axis:
+                continue  # its first batch (`Test: [ 0/25]`): one batch's readings, not the evaluation's
+            line = _AVERAGED.sub(r"\1", line)
         readings = 0  # how many of the line's readings were read
         segments = line.split("\r")
         line_start = segments[0]  # a print of its own, not a progress bar's rewrite of it
