@@ -96,3 +96,49 @@ def test_losses_numbered_in_their_names_are_read_as_losses():
     lines = [line.format(e, 0.05 / (e + 1), 0.04 / (e + 1)) for e in range(12)]
     run = parse_run("\n".join(lines))
     assert {"val_loss_1", "val_loss_2"} <= set(run.metrics) and len(run.table) == 12
+
+
+def test_records_with_nested_lists_stay_records_and_only_the_last_run_of_a_list_is_read():
+    # per-epoch records each holding a list of dicts (parameter groups, per-batch losses, per-class
+    # results) are the log's records, not runs: their curves stay
+    batches = [{"batch": b, "loss": 1.0} for b in range(3)]
+    records = [
+        {**r, "param_groups": [{"lr": 0.1}, {"lr": 0.01}], "batches": batches} for r in _history(12, 2.0, 0.5)
+    ]
+    run = parse_run(json.dumps(records))
+    assert len(run.table) == 12 and {"train_loss", "val_loss"} <= set(run.sources)
+    # runs whose step counter goes on across runs (no restart): the last run alone, not one glued curve
+    runs = []
+    for i, end in enumerate((0.4, 0.5, 1.9)):
+        history = [{"step": 10 * i + s, "train_loss": round(2.0 - (2.0 - end) * s / 9, 3)} for s in range(10)]
+        runs.append({"config": {"lr": 0.1 * (i + 1)}, "history": history})
+    run = parse_run(json.dumps(runs))
+    assert len(run.table) == 10 and run.table["step"].tolist()[0] == 20
+    assert "diverged" not in [f.kind for f in detect(run)]
+
+
+def test_objects_named_alike_that_are_no_repeats_keep_the_runs_own_curves():
+    # a run's per-layer probes beside its history are no repeats of the run
+    rows = _history(20, 2.0, 0.4)
+    doc = {
+        "history": {k: [r[k] for r in rows] for k in ("train_loss", "val_loss")},
+        "probe": {f"layer{i}": {"probe_acc": [0.1 * i + 0.01 * e for e in range(20)]} for i in (1, 2)},
+    }
+    run = parse_run(json.dumps(doc))
+    assert {"train_loss", "val_loss"} <= set(run.sources) and not any("side by side" in n for n in run.notes)
+
+
+def test_a_list_cell_in_an_epoch_table_is_that_epochs_and_a_zero_score_is_no_frozen_model():
+    # a per-class accuracy list on each epoch's row: the table's rows are epochs, not runs
+    rows = ["epoch,loss,val_loss,per_class_acc"] + [
+        f'{e},{2.0 - 0.1 * e:.2f},{2.1 - 0.1 * e:.2f},"{[round(0.1 * e + 0.01 * c, 2) for c in range(12)]}"'
+        for e in range(15)
+    ]
+    run = parse_run("\n".join(rows))
+    assert run.fmt != "csv-runs" and len(run.table) == 15 and "val_loss" in run.sources
+    # a detector's mAP and F1 still 0.0 at every evaluation while its losses fall: no correct box yet,
+    # not a model whose outputs never change
+    rows = ["epoch,loss,val_loss,val_map,val_f1"] + [
+        f"{e},{2.9 - 0.045 * e:.3f},{3.0 - 0.035 * e:.3f},0.0,0.0" for e in range(20)
+    ]
+    assert not any("at every one of its" in f.evidence for f in detect(parse_run("\n".join(rows))))

@@ -101,23 +101,27 @@ def past_half(scores: list[Curve], va: Curve | None, th: Thresholds) -> list[Cur
 def _frozen_accuracy(run: Run, held: list[Curve], th: Thresholds) -> Finding | None:
     """Held-out accuracy logged at the very same value at every evaluation, short of perfect: the
     model's held-out predictions never change (a majority class). Without an accuracy, the log's
-    held-out scores (not a loss or an error: step-back's `val_score`), every one of them frozen (one
-    alone may be a setting read as a score, simpleaicv's `iou: 0.95` beside its mAP). Not when a
+    held-out scores (not a loss or an error: step-back's `val_score`), every one of them frozen near
+    its floor, above zero (a tenth of its best at most: one logged with two decimals at 0.91 may
+    move unseen, and an mAP of 0 is a detector with no correct box yet, not a frozen one), and one
+    alone may be a setting read as a score (simpleaicv's `iou: 0.95` beside its mAP). Not when a
     held-out curve falls by half or more (a validation loss 0.66 -> 0.20): the model's outputs change,
     and an accuracy that does not is a metric measuring something else (0.0135 at every epoch beside a
     Dice of 0.75)."""
-    names = ["val_acc"] if "val_acc" in run.table else _held_scores(run)
+    accuracy = "val_acc" in run.table
+    names = ["val_acc"] if accuracy else _held_scores(run)
     if not names or any(progress_of(h, th)[0] >= 0.5 for h in held):
         return None
-    frozen = [acc for acc in (_finite(run.table[k]) for k in names) if _frozen(acc, th)]
+    frozen = [acc for acc in (_finite(run.table[k]) for k in names) if _frozen(acc, th, accuracy)]
     if len(frozen) < len(names):
         return None
     name, acc = names[0], frozen[0]
-    what = "accuracy" if name == "val_acc" else f"`{name}`"
+    what = "accuracy" if accuracy else f"`{name}`"
+    why = "predictions on held-out data never change (one class for everything?)"
     return Finding(
         "underfitting",
         f"validation {what} is {fmt(float(acc[0]))} at every one of its {len(acc)} evaluations: the "
-        "model's predictions on held-out data never change (one class for everything?)",
+        f"model's {why if accuracy else 'held-out score never moves off its floor'}",
         {"val_acc": float(acc[0]), "evaluations": len(acc), "frozen": True},
         "high",
     )
@@ -132,8 +136,9 @@ def _finite(column: Any) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def _frozen(acc: np.ndarray, th: Thresholds) -> bool:
-    """`min_points` readings or more, all the very same value, short of the score's best."""
+def _frozen(acc: np.ndarray, th: Thresholds, accuracy: bool) -> bool:
+    """`min_points` readings or more, all the very same value: short of the score's best for an
+    accuracy, above zero and within a tenth of the best from it for another score."""
     if len(acc) < th.min_points or np.ptp(acc) > 0 or (top := score_top(acc)) is None:
         return False
-    return bool(acc[0] < 0.99 * top)
+    return bool(acc[0] < 0.99 * top) if accuracy else bool(0 < acc[0] <= 0.1 * top)

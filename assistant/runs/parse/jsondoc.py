@@ -17,7 +17,7 @@ import itertools
 import math
 import re
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
@@ -35,7 +35,7 @@ from assistant.runs.parse.jsonseries import (
     add_series,
 )
 from assistant.runs.parse.jsonstream import events, parser
-from assistant.runs.parse.names import STAGE_FIELDS, export_tag, role, stage_of
+from assistant.runs.parse.names import STAGE_FIELDS, export_tag, is_metric_name, normalise, role, stage_of
 from assistant.runs.parse.notebook import notebook_lines
 from assistant.runs.parse.table import (
     DEFAULT_LIMITS,
@@ -47,8 +47,12 @@ from assistant.runs.parse.table import (
 )
 
 # records in a list inside each object of a top-level list: one run per object (a sweep's results,
-# `[{"config": {...}, "history": [{"epoch": 0, "train_loss": 1.6}, …]}, …]`)
+# `[{"config": {...}, "history": [{"epoch": 0, "train_loss": 1.6}, …]}, …]`); a top-level object's own
+# readings; an inner record's own
 _RUNS = re.compile(r"^item\.[^.]+\.item$")
+_TOP_KEY = re.compile(r"^item\.([^.]+)$")
+_RUN_KEY = re.compile(r"^item\.[^.]+\.item\.([^.]+)$")
+_MAX_RUN_LISTS = 4  # lists of records a run may hold (`train`, `val`): more are some other nesting
 UNNAMED_VALUE = "value score"  # a record's lone `value` ({"Iteration": 3, "Value": 1.6, "Agent": "DQN"})
 
 
@@ -64,6 +68,16 @@ class _Layout:
     rows: bool = False  # the document is itself a list of lists
     keyed: bool = False  # objects of values keyed by step
     runs: list[str] = field(default_factory=list)  # lists of records inside a top-level list's objects
+    items: int = 0  # the top-level list's objects
+    run_item: int = -1  # the last of them that holds such a list
+    flat: bool = False  # a top-level object holds a metric itself: the objects are records, not runs
+    counted: bool = False  # the inner records count their epochs or steps
+
+    def run_list(self) -> bool:
+        """A sweep's list of runs: objects holding no metric themselves, each with its records, which
+        count their epochs or steps (not records with a nested list: per-class results, per-batch
+        losses, parameter groups)."""
+        return bool(self.runs) and self.counted and not self.flat
 
     def any(self, lists: bool = True) -> bool:
         found = (self.numbers, self.pairs, self.bare, self.nested, self.keyed, lists and self.rows)
@@ -91,13 +105,55 @@ def _layout(opener: Callable[[], IO[bytes]], limits: Limits) -> _Layout:
                     previous == "start_array" and event == "number" and SERIES.match(prefix) is not None
                 )
                 at.keyed = at.keyed or (event == "number" and KEYED.match(prefix) is not None)
-                if previous == "start_array" and event == "start_map" and _RUNS.match(prefix):
-                    at.runs += [] if prefix in at.runs else [prefix]
+                _note_runs(at, prefix, event, previous)
                 previous = event
     except ijson.JSONError:
         if not at.any():
             raise
     return at
+
+
+def _note_runs(at: _Layout, prefix: str, event: str, previous: str) -> None:
+    """What the first pass notes for a list of runs (_Layout.run_list) at one event."""
+    if prefix == "item" and event == "start_map":
+        at.items += 1
+    elif event == "number" and (top := _TOP_KEY.match(prefix)):
+        at.flat = at.flat or (is_metric_name(top.group(1)) and normalise(top.group(1)) != "lr")
+    elif event == "number" and (inner := _RUN_KEY.match(prefix)):
+        at.counted = at.counted or role(inner.group(1)) in ("epoch", "step")
+    if previous == "start_array" and event == "start_map" and _RUNS.match(prefix):
+        if prefix not in at.runs:
+            at.runs.append(prefix)
+            at.flat = at.flat or len(at.runs) > _MAX_RUN_LISTS
+        at.run_item = at.items - 1
+
+
+def _add_last_run(opener: Callable[[], IO[bytes]], at: _Layout, cols: Columns, limits: Limits) -> list[str]:
+    """The records of the last run of a list of runs (_Layout.run_list) that holds any, read from its
+    object's events alone (the others are never built), and a note."""
+    for where in at.runs:
+        key = where.split(".")[1]
+        prefix = f"{key}/" if stage_of(key) else ""  # a run's `train` and `val` lists say their stage
+        with opener() as f:
+            for rec in ijson.items(_item_events(events(f, limits), at.run_item), where):
+                if isinstance(rec, Mapping):
+                    add_record(rec, cols, prefix)
+    if at.items < 2:
+        return []
+    which = "the last" if at.run_item == at.items - 1 else f"the last with records (run {at.run_item + 1})"
+    return [f"{at.items} runs in one list (a sweep's results), each with its records: {which} is read"]
+
+
+def _item_events(stream: Iterator[tuple[str, str, Any]], index: int) -> Iterator[tuple[str, str, Any]]:
+    """The events of the top-level list's object number `index` (from 0)."""
+    seen = -1
+    for prefix, event, value in stream:
+        if prefix == "item" and event == "start_map":
+            seen += 1
+        if seen == index:
+            yield prefix, event, value
+        elif seen > index:
+            return
 
 
 def add_record(record: Mapping[str, Any], cols: Columns, prefix: str = "") -> None:
@@ -143,9 +199,11 @@ def read_json(opener: Callable[[], IO[bytes]], name: str, limits: Limits = DEFAU
         return replace(run, fmt="notebook", notes=["read from the notebook's cell outputs", *run.notes])
     catboost = _catboost_metrics(opener) if "iterations.item" in at.records else None
     try:
-        # with series, lists of records are their summaries; with runs, the top-level objects are theirs
-        for where in [] if at.pairs else at.runs or at.records:
-            outer = where.partition(".")[0] if where != "item" and where not in at.runs else ""
+        if at.run_list() and not at.pairs:
+            fmt = "json-runs"
+            notes.extend(_add_last_run(opener, at, cols, limits))
+        for where in [] if at.pairs or at.run_list() else at.records:  # with series, records are summaries
+            outer = where.partition(".")[0] if where != "item" else ""
             fmt = "trainer-state" if outer == "log_history" else "catboost" if catboost else fmt
             prefix = f"{outer}/" if outer and outer not in ("log_history", "iterations") else ""
             with parser(opener) as f:

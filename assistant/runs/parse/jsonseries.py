@@ -25,6 +25,8 @@ _VALUES_KEYS = ("values", "value")
 # a value in an object keyed by step, under its series' name: `lm loss.values.50` (Megatron-LM's golden
 # values), `loss.3` (pandas' `to_json()`)
 KEYED = re.compile(r"^([^.]+)\.(?:values\.)?(\d+)$")
+# an object named for one repeat of a run: `seed_42`, `run3`, `trial-7`, `fold_2`
+_REPEAT = re.compile(r"^(?:seed|run|trial|rep|repeat|fold)[_-]?\d+$", re.IGNORECASE)
 
 
 def add_export(opener: Callable[[], IO[bytes]], cols: Columns, tag: str) -> bool:
@@ -117,20 +119,21 @@ def _runs(series: dict[str, array]) -> tuple[list[str], list[str]] | None:
     series are several runs side by side: one object per run under a shared parent, each holding the
     same series (`results_per_model.resnet50.train_loss_history`, then `vit_b_16`'s). Not a split of one
     run (`training.loss`, `validation.loss`) nor a metric's objects (`loss.train`). Deeper, beside other
-    series (a list of the seeds used), only objects named alike but for a number: repeats of one run
-    (`training_results.seed_42.history.train_loss`, then `seed_123`'s)."""
+    series (a list of the seeds used), only objects named for a seed, run, trial, repeat or fold and its
+    number: repeats of one run (`training_results.seed_42.history.train_loss`, then `seed_123`'s), not
+    a run's layers, heads or outputs (`layer1`, `head_0`)."""
     paths = [path.split(".") for path in series]
     if not paths:
         return None
-    shared = len(commonprefix(paths))
-    if found := _side_by_side(paths, shared):
+    if found := _side_by_side(paths, len(commonprefix(paths))):
         return found
-    for level in range(shared + 1, max(map(len, paths)) - 1):
-        for parent in {tuple(p[:level]) for p in paths if len(p) > level + 1}:
-            under = [p for p in paths if tuple(p[:level]) == parent and len(p) > level + 1]
-            found = _side_by_side(under, level)
-            if found and len({re.sub(r"\d+", "#", n) for n in found[1]}) == 1:
-                return found
+    repeats: dict[tuple[str, ...], list[list[str]]] = {}  # the first repeat-named object on each path
+    for p in paths:
+        if (at := next((i for i, part in enumerate(p[:-1]) if _REPEAT.match(part)), None)) is not None:
+            repeats.setdefault(tuple(p[:at]), []).append(p)
+    for parent, under in repeats.items():  # in the document's order
+        if found := _side_by_side(under, len(parent)):
+            return found
     return None
 
 

@@ -17,7 +17,6 @@ from assistant.runs.parse.commented import column_names, commented_header, sum_b
 from assistant.runs.parse.finish import finish
 from assistant.runs.parse.jsondoc import add_record
 from assistant.runs.parse.lines import NUM, NUMBER
-from assistant.runs.parse.listed import MIN_POINTS as LIST_POINTS
 from assistant.runs.parse.listed import listed_columns
 from assistant.runs.parse.names import STAGE_FIELDS, export_tag, is_metric_name, normalise, role, stage_of
 from assistant.runs.parse.table import (
@@ -31,6 +30,7 @@ from assistant.runs.parse.table import (
 )
 
 CSV_CHUNK_CELLS = 1_000_000  # cells parsed at a time (8 MB as floats)
+RUN_POINTS = 10  # a run's curve in one cell of a table of runs: this many readings or more
 SPACES = r"\s+"  # columns aligned with spaces (rllab/AWR-style RL progress tables): pandas' C reader
 # what pandas raises on a file that is not the table it looked like (RunParseError, a ValueError, is ours)
 _UNREADABLE = (
@@ -137,18 +137,26 @@ def read_csv(source: str | io.TextIOBase, name: str, sep: str = ",", limits: Lim
 
 
 def _curve_cells(cells: list[str], header: list[str]) -> dict[str, list[float]]:
-    """The curves a row holds whole, each in one cell as a list of numbers under a metric's name (not a
-    learning rate per parameter group, timm's `"[3.5e-08, 3.5e-08]"`)."""
+    """The curves a row of a table of runs holds whole, each in one cell as a list of `RUN_POINTS`
+    numbers or more under a metric's name (not a learning rate per parameter group, timm's `"[3.5e-08,
+    3.5e-08]"`). None in a table with an epoch or step column: its rows are epochs, and a list in
+    one is that epoch's (a per-class accuracy)."""
+    if any(role(h) in ("epoch", "step") for h in header):
+        return {}
     curves = {}
     for col, cell in zip(header, cells, strict=False):
-        text = cell.strip()
-        listed = text.startswith("[") and text.endswith("]")
-        if not listed or not is_metric_name(col) or normalise(col) == "lr":
+        if not _listed(cell) or not is_metric_name(col) or normalise(col) == "lr":
             continue
-        items = [t.strip() for t in text[1:-1].split(",")]
-        if len(items) >= LIST_POINTS and all(re.fullmatch(NUM, t, re.IGNORECASE) for t in items):
+        items = [t.strip() for t in cell.strip()[1:-1].split(",")]
+        if all(re.fullmatch(NUM, t, re.IGNORECASE) for t in items):
             curves[col.strip()] = [logged(float(t)) for t in items]
     return curves
+
+
+def _listed(cell: str) -> bool:
+    """The cell is a bracketed list of `RUN_POINTS` items or more (its commas counted, not parsed)."""
+    text = cell.strip()
+    return text.startswith("[") and text.endswith("]") and text.count(",") >= RUN_POINTS - 1
 
 
 def _listed_runs(
@@ -156,18 +164,23 @@ def _listed_runs(
 ) -> tuple[Columns, str]:
     """A table of runs, one per row, each holding its curves whole in list cells (a sweep's results:
     `training_losses` as "[2.79, 1.88, …]" beside its settings and final scores): the last row's
-    curves, one point per position, and a note saying so."""
-    last: dict[str, list[float]] = {}
-    rows, skipped = 0, [0]
+    curves (only its lists are parsed), one point per position, and a note saying so."""
+    last: list[str] = []
+    rows = last_at = 0
+    skipped = [0]
     with open(source, encoding="utf-8", errors="replace") if isinstance(source, str) else source as f:
         lines = bounded_lines(f, limits.max_line_bytes, skipped)
         next(lines, None)  # the header
         for line in lines:
-            if curves := _curve_cells(csv_cells(line, sep), header):
-                last, rows = curves, rows + 1
-    shown = ", ".join(f"`{k}`" for k in last)
-    note = f"{rows} runs, one per row, each with its curves in lists ({shown}): the last row's are read"
-    return listed_columns(last, limits.max_metrics), note
+            rows += 1
+            cells = csv_cells(line, sep)
+            if any(_listed(c) for c in cells):
+                last, last_at = cells, rows
+    curves = _curve_cells(last, header)
+    shown = ", ".join(f"`{k}`" for k in curves)
+    which = "the last row's" if last_at == rows else f"row {last_at}'s (the last with curves)"
+    note = f"{rows} runs, one per row, each with its curves in lists ({shown}): {which} are read"
+    return listed_columns(curves, limits.max_metrics), note
 
 
 # Stable-Baselines3's (and OpenAI baselines') Monitor file: a `#{"t_start": …, "env_id": …}` line, then
