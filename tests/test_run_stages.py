@@ -333,3 +333,21 @@ def test_an_evaluations_progress_lines_give_its_running_average_and_its_first_ba
     # an evaluation of one batch is the whole evaluation
     run = parse_run(_imagenet_example([0], total=1))
     assert "val_loss" in run.metrics
+
+
+def test_a_stages_dict_after_its_name_and_numbers_in_markdown_code_spans_are_read():
+    # scGLUE's logger: `[Epoch 10] train={'g_nll': 0.45, …}, val={'g_nll': 0.46, …}` every ten epochs
+    line = (
+        "[INFO] SCGLUETrainer: [Epoch {}] train={{'g_nll': {:.3f}, 'vae_loss': {:.3f}}}, "
+        "val={{'g_nll': {:.3f}, 'vae_loss': {:.3f}}}, 5.2s elapsed"
+    )
+    lines = [
+        line.format(e, 0.5 - e / 1e3, 0.3 - e / 1e3, 0.52 - e / 1e3, 0.31 - e / 1e3)
+        for e in range(10, 130, 10)
+    ]
+    run = parse_run("\n".join(lines))
+    assert {"train_loss", "val_loss", "train_g_nll", "val_g_nll"} <= set(run.metrics) and len(run.table) == 12
+    assert run.sources["val_loss"] == "val vae_loss"
+    # a Markdown report written while training (CompGCN's): each reading in a code span
+    md = ["### Running"] + [f"\t * loss `{300 / (e + 1):.4f}`, time `2021-11-10 08:21:54`" for e in range(12)]
+    assert parse_run("\n".join(md)).table["train_loss"].round(1).tolist()[:3] == [300.0, 150.0, 100.0]

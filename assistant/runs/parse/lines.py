@@ -30,6 +30,7 @@ _LISTED = re.compile(
 )
 # a share worked out after its counts: `2427457/2555718 = 0.9498` (counts of digits alone, then `=`)
 _WORKED_OUT = re.compile(rf"(?<![\w.])\d+ ?/ ?\d+ ?= ?({NUM})")
+_TICKED = re.compile(rf"`\s*({NUM})\s*`", re.IGNORECASE)  # a number in a Markdown code span
 _WORD_BEFORE = re.compile(r"[\w)]+$")
 # a cell that is a number and nothing else (its digits split one way only: `\d+\.?\d*` tried every split
 # of a long run of them)
@@ -306,22 +307,29 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)
 _STAGE_GROUP = re.compile(
     r"\b(train|training|val|valid|validation|eval|evaluation|dev|test)\s*\(([^()]{1,300})\)", re.IGNORECASE
 )
+_STAGE_DICT = re.compile(
+    r"\b(train|training|val|valid|validation|eval|evaluation|dev|test)\s*[=:]\s*\{((?=\s*['\"])[^{}]{1,2000})\}",
+    re.IGNORECASE,
+)
 _READING = re.compile(r"[:=]\s*[-+.\d]")
 
 
 def ungroup_stages(line: str) -> str:
     """The line with a stage's readings grouped in parentheses after its name written each under that
     name (`valid (NDCG@10: 0.31, HR@10: 0.44)` -> `valid NDCG@10: 0.31, valid HR@10: 0.44`): read as
-    they print, the held-out set's readings and the test set's fell under one name, a training one."""
-    if "(" not in line:
+    they print, the held-out set's readings and the test set's fell under one name, a training one.
+    Likewise a stage's dict (scGLUE's `[Epoch 10] train={'g_nll': 0.45, …}, val={'g_nll': 0.46, …}`),
+    its names unquoted."""
+    if "(" not in line and "{" not in line:
         return line
 
     def staged(m: re.Match[str]) -> str:
         if not _READING.search(m.group(2)):
             return m.group(0)  # `valid (NDCG, HR)`: names, no readings
-        return ", ".join(f"{m.group(1)} {part.strip()}" for part in m.group(2).split(",") if part.strip())
+        parts = (part.strip().replace("'", "").replace('"', "") for part in m.group(2).split(","))
+        return ", ".join(f"{m.group(1)} {part}" for part in parts if part)
 
-    return _STAGE_GROUP.sub(staged, line)
+    return _STAGE_DICT.sub(staged, _STAGE_GROUP.sub(staged, line))
 
 
 def plain_text(line: str) -> str:
@@ -336,6 +344,8 @@ def unwrap_numbers(line: str) -> str:
     share printed with its sum (Pointnet's `Test Accuracy: 2427457/2555718 = 0.9498`) as its result."""
     if "(" in line:
         line = _WRAPPED.sub(r"\1", line)
+    if "`" in line:
+        line = _TICKED.sub(r"\1", line)  # Markdown's code span: `* loss \`285.6\``
     if "=" in line:
         line = _WORKED_OUT.sub(r"\1", line)
     return _LISTED.sub(_unlisted, line) if "[" in line else line
