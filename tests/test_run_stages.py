@@ -330,9 +330,15 @@ def test_an_evaluations_progress_lines_give_its_running_average_and_its_first_ba
     # evaluation's loss (its summary's accuracy still is the held-out curve)
     run = parse_run(_imagenet_example([0]))
     assert "val_loss" not in run.metrics and run.table["val_acc"].dropna().tolist()[:2] == [60.0, 63.0]
-    # an evaluation of one batch is the whole evaluation
+    # an evaluation of one batch is the whole evaluation; a first batch with no summary after it is
+    # all the log says of its evaluation: kept
     run = parse_run(_imagenet_example([0], total=1))
     assert "val_loss" in run.metrics
+    run = parse_run("\n".join(line for line in _imagenet_example([0]).splitlines() if " * " not in line))
+    assert "val_loss" in run.metrics
+    # a negative batch value keeps its average (not the average with the batch's sign)
+    run = parse_run(_imagenet_example([24]).replace("Loss 9.0000e-01 (", "Loss -5.0000e-01 ("))
+    assert run.table["val_loss"].dropna().round(2).tolist()[0] == 1.4
 
 
 def test_a_stages_dict_after_its_name_and_numbers_in_markdown_code_spans_are_read():
@@ -348,6 +354,10 @@ def test_a_stages_dict_after_its_name_and_numbers_in_markdown_code_spans_are_rea
     run = parse_run("\n".join(lines))
     assert {"train_loss", "val_loss", "train_g_nll", "val_g_nll"} <= set(run.metrics) and len(run.table) == 12
     assert run.sources["val_loss"] == "val vae_loss"
+    # a stage's dict of settings is no readings
+    epochs = [f"Epoch {e}: loss={1.5 - e / 10:.2f}, val_loss={1.6 - e / 10:.2f}" for e in range(1, 9)]
+    run = parse_run("\n".join(["config test={'step': 5000, 'seed': 1}", *epochs]))
+    assert set(run.metrics) == {"train_loss", "val_loss"} and run.table["step"].isna().all()
     # a Markdown report written while training (CompGCN's): each reading in a code span
     md = ["### Running"] + [f"\t * loss `{300 / (e + 1):.4f}`, time `2021-11-10 08:21:54`" for e in range(12)]
     assert parse_run("\n".join(md)).table["train_loss"].round(1).tolist()[:3] == [300.0, 150.0, 100.0]

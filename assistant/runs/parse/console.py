@@ -82,7 +82,8 @@ _COUNT_OF = re.compile(r"\s*/\s*\d")  # a count's total after it: `050/156`
 # is the evaluation's so far (the last printed is its result), the other number one batch's
 _BATCH_OF = re.compile(r"\[\s*(\d+)\s*/\s*(\d+)\s*\]")
 _UNSIGNED = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
-_AVERAGED = re.compile(rf"(?<![\w.]){_UNSIGNED}\s*\(\s*({_UNSIGNED})\s*\)(?!\s*%)")
+# (a batch's value may be negative, so may its average; a `+` in brackets is a change, not an average)
+_AVERAGED = re.compile(rf"(?<![\w.-])-?{_UNSIGNED}\s*\(\s*(-?{_UNSIGNED})\s*\)(?!\s*%)")
 MIN_PRINTS = 3  # prints of a lone epoch that make a curve of it
 # A scheduler announcing its new rate in prose: PyTorch's `Adjusting learning rate of group 0 to
 # 1.0000e-04.`, Keras' `Epoch 00012: ReduceLROnPlateau reducing learning rate to 0.0001.`, Informer's
@@ -121,6 +122,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     opening = OpeningLines()  # where the runs of an appended log start (finish asks the loss to start again)
     read = False  # a reading other than a learning rate was logged
     last_stage: str | None = None
+    summed = False  # an evaluation summary line (` * Acc@1 …`) was seen
     carry = StageCarry()  # the stage lines that say none take from a line or a heading before them
     ending = RunEnd()
     heard: str | None = None  # the line that announced the epoch on its own (`Epoch 3/20`), as a shape
@@ -133,6 +135,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
         line_stage_own = stage
         if stage is None and _SUMMARY.match(message):
             stage = last_stage  # ` * Acc@1 76.1 Acc@5 92.9` sums up the evaluation lines before it
+            summed = True  # the log sums up its evaluations: a first batch alone is not one
         last_stage = stage
         counted = without_best_counter(message)
         named_epoch = EPOCH.search(counted)
@@ -141,8 +144,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
         carried = carry.before(message, line_stage_own, other_epoch, at_axis)
         stage = stage or carried
         if stage in ("val", "test") and (batch := _BATCH_OF.search(message[:40])):
-            if batch.group(1).lstrip("0") == "" and int(batch.group(2)) > 1 and not at_axis:
-                continue  # its first batch (`Test: [ 0/25]`): one batch's readings, not the evaluation's
+            first = batch.group(1).lstrip("0") == "" and int(batch.group(2)) > 1 and not at_axis
+            if first and summed:
+                continue  # its first batch (`Test: [ 0/25]`), then its summary: one batch's readings
             line = _AVERAGED.sub(r"\1", line)
         readings = 0  # how many of the line's readings were read
         segments = line.split("\r")

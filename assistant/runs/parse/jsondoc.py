@@ -115,6 +115,8 @@ def _layout(opener: Callable[[], IO[bytes]], limits: Limits) -> _Layout:
 
 def _note_runs(at: _Layout, prefix: str, event: str, previous: str) -> None:
     """What the first pass notes for a list of runs (_Layout.run_list) at one event."""
+    if not prefix.startswith("item"):
+        return  # not inside a top-level list
     if prefix == "item" and event == "start_map":
         at.items += 1
     elif event == "number" and (top := _TOP_KEY.match(prefix)):

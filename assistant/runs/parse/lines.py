@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name, normalise, stage_of
+from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name, normalise, role, stage_of
 
 # not followed by a letter, a digit or a dot that goes on (`1.2.3` is a version), save decibels written
 # onto it (KAIR's `Average PSNR : 27.86dB`); a full stop or an ellipsis may end it (`Discriminator
@@ -312,24 +312,37 @@ _STAGE_DICT = re.compile(
     re.IGNORECASE,
 )
 _READING = re.compile(r"[:=]\s*[-+.\d]")
+_DICT_ENTRY = re.compile(rf"\s*(['\"])([A-Za-z][\w./@-]{{0,60}})\1\s*:\s*({NUM})\s*", re.IGNORECASE)
 
 
 def ungroup_stages(line: str) -> str:
     """The line with a stage's readings grouped in parentheses after its name written each under that
     name (`valid (NDCG@10: 0.31, HR@10: 0.44)` -> `valid NDCG@10: 0.31, valid HR@10: 0.44`): read as
     they print, the held-out set's readings and the test set's fell under one name, a training one.
-    Likewise a stage's dict (scGLUE's `[Epoch 10] train={'g_nll': 0.45, …}, val={'g_nll': 0.46, …}`),
-    its names unquoted."""
+    Likewise a stage's dict of readings (scGLUE's `[Epoch 10] train={'g_nll': 0.45, …}, val={…}`)."""
     if "(" not in line and "{" not in line:
         return line
 
     def staged(m: re.Match[str]) -> str:
         if not _READING.search(m.group(2)):
             return m.group(0)  # `valid (NDCG, HR)`: names, no readings
-        parts = (part.strip().replace("'", "").replace('"', "") for part in m.group(2).split(","))
-        return ", ".join(f"{m.group(1)} {part}" for part in parts if part)
+        return ", ".join(f"{m.group(1)} {part.strip()}" for part in m.group(2).split(",") if part.strip())
 
-    return _STAGE_DICT.sub(staged, _STAGE_GROUP.sub(staged, line))
+    return _STAGE_DICT.sub(_staged_dict, _STAGE_GROUP.sub(staged, line))
+
+
+def _staged_dict(m: re.Match[str]) -> str:
+    """A stage's dict written as its readings under the stage, when every entry is a quoted name and a
+    number, half of them or more naming metrics and none a counter; otherwise as it was (settings:
+    `test={'step': 5000, 'seed': 1}`, `train: {'lr': 0.1, 'batch_size': 32, 'epochs': 100}`)."""
+    entries = [_DICT_ENTRY.fullmatch(part) for part in m.group(2).split(",")]
+    if not entries or not all(entries):
+        return m.group(0)
+    pairs = [(e.group(2), e.group(3)) for e in entries if e]
+    metrics = sum(is_metric_name(name) for name, _ in pairs)
+    if any(role(name) != "metric" for name, _ in pairs) or 2 * metrics < len(pairs):
+        return m.group(0)
+    return ", ".join(f"{m.group(1)} {name}: {value}" for name, value in pairs)
 
 
 def plain_text(line: str) -> str:
