@@ -37,7 +37,7 @@ def underfitting(
     Without a held-out curve, a training score (accuracy, AUROC) that clearly improves says it learns."""
     if tr is None or len(tr) < th.min_points or starts_late(run) or run.stopped == "target":
         return None
-    if frozen := _frozen_accuracy(run, held, th) or at_chance(run, th):
+    if frozen := _frozen_held_out(run, held, th) or at_chance(run, th):
         return frozen
     progress, level, start = progress_of(tr, th)
     # a loss below zero (a flow's NLL, an energy) has no zero to take a share of: one that came down
@@ -98,7 +98,7 @@ def past_half(scores: list[Curve], va: Curve | None, th: Thresholds) -> list[Cur
     return [s for s in scores if s.score and s.top and s.value(float(s.trend[-1])) < (s.top - chance(s)) / 2]
 
 
-def _frozen_accuracy(run: Run, held: list[Curve], th: Thresholds) -> Finding | None:
+def _frozen_held_out(run: Run, held: list[Curve], th: Thresholds) -> Finding | None:
     """Held-out accuracy logged at the very same value at every evaluation, short of perfect: the
     model's held-out predictions never change (a majority class). Without an accuracy, the log's
     held-out scores (not a loss or an error: step-back's `val_score`), every one of them frozen near

@@ -42,6 +42,7 @@ from assistant.runs.parse.lines import (
     LOG_PREFIX,
     NUM,
     STEP,
+    UNSIGNED,
     joined_dicts,
     joined_pairs,
     line_stage,
@@ -81,9 +82,8 @@ _COUNT_OF = re.compile(r"\s*/\s*\d")  # a count's total after it: `050/156`
 # its running average in brackets (`Test: [190/196] Loss 1.31 (1.52) Acc@1 71.9 (76.0)`): the average
 # is the evaluation's so far (the last printed is its result), the other number one batch's
 _BATCH_OF = re.compile(r"\[\s*(\d+)\s*/\s*(\d+)\s*\]")
-_UNSIGNED = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 # (a batch's value may be negative, so may its average; a `+` in brackets is a change, not an average)
-_AVERAGED = re.compile(rf"(?<![\w.-])-?{_UNSIGNED}\s*\(\s*(-?{_UNSIGNED})\s*\)(?!\s*%)")
+_AVERAGED = re.compile(rf"(?<![\w.-])-?{UNSIGNED}\s*\(\s*(-?{UNSIGNED})\s*\)(?!\s*%)")
 MIN_PRINTS = 3  # prints of a lone epoch that make a curve of it
 # A scheduler announcing its new rate in prose: PyTorch's `Adjusting learning rate of group 0 to
 # 1.0000e-04.`, Keras' `Epoch 00012: ReduceLROnPlateau reducing learning rate to 0.0001.`, Informer's

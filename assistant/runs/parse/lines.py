@@ -13,7 +13,8 @@ from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name, normali
 # not followed by a letter, a digit or a dot that goes on (`1.2.3` is a version), save decibels written
 # onto it (KAIR's `Average PSNR : 27.86dB`); a full stop or an ellipsis may end it (`Discriminator
 # Loss: 0.3907... Generator Loss: 3.4972`)
-NUM = r"[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)(?:(?=dB\b)|(?!\w|\.\w))"
+UNSIGNED = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"  # a number's digits, without its sign
+NUM = rf"[-+]?(?:{UNSIGNED}|nan|inf(?:inity)?)(?:(?=dB\b)|(?!\w|\.\w))"
 # A reading printed as the object that holds it: PyTorch's `tensor(30.75, device='cuda:0')`,
 # TensorFlow's `tf.Tensor(0.41, shape=(), dtype=float32)`, NumPy 2's `np.float64(0.41)`, `array(0.41,
 # dtype=float32)`. Only a lone number is unwrapped; a tensor of several stays unread.
@@ -335,10 +336,11 @@ def _staged_dict(m: re.Match[str]) -> str:
     """A stage's dict written as its readings under the stage, when every entry is a quoted name and a
     number, half of them or more naming metrics and none a counter; otherwise as it was (settings:
     `test={'step': 5000, 'seed': 1}`, `train: {'lr': 0.1, 'batch_size': 32, 'epochs': 100}`)."""
-    entries = [_DICT_ENTRY.fullmatch(part) for part in m.group(2).split(",")]
-    if not entries or not all(entries):
-        return m.group(0)
-    pairs = [(e.group(2), e.group(3)) for e in entries if e]
+    pairs = []
+    for part in m.group(2).split(","):
+        if (entry := _DICT_ENTRY.fullmatch(part)) is None:
+            return m.group(0)
+        pairs.append((entry.group(2), entry.group(3)))
     metrics = sum(is_metric_name(name) for name, _ in pairs)
     if any(role(name) != "metric" for name, _ in pairs) or 2 * metrics < len(pairs):
         return m.group(0)
