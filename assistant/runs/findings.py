@@ -87,7 +87,8 @@ class Thresholds:
     for a run judged on a held-out curve alone, when a training loss still improves), nor
     when the logged learning rate has decayed to `lr_decayed` of its peak or below (a tenfold step decay
     included: that tail is convergence), nor when the trend ends at `converged_level` of where it began
-    or lower while holding its lowest point, nor when the tail logs the run's best value again and
+    or lower while holding its lowest point (or at `settled_level`, below), nor when the tail logs the
+    run's best value again and
     again (a ceiling: a capped return, every answer right), nor for an agent's return that holds (how
     far it is from done is its environment's solved score, which no curve says)."""
     plateau_floor: float = 0.02
@@ -110,6 +111,12 @@ class Thresholds:
     began (halved every epoch from the first), the flat tail is a stall the schedule caused: a plateau,
     said with the rate."""
     converged_level: float = 0.1
+    settled_level: float = 0.7
+    """...nor when the trend ends at `settled_level` of where it began or lower, holding its lowest
+    point, the learning rate not having vanished before the tail: a curve that came down by a third
+    and sits at its best has learned and settled there (an autoencoder's reconstruction loss, 0.80 ->
+    0.39 and flat); a stall is one that levelled before it came down that far, or one creeping back up
+    from its low. Which level is good for a task no curve says."""
     underfit_progress: float = 0.1
     """Underfitting without a validation curve: the training trend improves by less than this share
     over the run (from its highest point in the first fifth: a warm-up rise is not progress lost)."""

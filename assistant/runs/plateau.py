@@ -122,6 +122,13 @@ def convergence(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
     # (not a reward: its zero is anywhere, so a tenth of its negative says nothing; its rule is below)
     if not c.negated and start > 0 and 0 <= end <= th.converged_level * start and holds:
         return f"it levels off at {fmt(low)}, a tenth or less of where it began, which is convergence"
+    # one that came down by a third and holds its low settled there, unless the schedule stopped it
+    settled = not c.negated and start > 0 and 0 <= end <= th.settled_level * start and holds
+    if settled and _lr_gone(c, len(c) - w, run, th) is None:
+        return (
+            f"it levels off at {fmt(low)}, {end / start:.0%} of where it began, and holds its lowest "
+            "point: it learned and settled there, which is convergence"
+        )
     best = float(np.min(c.y))
     repeats = int(np.sum(np.abs(c.y[-w:] - best) <= 1e-9 * max(abs(best), 1e-12)))
     if c.score and _round(c.value(best)) and repeats >= max(3, w // 3):
