@@ -18,7 +18,7 @@ from assistant.runs.parse.lines import STAGE_TAGS, pairs
 # Evaluation *****`, `=== Validation ===`, `Eval begin...`, `Test set:`), no number. A line that
 # does something with a split (`Loading validation data`, `No validation set`) is no heading.
 # (PaddlePaddle course code's `testing in eval mode……`, ended by an ellipsis)
-_HEADING = re.compile(r"^[\s*=#>~-]*([A-Za-z][A-Za-z ]{0,40}?)[\s*=#:.…~-]*$")
+_HEADING = re.compile(r"^[\s*=#>~-]*([A-Za-z][A-Za-z ]{0,40}?)(?:\s*\([^()]{0,20}\))?[\s*=#:.…~-]*$")
 _HEADING_WORDS = {"results", "result", "metrics", "metric", "scores", "performance", "summary", "report",
                   "error", "loss", "accuracy", "set", "on", "the", "begin", "begins", "start", "running",
                   "phase", "loop", "step"}  # fmt: skip
@@ -26,7 +26,7 @@ _MODE_WORDS = {"in", "mode"}  # after what a line says it is doing: `testing in 
 # how many lines below its heading a record may begin (a progress bar, warnings, a timing between them);
 # a heading that nothing is read under soon is a settings dump's key (yacs' `TEST:`)
 _NEAR = 12
-_DOING = {"evaluating": "val", "validating": "val", "testing": "test"}  # `Evaluating...`
+_DOING = {"evaluating": "val", "validating": "val", "testing": "test", "validate": "val"}  # `Evaluating...`
 # a progress counter's `20/88`: what it counts to
 _BAR_TOTAL = re.compile(r"(?<![\w./])\d+\s*/\s*(\d+)(?![\w./])")
 _ONE = "one reading a line"
