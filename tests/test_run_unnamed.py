@@ -40,3 +40,19 @@ def test_a_list_of_numbers_behind_a_loggers_prefix_is_read_and_its_counting_posi
     assert run.table["step"].tolist() == [float(s) for s in range(0, 8200, 200)]  # the newer rows kept
     assert run.table["train_score_4"].iloc[-1] == round(17 + 40 * np.exp(-8000 / 300), 3)
     assert [f.kind for f in detect(run)] == ["healthy"] and "no trend is judged" in detect(run)[0].evidence
+
+
+def test_a_headerless_file_of_one_value_beside_its_counters_is_named_by_its_file(tmp_path):
+    """d3rlpy writes each metric to a headerless CSV of its own (`critic_loss.csv`: epoch, step,
+    value): the value was drawn as an unnamed score beside the step, and a critic loss climbing from
+    0.25 to 1e23 was called healthy. Both counters are counters; the file's name is the value's."""
+    rows = [f"{e},{1000 * e},{0.25 * 1.12**e}" for e in range(1, 501)]
+    path = tmp_path / "critic_loss.csv"
+    path.write_text("\n".join(rows) + "\n")
+    run = parse_run(path)
+    assert run.metrics == ["train_critic_loss"] and run.table["step"].iloc[-1] == 500000.0
+    assert "diverged" in [f.kind for f in detect(run)]
+    # a file whose name is no metric's (d3rlpy's evaluation return is `environment.csv`) stays unnamed
+    other = tmp_path / "environment.csv"
+    other.write_text("\n".join(rows) + "\n")
+    assert parse_run(other).metrics == ["train_score_1"]

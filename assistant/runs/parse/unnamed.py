@@ -8,12 +8,14 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 
 from assistant.runs.parse.finish import finish
 from assistant.runs.parse.lines import NUM
 from assistant.runs.parse.listed import listed_columns
+from assistant.runs.parse.names import is_metric_name
 from assistant.runs.parse.table import Columns, Run
 
 # A reading printed without a name: `[Mar 29, 16:23:15] 104 6.2130` (a step counter, then one
@@ -48,13 +50,28 @@ def bare_numbers(rows: list[list[float]], name: str) -> Run | None:
     rows = [r for r in rows if len(r) == width]
     if len(rows) < 2:
         return None
-    at = next((i for i in range(width) if _counts([r[i] for r in rows])), None)
+    counting = [i for i in range(width) if _counts([r[i] for r in rows])]
+    at = counting[0] if counting else None
     axis = None if at is None else "epoch" if max(np.diff([r[at] for r in rows])) <= 1 else "step"
+    # a second counter beside an epoch counting by one is the step (d3rlpy's `epoch,step,value` rows)
+    by_more = [i for i in counting[1:] if max(np.diff([r[i] for r in rows])) > 1]
+    step_at = by_more[0] if axis == "epoch" and by_more else None
+    kept = [j for j in range(width) if j not in (at, step_at)]
+    # one value beside its counters in a file named for a metric (d3rlpy writes each metric to a
+    # headerless file of its own: `critic_loss.csv`): the file's name is the value's
+    named = Path(name).stem if len(kept) == 1 and is_metric_name(Path(name).stem) else None
     cols = Columns(width)
     for r in rows:
-        scores = {f"score {i + 1}": v for i, v in enumerate(v for j, v in enumerate(r) if j != at)}
-        cols.add(r[at] if axis == "epoch" else None, r[at] if axis == "step" else None, scores)
+        scores = {named: r[kept[0]]} if named else {f"score {k + 1}": r[j] for k, j in enumerate(kept)}
+        step = r[step_at] if step_at is not None else r[at] if axis == "step" else None
+        cols.add(r[at] if axis == "epoch" else None, step, scores)
     counted = "" if at is None else f" (the {_ORDINAL.get(at, f'{at + 1}th')} counting {axis}s)"
+    if named:
+        note = (
+            f"the file names its one value: {len(rows)} lines hold {width} numbers alone{counted}, and "
+            f"the value beside the counters is read as `{named}`, the file's name"
+        )
+        return finish(cols, "console", name, [note])
     note = (
         f"the log names no metric: {len(rows)} lines hold {width} numbers alone{counted}; each is drawn "
         "as an unnamed score, and no trend is judged (no name says which way is better)"
