@@ -104,6 +104,14 @@ def test_a_loss_down_by_a_third_or_more_holding_its_lowest_point_settled_there()
     lr = [1e-3 * 0.5**i for i in range(90)]
     found = detect(parse_run(steps_log(fifth, lr=lr)))
     assert [f.kind for f in found] == ["plateau"] and "learning rate was down" in found[0].evidence
+    # at its level within its first tenth and flat for the rest: stuck from the start (a review's case:
+    # 1.0, 0.8, then 0.6 for 58 epochs), however far that first fall went
+    early = [1.0, 0.8, *(0.6 + rng.normal(0, 0.005) for _ in range(58))]
+    assert _kinds("\n".join(f"Epoch {e} loss {v:.4f}" for e, v in enumerate(early, 1))) == ["plateau"]
+    # a validation loss creeping up beside a training loss that settled: no settled run
+    train = [0.95, *(0.19 + 0.76 * np.exp(-i / 6) + rng.normal(0, 0.0015) for i in range(1, 60))]
+    val = [0.96, *(0.25 + 0.7 * np.exp(-i / 6) + 0.0012 * max(0, i - 20) for i in range(1, 60))]
+    assert "healthy" not in _kinds(_train_val(train, val))
 
 
 def test_a_reward_that_sits_at_its_cap_is_solved_not_stuck():

@@ -47,3 +47,24 @@ def test_an_evaluation_opened_by_a_rule_and_a_word_is_held_out_and_its_best_line
     assert t["val_top1"].dropna().round(3).tolist() == [round(90 - 40 * v, 3) for v in val]
     assert len(t["epoch"].dropna().unique()) == 14
     assert "overfitting" in [f.kind for f in detect(run)]
+
+
+def test_a_heading_in_brackets_or_an_arrowed_record_that_is_not_an_evaluation_stages_nothing():
+    # found by a review: `Evaluation (disabled)` staged the whole training run as held out, and an
+    # arrowed line naming its epoch after an evaluation took that evaluation's stage
+    bars = [f"[{100 * i:5d}/3000] loss {2.4 - 0.04 * i:.3f} acc {0.3 + 0.01 * i:.2f}" for i in range(1, 31)]
+    run = parse_run("\n".join(["Evaluation (disabled)", *bars]))
+    assert "train_loss" in run.metrics and "val_loss" not in run.metrics
+    lines = []
+    for e, (t, v) in enumerate(zip(falling(8, 1.1, 0.45), falling(8, 1.5, 0.9), strict=True), 1):
+        lines += [
+            f"--- validate (epoch={e}) ---",
+            f"[ 10/ 10] Loss {v:.3f} Top1 45.0",
+            f"==> Epoch {e} loss: {t:.3f}",
+        ]
+    run = parse_run("\n".join(lines))
+    assert run.table["train_loss"].dropna().round(3).tolist() == [round(t, 3) for t in falling(8, 1.1, 0.45)]
+    assert run.table["val_loss"].dropna().round(3).tolist() == [round(v, 3) for v in falling(8, 1.5, 0.9)]
+    # `best` before a line's own counter in other words is no best's counter
+    best = [f"[best] training on epoch {e}: loss {v:.3f}" for e, v in enumerate(falling(8, 1.35, 0.75), 1)]
+    assert parse_run("\n".join(best)).table["epoch"].dropna().tolist() == [float(e) for e in range(1, 9)]

@@ -56,3 +56,24 @@ def test_a_headerless_file_of_one_value_beside_its_counters_is_named_by_its_file
     other = tmp_path / "environment.csv"
     other.write_text("\n".join(rows) + "\n")
     assert parse_run(other).metrics == ["train_score_1"]
+
+
+def test_a_value_counting_up_in_whole_numbers_beside_an_epoch_is_a_value(tmp_path):
+    # found by a review: a whole-number return (or a count of right answers) also counts up; only a
+    # counter in even strides is a second counter, so the value is kept and read under the file's name
+    path = tmp_path / "reward.csv"
+    path.write_text("\n".join(f"{e},{int(10 + 7 * e + (e % 3) * 2)}" for e in range(1, 31)) + "\n")
+    run = parse_run(path)
+    assert run.metrics == ["train_reward"] and run.table["epoch"].tolist() == [float(e) for e in range(1, 31)]
+
+
+def test_a_held_out_score_falling_from_its_cap_says_no_infinite_share(tmp_path):
+    # found by a review: a BLEU of 1.0 falling gave a shortfall of 0 at its best, and `(+inf%)`
+    path = tmp_path / "bleu.csv"
+    path.write_text(
+        "\n".join(f"{e},{1000 * e},{0.5 + 0.5 * 0.8 ** (e - 1):.4f}" for e in range(1, 31)) + "\n"
+    )
+    found = detect(parse_run(path))
+    assert (
+        found[0].kind == "overfitting" and "inf" not in found[0].evidence and "nan" not in found[0].evidence
+    )

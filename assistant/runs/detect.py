@@ -37,7 +37,7 @@ from assistant.runs.gan import discriminator_wins
 from assistant.runs.instability import spiked_on_the_way, unstable
 from assistant.runs.overfitting import overfitting, score_turned, too_near_end
 from assistant.runs.parse import Run
-from assistant.runs.plateau import convergence, plateau
+from assistant.runs.plateau import convergence, last_third, plateau
 from assistant.runs.underfitting import never_fell, past_half, underfitting
 
 __all__ = ["KINDS", "THRESHOLDS", "Finding", "Thresholds", "detect"]
@@ -132,6 +132,8 @@ def _healthy(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds, judge
             # evaluation at +194%), or a rise within the curve's noise
             late = too_near_end(len(va), int(np.argmin(va.y)), th)
             text += ", too near the end to call a turn" if late else ", a rise within its noise"
-    if settled := convergence(c, th.last_stretch(len(c)), run, th):
+    # (said of a flat tail only: a curve still falling steeply does not level off)
+    flat = last_third(c, th)[0] < 1
+    if flat and (settled := convergence(c, th.last_stretch(len(c)), run, th, va if c is tr else None)):
         text += f"; {settled}"
     return Finding("healthy", text + ": no sign of a problem", {"points": len(c)}, "medium")

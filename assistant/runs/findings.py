@@ -112,11 +112,14 @@ class Thresholds:
     said with the rate."""
     converged_level: float = 0.1
     settled_level: float = 0.7
+    settled_after: float = 0.1
     """...nor when the trend ends at `settled_level` of where it began or lower, holding its lowest
-    point, the learning rate not having vanished before the tail: a curve that came down by a third
-    and sits at its best has learned and settled there (an autoencoder's reconstruction loss, 0.80 ->
-    0.39 and flat); a stall is one that levelled before it came down that far, or one creeping back up
-    from its low. Which level is good for a task no curve says."""
+    point, having reached it after the run's first `settled_after`, its validation curve (if any)
+    holding its own, and the learning rate not having vanished before the tail: a curve that came down
+    by a third and sits at its best has learned and settled there (an autoencoder's reconstruction
+    loss, 0.80 -> 0.39 and flat); a stall is one that levelled before it came down that far, one at
+    its level within its first tenth and flat for the rest, or one creeping back up from its low.
+    Which level is good for a task no curve says."""
     underfit_progress: float = 0.1
     """Underfitting without a validation curve: the training trend improves by less than this share
     over the run (from its highest point in the first fifth: a warm-up rise is not progress lost)."""

@@ -104,10 +104,15 @@ def _turned(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | Non
     return Finding(
         "overfitting",
         f"validation {va.what} was lowest ({fmt(va.value(low))}) at {va.at(turn)} and rose to "
-        f"{fmt(va.value(v[-1]))} by {va.at(len(v) - 1)} (+{rise:.0%}){train_text}: it turns at {va.at(turn)}",
+        f"{fmt(va.value(v[-1]))} by {va.at(len(v) - 1)}{_share(rise)}{train_text}: it turns at {va.at(turn)}",
         details,
         confidence(margin),
     )
+
+
+def _share(rise: float) -> str:
+    """` (+47%)`, or nothing when the best was 0 (a shortfall from a score at its cap: no share)."""
+    return f" (+{rise:.0%})" if math.isfinite(rise) else ""
 
 
 def _rose_each(va: Curve, share: float, th: Thresholds) -> bool:
@@ -215,8 +220,8 @@ def _few_evaluations(tr: Curve | None, va: Curve | None, th: Thresholds) -> Find
     t0, t1 = fell
     text = (
         f"validation {va.what} was lowest ({fmt(va.value(after[0]))}) at {va.at(turn)} and worse at each of "
-        f"the {len(after) - 1} evaluations after it, to {fmt(va.value(after[-1]))} by {va.at(len(va) - 1)} "
-        f"(+{rise:.0%}), while training {tr.what} went from {fmt(tr.value(t0))} to "
+        f"the {len(after) - 1} evaluations after it, to {fmt(va.value(after[-1]))} by {va.at(len(va) - 1)}"
+        f"{_share(rise)}, while training {tr.what} went from {fmt(tr.value(t0))} to "
         f"{fmt(tr.value(t1))}: too few evaluations for a trend, but each one was worse"
     )
     details = {

@@ -61,7 +61,7 @@ def plateau(
         return None  # validation still improves: training is slow, not stuck
     if c is va and any(still_improving(t, th) for t in training):
         return None  # only a held-out curve, levelling while training still improves: not a stall
-    if convergence(c, w, run, th):
+    if convergence(c, w, run, th, va if c is tr else None):
         return None  # a flat tail that is convergence, not a stall
     if coming_down(c if lows else va, th):
         return None  # still reaching new lows, slowly: converging (a validation curve says for training)
@@ -99,13 +99,14 @@ def _rose(c: Curve, before: float, within: float, th: Thresholds) -> bool:
     return c.rel(before, within) >= th.diverge_rise
 
 
-def convergence(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
+def convergence(c: Curve, w: int, run: Run, th: Thresholds, beside: Curve | None = None) -> str | None:
     """Why a flat tail of `w` points is convergence rather than a stall, if it is: the learning rate
     decayed; the log says the run stopped on reaching its quality target (MLPerf's `run_stop` with
     status success: its last evaluations creep up to the target by design), or by early stopping
     (its patience is a flat end by design); the curve came down by
     an order of magnitude and still holds its lowest point (a loss at a tenth of where it began has
-    learned what it will at this rate; one creeping back up is stuck); or a score sits at a ceiling,
+    learned what it will at this rate; one creeping back up is stuck), or by a third and settled there
+    (`_settled`; `beside`: the validation curve beside a training curve); or a score sits at a ceiling,
     its best value logged again and again and a round one (a capped return, every answer right:
     nothing is left to gain; a loss or an AUC printed with few digits repeats its best by rounding); or
     it is an agent's return that holds (whether it could go higher is the environment's to say)."""
@@ -123,11 +124,10 @@ def convergence(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
     if not c.negated and start > 0 and 0 <= end <= th.converged_level * start and holds:
         return f"it levels off at {fmt(low)}, a tenth or less of where it began, which is convergence"
     # one that came down by a third and holds its low settled there, unless the schedule stopped it
-    settled = not c.negated and start > 0 and 0 <= end <= th.settled_level * start and holds
-    if settled and _lr_gone(c, len(c) - w, run, th) is None:
+    if _settled(c, beside, start, end, holds, th) and _lr_gone(c, len(c) - w, run, th) is None:
         return (
-            f"it levels off at {fmt(low)}, {end / start:.0%} of where it began, and holds its lowest "
-            "point: it learned and settled there, which is convergence"
+            f"it levels off at {fmt(low)}, {end / start:.0%} of where it began ({fmt(start)}), and holds "
+            "its lowest point: it learned and settled there, which is convergence"
         )
     best = float(np.min(c.y))
     repeats = int(np.sum(np.abs(c.y[-w:] - best) <= 1e-9 * max(abs(best), 1e-12)))
@@ -139,6 +139,21 @@ def convergence(c: Curve, w: int, run: Run, th: Thresholds) -> str | None:
         level = fmt(c.logged(float(np.median(c.trend[-w:]))))
         return f"it holds near {level}; whether that is the task's best is its environment's solved score"
     return None
+
+
+def _settled(c: Curve, beside: Curve | None, start: float, end: float, holds: bool, th: Thresholds) -> bool:
+    """The trend came down to `settled_level` of where it began and holds its lowest point, reached
+    after the run's first `settled_after` (a curve at its level within its first tenth and flat for
+    the other nine was stuck from the start), with the validation curve `beside` it holding its own
+    lowest point too (one creeping up while training sits still is no settled run)."""
+    if c.negated or start <= 0 or not 0 <= end <= th.settled_level * start or not holds:
+        return False
+    reached = int(np.argmax(c.trend <= np.min(c.trend) + th.noise_widths * c.noise))
+    if reached < th.settled_after * len(c):
+        return False
+    if beside is None or len(beside) < th.min_points:
+        return True
+    return bool(beside.trend[-1] - np.min(beside.trend) < th.noise_widths * beside.noise)
 
 
 def coming_down(c: Curve | None, th: Thresholds) -> bool:

@@ -15,10 +15,15 @@ import re
 from assistant.runs.parse.lines import STAGE_TAGS, pairs
 
 # A heading: decoration, then only a stage's words and words a heading is made of (`***** Running
-# Evaluation *****`, `=== Validation ===`, `Eval begin...`, `Test set:`), no number. A line that
+# Evaluation *****`, `=== Validation ===`, `Eval begin...`, `Test set:`), no number but the epoch or
+# step it is of in brackets (Distiller's `--- validate (epoch=3)-----------`). A line that
 # does something with a split (`Loading validation data`, `No validation set`) is no heading.
 # (PaddlePaddle course code's `testing in eval mode……`, ended by an ellipsis)
-_HEADING = re.compile(r"^[\s*=#>~-]*([A-Za-z][A-Za-z ]{0,40}?)(?:\s*\([^()]{0,20}\))?[\s*=#:.…~-]*$")
+_HEADING = re.compile(
+    r"^[\s*=#>~-]*([A-Za-z][A-Za-z ]{0,40}?)"
+    r"(?:\s*\((?:epoch|step|iter|iteration)\s*[=:]?\s*\d+\))?[\s*=#:.…~-]*$",
+    re.IGNORECASE,
+)
 _HEADING_WORDS = {"results", "result", "metrics", "metric", "scores", "performance", "summary", "report",
                   "error", "loss", "accuracy", "set", "on", "the", "begin", "begins", "start", "running",
                   "phase", "loop", "step"}  # fmt: skip

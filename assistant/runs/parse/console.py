@@ -77,6 +77,8 @@ _EP = re.compile(r"\bep\b\s*(?:[:=#]\s*)?(\d+)", re.IGNORECASE)
 _COUNTER = re.compile(r"(?<![\w./])(\d+)/(\d+)\s*(?:\[|━|\|)")  # a progress bar's `938/938 [`
 # the PyTorch ImageNet example's (and timm's, DeiT's, Swin's) summary of an evaluation: ` * Acc@1 76.1 …`
 _SUMMARY = re.compile(r"^\s*(?:\*|==>)\s+\w")
+# ...but an arrowed line naming its epoch or step is a record of its own (`==> Epoch 3 loss: 1.1`)
+_ARROWED_RECORD = re.compile(r"^\s*==>.*\b(?:epoch|step|iter|iteration)\b", re.IGNORECASE)
 _COUNT_OF = re.compile(r"\s*/\s*\d")  # a count's total after it: `050/156`
 # an evaluation's progress line as the ImageNet example's AverageMeter prints it, each reading with
 # its running average in brackets (`Test: [190/196] Loss 1.31 (1.52) Acc@1 71.9 (76.0)`): the average
@@ -133,7 +135,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
         message = LOG_PREFIX.sub("", line, count=1)
         stage = line_stage(line, message)
         line_stage_own = stage
-        if stage is None and _SUMMARY.match(message):
+        if stage is None and _SUMMARY.match(message) and not _ARROWED_RECORD.match(message):
             # ` * Acc@1 76.1 Acc@5 92.9` (Distiller's `==> Top1: 45.9 … Loss: 1.160`) sums up the
             # evaluation lines before it, staged by their own words or by their heading
             stage = last_stage or carry.stage

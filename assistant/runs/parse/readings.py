@@ -59,8 +59,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z][\w./-]*")  # one word: a name written as a c
 # Sparsity:0.00   Params: 117200 on epoch: 0]`): no reading of the line's own
 _BEST_GROUP = re.compile(r"\bbest\s*(?:\[[^\[\]]*\]|\([^()]*\))", re.IGNORECASE)
 _BEST_AT = re.compile(
-    r"\bbest\b[^,;|\n]{0,80}?(?:@|\bat\b|\bon\b)\s*(?:epoch|iteration|iter|step)?\s*[:=#]?\s*\d+",
-    re.IGNORECASE,
+    r"\bbest\b[^,;|\n]{0,80}?(?:@|\bat\b)\s*(?:epoch|iteration|iter|step)?\s*[:=#]?\s*\d+", re.IGNORECASE
 )
 # the plain words that run into a name, a whole word first
 _WORDS_BEFORE = re.compile(r"(?<![A-Za-z0-9_.:=/-])(?:[A-Za-z]+ +){1,3}$")
@@ -228,8 +227,9 @@ def _ungrouped(m: re.Match[str]) -> str:
 def without_best_counter(text: str) -> str:
     """The text without a counter that says when the best was, not when the line was written
     (detectron2's `… better than last best score 0.06269 @ iteration 241.`, `best val_loss 0.3 at epoch
-    12`, `best was at epoch 1`); `New best model! Epoch 4 loss: 0.6` keeps its epoch."""
-    return _BEST_AT.sub("", text) if "best" in text.lower() else text
+    12`, `best was at epoch 1`, Distiller's `Best [Top1: 45.9 … on epoch: 2]`); `New best model! Epoch 4
+    loss: 0.6` keeps its epoch."""
+    return _BEST_AT.sub("", _BEST_GROUP.sub(" ", text)) if "best" in text.lower() else text
 
 
 def _staged_before(segment: str, start: int, name: str) -> str:

@@ -51,11 +51,15 @@ def bare_numbers(rows: list[list[float]], name: str) -> Run | None:
     if len(rows) < 2:
         return None
     counting = [i for i in range(width) if _counts([r[i] for r in rows])]
-    at = counting[0] if counting else None
+    # a counter counting in even strides before one that does not (a count of right answers, a whole
+    # number return, also counts up)
+    even = [i for i in counting if _even([r[i] for r in rows])]
+    at = (even or counting or [None])[0]
     axis = None if at is None else "epoch" if max(np.diff([r[at] for r in rows])) <= 1 else "step"
-    # a second counter beside an epoch counting by one is the step (d3rlpy's `epoch,step,value` rows)
-    by_more = [i for i in counting[1:] if max(np.diff([r[i] for r in rows])) > 1]
-    step_at = by_more[0] if axis == "epoch" and by_more else None
+    # a second counter in even strides of more than one beside an epoch counting by one is the step
+    # (d3rlpy's `epoch,step,value` rows), when a value is left beside them
+    by_more = [i for i in even if i != at and max(np.diff([r[i] for r in rows])) > 1]
+    step_at = by_more[0] if axis == "epoch" and by_more and width > 2 else None
     kept = [j for j in range(width) if j not in (at, step_at)]
     # one value beside its counters in a file named for a metric (d3rlpy writes each metric to a
     # headerless file of its own: `critic_loss.csv`): the file's name is the value's
@@ -92,6 +96,12 @@ def _whole_curves(rows: list[list[float]], name: str) -> Run:
         "numbers, read as one point per epoch; each is drawn as an unnamed score, and no trend is judged"
     )
     return finish(cols, "console", name, [note])
+
+
+def _even(values: list[float]) -> bool:
+    """Counting in one stride throughout (a step logged every 1000), bar a step back now and then."""
+    strides = {b - a for a, b in itertools.pairwise(values) if b > a}
+    return len(strides) == 1
 
 
 def _counts(values: list[float]) -> bool:
