@@ -88,9 +88,9 @@ class Thresholds:
     when the logged learning rate has decayed to `lr_decayed` of its peak or below (a tenfold step decay
     included: that tail is convergence), nor when the trend ends at `converged_level` of where it began
     or lower while holding its lowest point (or at `settled_level`, below), nor when the tail logs the
-    run's best value again and
-    again (a ceiling: a capped return, every answer right), nor for an agent's return that holds (how
-    far it is from done is its environment's solved score, which no curve says)."""
+    run's best value again and again (a ceiling: a capped return, every answer right), nor for an
+    agent's return that holds (how far it is from done is its environment's solved score, which no
+    curve says)."""
     plateau_floor: float = 0.02
     plateau_gain: float = 0.1
     converging_gain: float = 0.005
