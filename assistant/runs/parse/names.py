@@ -52,7 +52,8 @@ ACC = {"acc", "accuracy", "acc1"}  # timm/DeiT log top-1 accuracy as acc1 (top-5
 LR = {"lr", "learningrate"}
 # Whole names some trainers abbreviate (llm.c / modded-nanogpt write `s:120 trl:3.28` and `tel:3.27`).
 # Jeff Heaton's course loops print `tloss: 0.60, vloss: 0.54`.
-ALIASES = {"trl": "train loss", "tel": "eval loss", "tloss": "train loss", "vloss": "val loss"}
+ALIASES = {"trl": "train loss", "tel": "eval loss", "tloss": "train loss", "vloss": "val loss",
+           "bit/dim": "bpd", "bits/dim": "bpd"}  # fmt: skip
 # A ranking's hit ratio (`HR@10`) and mean reciprocal rank: readings, higher is better.
 RANKING = {"hr", "hit", "mrr"}
 # Readings where higher is better: a curve of them is judged on its complement (1 - accuracy).
@@ -68,7 +69,7 @@ NO_CEILING = {"psnr"}
 # Readings where lower is better besides the losses (a distance, an error rate, FID).
 LOWER_BETTER = LOSS | {
     "error", "err", "mse", "mae", "rmse", "fid", "kid", "lpips", "dist", "distance", "wer", "cer",
-    "perplexity", "ppl", "mape", "rmsle", "msle", "nloglik", "deviance",
+    "perplexity", "ppl", "mape", "rmsle", "msle", "nloglik", "deviance", "epe", "bpd",
 } | VAE_TERMS  # fmt: skip
 # Readings only an evaluation pass computes (a detector's mAP, a translation's BLEU): said without a
 # stage (Ultralytics' `metrics/mAP50(B)`, YOLO's console table `mAP50`), they are the held-out set's,
@@ -100,6 +101,8 @@ METRIC_TOKENS = LOSS | ACC | LR | {
     "lpips", "return", "ret", "acc5", "auroc", "success",  # a goal-reaching agent's success rate
     "ndcg", "aucpr", "score↑", "mape", "rmsle", "msle", "nloglik", "deviance",  # boosting's metrics
     "psnr", "ssim",  # an image restorer's (super-resolution, denoising)
+    "epe",  # optical flow's end-point error (RAFT's `epe=2.31`, `Validation Sintel EPE: 1.4`)
+    "bpd",  # a density model's bits per dimension (FFJORD's and Glow's `Bit/dim 1.02`)
 } | RANKING | VAE_TERMS  # fmt: skip
 # Tokens of a setting printed with the log (a config dump), never a reading.
 SETTING_TOKENS = {
