@@ -84,6 +84,10 @@ def test_a_loss_at_a_tenth_of_its_start_holding_its_lowest_point_is_convergence(
     # the tenfold fall creeping back up from its low is stuck
     creeping = [v + 0.008 * max(0, i - 30) / 60 for i, v in enumerate(loss)]
     assert "plateau" in _kinds(steps_log(creeping))
+    # the same tenfold fall within the first reading, then flat for the rest, was stuck from the start
+    # (a sparse target's loss 0.0115 -> 0.000976 in one epoch, then the same for nineteen)
+    at_once = [0.95, *(0.032 + rng.normal(0, 0.0015) for _ in range(89))]
+    assert "plateau" in _kinds(steps_log(at_once))
 
 
 def test_a_loss_down_by_a_third_or_more_holding_its_lowest_point_settled_there():

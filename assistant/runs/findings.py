@@ -111,6 +111,9 @@ class Thresholds:
     began (halved every epoch from the first), the flat tail is a stall the schedule caused: a plateau,
     said with the rate."""
     converged_level: float = 0.1
+    """...a trend at this share of where it began, holding its lowest point, converged: when that point
+    was reached after the run's first `settled_after` (below); one there from its first tenth on was
+    stuck from the start."""
     settled_level: float = 0.7
     settled_after: float = 0.1
     """...nor when the trend ends at `settled_level` of where it began or lower, holding its lowest
