@@ -106,7 +106,7 @@ def convergence(c: Curve, w: int, run: Run, th: Thresholds, beside: Curve | None
     (its patience is a flat end by design); the curve came down by
     an order of magnitude and still holds its lowest point (a loss at a tenth of where it began has
     learned what it will at this rate; one creeping back up is stuck), or by a third and settled there
-    (`_settled`; `beside`: the validation curve beside a training curve); or a score sits at a ceiling,
+    (`beside`: the validation curve beside a training curve); or a score sits at a ceiling,
     its best value logged again and again and a round one (a capped return, every answer right:
     nothing is left to gain; a loss or an AUC printed with few digits repeats its best by rounding); or
     it is an agent's return that holds (whether it could go higher is the environment's to say)."""
@@ -119,12 +119,20 @@ def convergence(c: Curve, w: int, run: Run, th: Thresholds, beside: Curve | None
         return "the log says early stopping ended the run (a flat end is its patience running out)"
     _, level, _ = progress_of(c, th)
     start, end, low = c.value(level), c.value(c.trend[-1]), c.value(float(np.min(c.trend)))
-    holds = c.trend[-1] - np.min(c.trend) < th.noise_widths * c.noise
-    # (not a reward: its zero is anywhere, so a tenth of its negative says nothing; its rule is below)
-    if not c.negated and start > 0 and 0 <= end <= th.converged_level * start and holds and _came_late(c, th):
+    # at its lowest point, reached after the run's first tenth (not a reward: its zero is anywhere, so
+    # a share of its negative says nothing; its rule is below)
+    at_low = not c.negated and start > 0 and end >= 0 and _holds(c, th) and _came_late(c, th)
+    if at_low and end <= th.converged_level * start:
         return f"it levels off at {fmt(low)}, a tenth or less of where it began, which is convergence"
-    # one that came down by a third and holds its low settled there, unless the schedule stopped it
-    if _settled(c, beside, start, end, holds, th) and _lr_gone(c, len(c) - w, run, th) is None:
+    # one that came down by a third and holds its low settled there, with the validation curve beside
+    # it holding its own (one creeping up while training sits still is no settled run), unless the
+    # schedule stopped it
+    settled = (
+        at_low
+        and end <= th.settled_level * start
+        and (beside is None or len(beside) < th.min_points or _holds(beside, th))
+    )
+    if settled and _lr_gone(c, len(c) - w, run, th) is None:
         return (
             f"it levels off at {fmt(low)}, {end / start:.0%} of where it began ({fmt(start)}), and holds "
             "its lowest point: it learned and settled there, which is convergence"
@@ -141,17 +149,9 @@ def convergence(c: Curve, w: int, run: Run, th: Thresholds, beside: Curve | None
     return None
 
 
-def _settled(c: Curve, beside: Curve | None, start: float, end: float, holds: bool, th: Thresholds) -> bool:
-    """The trend came down to `settled_level` of where it began and holds its lowest point, reached
-    after the run's first `settled_after` (`_came_late`), with the validation curve `beside` it
-    holding its own lowest point too (one creeping up while training sits still is no settled run)."""
-    if c.negated or start <= 0 or not 0 <= end <= th.settled_level * start or not holds:
-        return False
-    if not _came_late(c, th):
-        return False
-    if beside is None or len(beside) < th.min_points:
-        return True
-    return bool(beside.trend[-1] - np.min(beside.trend) < th.noise_widths * beside.noise)
+def _holds(c: Curve, th: Thresholds) -> bool:
+    """The trend ends within `noise_widths` of its noise above its lowest point."""
+    return bool(c.trend[-1] - np.min(c.trend) < th.noise_widths * c.noise)
 
 
 def _came_late(c: Curve, th: Thresholds) -> bool:

@@ -63,7 +63,8 @@ def bare_numbers(rows: list[list[float]], name: str) -> Run | None:
     kept = [j for j in range(width) if j not in (at, step_at)]
     # one value beside its counters in a file named for a metric (d3rlpy writes each metric to a
     # headerless file of its own: `critic_loss.csv`): the file's name is the value's
-    named = Path(name).stem if len(kept) == 1 and is_metric_name(Path(name).stem) else None
+    stem = Path(name).stem
+    named = stem if len(kept) == 1 and is_metric_name(stem) else None
     cols = Columns(width)
     for r in rows:
         scores = {named: r[kept[0]]} if named else {f"score {k + 1}": r[j] for k, j in enumerate(kept)}
