@@ -60,3 +60,19 @@ def test_the_trainers_records_at_an_epoch_rounded_to_two_decimals_are_each_a_pri
     run = parse_run("\n".join(lines))
     assert run.table["train_loss"].dropna().tolist() == [round(v, 4) for v in losses]
     assert run.table["val_rouge_1"].notna().sum() == 4 and len(run.table) == 40
+
+
+def test_one_epochs_progress_bar_is_a_curve_of_its_updates():
+    # RWKV-infctx-trainer under Lightning: one epoch of 1307 steps, its bar's postfix `train/loss=…` at
+    # each update (each drawn twice), after the optimiser's settings; was refused as one reading
+    losses = _falling(60, 11.2, 6.7)
+    lines = ["[RWKV.model] Configuring optimizer with", "    - lr_init:  6.000e-04 (0.0006)",
+             "    - lr_final: 4.000e-04 (0.0004)"]  # fmt: skip
+    for i, t in enumerate(losses, 1):
+        bar = f"Epoch 0:   {i * 100 // 1307:2d}%|          | {i}/1307 [00:0{i % 10}<23:51,  1.5it/s"
+        lines.append(f"{bar}, v_num=b88m, train/loss={t:.3f}]{bar}, v_num=b88m, train/loss={t:.3f}]")
+    run = parse_run("\n".join(lines))
+    assert run.table["train_loss"].dropna().round(3).tolist() == [round(t, 3) for t in losses]
+    assert run.table["step"].dropna().tolist() == [float(i) for i in range(1, 61)]
+    assert any("progress bar's 60 updates" in n for n in run.notes)
+    assert [f.kind for f in detect(run)] == ["healthy"]

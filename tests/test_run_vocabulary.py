@@ -35,3 +35,11 @@ def test_ffjord_bits_per_dimension_are_read_as_a_loss():
     run = parse_run("\n".join(lines))
     assert run.sources["train_bpd"] == "Bit/dim" and run.table["train_bpd"].iloc[-1] == round(bpd[-1], 4)
     assert [f.kind for f in detect(run)] == ["healthy"]
+
+
+def test_a_loss_whose_part_is_run_into_its_name_is_a_loss():
+    # a GAN's `gloss`/`dloss`, `valloss` (its stage run in), not the losses that are one word (`logloss`)
+    pairs = zip(falling(12, 3.0, 1.0), falling(12, 2.0, 0.8), strict=True)
+    lines = [f"epoch {e} gloss: {g:.3f} dloss: 0.700 valloss: {v:.3f}" for e, (g, v) in enumerate(pairs)]
+    run = parse_run("\n".join(lines))
+    assert run.sources["val_loss"] == "valloss" and {"train_g_loss", "train_d_loss"} <= set(run.metrics)

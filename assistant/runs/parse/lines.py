@@ -54,20 +54,30 @@ _NAME_RUN = re.compile(rf"{_NAME_CHAR}+")
 # a run long enough to be read run by run: searching the pattern costs up to a run's length per start
 _LONG_NAME_RUN = re.compile(rf"(?<!{_NAME_CHAR}){_NAME_CHAR}{{32}}")
 TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")  # `[valid]`, `[train]`
+_HELD_WORDS = "test|val|valid|validation|eval|evaluation|dev"  # the words of a held-out stage
 _LEAD_STAGE = re.compile(
-    r"^\s*(?:[-*•]\s*)?(test|val|valid|validation|eval|evaluation|dev)"
+    rf"^\s*(?:[-*•]\s*)?({_HELD_WORDS})"
     r"(?:(?:\s+(?:set|results?|metrics|net output #\d+))?\s*(?::|-\s|,(?=\s*[A-Za-z]))|\s+\d+\s*,|\s+@epoch\b"
-    r"|(?:\s+\w+){0,2}\s*[*=>#]{3,})",
+    r"|(?:\s+\w+){0,2}\s*[*=>#]{3,}|(?:\s+[\w,-]+){0,3}\s*-{3,}\s*$)",
     re.IGNORECASE,
 )  # `Test: [50/196] …`, `Val   - CE: 0.19, acc: 95.0%`, ignite's `Validation Results - Epoch: 3 …`,
 # DGCNN's `Test 3, loss: 1.74` (its count the epoch), HugeCTR's `Evaluation, AUC: 0.79`, freerec's
 # `VALID @Epoch: 3`, UniMatch's `Evaluation original ***** >>>>` (a rule after the stage), a bulleted
 # one (`- Eval metrics : accuracy: 0.516 ; loss: 1.349` under a logger's prefix),
-# Caffe's `Test net output #1: loss = 0.3 (* 1 = 0.3 loss)`
+# Caffe's `Test net output #1: loss = 0.3 (* 1 = 0.3 loss)`, PyHealth's `--- Eval epoch-0, step-241 ---`
+# (its counters, then a rule)
+# A counter, then the stage its readings are of, set apart from them (gru-svm's `step [100] validation
+# -- loss : 223.4, accuracy : 0.45`, `Epoch 3 val: loss 0.3`, `iter 500 | test | …`): not the first word
+# of a reading's own name (`Epoch 3 val loss: 0.3`, whose name says its stage)
+_COUNTED_STAGE = re.compile(
+    r"^\s*(?:epoch|step|iter|iteration)\s*[:#]?\s*[\[(]?\s*\d+(?:\s*/\s*\d+)?\s*[\])]?\s*[,|-]?\s*"
+    rf"({_HELD_WORDS})\s*(?:--|[:|]|-\s)",
+    re.IGNORECASE,
+)
 # What may stand before a line's stage word besides a logger's prefix: a time and its colon, a tag,
 # arrows (freerec's `2023-10-06 15:38:26,628:	[Coach] >>> VALID @Epoch: 0    >>>  || NDCG@20 Avg: …`),
-# a rule of stars (UniMatch's `***** Evaluation original ***** >>>> MeanIoU: 76.86`)
-_LEAD_NOISE = re.compile(r"^(?:\s*(?:\d{4}-\d\d-\d\d[ T][\d:.,]+|\[[^\]]{0,40}\]|>+|\*+|=+))+\s*")
+# a rule of stars (UniMatch's `***** Evaluation original ***** >>>> MeanIoU: 76.86`) or of dashes
+_LEAD_NOISE = re.compile(r"^(?:\s*(?:\d{4}-\d\d-\d\d[ T][\d:.,]+|\[[^\]]{0,40}\]|>+|\*+|=+|-{3,}))+\s*")
 # A heading before the readings that names the held-out set: `PERFORMANCE ON TEST SET: Batch Loss = …`
 _HEADING = re.compile(r"^\s*([A-Za-z][A-Za-z ]{0,40}?)\s*:")
 # A heading that says where in training its readings were taken (Megatron-LM's `validation loss at
@@ -77,19 +87,24 @@ AT_AXIS = re.compile(
     re.IGNORECASE,
 )  # (with a remark before its counter: JoeyNMT's `Validation result (greedy) at epoch 5, step 1000:`)
 # TensorFlow Estimator's evaluation: `Saving dict for global step 2000: accuracy = 0.9, …, loss = 0.3`
-# `Epoch 3/20`, `epoch=3`, `Epoch5,`, the PyTorch ImageNet example's `Epoch: [3][10/50]`; not a
+# `Epoch 3/20`, `epoch=3`, `Epoch5,`, the PyTorch ImageNet example's `Epoch: [3][10/50]`, PyHealth's
+# `--- Eval epoch-0, step-241 ---` (not a file's `epoch-3.pt`), a ruled heading's `------ Training
+# epochs: 3 ------` (not a settings line's `epochs: 400`, the run's length); not a
 # progress bar's percentage (tqdm's `Epoch:  50%|█████     | 1/2`, `Iteration:   0%|`: its name, then
 # how far it is). A stage word and a count opening a line is the epoch too: DGCNN's (and its many
 # forks') `Train 3, loss: 1.85, train acc: 0.79` and `Test 3, loss: 1.74, test acc: 0.83`; and a stage
 # word, its colon and a bracketed count with its total before the step: pt.darts' `Train: [ 3/50] Step
 # 050/468 Loss 1.2` (not the ImageNet example's `Test: [50/196]`, which counts the evaluation's batches).
 EPOCH = re.compile(
-    r"(?:\bepoch(?:\b|(?=\d))\s*(?:[:=#]\s*)?(?:\[\s*)?|^\s*(?:train|training|test|val|valid|eval)\s+(?=\d+\s*,)"
+    r"(?:\bepoch(?:\b|(?=\d))\s*(?:[:=#]\s*|-(?=\d+(?![\w./])))?(?:\[\s*)?"
+    r"|^\s*[=*#~-]{3,}\s*(?:[A-Za-z]+\s+)?epochs\s*[:=]\s*(?=\d+\s*[=*#~-]{3,}\s*$)"
+    r"|^\s*(?:train|training|test|val|valid|eval)\s+(?=\d+\s*,)"
     r"|^\s*(?:train|training|test|val|valid|eval)\s*:\s*\[\s*(?=\d+\s*/\s*\d+\s*\]\s*step\b))"
     r"(\d+)(?!\d)(?![\d.]*%)(?:\s*/\s*\d+)?",
     re.IGNORECASE,
 )
-# `step 12`, `iter: 12`, `Step [100/600]`, MT-DNN's `Updates - [  500]` (not a name's `-step-1431k`),
+# `step 12`, `iter: 12`, `Step [100/600]`, MT-DNN's `Updates - [  500]`, `step-241` (not a name's
+# `-step-1431k` or a folder's `step-1000/`),
 # DLRM's `Finished training it 100/300 of epoch 0` (`it` with its count and total; not `ms/it`);
 # llm.c's `s:12`, federated learning's `Round  5:` (not a tagged outer loop's `[RAR-G] round 2`, over
 # epochs, nor prose, `Round 2 of the search`, nor a round beside a step word, `Round 2, Step 300`)
@@ -103,19 +118,24 @@ STEP = re.compile(
     rf"(?:\b(?:{_STEP_WORDS})\b|\bit\b(?=\s*\d+\s*/\s*\d)"
     rf"|^\s*(?:s(?=\s*:)|round\b(?=\s*\d+\s*[,:])(?!.*\b(?:{_STEP_WORDS})\b))"
     r"|^\s*(?=#\d+[,:])|^\s*--(?=\s*\d+\s*/\s*\d+\s*--\s*$))"
-    r"\s*(?:[:=#]\s*|(?<=\s)-\s*)?(?:\[\s*)?(\d+)(?!\d)(?![\d.]*%)",
+    r"\s*(?:[:=#]\s*|(?<=\s)-\s*|(?<=[a-z])-(?=\d+(?![\w./])))?(?:\[\s*)?(\d+)(?!\d)(?![\d.]*%)",
     re.IGNORECASE,
 )
 _ESTIMATOR_EVAL = re.compile(r"\bSaving dict for global step \d+:")
 # mmcv's text log: `Epoch(val) [12][625]	bbox_mAP: 0.37, …`
 _PAREN_STAGE = re.compile(r"\b(?:epoch|iter)\s*\(\s*([a-z]+)\s*\)", re.IGNORECASE)
-# What a logger writes before the message: `[2026-05-05 17:05:55 swin] (main.py 272): INFO `,
+_LEVELS = "INFO|DEBUG|WARNING|WARN|ERROR|CRITICAL"
+# What a logger writes before the message: Python logging's basic format, `INFO:root:` (its logger's
+# name may hold spaces, `INFO:dkt log:`, and a level of its own is `Level 25`; not a stage or a counter
+# after the level, `INFO:Train: loss 0.3`), `[2026-05-05 17:05:55 swin] (main.py 272): INFO `,
 # `2025-06-12 13:31:13,075 - INFO - `, or its time alone (JoeyNMT's `2020-02-09 13:10:43,451 `, the RNN
 # tutorial's `2017-10-12 19:42:53: `, a clock's `12:00:01: `): the stage word comes first after it; or a
 # time and a bar before words (pt.darts' `04/26 01:42:48 PM | `; not a pipe table's time column,
 # `12:00:01 | 1 | 1.000`).
 LOG_PREFIX = re.compile(
-    r"^.{0,120}?\b(?:INFO|DEBUG|WARNING|WARN|ERROR|CRITICAL)\b\s*[:\-|\]]*\s*"
+    rf"^\s*(?:{_LEVELS}|Level \d+):(?!(?i:train|training|{_HELD_WORDS}|epoch|step|iter|iteration)\b)"
+    r"[A-Za-z_][A-Za-z_. -]{0,40}?:(?=[^\s\d.+-])"
+    rf"|^.{{0,120}}?\b(?:{_LEVELS})\b\s*[:\-|\]]*\s*"
     r"|^[IWEF]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\]\s*"  # glog (Caffe): `I0101 10:00:00.000  1234 solver.cpp:9] `
     r"|^\s*(?:\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?:?|\d\d?:\d\d:\d\d(?:[.,]\d+)?:)\s+(?=[A-Za-z])"
     r"|^\s*(?:\d\d?[/-]\d\d?(?:[/-]\d{2,4})?\s+)?\d\d?:\d\d:\d\d(?:[.,]\d+)?(?:\s*[AP]M)?\s*\|\s*(?=[A-Za-z])"
@@ -132,7 +152,11 @@ def line_stage(line: str, message: str) -> str | None:
     for tag in TAG.findall(line[:80]):
         if stage := STAGE_TAGS.get(tag.lower()):
             return stage
-    if m := _LEAD_STAGE.match(message) or _LEAD_STAGE.match(_LEAD_NOISE.sub("", message, count=1)):
+    if m := (
+        _LEAD_STAGE.match(message)
+        or _LEAD_STAGE.match(_LEAD_NOISE.sub("", message, count=1))
+        or _COUNTED_STAGE.match(message)
+    ):
         return STAGE_TAGS[m.group(1).lower()]
     if (m := _PAREN_STAGE.search(message[:40])) and (stage := STAGE_TAGS.get(m.group(1).lower())):
         return stage

@@ -165,7 +165,19 @@ def tokens(name: str) -> tuple[str, ...]:
     text = _NUMBERED_LOSS.sub(r"\1_\2", _L_LOSS.sub("loss_", text))
     # the PyTorch ImageNet example's `Acc@1`, `Acc@5`: acc1, acc5; a ranking's `NDCG@10`: ndcg at 10
     text = re.sub(r"(?i)(?:(?<=acc)|(?<=top))@(\d)", r"\1", text).replace("@", " ")
-    return tuple(_PLURALS.get(t, t) for t in _SPLIT.split(_CAMEL.sub(" ", text).lower()) if t)
+    toks = (_PLURALS.get(t, t) for t in _SPLIT.split(_CAMEL.sub(" ", text).lower()) if t)
+    return tuple(part for t in toks for part in _run_in_loss(t))
+
+
+# a loss whose part is run into its name, all in lower case: a semi-supervised run's `lloss` and
+# `uloss` (its labelled and unlabelled terms), a GAN's `gloss` and `dloss`, `trainloss`, `valloss`
+# (the part, then `loss`; not the losses that are words of their own, `logloss`)
+_RUN_IN_LOSS = re.compile(r"^([a-z][a-z0-9]{0,11}?)(loss)$")
+
+
+def _run_in_loss(token: str) -> tuple[str, ...]:
+    m = _RUN_IN_LOSS.match(token)
+    return (m.group(1), m.group(2)) if m and token not in LOSS else (token,)
 
 
 # a loss numbered in its name (USAD's `val_loss1`, `val_loss2`: its two autoencoders'): `loss` and the

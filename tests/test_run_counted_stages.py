@@ -1,0 +1,91 @@
+"""Where a console line says its stage beside its counters rather than first: PyHealth's Trainer
+(`--- Eval epoch-0, step-241 ---` above one reading a line), gru-svm's `step [100] validation --
+loss : …`, Python logging's basic format (`INFO:dkt log:EVAL  Epoch: 10 Loss: …`), and a final test
+summary under a heading with a remark (`Test Set Performance (NO code_mapping)`). Each of these was
+read as training's, which called an overfitting run diverged, underfitting or healthy."""
+
+from __future__ import annotations
+
+from assistant.runs import detect, parse_run
+from tests.run_helpers import falling
+
+
+def _pyhealth(train: list[float], val: list[float], steps: int = 241) -> str:
+    lines = ["Training:", "Epoch 0 / 20:   0%|          | 0/241 [00:00<?, ?it/s]"]
+    for e, (t, v) in enumerate(zip(train, val, strict=True)):
+        step = (e + 1) * steps
+        lines += [f"--- Train epoch-{e}, step-{step} ---", f"loss: {t:.4f}"]
+        lines.append("Evaluation: 100%|██████████| 29/29 [00:02<00:00, 11.51it/s]")
+        lines += [f"--- Eval epoch-{e}, step-{step} ---", "roc_auc: 0.6141", "accuracy: 0.8856"]
+        lines.append(f"loss: {v:.4f}")
+        lines += [f"New best roc_auc score (0.6141) at epoch-{e}, step-{step}", ""]
+    lines += ["Loaded best model", "=" * 50, "Test Set Performance (NO code_mapping)", "=" * 50]
+    lines += ["roc_auc: 0.6292", "accuracy: 0.8816", "loss: 0.3475"]
+    return "\n".join(lines)
+
+
+def test_pyhealth_evaluations_under_their_headings_are_held_out_and_the_test_summary_is_no_training_loss():
+    train = falling(20, 0.39, 0.02)
+    val = [*falling(4, 0.36, 0.33), *(0.33 + 0.05 * i for i in range(1, 17))]  # turns up from epoch 4
+    run = parse_run(_pyhealth(train, val))
+    t = run.table
+    assert t["train_loss"].dropna().round(4).tolist() == [round(v, 4) for v in train]
+    assert t["val_loss"].dropna().round(4).tolist() == [round(v, 4) for v in val]
+    assert t["step"].dropna().iloc[-1] == 20 * 241
+    assert t["test_loss"].dropna().tolist() == [0.3475]  # the final test, not a last training reading
+    assert [f.kind for f in detect(run)] == ["overfitting"]
+
+
+def test_a_hyphenated_counter_is_read_only_where_it_stands_as_a_word():
+    lines = [f"iter {100 * i} | loss: {v:.3f} | from runs/epoch-7.pt" for i, v in enumerate(falling(8))]
+    run = parse_run("\n".join(lines))
+    assert run.table["epoch"].isna().all() and run.table["step"].tolist() == [100.0 * i for i in range(8)]
+
+
+def test_a_stage_after_the_counter_stages_the_line():
+    # gru-svm (TensorFlow 1): `step [100] train -- loss : …` and `step [100] validation -- loss : …`
+    lines = []
+    for i, (t, v) in enumerate(zip(falling(30, 230.0, 20.0), falling(30, 260.0, 60.0), strict=True)):
+        lines.append(f"step [{100 * i}] train -- loss : {t:.4f}, accuracy : 0.82421875")
+        lines.append(f"step [{100 * i}] validation -- loss : {v:.4f}, accuracy : 0.4453125")
+    t = parse_run("\n".join(lines)).table
+    assert t["val_loss"].dropna().round(4).tolist() == [round(v, 4) for v in falling(30, 260.0, 60.0)]
+    assert t["train_loss"].dropna().round(4).tolist() == [round(v, 4) for v in falling(30, 230.0, 20.0)]
+    # the stage word that begins a reading's own name is that name's, as before
+    lines = [f"Epoch {e} val loss: {v:.3f} loss: {v / 2:.3f}" for e, v in enumerate(falling(9))]
+    run = parse_run("\n".join(lines))
+    assert {"train_loss", "val_loss"} <= set(run.metrics)
+
+
+def test_python_loggings_basic_format_leaves_the_message_first():
+    # `%(levelname)s:%(name)s:%(message)s`, a logger named with a space and a level of its own
+    train, val = falling(30, 0.66, 0.45), [*falling(12, 0.66, 0.6), *(0.6 + 0.004 * i for i in range(1, 19))]
+    lines = []
+    for e, (t, v) in enumerate(zip(train, val, strict=True), 1):
+        prefix = "Level 25:dkt log:" if e % 2 else "INFO:dkt log:"
+        lines.append(f"{prefix}TRAIN Epoch: {10 * e} Loss: {t:.6f}")
+        lines.append(f"{prefix}EVAL  Epoch: {10 * e} Loss: {v:.6f}")
+    run = parse_run("\n".join(lines))
+    assert run.table["val_loss"].dropna().round(6).tolist() == [round(v, 6) for v in val]
+    assert "overfitting" in [f.kind for f in detect(run)]
+    # a level, then a reading's name or a stage, is no logger's name: the message keeps it
+    run = parse_run("\n".join(f"INFO:Train: loss: {t:.3f}, Loss:{t:.3f}" for t in falling(8)))
+    assert "train_loss" in run.metrics
+
+
+def test_a_ruled_heading_that_counts_epochs_opens_each_epochs_record():
+    # Tricks-of-Semi-supervisedDeepLearning: `------ Training epochs: 0 ------`, a line every 20 batches
+    # (`[train][20 ] lloss: …`, the labelled loss run into its name), then the epoch's sums
+    # (`>>>[train] lloss: …`, `>>>[test] lloss: …`): one row an epoch, of its sums. Without the heading's
+    # epoch the batches' and the sums' readings made one curve, spiking 100-fold at every epoch's end.
+    train, val = falling(30, 576.0, 1.6), falling(30, 228.0, 31.0)
+    lines = ["Namespace(arch='cnn13', epochs=400, lr=0.1)"]
+    for e, (t, v) in enumerate(zip(train, val, strict=True)):
+        lines.append(f"------ Training epochs: {e} ------")
+        lines += [f"[train][{i:<3}] lloss: {t / 250:.5f}\tuloss: 0.00087\tlacc: 24%" for i in (20, 40, 60)]
+        lines.append(f">>>[train] lloss: {t:.5f}\tuloss: 1.16511\tlacc: 57.816%")
+        lines.append(f">>>[test] lloss: {v:.5f}\tlacc: 46.850%")
+    run = parse_run("\n".join(lines))
+    assert run.table["train_loss"].dropna().round(5).tolist() == [round(t, 5) for t in train]
+    assert run.table["val_loss"].dropna().round(5).tolist() == [round(v, 5) for v in val]
+    assert [f.kind for f in detect(run)] == ["healthy"]
