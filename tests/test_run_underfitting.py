@@ -155,3 +155,20 @@ def test_a_loss_below_zero_is_underfitting_only_when_it_never_came_down():
         f"Epoch {e + 1}: loss={t:.2f} val_loss={v:.4f}" for e, (t, v) in enumerate(zip(nll, val, strict=True))
     ]
     assert "underfitting" in _kinds("\n".join(lines))
+
+
+def test_a_roc_auc_is_judged_from_its_chance_of_one_half():
+    # an encoder-decoder knowledge tracer: both losses at ln 2 for 800 epochs while the held-out AUC
+    # creeps from 0.58 to 0.70, two fifths of the way from a random ranking's 0.5 to 1: it barely learns.
+    # An AUC taken from zero was past half its way at 0.70, and the run was called healthy.
+    epochs = range(100, 900, 100)
+    aucs = [0.579, 0.622, 0.655, 0.675, 0.686, 0.694, 0.700, 0.704]
+    lines = []
+    for e, auc in zip(epochs, aucs, strict=True):
+        lines.append(f"TRAIN Epoch: {e} Loss: {0.693131 - e * 2e-7:.6f}")
+        lines.append(f"EVAL  Epoch: {e} Loss: {0.69312 - e * 2e-7:.6f}")
+        lines.append(f"EVAL  Epoch: {e} AUC: {auc}")
+    assert _kinds("\n".join(lines)) == ["underfitting"]
+    # one that reached 0.90 learned, whatever its loss did
+    lines = [line.replace("AUC: 0.7", "AUC: 0.9").replace("AUC: 0.6", "AUC: 0.8") for line in lines]
+    assert _kinds("\n".join(lines)) != ["underfitting"]

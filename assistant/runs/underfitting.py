@@ -87,12 +87,18 @@ def past_half(scores: list[Curve], va: Curve | None, th: Thresholds) -> list[Cur
     label-smoothed loss with a floor of 1.35 while accuracy reaches 0.95). One still short of half may
     be near chance (a four-class accuracy of 0.42), and says nothing the loss does not. An accuracy's
     chance is 1/K when the validation loss starts at ln K (a binary classifier's 0.693: its accuracy of
-    0.60 is a fifth of the way from its chance 0.5); any other score's (an IoU, an F1, an AUC) is taken
-    as zero, as an accuracy's is beside any other loss."""
+    0.60 is a fifth of the way from its chance 0.5); a ROC AUC's is a half (a random ranking of two
+    classes: an AUC of 0.70 is two fifths of the way from it); any other score's (an IoU, an F1) is
+    taken as zero, as an accuracy's is beside any other loss."""
     k = classes_at_start(va.value(first_level(va)), th) if va is not None and not va.score else None
 
     def chance(s: Curve) -> float:
-        return s.top / k if k and s.top and s.what == ACCURACY_ERROR else 0.0
+        if not s.top:
+            return 0.0
+        if s.what == ACCURACY_ERROR:
+            return s.top / k if k else 0.0
+        words = s.what.removesuffix(")").rsplit(" - ", 1)[-1].split()  # `shortfall (1 - roc auc)`
+        return s.top / 2 if {"auc", "auroc"} & set(words) and "pr" not in words else 0.0
 
     # (a score's curve holds its shortfall: under half of what is left above chance is past half)
     return [s for s in scores if s.score and s.top and s.value(float(s.trend[-1])) < (s.top - chance(s)) / 2]
