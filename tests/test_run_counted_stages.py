@@ -89,3 +89,25 @@ def test_a_ruled_heading_that_counts_epochs_opens_each_epochs_record():
     assert run.table["train_loss"].dropna().round(5).tolist() == [round(t, 5) for t in train]
     assert run.table["val_loss"].dropna().round(5).tolist() == [round(v, 5) for v in val]
     assert [f.kind for f in detect(run)] == ["healthy"]
+
+
+def test_what_only_looks_like_a_counter_a_stage_or_a_heading_reads_as_before():
+    # found by a review of the readings above, each read as before them:
+    # a counter inside a checkpoint's or a folder's name, after each Keras epoch
+    lines, val = [], [*falling(15, 2.1, 0.8), 0.82, 0.85, 0.88, 0.9, 0.93]
+    for e, (t, v) in enumerate(zip(falling(20), val, strict=True), 1):
+        lines += [f"Epoch {e}/20", f"100/100 [======] - 3s 30ms/step - loss: {t:.4f} - val_loss: {v:.4f}"]
+        lines.append(f"Loading best weights from ckpt/model-epoch-{min(e, 12)} and data/step-2000")
+    run = parse_run("\n".join(lines))
+    assert len(run.table) == 20 and "overfitting" in [f.kind for f in detect(run)]
+    # a settings line between rules, and a logger whose name holds a stage word
+    lines = ["------ epochs: 100 ------", "==== Max epochs: 100 ===="]
+    for e, v in enumerate(falling(10), 1):
+        lines += [f"INFO:root:Epoch {e} loss={v:.4f} acc=0.6", f"INFO:on val:acc=0.66 loss={v + 0.1:.4f}"]
+    run = parse_run("\n".join(lines))
+    assert run.table["epoch"].dropna().tolist() == [float(e) for e in range(1, 11)]
+    assert run.table["train_loss"].dropna().round(4).tolist() == [round(v, 4) for v in falling(10)]
+    # a heading whose remark says the evaluation did not run stages nothing
+    for remark in ("no test set", "deactivated", "Validation set empty, skipping", "N/A", "failed"):
+        run = parse_run("\n".join([f"==== Test ({remark}) ====", *(f"loss: {v:.4f}" for v in falling(8))]))
+        assert run.metrics == ["train_loss"], remark

@@ -76,3 +76,8 @@ def test_one_epochs_progress_bar_is_a_curve_of_its_updates():
     assert run.table["step"].dropna().tolist() == [float(i) for i in range(1, 61)]
     assert any("progress bar's 60 updates" in n for n in run.notes)
     assert [f.kind for f in detect(run)] == ["healthy"]
+    # a validation halfway through the epoch leaves its reading in the bar's postfix: the updates after
+    # it are the epoch's steps still (they were dropped, the table ending at the evaluation)
+    half = [line.replace("]", ", val/loss=3.100]") if i > 30 else line for i, line in enumerate(lines)]
+    run = parse_run("\n".join(half))
+    assert run.table["step"].dropna().tolist() == [float(i) for i in range(1, 61)]

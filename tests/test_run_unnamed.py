@@ -77,3 +77,14 @@ def test_a_held_out_score_falling_from_its_cap_says_no_infinite_share(tmp_path):
     assert (
         found[0].kind == "overfitting" and "inf" not in found[0].evidence and "nan" not in found[0].evidence
     )
+
+
+def test_an_epoch_then_its_unnamed_reading_is_that_epochs_loss():
+    # a C-MAPSS notebook's `print(f"epoch {e}, {loss}")`, then a results line naming RMSE and MAE once:
+    # the run was refused as holding only those
+    losses = [0.0112, 0.0171, 0.0102, 0.0083, 0.0095, 0.0097, 0.0094, 0.0085, 0.0074, 0.0065]
+    lines = [f"epoch {e}, {v}" for e, v in enumerate(losses, 1)] + ["RMSE:  27.59", "MAE:  18.82"]
+    run = parse_run("\n".join(lines))
+    assert run.table["train_loss"].dropna().tolist() == losses
+    assert run.table["epoch"].dropna().tolist() == [float(e) for e in range(1, 11)]
+    assert run.table["step"].isna().all()

@@ -43,3 +43,8 @@ def test_a_loss_whose_part_is_run_into_its_name_is_a_loss():
     lines = [f"epoch {e} gloss: {g:.3f} dloss: 0.700 valloss: {v:.3f}" for e, (g, v) in enumerate(pairs)]
     run = parse_run("\n".join(lines))
     assert run.sources["val_loss"] == "valloss" and {"train_g_loss", "train_d_loss"} <= set(run.metrics)
+    # only those parts: a column `closs` of counts is no loss
+    table = "epoch,acc,val_acc,closs\n" + "\n".join(
+        f"{e},{0.5 + e / 50},{0.5 + e / 60},{10 * e}" for e in range(1, 21)
+    )
+    assert "train_loss" not in parse_run(table).metrics

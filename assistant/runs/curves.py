@@ -84,10 +84,9 @@ class Curve:
 
     def scale(self, level: float) -> float:
         """What a share of this curve is a share of at `level`: the level itself, or for a bounded
-        score's shortfall the score there (its error at 8% rising to 8.5% is half a point of an accuracy
-        of 92%, not a 7% rise; a ranking's NDCG@20 falling from 0.0436 to 0.0385 is 12% of it, not half
-        a point of its full scale of 1)."""
-        return self.top - level if self.top is not None else abs(level)
+        score's shortfall the score's full scale (its error at 8% rising to 8.5% is half a point of
+        accuracy, not a 7% rise)."""
+        return self.top if self.top is not None else abs(level)
 
     def spread(self) -> float:
         """The noise as a share of the level."""

@@ -14,17 +14,23 @@ import re
 
 from assistant.runs.parse.lines import STAGE_TAGS, pairs
 
+# what a remark says of an evaluation that did not run
+_NOT_RUN = (
+    r"(?:not|none|n/a|disabled|deactivated|skip\w*|off|missing|empty|fail\w*|cancel\w*|unavailable|absent"
+    r"|no\s+(?:test|val\w*|eval\w*|dev|data|set|split))"
+)
 # A heading: decoration, then only a stage's words and words a heading is made of (`***** Running
 # Evaluation *****`, `=== Validation ===`, `Eval begin...`, `Test set:`), no number but the epoch or
 # step it is of in brackets (Distiller's `--- validate (epoch=3)-----------`), or a remark without
 # numbers (PyHealth's notebook's `Test Set Performance (NO code_mapping)`; not one that says the
-# evaluation did not run, `Evaluation (disabled)`, nor a schedule, `Evaluation (every 500 steps)`).
+# evaluation did not run, `Evaluation (disabled)`, `(no test set)`, `(Validation set empty, skipping)`,
+# nor a schedule, `Evaluation (every 500 steps)`).
 # A line that does something with a split (`Loading validation data`, `No validation set`) is no heading.
 # (PaddlePaddle course code's `testing in eval mode……`, ended by an ellipsis)
 _HEADING = re.compile(
     r"^[\s*=#>~-]*([A-Za-z][A-Za-z ]{0,40}?)"
-    r"(?:\s*\((?:(?:epoch|step|iter|iteration)\s*[=:]?\s*\d+|(?!\s*(?:disabled|skipped|skip|off|none|not\b))"
-    r"[^()\d]{1,40})\))?[\s*=#:.…~-]*$",
+    rf"(?:\s*\((?:(?:epoch|step|iter|iteration)\s*[=:]?\s*\d+|(?![^()]*\b{_NOT_RUN}\b)[^()\d]{{1,40}})\))?"
+    r"[\s*=#:.…~-]*$",
     re.IGNORECASE,
 )
 _HEADING_WORDS = {"results", "result", "metrics", "metric", "scores", "performance", "summary", "report",

@@ -239,8 +239,8 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 if step is not None:
                     record_step, record_epoch = step, epoch  # the values on the next lines belong to it
                 elif cols.n <= 1 and (u := UNNAMED.match(segment)):
-                    counter = float(u.group(1)) if u.group(1) else None
-                    unnamed.add(epoch, counter, {"loss": logged(u.group(2))})
+                    counter = float(u.group(2)) if u.group(2) and not u.group(1) else None  # (not an epoch's)
+                    unnamed.add(epoch, counter, {"loss": logged(u.group(3))})
                 elif cols.n <= 1 and NUMBERS_ONLY.match(numbers := LOG_PREFIX.sub("", segment, count=1)):
                     bare.append([logged(v) for v in re.findall(NUM, numbers, re.IGNORECASE)])
                 continue
@@ -310,7 +310,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                     held_bar = bar.group(2)
                 if cols.n == 1 and not bar and segment is line_start and _repeats(cols, values):
                     prints.add(epoch, None, values)  # the first epoch printed again (see `prints`)
-                elif bar and not held_out and _lone_epoch(cols):
+                elif bar and _trains(values) and _lone_epoch(cols):
                     _bar_update(prints, epoch, float(bar.group(1)), values)  # the first epoch's bar
                 cols.update_last(epoch, values)  # a later update or the validation line of this epoch
                 row_validated = row_validated or held_out
@@ -325,7 +325,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 cols.update_last(epoch, values)  # another line of the same record (not the next epoch's
                 continue  # record at the same count: `Epoch 1: iteration 106/107` every epoch)
             cols.add(epoch, step, values)
-            if step is None and bar and not held_out and _lone_epoch(cols):
+            if step is None and bar and _trains(values) and _lone_epoch(cols):
                 prints.add(epoch, float(bar.group(1)), values)
             elif cols.n == 1 and step is None:
                 prints.add(epoch, None, values)
@@ -382,6 +382,12 @@ def _lone_epoch(cols: Columns) -> bool:
     `- lr_init: 6.000e-04` and `- lr_final: …` before its bar)."""
     last = cols.n - 1
     return cols.n > 0 and all(not at or at[0] == last or normalise(k) == "lr" for k, at in cols.rows.items())
+
+
+def _trains(values: dict[str, float]) -> bool:
+    """The readings hold a training one (a bar's postfix keeps a validation reading beside training's
+    after an evaluation mid-epoch: `train/loss=2.1, val/loss=2.3`)."""
+    return any(stage_of(k) not in ("val", "test") for k in values)
 
 
 def _bar_update(prints: Columns, epoch: float | None, count: float, values: dict[str, float]) -> None:

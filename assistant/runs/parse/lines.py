@@ -58,7 +58,7 @@ _HELD_WORDS = "test|val|valid|validation|eval|evaluation|dev"  # the words of a 
 _LEAD_STAGE = re.compile(
     rf"^\s*(?:[-*•]\s*)?({_HELD_WORDS})"
     r"(?:(?:\s+(?:set|results?|metrics|net output #\d+))?\s*(?::|-\s|,(?=\s*[A-Za-z]))|\s+\d+\s*,|\s+@epoch\b"
-    r"|(?:\s+\w+){0,2}\s*[*=>#]{3,}|(?:\s+[\w,-]+){0,3}\s*-{3,}\s*$)",
+    r"|(?:\s+\w+){0,2}\s*[*=>#]{3,}|(?:\s+\w+(?:-\w+)?,?){0,3}\s+-{3,}\s*$)",
     re.IGNORECASE,
 )  # `Test: [50/196] …`, `Val   - CE: 0.19, acc: 95.0%`, ignite's `Validation Results - Epoch: 3 …`,
 # DGCNN's `Test 3, loss: 1.74` (its count the epoch), HugeCTR's `Evaluation, AUC: 0.79`, freerec's
@@ -71,7 +71,7 @@ _LEAD_STAGE = re.compile(
 # of a reading's own name (`Epoch 3 val loss: 0.3`, whose name says its stage)
 _COUNTED_STAGE = re.compile(
     r"^\s*(?:epoch|step|iter|iteration)\s*[:#]?\s*[\[(]?\s*\d+(?:\s*/\s*\d+)?\s*[\])]?\s*[,|-]?\s*"
-    rf"({_HELD_WORDS})\s*(?:--|[:|]|-\s)",
+    rf"({_HELD_WORDS})\s*(?:--|[:|]|-\s)(?!.*\btrain(?:ing)?\s*(?:--|[:=|]))",
     re.IGNORECASE,
 )
 # What may stand before a line's stage word besides a logger's prefix: a time and its colon, a tag,
@@ -96,8 +96,8 @@ AT_AXIS = re.compile(
 # word, its colon and a bracketed count with its total before the step: pt.darts' `Train: [ 3/50] Step
 # 050/468 Loss 1.2` (not the ImageNet example's `Test: [50/196]`, which counts the evaluation's batches).
 EPOCH = re.compile(
-    r"(?:\bepoch(?:\b|(?=\d))\s*(?:[:=#]\s*|-(?=\d+(?![\w./])))?(?:\[\s*)?"
-    r"|^\s*[=*#~-]{3,}\s*(?:[A-Za-z]+\s+)?epochs\s*[:=]\s*(?=\d+\s*[=*#~-]{3,}\s*$)"
+    r"(?:\bepoch(?:\b|(?=\d))\s*(?:[:=#]\s*)?(?:\[\s*)?|(?<![\w./-])epoch-(?=\d+(?![\w./-]))"
+    r"|^\s*[=*#~-]{3,}\s*train(?:ing)?\s+epochs\s*[:=]\s*(?=\d+\s*[=*#~-]{3,}\s*$)"
     r"|^\s*(?:train|training|test|val|valid|eval)\s+(?=\d+\s*,)"
     r"|^\s*(?:train|training|test|val|valid|eval)\s*:\s*\[\s*(?=\d+\s*/\s*\d+\s*\]\s*step\b))"
     r"(\d+)(?!\d)(?![\d.]*%)(?:\s*/\s*\d+)?",
@@ -117,8 +117,9 @@ _STEP_WORDS = r"global[_ ]step|step|iteration|iter|updates"
 STEP = re.compile(
     rf"(?:\b(?:{_STEP_WORDS})\b|\bit\b(?=\s*\d+\s*/\s*\d)"
     rf"|^\s*(?:s(?=\s*:)|round\b(?=\s*\d+\s*[,:])(?!.*\b(?:{_STEP_WORDS})\b))"
-    r"|^\s*(?=#\d+[,:])|^\s*--(?=\s*\d+\s*/\s*\d+\s*--\s*$))"
-    r"\s*(?:[:=#]\s*|(?<=\s)-\s*|(?<=[a-z])-(?=\d+(?![\w./])))?(?:\[\s*)?(\d+)(?!\d)(?![\d.]*%)",
+    r"|^\s*(?=#\d+[,:])|^\s*--(?=\s*\d+\s*/\s*\d+\s*--\s*$)"
+    r"|(?<![\w./-])(?:step|iter|iteration)-(?=\d+(?![\w./-])))"
+    r"\s*(?:[:=#]\s*|(?<=\s)-\s*)?(?:\[\s*)?(\d+)(?!\d)(?![\d.]*%)",
     re.IGNORECASE,
 )
 _ESTIMATOR_EVAL = re.compile(r"\bSaving dict for global step \d+:")
@@ -133,7 +134,8 @@ _LEVELS = "INFO|DEBUG|WARNING|WARN|ERROR|CRITICAL"
 # time and a bar before words (pt.darts' `04/26 01:42:48 PM | `; not a pipe table's time column,
 # `12:00:01 | 1 | 1.000`).
 LOG_PREFIX = re.compile(
-    rf"^\s*(?:{_LEVELS}|Level \d+):(?!(?i:train|training|{_HELD_WORDS}|epoch|step|iter|iteration)\b)"
+    rf"^\s*(?:{_LEVELS}|Level \d+):"
+    rf"(?!(?i:[^:]*\b(?:train|training|{_HELD_WORDS})\b|(?:epoch|step|iter|iteration)\b))"
     r"[A-Za-z_][A-Za-z_. -]{0,40}?:(?=[^\s\d.+-])"
     rf"|^.{{0,120}}?\b(?:{_LEVELS})\b\s*[:\-|\]]*\s*"
     r"|^[IWEF]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\]\s*"  # glog (Caffe): `I0101 10:00:00.000  1234 solver.cpp:9] `

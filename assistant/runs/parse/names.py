@@ -171,13 +171,15 @@ def tokens(name: str) -> tuple[str, ...]:
 
 # a loss whose part is run into its name, all in lower case: a semi-supervised run's `lloss` and
 # `uloss` (its labelled and unlabelled terms), a GAN's `gloss` and `dloss`, `trainloss`, `valloss`
-# (the part, then `loss`; not the losses that are words of their own, `logloss`)
-_RUN_IN_LOSS = re.compile(r"^([a-z][a-z0-9]{0,11}?)(loss)$")
+# (the part, then `loss`); only these parts, not any word before `loss` (a column `closs` of counts)
+_RUN_IN_LOSS = re.compile(
+    r"^(l|u|g|d|train|val|valid|test|eval|dev|total|rec|recon|kl|cls|reg|sup|unsup|adv|cont)(loss)$"
+)
 
 
 def _run_in_loss(token: str) -> tuple[str, ...]:
     m = _RUN_IN_LOSS.match(token)
-    return (m.group(1), m.group(2)) if m and token not in LOSS else (token,)
+    return (m.group(1), m.group(2)) if m else (token,)
 
 
 # a loss numbered in its name (USAD's `val_loss1`, `val_loss2`: its two autoencoders'): `loss` and the

@@ -21,12 +21,15 @@ from assistant.runs.parse.table import Columns, Run
 # A reading printed without a name: `[Mar 29, 16:23:15] 104 6.2130` (a step counter, then one
 # decimal; makemore's `  10000/ 200000: 2.0576` with its total; the PyTorch tutorials'
 # `0m 57s (- 13m 28s) (5000 6%) 2.8591`, time spent and left, then the iteration and its share) or a
-# line holding one decimal alone; read when the log names no metric on more than one line.
-# (no two parts may match the same run of spaces: a line of spaces is refused in linear time)
+# line holding one decimal alone; or the epoch, then its reading (`epoch 3, 0.0102`, a notebook's
+# `print(f"epoch {e}, {loss}")`: the count is the line's epoch, no step); read when the log names no
+# metric on more than one line. (no two parts may match the same run of spaces: a line of spaces is refused in
+# linear time)
 _TIME = r"\(?(?:-\s*)?\d+m\s*\d+s\)?"
 UNNAMED = re.compile(
-    rf"^\s*(?:\[[^\]]{{0,40}}\]\s*)*(?:{_TIME}\s*){{0,2}}"
-    r"(?:\(?(\d+)(?:\s*/\s*\d+|\s+\d+%)?\)?(?:\s*:\s*|\s+))?([-+]?\d*\.\d+(?:[eE][-+]?\d+)?)\s*$"
+    rf"^\s*(?:\[[^\]]{{0,40}}\]\s*)*(?:{_TIME}\s*){{0,2}}(epoch\s*(?:[:#]\s*)?)?"
+    r"(?:\(?(\d+)(?:\s*/\s*\d+|\s+\d+%)?\)?(?:\s*[:,]\s*|\s+))?([-+]?\d*\.\d+(?:[eE][-+]?\d+)?)\s*$",
+    re.IGNORECASE,
 )
 # A line of several numbers and nothing else (`(0.2565, 0.4692) (0.2580, 0.4682)`: SASRec's
 # validation and test NDCG and hit rate): readings whose names the log never prints. Read only when
