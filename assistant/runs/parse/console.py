@@ -53,6 +53,7 @@ from assistant.runs.parse.lines import (
 )
 from assistant.runs.parse.listed import curves_in, extends, listed_columns
 from assistant.runs.parse.loggertable import TABLE_RULE, LoggerTable
+from assistant.runs.parse.lone import LoneEpoch
 from assistant.runs.parse.names import (
     is_metric_name,
     normalise,
@@ -86,7 +87,6 @@ _COUNT_OF = re.compile(r"\s*/\s*\d")  # a count's total after it: `050/156`
 _BATCH_OF = re.compile(r"\[\s*(\d+)\s*/\s*(\d+)\s*\]")
 # (a batch's value may be negative, so may its average; a `+` in brackets is a change, not an average)
 _AVERAGED = re.compile(rf"(?<![\w.-])-?{UNSIGNED}\s*\(\s*(-?{UNSIGNED})\s*\)(?!\s*%)")
-MIN_PRINTS = 3  # prints of a lone epoch that make a curve of it
 # A scheduler announcing its new rate in prose: PyTorch's `Adjusting learning rate of group 0 to
 # 1.0000e-04.`, Keras' `Epoch 00012: ReduceLROnPlateau reducing learning rate to 0.0001.`, Informer's
 # `Updating learning rate to 5e-05`.
@@ -113,10 +113,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     tools = ToolLines()
     counts = HeldOutCount()
     listed: dict[str, list[float]] | None = {}  # curves printed whole (a Keras history's lists)
-    # a run of one epoch that prints its readings again and again (`Epoch:  0 | train loss: 0.31 | test
-    # accuracy: 0.91` every 50 steps), or updates its bar (each count a step): each print is a point
-    # when no second epoch comes
-    prints = Columns(limits.max_metrics)
+    lone = LoneEpoch(limits.max_metrics)  # a run of one epoch, point by point
 
     def add_table() -> None:
         if (found := table.record()) and found[2]:
@@ -309,9 +306,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 if own:
                     held_bar = bar.group(2)
                 if cols.n == 1 and not bar and segment is line_start and _repeats(cols, values):
-                    prints.add(epoch, None, values)  # the first epoch printed again (see `prints`)
-                elif bar and _trains(values) and _lone_epoch(cols):
-                    _bar_update(prints, epoch, float(bar.group(1)), values)  # the first epoch's bar
+                    lone.printed(epoch, values)  # the first epoch printed again
+                elif bar:
+                    lone.updated(cols, epoch, float(bar.group(1)), values)  # the first epoch's bar
                 cols.update_last(epoch, values)  # a later update or the validation line of this epoch
                 row_validated = row_validated or held_out
                 continue
@@ -325,22 +322,16 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 cols.update_last(epoch, values)  # another line of the same record (not the next epoch's
                 continue  # record at the same count: `Epoch 1: iteration 106/107` every epoch)
             cols.add(epoch, step, values)
-            if step is None and bar and _trains(values) and _lone_epoch(cols):
-                prints.add(epoch, float(bar.group(1)), values)
-            elif cols.n == 1 and step is None:
-                prints.add(epoch, None, values)
+            if step is None:
+                lone.added(cols, epoch, float(bar.group(1)) if bar else None, values)
             row_epoch_key = epoch if step is None else None
             row_heard = heard
             row_bar = bar.group(2) if bar else None
             row_validated = held_out
         carry.after(message, line_stage_own, at_axis, readings)
     add_table()
-    if _lone_epoch(cols) and (updates := sum(math.isfinite(s) for s in prints.step)) >= MIN_PRINTS:
-        note = f"one epoch, its progress bar's {updates} updates: each is read as a step of the run"
-        return finish(prints, "console", name, [note])
-    if cols.n == 1 and prints.n >= MIN_PRINTS:
-        note = f"one epoch, printed {prints.n} times: each print is read as a point of the run"
-        return finish(prints, "console", name, [note])
+    if run := lone.run(cols, name):
+        return run
     if cols.n <= 1 and unnamed.n > 1:  # one named reading (a sanity check's `loss 7.34`) is no curve
         named = "no metric" if not cols.n else "metrics on one line only"
         note = (
@@ -375,28 +366,6 @@ class HeldOutCount:
         if held and self.shift is None:
             self.shift = float(self.first == 1 and current is not None and named == current - 1)
         return named + (self.shift or 0.0) if held else named
-
-
-def _lone_epoch(cols: Columns) -> bool:
-    """The table holds one epoch's row so far, after settings lines' learning rates at most (RWKV's
-    `- lr_init: 6.000e-04` and `- lr_final: …` before its bar)."""
-    last = cols.n - 1
-    return cols.n > 0 and all(not at or at[0] == last or normalise(k) == "lr" for k, at in cols.rows.items())
-
-
-def _trains(values: dict[str, float]) -> bool:
-    """The readings hold a training one (a bar's postfix keeps a validation reading beside training's
-    after an evaluation mid-epoch: `train/loss=2.1, val/loss=2.3`)."""
-    return any(stage_of(k) not in ("val", "test") for k in values)
-
-
-def _bar_update(prints: Columns, epoch: float | None, count: float, values: dict[str, float]) -> None:
-    """A lone epoch's progress bar updated (Lightning's `Epoch 0:  76%|…| 995/1307 [… train/loss=6.75]`):
-    a new count is the next step of the run, the same count the bar drawn again."""
-    if prints.n and prints.step[-1] == count:
-        prints.update_last(epoch, values)
-    else:
-        prints.add(epoch, count, values)
 
 
 def _repeats(cols: Columns, values: dict[str, float]) -> bool:
