@@ -51,6 +51,7 @@ class Curve:
     score: bool = False  # a score (accuracy, reward: higher is better) judged on its shortfall or negative
     top: float | None = None  # a bounded score's best value (1 or 100), its shortfall's full scale
     quantum: float = 0.0  # the unit of the last digit its values are printed to (0.0001; 0: full floats)
+    tokens: tuple[str, ...] = ()  # the words of the column's name (`val_roc_auc`: val, roc, auc)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -224,7 +225,7 @@ def curve(run: Run, name: str, label: str, ax: Axis = Axis()) -> Curve | None:
     if log:
         y = np.log10(y)
     t_ = trend(y)
-    return Curve(label, what, unit, x, y, t_, noise(y, t_), log, negated, score=up, top=top, quantum=quantum)
+    return Curve(label, what, unit, x, y, t_, noise(y, t_), log, negated, up, top, quantum, tokens(name))
 
 
 def _printed_unit(y: np.ndarray) -> float:

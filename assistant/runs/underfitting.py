@@ -97,8 +97,7 @@ def past_half(scores: list[Curve], va: Curve | None, th: Thresholds) -> list[Cur
             return 0.0
         if s.what == ACCURACY_ERROR:
             return s.top / k if k else 0.0
-        words = s.what.removesuffix(")").rsplit(" - ", 1)[-1].split()  # `shortfall (1 - roc auc)`
-        return s.top / 2 if {"auc", "auroc"} & set(words) and "pr" not in words else 0.0
+        return s.top / 2 if {"auc", "auroc"} & set(s.tokens) and "pr" not in s.tokens else 0.0
 
     # (a score's curve holds its shortfall: under half of what is left above chance is past half)
     return [s for s in scores if s.score and s.top and s.value(float(s.trend[-1])) < (s.top - chance(s)) / 2]

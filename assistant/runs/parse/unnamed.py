@@ -23,8 +23,8 @@ from assistant.runs.parse.table import Columns, Run
 # `0m 57s (- 13m 28s) (5000 6%) 2.8591`, time spent and left, then the iteration and its share) or a
 # line holding one decimal alone; or the epoch, then its reading (`epoch 3, 0.0102`, a notebook's
 # `print(f"epoch {e}, {loss}")`: the count is the line's epoch, no step); read when the log names no
-# metric on more than one line. (no two parts may match the same run of spaces: a line of spaces is refused in
-# linear time)
+# metric on more than one line. (no two parts may match the same run of spaces: a line of spaces is
+# refused in linear time)
 _TIME = r"\(?(?:-\s*)?\d+m\s*\d+s\)?"
 UNNAMED = re.compile(
     rf"^\s*(?:\[[^\]]{{0,40}}\]\s*)*(?:{_TIME}\s*){{0,2}}(epoch\s*(?:[:#]\s*)?)?"
