@@ -262,13 +262,13 @@ def test_a_rankings_metrics_at_k_and_a_stages_grouped_readings_are_read():
     run = parse_run("\n".join(lines))
     assert {"val_ndcg_5", "test_ndcg_5"} <= set(run.metrics) and "train_ndcg_5" not in run.metrics
     assert run.sources["val_ndcg_5"] == "dev NDCG@5"
-    # HR@10, top@1 are metrics; COCO's `mAP@0.5:0.95` is no name with a value inside it
+    # HR@10, top@1 and mAP@0.5 are metrics; COCO's `mAP@0.5:0.95` is no name with a value inside it
     assert line_readings("HR@10: 0.61 top@1: 0.7 loss: 0.2", None)[0] == {
         "HR@10": 0.61,
         "top@1": 0.7,
         "loss": 0.2,
     }
-    assert line_readings("mAP@0.5: 0.61, mAP@0.5:0.95: 0.42", None)[0] == {}
+    assert line_readings("mAP@0.5: 0.61, mAP@0.5:0.95: 0.42", None)[0] == {"mAP@0.5": 0.61}
     # XNN's `検証: epoch=3 train={MAE=22.4% RMSE=33.0% Acc=84.8%} test={…}`: braces, `=`, percentages
     xnn = [
         f"検証: epoch={e + 1} train={{MAE={t:.1f}% RMSE={t + 10:.1f}% Acc={100 - t / 2:.1f}%}} "

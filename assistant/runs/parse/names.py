@@ -60,7 +60,7 @@ RANKING = {"hr", "hit", "mrr"}
 HIGHER_BETTER = ACC | {
     "f1", "auc", "precision", "recall", "dice", "iou", "miou", "bleu", "rouge", "top1", "top5", "map",
     "map50", "map75", "ap", "ap50", "ap75", "cos", "cosine", "similarity", "r2", "reward", "rew",
-    "return", "ret", "acc5", "auroc", "success", "ndcg", "aucpr", "psnr", "ssim",
+    "return", "ret", "acc5", "auroc", "success", "ndcg", "aucpr", "psnr", "ssim", "pck",
     "score↑",  # a score the log does not name, seen to go up (CatBoost's verbose lines: toolshapes)
 } | RANKING  # fmt: skip
 # Scores without a ceiling, though their readings fall under 100 (PSNR, in decibels): judged on their
@@ -87,6 +87,7 @@ EVALUATED = {
     "meteor",
     "psnr",
     "ssim",
+    "pck",
 }
 EPISODE = {"episode", "ep", "eprew", "episodic"}  # `ep_ret`, `mean 100 episode reward`
 REWARD = {"reward", "rew", "return", "ret"}  # an episode's return is its summed reward (`AverageEpRet`)
@@ -103,6 +104,7 @@ METRIC_TOKENS = LOSS | ACC | LR | {
     "psnr", "ssim",  # an image restorer's (super-resolution, denoising)
     "epe",  # optical flow's end-point error (RAFT's `epe=2.31`, `Validation Sintel EPE: 1.4`)
     "bpd",  # a density model's bits per dimension (FFJORD's and Glow's `Bit/dim 1.02`)
+    "pck",  # a pose estimator's percentage of correct keypoints (mmpose's `pck/PCK@0.05: 0.43`)
 } | RANKING | VAE_TERMS  # fmt: skip
 # Tokens of a setting printed with the log (a config dump), never a reading.
 SETTING_TOKENS = {

@@ -45,11 +45,12 @@ _SPACED = re.compile(rf"^\s*([A-Za-z][\w./]*(?: +[\w./]+)*?)\s+({NUM})\s*(?:\(.*
 # time's bar: `LR`, not `61 LR`); `| top 5 acc 0.91` keeps its number
 _COUNTER_FIRST = re.compile(r"^\s*(?:epoch|step|iter|iteration)\s+\d+\s+(?=[A-Za-z])", re.IGNORECASE)
 # `train loss 1.27 (seg loss 0.55)` anywhere: no separator, so only a loss (TF1's `training avg cost
-# 22.6` too), accuracy or an episode's reward (`Episode 3 reward -16.000 eps 0.985`; the GDRL book's
-# `last 100 ep mean rew 13.00`) by its name
+# 22.6` too), accuracy, an episode's reward (`Episode 3 reward -16.000 eps 0.985`; the GDRL book's
+# `last 100 ep mean rew 13.00`) or a speech recogniser's error rate as Kaldi's scoring prints it (k2's
+# and SpeechBrain's too: `%WER 8.70% [ 4572 / 52576, 702 ins, 395 del, 3475 sub ]`) by its name
 _BARE = re.compile(
     rf"(?<![\w./-])((?:{WORD}[ \t]+){{0,2}}(?:[A-Za-z][\w.-]*[_.-])?"
-    rf"(?:loss|cost|acc(?:@[15])?|accuracy|perplexity|ppl|reward|rew))[ \t]+({NUM})",
+    rf"(?:loss|cost|acc(?:@[15])?|accuracy|perplexity|ppl|reward|rew|wer|cer))[ \t]+({NUM})",
     re.IGNORECASE,
 )
 _BARE_START = re.compile(r"(?<![\w./-])[A-Za-z]", re.IGNORECASE)
@@ -66,12 +67,14 @@ _WORDS_BEFORE = re.compile(r"(?<![A-Za-z0-9_.:=/-])(?:[A-Za-z]+ +){1,3}$")
 # a name that says when it was read, then its value: Andrew Ng's courses' `Cost after iteration 100:
 # 0.69`, `Cost after epoch 5: 0.41`, fast-bert's `Loss after epoch 0 - 0.1377` and `Loss after epoch 1
 # 4.2544`, after its logger's name (`- INFO - root -   Loss after …`; the counter is read as the line's
-# epoch or step); after a dash or a space only a number that ends the line (`Loss at step 100 - 12
+# epoch or step) or its level (the RotatE codebase's `2022-05-17 22:15:10 INFO     Training average loss
+# at step 100: 0.678`); after a dash or a space only a number that ends the line (`Loss at step 100 - 12
 # files` is prose). Its counters may be written as settings, one or more, after the time the line was
 # written: the RNN tutorial's `2017-10-12 19:42:53: Loss after num_examples_seen=400 epoch=1: 7.72`
 _COUNTED = r"[A-Za-z_]+\s*=\s*\d+(?![\d.])"
 _NAMED_AT = re.compile(
-    rf"(?:^|(?<=\s-)|(?<=:\s))\s*([A-Za-z][A-Za-z ]{{0,30}}?)\s+(?:after|at|in)\s+"
+    r"(?:^|(?<=\s-)|(?<=:\s)|(?<=\bINFO\s)|(?<=\bDEBUG\s))"
+    rf"\s*([A-Za-z][A-Za-z ]{{0,30}}?)\s+(?:after|at|in)\s+"
     rf"(?:(?:epoch|iteration|iter|step)\s+\d+|(?P<counted>{_COUNTED}(?:,?\s+{_COUNTED})*))"
     rf"(?:\s*[:=]\s*(?P<value>{NUM})|(?:\s+-)?\s+(?P<ended>{NUM})(?=\s*(?:$|[,;|])))",
     re.IGNORECASE,
