@@ -111,6 +111,7 @@ SETTING_TOKENS = {
     "weight", "weights", "thresh", "threshold", "alpha", "gamma", "beta", "coef", "coeff", "factor",
     "scale", "type", "multiplier", "lambda", "eps", "momentum", "decay", "warmup", "scheduler", "policy",
     "gradnorm", "norm", "clip", "min", "max", "patience",
+    "mult",  # a multiplier, abbreviated (Dassl's config dump: `BASE_LR_MULT: 0.1`)
     "variable",  # an environment variable echoed by the launcher (`HYDRA_FULL_ERROR=1`)
     "virtual",  # MCTS's `virtual_losses` (MLPerf MiniGo): a count set, not a loss measured
     "code", "hp", "smoothing",  # MLPerf's `ret_code`, `model_hp_loss_smoothing`

@@ -46,11 +46,12 @@ _SPACED = re.compile(rf"^\s*([A-Za-z][\w./]*(?: +[\w./]+)*?)\s+({NUM})\s*(?:\(.*
 _COUNTER_FIRST = re.compile(r"^\s*(?:epoch|step|iter|iteration)\s+\d+\s+(?=[A-Za-z])", re.IGNORECASE)
 # `train loss 1.27 (seg loss 0.55)` anywhere: no separator, so only a loss (TF1's `training avg cost
 # 22.6` too), accuracy, an episode's reward (`Episode 3 reward -16.000 eps 0.985`; the GDRL book's
-# `last 100 ep mean rew 13.00`) or a speech recogniser's error rate as Kaldi's scoring prints it (k2's
-# and SpeechBrain's too: `%WER 8.70% [ 4572 / 52576, 702 ins, 395 del, 3475 sub ]`) by its name
+# `last 100 ep mean rew 13.00`), a speech recogniser's error rate as Kaldi's scoring prints it (k2's
+# and SpeechBrain's too: `%WER 8.70% [ 4572 / 52576, 702 ins, 395 del, 3475 sub ]`) or the learning
+# rate beside them (Dassl's `loss 0.5200 (0.6019)  acc 75.0 (71.2)  lr 1.000000e-05`) by its name
 _BARE = re.compile(
     rf"(?<![\w./-])((?:{WORD}[ \t]+){{0,2}}(?:[A-Za-z][\w.-]*[_.-])?"
-    rf"(?:loss|cost|acc(?:@[15])?|accuracy|perplexity|ppl|reward|rew|wer|cer))[ \t]+({NUM})",
+    rf"(?:loss|cost|acc(?:@[15])?|accuracy|perplexity|ppl|reward|rew|wer|cer|lr))[ \t]+({NUM})",
     re.IGNORECASE,
 )
 _BARE_START = re.compile(r"(?<![\w./-])[A-Za-z]", re.IGNORECASE)
