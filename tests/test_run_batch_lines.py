@@ -1,8 +1,7 @@
-"""A training loop that prints each batch with its running average (Dassl's and the ImageNet
-example's AverageMeter: `epoch [3/100][2/4]  loss 0.52 (0.60)  acc 75.0 (71.2)  lr 1.0e-05`): the
-epoch's reading is its mean, not its last batch's; the learning rate printed beside them is read (a
-settings dump's `BASE_LR_MULT: 0.1` is not); a best checkpoint evaluated again after `best_acc1 = …`
-is no epoch's evaluation; and a batch's loss near zero scattering by chance is no blow-up."""
+"""A training loop that prints each batch's readings with the rate beside them (Dassl's `epoch
+[3/100][2/4]  loss 0.52 (0.60)  acc 75.0 (71.2)  lr 1.0e-05`): the rate is read (a settings dump's
+`BASE_LR_MULT: 0.1` is not); a best checkpoint evaluated again after `best_acc1 = …` is no epoch's
+evaluation; and a batch's loss scattering by chance below where the run began is no blow-up."""
 
 from __future__ import annotations
 
@@ -10,38 +9,33 @@ import math
 import random
 
 from assistant.runs import detect, parse_run
+from assistant.runs.parse.readings import line_readings
 from tests.run_helpers import falling
 
 
-def _dassl(losses: list[float], batches: int = 4, seed: int = 0) -> tuple[list[str], list[float]]:
-    """Per-batch lines whose batch values scatter widely around each epoch's loss (a few-shot run), and
-    each epoch's mean as printed."""
-    rng = random.Random(seed)
+def _dassl(losses: list[float], batches: int = 4) -> list[str]:
+    """Dassl's per-batch lines under its settings dump, the rate on a cosine schedule."""
     n = len(losses)
-    means = []
     lines = ["OPTIM:", "  BASE_LR_MULT: 0.1", "  LR: 0.002", "  LR_SCHEDULER: cosine", "Start training"]
     for e, level in enumerate(losses):
         lr = 1e-5 if e == 0 else 1e-3 * (1 + math.cos(math.pi * e / n))
-        seen: list[float] = []
-        scatter = rng.sample([0.05, 0.4, 1.0, 2.55], k=batches)  # the batches' mean is the epoch's level
         for b in range(1, batches + 1):
-            seen.append(level * scatter[b - 1])
             lines.append(
                 f"epoch [{e + 1}/{n}][{b}/{batches}]\ttime 0.145 (0.558)\tdata 0.002 (0.204)\teta 0:03:42\t"
-                f"loss {seen[-1]:.4f} ({sum(seen) / len(seen):.4f})\tlr {lr:.6e}"
+                f"loss {level * (0.9 + 0.05 * b):.4f} ({level:.4f})\tacc 75.0 (71.2)\tlr {lr:.6e}"
             )
-        means.append(round(sum(seen) / len(seen), 4))
-    return lines, means
+    return lines
 
 
-def test_an_epochs_reading_is_the_running_average_its_last_batch_prints():
-    lines, means = _dassl(falling(100, 0.6, 0.15))
-    run = parse_run("\n".join(lines))
-    # each epoch's mean of its four batches, not its last batch alone (0.05 to 2.6 times the level)
-    assert run.table["train_loss"].dropna().tolist() == means
+def test_the_rate_printed_beside_a_batchs_readings_is_read_and_a_settings_multiplier_is_not():
+    run = parse_run("\n".join(_dassl(falling(60, 0.9, 0.4))))
     lr = run.table["lr"].dropna()
     assert lr.iloc[-1] < 1e-4 and 0.1 not in lr.tolist()  # the schedule's rate, not the settings' multiplier
+    # its flat tail as the rate decays is convergence, not a plateau
     assert [f.kind for f in detect(run)] == ["healthy"]
+    # on a line of its own, `lr 0.01` may be a setting, and `init_lr` is one
+    assert line_readings("lr 0.01", None)[0] == {}
+    assert line_readings("init_lr 0.1 loss 0.5 lr 0.002", None)[0] == {"loss": 0.5, "lr": 0.002}
 
 
 def test_a_best_checkpoint_evaluated_after_training_is_no_epochs_evaluation():
@@ -69,3 +63,23 @@ def test_a_single_batch_loss_scattering_near_its_level_is_no_blow_up():
         "\n".join(f"epoch {e + 1}/60 loss: {v:.4f}" for e, v in enumerate([*losses[:58], 9.0, 12.0]))
     )
     assert "diverged" in {f.kind for f in detect(blown)}
+
+
+def test_a_best_record_printed_after_each_evaluation_skips_no_later_evaluation():
+    train, val = falling(10, 0.9, 0.3), falling(10, 0.8, 0.4)
+    lines = []
+    for i, (t, v) in enumerate(zip(train, val, strict=True)):
+        lines += [
+            f"step {100 * (i + 1)} loss {t:.4f}",
+            f"Validation: loss: {v:.4f}",
+            f"best_val_loss = {min(val[: i + 1]):.4f}",
+        ]
+    run = parse_run("\n".join(lines))
+    assert run.table["val_loss"].dropna().round(4).tolist() == [round(v, 4) for v in val]
+
+
+def test_a_jump_above_where_the_run_began_is_a_blow_up_however_noisy_the_curve():
+    run = parse_run(
+        "\n".join(f"epoch {e + 1}/6 loss: {v}" for e, v in enumerate([2.98, 1.49, 0.58, 52.7, 1.2, 115]))
+    )
+    assert "diverged" in {f.kind for f in detect(run)}

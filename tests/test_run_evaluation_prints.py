@@ -12,6 +12,9 @@ from tests.run_helpers import falling
 
 
 def test_a_reading_named_at_its_step_after_a_loggers_level_is_read():
+    # prose after the level is not: its number does not end the line
+    for prose in ("Loss in epoch 3: 12 batches skipped", "Reducing lr in epoch 10: 0.001 -> 0.0001"):
+        assert line_readings(f"2022-01-01 10:00:00 INFO  {prose}", None)[0] == {}
     loss, mrr = falling(30, 0.70, 0.19), falling(10, 0.99, 0.66)
     lines = []
     for i, v in enumerate(loss):
@@ -40,8 +43,9 @@ def test_kaldi_style_error_rates_under_their_epoch_headings_are_read():
     epochs = run.table["epoch"].dropna()
     assert epochs.size == 10 and epochs.is_monotonic_increasing and epochs.is_unique
     assert run.table["train_wer"].dropna().round(2).tolist() == [round(w, 2) for w in wer]
-    # a count after its name and no separator is no error rate: only the rate's own name is
-    assert line_readings("words 52576 WER 8.7", None)[0] == {"WER": 8.7}
+    # the rate with its counts in brackets after it, as Kaldi's scoring prints it; a flag or prose is none
+    assert line_readings("%WER 8.70 [ 4572 / 52576, 702 ins, 395 del, 3475 sub ]", None)[0] == {"WER": 8.7}
+    assert line_readings("compute_wer 1", None)[0] == line_readings("WER 5 utterances skipped", None)[0] == {}
 
 
 def test_a_metric_with_a_decimal_cut_off_in_its_name_is_read_as_held_out():
@@ -54,5 +58,7 @@ def test_a_metric_with_a_decimal_cut_off_in_its_name_is_read_as_held_out():
     [name] = [m for m in run.metrics if "pck" in m]
     assert name.startswith("val_") and run.sources[name] == "val/pck/PCK@0.05"
     assert run.table[name].dropna().tolist() == pck
-    # COCO's `mAP@0.5:0.95` is still no name with a reading inside it
-    assert line_readings("mAP@0.5:0.95: 0.42", None)[0] == {}
+    # COCO's `mAP@0.5:0.95` (`mAP@0.5:.95`) is still no name with a reading inside it, and a whole
+    # cut-off is read right before its colon (`HR@10:0.30`)
+    assert line_readings("mAP@0.5:0.95: 0.42 mAP@0.5:.95: 0.4", None)[0] == {}
+    assert line_readings("HR@10:0.3012 NDCG@10:0.1523", None)[0] == {"HR@10": 0.3012, "NDCG@10": 0.1523}

@@ -80,8 +80,9 @@ def step_explosion(run: Run, th: Thresholds) -> Finding | None:
 def _jumps(c: Curve, th: Thresholds) -> Iterator[tuple[int, bool]]:
     """(index, came back) of each point that jumps to `explode_factor` times both its previous value
     and its best so far, landing at `jump_start_share` of the run's start or higher, by more than
-    `noise_widths` of the curve's own noise (a single batch's loss that scatters 0.01-0.67 around 0.15
-    goes from a low of 0.011 to 0.14 by chance: no jump). It came back when
+    `noise_widths` of the curve's own noise unless it lands above where the run began (a single batch's
+    loss that scatters 0.01-0.67 around 0.15 goes from a low of 0.011 to 0.14 by chance: no jump). It
+    came back when
     the curve is within twice where it was in the next `jump_recovery` points (on a curve read on a
     log scale, a loss near zero whose single batches scatter by decades, within its own scatter), or
     later went below its best before the jump, or back to it within the last digit it is printed to:
@@ -92,7 +93,10 @@ def _jumps(c: Curve, th: Thresholds) -> Iterator[tuple[int, bool]]:
     start = c.value(first_level(c))  # the untrained level
     for i in range(1, len(y)):
         before = float(max(y[i - 1], best[i - 1]))  # (a Python float: 3 x 1e308 is inf, without a warning)
-        clear = c.y[i] - (math.log10(before) if c.log else before) > th.noise_widths * c.noise
+        # (at or above where the run began, a jump needs no noise to stand out from: a blow-up's own points
+        # widen the noise that would excuse it)
+        rise = c.y[i] - (math.log10(before) if c.log else before)
+        clear = y[i] >= start or rise > th.noise_widths * c.noise
         if best[i - 1] > 0 and y[i] > max(th.explode_factor * before, th.jump_start_share * start) and clear:
             after = y[i + 1 : i + 1 + th.jump_recovery]
             # (a noise of decades, from readings near 1e300, would overflow the power: capped)

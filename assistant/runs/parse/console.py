@@ -88,8 +88,8 @@ _BATCH_OF = re.compile(r"\[\s*(\d+)\s*/\s*(\d+)\s*\]")
 # (a batch's value may be negative, so may its average; a `+` in brackets is a change, not an average)
 _AVERAGED = re.compile(rf"(?<![\w.-])-?{UNSIGNED}\s*\(\s*(-?{UNSIGNED})\s*\)(?!\s*%)")
 # a line that records the best reading so far and nothing else (TLlib's `best_acc1 = 76.11637` after its
-# last epoch, `Best val loss: 0.35`)
-_BEST_RECORD = re.compile(rf"^\s*best[\s_-]*(?:[A-Za-z][\w@]*\s*)?[=:]\s*{NUM}\s*$", re.IGNORECASE)
+# last epoch): an evaluation that follows with that very value is the best checkpoint's again
+_BEST_RECORD = re.compile(rf"^best[_-]?[A-Za-z][\w@]*\s*[=:]\s*({NUM})\s*$", re.IGNORECASE)
 # A scheduler announcing its new rate in prose: PyTorch's `Adjusting learning rate of group 0 to
 # 1.0000e-04.`, Keras' `Epoch 00012: ReduceLROnPlateau reducing learning rate to 0.0001.`, Informer's
 # `Updating learning rate to 5e-05`.
@@ -131,7 +131,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     heard: str | None = None  # the line that announced the epoch on its own (`Epoch 3/20`), as a shape
     row_heard: str | None = None  # ...when the last row was added
     reopened = False  # an epoch the last row was announced with is announced again since its last reading
-    best_eval = False  # after a line of the best reading alone, before another epoch
+    best: float | None = None  # after a line of the best reading alone, before training goes on
     for line in joined_pairs(joined_dicts(lines)):
         line = ungroup_stages(unquote_readings(unwrap_numbers(plain_text(line))))
         message = LOG_PREFIX.sub("", line, count=1)
@@ -149,21 +149,17 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
         other_epoch = bool(named_epoch) and float(named_epoch.group(1)) != epoch
         carried = carry.before(message, line_stage_own, other_epoch, at_axis)
         stage = stage or carried
-        if _BEST_RECORD.match(message):
-            best_eval = True  # what is evaluated next, before another epoch, is the best checkpoint
+        if record := _BEST_RECORD.match(message.strip()):
+            best = float(record.group(1))  # the best reading so far, recorded on a line of its own
             continue
-        if best_eval and not other_epoch and (stage in ("val", "test") or _SUMMARY.match(message)):
-            continue  # TLlib's `best_acc1 = 76.1`, then the best model's `Test:` pass: no epoch's reading
-        best_eval = best_eval and not other_epoch
+        if best and (stage in ("val", "test") or _SUMMARY.match(message)) and best in _numbers(message):
+            continue  # TLlib's `best_acc1 = 76.1`, then the best model's ` * Acc@1 76.1`: no epoch's reading
+        # ...until training goes on: another epoch, a counter outside an evaluation, a training line
+        best = None if other_epoch or at_axis or stage == "train" else best
         if stage in ("val", "test") and (batch := _BATCH_OF.search(message[:40])):
             first = batch.group(1).lstrip("0") == "" and int(batch.group(2)) > 1 and not at_axis
             if first and summed:
                 continue  # its first batch (`Test: [ 0/25]`), then its summary: one batch's readings
-            line = _AVERAGED.sub(r"\1", line)
-        elif named_epoch and not STEP.search(counted) and _BATCH_OF.search(message):
-            # a training batch's line in an epoch, each reading with its running average in brackets
-            # (Dassl's and the ImageNet example's `epoch [3/100][2/4] loss 0.52 (0.60)`): the lines of
-            # an epoch make one row, whose reading is then the epoch's mean, not its last batch's
             line = _AVERAGED.sub(r"\1", line)
         readings = 0  # how many of the line's readings were read
         segments = line.split("\r")
@@ -381,6 +377,11 @@ class HeldOutCount:
         if held and self.shift is None:
             self.shift = float(self.first == 1 and current is not None and named == current - 1)
         return named + (self.shift or 0.0) if held else named
+
+
+def _numbers(text: str) -> set[float]:
+    """The numbers a line prints (the nonzero ones: a zero is no best value to meet again)."""
+    return {v for m in re.finditer(NUM, text) if (v := float(m.group(0))) and math.isfinite(v)}
 
 
 def _repeats(cols: Columns, values: dict[str, float]) -> bool:

@@ -40,7 +40,7 @@ NUMBER = re.compile(r"^[-+]?(\d+(?:\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 _NAME_CHAR = r"[\w./()-]"  # what a name goes on with, after its first letter
 # ...and a cut-off `@10` or `@0.05` (`NDCG@10`, a keypoint's `PCK@0.05`), not COCO's `mAP@0.5:0.95`,
 # whose digits run on
-WORD = rf"[A-Za-z](?:{_NAME_CHAR}|@\d+(?:\.\d+)?(?![\d.]|:\d))*"
+WORD = rf"[A-Za-z](?:{_NAME_CHAR}|@\d+(?![\d.])|@\d+\.\d+(?![\d.]|:[\d.]))*"
 # `loss: 0.41`, `loss=0.41`, `avg loss so far is 0.41`, and a name with a remark in brackets after it,
 # N-BEATS' `tr_loss (epoch) = 1.776`: the remark stays in the name, where it may say the stage (`Loss
 # (val)`) or tell two readings apart (`PSNR (Y)`, `PSNR (RGB)`); `normalise` drops what says nothing

@@ -46,14 +46,19 @@ _SPACED = re.compile(rf"^\s*([A-Za-z][\w./]*(?: +[\w./]+)*?)\s+({NUM})\s*(?:\(.*
 _COUNTER_FIRST = re.compile(r"^\s*(?:epoch|step|iter|iteration)\s+\d+\s+(?=[A-Za-z])", re.IGNORECASE)
 # `train loss 1.27 (seg loss 0.55)` anywhere: no separator, so only a loss (TF1's `training avg cost
 # 22.6` too), accuracy, an episode's reward (`Episode 3 reward -16.000 eps 0.985`; the GDRL book's
-# `last 100 ep mean rew 13.00`), a speech recogniser's error rate as Kaldi's scoring prints it (k2's
-# and SpeechBrain's too: `%WER 8.70% [ 4572 / 52576, 702 ins, 395 del, 3475 sub ]`) or the learning
-# rate beside them (Dassl's `loss 0.5200 (0.6019)  acc 75.0 (71.2)  lr 1.000000e-05`) by its name
+# `last 100 ep mean rew 13.00`) by its name
 _BARE = re.compile(
     rf"(?<![\w./-])((?:{WORD}[ \t]+){{0,2}}(?:[A-Za-z][\w.-]*[_.-])?"
-    rf"(?:loss|cost|acc(?:@[15])?|accuracy|perplexity|ppl|reward|rew|wer|cer|lr))[ \t]+({NUM})",
+    rf"(?:loss|cost|acc(?:@[15])?|accuracy|perplexity|ppl|reward|rew))[ \t]+({NUM})",
     re.IGNORECASE,
 )
+# ...a speech recogniser's error rate as Kaldi's scoring prints it, its counts in brackets ending the
+# line (k2's and SpeechBrain's too: `%WER 8.70% [ 4572 / 52576, 702 ins, 395 del, 3475 sub ]`; not a
+# results list's `… ] exp/decode_dev/wer_15`, one line per decoding setting, no training curve)...
+_KALDI_RATE = re.compile(rf"%((?:WER|CER))\s+({NUM})\s*%?\s*\[[^\[\]]*\]\s*$", re.IGNORECASE)
+# ...and the learning rate beside such readings, as `lr` alone (Dassl's `loss 0.5200 (0.6019)  acc
+# 75.0 (71.2)  lr 1.000000e-05`); on a line of its own it may be a setting (`lr 0.01` in an args dump)
+_BARE_LR = re.compile(rf"(?<![\w./-])(lr)[ \t]+({NUM})", re.IGNORECASE)
 _BARE_START = re.compile(r"(?<![\w./-])[A-Za-z]", re.IGNORECASE)
 
 _IDENTIFIER = re.compile(r"[A-Za-z][\w./-]*")  # one word: a name written as a cell of its own
@@ -74,10 +79,16 @@ _WORDS_BEFORE = re.compile(r"(?<![A-Za-z0-9_.:=/-])(?:[A-Za-z]+ +){1,3}$")
 # written: the RNN tutorial's `2017-10-12 19:42:53: Loss after num_examples_seen=400 epoch=1: 7.72`
 _COUNTED = r"[A-Za-z_]+\s*=\s*\d+(?![\d.])"
 _NAMED_AT = re.compile(
-    r"(?:^|(?<=\s-)|(?<=:\s)|(?<=\bINFO\s)|(?<=\bDEBUG\s))"
-    rf"\s*([A-Za-z][A-Za-z ]{{0,30}}?)\s+(?:after|at|in)\s+"
+    r"(?:^|(?<=\s-)|(?<=:\s))\s*([A-Za-z][A-Za-z ]{0,30}?)\s+(?:after|at|in)\s+"
     rf"(?:(?:epoch|iteration|iter|step)\s+\d+|(?P<counted>{_COUNTED}(?:,?\s+{_COUNTED})*))"
     rf"(?:\s*[:=]\s*(?P<value>{NUM})|(?:\s+-)?\s+(?P<ended>{NUM})(?=\s*(?:$|[,;|])))",
+    re.IGNORECASE,
+)
+# ...after a logger's level only when its value ends the line (`INFO  Loss in epoch 3: 12 batches
+# skipped` is prose; `Reducing lr in epoch 10: 0.001 -> 0.0001` names the old rate)
+_LEVEL_NAMED_AT = re.compile(
+    r"(?:(?<=\bINFO\s)|(?<=\bDEBUG\s))\s*([A-Za-z][A-Za-z ]{0,30}?)\s+(?:after|at|in)\s+"
+    rf"(?:epoch|iteration|iter|step)\s+\d+\s*[:=]\s*(?P<value>{NUM})\s*$(?P<counted>)?(?P<ended>)?",
     re.IGNORECASE,
 )
 # a stage's readings grouped after its name: ReChorus' `dev=(HR@5:0.2797,NDCG@5:0.1831) test=(…)`,
@@ -166,7 +177,7 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
         if not any(is_metric_name(k) for k in found):
             axes = {}  # counters and no reading: settings printed (Keras' `{'epochs': 30, 'steps': 1719}`)
     else:
-        named_at = _NAMED_AT.search(segment)  # before the heading `… at iteration N` goes
+        named_at = _NAMED_AT.search(segment) or _LEVEL_NAMED_AT.search(segment)  # before the heading goes
         headed = len(segment)
         segment = AT_AXIS.sub("", segment, count=1)
         # where the name's counters written as settings stand once the heading is gone (`Loss after
@@ -185,6 +196,10 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
             found[_staged_before(segment, m.start(1), name)] = logged(m.group(2))
         for m in named_matches(_BARE, _BARE_START, segment, not_in_last="/()"):
             found.setdefault(_name(m.group(1)), logged(m.group(2)))
+        for m in _KALDI_RATE.finditer(segment):
+            found.setdefault(m.group(1), logged(m.group(2)))
+        if found and (lr := _BARE_LR.search(segment)):
+            found.setdefault(lr.group(1), logged(lr.group(2)))
         if "|" in segment:
             for cell in segment.split("|"):
                 if m := _SPACED.match(_COUNTER_FIRST.sub("", cell, count=1)):
