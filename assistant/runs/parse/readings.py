@@ -78,17 +78,17 @@ _WORDS_BEFORE = re.compile(r"(?<![A-Za-z0-9_.:=/-])(?:[A-Za-z]+ +){1,3}$")
 # files` is prose). Its counters may be written as settings, one or more, after the time the line was
 # written: the RNN tutorial's `2017-10-12 19:42:53: Loss after num_examples_seen=400 epoch=1: 7.72`
 _COUNTED = r"[A-Za-z_]+\s*=\s*\d+(?![\d.])"
+_NAME_WHEN = r"\s*([A-Za-z][A-Za-z ]{0,30}?)\s+(?:after|at|in)\s+"  # the name, then when it was read
+_COUNTER = r"(?:epoch|iteration|iter|step)\s+\d+"
 _NAMED_AT = re.compile(
-    r"(?:^|(?<=\s-)|(?<=:\s))\s*([A-Za-z][A-Za-z ]{0,30}?)\s+(?:after|at|in)\s+"
-    rf"(?:(?:epoch|iteration|iter|step)\s+\d+|(?P<counted>{_COUNTED}(?:,?\s+{_COUNTED})*))"
+    rf"(?:^|(?<=\s-)|(?<=:\s)){_NAME_WHEN}(?:{_COUNTER}|(?P<counted>{_COUNTED}(?:,?\s+{_COUNTED})*))"
     rf"(?:\s*[:=]\s*(?P<value>{NUM})|(?:\s+-)?\s+(?P<ended>{NUM})(?=\s*(?:$|[,;|])))",
     re.IGNORECASE,
 )
 # ...after a logger's level only when its value ends the line (`INFO  Loss in epoch 3: 12 batches
 # skipped` is prose; `Reducing lr in epoch 10: 0.001 -> 0.0001` names the old rate)
 _LEVEL_NAMED_AT = re.compile(
-    r"(?:(?<=\bINFO\s)|(?<=\bDEBUG\s))\s*([A-Za-z][A-Za-z ]{0,30}?)\s+(?:after|at|in)\s+"
-    rf"(?:epoch|iteration|iter|step)\s+\d+\s*[:=]\s*(?P<value>{NUM})\s*$(?P<counted>)?(?P<ended>)?",
+    rf"(?:(?<=\bINFO\s)|(?<=\bDEBUG\s)){_NAME_WHEN}{_COUNTER}\s*[:=]\s*(?P<value>{NUM})\s*$",
     re.IGNORECASE,
 )
 # a stage's readings grouped after its name: ReChorus' `dev=(HR@5:0.2797,NDCG@5:0.1831) test=(…)`,
@@ -183,7 +183,8 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
         # where the name's counters written as settings stand once the heading is gone (`Loss after
         # num_examples_seen=400 epoch=1: 7.72`): no readings of their own
         counted = range(0)
-        if named_at and named_at.group("counted"):
+        named = named_at.groupdict() if named_at else {}  # (a level's pattern has no counted or ended)
+        if named.get("counted"):
             gone = headed - len(segment)
             counted = range(named_at.start(1) - gone, named_at.end("counted") - gone)
         found = {}
@@ -210,7 +211,7 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
                         f"{name} loss" if name.lower() in _STAGE_WORDS else name, logged(m.group(2))
                     )
         if named_at:  # `Cost after epoch 5: 0.41`: the name, its counter, its value
-            value = named_at.group("value") or named_at.group("ended")
+            value = named["value"] or named.get("ended")
             found.setdefault(_name(named_at.group(1)), logged(value))
         if "," in segment:  # `epoch 1, phase train, step 10, loss_train, 0.838`: a name, then its value
             cells = [c.strip() for c in segment.split(",")]
