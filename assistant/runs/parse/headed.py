@@ -124,14 +124,26 @@ class HeadedRows:
 def _spread(names: list[str], cells: list[str]) -> tuple[list[str], list[str]]:
     """A ruled cell holding several numbers, one per column of its own: the first under the cell's
     name, the next under the name and its place (the NII vocoder scripts' `Train loss` cell holds
-    the generator's and the discriminator's: `403.31   3.49`)."""
+    the generator's and the discriminator's: `403.31   3.49`). Under a stage's name followed by the
+    scores beside it (the Kaggle logs of Heng CherKeng's scripts: `valid  top@1  top@5  map@5` over
+    `1.681  30.997  31.132  0.3106`), the first number is that stage's loss."""
     out_names, out_cells = [], []
     for name, cell in zip(names, cells, strict=True):
         parts = cell.split()
         several = len(parts) > 1 and all(NUMBER.fullmatch(p) for p in parts)
-        out_names += [name if i == 0 else f"{name} {i + 1}" for i in range(len(parts) if several else 1)]
+        first = _stage_loss(name) if several else name
+        out_names += [first if i == 0 else f"{name} {i + 1}" for i in range(len(parts) if several else 1)]
         out_cells += parts if several else [cell]
     return out_names, out_cells
+
+
+def _stage_loss(name: str) -> str:
+    """`valid loss` for a cell named by a stage and the scores after it (`valid  top@1  map@5`); the
+    name itself for any other (`Train loss`)."""
+    stage, *rest = name.split()
+    if rest and stage_of(stage) is not None and not any("loss" in w.lower() for w in rest):
+        return f"{stage} loss"
+    return name
 
 
 def cells_record(

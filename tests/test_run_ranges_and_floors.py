@@ -1,0 +1,98 @@
+"""Readings named by a range of cut-offs (mmaction2's `mAP/v_map_0.05:0.45: 55.1`), a clock's time that
+is no reading, a Kaggle table whose stage names its loss column, a settings object that counts epochs;
+and underfitting not said of a run whose held-out score stands near its best or whose held-out error
+falls while a loss with a floor hardly moves."""
+
+from __future__ import annotations
+
+from assistant.runs import detect, parse_run
+from assistant.runs.parse.lines import pairs
+from assistant.runs.parse.readings import line_readings
+from tests.run_helpers import falling
+
+
+def test_a_name_with_a_range_of_cut_offs_keeps_its_range_and_a_clock_is_no_reading():
+    line = "Epoch(val) [3][120/120] mAP/frameAP: 59.55 mAP/v_map_0.05:0.45: 50.0 mAP/v_map_0.50:0.95: 19.1"
+    read = {m.group(1): float(m.group(2)) for m in pairs(line)}
+    assert read == {"mAP/frameAP": 59.55, "mAP/v_map_0.05:0.45": 50.0, "mAP/v_map_0.50:0.95": 19.1}
+    assert [m.group(1) for m in pairs("eta: 0:00:08 time: 0.12 loss: 0.5")] == ["time", "loss"]
+    # a full stop after a reading still ends it
+    assert [m.group(2) for m in pairs("Epoch 0. Current Loss: 0.4888. train accu: 0.84.")] == ["0.4888", "0.84"]
+    # a single cut-off still reads, and COCO's range after `@` is still no name
+    assert {m.group(1) for m in pairs("HR@10:0.30 Acc@1:76.1 mAP@0.5:0.95: 40.1")} == {"HR@10", "Acc@1"}
+
+
+def test_held_out_scores_falling_after_the_first_evaluation_are_read_as_overfitting():
+    frame_ap = [69.3, 64.3, 59.6, 57.6, 53.1, 50.7, 52.8, 51.3]
+    v_map = [55.1, 50.0, 50.0, 50.0, 40.0, 35.0, 40.7, 40.0]
+    lines = []
+    for e, (train, a, b) in enumerate(zip(falling(8, 0.47, 0.28), frame_ap, v_map, strict=True)):
+        for i in (20, 40, 60):
+            lines.append(f"Epoch(train) [{e + 1}][{i}/60] lr: 1.0e-02 loss: {train * (1.1 - i / 300):.4f}")
+        lines.append(
+            f"Epoch(val) [{e + 1}][120/120] mAP/frameAP: {a} mAP/v_map_0.05:0.45: {b} data_time: 0.07"
+        )
+    run = parse_run("\n".join(lines))
+    assert not any(
+        set(run.table[c].dropna()) == {0.45} for c in run.metrics
+    )  # no range's end read as a score
+    assert "overfitting" in {f.kind for f in detect(run)}
+
+
+def test_a_stage_named_over_its_scores_heads_that_stages_loss():
+    head = "rate     iter   epoch  | valid   top@1    top@5    map@5  | train    top@1    map@5 |  time"
+    rows = [
+        f"0.00030  {i / 10:.2f} k  {i / 12:.2f}  | {v:.3f}    30.9    31.1    {0.31 + i / 1000:.4f} | "
+        f"{t:.3f}    {40 + i}.0    {0.4 + i / 100:.3f} |  0 hr {i:02d} min"
+        for i, (v, t) in enumerate(
+            zip(falling(30, 1.6, 1.4) + [1.6 + k / 10 for k in range(10)], falling(40, 1.6, 0.2), strict=True)
+        )
+    ]
+    run = parse_run("\n".join([head, "-" * 80, *rows]))
+    assert run.sources["val_loss"].startswith("valid") and run.sources["train_loss"].startswith("train")
+    assert run.table["val_loss"].dropna().iloc[-1] > 2.4  # the first number under `valid`, not a score
+    assert "overfitting" in {f.kind for f in detect(run)}
+
+
+def test_settings_that_count_epochs_beside_rates_alone_are_no_epoch():
+    settings = "INFO: {'name': 'adam', 'beta1': 0.01, 'g_lr': 1.5e-05, 'd_lr': '6e-5', 'epochs': 10}"
+    assert line_readings(settings, None)[1] == {}
+    # a record of the epoch it is at, with its readings, keeps its epoch
+    assert line_readings("{'loss': 0.5, 'learning_rate': 1e-05, 'epoch': 3}", None)[1] == {"epoch": 3.0}
+
+
+def _keras(train: list[float], val: list[float], **more: list[float]) -> str:
+    n = len(train)
+    lines = []
+    for e in range(n):
+        extra = "".join(f" - {k}: {v[e]:.4f}" for k, v in more.items())
+        lines += [
+            f"Epoch {e + 1}/{n}",
+            f"10/10 [====] - 1s - loss: {train[e]:.4f} - val_loss: {val[e]:.4f}{extra}",
+        ]
+    return "\n".join(lines)
+
+
+def test_a_held_out_error_that_falls_says_the_model_learns_where_a_floored_loss_hardly_moves():
+    # a cross-entropy on soft targets cannot fall below their entropy: 0.265 -> 0.225 is most of what
+    # there is to learn, and the RMSE beside it says so
+    text = _keras(
+        falling(40, 0.265, 0.225), falling(40, 0.259, 0.236), rmse=falling(40, 0.13, 0.072),
+        val_rmse=falling(40, 0.124, 0.082),
+    )  # fmt: skip
+    assert [f.kind for f in detect(parse_run(text))] == ["healthy"]
+    # without the error beside it, the same loss still reads as learning too little
+    assert "underfitting" in {
+        f.kind for f in detect(parse_run(_keras(falling(40, 0.265, 0.225), falling(40, 0.259, 0.236))))
+    }
+
+
+def test_a_held_out_accuracy_near_its_best_from_the_start_is_no_underfitting():
+    lines = []
+    acc = [1.0, 1.0, 1.0, 0.5, 0.7, 0.7, 0.8, 0.9, 0.9, 0.9]
+    for e, (loss, a) in enumerate(
+        zip([0.42, 0.31, 0.22, 0.29, 0.30, 0.30, 0.55, 0.79, 0.47, 0.35], acc, strict=True)
+    ):
+        lines.append(f"Epoch(train) [{e + 1}][8/8] lr: 1.0e-02 loss: {loss:.4f} top1_acc: 1.0000")
+        lines.append(f"Epoch(val) [{e + 1}][3/3] acc/top1: {a:.4f} acc/mean1: {a:.4f}")
+    assert "underfitting" not in {f.kind for f in detect(parse_run("\n".join(lines)))}
