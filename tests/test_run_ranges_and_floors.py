@@ -17,7 +17,8 @@ def test_a_name_with_a_range_of_cut_offs_keeps_its_range_and_a_clock_is_no_readi
     assert read == {"mAP/frameAP": 59.55, "mAP/v_map_0.05:0.45": 50.0, "mAP/v_map_0.50:0.95": 19.1}
     assert [m.group(1) for m in pairs("eta: 0:00:08 time: 0.12 loss: 0.5")] == ["time", "loss"]
     # a full stop after a reading still ends it
-    assert [m.group(2) for m in pairs("Epoch 0. Current Loss: 0.4888. train accu: 0.84.")] == ["0.4888", "0.84"]
+    stopped = pairs("Epoch 0. Current Loss: 0.4888. train accu: 0.84.")
+    assert [m.group(2) for m in stopped] == ["0.4888", "0.84"]
     # a single cut-off still reads, and COCO's range after `@` is still no name
     assert {m.group(1) for m in pairs("HR@10:0.30 Acc@1:76.1 mAP@0.5:0.95: 40.1")} == {"HR@10", "Acc@1"}
 
