@@ -3,6 +3,7 @@ curves rather than against zero; a held-out accuracy frozen at one value; a loss
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,8 @@ from assistant.runs.findings import Finding, Thresholds, confidence
 from assistant.runs.parse import Run
 from assistant.runs.parse.names import direction
 from assistant.runs.plateau import progress_of
+
+_TOP_K = re.compile(r"\btop(?:[2-9]|\d{2,})\b")  # a top-5 accuracy counts a hit among five guesses
 
 
 def never_fell(c: Curve, th: Thresholds) -> bool:
@@ -84,10 +87,14 @@ def underfitting(
 
 
 def _near_top(h: Curve) -> bool:
-    """A held-out score whose trend came within a tenth of its best value (an accuracy of 0.9, an mAP
-    of 90): the model predicts held-out data well, whatever its loss did, and a score that began there
-    has nothing left to improve (a two-class fine-tune at 100% from its first evaluation)."""
-    return bool(h.score and h.top and h.value(float(np.min(h.trend))) <= 0.1 * h.top)
+    """A held-out accuracy (top-1) that reached its best value, 100% (within a hundredth): the model
+    gets every held-out example right, whatever its loss did, and an accuracy that began there has
+    nothing left to improve (a two-class fine-tune at 100% from its first evaluation). Not 90%, which
+    may be chance on imbalanced classes, nor a top-5 accuracy or a recall, which a model that learned
+    little may still max out."""
+    if not (h.score and h.top and {"acc", "accuracy"} & set(h.tokens)) or _TOP_K.search(" ".join(h.tokens)):
+        return False
+    return bool(h.value(float(np.min(h.y))) <= 0.01 * h.top)
 
 
 def past_half(scores: list[Curve], va: Curve | None, th: Thresholds) -> list[Curve]:

@@ -131,17 +131,18 @@ def _spread(names: list[str], cells: list[str]) -> tuple[list[str], list[str]]:
     for name, cell in zip(names, cells, strict=True):
         parts = cell.split()
         several = len(parts) > 1 and all(NUMBER.fullmatch(p) for p in parts)
-        first = _stage_loss(name) if several else name
+        first = _stage_loss(name, len(parts)) if several else name
         out_names += [first if i == 0 else f"{name} {i + 1}" for i in range(len(parts) if several else 1)]
         out_cells += parts if several else [cell]
     return out_names, out_cells
 
 
-def _stage_loss(name: str) -> str:
-    """`valid loss` for a cell named by a stage and the scores after it (`valid  top@1  map@5`); the
-    name itself for any other (`Train loss`)."""
+def _stage_loss(name: str, numbers: int) -> str:
+    """`valid loss` for a cell named by a stage and the scores after it (`valid  top@1  map@5`) that
+    holds more numbers than those scores: the one more is the stage's own. The name itself for any
+    other (`Train loss`; `valid  acc  f1` over `0.52  0.42`, a number a score)."""
     stage, *rest = name.split()
-    if rest and stage_of(stage) is not None and not any("loss" in w.lower() for w in rest):
+    if numbers > len(rest) > 0 and stage_of(stage) is not None and not any("loss" in w.lower() for w in rest):
         return f"{stage} loss"
     return name
 

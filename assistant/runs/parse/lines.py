@@ -42,13 +42,14 @@ _NAME_CHAR = r"[\w./()-]"  # what a name goes on with, after its first letter
 # whose digits run on; a range of them after an underscore's number, where the reading's own colon
 # follows (mmaction2's `mAP/v_map_0.05:0.45: 55.1`: the name is `v_map_0.05:0.45`, not `v_map_0.05`
 # with a reading of 0.45)
-WORD = rf"[A-Za-z](?:{_NAME_CHAR}|@\d+(?![\d.])|@\d+\.\d+(?![\d.]|:[\d.])|(?<=\d):\d*\.?\d+(?=\s*:))*"
+_RANGE = r"(?<=\d):(?:\d+(?:\.\d+)?|\.\d+)(?=\s*:)"  # digits one way only: linear on a long run of them
+WORD = rf"[A-Za-z](?:{_NAME_CHAR}|@\d+(?![\d.])|@\d+\.\d+(?![\d.]|:[\d.])|{_RANGE})*"
 # `loss: 0.41`, `loss=0.41`, `avg loss so far is 0.41`, and a name with a remark in brackets after it,
 # N-BEATS' `tr_loss (epoch) = 1.776`: the remark stays in the name, where it may say the stage (`Loss
 # (val)`) or tell two readings apart (`PSNR (Y)`, `PSNR (RGB)`); `normalise` drops what says nothing
 PAIR = re.compile(
     rf"(?<![A-Za-z0-9.])((?:{WORD}[ \t]+){{0,2}}{WORD}(?:[ \t]+\([A-Za-z][A-Za-z ]{{0,19}}\))?)"
-    rf"\s*(?:[:=]|[ \t]is[ \t])\s*({NUM})(?!\.?\d|:\d)",  # not a clock's hour (`eta: 0:00:08`)
+    rf"\s*(?:[:=]|[ \t]is[ \t])\s*({NUM})",
     re.IGNORECASE,
 )
 # where a name may begin, and the run of characters it may go on with

@@ -174,14 +174,12 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
                 axes[r] = v
             else:
                 found[f"{object_stage}/{k}" if object_stage and not stage_of(k) else k] = v
-        if not any(is_metric_name(k) for k in found) or (
-            all(normalise(k) == "lr" for k in found if is_metric_name(k))
-            and any(k.lower() == "epochs" for k in obj)
-        ):
-            # counters and no reading: settings printed (Keras' `{'epochs': 30, 'steps': 1719}`); and
-            # the count of epochs beside rates alone (MindSpore Earth's optimiser settings: `{'name':
-            # 'adam', 'g_lr': 1.5e-05, 'd_lr': '6e-5', 'epochs': 10}`), not the epoch they are at
-            axes = {}
+        if not any(is_metric_name(k) for k in found):
+            axes = {}  # counters and no reading: settings printed (Keras' `{'epochs': 30, 'steps': 1719}`)
+        elif all(normalise(k) == "lr" for k in found if is_metric_name(k)):
+            # beside rates alone, a count of epochs is a setting (MindSpore Earth's optimiser settings:
+            # `{'name': 'adam', 'g_lr': 1.5e-05, 'epochs': 10}`), not the epoch they are at
+            axes = {r: v for k, v in obj.items() if (r := role(k)) != "metric" and str(k).lower() != "epochs"}
     else:
         named_at = _NAMED_AT.search(segment) or _LEVEL_NAMED_AT.search(segment)  # before the heading goes
         headed = len(segment)
