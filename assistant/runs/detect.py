@@ -37,6 +37,7 @@ from assistant.runs.gan import discriminator_wins
 from assistant.runs.instability import spiked_on_the_way, unstable
 from assistant.runs.overfitting import overfitting, score_turned, too_near_end
 from assistant.runs.parse import Run
+from assistant.runs.parse.names import PREDICTION_ERRORS
 from assistant.runs.plateau import convergence, last_third, plateau
 from assistant.runs.underfitting import never_fell, past_half, underfitting
 
@@ -90,16 +91,12 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     return found
 
 
-# errors of a model's predictions against their targets: not a loss's other terms (a VAE's KL, a
-# mixture's load balancing), nor its exponent (perplexity), nor a distance between distributions (FID)
-_PREDICTION_ERRORS = {"error", "err", "mse", "mae", "rmse", "rmsle", "msle", "mape", "wer", "cer", "epe"}
-
-
 def _errors(held: list[Curve]) -> list[Curve]:
     """The held-out curves beside a validation loss that are errors of its predictions (an RMSE, a word
-    error rate): each may show the model learning where the loss hardly moves (a cross-entropy on soft
-    targets, whose floor is their entropy: 0.259 -> 0.232 while the RMSE falls 0.124 -> 0.082)."""
-    return [h for h in held if not h.score and _PREDICTION_ERRORS & set(h.tokens) and "loss" not in h.tokens]
+    error rate; not a VAE's KL nor a perplexity): each may show the model learning where the loss hardly
+    moves (a cross-entropy on soft targets, whose floor is their entropy: 0.259 -> 0.232 while the RMSE
+    falls 0.124 -> 0.082)."""
+    return [h for h in held if not h.score and PREDICTION_ERRORS & set(h.tokens) and "loss" not in h.tokens]
 
 
 def _blown_before() -> Finding:

@@ -47,7 +47,7 @@ def underfitting(
     # beyond its noise learned, as far as training can say; held-out data, if any, decides
     unanchored = not tr.log and not tr.score and float(np.min(tr.trend)) < 0 and not never_fell(tr, th)
     held = [h for h in held if len(h) >= th.min_points]
-    if any(_near_top(h) for h in held):
+    if any(_perfect(h) for h in held):
         return None
     va = max(held, key=lambda h: progress_of(h, th)[0]) if held else None
     with_val = va is not None
@@ -86,7 +86,7 @@ def underfitting(
     )
 
 
-def _near_top(h: Curve) -> bool:
+def _perfect(h: Curve) -> bool:
     """A held-out accuracy (top-1) that reached its best value, 100% (within a hundredth): the model
     gets every held-out example right, whatever its loss did, and an accuracy that began there has
     nothing left to improve (a two-class fine-tune at 100% from its first evaluation). Not 90%, which

@@ -66,10 +66,12 @@ HIGHER_BETTER = ACC | {
 # Scores without a ceiling, though their readings fall under 100 (PSNR, in decibels): judged on their
 # negative, not on what is left to gain
 NO_CEILING = {"psnr"}
+# Errors of a model's predictions against their targets (an RMSE, a word error rate): not a loss's other
+# terms, nor its exponent (perplexity), nor a distance between distributions (FID)
+PREDICTION_ERRORS = {"error", "err", "mse", "mae", "rmse", "rmsle", "msle", "mape", "wer", "cer", "epe"}
 # Readings where lower is better besides the losses (a distance, an error rate, FID).
-LOWER_BETTER = LOSS | {
-    "error", "err", "mse", "mae", "rmse", "fid", "kid", "lpips", "dist", "distance", "wer", "cer",
-    "perplexity", "ppl", "mape", "rmsle", "msle", "nloglik", "deviance", "epe", "bpd",
+LOWER_BETTER = LOSS | PREDICTION_ERRORS | {
+    "fid", "kid", "lpips", "dist", "distance", "perplexity", "ppl", "nloglik", "deviance", "bpd",
 } | VAE_TERMS  # fmt: skip
 # Readings only an evaluation pass computes (a detector's mAP, a translation's BLEU): said without a
 # stage (Ultralytics' `metrics/mAP50(B)`, YOLO's console table `mAP50`), they are the held-out set's,
