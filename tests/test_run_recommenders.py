@@ -126,3 +126,52 @@ def test_dlrm_iterations_counted_it_n_of_total_are_its_steps():
     assert "step" not in parse_run(
         "\n".join(f"epoch {e} 3.2it/s loss {v:.4f}" for e, v in enumerate(losses))
     ).table.dropna(axis=1, how="all")
+
+
+def _fuxictr(train: list[float], logloss: list[float]) -> str:
+    """FuxiCTR's log: each epoch's evaluation (`[Metrics] AUC … - logloss …`, no stage named) before its
+    `Train loss:`, through Python logging."""
+    lines = ["2022-02-04 11:11:05,066 P46436 INFO Start training: 50 batches/epoch"]
+    for e, (t, v) in enumerate(zip(train, logloss, strict=True), 1):
+        at = f"2022-02-04 11:{11 + e // 5:02d}:{(7 * e) % 60:02d},384 P46436 INFO"
+        lines += [
+            f"{at} ************ Epoch={e} start ************",
+            f"{at} [Metrics] AUC: {0.99 - v / 4:.6f} - logloss: {v:.6f}",
+            f"{at} Save best model: monitor(max): {0.99 - v / 4:.6f}",
+            f"{at} --- 50/50 batches finished ---",
+            f"{at} Train loss: {t:.6f}",
+            f"{at} ************ Epoch={e} end ************",
+        ]
+    return "\n".join(lines)
+
+
+def test_an_evaluation_naming_no_stage_beside_a_named_training_loss_is_the_held_out_one():
+    # the unnamed `logloss` and the named `Train loss` were both read as the training loss, one of them
+    # dropped: the held-out logloss turning up at epoch 16 was never seen
+    logloss = [0.355 - 0.01 * e for e in range(16)] + [0.205 + 0.008 * e for e in range(1, 9)]
+    run = parse_run(_fuxictr(falling(24, 0.57, 0.04), logloss))
+    assert run.sources["train_loss"] == "Train loss" and run.sources["val_loss"] == "logloss"
+    assert "val_auc" in run.table and "train_auc" not in run.table
+    found = detect(run)
+    assert [f.kind for f in found] == ["overfitting"] and "epoch 16" in found[0].evidence
+
+
+def test_an_unnamed_loss_stays_training_beside_finer_steps_or_a_named_held_out_loss():
+    # a progress line's loss at every step and an epoch's `Train Loss` summary: both training's
+    lines = []
+    for e in range(1, 11):
+        lines += [f"epoch {e} step {s} loss {2.0 / (e + s / 100):.4f}" for s in range(0, 100, 10)]
+        lines.append(f"Epoch {e} summary | Train Loss: {2.0 / (e + 0.5):.4f}")
+    assert "val_loss" not in parse_run("\n".join(lines)).table
+    # a test loop's bar (`cost=` its last batch's) beside `training avg loss` and `testing avg loss`:
+    # the test set's named loss is the held-out one, not the bar's
+    lines = []
+    for e in range(1, 21):
+        test = 6.6 - 0.2 * min(e, 4) + 0.07 * max(0, e - 4)
+        lines += [
+            f"minibatch loop: 100%|##########| 40/40 [00:04<00:00, accuracy=0.1, cost={test + 0.1:.2f}]"
+            f"epoch {e}, training avg loss {7.3 - 0.19 * e:.6f}, training avg acc 0.1",
+            f"epoch {e}, testing avg loss {test:.6f}, testing avg acc 0.13",
+        ]
+    run = parse_run("\n".join(lines))
+    assert run.sources["val_loss"] == "testing avg loss" and run.sources["train_loss"] == "training avg loss"

@@ -104,6 +104,8 @@ def finish(
         key = normalise(str(col), stage or "train")
         if key not in chosen or _finer(cols, col, chosen[key], keep):
             chosen[key] = col
+    if not stage and (held := _unstaged_beside_training(cols, chosen, metric_cols)):
+        notes.append(f"`{held}` says no stage beside a loss named for training: read as the held-out one")
     # DETR, fairseq, RL's Test_Return…: with no validation curve, test is the held-out set
     # (a validation reading printed once, `Best val Acc: 0.74` at the end, is a summary, not a curve)
     curves = [k for k in chosen if len(cols.values[chosen[k]]) > 1]
@@ -205,6 +207,41 @@ def finish(
         out["step"] = steps
         notes.append("the step counter starts again each epoch: the steps are counted across epochs")
     return Run(out, fmt, name, notes, sources, blown_before=blown, resumed=resumed)
+
+
+def _unstaged_beside_training(
+    cols: Columns, chosen: dict[str, str], metric_cols: Sequence[Any]
+) -> str | None:
+    """A log that names its training loss as such (FuxiCTR's `Train loss: 0.30` after each epoch) and
+    prints another loss saying no stage as often (its `[Metrics] AUC: 0.93 - logloss: 0.28` before it):
+    the other is the evaluation's. Both were read as the training loss, and the one with more values
+    kept; now the named one is the training loss, the other the held-out one, with the readings that
+    say no stage on its lines (the AUC). Not when a held-out loss is named (`testing avg loss` beside
+    a test bar's `cost`), nor when the unnamed loss is logged far more often (a progress line's loss
+    per step beside an epoch's `Train Loss` summary): that is training's, finer. (A held-out reading
+    printed once, a summary at the end, is no curve.)"""
+
+    def curve(key: str) -> bool:
+        return key in chosen and len(cols.values[chosen[key]]) > 1
+
+    if curve("val_loss") or curve("test_loss") or "train_loss" not in chosen:
+        return None
+    losses = [c for c in metric_cols if normalise(str(c)) == "train_loss" and len(cols.values[c]) > 1]
+    named = [c for c in losses if stage_of(str(c)) == "train"]
+    unnamed = [c for c in losses if stage_of(str(c)) is None]
+    if len(named) != 1 or len(unnamed) != 1:
+        return None
+    train, held = named[0], unnamed[0]
+    if len(cols.values[held]) > 1.5 * len(cols.values[train]):
+        return None
+    rows = bytes(cols.rows[held])
+    for col in metric_cols:
+        key = normalise(str(col))
+        unstaged = col != held and stage_of(str(col)) is None and bytes(cols.rows[col]) == rows
+        if unstaged and chosen.get(key) == col and key.startswith("train_") and not curve(f"val_{key[6:]}"):
+            chosen[f"val_{key[6:]}"] = chosen.pop(key)
+    chosen["train_loss"], chosen["val_loss"] = train, held
+    return str(held)
 
 
 def _own_loss(key: str) -> bool:
