@@ -199,3 +199,21 @@ def test_a_tensor_cell_holding_nan_is_a_blow_up():
     rows = [f"{i}\ttensor({2 / (i + 1):.4f}, device='cuda:0')" for i in range(12)]
     rows += [f"{i}\ttensor(nan, device='cuda:0')" for i in range(12, 18)]
     assert detect(parse_run("step\tloss\n" + "\n".join(rows)))[0].kind == "diverged"
+
+
+def test_a_loggers_name_before_its_level_and_an_evaluation_counting_its_batches():
+    # `%(asctime)s - %(name)s: [%(levelname)s] - %(message)s` with the logger named `train`: its
+    # `TEST [40/40]: Loss: …` lines are the test set's, not training's (both were read as training)
+    rng = np.random.default_rng(4)
+    at = "2023-03-06 09:26:05,579 -                train: [    INFO] - "
+    lines = []
+    for e in range(1, 31):
+        lines.append(f"{at}\nEpoch: {e}/30")
+        for b in (43, 86):
+            loss = 2.0 * np.exp(-e / 6) + rng.normal(0, 0.01)
+            lines.append(f"{at}TRAIN [  {b}/86] Loss: {loss:.4f} ({loss:.4f}) Acc: {60 + e:.3f}% LR: 1.0e-02")
+        test = 0.9 + 0.6 * np.exp(-e / 5) + 0.01 * e
+        lines.append(f"{at}TEST [40/40]: Loss: {test:.3f} | Acc: {55 + e:.3f}% [8301/10000]")
+    run = parse_run("\n".join(lines))
+    assert run.sources["val_loss"] == "test/Loss" and run.sources["train_loss"] == "Loss"
+    assert run.table["val_loss"].dropna().iloc[0] > 1.3 > run.table["train_loss"].dropna().iloc[-1] + 1

@@ -61,15 +61,16 @@ TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")  # `[valid]`, `[train]`
 _HELD_WORDS = "test|val|valid|validation|eval|evaluation|dev"  # the words of a held-out stage
 _LEAD_STAGE = re.compile(
     rf"^\s*(?:[-*•]\s*)?({_HELD_WORDS})"
-    r"(?:(?:\s+(?:set|results?|metrics|net output #\d+))?\s*(?::|-\s|,(?=\s*[A-Za-z]))|\s+\d+\s*,|\s+@epoch\b"
+    r"(?:(?:\s+(?:set|results?|metrics|net output #\d+)|\s*\[\s*\d+\s*/\s*\d+\s*\])?"
+    r"\s*(?::|-\s|,(?=\s*[A-Za-z]))|\s+\d+\s*,|\s+@epoch\b"
     r"|(?:\s+\w+){0,2}\s*[*=>#]{3,}|(?:\s+\w+(?:-\w+)?,?){0,3}\s+-{3,}\s*$)",
     re.IGNORECASE,
-)  # `Test: [50/196] …`, `Val   - CE: 0.19, acc: 95.0%`, ignite's `Validation Results - Epoch: 3 …`,
-# DGCNN's `Test 3, loss: 1.74` (its count the epoch), HugeCTR's `Evaluation, AUC: 0.79`, freerec's
-# `VALID @Epoch: 3`, UniMatch's `Evaluation original ***** >>>>` (a rule after the stage), a bulleted
-# one (`- Eval metrics : accuracy: 0.516 ; loss: 1.349` under a logger's prefix),
-# Caffe's `Test net output #1: loss = 0.3 (* 1 = 0.3 loss)`, PyHealth's `--- Eval epoch-0, step-241 ---`
-# (its counters, then a rule)
+)  # `Test: [50/196] …`, a logger's `TEST [40/40]: Loss: 0.876`, `Val   - CE: 0.19, acc: 95.0%`, ignite's
+# `Validation Results - Epoch: 3 …`, DGCNN's `Test 3, loss: 1.74` (its count the epoch), HugeCTR's
+# `Evaluation, AUC: 0.79`, freerec's `VALID @Epoch: 3`, UniMatch's `Evaluation original ***** >>>>` (a
+# rule after the stage), a bulleted one (`- Eval metrics : accuracy: 0.516 ; loss: 1.349` under a
+# logger's prefix), Caffe's `Test net output #1: loss = 0.3 (* 1 = 0.3 loss)`, PyHealth's `--- Eval
+# epoch-0, step-241 ---` (its counters, then a rule)
 # A counter, then the stage its readings are of, set apart from them (gru-svm's `step [100] validation
 # -- loss : 223.4, accuracy : 0.45`, `Epoch 3 val: loss 0.3`, `iter 500 | test | …`): not the first word
 # of a reading's own name (`Epoch 3 val loss: 0.3`, whose name says its stage)
@@ -133,15 +134,15 @@ _LEVELS = "INFO|DEBUG|WARNING|WARN|ERROR|CRITICAL"
 # What a logger writes before the message: Python logging's basic format, `INFO:root:` (its logger's
 # name may hold spaces, `INFO:dkt log:`, and a level of its own is `Level 25`; not a stage or a counter
 # after the level, `INFO:Train: loss 0.3`), `[2026-05-05 17:05:55 swin] (main.py 272): INFO `,
-# `2025-06-12 13:31:13,075 - INFO - `, or its time alone (JoeyNMT's `2020-02-09 13:10:43,451 `, the RNN
-# tutorial's `2017-10-12 19:42:53: `, a clock's `12:00:01: `): the stage word comes first after it; or a
-# time and a bar before words (pt.darts' `04/26 01:42:48 PM | `; not a pipe table's time column,
-# `12:00:01 | 1 | 1.000`).
+# `2025-06-12 13:31:13,075 - INFO - ` (`… - train: [ INFO] - `), or its time alone (JoeyNMT's
+# `2020-02-09 13:10:43,451 `, the RNN tutorial's `2017-10-12 19:42:53: `, a clock's `12:00:01: `): the
+# stage word comes first after it; or a time and a bar before words (pt.darts' `04/26 01:42:48 PM | `;
+# not a pipe table's time column, `12:00:01 | 1 | 1.000`).
 LOG_PREFIX = re.compile(
     rf"^\s*(?:{_LEVELS}|Level \d+):"
     rf"(?!(?i:[^:]*\b(?:train|training|{_HELD_WORDS})\b|(?:epoch|step|iter|iteration)\b))"
     r"[A-Za-z_][A-Za-z_. -]{0,40}?:(?=[^\s\d.+-])"
-    rf"|^.{{0,120}}?\b(?:{_LEVELS})\b\s*[:\-|\]]*\s*"
+    rf"|^.{{0,120}}?\b(?:{_LEVELS})\b[\s:\-|\]]*"
     r"|^[IWEF]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\]\s*"  # glog (Caffe): `I0101 10:00:00.000  1234 solver.cpp:9] `
     r"|^\s*(?:\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?:?|\d\d?:\d\d:\d\d(?:[.,]\d+)?:)\s+(?=[A-Za-z])"
     r"|^\s*(?:\d\d?[/-]\d\d?(?:[/-]\d{2,4})?\s+)?\d\d?:\d\d:\d\d(?:[.,]\d+)?(?:\s*[AP]M)?\s*\|\s*(?=[A-Za-z])"
