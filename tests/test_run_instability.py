@@ -128,3 +128,19 @@ def test_a_blow_up_learned_back_from_slowly_is_unstable_not_diverged():
         f"Epoch [{e + 1}/100], Train Loss: {loss(e) if e < 30 else 1e12:.4f}" for e in range(100)
     )
     assert "diverged" in _kinds(stuck)
+
+
+def test_a_held_out_loss_that_leaps_while_the_rate_is_high_and_then_settles_is_not_unstable():
+    # an active-learning round retrained for 100 epochs: its test loss leaps to 3.5 and back over the
+    # first 45 epochs (a high learning rate), then stays within 0.74-0.80 to the end
+    rng = np.random.default_rng(8)
+    train = [2.0 * np.exp(-e / 12) + 0.002 for e in range(100)]
+    val = [0.76 + 1.2 * np.exp(-e / 15) + rng.normal(0, 0.01) for e in range(100)]
+    leaps = (3.4, 3.5, 2.6, 2.9, 2.8, 2.8, 2.4, 2.5, 2.2, 2.6, 1.8, 2.1)
+    for e, v in zip((4, 6, 9, 13, 17, 20, 24, 28, 33, 37, 41, 44), leaps, strict=True):
+        val[e] = v
+    assert _kinds(_epochs(train, val)) == ["healthy"]
+    # the same leaps going on to the end are unstable
+    for e, v in zip((52, 58, 64, 71, 78, 86, 93), (3.1, 4.2, 2.9, 3.6, 2.6, 3.3, 4.0), strict=True):
+        val[e] = v
+    assert "unstable" in _kinds(_epochs(train, val))

@@ -97,6 +97,29 @@ def _scatter(c: Curve) -> float:
     return min(c.spread(), c.noise / moved) if moved else c.spread()
 
 
+def _settled(c: Curve, points: list[int], th: Thresholds) -> bool:
+    """A rough start that settled: every one of `points` (its spikes; its first half for a curve that
+    scatters) lies before the curve's last two fifths (`min_points` at least), which hold no spike and
+    scatter around their trend by less than half of `unstable_noise` (a test loss leaping 1.1 to 3.5
+    while a high learning rate lasts, then within 0.74-0.80 for the last 55 of 100 epochs). Unstable
+    is what keeps coming back. (Not asked of a curve that went back above where it began: all it had
+    learned lost, if for a while, is said however calm it ends.)"""
+    n = len(c)
+    tail = n - max(th.min_points, math.ceil(0.4 * n))
+    if not points or tail <= 0 or max(points) >= tail or _spikes_from(c, tail, th):
+        return False
+    resid = c.y[tail:] - c.trend[tail:]
+    spread = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+    if c.log:
+        return bool(10**spread - 1 < th.unstable_noise / 2)
+    level = float(np.median(np.abs(c.trend[tail:])))
+    return bool(level) and spread / level < th.unstable_noise / 2
+
+
+def _spikes_from(c: Curve, start: int, th: Thresholds) -> list[int]:
+    return [i for i in _spikes(c, th) if i >= start]
+
+
 def unstable(curves: list[Curve], th: Thresholds, held: Sequence[Curve] = ()) -> Finding | None:
     """`held`: the held-out curves (a validation loss, or a test accuracy beside a training loss
     alone). A training curve that scatters or spikes, while one of them goes its way steadily (no
@@ -126,7 +149,8 @@ def unstable(curves: list[Curve], th: Thresholds, held: Sequence[Curve] = ()) ->
         # differences, which a steep early fall inflates: it says nothing about settling
         scatters = spread >= th.unstable_noise and _goes_up_and_down(c, th) and len(c) >= SHORT_CURVE
         scatters = scatters and not _near_zero(c, float(np.median(c.trend)), th)
-        if not many and not scatters:
+        rough = spikes or list(range(len(c) // 2))  # where it jumped, or (scatter alone) its first half
+        if not many and not scatters or _settled(c, rough, th):
             continue
         if c.label == "training" and any(_steady(h, th) for h in held if h is not c):
             continue  # its spikes or scatter are its single batches': the model goes its way steadily
