@@ -22,7 +22,13 @@ from assistant.runs.parse.names import (
     tokens,
 )
 from assistant.runs.parse.parts import pair_lone_part, sum_of_parts
-from assistant.runs.parse.restarts import goes_on, last_run, last_started, steps_across_epochs
+from assistant.runs.parse.restarts import (
+    goes_on,
+    last_run,
+    last_started,
+    steps_across_epochs,
+    tables_of_one_run,
+)
 from assistant.runs.parse.table import (
     CELLS_PER_VALUE,
     CORE,
@@ -96,6 +102,15 @@ def finish(
     }
     keep, runs, stubs = last_run(axes["epoch"], axes["step"], _held_rows(cols))  # the last run's rows: its
     # columns are chosen
+    if runs > 1 and not stubs:
+        named: dict[str, list[np.ndarray]] = {}  # (`Val accuracy` and `Validation accuracy` are one)
+        for c in metric_cols:
+            named.setdefault(normalise(str(c)), []).append(np.frombuffer(cols.rows[c], dtype=np.int64))
+        logged = [np.concatenate(rows) for rows in named.values()]
+        keep, tables = tables_of_one_run(keep, axes["epoch"], axes["step"], logged)
+        if tables > 1:
+            runs -= tables - 1
+            notes.append(f"the run is printed as {tables} tables, each counting from its start: read as one")
     chosen: dict[str, str] = {}  # normalised name -> the raw column kept for it
     stage = _file_stage(name, metric_cols)
     if stage:

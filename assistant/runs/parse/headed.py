@@ -63,6 +63,18 @@ def _underlined(header: str, rule: str) -> tuple[list[str], bool]:
     return cells, spacy
 
 
+def _spaced(segment: str) -> list[str] | None:
+    """The names of a header set apart by runs of two spaces or more, some of them several words (a
+    report's `Epoch   Training Loss   Validation Loss`, over rows of three numbers); None when the runs
+    part no words (`Epoch GPU_mem box_loss`: one word a column) or the line holds a colon or a pipe."""
+    line = LOG_PREFIX.sub("", segment, count=1).strip()
+    if ":" in line or "|" in line:
+        return None
+    cells = re.split(r"\s{2,}|\t", line)
+    several = any(" " in c for c in cells)
+    return cells if several and len(cells) >= 3 and all(map(_named, " ".join(cells).split())) else None
+
+
 def _named(cell: str) -> bool:
     return bool(_NAME.fullmatch(cell)) and cell.lower() not in _NOT_NAMES
 
@@ -95,6 +107,7 @@ class HeadedRows:
                 return False  # prose goes on after a colon; a header's colon is followed by a progress bar
             if not all(map(_named, cells)):
                 return False
+            cells = _spaced(segment) or cells
         if len(cells) < 3 or sum(is_metric_name(c) or role(c) != "metric" for c in cells) < 2:
             return False  # a header names two columns it reads at least (a metric, the epoch)
         self.names, self.ruled, self.summed = cells, ruled is not None, summed
