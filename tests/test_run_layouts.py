@@ -185,3 +185,21 @@ def test_a_weight_abbreviated_w_is_a_setting_beside_a_vae_term_only():
 
     assert not is_metric_name("kl_w") and is_metric_name("kld")
     assert all(map(is_metric_name, ("w_loss", "loss_w", "W_acc", "val W loss")))  # a WGAN's, or a weight's
+
+
+def test_yolacts_losses_named_by_their_initials_are_read_with_their_total():
+    # `B: 5.987 | C: 8.346 | M: 4.250 | S: 1.343 | T: 25.473`: single letters name no metric, so the
+    # console held no reading at all; T is the total loss, the others its parts
+    rng = np.random.default_rng(2)
+    lines = ["Begin training!"]
+    for i in range(0, 540, 10):
+        b, c, m = 6.1 - 1.5 * i / 540, 12.4 * np.exp(-i / 60) + 3.1, 5.0 - 2.6 * i / 540
+        total = b + c + m + 0.1 + rng.normal(0, 0.05)
+        lines.append(
+            f"Epoch:   0 | Iteration {i:>6} || B: {b:.3f} | C: {c:.3f} | M: {m:.3f} | S: 0.100 | "
+            f"T: {total:.3f} || ETA: 22:13:43 || timer: 1.654"
+        )
+    run = parse_run("\n".join(lines))
+    assert {"train_loss", "train_box_loss", "train_class_loss", "train_mask_loss"} <= set(run.table)
+    assert run.table["step"].iloc[-1] == 530 and run.table["train_loss"].iloc[0] > 20
+    assert [f.kind for f in detect(run)] == ["healthy"]
