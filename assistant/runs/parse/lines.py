@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
+from assistant.runs.parse.cjk import translated
 from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name, normalise, role, stage_of
 
 # not followed by a letter, a digit or a dot that goes on (`1.2.3` is a version), save decibels written
@@ -379,8 +380,8 @@ def _staged_dict(m: re.Match[str]) -> str:
 
 
 def plain_text(line: str) -> str:
-    """The line without a terminal's escape codes."""
-    return _ANSI.sub("", line) if "\x1b" in line else line
+    """The line without a terminal's escape codes, its Chinese or Japanese metric words in English."""
+    return translated(_ANSI.sub("", line) if "\x1b" in line else line)
 
 
 def unwrap_numbers(line: str) -> str:
