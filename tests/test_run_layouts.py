@@ -126,6 +126,9 @@ def test_a_count_written_as_a_hash_and_number_is_the_step_and_its_restart_a_new_
     assert list(run.table["step"].dropna()) == list(range(1, 21))
     assert any("2 runs" in n for n in run.notes)
     assert [f.kind for f in detect(run)] == ["healthy"]
+    # YOLACT's own print, `[  0]      10 || …`, reads the same
+    own = "\n".join(line.replace("Epoch:   0 | Iteration", "[  0]") for line in lines)
+    assert parse_run(own).table["train_loss"].tolist() == run.table["train_loss"].tolist()
 
 
 def test_a_ruled_cell_holding_two_numbers_is_two_columns_under_its_name():
@@ -203,3 +206,6 @@ def test_yolacts_losses_named_by_their_initials_are_read_with_their_total():
     assert {"train_loss", "train_box_loss", "train_class_loss", "train_mask_loss"} <= set(run.table)
     assert run.table["step"].iloc[-1] == 530 and run.table["train_loss"].iloc[0] > 20
     assert [f.kind for f in detect(run)] == ["healthy"]
+    # YOLACT's own print, `[  0]      10 || …`, reads the same
+    own = "\n".join(line.replace("Epoch:   0 | Iteration", "[  0]") for line in lines)
+    assert parse_run(own).table["train_loss"].tolist() == run.table["train_loss"].tolist()

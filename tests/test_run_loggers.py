@@ -217,3 +217,14 @@ def test_a_loggers_name_before_its_level_and_an_evaluation_counting_its_batches(
     run = parse_run("\n".join(lines))
     assert run.sources["val_loss"] == "test/Loss" and run.sources["train_loss"] == "Loss"
     assert run.table["val_loss"].dropna().iloc[0] > 1.3 > run.table["train_loss"].dropna().iloc[-1] + 1
+
+
+def test_a_minus_sign_after_a_loggers_level_stays_with_its_number():
+    # `… - INFO - -95.0 …`: the separators after the level end where a negative number begins
+    from assistant.runs.parse.lines import LOG_PREFIX
+
+    for line, rest in (
+        ("2023-01-01 10:00:00 - INFO - -95.0  1.000", "-95.0  1.000"),
+        ("INFO: -0.5 loss", "-0.5 loss"),
+    ):
+        assert LOG_PREFIX.sub("", line, count=1) == rest

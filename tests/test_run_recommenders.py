@@ -175,3 +175,9 @@ def test_an_unnamed_loss_stays_training_beside_finer_steps_or_a_named_held_out_l
         ]
     run = parse_run("\n".join(lines))
     assert run.sources["val_loss"] == "testing avg loss" and run.sources["train_loss"] == "training avg loss"
+    # a total loss printed beside its named training cross-entropy, with no score only an evaluation
+    # computes beside it: a second training loss, not a held-out one
+    text = "\n".join(
+        f"epoch {e} | Train loss: {t:.4f} | loss: {t + 0.01 * e:.4f}" for e, t in enumerate(falling(20), 1)
+    )
+    assert "val_loss" not in parse_run(text).table

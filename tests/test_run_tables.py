@@ -250,18 +250,8 @@ def test_a_report_table_whose_names_are_several_words_apart_by_runs_of_spaces():
     # a header of one word a column stays one name a column
     run = parse_run("epoch   train_loss   val_loss\n" + "\n".join(f"{e}   {t}   {v}" for e, t, v in rows))
     assert run.sources == {"train_loss": "train_loss", "val_loss": "val_loss"}
-
-
-def test_one_run_printed_as_several_tables_each_counting_from_its_first_epoch():
-    # a report's loss table, then its F1 table over the same epochs: one run, not two (the second was
-    # read as a restart, and the losses lost)
-    losses = "\n".join(f"{e}  {2 / e:.3f}  {1 + e / 10:.3f}" for e in range(1, 11))
-    f1 = "\n".join(f"{e}  {0.5 + e / 25:.3f}  {0.7 - e / 50:.3f}" for e in range(1, 11))
-    head = "Training report\n\nepoch  train_loss  val_loss\n"
-    run = parse_run(f"{head}{losses}\n\nepoch  train_f1  val_f1\n{f1}\n")
-    assert {"train_loss", "val_loss", "train_f1", "val_f1"} <= set(run.table)
-    assert run.table["val_loss"].notna().sum() == 10 and any("2 tables" in n for n in run.notes)
-    assert "overfitting" in {f.kind for f in detect(run)}
-    # a run started again logs the same metrics: the last is read
-    run = parse_run(f"{head}{losses}\n\nepoch  train_loss  val_loss\n{losses}\n")
-    assert run.table["val_loss"].notna().sum() == 10 and any("2 runs" in n for n in run.notes)
+    # ...and so does a fixed-width one whose gap is a single space where a name fills its column
+    head = "Report\nEpoch   GPU_mem box_loss   obj_loss   cls_loss"
+    body = "\n".join(f"{e}/30   3.1G  {t:.4f}  {v:.4f}  0.0200" for e, t, v in rows)
+    run = parse_run(f"{head}\n{body}")
+    assert run.table["train_box_loss"].tolist() == [t for _, t, _ in rows]

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from assistant.runs.parse.names import (
+    EVALUATED,
     PLAYERS,
     TRAIN,
     component_of,
@@ -22,13 +23,7 @@ from assistant.runs.parse.names import (
     tokens,
 )
 from assistant.runs.parse.parts import pair_lone_part, sum_of_parts
-from assistant.runs.parse.restarts import (
-    goes_on,
-    last_run,
-    last_started,
-    steps_across_epochs,
-    tables_of_one_run,
-)
+from assistant.runs.parse.restarts import goes_on, last_run, last_started, steps_across_epochs
 from assistant.runs.parse.table import (
     CELLS_PER_VALUE,
     CORE,
@@ -39,6 +34,8 @@ from assistant.runs.parse.table import (
     RunParseError,
 )
 
+# scores an evaluation computes, beside an unstaged loss, that say its line is an evaluation's
+_EVALUATION_SCORES = EVALUATED | {"auc", "auroc", "gauc", "f1", "ndcg", "mrr"}
 _HELD_OUT_FILE = {"val", "valid", "validation"}  # a file named for the validation set (not `test`: a
 # training script's trial run is often `test.log`)
 
@@ -102,15 +99,6 @@ def finish(
     }
     keep, runs, stubs = last_run(axes["epoch"], axes["step"], _held_rows(cols))  # the last run's rows: its
     # columns are chosen
-    if runs > 1 and not stubs:
-        named: dict[str, list[np.ndarray]] = {}  # (`Val accuracy` and `Validation accuracy` are one)
-        for c in metric_cols:
-            named.setdefault(normalise(str(c)), []).append(np.frombuffer(cols.rows[c], dtype=np.int64))
-        logged = [np.concatenate(rows) for rows in named.values()]
-        keep, tables = tables_of_one_run(keep, axes["epoch"], axes["step"], logged)
-        if tables > 1:
-            runs -= tables - 1
-            notes.append(f"the run is printed as {tables} tables, each counting from its start: read as one")
     chosen: dict[str, str] = {}  # normalised name -> the raw column kept for it
     stage = _file_stage(name, metric_cols)
     if stage:
@@ -231,10 +219,12 @@ def _unstaged_beside_training(
     prints another loss saying no stage as often (its `[Metrics] AUC: 0.93 - logloss: 0.28` before it):
     the other is the evaluation's. Both were read as the training loss, and the one with more values
     kept; now the named one is the training loss, the other the held-out one, with the readings that
-    say no stage on its lines (the AUC). Not when a held-out loss is named (`testing avg loss` beside
-    a test bar's `cost`), nor when the unnamed loss is logged far more often (a progress line's loss
-    per step beside an epoch's `Train Loss` summary): that is training's, finer. (A held-out reading
-    printed once, a summary at the end, is no curve.)"""
+    say no stage on its lines (the AUC). Only when a score that only an evaluation computes (an AUC,
+    an F1, an NDCG, an mAP) is logged with it: a total loss beside its cross-entropy, or a progress
+    bar's `loss` beside a callback's `Train loss`, is training's too. Not when a held-out loss is named
+    (`testing avg loss` beside a test bar's `cost`), nor when the unnamed loss is logged far more often
+    (a progress line's loss per step beside an epoch's `Train Loss` summary): that is training's,
+    finer. (A held-out reading printed once, a summary at the end, is no curve.)"""
 
     def curve(key: str) -> bool:
         return key in chosen and len(cols.values[chosen[key]]) > 1
@@ -250,10 +240,14 @@ def _unstaged_beside_training(
     if len(cols.values[held]) > 1.5 * len(cols.values[train]):
         return None
     rows = bytes(cols.rows[held])
-    for col in metric_cols:
+    beside = [
+        c for c in metric_cols if c != held and stage_of(str(c)) is None and bytes(cols.rows[c]) == rows
+    ]
+    if not any(_EVALUATION_SCORES & set(tokens(str(c))) for c in beside):
+        return None  # a second training loss (a total beside its cross-entropy, a bar's `loss`)
+    for col in beside:
         key = normalise(str(col))
-        unstaged = col != held and stage_of(str(col)) is None and bytes(cols.rows[col]) == rows
-        if unstaged and chosen.get(key) == col and key.startswith("train_") and not curve(f"val_{key[6:]}"):
+        if chosen.get(key) == col and key.startswith("train_") and not curve(f"val_{key[6:]}"):
             chosen[f"val_{key[6:]}"] = chosen.pop(key)
     chosen["train_loss"], chosen["val_loss"] = train, held
     return str(held)

@@ -65,8 +65,9 @@ def _underlined(header: str, rule: str) -> tuple[list[str], bool]:
 
 def _spaced(segment: str) -> list[str] | None:
     """The names of a header set apart by runs of two spaces or more, some of them several words (a
-    report's `Epoch   Training Loss   Validation Loss`, over rows of three numbers); None when the runs
-    part no words (`Epoch GPU_mem box_loss`: one word a column) or the line holds a colon or a pipe."""
+    report's `Epoch   Training Loss   Validation Loss`, over rows of three numbers): read so when its
+    rows have as many cells, not as many as its words (a fixed-width `GPU_mem box_loss` a single space
+    apart is two names). None when no run parts words, or the line holds a colon or a pipe."""
     line = LOG_PREFIX.sub("", segment, count=1).strip()
     if ":" in line or "|" in line:
         return None
@@ -87,6 +88,7 @@ class HeadedRows:
         self.ruled = False  # its columns are ruled by `|`
         self.before = ""  # the last segment header() was shown (a table's header, before its rule)
         self.summed = False  # its losses are sums since the row before (spaCy's): step 0's is one batch's
+        self.spaced: list[str] | None = None  # its names set apart by runs of spaces, some several words
 
     def header(self, segment: str) -> bool:
         """Whether the segment is a table's header: three names or more, two of them a metric or the
@@ -107,10 +109,10 @@ class HeadedRows:
                 return False  # prose goes on after a colon; a header's colon is followed by a progress bar
             if not all(map(_named, cells)):
                 return False
-            cells = _spaced(segment) or cells
         if len(cells) < 3 or sum(is_metric_name(c) or role(c) != "metric" for c in cells) < 2:
             return False  # a header names two columns it reads at least (a metric, the epoch)
         self.names, self.ruled, self.summed = cells, ruled is not None, summed
+        self.spaced = _spaced(segment) if ruled is None else None
         return True
 
     def row(self, segment: str) -> tuple[dict[str, float], dict[str, float]] | None:
@@ -124,6 +126,8 @@ class HeadedRows:
             values, axes, numbers = cells_record(names, cells)
             return (values, axes) if values and numbers * 2 > len(cells) else None
         cells, names = _cells(segment), self.names
+        if self.spaced and len(cells) == len(self.spaced) != len(names) and "|" not in segment:
+            names = self.spaced  # its rows line up with the names set apart by spaces, not the words
         if len(cells) == len(names) + 1 and cells[0].isdigit() and "|" not in segment:
             cells = cells[1:]  # pandas prints a DataFrame's index before each row, under no name
         if not names or len(cells) < len(names) or (len(cells) > len(names) and "|" not in segment):

@@ -76,8 +76,8 @@ _LEAD_STAGE = re.compile(
 # -- loss : 223.4, accuracy : 0.45`, `Epoch 3 val: loss 0.3`, `iter 500 | test | …`): not the first word
 # of a reading's own name (`Epoch 3 val loss: 0.3`, whose name says its stage)
 _COUNTED_STAGE = re.compile(
-    r"^\s*(?:epoch|step|iter|iteration)\s*[:#]?\s*[\[(]?\s*\d+(?:\s*/\s*\d+)?\s*[\])]?\s*[,|-]?\s*"
-    rf"({_HELD_WORDS})\s*(?:--|[:|]|-\s)(?!.*\btrain(?:ing)?\s*(?:--|[:=|]))",
+    r"^\s*+(?:epoch|step|iter|iteration)\s*+[:#]?\s*+[\[(]?\s*+\d+(?:\s*+/\s*+\d+)?\s*+[\])]?\s*+[,|-]?\s*+"
+    rf"({_HELD_WORDS})\s*+(?:--|[:|]|-\s)(?!.*\btrain(?:ing)?\s*+(?:--|[:=|]))",
     re.IGNORECASE,
 )
 # What may stand before a line's stage word besides a logger's prefix: a time and its colon, a tag,
@@ -143,7 +143,7 @@ LOG_PREFIX = re.compile(
     rf"^\s*(?:{_LEVELS}|Level \d+):"
     rf"(?!(?i:[^:]*\b(?:train|training|{_HELD_WORDS})\b|(?:epoch|step|iter|iteration)\b))"
     r"[A-Za-z_][A-Za-z_. -]{0,40}?:(?=[^\s\d.+-])"
-    rf"|^.{{0,120}}?\b(?:{_LEVELS})\b[\s:\-|\]]*"
+    rf"|^.{{0,120}}?\b(?:{_LEVELS})\b(?:[\s:|\]]|-(?![\d.]))*"
     r"|^[IWEF]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\]\s*"  # glog (Caffe): `I0101 10:00:00.000  1234 solver.cpp:9] `
     r"|^\s*(?:\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?:?|\d\d?:\d\d:\d\d(?:[.,]\d+)?:)\s+(?=[A-Za-z])"
     r"|^\s*(?:\d\d?[/-]\d\d?(?:[/-]\d{2,4})?\s+)?\d\d?:\d\d:\d\d(?:[.,]\d+)?(?:\s*[AP]M)?\s*\|\s*(?=[A-Za-z])"

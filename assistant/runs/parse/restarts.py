@@ -99,33 +99,6 @@ def last_run(
     return keep, runs, True
 
 
-def tables_of_one_run(
-    keep: np.ndarray, epoch: np.ndarray, step: np.ndarray, logged: Sequence[np.ndarray]
-) -> tuple[np.ndarray, int]:
-    """The last run's rows with those of the "runs" before it that log none of its metrics: one run
-    printed as several tables, each counting its epochs from the first (a report's loss table, then
-    its F1 table, then its precision table), by the same counter. A run started again logs the same
-    metrics. `logged`: the rows each metric (by its name in the shared vocabulary) was logged in.
-    Returns the rows and how many tables were joined."""
-    keep = keep.copy()
-    tables = 1
-    while (first := int(np.argmax(keep))) > 0 and keep.any():
-        names = [bool(keep[rows].any()) for rows in logged]
-        before, _ = _last_counted(epoch[:first], step[:first])
-        rows = np.concatenate([before, np.zeros(len(keep) - first, dtype=bool)])
-        if any(have and rows[at].any() for have, at in zip(names, logged, strict=True)):
-            break  # the run before logs the same metrics: a run started again
-        if not any(rows[at].any() for at in logged) or _counted_by(epoch, rows) != _counted_by(epoch, keep):
-            break  # (a table counted by steps beside one counted by epochs is another loop)
-        keep |= rows
-        tables += 1
-    return keep, tables
-
-
-def _counted_by(epoch: np.ndarray, rows: np.ndarray) -> bool:
-    return bool(np.isfinite(epoch[rows]).any())
-
-
 def _last_counted(epoch: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, int]:
     """last_run by the counters alone."""
     n = len(epoch)

@@ -8,8 +8,8 @@
 - darknet's (YOLO) `1200: 0.71, 0.80 avg loss, 0.001 rate, …`: the batch's loss, not the running
   average, and the learning rate; its per-layer lines between them (`Region 82 Avg IOU: 0.29, …`) are
   one detection layer's, not the run's;
-- YOLACT's `Epoch:   0 | Iteration  10 || B: 5.99 | C: 8.35 | M: 4.25 | T: 19.9 || ETA: …`: its
-  losses by their initials, `T` the total (the loss);
+- YOLACT's `[  0]      10 || B: 5.99 | C: 8.35 | M: 4.25 | T: 19.9 || ETA: …` (a fork's `Epoch:   0 |
+  Iteration  10 || …`): its losses by their initials, `T` the total (the loss);
 - pytorch-CycleGAN-and-pix2pix's loss_log.txt: `(epoch: 3, iters: 400, time: …) D_A: 0.2 G_A: 0.6`:
   every value after the parenthesis is a loss, named without the word;
 - Trax's training loop: `Step 100: train CrossEntropyLoss |  5.27` and `Step 100: eval  Accuracy |
@@ -62,11 +62,13 @@ _DARKNET_LAYER = re.compile(r"\bRegion \d+\b")
 _DARKNET = re.compile(
     rf"^\s*(\d+):\s*({NUM}),\s*({NUM})\s+avg(?:\s+loss)?,\s*({NUM})\s+rate\b", re.IGNORECASE
 )
-# YOLACT's `Epoch:   0 | Iteration     10 || B: 5.987 | C: 8.346 | M: 4.250 | S: 1.343 | T: 25.473 ||`:
+# YOLACT's `[  0]      10 || B: 5.987 | C: 8.346 | M: 4.250 | S: 1.343 | T: 25.473 ||` (a fork's
+# `Epoch:   0 | Iteration     10 || …`):
 # each loss by its initial (box, class, mask, prototype, diversity, class existence, semantic
 # segmentation, mask IoU), `T` their total
 _YOLACT = re.compile(
-    rf"^\s*Epoch:\s*(\d+)\s*\|\s*Iteration\s+(\d+)\s*\|\|((?:\s*[A-Z]:\s*{NUM}\s*\|)*)\s*T:\s*({NUM})"
+    rf"^\s*(?:\[\s*(\d+)\]\s+|Epoch:\s*(\d+)\s*\|\s*Iteration\s+)(\d+)\s*\|\|"
+    rf"((?:\s*[A-Z]:\s*{NUM}\s*\|)*)\s*T:\s*({NUM})"
 )
 _YOLACT_PART = re.compile(rf"\b([A-Z]):\s*({NUM})")
 _YOLACT_LOSSES = dict(
@@ -201,11 +203,11 @@ class ToolLines:
         if yolact := _YOLACT.match(message):
             parts = {
                 f"{_YOLACT_LOSSES[m.group(1)]} loss": logged(m.group(2))
-                for m in _YOLACT_PART.finditer(yolact.group(3))
+                for m in _YOLACT_PART.finditer(yolact.group(4))
                 if m.group(1) in _YOLACT_LOSSES
             }
-            axes = {"epoch": float(yolact.group(1)), "step": float(yolact.group(2))}
-            return {"loss": logged(yolact.group(4)), **parts}, axes
+            axes = {"epoch": float(yolact.group(1) or yolact.group(2)), "step": float(yolact.group(3))}
+            return {"loss": logged(yolact.group(5)), **parts}, axes
         if dark := _DARKNET.match(segment):
             loss, lr = logged(dark.group(2)), logged(dark.group(4))
             return {"loss": loss, "lr": lr}, {"step": float(dark.group(1))}
