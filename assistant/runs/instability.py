@@ -106,18 +106,14 @@ def _settled(c: Curve, points: list[int], th: Thresholds) -> bool:
     learned lost, if for a while, is said however calm it ends.)"""
     n = len(c)
     tail = n - max(th.min_points, math.ceil(0.4 * n))
-    if not points or tail <= 0 or max(points) >= tail or _spikes_from(c, tail, th):
-        return False
+    if not points or tail <= 0 or max(points) >= tail:
+        return False  # (`points` are its spikes when it has any: none lie in the tail)
     resid = c.y[tail:] - c.trend[tail:]
     spread = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
     if c.log:
         return bool(10**spread - 1 < th.unstable_noise / 2)
     level = float(np.median(np.abs(c.trend[tail:])))
     return bool(level) and spread / level < th.unstable_noise / 2
-
-
-def _spikes_from(c: Curve, start: int, th: Thresholds) -> list[int]:
-    return [i for i in _spikes(c, th) if i >= start]
 
 
 def unstable(curves: list[Curve], th: Thresholds, held: Sequence[Curve] = ()) -> Finding | None:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from assistant.runs.parse.names import (
-    EVALUATED,
+    EVALUATION_SCORES,
     PLAYERS,
     TRAIN,
     component_of,
@@ -34,8 +34,6 @@ from assistant.runs.parse.table import (
     RunParseError,
 )
 
-# scores an evaluation computes, beside an unstaged loss, that say its line is an evaluation's
-_EVALUATION_SCORES = EVALUATED | {"auc", "auroc", "gauc", "f1", "ndcg", "mrr"}
 _HELD_OUT_FILE = {"val", "valid", "validation"}  # a file named for the validation set (not `test`: a
 # training script's trial run is often `test.log`)
 
@@ -243,7 +241,7 @@ def _unstaged_beside_training(
     beside = [
         c for c in metric_cols if c != held and stage_of(str(c)) is None and bytes(cols.rows[c]) == rows
     ]
-    if not any(_EVALUATION_SCORES & set(tokens(str(c))) for c in beside):
+    if not any(EVALUATION_SCORES & set(tokens(str(c))) for c in beside):
         return None  # a second training loss (a total beside its cross-entropy, a bar's `loss`)
     for col in beside:
         key = normalise(str(col))

@@ -91,6 +91,9 @@ EVALUATED = {
     "ssim",
     "pck",
 }
+# Scores an evaluation computes, also when a training loop prints them without a stage: beside a loss
+# that says none, they say its line is an evaluation's (FuxiCTR's `[Metrics] AUC: 0.93 - logloss: 0.28`)
+EVALUATION_SCORES = EVALUATED | {"auc", "auroc", "gauc", "f1", "ndcg", "mrr"}
 EPISODE = {"episode", "ep", "eprew", "episodic"}  # `ep_ret`, `mean 100 episode reward`
 REWARD = {"reward", "rew", "return", "ret"}  # an episode's return is its summed reward (`AverageEpRet`)
 

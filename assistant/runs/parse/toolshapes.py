@@ -71,13 +71,10 @@ _YOLACT = re.compile(
     rf"((?:\s*[A-Z]:\s*{NUM}\s*\|)*)\s*T:\s*({NUM})"
 )
 _YOLACT_PART = re.compile(rf"\b([A-Z]):\s*({NUM})")
-_YOLACT_LOSSES = dict(
-    zip(
-        "BCMPDESI",
-        ("box", "class", "mask", "prototype", "diversity", "existence", "semantic", "mask iou"),
-        strict=True,
-    )
-)
+_YOLACT_LOSSES = {
+    "B": "box", "C": "class", "M": "mask", "P": "prototype", "D": "diversity", "E": "existence",
+    "S": "semantic", "I": "mask iou",
+}  # fmt: skip
 # NGCF / KGAT / LightGCN: `Epoch 0 [188.2s]: train==[664.01=4.39 + 659.53 + 0.10]`, then every few
 # epochs `, recall=[0.0765, 0.1558], precision=[…], hit=[…], ndcg=[…]` (one value per cut-off)
 _NGCF = re.compile(rf"^\s*Epoch\s+(\d+)\s+\[[\d.]+s(?:\s*\+\s*[\d.]+s)?\]:\s*train==\[({NUM})(?:=[^\]]*)?\]")
