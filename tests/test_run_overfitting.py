@@ -253,3 +253,38 @@ def test_a_held_out_accuracy_worse_at_each_of_a_few_evaluations_after_its_best_i
     assert [f.kind for f in found] == ["overfitting"] and found[0].confidence == "low"
     assert "worse at each of the 2 evaluations" in found[0].evidence
     assert [f.kind for f in detect(parse_run(log([0.34, 0.35, 0.37, 0.38])))] == ["healthy"]
+
+
+EPOCH_LINE = "Epoch {x} | train_loss {t:.6g} | val_loss {v:.6g}"
+
+
+def test_a_short_fine_tunes_gap_opening_at_its_last_evaluations_is_overfitting():
+    # a KLUE relation-extraction fine-tune, four epochs: validation 0.670, 0.540, 0.496, then 0.610
+    # (+23%) while the training loss halves in the last epoch. One or two evaluations after the best are
+    # too few to be sure (low confidence); the same rise while training barely moves, a rise within
+    # the curve's own scatter, or one step back down on the way, are no gap opening
+    train = [1.679, 0.531, 0.376, 0.180]
+    found = detect(parse_run(_train_val(train, [0.670, 0.540, 0.496, 0.610], EPOCH_LINE, every=1)))
+    assert [f.kind for f in found] == ["overfitting"] and found[0].confidence == "low"
+    assert "the gap opens at the end" in found[0].evidence and "epoch 3" in found[0].evidence
+    six = [0.837, 0.588, 0.452, 0.328, 0.239, 0.169]
+    assert "overfitting" in _kinds(_train_val(six, [0.893, 0.866, 0.721, 0.691, 0.896, 0.950], EPOCH_LINE, 1))
+    still = [0.40, 0.39, 0.385, 0.38]
+    assert "overfitting" not in _kinds(_train_val(still, [0.670, 0.540, 0.496, 0.610], EPOCH_LINE, every=1))
+    scatter = [1.59, 1.16, 1.03, 0.63, 0.78, 0.56, 0.62, 0.81, 0.48, 0.63]
+    train10 = [2.39, 1.50, 1.23, 0.90, 0.57, 0.54, 0.66, 0.86, 0.47, 0.36]
+    assert "overfitting" not in _kinds(_train_val(train10, scatter, EPOCH_LINE, every=1))
+    back = [0.893, 0.866, 0.721, 0.691, 0.896, 0.880]
+    assert "overfitting" not in _kinds(_train_val(six, back, EPOCH_LINE, every=1))
+
+
+def test_a_validation_loss_rising_at_each_of_its_few_evaluations_is_overfitting_however_mildly():
+    # a BERT multi-label fine-tune, five epochs: validation 0.00754, 0.00762, 0.00768, 0.00775, 0.00776
+    # (+3%) while training falls at each epoch: four rises in a row are no noise. Two rises and a step
+    # back ask the full `min_change`
+    train = [0.000834, 0.000742, 0.000654, 0.000607, 0.000585]
+    val = [0.007543, 0.007621, 0.007682, 0.007749, 0.007756]
+    found = detect(parse_run(_train_val(train, val, EPOCH_LINE, every=1)))
+    assert [f.kind for f in found] == ["overfitting"] and "each of the 4 evaluations" in found[0].evidence
+    wobble = [0.007543, 0.007621, 0.007682, 0.007649, 0.007756]
+    assert "overfitting" not in _kinds(_train_val(train, wobble, EPOCH_LINE, every=1))

@@ -1,9 +1,10 @@
 """Overfitting: a validation curve that turns up after its best while training still improves,
 counted in standard errors of means against the curve's own noise, or rising at every evaluation
 since its lowest (_turned); and, on a validation curve too short for a trend, every evaluation after
-its best worse than it, none recovering (_few_evaluations); and a validation curve that never
-followed training down at all (_never_followed); without a held-out loss, every held-out score
-turning (score_turned)."""
+its best worse than it, none recovering (_few_evaluations); on such a curve, the gap opening at its
+last one or two evaluations (_opens_at_end); and a validation curve that never followed training
+down at all (_never_followed); without a held-out loss, every held-out score turning
+(score_turned)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,12 @@ from assistant.runs.findings import Finding, Thresholds, confidence
 
 
 def overfitting(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
-    return _turned(tr, va, th) or _few_evaluations(tr, va, th) or _never_followed(tr, va, th)
+    return (
+        _turned(tr, va, th)
+        or _few_evaluations(tr, va, th)
+        or _opens_at_end(tr, va, th)
+        or _never_followed(tr, va, th)
+    )
 
 
 def _never_followed(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
@@ -209,7 +215,11 @@ def _few_evaluations(tr: Curve | None, va: Curve | None, th: Thresholds) -> Find
     short = len(va) < th.min_points
     if len(after) <= (2 if short else th.overfit_min_after):
         return None
-    if not th.min_change <= (rise := va.rel(after[0], after[-1])) < math.inf:
+    # each evaluation above the one before, more than `overfit_min_after` times in a row: noise rarely
+    # draws that, so a milder rise counts (a fine-tune's validation loss 0.00754, 0.00762, 0.00768,
+    # 0.00775, 0.00776 while training fell at each epoch)
+    share = th.overfit_min_rise if len(_rising_since_lowest(va.y)) > th.overfit_min_after else th.min_change
+    if not share <= (rise := va.rel(after[0], after[-1])) < math.inf:
         return None
     turn = len(va) - len(after)
     if not short and (turn < 2 or va.y[turn - 2] <= np.max(after[1:])):
@@ -227,6 +237,38 @@ def _few_evaluations(tr: Curve | None, va: Curve | None, th: Thresholds) -> Find
     details = {
         "turn": va.at(turn), "val_min": va.value(after[0]), "val_end": va.value(after[-1]),
         "evaluations": len(va),
+    }  # fmt: skip
+    return Finding("overfitting", text, details, "low")
+
+
+def _opens_at_end(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
+    """On a validation curve too short for a trend, its lowest at the second or third evaluation from
+    the end and each one after it above the one before, by `noise_widths` of its noise and `min_change`
+    of its level in all, while the training curve fell by `overfit_pull` of its level since (at every
+    reading, when it is as short): the gap between the two opens at the end of a run stopped there (a
+    fine-tune's validation loss 0.54, 0.50, 0.61 while its training loss halves in the last epoch).
+    Said with low confidence: one or two evaluations after the best are too few to be sure."""
+    if va is None or tr is None or not (3 <= len(va) < SHORT_CURVE) or len(tr) < 3:
+        return None
+    after = _rising_since_lowest(va.y)
+    if not 2 <= len(after) <= 3:
+        return None
+    low, end = float(after[0]), float(after[-1])
+    if end - low <= va.need(th.noise_widths, th.min_change, va.scale(low)):
+        return None
+    turn = len(va) - len(after)
+    falls = _training_fell if len(tr) >= th.min_points else _fell_each  # a trend, or every reading
+    if (fell := falls(tr, va.x[turn], th)) is None or -tr.rel(*fell) < th.overfit_pull:
+        return None
+    t0, t1 = fell
+    text = (
+        f"validation {va.what} was lowest ({fmt(va.value(low))}) at {va.at(turn)} and rose to "
+        f"{fmt(va.value(end))} by {va.at(len(va) - 1)}{_share(va.rel(low, end))} while training {tr.what} "
+        f"went from {fmt(tr.value(t0))} to {fmt(tr.value(t1))}: the gap opens at the end of the run; "
+        "too few evaluations after the best to be sure"
+    )
+    details = {
+        "turn": va.at(turn), "val_min": va.value(low), "val_end": va.value(end), "evaluations": len(va),
     }  # fmt: skip
     return Finding("overfitting", text, details, "low")
 
