@@ -111,3 +111,39 @@ def test_what_only_looks_like_a_counter_a_stage_or_a_heading_reads_as_before():
     for remark in ("no test set", "deactivated", "Validation set empty, skipping", "N/A", "failed"):
         run = parse_run("\n".join([f"==== Test ({remark}) ====", *(f"loss: {v:.4f}" for v in falling(8))]))
         assert run.metrics == ["train_loss"], remark
+
+
+def test_fairseqs_valid_on_a_subset_cell_is_held_out():
+    # fairseq's (and NaturalCC's) simple log: `epoch 006 | valid on 'valid' subset | loss 1.31 | …` below
+    # the epoch's training summary; the held-out subset may be named 'test'. Read as training's, the
+    # validation loss turning at epoch 24 was the training loss "climbing": diverged
+    train = falling(30, 36.4, 0.9)
+    val = [*falling(12, 20.1, 6.5), *(6.5 + 0.2 * i for i in range(1, 19))]
+    lines = []
+    for e, (t, v) in enumerate(zip(train, val, strict=True), start=1):
+        head = f"[2021-03-22 14:00:17]    INFO >> epoch {e:03d} |"
+        lines.append(f"{head} loss {t:.3f} | ppl {2**t:.4g} | num_updates {868 * e} | lr 0.0001")
+        subset = "valid" if e % 2 else "test"
+        lines.append(f"{head} valid on '{subset}' subset | loss {v:.3f} | bleu 11.37 | num_updates {868 * e}")
+    run = parse_run("\n".join(lines))
+    assert run.table["train_loss"].dropna().round(3).tolist() == [round(v, 3) for v in train]
+    assert run.table["val_loss"].dropna().round(3).tolist() == [round(v, 3) for v in val]
+    assert [f.kind for f in detect(run)] == ["overfitting"]
+    # a cell that only mentions a subset in prose is no stage
+    prose = parse_run(
+        "\n".join(f"epoch {e} | loss {t:.3f} | kept on 'valid' set" for e, t in enumerate(train))
+    )
+    assert "val_loss" not in prose.table
+
+
+def test_a_word_and_its_comma_between_a_counter_and_its_stage():
+    # RAT-SQL's `[time] Step 50 stats, val: loss = 29.9` beside `Step 50 stats, train: loss = 24.5`
+    # and per-step `Step 10: loss=106.2`: the validation loss was read as training's
+    lines = []
+    for i, (t, v) in enumerate(zip(falling(12, 160.0, 4.0), falling(12, 195.0, 9.0), strict=True)):
+        lines.append(f"[2021-07-26T10:26:02] Step {50 * i} stats, train: loss = {t:.3f}")
+        lines.append(f"[2021-07-26T10:26:08] Step {50 * i} stats, val: loss = {v:.3f}")
+        lines.append(f"[2021-07-26T10:26:15] Step {50 * i}: loss={0.9 * t:.4f}")
+    t = parse_run("\n".join(lines)).table
+    assert t["val_loss"].dropna().round(3).tolist() == [round(v, 3) for v in falling(12, 195.0, 9.0)]
+    assert len(t["train_loss"].dropna()) == 24

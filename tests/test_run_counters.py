@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from assistant.runs import detect, parse_run
+from assistant.runs.parse.readings import without_best_counter
 from tests.run_helpers import falling, train_val
 
 
@@ -177,3 +178,20 @@ def test_a_last_run_that_goes_on_from_the_one_before_is_not_judged_from_scratch(
         [1.12, 1.08, 1.06, 1.05] + [1.03] * 16, [1.15, 1.12, 1.11] + [1.09] * 17, line=line, every=1
     )
     assert not parse_run(sweep + "\n" + fast).resumed
+
+
+def test_timms_epoch_before_its_batch_count_and_its_best_epoch_after_each_evaluation():
+    # timm's train.py: `Train: 307 [1000/8007 ( 12%)]  Loss: …`, `Test: [ 312/312] … Loss: … (1.12)`,
+    # then `*** Best metric: 78.3 (epoch 305)`: the epoch is the one training says, not the best's
+    lines = []
+    for e, (t, v) in enumerate(zip(falling(12, 3.0, 1.8), falling(12, 2.0, 1.0), strict=True), start=300):
+        lines += [f"Train: {e} [{b:4d}/8007 ({b // 80:3d}%)]  Loss:  {t + 0.1:.6f} ({t:.4f})  LR: 5.000e-07"
+                  for b in (0, 4000, 8006)]  # fmt: skip
+        lines += [f"Test: [ 312/312]  Time: 0.198 (0.241)  Loss:  2.1777 ({v:.4f})  Acc@1: 45.0 (78.46)"]
+        lines += ["Current checkpoints:", f" ('./output/train/checkpoint-{e}.pth.tar', 78.46)", ""]
+        lines += [f"*** Best metric: 78.46 (epoch {max(300, e - 3)})"]
+    t = parse_run("\n".join(lines)).table
+    assert t.dropna(subset=["val_loss"])["epoch"].tolist() == list(range(300, 312))
+    # the best's epoch is no counter of the line, wherever it stands
+    assert "314" not in without_best_counter("*** Best metric: 78.322 (epoch 314)")
+    assert "4" in without_best_counter("New best model! Epoch 4 loss: 0.6")

@@ -361,3 +361,23 @@ def test_a_stages_dict_after_its_name_and_numbers_in_markdown_code_spans_are_rea
     # a Markdown report written while training (CompGCN's): each reading in a code span
     md = ["### Running"] + [f"\t * loss `{300 / (e + 1):.4f}`, time `2021-11-10 08:21:54`" for e in range(12)]
     assert parse_run("\n".join(md)).table["train_loss"].round(1).tolist()[:3] == [300.0, 150.0, 100.0]
+
+
+def test_a_stage_name_and_its_fraction_after_an_epochs_count_is_that_stages_loss():
+    # Meta-Baseline's `epoch 3, train 0.4724|0.9235, tval 1.2235|0.7952, val 1.3145|0.7852, 2.7m`: each
+    # stage's loss, then its unnamed accuracy (left); the whole log was refused as holding no metric.
+    # DGCNN's `Train 3, loss: 1.85` keeps its count as the epoch, and a split's shares without an
+    # epoch's count (`train 0.8, val 0.1, test 0.1`) are no readings
+    train, val = falling(12, 0.80, 0.12), falling(12, 1.68, 0.69)
+    lines = ["train 0.8, val 0.1, test 0.1"]
+    lines += [
+        f"epoch {e}, train {t:.4f}|0.9, tval {v + 0.1:.4f}|0.79, val {v:.4f}|0.78, 2.7m 2.7m/53.2m (@7)"
+        for e, (t, v) in enumerate(zip(train, val, strict=True), start=1)
+    ]
+    t = parse_run("\n".join(lines)).table
+    assert t["train_loss"].dropna().round(4).tolist() == [round(x, 4) for x in train]
+    assert t["val_loss"].dropna().round(4).tolist() == [round(x, 4) for x in val]
+    dgcnn_lines = [f"Train {e}, loss: {x:.4f}, train acc: 0.79" for e, x in enumerate(train, 1)]
+    dgcnn = parse_run("\n".join(dgcnn_lines)).table
+    assert dgcnn["epoch"].dropna().tolist() == list(range(1, 13))
+    assert dgcnn["train_loss"].dropna().round(4).tolist() == [round(x, 4) for x in train]

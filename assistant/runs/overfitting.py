@@ -274,14 +274,15 @@ def _opens_at_end(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding
 
 
 def score_turned(tr: Curve | None, va: Curve | None, held: list[Curve], th: Thresholds) -> Finding | None:
-    """Without a held-out loss, the held-out scores turning worse from their best while the training
-    loss still falls (a recommender's validation NDCG and hit rate, best at epoch 20 and 4-9% below
-    it by epoch 200): the same turn, on the curves the log holds. Every one of them, not one: a
-    score is a coarser reading than a loss (an accuracy at a fixed threshold on rare positives may
+    """Without a held-out loss, the held-out scores or errors turning worse from their best while the
+    training loss still falls (a recommender's validation NDCG and hit rate, best at epoch 20 and 4-9%
+    below it by epoch 200; an age regressor's validation MAE and RMSE, best at epoch 14 and 9-12%
+    above it by epoch 200): the same turn, on the curves the log holds. Every one of them, not one:
+    a score is a coarser reading than a loss (an accuracy at a fixed threshold on rare positives may
     turn while the AUC beside it still climbs). Not an agent's return (no held-out data there). A
-    score of three evaluations or more is asked; one too short for a trend, as a validation loss is
+    curve of three evaluations or more is asked; one too short for a trend, as a validation loss is
     (_few_evaluations)."""
-    scores = [h for h in held if h.score and not h.negated and len(h) >= 3]
+    scores = [h for h in held if not h.negated and len(h) >= 3]
     if va is not None or tr is None or not scores:
         return None
     turned = [overfitting(tr, h, th) for h in scores]

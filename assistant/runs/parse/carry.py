@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 
-from assistant.runs.parse.lines import STAGE_TAGS, pairs
+from assistant.runs.parse.lines import pairs
+from assistant.runs.parse.stages import STAGE_TAGS
 
 # what a remark says of an evaluation that did not run
 _NOT_RUN = (

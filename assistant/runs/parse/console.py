@@ -45,10 +45,10 @@ from assistant.runs.parse.lines import (
     UNSIGNED,
     joined_dicts,
     joined_pairs,
-    line_stage,
     plain_text,
     ungroup_stages,
     unquote_readings,
+    unslash_readings,
     unwrap_numbers,
 )
 from assistant.runs.parse.listed import curves_in, extends, listed_columns
@@ -64,6 +64,7 @@ from assistant.runs.parse.names import (
 from assistant.runs.parse.pipetable import PipeTable
 from assistant.runs.parse.readings import line_readings, without_best_counter
 from assistant.runs.parse.restarts import OpeningLines, shape_of
+from assistant.runs.parse.stages import line_stage
 from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, logged
 from assistant.runs.parse.toolshapes import ToolLines
 from assistant.runs.parse.unnamed import NUMBERS_ONLY, UNNAMED, bare_numbers
@@ -133,7 +134,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     reopened = False  # an epoch the last row was announced with is announced again since its last reading
     best: float | None = None  # after a line of the best reading alone, before training goes on
     for line in joined_pairs(joined_dicts(lines)):
-        line = ungroup_stages(unquote_readings(unwrap_numbers(plain_text(line))))
+        line = ungroup_stages(unslash_readings(unquote_readings(unwrap_numbers(plain_text(line)))))
         message = LOG_PREFIX.sub("", line, count=1)
         stage = line_stage(line, message)
         line_stage_own = stage

@@ -1,7 +1,6 @@
 """What a console line is made of, whatever wrote it: numbers and `name: value` pairs (NUM, PAIR),
-the epoch and step it names (EPOCH, STEP), the prefix a logger writes before the message
-(LOG_PREFIX), and the stage the line reports (line_stage: training, validation or test), said by a
-tag, a first word, a heading or a cell."""
+the epoch and step it names (EPOCH, STEP) and the prefix a logger writes before the message
+(LOG_PREFIX). The stage a line reports is read in stages.py."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from assistant.runs.parse.cjk import translated
-from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name, normalise, role, stage_of
+from assistant.runs.parse.names import is_metric_name, normalise, role, stage_of
 
 # not followed by a letter, a digit or a dot that goes on (`1.2.3` is a version), save decibels written
 # onto it (KAIR's `Average PSNR : 27.86dB`); a full stop or an ellipsis may end it (`Discriminator
@@ -58,41 +57,7 @@ _NAME_START = re.compile(r"(?<![A-Za-z0-9.])[A-Za-z]", re.IGNORECASE)
 _NAME_RUN = re.compile(rf"{_NAME_CHAR}+")
 # a run long enough to be read run by run: searching the pattern costs up to a run's length per start
 _LONG_NAME_RUN = re.compile(rf"(?<!{_NAME_CHAR}){_NAME_CHAR}{{32}}")
-TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")  # `[valid]`, `[train]`
-_HELD_WORDS = "test|val|valid|validation|eval|evaluation|dev"  # the words of a held-out stage
-_LEAD_STAGE = re.compile(
-    rf"^\s*(?:[-*•]\s*)?({_HELD_WORDS})"
-    r"(?:(?:\s+(?:set|results?|metrics|net output #\d+)|\s*\[\s*\d+\s*/\s*\d+\s*\])?"
-    r"\s*(?::|-\s|,(?=\s*[A-Za-z]))|\s+\d+\s*,|\s+@epoch\b"
-    r"|(?:\s+\w+){0,2}\s*[*=>#]{3,}|(?:\s+\w+(?:-\w+)?,?){0,3}\s+-{3,}\s*$)",
-    re.IGNORECASE,
-)  # `Test: [50/196] …`, a logger's `TEST [40/40]: Loss: 0.876`, `Val   - CE: 0.19, acc: 95.0%`, ignite's
-# `Validation Results - Epoch: 3 …`, DGCNN's `Test 3, loss: 1.74` (its count the epoch), HugeCTR's
-# `Evaluation, AUC: 0.79`, freerec's `VALID @Epoch: 3`, UniMatch's `Evaluation original ***** >>>>` (a
-# rule after the stage), a bulleted one (`- Eval metrics : accuracy: 0.516 ; loss: 1.349` under a
-# logger's prefix), Caffe's `Test net output #1: loss = 0.3 (* 1 = 0.3 loss)`, PyHealth's `--- Eval
-# epoch-0, step-241 ---` (its counters, then a rule)
-# A counter, then the stage its readings are of, set apart from them (gru-svm's `step [100] validation
-# -- loss : 223.4, accuracy : 0.45`, `Epoch 3 val: loss 0.3`, `iter 500 | test | …`): not the first word
-# of a reading's own name (`Epoch 3 val loss: 0.3`, whose name says its stage)
-_COUNTED_STAGE = re.compile(
-    r"^\s*+(?:epoch|step|iter|iteration)\s*+[:#]?\s*+[\[(]?\s*+\d+(?:\s*+/\s*+\d+)?\s*+[\])]?\s*+[,|-]?\s*+"
-    rf"({_HELD_WORDS})\s*+(?:--|[:|]|-\s)(?!.*\btrain(?:ing)?\s*+(?:--|[:=|]))",
-    re.IGNORECASE,
-)
-# What may stand before a line's stage word besides a logger's prefix: a time and its colon, a tag,
-# arrows (freerec's `2023-10-06 15:38:26,628:	[Coach] >>> VALID @Epoch: 0    >>>  || NDCG@20 Avg: …`),
-# a rule of stars (UniMatch's `***** Evaluation original ***** >>>> MeanIoU: 76.86`) or of dashes
-_LEAD_NOISE = re.compile(r"^(?:\s*(?:\d{4}-\d\d-\d\d[ T][\d:.,]+|\[[^\]]{0,40}\]|>+|\*+|=+|-{3,}))+\s*")
-# A heading before the readings that names the held-out set: `PERFORMANCE ON TEST SET: Batch Loss = …`
-_HEADING = re.compile(r"^\s*([A-Za-z][A-Za-z ]{0,40}?)\s*:")
-# A heading that says where in training its readings were taken (Megatron-LM's `validation loss at
-# iteration 1000 | lm loss value: 5.4E+00 | lm loss PPL: 2.2E+02 |`): its number is the step, not a value
-AT_AXIS = re.compile(
-    r"^\s*([A-Za-z][A-Za-z ]{0,40}?)(?:\s+\([A-Za-z ]{1,20}\))?\s+at\s+(?:iteration|iter|step|epoch)\s+\d+\b",
-    re.IGNORECASE,
-)  # (with a remark before its counter: JoeyNMT's `Validation result (greedy) at epoch 5, step 1000:`)
-# TensorFlow Estimator's evaluation: `Saving dict for global step 2000: accuracy = 0.9, …, loss = 0.3`
+HELD_WORDS = "test|val|valid|validation|eval|evaluation|dev"  # the words of a held-out stage
 # `Epoch 3/20`, `epoch=3`, `Epoch5,`, the PyTorch ImageNet example's `Epoch: [3][10/50]`, PyHealth's
 # `--- Eval epoch-0, step-241 ---` (not a file's `epoch-3.pt`), a ruled heading's `------ Training
 # epochs: 3 ------` (not a settings line's `epochs: 400`, the run's length); not a
@@ -100,12 +65,14 @@ AT_AXIS = re.compile(
 # how far it is). A stage word and a count opening a line is the epoch too: DGCNN's (and its many
 # forks') `Train 3, loss: 1.85, train acc: 0.79` and `Test 3, loss: 1.74, test acc: 0.83`; and a stage
 # word, its colon and a bracketed count with its total before the step: pt.darts' `Train: [ 3/50] Step
-# 050/468 Loss 1.2` (not the ImageNet example's `Test: [50/196]`, which counts the evaluation's batches).
+# 050/468 Loss 1.2` (not the ImageNet example's `Test: [50/196]`, which counts the evaluation's batches);
+# and timm's `Train: 307 [1000/8007 ( 12%)]  Loss: …`, the epoch before its batch count.
 EPOCH = re.compile(
     r"(?:\bepoch(?:\b|(?=\d))\s*(?:[:=#]\s*)?(?:\[\s*)?|(?<![\w./-])epoch-(?=\d+(?![\w./-]))"
     r"|^\s*[=*#~-]{3,}\s*train(?:ing)?\s+epochs\s*[:=]\s*(?=\d+\s*[=*#~-]{3,}\s*$)"
     r"|^\s*(?:train|training|test|val|valid|eval)\s+(?=\d+\s*,)"
-    r"|^\s*(?:train|training|test|val|valid|eval)\s*:\s*\[\s*(?=\d+\s*/\s*\d+\s*\]\s*step\b))"
+    r"|^\s*(?:train|training|test|val|valid|eval)\s*:\s*\[\s*(?=\d+\s*/\s*\d+\s*\]\s*step\b)"
+    r"|^\s*train\s*:\s*(?=\d+\s+\[\s*\d+\s*/\s*\d+\s*\())"
     r"(\d+)(?!\d)(?![\d.]*%)(?:\s*/\s*\d+)?",
     re.IGNORECASE,
 )
@@ -128,9 +95,6 @@ STEP = re.compile(
     r"\s*(?:[:=#]\s*|(?<=\s)-\s*)?(?:\[\s*)?(\d+)(?!\d)(?![\d.]*%)",
     re.IGNORECASE,
 )
-_ESTIMATOR_EVAL = re.compile(r"\bSaving dict for global step \d+:")
-# mmcv's text log: `Epoch(val) [12][625]	bbox_mAP: 0.37, …`
-_PAREN_STAGE = re.compile(r"\b(?:epoch|iter)\s*\(\s*([a-z]+)\s*\)", re.IGNORECASE)
 _LEVELS = "INFO|DEBUG|WARNING|WARN|ERROR|CRITICAL"
 # What a logger writes before the message: Python logging's basic format, `INFO:root:` (its logger's
 # name may hold spaces, `INFO:dkt log:`, and a level of its own is `Level 25`; not a stage or a counter
@@ -141,45 +105,13 @@ _LEVELS = "INFO|DEBUG|WARNING|WARN|ERROR|CRITICAL"
 # not a pipe table's time column, `12:00:01 | 1 | 1.000`).
 LOG_PREFIX = re.compile(
     rf"^\s*(?:{_LEVELS}|Level \d+):"
-    rf"(?!(?i:[^:]*\b(?:train|training|{_HELD_WORDS})\b|(?:epoch|step|iter|iteration)\b))"
+    rf"(?!(?i:[^:]*\b(?:train|training|{HELD_WORDS})\b|(?:epoch|step|iter|iteration)\b))"
     r"[A-Za-z_][A-Za-z_. -]{0,40}?:(?=[^\s\d.+-])"
     rf"|^.{{0,120}}?\b(?:{_LEVELS})\b(?:[\s:|\]]|-(?![\d.]))*"
     r"|^[IWEF]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\]\s*"  # glog (Caffe): `I0101 10:00:00.000  1234 solver.cpp:9] `
     r"|^\s*(?:\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?:?|\d\d?:\d\d:\d\d(?:[.,]\d+)?:)\s+(?=[A-Za-z])"
     r"|^\s*(?:\d\d?[/-]\d\d?(?:[/-]\d{2,4})?\s+)?\d\d?:\d\d:\d\d(?:[.,]\d+)?(?:\s*[AP]M)?\s*\|\s*(?=[A-Za-z])"
 )
-# the stage each stage word names (`valid` -> "val"; fairseq's `train_inner` is training)
-STAGE_TAGS = {**dict.fromkeys(TRAIN | {"train_inner"}, "train"), **dict.fromkeys(VAL, "val")}
-STAGE_TAGS.update(dict.fromkeys(TEST, "test"))
-
-
-def line_stage(line: str, message: str) -> str | None:
-    """The stage a line's tag says (`[valid]`), or the first word of its `message` (the line after a
-    logger's prefix, if any: `Test: [50/196] … Loss 1.3`, the PyTorch ImageNet example's evaluation
-    lines, also as Swin's `[time model] (main.py 272): INFO Test: …`; `Test set: Average loss: …`)."""
-    for tag in TAG.findall(line[:80]):
-        if stage := STAGE_TAGS.get(tag.lower()):
-            return stage
-    if m := (
-        _LEAD_STAGE.match(message)
-        or _LEAD_STAGE.match(_LEAD_NOISE.sub("", message, count=1))
-        or _COUNTED_STAGE.match(message)
-    ):
-        return STAGE_TAGS[m.group(1).lower()]
-    if (m := _PAREN_STAGE.search(message[:40])) and (stage := STAGE_TAGS.get(m.group(1).lower())):
-        return stage
-    if _ESTIMATOR_EVAL.search(line):
-        return "val"
-    if ((m := _HEADING.match(message)) and not is_metric_name(m.group(1))) or (m := AT_AXIS.match(message)):
-        held = [stage for w in m.group(1).split() if (stage := STAGE_TAGS.get(w.lower())) in ("val", "test")]
-        if held:
-            return held[0]
-    if "|" in line:  # a cell of its own: `… | ConvS2S_0: Eval | Avg loss: 6.8 | …`
-        for cell in line.split("|"):
-            last = cell.strip().rsplit(" ", 1)[-1].lower()
-            if last in STAGE_TAGS and last not in TRAIN and "=" not in cell and not any(pairs(cell)):
-                return STAGE_TAGS[last]
-    return None
 
 
 def named_matches(
@@ -328,6 +260,32 @@ def unquote_readings(line: str) -> str:
         return m.group(1) * 2 if path and "=" in name else m.group(0)  # empty, in its own quotes
 
     return _QUOTED.sub(named_file, line)
+
+
+# several names joined by slashes, then as many readings joined the same way, a stage's heading between
+# (coral-cnn's `MAE/RMSE/ACC: Current Valid: 3.04/3.68/9.44 Ep. 1 | Best Valid: 3.04/3.68/9.44`)
+_SLASHED = re.compile(
+    rf"(?<![\w/.])([A-Za-z][\w@]*(?:/[A-Za-z][\w@]*){{1,5}})\s*:\s*(?:\|\s*)?"
+    rf"((?:[A-Za-z][A-Za-z ]{{0,30}}:\s*)?)({NUM}(?:\s*/\s*{NUM}){{1,5}})(?![\w/.])",
+    re.IGNORECASE,
+)
+
+
+def unslash_readings(line: str) -> str:
+    """The line with names joined by slashes and their readings joined alike written as one `name:
+    value` pair each, after the heading between them (`MAE/RMSE: | Current Valid: 9.49/12.24` ->
+    `Current Valid: MAE: 9.49, RMSE: 12.24`): read as printed, nothing was read. Names and readings of
+    unlike counts stay as they are."""
+    if "/" not in line:
+        return line
+
+    def paired(m: re.Match[str]) -> str:
+        names, values = m.group(1).split("/"), [v.strip() for v in m.group(3).split("/")]
+        if len(names) != len(values):
+            return m.group(0)
+        return m.group(2) + ", ".join(f"{n}: {v}" for n, v in zip(names, values, strict=True))
+
+    return _SLASHED.sub(paired, line)
 
 
 # a terminal's colour and cursor codes (`\x1b[94m2.137\x1b[0m`: a Keras callback that prints its readings

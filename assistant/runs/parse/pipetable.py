@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 
 from assistant.runs.parse.headed import cells_record
-from assistant.runs.parse.lines import NUM, NUMBER, STAGE_TAGS
+from assistant.runs.parse.lines import NUM, NUMBER
 from assistant.runs.parse.names import STAGE_COLUMNS, evaluation_columns, is_metric_name
+from assistant.runs.parse.stages import STAGE_TAGS
 
 _BOX = str.maketrans(dict.fromkeys("│┃║", "|"))
 # the rule under a header, matched on the stripped line: Markdown's dashes (with alignment colons), or

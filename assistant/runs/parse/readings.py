@@ -11,11 +11,8 @@ import re
 
 from assistant.runs.parse.inlinejson import braces, json_values
 from assistant.runs.parse.lines import (
-    AT_AXIS,
     EPOCH,
     NUM,
-    STAGE_TAGS,
-    TAG,
     WORD,
     carried_stages,
     named_matches,
@@ -35,6 +32,7 @@ from assistant.runs.parse.names import (
     stage_of,
     tokens,
 )
+from assistant.runs.parse.stages import AT_AXIS, STAGE_TAGS, TAG
 from assistant.runs.parse.table import logged
 
 # `loss 0.41` in a | cell, also with a remark after it (llm.c's `loss 3.28 (+nanz)`)
@@ -66,7 +64,9 @@ _IDENTIFIER = re.compile(r"[A-Za-z][\w./-]*")  # one word: a name written as a c
 # Sparsity:0.00   Params: 117200 on epoch: 0]`): no reading of the line's own
 _BEST_GROUP = re.compile(r"\bbest\s*(?:\[[^\[\]]*\]|\([^()]*\))", re.IGNORECASE)
 _BEST_AT = re.compile(
-    r"\bbest\b[^,;|\n]{0,80}?(?:@|\bat\b)\s*(?:epoch|iteration|iter|step)?\s*[:=#]?\s*\d+", re.IGNORECASE
+    r"\bbest\b[^,;|\n]{0,80}?(?:(?:@|\bat\b)\s*(?:epoch|iteration|iter|step)?\s*[:=#]?\s*\d+"
+    r"|\(\s*(?:epoch|iteration|iter|step)\s*[:=#]?\s*\d+\s*\))",
+    re.IGNORECASE,
 )
 # the plain words that run into a name, a whole word first
 _WORDS_BEFORE = re.compile(r"(?<![A-Za-z0-9_.:=/-])(?:[A-Za-z]+ +){1,3}$")
@@ -98,6 +98,14 @@ _STAGE_GROUP = re.compile(
 )
 _GROUPED = re.compile(rf"([A-Za-z][\w@.]*)\s*[:=]\s*({NUM})")
 _DASHED = re.compile(rf"([A-Za-z][\w./]*)\s+-\s+({NUM})")  # a cell `name - value`
+# a stage's name and a fraction alone in a cell, after an epoch's count (Meta-Baseline's `epoch 3, train
+# 0.4724|0.9235, tval 1.2235|0.7952, val 1.3145|0.7852, 2.7m`: each stage's loss, then its accuracy,
+# unnamed, which is left); a count after the name is DGCNN's epoch (`Train 3, loss: 1.85`)
+_STAGE_CELL = re.compile(
+    rf"(train|training|val|valid|validation|test|eval)\s+([-+]?(?:\d+\.\d+|\d+(?:\.\d*)?[eE][-+]?\d+))"
+    rf"(?:\s*\|\s*{NUM})?",
+    re.IGNORECASE,
+)
 _STAGE_WORDS = TRAIN | VAL | TEST
 # the name an object printed inside a line is given (`Val metrics: {'r2': 0.27, 'mae': 3.19}`)
 _OBJECT_NAME = re.compile(r"([A-Za-z][\w./]*(?: [A-Za-z][\w./]*){0,2}):\s*$")
@@ -225,6 +233,10 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
             for cell in cells:  # segmentation_models' bars: `…3.5it/s, dice_loss - 0.2156, iou_score - 0.66]`
                 if (m := _DASHED.fullmatch(cell.strip("[]"))) and is_metric_name(m.group(1)):
                     found.setdefault(m.group(1), logged(m.group(2)))
+            if EPOCH.match(cells[0]):
+                for cell in cells[1:]:
+                    if m := _STAGE_CELL.fullmatch(cell):
+                        found.setdefault(f"{m.group(1)} loss", logged(m.group(2)))
     found = _networks_named(found)
     first = next((k for k in found if set(tokens(k)) & METRIC_TOKENS), None)
     if first is not None and set(tokens(first)) & BEST_TOKENS:
@@ -251,8 +263,8 @@ def _ungrouped(m: re.Match[str]) -> str:
 def without_best_counter(text: str) -> str:
     """The text without a counter that says when the best was, not when the line was written
     (detectron2's `… better than last best score 0.06269 @ iteration 241.`, `best val_loss 0.3 at epoch
-    12`, `best was at epoch 1`, Distiller's `Best [Top1: 45.9 … on epoch: 2]`); `New best model! Epoch 4
-    loss: 0.6` keeps its epoch."""
+    12`, `best was at epoch 1`, Distiller's `Best [Top1: 45.9 … on epoch: 2]`, timm's `*** Best metric:
+    78.322 (epoch 314)` after every epoch); `New best model! Epoch 4 loss: 0.6` keeps its epoch."""
     return _BEST_AT.sub("", _BEST_GROUP.sub(" ", text)) if "best" in text.lower() else text
 
 
