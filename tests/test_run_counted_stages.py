@@ -147,3 +147,8 @@ def test_a_word_and_its_comma_between_a_counter_and_its_stage():
     t = parse_run("\n".join(lines)).table
     assert t["val_loss"].dropna().round(3).tolist() == [round(v, 3) for v in falling(12, 195.0, 9.0)]
     assert len(t["train_loss"].dropna()) == 24
+    # any other word and comma is no summary of a stage: `Epoch 5 completed, val: …` reads on as training
+    done = parse_run(
+        "\n".join(f"Epoch {e} completed, val: 2.2 | loss: {x:.3f}" for e, x in enumerate(falling(12)))
+    )
+    assert "val_loss" not in done.table and len(done.table["train_loss"].dropna()) == 12

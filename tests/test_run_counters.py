@@ -195,3 +195,4 @@ def test_timms_epoch_before_its_batch_count_and_its_best_epoch_after_each_evalua
     # the best's epoch is no counter of the line, wherever it stands
     assert "314" not in without_best_counter("*** Best metric: 78.322 (epoch 314)")
     assert "4" in without_best_counter("New best model! Epoch 4 loss: 0.6")
+    assert "5" in without_best_counter("Saving best model (epoch 5) train_loss 0.9")  # no reading before it

@@ -288,3 +288,14 @@ def test_a_validation_loss_rising_at_each_of_its_few_evaluations_is_overfitting_
     assert [f.kind for f in found] == ["overfitting"] and "each of the 4 evaluations" in found[0].evidence
     wobble = [0.007543, 0.007621, 0.007682, 0.007649, 0.007756]
     assert "overfitting" not in _kinds(_train_val(train, wobble, EPOCH_LINE, every=1))
+
+
+def test_no_turn_where_the_last_reading_is_the_lowest_nor_on_three_evaluations():
+    # validation 5.60 .. 3.85 at epoch 5, up to 4.11, then 3.77 at the last: its best is its last
+    # reading, whatever its trend says; and one rise after three evaluations is too early to say
+    train = [30 * 0.72**i for i in range(10)]
+    val = [5.604, 4.505, 4.162, 3.968, 3.852, 3.904, 3.936, 4.091, 4.11, 3.774]
+    assert "overfitting" not in _kinds(_train_val(train, val, EPOCH_LINE, every=1))
+    assert "overfitting" not in _kinds(
+        _train_val([0.90, 0.55, 0.42], [0.70, 0.52, 0.55], EPOCH_LINE, every=1)
+    )

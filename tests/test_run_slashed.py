@@ -22,7 +22,7 @@ def _coral(train: list[float], mae: list[float]) -> str:
 
 def test_readings_joined_by_slashes_are_each_read_under_their_name():
     assert unslash_readings("MAE/RMSE/ACC: Current Valid: 3.04/3.68/9.44 Ep. 1") == (
-        "Current Valid: MAE: 3.04, RMSE: 3.68, ACC: 9.44 Ep. 1"
+        "Current Valid MAE: 3.04, Current Valid RMSE: 3.68, Current Valid ACC: 9.44 Ep. 1"
     )
     # names and readings of unlike counts, a name with one slash, a counter with its total: as printed
     for line in ("loss/acc: 0.5/0.9/0.3", "train/loss: 0.5 val/loss: 0.6", "Epoch: 001/200 | Cost: 4.05"):
@@ -30,6 +30,31 @@ def test_readings_joined_by_slashes_are_each_read_under_their_name():
     t = parse_run(_coral(falling(30, 3.7, 0.2), falling(30, 9.5, 5.7))).table
     assert t["val_mae"].dropna().round(2).tolist() == [round(v, 2) for v in falling(30, 9.5, 5.7)]
     assert len(t["val_rmse"].dropna()) == 30
+
+
+def test_slashed_readings_keep_the_stage_said_before_or_between_and_drop_the_best_so_far():
+    # the word before the names and the heading between are the readings' stage: read without them,
+    # a validation accuracy was read as training's; the best so far is no reading of the line's own
+    train, val = falling(12, 2.0, 0.4), falling(12, 2.1, 0.6)
+    pairs = list(enumerate(zip(train, val, strict=True), start=1))
+    before = parse_run(
+        "\n".join(f"Epoch {e}/20 loss/acc: {t:.3f}/0.9 val loss/acc: {v:.3f}/0.4" for e, (t, v) in pairs)
+    )
+    between = parse_run(
+        "\n".join(
+            f"Epoch {e} | loss/acc: Train: {t:.3f}/0.9 | loss/acc: Valid: {v:.3f}/0.4" for e, (t, v) in pairs
+        )
+    )
+    for t in (before.table, between.table):
+        assert t["val_loss"].dropna().round(3).tolist() == [round(v, 3) for v in val]
+        assert set(t["train_acc"].dropna()) == {0.9} and set(t["val_acc"].dropna()) == {0.4}
+    best = parse_run(
+        "\n".join(
+            f"Epoch {e} | loss {t:.3f} | loss/acc: | Best Valid: 0.5/0.9" for e, t in enumerate(train, 1)
+        )
+    )
+    assert best.table["train_loss"].dropna().round(3).tolist() == [round(v, 3) for v in train]
+    assert unslash_readings("loss/acc: Epoch: 5/20 | loss 0.3") == "loss/acc: Epoch: 5/20 | loss 0.3"
 
 
 def test_a_held_out_error_turning_up_while_training_falls_is_overfitting():

@@ -381,3 +381,9 @@ def test_a_stage_name_and_its_fraction_after_an_epochs_count_is_that_stages_loss
     dgcnn = parse_run("\n".join(dgcnn_lines)).table
     assert dgcnn["epoch"].dropna().tolist() == list(range(1, 13))
     assert dgcnn["train_loss"].dropna().round(4).tolist() == [round(x, 4) for x in train]
+    # a stage's lone reading beside a named loss may be its accuracy: no loss of its own
+    accs = parse_run(
+        "\n".join(f"epoch {e}, loss {x:.4f}, train 0.79, val 0.71" for e, x in enumerate(train, 1))
+    )
+    assert accs.table["train_loss"].dropna().round(4).tolist() == [round(x, 4) for x in train]
+    assert "val_loss" not in accs.table

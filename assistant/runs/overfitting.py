@@ -1,10 +1,10 @@
 """Overfitting: a validation curve that turns up after its best while training still improves,
 counted in standard errors of means against the curve's own noise, or rising at every evaluation
 since its lowest (_turned); and, on a validation curve too short for a trend, every evaluation after
-its best worse than it, none recovering (_few_evaluations); on such a curve, the gap opening at its
-last one or two evaluations (_opens_at_end); and a validation curve that never followed training
-down at all (_never_followed); without a held-out loss, every held-out score turning
-(score_turned)."""
+its best worse than it, none recovering (_few_evaluations); a validation curve that never followed
+training down at all (_never_followed); on a short curve, the gap opening at its last one or two
+evaluations (_opens_at_end); without a held-out loss, every held-out score turning
+(score_turned). A curve whose last reading is a new low has not turned, however its trend runs."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ def overfitting(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding |
     return (
         _turned(tr, va, th)
         or _few_evaluations(tr, va, th)
-        or _opens_at_end(tr, va, th)
         or _never_followed(tr, va, th)
+        or _opens_at_end(tr, va, th)
     )
 
 
@@ -102,7 +102,9 @@ def _turned(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | Non
     lasting = float(np.mean(kept) - np.mean(before))
     lasting_error = va.noise * math.sqrt(1 / len(kept) + 1 / len(before))
     margin = max(margin, lasting / max(th.noise_widths * lasting_error, floor, 1e-12))
-    if v[-1] <= float(np.min(v)):
+    if v[-1] <= float(np.min(v)) or va.y[-1] < float(np.min(va.y[:-1])):
+        # the trend at its lowest, or the last reading a new low: no turn (a last reading equal to
+        # the best before is the best checkpoint evaluated again, as TLlib and ReChorus end their logs)
         return None
     if margin < 1 and not _pulled_away(tr, va, turn, th) and not _rose_each(va, share, th):
         return None
@@ -247,8 +249,10 @@ def _opens_at_end(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding
     of its level in all, while the training curve fell by `overfit_pull` of its level since (at every
     reading, when it is as short): the gap between the two opens at the end of a run stopped there (a
     fine-tune's validation loss 0.54, 0.50, 0.61 while its training loss halves in the last epoch).
-    Said with low confidence: one or two evaluations after the best are too few to be sure."""
-    if va is None or tr is None or not (3 <= len(va) < SHORT_CURVE) or len(tr) < 3:
+    Said with low confidence: one or two evaluations after the best are too few to be sure. Four
+    evaluations at least: on three, no noise can be read, and one reading above the one before is
+    all there is."""
+    if va is None or tr is None or not (4 <= len(va) < SHORT_CURVE) or len(tr) < 3:
         return None
     after = _rising_since_lowest(va.y)
     if not 2 <= len(after) <= 3:
@@ -274,15 +278,16 @@ def _opens_at_end(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding
 
 
 def score_turned(tr: Curve | None, va: Curve | None, held: list[Curve], th: Thresholds) -> Finding | None:
-    """Without a held-out loss, the held-out scores or errors turning worse from their best while the
-    training loss still falls (a recommender's validation NDCG and hit rate, best at epoch 20 and 4-9%
-    below it by epoch 200; an age regressor's validation MAE and RMSE, best at epoch 14 and 9-12%
-    above it by epoch 200): the same turn, on the curves the log holds. Every one of them, not one:
-    a score is a coarser reading than a loss (an accuracy at a fixed threshold on rare positives may
-    turn while the AUC beside it still climbs). Not an agent's return (no held-out data there). A
-    curve of three evaluations or more is asked; one too short for a trend, as a validation loss is
-    (_few_evaluations)."""
-    scores = [h for h in held if not h.negated and len(h) >= 3]
+    """Without a held-out loss, the held-out scores turning worse from their best while the training
+    loss still falls (a recommender's validation NDCG and hit rate, best at epoch 20 and 4-9% below it
+    by epoch 200), or without any score the held-out errors (an age regressor's validation MAE and
+    RMSE, best at epoch 14 and 9-12% above it by epoch 200): the same turn, on the curves the log
+    holds. Every one of them, not one: a score is a coarser reading than a loss (an accuracy at a fixed
+    threshold on rare positives may turn while the AUC beside it still climbs). Not an agent's return
+    (no held-out data there). A curve of three evaluations or more is asked; one too short for a
+    trend, as a validation loss is (_few_evaluations)."""
+    asked = [h for h in held if not h.negated and len(h) >= 3]
+    scores = [h for h in asked if h.score] or asked  # the scores; without any, the errors
     if va is not None or tr is None or not scores:
         return None
     turned = [overfitting(tr, h, th) for h in scores]

@@ -262,28 +262,35 @@ def unquote_readings(line: str) -> str:
     return _QUOTED.sub(named_file, line)
 
 
-# several names joined by slashes, then as many readings joined the same way, a stage's heading between
-# (coral-cnn's `MAE/RMSE/ACC: Current Valid: 3.04/3.68/9.44 Ep. 1 | Best Valid: 3.04/3.68/9.44`)
+# several names joined by slashes, then as many readings joined the same way, with the word before the
+# names and a heading between them (coral-cnn's `MAE/RMSE/ACC: Current Valid: 3.04/3.68/9.44 Ep. 1 |
+# Best Valid: 3.04/3.68/9.44`, `val loss/acc: 0.6/0.42`); a counter is no heading (`loss/acc: Epoch:
+# 5/20`)
 _SLASHED = re.compile(
-    rf"(?<![\w/.])([A-Za-z][\w@]*(?:/[A-Za-z][\w@]*){{1,5}})\s*:\s*(?:\|\s*)?"
-    rf"((?:[A-Za-z][A-Za-z ]{{0,30}}:\s*)?)({NUM}(?:\s*/\s*{NUM}){{1,5}})(?![\w/.])",
+    rf"(?<![\w/.])(?:([A-Za-z]+)[ \t]+)?([A-Za-z][\w@]*(?:/[A-Za-z][\w@]*){{1,5}})\s*:\s*(?:\|\s*)?"
+    rf"(?:(?!(?:epoch|step|iter|iteration|batch)\b)([A-Za-z][A-Za-z ]{{0,30}}):\s*)?"
+    rf"({NUM}(?:\s*/\s*{NUM}){{1,5}})(?![\w/.])",
     re.IGNORECASE,
 )
 
 
 def unslash_readings(line: str) -> str:
     """The line with names joined by slashes and their readings joined alike written as one `name:
-    value` pair each, after the heading between them (`MAE/RMSE: | Current Valid: 9.49/12.24` ->
-    `Current Valid: MAE: 9.49, RMSE: 12.24`): read as printed, nothing was read. Names and readings of
-    unlike counts stay as they are."""
-    if "/" not in line:
+    value` pair each, under the word before the names and the heading between them (`MAE/RMSE: |
+    Current Valid: 9.49/12.24` -> `Current Valid MAE: 9.49, Current Valid RMSE: 12.24`): read as
+    printed, nothing was read; without the heading, a validation reading was read as training's. A
+    heading of the best so far is taken out. Names and readings of unlike counts stay as they are."""
+    if "/" not in line or ":" not in line:
         return line
 
     def paired(m: re.Match[str]) -> str:
-        names, values = m.group(1).split("/"), [v.strip() for v in m.group(3).split("/")]
+        names, values = m.group(2).split("/"), [v.strip() for v in m.group(4).split("/")]
         if len(names) != len(values):
             return m.group(0)
-        return m.group(2) + ", ".join(f"{n}: {v}" for n, v in zip(names, values, strict=True))
+        said = " ".join(w for w in (m.group(1), m.group(3)) if w)
+        if "best" in said.lower().split():
+            return " "  # the best so far (`Best Valid: 5.67/8.00`): no reading of the line's own
+        return ", ".join(f"{said} {n}: {v}".strip() for n, v in zip(names, values, strict=True))
 
     return _SLASHED.sub(paired, line)
 

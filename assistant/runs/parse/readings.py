@@ -64,8 +64,8 @@ _IDENTIFIER = re.compile(r"[A-Za-z][\w./-]*")  # one word: a name written as a c
 # Sparsity:0.00   Params: 117200 on epoch: 0]`): no reading of the line's own
 _BEST_GROUP = re.compile(r"\bbest\s*(?:\[[^\[\]]*\]|\([^()]*\))", re.IGNORECASE)
 _BEST_AT = re.compile(
-    r"\bbest\b[^,;|\n]{0,80}?(?:(?:@|\bat\b)\s*(?:epoch|iteration|iter|step)?\s*[:=#]?\s*\d+"
-    r"|\(\s*(?:epoch|iteration|iter|step)\s*[:=#]?\s*\d+\s*\))",
+    r"\bbest\b(?:[^,;|\n]{0,80}?(?:@|\bat\b)\s*(?:epoch|iteration|iter|step)?\s*[:=#]?\s*\d+"
+    r"|[^\d,;|\n]{0,40}?\d[\d.eE+-]*\s*\(\s*(?:epoch|iteration|iter|step)\s*[:=#]?\s*\d+\s*\))",
     re.IGNORECASE,
 )
 # the plain words that run into a name, a whole word first
@@ -98,12 +98,14 @@ _STAGE_GROUP = re.compile(
 )
 _GROUPED = re.compile(rf"([A-Za-z][\w@.]*)\s*[:=]\s*({NUM})")
 _DASHED = re.compile(rf"([A-Za-z][\w./]*)\s+-\s+({NUM})")  # a cell `name - value`
-# a stage's name and a fraction alone in a cell, after an epoch's count (Meta-Baseline's `epoch 3, train
-# 0.4724|0.9235, tval 1.2235|0.7952, val 1.3145|0.7852, 2.7m`: each stage's loss, then its accuracy,
-# unnamed, which is left); a count after the name is DGCNN's epoch (`Train 3, loss: 1.85`)
+# a stage's name and a fraction, a bar and another reading alone in a cell, after an epoch's count
+# (Meta-Baseline's `epoch 3, train 0.4724|0.9235, tval 1.2235|0.7952, val 1.3145|0.7852, 2.7m`: each
+# stage's loss, then its accuracy, unnamed, which is left); not a stage's lone reading, which may be
+# an accuracy (`epoch 5, loss 0.89, train 0.79, val 0.71`) or a split's share, nor DGCNN's count
+# after the name, its epoch (`Train 3, loss: 1.85`)
 _STAGE_CELL = re.compile(
     rf"(train|training|val|valid|validation|test|eval)\s+([-+]?(?:\d+\.\d+|\d+(?:\.\d*)?[eE][-+]?\d+))"
-    rf"(?:\s*\|\s*{NUM})?",
+    rf"\s*\|\s*{NUM}",
     re.IGNORECASE,
 )
 _STAGE_WORDS = TRAIN | VAL | TEST
@@ -264,7 +266,8 @@ def without_best_counter(text: str) -> str:
     """The text without a counter that says when the best was, not when the line was written
     (detectron2's `… better than last best score 0.06269 @ iteration 241.`, `best val_loss 0.3 at epoch
     12`, `best was at epoch 1`, Distiller's `Best [Top1: 45.9 … on epoch: 2]`, timm's `*** Best metric:
-    78.322 (epoch 314)` after every epoch); `New best model! Epoch 4 loss: 0.6` keeps its epoch."""
+    78.322 (epoch 314)` after every epoch: a reading, then its epoch in brackets); `New best model!
+    Epoch 4 loss: 0.6` and `Saving best model (epoch 5) …` keep their epoch."""
     return _BEST_AT.sub("", _BEST_GROUP.sub(" ", text)) if "best" in text.lower() else text
 
 

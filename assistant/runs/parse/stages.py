@@ -25,11 +25,11 @@ _LEAD_STAGE = re.compile(
 # epoch-0, step-241 ---` (its counters, then a rule)
 # A counter, then the stage its readings are of, set apart from them (gru-svm's `step [100] validation
 # -- loss : 223.4, accuracy : 0.45`, `Epoch 3 val: loss 0.3`, `iter 500 | test | …`, RAT-SQL's `Step 50
-# stats, val: loss = 29.9`, a word and its comma between): not the first word of a reading's own name
-# (`Epoch 3 val loss: 0.3`, whose name says its stage)
+# stats, val: loss = 29.9`, a summary's word and its comma between): not the first word of a reading's
+# own name (`Epoch 3 val loss: 0.3`, whose name says its stage)
 _COUNTED_STAGE = re.compile(
     r"^\s*+(?:epoch|step|iter|iteration)\s*+[:#]?\s*+[\[(]?\s*+\d+(?:\s*+/\s*+\d+)?\s*+[\])]?\s*+[,|-]?\s*+"
-    r"(?:[a-z]++\s*+,\s*+)?"
+    r"(?:(?:stats|statistics|summary|results?|metrics)\s*+,\s*+)?"
     rf"({HELD_WORDS})\s*+(?:--|[:|]|-\s)(?!.*\btrain(?:ing)?\s*+(?:--|[:=|]))",
     re.IGNORECASE,
 )
@@ -48,7 +48,7 @@ AT_AXIS = re.compile(
 # TensorFlow Estimator's evaluation: `Saving dict for global step 2000: accuracy = 0.9, …, loss = 0.3`
 _ESTIMATOR_EVAL = re.compile(r"\bSaving dict for global step \d+:")
 # fairseq's evaluation cell: `valid on 'valid' subset`
-_SUBSET = re.compile(rf"\s*({HELD_WORDS})\s+on\s+'[^']*'\s+subset\s*", re.IGNORECASE)
+_SUBSET = re.compile(r"\s*(valid)\s+on\s+'[^']*'\s+subset\s*", re.IGNORECASE)
 # mmcv's text log: `Epoch(val) [12][625]	bbox_mAP: 0.37, …`
 _PAREN_STAGE = re.compile(r"\b(?:epoch|iter)\s*\(\s*([a-z]+)\s*\)", re.IGNORECASE)
 
