@@ -199,6 +199,12 @@ def _fell_each(tr: Curve, x: float, th: Thresholds) -> tuple[float, float] | Non
     return float(y[0]), float(y[-1])
 
 
+def _fell_since(tr: Curve, x: float, th: Thresholds) -> tuple[float, float] | None:
+    """How the training curve fell from the validation curve's `x` on: on its trend, or at every
+    reading when it is too short for one (_training_fell, _fell_each)."""
+    return (_training_fell if len(tr) >= th.min_points else _fell_each)(tr, x, th)
+
+
 def _few_evaluations(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding | None:
     """Overfitting on a validation curve too short for a trend (a fine-tune evaluated once an epoch,
     three times), or for its noise to be read apart from a steep early fall (DLinear's eight epochs,
@@ -226,8 +232,7 @@ def _few_evaluations(tr: Curve | None, va: Curve | None, th: Thresholds) -> Find
     turn = len(va) - len(after)
     if not short and (turn < 2 or va.y[turn - 2] <= np.max(after[1:])):
         return None
-    falls = _training_fell if len(tr) >= th.min_points else _fell_each  # a trend, or every reading
-    if (fell := falls(tr, va.x[turn], th)) is None:
+    if (fell := _fell_since(tr, va.x[turn], th)) is None:
         return None
     t0, t1 = fell
     text = (
@@ -261,8 +266,7 @@ def _opens_at_end(tr: Curve | None, va: Curve | None, th: Thresholds) -> Finding
     if end - low <= va.need(th.noise_widths, th.min_change, va.scale(low)):
         return None
     turn = len(va) - len(after)
-    falls = _training_fell if len(tr) >= th.min_points else _fell_each  # a trend, or every reading
-    if (fell := falls(tr, va.x[turn], th)) is None or -tr.rel(*fell) < th.overfit_pull:
+    if (fell := _fell_since(tr, va.x[turn], th)) is None or -tr.rel(*fell) < th.overfit_pull:
         return None
     t0, t1 = fell
     text = (

@@ -64,10 +64,9 @@ def line_stage(line: str, message: str) -> str | None:
     for tag in TAG.findall(line[:80]):
         if stage := STAGE_TAGS.get(tag.lower()):
             return stage
-    bare = _LEAD_NOISE.sub("", message, count=1)
     if m := (
         _LEAD_STAGE.match(message)
-        or _LEAD_STAGE.match(bare)
+        or _LEAD_STAGE.match(bare := _LEAD_NOISE.sub("", message, count=1))  # only where the first fails
         or _COUNTED_STAGE.match(message)
         or _COUNTED_STAGE.match(bare)
     ):
