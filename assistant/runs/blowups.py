@@ -50,6 +50,34 @@ def nonfinite(run: Run) -> Finding | None:
     return None
 
 
+def zeroed(run: Run, th: Thresholds) -> Finding | None:
+    """A training loss logged as exactly 0 at each of its last `zeroed_readings` readings or more,
+    the reading before them still above `jump_start_share` of its first: a loss that overflowed in
+    half precision, shown as 0 with the weights broken (LLaMA-Factory's and TRL's fp16 fine-tunes,
+    `loss: 0.0` with `eval_loss: nan`). One that came down to the last digit its log prints first is
+    learned (0.0001, then 0.0)."""
+    if "train_loss" not in run.table:
+        return None
+    rows = run.table[np.isfinite(run.table["train_loss"].to_numpy(dtype=float))]
+    y = rows["train_loss"].to_numpy(dtype=float)
+    zeros = len(y) - int(np.flatnonzero(y != 0)[-1]) - 1 if (y != 0).any() else 0
+    if zeros < th.zeroed_readings or len(y) - zeros < 2:
+        return None
+    last = float(y[-zeros - 1])
+    if not last > th.jump_start_share * abs(float(y[0])):
+        return None
+    at = len(y) - zeros
+    where = _where(rows.iloc[at], int(rows.index[at]), step_first=True)
+    return Finding(
+        "diverged",
+        f"the training loss went from {fmt(last)} straight to exactly 0 at {where} and stayed there for "
+        f"its last {zeros} readings: a loss that overflowed (half precision shows it as 0), not one "
+        "learned away",
+        {"at": where, "before": last, "zero_readings": zeros},
+        "high",
+    )
+
+
 def step_explosion(run: Run, th: Thresholds) -> Finding | None:
     """A loss blown up inside one epoch is averaged away per epoch: look at the steps themselves. Not
     one that later went below its best before the blow-up: it recovered (the unstable rule's)."""

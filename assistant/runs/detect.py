@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from assistant.runs.blowups import climbing, held_out_holds, jump, nonfinite, step_explosion
+from assistant.runs.blowups import climbing, held_out_holds, jump, nonfinite, step_explosion, zeroed
 from assistant.runs.curves import (
     Axis,
     Curve,
@@ -49,7 +49,7 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
     what = judged_metric(run)
     ax = Axis(min_points=th.min_points)
     tr, va = metric_curves(run, what, ax)
-    if blown := nonfinite(run):
+    if blown := nonfinite(run) or (zeroed(run, th) if what == "loss" else None):
         spiked = spiked_on_the_way(tr, th) if what == "loss" else None
         return [blown, spiked] if spiked else [blown]
     if won := discriminator_wins(run, th):

@@ -75,12 +75,19 @@ def plateau(
     return Finding(
         "plateau",
         f"the {c.label} {c.what} {f'improved by only {gain:.1%}' if gain > 0 else 'did not improve'} over "
-        f"the last {w} {c.unit}s ({c.at(n - w)} to {c.at(n - 1)}): best {fmt(c.value(before))} before, "
+        f"the last {_stretch(c, w)} ({c.at(n - w)} to {c.at(n - 1)}): best {fmt(c.value(before))} before, "
         f"{fmt(c.value(within))} since{stalled}",
         {"from": c.at(n - w), "to": c.at(n - 1), "gain": gain, "best_before": c.value(before),
          "best_after": c.value(within), **({} if gone is None else {"lr_gone_at": gone})},
         confidence(1 / max(margin, 1 / 3)),
     )  # fmt: skip
+
+
+def _stretch(c: Curve, w: int) -> str:
+    """The last `w` points as counted: `4 epochs` when each is one epoch, `14 readings` when each is
+    several (a loss printed every 5 epochs, a long run averaged into spans of steps)."""
+    one_each = bool(np.all(np.diff(c.x[-w:]) == 1))
+    return f"{w} {c.unit}s" if one_each else f"{w} readings"
 
 
 def _late_start(c: Curve, before: float, within: float, th: Thresholds) -> bool:

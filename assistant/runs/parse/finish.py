@@ -262,15 +262,27 @@ def _finer(cols: Columns, col: str, than: str, keep: np.ndarray) -> bool:
     the one no later line of a row wrote over (MindSpore's epoch line `Average Train Loss: 1.629` over
     the `Train Loss` its batch lines wrote again and again, the last batch's staying), then the one
     whose name says its stage (an epoch's `Train Loss: 0.64` summary over the bare `loss` of the batch
-    lines before it)."""
+    lines before it), then the one whose name says it is the epoch's mean (Lightning's progress bar
+    writes `train_loss_step` and `train_loss_epoch` on every line: the last batch's loss and the
+    epoch's, as many as each other, or one fewer)."""
     last = [bool(keep[np.frombuffer(cols.rows[c], dtype=np.int64)].any()) for c in (col, than)]
     if last[0] != last[1]:
         return last[0]
     more, fewer = len(cols.values[col]), len(cols.values[than])
-    if more != fewer:
+    # (the epoch's mean is first written once an epoch ends: one fewer is as many)
+    if more != fewer and not (abs(more - fewer) == 1 and _averaged(str(col)) != _averaged(str(than))):
         return more > fewer
-    ranks = [(c not in cols.overwritten, stage_of(str(c)) is not None) for c in (col, than)]
+    ranks = [
+        (c not in cols.overwritten, stage_of(str(c)) is not None, _averaged(str(c))) for c in (col, than)
+    ]
     return ranks[0] > ranks[1]
+
+
+def _averaged(name: str) -> bool:
+    """A name that says its reading is the epoch's, not one batch's (Lightning's `train_loss_epoch`;
+    not an `avg acc`, which is averaged over classes)."""
+    toks = set(tokens(name))
+    return "epoch" in toks and not toks & {"step", "batch", "iter"}
 
 
 def _is_curve(values: np.ndarray) -> bool:

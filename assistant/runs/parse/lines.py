@@ -17,9 +17,10 @@ UNSIGNED = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"  # a number's digits, wit
 NUM = rf"[-+]?(?:{UNSIGNED}|nan|inf(?:inity)?)(?:(?=dB\b)|(?!\w|\.\w))"
 # A reading printed as the object that holds it: PyTorch's `tensor(30.75, device='cuda:0')`,
 # TensorFlow's `tf.Tensor(0.41, shape=(), dtype=float32)`, NumPy 2's `np.float64(0.41)`, `array(0.41,
-# dtype=float32)`. Only a lone number is unwrapped; a tensor of several stays unread.
+# dtype=float32)`, JAX's `Array(0.41, dtype=float32)`. Only a lone number is unwrapped; a tensor of several
+# stays unread.
 _WRAPPED = re.compile(
-    rf"\b(?:torch\.|tf\.|np\.|numpy\.)?(?:tensor|Tensor|float(?:16|32|64)|int(?:32|64)|array)"
+    rf"\b(?:torch\.|tf\.|np\.|numpy\.)?(?:tensor|Tensor|float(?:16|32|64)|int(?:32|64)|[aA]rray)"
     rf"\(\s*({NUM})\s*(?:,(?:[^()]|\([^()]*\))*)?\)"
 )
 # A reading printed as a list of one, after its name (`loss: [0.63]`, `val Loss [1.13]`, `Loss - [1.6]`):
@@ -87,12 +88,13 @@ EPOCH = re.compile(
 # separator owns the spaces after it: optional runs of spaces side by side backtrack without end on a
 # long blank line)
 _STEP_WORDS = r"global[_ ]step|step|iteration|iter|updates"
+# A step is counted in whole numbers: TensorFlow's `Loss for final step: 0.4258.` names a loss, not step 0.
 STEP = re.compile(
     rf"(?:\b(?:{_STEP_WORDS})\b|\bit\b(?=\s*\d+\s*/\s*\d)"
     rf"|^\s*(?:s(?=\s*:)|round\b(?=\s*\d+\s*[,:])(?!.*\b(?:{_STEP_WORDS})\b))"
     r"|^\s*(?=#\d+[,:])|^\s*--(?=\s*\d+\s*/\s*\d+\s*--\s*$)"
     r"|(?<![\w./-])(?:step|iter|iteration)-(?=\d+(?![\w./-])))"
-    r"\s*(?:[:=#]\s*|(?<=\s)-\s*)?(?:\[\s*)?(\d+)(?!\d)(?![\d.]*%)",
+    r"\s*(?:[:=#]\s*|(?<=\s)-\s*)?(?:\[\s*)?(\d+)(?!\d)(?!\.0*[1-9])(?![\d.]*%)",
     re.IGNORECASE,
 )
 _LEVELS = "INFO|DEBUG|WARNING|WARN|ERROR|CRITICAL"

@@ -114,7 +114,7 @@ METRIC_TOKENS = LOSS | ACC | LR | {
 # Tokens of a setting printed with the log (a config dump), never a reading.
 SETTING_TOKENS = {
     "weight", "weights", "thresh", "threshold", "alpha", "gamma", "beta", "coef", "coeff", "factor",
-    "scale", "type", "multiplier", "lambda", "eps", "momentum", "decay", "warmup", "scheduler", "policy",
+    "scale", "type", "multiplier", "lambda", "eps", "momentum", "decay", "warmup", "scheduler",
     "gradnorm", "norm", "clip", "min", "max", "patience",
     "mult",  # a multiplier, abbreviated (Dassl's config dump: `BASE_LR_MULT: 0.1`)
     "variable",  # an environment variable echoed by the launcher (`HYDRA_FULL_ERROR=1`)

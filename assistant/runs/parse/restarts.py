@@ -82,8 +82,9 @@ def last_run(
     `held`: (the rows with held-out readings, the rows with training readings)."""
     n = len(epoch)
     if held is not None and (at := _evaluated_again(epoch, step, *held)) is not None:
-        keep, runs, _ = last_run(epoch[:at], step[:at])
-        return np.concatenate([keep, np.zeros(n - at, dtype=bool)]), runs, False
+        # (the rows before are read as any log is: a start there that logged no reading is no run)
+        keep, runs, stubs = last_run(epoch[:at], step[:at], (held[0][:at], held[1][:at]))
+        return np.concatenate([keep, np.zeros(n - at, dtype=bool)]), runs, stubs
     keep, runs = _last_counted(epoch, step)
     if held is None:
         return keep, runs, False
