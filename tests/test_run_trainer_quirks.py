@@ -8,6 +8,7 @@ import numpy as np
 
 from assistant.runs import detect, parse_run
 from assistant.runs.parse.lines import STEP
+from assistant.runs.parse.names import is_metric_name
 from assistant.runs.parse.restarts import last_run
 from tests.run_helpers import falling
 
@@ -57,21 +58,30 @@ def test_the_best_checkpoint_evaluated_again_after_a_stray_setting_is_no_run_of_
 
 
 def test_lightnings_epoch_loss_is_kept_over_its_last_batchs():
-    # a notebook's Lightning bar: `train_loss_step` (the last batch's loss) and `train_loss_epoch`
-    # (the epoch's mean, written from the second epoch's bar on) on the same line; per epoch, the
-    # mean is the curve (the last batch's scattered 0.0015-0.0028 and was called a plateau)
+    # a notebook's Lightning bar: `train_loss_step` (the last batch's loss) and `train_loss_epoch` (the
+    # epoch's mean) on the same line, one of each per epoch: the mean is the curve (the last batch's
+    # scattered 0.0015-0.0028 around a loss falling every epoch, and was called a plateau)
     means = falling(10, 0.003, 0.0016)
     rng = np.random.default_rng(3)
-    lines = []
-    for e, m in enumerate(means):
-        batch = m * (1 + 0.4 * rng.standard_normal())
-        epoch = f", train_loss_epoch={means[e - 1]:.3g}" if e else ""
-        lines.append(
-            f"Epoch {e}: 100%|██████████| 340/340 [00:32<00:00, 10.50it/s, loss={m:.3g}, v_num=0, "
-            f"valid_loss={m / 10:.3g}, train_loss_step={batch:.3g}{epoch}]"
-        )
+    lines = [
+        f"Epoch {e}: 100%|██████████| 340/340 [00:32<00:00, 10.50it/s, loss={m:.3g}, v_num=0, "
+        f"valid_loss={m / 10:.3g}, train_loss_step={m * (1 + 0.4 * rng.standard_normal()):.3g}, "
+        f"train_loss_epoch={m:.3g}]"
+        for e, m in enumerate(means)
+    ]
     run = parse_run("\n".join(lines))
-    assert np.allclose(run.table["train_loss"].dropna(), [float(f"{m:.3g}") for m in means[:-1]])
+    assert np.allclose(run.table["train_loss"], [float(f"{m:.3g}") for m in means])
+    # a bar that shows the epoch's mean only from the next epoch on keeps the batches' (one more, and
+    # the last epoch's own): a blow-up in its last batch stays seen
+    lagged = [
+        line.replace(f", train_loss_epoch={m:.3g}", "") for line, m in zip(lines[:1], means, strict=False)
+    ]
+    lagged += [
+        line.replace(f"train_loss_epoch={m:.3g}", f"train_loss_epoch={p:.3g}")
+        for line, m, p in zip(lines[1:], means[1:], means[:-1], strict=True)
+    ]
+    lagged[-1] = lagged[-1].replace("train_loss_step=", "train_loss_step=nan, x=")
+    assert detect(parse_run("\n".join(lagged)))[0].kind == "diverged"
 
 
 def test_a_loss_shown_as_zero_after_it_blew_up_is_diverged():
@@ -82,10 +92,16 @@ def test_a_loss_shown_as_zero_after_it_blew_up_is_diverged():
     records += [{"loss": 0.0, "step": 10 * i, "epoch": i / 500} for i in range(len(losses) + 1, 40)]
     found = detect(parse_run("\n".join(str(r) for r in records)))
     assert found[0].kind == "diverged" and "exactly 0 at step 170" in found[0].evidence
-    # a loss that came down to the last digit its log prints is learned, not overflowed
-    learned = [2.0 * 0.5**i for i in range(16)] + [0.0] * 6
-    records = [{"loss": round(v, 4), "step": 10 * (i + 1)} for i, v in enumerate(learned)]
-    assert "diverged" not in [f.kind for f in detect(parse_run("\n".join(str(r) for r in records)))]
+    # learned, not overflowed: a loss that came down to the last digit its log prints, a triplet
+    # margin met (1.0 -> 0.21 -> 0.0), a count of mistakes, a loss that was 0 now and then before
+    for losses, digits in (
+        ([2.0 * 0.5**i for i in range(16)] + [0.0] * 6, 4),
+        ([1.0, 0.8, 0.62, 0.5, 0.41, 0.33, 0.27, 0.21] + [0.0] * 5, 2),
+        ([12, 7, 5, 3, 2, 0, 0, 0, 0], 0),
+        ([0.5, 0.3, 0.0, 0.2, 0.1, 0.0, 0.15, 0.1, 0.0, 0.0, 0.0], 2),
+    ):
+        records = [{"loss": round(v, digits), "step": 10 * (i + 1)} for i, v in enumerate(losses)]
+        assert "diverged" not in [f.kind for f in detect(parse_run("\n".join(str(r) for r in records)))]
 
 
 def test_a_plateau_over_spaced_readings_counts_readings_not_epochs():
@@ -98,11 +114,24 @@ def test_a_plateau_over_spaced_readings_counts_readings_not_epochs():
     assert " epochs (epoch" not in plateaus[0].evidence
 
 
-def test_a_step_is_counted_in_whole_numbers():
+def test_a_step_is_counted_from_one():
     # the Estimator's `Loss for final step: 0.4258.` is no step 0 (that row went back on the counter
-    # and was taken for a new run)
+    # and was taken for a new run); a step printed with a fraction stays the step it is in
     assert STEP.search("INFO:tensorflow:Loss for final step: 0.425808.") is None
     assert STEP.search("step: 1200.0 loss: 0.4").group(1) == "1200"
+    assert STEP.search("global_step: 100.25, loss: 0.4").group(1) == "100"
+
+
+def test_an_agents_policy_loss_is_a_reading_its_policy_lr_a_setting():
+    # `policy_loss` and `policy_accuracy` are the policy head's readings; `policy_lr` (printed beside the
+    # run's decaying `lr`) is a setting, not the run's learning rate
+    assert is_metric_name("policy_loss") and is_metric_name("policy_accuracy")
+    assert not is_metric_name("policy_lr") and not is_metric_name("lr_policy")
+    lines = [
+        f"step {10 * i} policy_lr: 0.0003 loss: {v:.4f} lr: {1e-3 * 0.8**i:.3g}"
+        for i, v in enumerate(falling(30))
+    ]
+    assert parse_run("\n".join(lines)).table["lr"].iloc[-1] < 1e-5
 
 
 def test_a_row_of_a_setting_alone_before_the_best_checkpoints_evaluation_starts_no_run():
@@ -113,3 +142,10 @@ def test_a_row_of_a_setting_alone_before_the_best_checkpoints_evaluation_starts_
     trained = np.array([1, 1, 0, 1, 1, 0, 0, 0], dtype=bool)
     keep, runs, _ = last_run(np.full(len(step), np.nan), step, (held, trained))
     assert keep.tolist() == [True] * 6 + [False, False] and runs == 1
+    # every checkpoint of a long run evaluated again after it, one pass each: all of them peeled off
+    n = 1500
+    step = np.concatenate([np.arange(1, n + 1), np.arange(1, n + 1)]).astype(float)
+    held = np.ones(2 * n, dtype=bool)
+    trained = np.concatenate([np.ones(n, dtype=bool), np.zeros(n, dtype=bool)])
+    keep, runs, _ = last_run(np.full(2 * n, np.nan), step, (held, trained))
+    assert keep[:n].all() and not keep[n:].any() and runs == 1

@@ -54,19 +54,21 @@ def zeroed(run: Run, th: Thresholds) -> Finding | None:
     """A training loss logged as exactly 0 at each of its last `zeroed_readings` readings or more,
     the reading before them still above `jump_start_share` of its first: a loss that overflowed in
     half precision, shown as 0 with the weights broken (LLaMA-Factory's and TRL's fp16 fine-tunes,
-    `loss: 0.0` with `eval_loss: nan`). One that came down to the last digit its log prints first is
-    learned (0.0001, then 0.0)."""
+    `loss: 0.0` with `eval_loss: nan`): it jumps there from a reading no lower than the ones before
+    it, never logged 0 earlier. One coming down onto 0 (a margin met, the last digit its log prints)
+    is learned."""
     if "train_loss" not in run.table:
         return None
     rows = run.table[np.isfinite(run.table["train_loss"].to_numpy(dtype=float))]
     y = rows["train_loss"].to_numpy(dtype=float)
     zeros = len(y) - int(np.flatnonzero(y != 0)[-1]) - 1 if (y != 0).any() else 0
-    if zeros < th.zeroed_readings or len(y) - zeros < 2:
-        return None
-    last = float(y[-zeros - 1])
-    if not last > th.jump_start_share * abs(float(y[0])):
-        return None
     at = len(y) - zeros
+    if zeros < th.zeroed_readings or at < 2 or (y[:at] == 0).any():
+        return None  # (a loss at 0 now and then before is one that can be 0: a hinge, GRPO's)
+    last, before = float(y[at - 1]), y[max(0, at - 4) : at - 1]
+    if not last > th.jump_start_share * abs(float(y[0])) or last < float(np.median(before)):
+        return None  # a loss still coming down onto 0 (a triplet margin met, a count of mistakes)
+
     where = _where(rows.iloc[at], int(rows.index[at]), step_first=True)
     return Finding(
         "diverged",

@@ -28,9 +28,10 @@ class Thresholds:
     explode_factor: float = 10.0
     """...or one logged training loss is 10x the run's start (the median of its first `start_steps`)."""
     zeroed_readings: int = 3
-    """...or the training loss is logged as exactly 0 at each of its last readings, this many at least,
-    straight after a reading above `jump_start_share` of where it started: the loss overflowed in half
-    precision and is shown as 0 (a fine-tune at 5.26 one step, 0.0 from then on), not learned away."""
+    """...or the training loss is logged as exactly 0 at each of its last readings, this many at least
+    and never before, straight after a reading above `jump_start_share` of where it started and no
+    lower than the median of the three before it: the loss overflowed in half precision and is shown
+    as 0 (a fine-tune at 5.26 one step, 0.0 from then on), not learned away."""
     gan_d_collapse: float = 0.05
     """A GAN's discriminator wins (gan.py) when every discriminator loss ends (median of its last
     fifth) below this share of where it began (its first fifth)..."""

@@ -264,13 +264,12 @@ def _finer(cols: Columns, col: str, than: str, keep: np.ndarray) -> bool:
     whose name says its stage (an epoch's `Train Loss: 0.64` summary over the bare `loss` of the batch
     lines before it), then the one whose name says it is the epoch's mean (Lightning's progress bar
     writes `train_loss_step` and `train_loss_epoch` on every line: the last batch's loss and the
-    epoch's, as many as each other, or one fewer)."""
+    epoch's, as many as each other when each bar shows its own epoch's mean)."""
     last = [bool(keep[np.frombuffer(cols.rows[c], dtype=np.int64)].any()) for c in (col, than)]
     if last[0] != last[1]:
         return last[0]
     more, fewer = len(cols.values[col]), len(cols.values[than])
-    # (the epoch's mean is first written once an epoch ends: one fewer is as many)
-    if more != fewer and not (abs(more - fewer) == 1 and _averaged(str(col)) != _averaged(str(than))):
+    if more != fewer:
         return more > fewer
     ranks = [
         (c not in cols.overwritten, stage_of(str(c)) is not None, _averaged(str(c))) for c in (col, than)

@@ -88,13 +88,14 @@ EPOCH = re.compile(
 # separator owns the spaces after it: optional runs of spaces side by side backtrack without end on a
 # long blank line)
 _STEP_WORDS = r"global[_ ]step|step|iteration|iter|updates"
-# A step is counted in whole numbers: TensorFlow's `Loss for final step: 0.4258.` names a loss, not step 0.
+# A step is counted from 1: TensorFlow's `Loss for final step: 0.4258.` names a loss, not step 0 (a step
+# printed with a fraction, `global_step: 100.25`, stays the step it is in).
 STEP = re.compile(
     rf"(?:\b(?:{_STEP_WORDS})\b|\bit\b(?=\s*\d+\s*/\s*\d)"
     rf"|^\s*(?:s(?=\s*:)|round\b(?=\s*\d+\s*[,:])(?!.*\b(?:{_STEP_WORDS})\b))"
     r"|^\s*(?=#\d+[,:])|^\s*--(?=\s*\d+\s*/\s*\d+\s*--\s*$)"
     r"|(?<![\w./-])(?:step|iter|iteration)-(?=\d+(?![\w./-])))"
-    r"\s*(?:[:=#]\s*|(?<=\s)-\s*)?(?:\[\s*)?(\d+)(?!\d)(?!\.0*[1-9])(?![\d.]*%)",
+    r"\s*(?:[:=#]\s*|(?<=\s)-\s*)?(?:\[\s*)?(?!0\.0*[1-9])(\d+)(?!\d)(?![\d.]*%)",
     re.IGNORECASE,
 )
 _LEVELS = "INFO|DEBUG|WARNING|WARN|ERROR|CRITICAL"

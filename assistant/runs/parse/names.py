@@ -114,7 +114,7 @@ METRIC_TOKENS = LOSS | ACC | LR | {
 # Tokens of a setting printed with the log (a config dump), never a reading.
 SETTING_TOKENS = {
     "weight", "weights", "thresh", "threshold", "alpha", "gamma", "beta", "coef", "coeff", "factor",
-    "scale", "type", "multiplier", "lambda", "eps", "momentum", "decay", "warmup", "scheduler",
+    "scale", "type", "multiplier", "lambda", "eps", "momentum", "decay", "warmup", "scheduler", "policy",
     "gradnorm", "norm", "clip", "min", "max", "patience",
     "mult",  # a multiplier, abbreviated (Dassl's config dump: `BASE_LR_MULT: 0.1`)
     "variable",  # an environment variable echoed by the launcher (`HYDRA_FULL_ERROR=1`)
@@ -256,13 +256,20 @@ def normalise(name: str, default_stage: str = "train") -> str:
     return f"{stage}_{'_'.join(rest)}"
 
 
+def _setting(toks: set[str]) -> bool:
+    """A setting's word in the name (`lr_policy`, `loss_weight`), but not an agent's `policy` beside a
+    loss or an accuracy (AlphaZero's `policy_loss`, `policy_accuracy`: its policy head's readings)."""
+    said = toks & _NO_READING
+    return bool(said) and not (said == {"policy"} and bool(toks & (LOSS | ACC)))
+
+
 @lru_cache(maxsize=4096)
 def is_metric_name(name: str) -> bool:
     toks = tokens(name)
     return (
         bool(toks)
         and any(t in METRIC_TOKENS for t in toks)
-        and not any(t in _NO_READING for t in toks)
+        and not _setting(set(toks))
         and not ("w" in toks and not VAE_TERMS.isdisjoint(toks))  # `kl_w`: the KL term's weight, a setting
         and not ("cost" in toks and any(t in _TIMED for t in toks))
     )

@@ -80,11 +80,15 @@ def last_run(
     curves. A last run whose rows hold no reading (a script started again and killed before its
     first) is no run: the one before it is read, and the third value says such starts were skipped.
     `held`: (the rows with held-out readings, the rows with training readings)."""
-    n = len(epoch)
-    if held is not None and (at := _evaluated_again(epoch, step, *held)) is not None:
-        # (the rows before are read as any log is: a start there that logged no reading is no run)
-        keep, runs, stubs = last_run(epoch[:at], step[:at], (held[0][:at], held[1][:at]))
-        return np.concatenate([keep, np.zeros(n - at, dtype=bool)]), runs, stubs
+    n = end = len(epoch)
+    # (peeled back one evaluation pass at a time, each pass's rows at counts logged before them)
+    while (
+        held is not None and (at := _evaluated_again(epoch[:end], step[:end], *_cut(held, end))) is not None
+    ):
+        end = at
+    if end < n:  # the rows before are read as any log is: a start there that logged no reading is no run
+        keep, runs, stubs = last_run(epoch[:end], step[:end], _cut(held, end))
+        return np.concatenate([keep, np.zeros(n - end, dtype=bool)]), runs, stubs
     keep, runs = _last_counted(epoch, step)
     if held is None:
         return keep, runs, False
@@ -98,6 +102,11 @@ def last_run(
     keep = np.zeros(n, dtype=bool)
     keep[:last], runs = _last_counted(epoch[:last], step[:last])
     return keep, runs, True
+
+
+def _cut(held: tuple[np.ndarray, np.ndarray] | None, end: int) -> tuple[np.ndarray, np.ndarray]:
+    assert held is not None
+    return held[0][:end], held[1][:end]
 
 
 def _last_counted(epoch: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, int]:
