@@ -68,7 +68,6 @@ def zeroed(run: Run, th: Thresholds) -> Finding | None:
     last, before = float(y[at - 1]), y[max(0, at - 4) : at - 1]
     if not last > th.jump_start_share * abs(float(y[0])) or last < float(np.median(before)):
         return None  # a loss still coming down onto 0 (a triplet margin met, a count of mistakes)
-
     where = _where(rows.iloc[at], int(rows.index[at]), step_first=True)
     return Finding(
         "diverged",

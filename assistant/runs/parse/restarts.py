@@ -81,13 +81,14 @@ def last_run(
     first) is no run: the one before it is read, and the third value says such starts were skipped.
     `held`: (the rows with held-out readings, the rows with training readings)."""
     n = end = len(epoch)
-    # (peeled back one evaluation pass at a time, each pass's rows at counts logged before them)
+    # peeled back one evaluation pass at a time, each pass's rows at counts logged before them; the rows
+    # before are read as any log is (a start there that logged no reading is no run)
     while (
-        held is not None and (at := _evaluated_again(epoch[:end], step[:end], *_cut(held, end))) is not None
+        held is not None and (at := _evaluated_again(epoch[:end], step[:end], *_upto(held, end))) is not None
     ):
         end = at
-    if end < n:  # the rows before are read as any log is: a start there that logged no reading is no run
-        keep, runs, stubs = last_run(epoch[:end], step[:end], _cut(held, end))
+    if held is not None and end < n:
+        keep, runs, stubs = last_run(epoch[:end], step[:end], _upto(held, end))
         return np.concatenate([keep, np.zeros(n - end, dtype=bool)]), runs, stubs
     keep, runs = _last_counted(epoch, step)
     if held is None:
@@ -104,8 +105,7 @@ def last_run(
     return keep, runs, True
 
 
-def _cut(held: tuple[np.ndarray, np.ndarray] | None, end: int) -> tuple[np.ndarray, np.ndarray]:
-    assert held is not None
+def _upto(held: tuple[np.ndarray, np.ndarray], end: int) -> tuple[np.ndarray, np.ndarray]:
     return held[0][:end], held[1][:end]
 
 
