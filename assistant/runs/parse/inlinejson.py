@@ -18,6 +18,7 @@ from assistant.runs.parse.table import logged
 _NAMED_BEFORE = re.compile(r"([A-Za-z][\w./]*):\s*$")  # `eval_accuracy: ` just before a JSON object
 _MOST_EPOCHS = 100_000  # an epoch number past this is a count of samples or tokens
 _DEEPEST = 32  # levels of nesting a record's readings are looked for in
+_BARE_SPECIAL = re.compile(r"(?<=: )-?(?:nan|inf)(?=[,}])")  # Python's `{'loss': nan}`, no literal
 
 
 def json_values(segment: str) -> dict[str, float] | None:
@@ -121,10 +122,14 @@ def object_in(text: str) -> dict[Any, Any] | None:
 
 def python_dict(text: str) -> Any:
     """A dict Python printed (`{'loss': 0.69, 'epoch': 0.04}`: the Hugging Face Trainer's console),
-    read as a literal (never evaluated); None when it is not one."""
+    read as a literal (never evaluated); None when it is not one. Python prints NaN and infinity bare
+    (`{'loss': nan}`), which no literal spells: they are read quoted, as some loggers write them."""
     if not text.startswith("{'"):
         return None
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError):
+    except ValueError:  # a name in it: a bare `nan` or `inf`, or something no literal holds
+        quoted = _BARE_SPECIAL.sub(lambda m: repr(m.group(0)), text)
+        return python_dict(quoted) if quoted != text else None
+    except (SyntaxError, RecursionError, MemoryError, TypeError):
         return None
