@@ -109,6 +109,10 @@ def test_a_nan_in_an_earlier_run_of_the_log_is_said_before_the_last_run_is_judge
     assert found[0].kind == "diverged" and "earlier run" in found[0].evidence
     assert "healthy" not in [f.kind for f in found]
     assert [f.kind for f in detect(parse_run("\n".join(["epoch,loss,val_loss", *second])))] == ["healthy"]
+    # the blow-up mended long ago: a run at a lower learning rate trained after it, and the last run
+    # was started again after that one (five appended starts, the first one's loss NaN from epoch 45)
+    mended = parse_run("\n".join(first + second + second))
+    assert [f.kind for f in detect(mended)] == ["healthy"] and any("NaN" in n for n in mended.notes)
 
 
 def test_a_running_average_warming_up_from_zero_is_not_a_climb():
