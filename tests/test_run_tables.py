@@ -255,3 +255,23 @@ def test_a_report_table_whose_names_are_several_words_apart_by_runs_of_spaces():
     body = "\n".join(f"{e}/30   3.1G  {t:.4f}  {v:.4f}  0.0200" for e, t, v in rows)
     run = parse_run(f"{head}\n{body}")
     assert run.table["train_box_loss"].tolist() == [t for _, t, _ in rows]
+
+
+def test_a_tab_separated_table_printed_under_a_warning_with_a_flag_column_is_read():
+    # bpnet-lite prints a warning, then its table: `Saved?` (a flag, `True`) closes the header, and its
+    # losses are the profile's multinomial NLL (`Training MNLL`); the notebook was refused as holding
+    # nothing
+    header = (
+        "Epoch\tIteration\tTraining Time\tValidation Time\tTraining MNLL\tTraining Count MSE\t"
+        "Validation MNLL\tValidation Profile Pearson\tValidation Count Pearson\tValidation Count MSE\tSaved?"
+    )
+    val = [407.2 - 20 * (1 - 0.7**e) for e in range(12)]
+    rows = [
+        f"{e}\t{898 * (e + 1)}\t6.2\t0.2\t{380 - e:.4f}\t0.3\t{v:.4f}\t0.45\t0.8\t0.24\t{e % 3 == 0}"
+        for e, v in enumerate(val)
+    ]
+    text = "Warning: models trained using bpnet-lite may underperform the official ones.\n" + header
+    run = parse_run(text + "\n" + "\n".join(rows))
+    assert (
+        np.allclose(run.table["val_loss"], np.round(val, 4)) and run.table["train_loss"].notna().sum() == 12
+    )

@@ -15,7 +15,7 @@ import re
 from assistant.runs.parse.lines import COUNT, LOG_PREFIX, NUMBER
 from assistant.runs.parse.names import is_metric_name, role, stage_of
 
-_NAME = re.compile(r"[A-Za-z][\w./()@-]*:?")
+_NAME = re.compile(r"[A-Za-z][\w./()@-]*[:?]?")  # `Saved?`: a flag column (bpnet-lite)
 # words of a sentence or a reading (`val loss nan`), never of a header
 _NOT_NAMES = {"nan", "inf", "and", "or", "the", "a", "an", "of", "to", "for", "is", "in", "on", "at", "with"}
 _UNIT = re.compile(r"\([\w/%]+\)")  # `GPU Memory (MB)`: a column's unit, in a name of several words

@@ -43,8 +43,9 @@ NOISE = {
     "main",  # Chainer's LogReport: `main/loss`, `validation/main/loss` (the model under training)
     "history",  # a Keras-style history saved under its own names: `train_loss_history`
 }  # fmt: skip
-# CatBoost names its loss `Logloss`, OpenNMT (and TensorFlow code) its cross-entropy `xent`
-LOSS = {"loss", "nll", "ce", "xent", "crossentropyloss", "logloss", "cost"}
+# CatBoost names its loss `Logloss`, OpenNMT (and TensorFlow code) its cross-entropy `xent`, BPNet
+# (bpnet-lite, chrombpnet) its profile's multinomial negative log-likelihood `MNLL`
+LOSS = {"loss", "nll", "mnll", "ce", "xent", "crossentropyloss", "logloss", "cost"}
 # A VAE's two terms, printed without `loss` (`recon=282.4  kld=147.6`): parts of its loss (its `kl_w`,
 # the KL term's weight, is a setting)
 VAE_TERMS = {"kl", "kld", "recon"}
