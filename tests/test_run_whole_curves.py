@@ -3,6 +3,9 @@ its name, and a few long unnamed lists (a federated run's test losses, then its 
 
 from __future__ import annotations
 
+import math
+import pprint
+
 import numpy as np
 
 from assistant.runs import RunParseError, detect, parse_run
@@ -68,3 +71,38 @@ def test_numbers_alone_holding_infinities_are_read_or_refused_never_a_crash():
             assert "holds no" in str(refused) or "curve" in str(refused)
         else:
             assert len(run) >= 2
+
+
+def _flower_summary(losses: list[float], accuracy: list[float]) -> list[str]:
+    """Flower 1.8+'s summary: the distributed loss a round a line, its metrics as pprint wraps them."""
+    lines = ["INFO :      [SUMMARY]", f"INFO :      Run finished {len(losses)} round(s) in 157.48s"]
+    lines.append("INFO :      \tHistory (loss, distributed):")
+    lines += [f"INFO :      \t\tround {r}: {v}" for r, v in enumerate(losses, start=1)]
+    lines.append("INFO :      \tHistory (metrics, distributed, evaluate):")
+    wrapped = pprint.pformat({"accuracy": list(enumerate(accuracy, start=1))}).splitlines()
+    return lines + [f"INFO :      \t{w}" for w in wrapped] + ["INFO :      "]
+
+
+def test_flowers_history_is_read_a_row_per_round():
+    # a Flower simulation's log: rounds announced, clients sampled, and the History only at the end; it
+    # was refused as holding nothing
+    losses, accuracy = falling(30, 2.2, 0.6), [round(0.2 + 0.02 * r, 4) for r in range(30)]
+    rounds = [
+        f"INFO :      [ROUND {r}]\nINFO :      configure_fit: strategy sampled 10 clients (out of 10)"
+        for r in range(1, 31)
+    ]
+    run = parse_run("\n".join(rounds + _flower_summary(losses, accuracy)))
+    assert len(run) == 30 and list(run.table["step"]) == list(range(1, 31))
+    assert np.allclose(run.table["val_loss"], losses) and np.allclose(run.table["val_acc"], accuracy)
+    # before 1.8, each list on a line of its own: the clients' training metrics are the training's, the
+    # server's evaluation (round 0 is the model before training) its test curve, here a NaN at the end
+    test_loss = [{"Test loss:": v} for v in [2.5, *falling(10, 2.3, 1.0)[:-1]]] + [{"Test loss:": math.nan}]
+    prefix = "INFO flwr 2023-08-02 11:54:28,203 | app.py:205 | app_fit:"
+    old = [
+        f"{prefix} losses_distributed {list(enumerate(losses[:11]))[1:]}",
+        f"{prefix} metrics_distributed_fit { {'accuracy': list(enumerate(accuracy[:11]))[1:]} }",
+        f"{prefix} losses_centralized {list(enumerate(test_loss))}",
+    ]
+    run = parse_run("\n".join(old))
+    assert list(run.table["step"]) == list(range(11)) and run.table["val_loss"].notna().sum() == 10
+    assert run.table["train_acc"].iloc[-1] == accuracy[10] and np.isinf(run.table["test_loss"].iloc[-1])

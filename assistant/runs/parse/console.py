@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from assistant.runs.parse.carry import StageCarry
 from assistant.runs.parse.endings import RunEnd
 from assistant.runs.parse.finish import finish
+from assistant.runs.parse.flower import flower_history
 from assistant.runs.parse.headed import HeadedRows
 from assistant.runs.parse.lines import (
     EPOCH,
@@ -133,7 +134,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     row_heard: str | None = None  # ...when the last row was added
     reopened = False  # an epoch the last row was announced with is announced again since its last reading
     best: float | None = None  # after a line of the best reading alone, before training goes on
-    for line in joined_pairs(joined_dicts(lines)):
+    for line in joined_pairs(joined_dicts(flower_history(lines))):
         line = ungroup_stages(unslash_readings(unquote_readings(unwrap_numbers(plain_text(line)))))
         message = LOG_PREFIX.sub("", line, count=1)
         stage = line_stage(line, message)

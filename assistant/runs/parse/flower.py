@@ -1,0 +1,116 @@
+"""Flower's (flwr) History, as its server prints it when a federated run ends: the losses and metrics of
+each round, held in lists of `(round, value)` pairs. Flower 1.8 and later print a summary, one line per
+round under a heading (`History (loss, distributed):`, then `round 1: 0.0238`) and the metrics as a dict
+of those lists, which pprint wraps over several lines (`History (metrics, distributed, evaluate):`, then
+`{'accuracy': [(1, 0.13),`); earlier releases print each list on a line of its own (`app_fit:
+losses_distributed [(1, 1.09), (2, 0.80)]`, `app_fit: metrics_centralized {'accuracy': [(0, 0.08)]}`).
+
+The summary is written out as one console line per round (`round 3: val_loss=0.41 val_accuracy=0.83`)
+for the console reader. A distributed loss is what the clients' evaluation returned, on their held-out
+data (`val`); a centralized one, the server's evaluation on its own test set (`test`); the metrics the
+clients' training returned (`distributed, fit`) are the training's."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from assistant.runs.parse.lines import LOG_PREFIX, NUM
+
+_HEADING = re.compile(r"^History \((loss|metrics), (distributed|centralized)(?:, (fit|evaluate))?\):$")
+_ROUND = re.compile(rf"^round (\d+): ({NUM})$", re.IGNORECASE)
+# Flower before 1.8: `app_fit: losses_distributed [(1, 1.09), …]`, `metrics_distributed_fit {…}`
+_LISTED = re.compile(r"\b(losses|metrics)_(distributed|centralized)(_fit)?\s+([\[{].*)$")
+_MOST_LINES = 5_000  # lines a wrapped dict of metrics may take: more, and it is no summary
+_STAGES = {("distributed", "fit"): "train", ("distributed", "evaluate"): "val", ("distributed", None): "val"}
+
+
+def flower_history(lines: Iterable[str]) -> Iterator[str]:
+    """The lines, with Flower's History (see the module) written out as one line per round where it
+    ends; every other line as it is."""
+    rounds: dict[int, dict[str, float]] = {}
+    block: tuple[str, str] | None = None  # the heading's kind and stage, while its lines follow
+    wrapped: list[str] = []  # a dict of metrics pprint wrapped, until its brackets close
+    for line in lines:
+        if not (block or wrapped or "History (" in line or "_distributed" in line or "_centralized" in line):
+            if rounds and line.strip():
+                yield from _written_out(rounds)
+                rounds = {}
+            yield line
+            continue
+        message = LOG_PREFIX.sub("", line, count=1).strip()
+        if wrapped:
+            wrapped.append(message)
+            if _closed(" ".join(wrapped)) or len(wrapped) > _MOST_LINES:
+                _add(rounds, "metrics", block[1] if block else "val", " ".join(wrapped))
+                wrapped = []
+            continue
+        if heading := _HEADING.match(message):
+            kind, where, how = heading.groups()
+            block = (kind, _STAGES.get((where, how), "test"))
+            continue
+        if block and block[0] == "loss" and (pair := _ROUND.match(message)):
+            rounds.setdefault(int(pair.group(1)), {})[f"{block[1]}_loss"] = float(pair.group(2).lower())
+            continue
+        if block and block[0] == "metrics" and message.startswith("{"):
+            wrapped = [message]
+            if _closed(message):
+                _add(rounds, "metrics", block[1], message)
+                wrapped = []
+            continue
+        if listed := _LISTED.search(message):
+            kind, where, fit, text = listed.groups()
+            _add(rounds, kind, _STAGES.get((where, "fit" if fit else None), "test"), text)
+            continue
+        block = None
+        if rounds and message:
+            yield from _written_out(rounds)
+            rounds = {}
+        yield line
+    if wrapped and block:
+        _add(rounds, "metrics", block[1], " ".join(wrapped))
+    yield from _written_out(rounds)
+
+
+def _closed(text: str) -> bool:
+    return text.count("{") <= text.count("}") and text.count("[") <= text.count("]")
+
+
+def _add(rounds: dict[int, dict[str, float]], kind: str, stage: str, text: str) -> None:
+    """The `(round, value)` pairs `text` prints (a list of them for a loss, a dict of such lists for
+    metrics) added to `rounds` under the stage's names; nothing when it prints none."""
+    try:
+        value = ast.literal_eval(re.sub(r"(?<=[(,:] )(-?(?:nan|inf))(?=[),}\]])", r"'\1'", text))
+    except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError):
+        return
+    series = {"loss": value} if kind == "losses" or kind == "loss" else value
+    if not isinstance(series, dict):
+        return
+    for name, pairs in series.items():
+        word = re.sub(r"\W+", "_", str(name)).strip("_")  # `'Test accuracy:'`, a name as printed
+        for at, reading in _pairs(pairs):
+            rounds.setdefault(at, {})[f"{stage}_{word}"] = reading
+
+
+def _pairs(pairs: Any) -> Iterator[tuple[int, float]]:
+    """Each `(round, value)` of a list; a value returned as a dict of one number (`(1, {'Test loss':
+    2.31})`, an evaluation that named its loss) is that number."""
+    if not isinstance(pairs, list):
+        return
+    for pair in pairs:
+        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], int)):
+            continue
+        value = pair[1]
+        if isinstance(value, dict) and len(value) == 1:
+            value = next(iter(value.values()))
+        if isinstance(value, str) and value.lstrip("-") in ("nan", "inf"):
+            value = float(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            yield pair[0], float(value)
+
+
+def _written_out(rounds: dict[int, dict[str, float]]) -> Iterator[str]:
+    for at in sorted(rounds):
+        yield f"round {at}: " + " ".join(f"{name}={value!r}" for name, value in rounds[at].items())
