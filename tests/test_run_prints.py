@@ -81,3 +81,19 @@ def test_one_epochs_progress_bar_is_a_curve_of_its_updates():
     half = [line.replace("]", ", val/loss=3.100]") if i > 30 else line for i, line in enumerate(lines)]
     run = parse_run("\n".join(half))
     assert run.table["step"].dropna().tolist() == [float(i) for i in range(1, 61)]
+
+
+def test_one_epochs_bar_after_a_configuration_that_names_a_losss_setting_is_a_curve():
+    # a ranking IQA trainer prints its configuration (`Ranking Loss Margin: 0.1`, read as a reading: a
+    # row before any epoch), then its first epoch's bar until it is interrupted: the bar's updates are
+    # the run (it was refused as each metric logged once)
+    losses = _falling(40, 64.9, 5.9)
+    lines = ["Loss Function:", "  Ranking Loss Alpha:       0.5", "  Ranking Loss Margin:      0.1"]
+    lines += [
+        f"Epoch 1/30:   {i // 44:d}%|          | {i * 11}/4404 [00:0{i % 10}<27:39, 2.65batch/s, "
+        f"loss={t:.4f}, rank_loss=0.77]"
+        for i, t in enumerate(losses, 1)
+    ]
+    run = parse_run("\n".join(lines))
+    assert run.table["train_loss"].dropna().round(4).tolist() == [round(t, 4) for t in losses]
+    assert any("progress bar's 40 updates" in n for n in run.notes)

@@ -54,10 +54,18 @@ class LoneEpoch:
 
 
 def _lone(cols: Columns) -> bool:
-    """The table holds one epoch's row so far, after settings lines' learning rates at most (RWKV's
-    `- lr_init: 6.000e-04` and `- lr_final: …` before its bar)."""
+    """The table holds one epoch's row so far, after settings lines at most: their learning rates (RWKV's
+    `- lr_init: 6.000e-04` and `- lr_final: …` before its bar), and a value printed once, before any
+    epoch or step (a configuration's `Ranking Loss Margin: 0.1`)."""
     last = cols.n - 1
-    return cols.n > 0 and all(not at or at[0] == last or normalise(k) == "lr" for k, at in cols.rows.items())
+    return cols.n > 0 and all(
+        not at or at[0] == last or normalise(k) == "lr" or (len(at) == 1 and _unplaced(cols, at[0]))
+        for k, at in cols.rows.items()
+    )
+
+
+def _unplaced(cols: Columns, row: int) -> bool:
+    return math.isnan(cols.epoch[row]) and math.isnan(cols.step[row])
 
 
 def _trains(values: dict[str, float]) -> bool:
