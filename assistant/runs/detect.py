@@ -85,10 +85,7 @@ def detect(run: Run, th: Thresholds = THRESHOLDS) -> list[Finding]:
             found = found[1:]
         elif len(found) == 2 and "lr_gone_at" in found[0].details:
             found = found[:1]  # it learned until its learning rate vanished: the schedule stopped it
-    found = found or [_healthy(tr, va, run, th, judged=what is not None)]
-    if run.blown_before:  # what the user saw first; the last run's own findings follow (not "healthy")
-        return [_blown_before(), *(f for f in found if f.kind != "healthy")]
-    return found
+    return found or [_healthy(tr, va, run, th, judged=what is not None)]
 
 
 def _errors(held: list[Curve]) -> list[Curve]:
@@ -97,14 +94,6 @@ def _errors(held: list[Curve]) -> list[Curve]:
     moves (a cross-entropy on soft targets, whose floor is their entropy: 0.259 -> 0.232 while the RMSE
     falls 0.124 -> 0.082)."""
     return [h for h in held if not h.score and PREDICTION_ERRORS & set(h.tokens) and "loss" not in h.tokens]
-
-
-def _blown_before() -> Finding:
-    text = (
-        "an earlier run in this log logged its loss as NaN or infinite (the weights overflowed); the "
-        "last run, judged here, is a restart"
-    )
-    return Finding("diverged", text, {"earlier_run": True}, "medium")
 
 
 def _healthy(tr: Curve | None, va: Curve | None, run: Run, th: Thresholds, judged: bool) -> Finding:

@@ -193,11 +193,11 @@ def finish(
         when = f" at epoch {data['epoch'][at]:g}" if math.isfinite(data["epoch"][at]) else ""
         notes.append(f"the log says its loss changed{when}: the curve from there on is read")
     earlier = out[~keep]
-    losses = [earlier[c].to_numpy(dtype=float) for c in ("train_loss", "val_loss") if c in earlier]
-    blown = any(map(_ended_blown, losses))
-    if not blown and any(np.isinf(v).any() for v in losses):
+    if any(
+        np.isinf(earlier[c].to_numpy(dtype=float)).any() for c in ("train_loss", "val_loss") if c in earlier
+    ):
         notes.append(
-            "an earlier run's loss was NaN or infinite; a run after it trained: the last is judged alone"
+            "an earlier run's loss was NaN or infinite (its weights overflowed): the last run is judged alone"
         )
     out = out[keep & out[columns].notna().any(axis=1).to_numpy()].reset_index(drop=True)
     if resumed := runs > 1 and goes_on(earlier, out):
@@ -210,15 +210,7 @@ def finish(
     if (steps := steps_across_epochs(out["epoch"].to_numpy(), out["step"].to_numpy())) is not None:
         out["step"] = steps
         notes.append("the step counter starts again each epoch: the steps are counted across epochs")
-    return Run(out, fmt, name, notes, sources, blown_before=blown, resumed=resumed)
-
-
-def _ended_blown(values: np.ndarray) -> bool:
-    """Whether the runs before the last one ended on a NaN or infinite loss: the restart came after the
-    blow-up. One that blew up and was followed by runs that trained (a learning rate lowered and tried
-    again) is the history of a mend, not what the last run carries on from."""
-    logged = values[~np.isnan(values)]
-    return bool(len(logged)) and bool(np.isinf(logged[-1]))
+    return Run(out, fmt, name, notes, sources, resumed=resumed)
 
 
 def _unstaged_beside_training(

@@ -68,7 +68,6 @@ class Run:
     name: str = ""  # the file name, or "pasted text"
     notes: list[str] = field(default_factory=list)  # what the reader skipped, in words
     sources: dict[str, str] = field(default_factory=dict)  # column -> the name the log gave it
-    blown_before: bool = False  # an earlier run in the same log (not read) logged a NaN or inf loss
     resumed: bool = False  # the last run goes on from the weights of an earlier one in the log
     stopped: str | None = None  # why the log says the run stopped: "target" (its quality target
     # reached: MLPerf's `run_stop` with status success) or "early" (early stopping's patience ran out)
