@@ -1,12 +1,16 @@
 """What particular trainers print, read as the run it is: JAX's wrapped numbers and a self-play agent's
 policy loss, an Estimator's last evaluation of its best checkpoint, Lightning's progress bar with a
-step's and an epoch's loss side by side, and a fine-tune whose loss overflowed and is shown as 0."""
+step's and an epoch's loss side by side, a fine-tune whose loss overflowed and is shown as 0, and the
+Hugging Face Trainer's printed dict once its loss is NaN."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from assistant.runs import detect, parse_run
+from assistant.runs.parse.inlinejson import numbers_of, python_dict
 from assistant.runs.parse.lines import STEP
 from assistant.runs.parse.names import is_metric_name
 from assistant.runs.parse.restarts import last_run
@@ -149,3 +153,23 @@ def test_a_row_of_a_setting_alone_before_the_best_checkpoints_evaluation_starts_
     trained = np.concatenate([np.ones(n, dtype=bool), np.zeros(n, dtype=bool)])
     keep, runs, _ = last_run(np.full(2 * n, np.nan), step, (held, trained))
     assert keep[:n].all() and not keep[n:].any() and runs == 1
+
+
+def test_a_nan_loss_in_a_printed_dict_is_a_nan_reading():
+    # the Trainer's console prints `{'loss': nan, 'grad_norm': nan, 'learning_rate': …, 'epoch': 2.9}`
+    # once its loss overflows; no Python literal spells a bare `nan`, and the records were dropped,
+    # leaving the run before them "healthy"
+    losses = falling(30, 2.0, 1.2) + [math.nan] * 10
+    records = [
+        f"{{'loss': {v!r}, 'grad_norm': {1.2 if v == v else math.nan!r}, 'learning_rate': 5e-05, "
+        f"'epoch': {(i + 1) / 10:.2f}}}"
+        for i, v in enumerate(losses)
+    ]
+    assert "'loss': nan" in records[-1]
+    found = detect(parse_run("\n".join(records)))
+    assert found[0].kind == "diverged" and "NaN" in found[0].evidence
+    # inf, -inf and a name or string that holds the letters stay what they are
+    record = python_dict("{'loss': inf, 'reward': -inf, 'note': 'nan: inf', 'infer': 1.0}")
+    assert record is not None and record["note"] == "nan: inf"
+    numbers = numbers_of(record)
+    assert numbers["loss"] == math.inf and numbers["reward"] == -math.inf and numbers["infer"] == 1.0
