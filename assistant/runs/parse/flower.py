@@ -33,6 +33,7 @@ def flower_history(lines: Iterable[str]) -> Iterator[str]:
     rounds: dict[int, dict[str, float]] = {}
     block: tuple[str, str] | None = None  # the heading's kind and stage, while its lines follow
     wrapped: list[str] = []  # a dict of metrics pprint wrapped, until its brackets close
+    open_brackets = 0
     for line in lines:
         if not (block or wrapped or "History (" in line or "_distributed" in line or "_centralized" in line):
             if rounds and line.strip():
@@ -43,7 +44,8 @@ def flower_history(lines: Iterable[str]) -> Iterator[str]:
         message = LOG_PREFIX.sub("", line, count=1).strip()
         if wrapped:
             wrapped.append(message)
-            if _closed(" ".join(wrapped)) or len(wrapped) > _MOST_LINES:
+            open_brackets += _opened(message)
+            if open_brackets <= 0 or len(wrapped) > _MOST_LINES:
                 _add(rounds, "metrics", block[1] if block else "val", " ".join(wrapped))
                 wrapped = []
             continue
@@ -55,8 +57,8 @@ def flower_history(lines: Iterable[str]) -> Iterator[str]:
             rounds.setdefault(int(pair.group(1)), {})[f"{block[1]}_loss"] = float(pair.group(2).lower())
             continue
         if block and block[0] == "metrics" and message.startswith("{"):
-            wrapped = [message]
-            if _closed(message):
+            wrapped, open_brackets = [message], _opened(message)
+            if open_brackets <= 0:
                 _add(rounds, "metrics", block[1], message)
                 wrapped = []
             continue
@@ -74,8 +76,9 @@ def flower_history(lines: Iterable[str]) -> Iterator[str]:
     yield from _written_out(rounds)
 
 
-def _closed(text: str) -> bool:
-    return text.count("{") <= text.count("}") and text.count("[") <= text.count("]")
+def _opened(text: str) -> int:
+    """How many more brackets the text opens than it closes."""
+    return text.count("{") + text.count("[") - text.count("}") - text.count("]")
 
 
 def _add(rounds: dict[int, dict[str, float]], kind: str, stage: str, text: str) -> None:
