@@ -83,7 +83,7 @@ def _flower_summary(losses: list[float], accuracy: list[float]) -> list[str]:
     return lines + [f"INFO :      \t{w}" for w in wrapped] + ["INFO :      "]
 
 
-def test_flowers_history_is_read_a_row_per_round():
+def test_flowers_history_is_read_a_point_per_round():
     # a Flower simulation's log: rounds announced, clients sampled, and the History only at the end; it
     # was refused as holding nothing
     losses, accuracy = falling(30, 2.2, 0.6), [round(0.2 + 0.02 * r, 4) for r in range(30)]
@@ -92,10 +92,11 @@ def test_flowers_history_is_read_a_row_per_round():
         for r in range(1, 31)
     ]
     run = parse_run("\n".join(rounds + _flower_summary(losses, accuracy)))
-    assert len(run) == 30 and list(run.table["step"]) == list(range(1, 31))
+    assert list(run.table["epoch"]) == list(range(1, 31))
     assert np.allclose(run.table["val_loss"], losses) and np.allclose(run.table["val_acc"], accuracy)
     # before 1.8, each list on a line of its own: the clients' training metrics are the training's, the
-    # server's evaluation (round 0 is the model before training) its test curve, here a NaN at the end
+    # server's evaluation its test curve (its round 0, the model before training, left out), here a
+    # NaN at the end
     test_loss = [{"Test loss:": v} for v in [2.5, *falling(10, 2.3, 1.0)[:-1]]] + [{"Test loss:": math.nan}]
     prefix = "INFO flwr 2023-08-02 11:54:28,203 | app.py:205 | app_fit:"
     old = [
@@ -104,5 +105,21 @@ def test_flowers_history_is_read_a_row_per_round():
         f"{prefix} losses_centralized {list(enumerate(test_loss))}",
     ]
     run = parse_run("\n".join(old))
-    assert list(run.table["step"]) == list(range(11)) and run.table["val_loss"].notna().sum() == 10
+    assert list(run.table["epoch"]) == list(range(1, 11)) and run.table["val_loss"].notna().sum() == 10
     assert run.table["train_acc"].iloc[-1] == accuracy[10] and np.isinf(run.table["test_loss"].iloc[-1])
+
+
+def test_a_flower_summary_beside_the_logs_own_curves_leaves_them_read():
+    # a client's epochs before the summary (ANSI-coloured, as Flower prints its level), or the
+    # Trainer's dicts after it: the log's own curve is read as it was
+    summary = [
+        line.replace("INFO :", "\x1b[92mINFO \x1b[0m:") for line in _flower_summary([1.0] * 5, [0.5] * 5)
+    ]
+    train = falling(20, 2.0, 0.4)
+    epochs = [f"Epoch {e + 1}: train loss {v:.4f}" for e, v in enumerate(train)]
+    dicts = [str({"loss": round(v, 4), "epoch": float(e + 1)}) for e, v in enumerate(train)]
+    for text in (epochs + summary, summary + dicts):
+        run = parse_run("\n".join(text))
+        assert run.table["train_loss"].dropna().tolist() == [round(v, 4) for v in train]
+        assert list(run.table["epoch"]) == list(range(1, 21)) and "val_loss" not in run.table
+    assert "val_loss" in parse_run("\n".join(summary)).table  # the summary alone is read

@@ -5,9 +5,12 @@ of those lists, which pprint wraps over several lines (`History (metrics, distri
 `{'accuracy': [(1, 0.13),`); earlier releases print each list on a line of its own (`app_fit:
 losses_distributed [(1, 1.09), (2, 0.80)]`, `app_fit: metrics_centralized {'accuracy': [(0, 0.08)]}`).
 
-The summary is written out as one console line per round (`round 3: val_loss=0.41 val_accuracy=0.83`)
-for the console reader. A distributed loss is what the clients' evaluation returned, on their held-out
-data (`val`); a centralized one, the server's evaluation on its own test set (`test`); the metrics the
+The summary is written out as curves printed whole (`val_loss: [2.17, 1.85, …]`, a point a round),
+which the console reader reads when the log holds no other curve: a server's log, not a client's
+epochs beside it. Round 0, the evaluation of the model before training, is left out, and a series
+whose rounds have gaps (an evaluation every few rounds) is too (its points would land on the wrong
+rounds). A distributed loss is what the clients' evaluation returned, on their held-out data
+(`val`); a centralized one, the server's evaluation on its own test set (`test`); the metrics the
 clients' training returned (`distributed, fit`) are the training's."""
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from assistant.runs.parse.lines import LOG_PREFIX, NUM
+from assistant.runs.parse.lines import LOG_PREFIX, NUM, plain_text
 
 _HEADING = re.compile(r"^History \((loss|metrics), (distributed|centralized)(?:, (fit|evaluate))?\):$")
 _ROUND = re.compile(rf"^round (\d+): ({NUM})$", re.IGNORECASE)
@@ -41,13 +44,13 @@ def flower_history(lines: Iterable[str]) -> Iterator[str]:
                 rounds = {}
             yield line
             continue
-        message = LOG_PREFIX.sub("", line, count=1).strip()
+        message = LOG_PREFIX.sub("", plain_text(line), count=1).strip()  # Flower colours its level
         if wrapped:
             wrapped.append(message)
             open_brackets += _opened(message)
             if open_brackets <= 0 or len(wrapped) > _MOST_LINES:
                 _add(rounds, "metrics", block[1] if block else "val", " ".join(wrapped))
-                wrapped = []
+                wrapped, block = [], None  # one dict a heading: a `{` line after it is no summary's
             continue
         if heading := _HEADING.match(message):
             kind, where, how = heading.groups()
@@ -60,7 +63,7 @@ def flower_history(lines: Iterable[str]) -> Iterator[str]:
             wrapped, open_brackets = [message], _opened(message)
             if open_brackets <= 0:
                 _add(rounds, "metrics", block[1], message)
-                wrapped = []
+                wrapped, block = [], None
             continue
         if listed := _LISTED.search(message):
             kind, where, fit, text = listed.groups()
@@ -115,5 +118,12 @@ def _pairs(pairs: Any) -> Iterator[tuple[int, float]]:
 
 
 def _written_out(rounds: dict[int, dict[str, float]]) -> Iterator[str]:
+    """Each series as a curve printed whole, when its rounds from 1 on have no gap."""
+    series: dict[str, dict[int, float]] = {}
     for at in sorted(rounds):
-        yield f"round {at}: " + " ".join(f"{name}={value!r}" for name, value in rounds[at].items())
+        for name, value in rounds[at].items():
+            if at > 0:
+                series.setdefault(name, {})[at] = value
+    for name, points in series.items():
+        if list(points) == list(range(1, len(points) + 1)):
+            yield f"{name}: [{', '.join(repr(v) for v in points.values())}]"
