@@ -15,11 +15,12 @@ clients' training returned (`distributed, fit`) are the training's."""
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from assistant.runs.parse.inlinejson import python_literal
+from assistant.runs.parse.jsonstream import spells_nan
 from assistant.runs.parse.lines import LOG_PREFIX, NUM, plain_text
 
 _HEADING = re.compile(r"^History \((loss|metrics), (distributed|centralized)(?:, (fit|evaluate))?\):$")
@@ -31,17 +32,17 @@ _STAGES = {("distributed", "fit"): "train", ("distributed", "evaluate"): "val", 
 
 
 def flower_history(lines: Iterable[str]) -> Iterator[str]:
-    """The lines, with Flower's History (see the module) written out as one line per round where it
-    ends; every other line as it is."""
-    rounds: dict[int, dict[str, float]] = {}
+    """The lines, with Flower's History (see the module) written out where it ends as curves printed
+    whole; every other line as it is."""
+    series: dict[str, dict[int, float]] = {}  # each series' readings by round
     block: tuple[str, str] | None = None  # the heading's kind and stage, while its lines follow
     wrapped: list[str] = []  # a dict of metrics pprint wrapped, until its brackets close
     open_brackets = 0
     for line in lines:
         if not (block or wrapped or "History (" in line or "_distributed" in line or "_centralized" in line):
-            if rounds and line.strip():
-                yield from _written_out(rounds)
-                rounds = {}
+            if series and line.strip():
+                yield from _written_out(series)
+                series = {}
             yield line
             continue
         message = LOG_PREFIX.sub("", plain_text(line), count=1).strip()  # Flower colours its level
@@ -49,7 +50,7 @@ def flower_history(lines: Iterable[str]) -> Iterator[str]:
             wrapped.append(message)
             open_brackets += _opened(message)
             if open_brackets <= 0 or len(wrapped) > _MOST_LINES:
-                _add(rounds, "metrics", block[1] if block else "val", " ".join(wrapped))
+                _add(series, "metrics", block[1] if block else "val", " ".join(wrapped))
                 wrapped, block = [], None  # one dict a heading: a `{` line after it is no summary's
             continue
         if heading := _HEADING.match(message):
@@ -57,26 +58,26 @@ def flower_history(lines: Iterable[str]) -> Iterator[str]:
             block = (kind, _STAGES.get((where, how), "test"))
             continue
         if block and block[0] == "loss" and (pair := _ROUND.match(message)):
-            rounds.setdefault(int(pair.group(1)), {})[f"{block[1]}_loss"] = float(pair.group(2).lower())
+            series.setdefault(f"{block[1]}_loss", {})[int(pair.group(1))] = float(pair.group(2).lower())
             continue
         if block and block[0] == "metrics" and message.startswith("{"):
             wrapped, open_brackets = [message], _opened(message)
             if open_brackets <= 0:
-                _add(rounds, "metrics", block[1], message)
+                _add(series, "metrics", block[1], message)
                 wrapped, block = [], None
             continue
         if listed := _LISTED.search(message):
             kind, where, fit, text = listed.groups()
-            _add(rounds, kind, _STAGES.get((where, "fit" if fit else None), "test"), text)
+            _add(series, kind, _STAGES.get((where, "fit" if fit else None), "test"), text)
             continue
         block = None
-        if rounds and message:
-            yield from _written_out(rounds)
-            rounds = {}
+        if series and message:
+            yield from _written_out(series)
+            series = {}
         yield line
     if wrapped and block:
-        _add(rounds, "metrics", block[1], " ".join(wrapped))
-    yield from _written_out(rounds)
+        _add(series, "metrics", block[1], " ".join(wrapped))
+    yield from _written_out(series)
 
 
 def _opened(text: str) -> int:
@@ -84,20 +85,16 @@ def _opened(text: str) -> int:
     return text.count("{") + text.count("[") - text.count("}") - text.count("]")
 
 
-def _add(rounds: dict[int, dict[str, float]], kind: str, stage: str, text: str) -> None:
+def _add(series: dict[str, dict[int, float]], kind: str, stage: str, text: str) -> None:
     """The `(round, value)` pairs `text` prints (a list of them for a loss, a dict of such lists for
-    metrics) added to `rounds` under the stage's names; nothing when it prints none."""
-    try:
-        value = ast.literal_eval(re.sub(r"(?<=[(,:] )(-?(?:nan|inf))(?=[),}\]])", r"'\1'", text))
-    except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError):
+    metrics) added to `series` under the stage's names; nothing when it prints none."""
+    value = python_literal(text)
+    lists = {"loss": value} if kind in ("loss", "losses") else value
+    if not isinstance(lists, dict):
         return
-    series = {"loss": value} if kind == "losses" or kind == "loss" else value
-    if not isinstance(series, dict):
-        return
-    for name, pairs in series.items():
+    for name, pairs in lists.items():
         word = re.sub(r"\W+", "_", str(name)).strip("_")  # `'Test accuracy:'`, a name as printed
-        for at, reading in _pairs(pairs):
-            rounds.setdefault(at, {})[f"{stage}_{word}"] = reading
+        series.setdefault(f"{stage}_{word}", {}).update(_pairs(pairs))
 
 
 def _pairs(pairs: Any) -> Iterator[tuple[int, float]]:
@@ -111,19 +108,15 @@ def _pairs(pairs: Any) -> Iterator[tuple[int, float]]:
         value = pair[1]
         if isinstance(value, dict) and len(value) == 1:
             value = next(iter(value.values()))
-        if isinstance(value, str) and value.lstrip("-") in ("nan", "inf"):
+        if spells_nan(value):
             value = float(value)
         if isinstance(value, int | float) and not isinstance(value, bool):
             yield pair[0], float(value)
 
 
-def _written_out(rounds: dict[int, dict[str, float]]) -> Iterator[str]:
-    """Each series as a curve printed whole, when its rounds from 1 on have no gap."""
-    series: dict[str, dict[int, float]] = {}
-    for at in sorted(rounds):
-        for name, value in rounds[at].items():
-            if at > 0:
-                series.setdefault(name, {})[at] = value
-    for name, points in series.items():
-        if list(points) == list(range(1, len(points) + 1)):
-            yield f"{name}: [{', '.join(repr(v) for v in points.values())}]"
+def _written_out(series: dict[str, dict[int, float]]) -> Iterator[str]:
+    """Each series as a curve printed whole, when its rounds from 1 on have no gap (round 0 left out)."""
+    for name, readings in series.items():
+        points = sorted((at, v) for at, v in readings.items() if at > 0)
+        if [at for at, _ in points] == list(range(1, len(points) + 1)) and points:
+            yield f"{name}: [{', '.join(repr(v) for _, v in points)}]"

@@ -18,7 +18,8 @@ from assistant.runs.parse.table import logged
 _NAMED_BEFORE = re.compile(r"([A-Za-z][\w./]*):\s*$")  # `eval_accuracy: ` just before a JSON object
 _MOST_EPOCHS = 100_000  # an epoch number past this is a count of samples or tokens
 _DEEPEST = 32  # levels of nesting a record's readings are looked for in
-_BARE_SPECIAL = re.compile(r"(?<=: )-?(?:nan|inf)(?=[,}])")  # Python's `{'loss': nan}`, no literal
+# NaN and infinity as Python prints them, bare (`{'loss': nan}`, `[(10, inf)]`): no literal spells them
+_BARE_SPECIAL = re.compile(r"(?<=[(,:] )-?(?:nan|inf)(?=[),}\]])")
 
 
 def json_values(segment: str) -> dict[str, float] | None:
@@ -122,14 +123,18 @@ def object_in(text: str) -> dict[Any, Any] | None:
 
 def python_dict(text: str) -> Any:
     """A dict Python printed (`{'loss': 0.69, 'epoch': 0.04}`: the Hugging Face Trainer's console),
-    read as a literal (never evaluated); None when it is not one. Python prints NaN and infinity bare
-    (`{'loss': nan}`), which no literal spells: they are read quoted, as some loggers write them."""
-    if not text.startswith("{'"):
-        return None
+    read as a literal (never evaluated); None when it is not one."""
+    return python_literal(text) if text.startswith("{'") else None
+
+
+def python_literal(text: str) -> Any:
+    """A literal Python printed, read (never evaluated); None when it is none. Python prints NaN and
+    infinity bare (`{'loss': nan}`), which no literal spells: they are read quoted, as some loggers
+    write them (`'nan'`)."""
     try:
         return ast.literal_eval(text)
     except ValueError:  # a name in it: a bare `nan` or `inf`, or something no literal holds
         quoted = _BARE_SPECIAL.sub(lambda m: repr(m.group(0)), text)
-        return python_dict(quoted) if quoted != text else None
+        return python_literal(quoted) if quoted != text else None
     except (SyntaxError, RecursionError, MemoryError, TypeError):
         return None
