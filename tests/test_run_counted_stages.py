@@ -152,3 +152,32 @@ def test_a_word_and_its_comma_between_a_counter_and_its_stage():
         "\n".join(f"Epoch {e} completed, val: 2.2 | loss: {x:.3f}" for e, x in enumerate(falling(12)))
     )
     assert "val_loss" not in done.table and len(done.table["train_loss"].dropna()) == 12
+
+
+def test_siammasks_validation_after_the_epoch_and_the_batch_it_counts_is_held_out():
+    # pysot's logger (`[time-rk0-file.py#line] `, SiamMask's and its forks') before the training lines
+    # `Epoch: [5][70/717] lr: … siammask_loss: 1.52 (1.54)` and, every fifth epoch, the evaluation's
+    # `Epoch: [5][10/29] Validation: … siammask_loss: 2.30 (2.34)`: the evaluation was read as the
+    # training loss, eight spikes called unstable, and the validation loss that turns up never seen
+    train, val = falling(48, 3.5, 1.0), [2.34, 2.30, 2.24, 2.29, 2.32, 2.44, 2.42, 2.42, 2.46]
+    prefix = "[2019-08-14 20:59:26,795-rk0-trainval_siamrcnn.py#{line}] "
+    lines = [prefix.format(line=201) + "Namespace(arch='', batch=64, clip=10.0, epochs=200, lr=0.001)"]
+    for e, t in enumerate(train, 1):
+        for b in (10, 700):
+            lines.append(
+                prefix.format(line=389) + f"Epoch: [{e}][{b}/717] lr: 0.001000\tbatch_time: 1.45 (1.30)\t"
+                f"kp_loss: {t / 2:.6f} ({t / 2:.6f})\tsiammask_loss: {t:.6f} ({t:.6f})"
+            )
+        if e % 5 == 4:
+            lines.append(prefix.format(line=401) + f"val epoch:{e}")
+            v = val[e // 5]
+            for b in (10, 20):
+                lines.append(
+                    prefix.format(line=463)
+                    + f"Epoch: [{e + 1}][{b}/29] Validation:\tbatch_time: 0.43 (1.40)\t"
+                    f"kp_loss: {v / 2:.6f} ({v / 2:.6f})\tsiammask_loss: {v:.6f} ({v:.6f})"
+                )
+    run = parse_run("\n".join(lines))
+    assert run.table["train_siammask_loss"].max() == round(train[0], 6)  # no evaluation among them
+    assert run.table["val_siammask_loss"].dropna().round(6).tolist() == val
+    assert "overfitting" in [f.kind for f in detect(run)]

@@ -9,6 +9,7 @@ import pytest
 
 from assistant.runs import detect, parse_run
 from assistant.runs.parse.readings import without_best_counter
+from assistant.runs.parse.restarts import last_run
 from tests.run_helpers import falling, train_val
 
 
@@ -196,3 +197,15 @@ def test_timms_epoch_before_its_batch_count_and_its_best_epoch_after_each_evalua
     assert "314" not in without_best_counter("*** Best metric: 78.322 (epoch 314)")
     assert "4" in without_best_counter("New best model! Epoch 4 loss: 0.6")
     assert "5" in without_best_counter("Saving best model (epoch 5) train_loss 0.9")  # no reading before it
+
+
+def test_appended_runs_are_told_apart_by_their_epochs_beside_a_stray_step():
+    # reproduction notes pasting the consoles of nine Anomaly Transformer runs, and among them the data
+    # loader's code (`def get_loader_segment(…, win_size=100, step=100, …)`), read as a row at step 100:
+    # with a step on one row, the rows counted by epoch alone were left out of telling the runs apart,
+    # and the nine runs were judged as one
+    epoch = np.array([1, 2, 3, 4, 1, 2, 3, 3, 1, 2, 3, 4], dtype=float)
+    step = np.full(len(epoch), np.nan)
+    step[7] = 100.0
+    keep, runs, _ = last_run(epoch, step)
+    assert runs == 3 and keep.tolist() == [False] * 8 + [True] * 4

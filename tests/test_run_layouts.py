@@ -209,3 +209,24 @@ def test_yolacts_losses_named_by_their_initials_are_read_with_their_total():
     # YOLACT's own print, `[  0]      10 || …`, reads the same
     own = "\n".join(line.replace("Epoch:   0 | Iteration", "[  0]") for line in lines)
     assert parse_run(own).table["train_loss"].tolist() == run.table["train_loss"].tolist()
+
+
+def test_a_text_log_with_a_run_of_nul_bytes_in_it_is_read(tmp_path: Path):
+    # a Time-Series-Library log written under `nohup`, whose file holds a hundred NUL bytes where a
+    # restart left it extended and unwritten: refused as a binary file, though all else is text
+    train, val = falling(12, 0.04, 0.008), falling(12, 0.014, 0.005)
+    text = _informer_log(train, val)
+    cut = text.index("Epoch: 4 cost")
+    path = tmp_path / "swat_tranad.log"
+    path.write_bytes((text[:cut] + "\x00" * 100 + text[cut:]).encode())
+    run = parse_run(path)
+    assert run.table.equals(parse_run(text).table)
+    assert np.allclose(run.table["val_loss"], np.round(val, 7))
+
+
+def test_a_numpy_array_saved_under_a_log_name_is_still_a_binary_file(tmp_path: Path):
+    # its NULs come among other control bytes: no text once they are dropped
+    path = tmp_path / "losses.log"
+    np.save(path.open("wb"), np.linspace(0.1, 2.0, 400))
+    with pytest.raises(RunParseError, match="binary"):
+        parse_run(path)

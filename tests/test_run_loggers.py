@@ -228,3 +228,19 @@ def test_a_minus_sign_after_a_loggers_level_stays_with_its_number():
         ("INFO: -0.5 loss", "-0.5 loss"),
     ):
         assert LOG_PREFIX.sub("", line, count=1) == rest
+
+
+def test_an_object_of_no_reading_among_a_lines_readings_is_read_around():
+    # InternEvo's metrics line prints the gradient norm per parameter group as a dict among its
+    # `key=value` readings: the line was read as that dict alone, and the log refused as holding none
+    loss = falling(12, 11.6, 6.5)
+    lines = [
+        f"INFO [training_internlm.py, line 601, in record_current_batch_training_metrics] - pid=78690 : "
+        f"tflops=127.9 step={s} loss={v:.4f} tgs (tokens/gpu/second)=1031.7 lr=4e-07 loss_scale=65536.0 "
+        f"grad_norm={{'0_default': {80 - s:.2f}, '1_fp32': 0.0}} micro_num=4 acc={s / 100:.3f} perplexity=9.1"
+        for s, v in enumerate(loss)
+    ]
+    run = parse_run("\n".join(lines))
+    assert np.allclose(run.table["train_loss"], np.round(loss, 4))
+    assert run.table["step"].tolist() == [float(s) for s in range(12)]
+    assert "train_acc" in run.metrics

@@ -4,8 +4,10 @@ names no metric that makes a curve."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from assistant.runs import detect, parse_run
+from assistant.runs import RunParseError, detect, parse_run
+from tests.run_helpers import falling
 
 
 def test_the_pytorch_tutorials_progress_lines_time_spent_and_left_then_the_iteration_and_its_loss():
@@ -88,3 +90,54 @@ def test_an_epoch_then_its_unnamed_reading_is_that_epochs_loss():
     assert run.table["train_loss"].dropna().tolist() == losses
     assert run.table["epoch"].dropna().tolist() == [float(e) for e in range(1, 11)]
     assert run.table["step"].isna().all()
+
+
+def test_a_mean_printed_with_its_spread_after_the_epoch_in_brackets_is_read():
+    """zuko's tutorials print each epoch's mean loss and its spread over the batches, `(3) 1.1210 ±
+    0.1036`, two fits in a notebook: refused as holding no metric. The last fit is the run."""
+    first, last = falling(8, 1.39, 1.09), falling(8, 0.73, 0.37)
+    lines = [f"({e}) {v:.6f} ± {0.1 + v / 20:.6f}" for e, v in enumerate(first)]
+    lines += [f"({e}) {v:.6f} ± {0.1 + v / 20:.6f}" for e, v in enumerate(last)]
+    run = parse_run("\n".join(lines))
+    assert np.allclose(run.table["train_loss"], np.round(last, 6))
+    assert any("read as the training loss" in n for n in run.notes)
+
+
+def test_a_stage_named_alone_is_that_stages_loss_when_the_line_names_nothing_else():
+    """A notebook's `print(f"Epoch {e}/50 | train={t:.6f} val={v:.6f}")` (an LSTM autoencoder's
+    reconstruction losses) was refused as holding no metric; a Fortran trainer's `Epoch 1:
+    Train=0.435 Val=0.549 (best)` likewise."""
+    train, val = falling(20, 0.91, 0.22), falling(20, 1.52, 0.73)
+    text = "\n".join(
+        f"Epoch {e}/50 | train={t:.6f} val={v:.6f}"
+        for e, (t, v) in enumerate(zip(train, val, strict=True), 1)
+    )
+    run = parse_run(text)
+    assert np.allclose(run.table["train_loss"], np.round(train, 6))
+    assert np.allclose(run.table["val_loss"], np.round(val, 6))
+    fortran = "\n".join(
+        f"Epoch {e:2d}: Train={t:.3f} Val={v:.3f} (best)"
+        for e, (t, v) in enumerate(zip(train, val, strict=True), 1)
+    )
+    assert list(parse_run(fortran).metrics) == ["train_loss", "val_loss"]
+    # a stage's word after prose names no reading (scGPT's masking ratio); a count is none either
+    masked = "\n".join(
+        f"random masking at epoch {e}, ratio of masked values in train:  0.3997\nepoch {e} | loss {t:.4f}"
+        for e, t in enumerate(train, 1)
+    )
+    assert list(parse_run(masked).metrics) == ["train_loss"]
+    with pytest.raises(RunParseError):
+        parse_run("\n".join(f"Epoch {e} | train=12186 val=3774" for e in range(1, 9)))
+
+
+def test_rwkvs_train_log_with_its_date_and_time_among_the_numbers_is_read():
+    # RWKV-LM's `train_log.txt`: the epoch, its loss, perplexity and rate, when, and the epoch again;
+    # the date and time kept the lines from being numbers alone, and the log was refused
+    loss = falling(12, 4.88, 3.29)
+    lines = [
+        f"{e} {v:.6f} {np.exp(v):.4f} {0.0006 - e * 1e-6:.8f} 2025-04-24 02:{23 + e:02d}:42.481256 {e}"
+        for e, v in enumerate(loss)
+    ]
+    run = parse_run("\n".join(lines))
+    assert np.allclose(run.table["train_score_1"], np.round(loss, 6))
+    assert any("5 numbers alone" in n for n in run.notes)

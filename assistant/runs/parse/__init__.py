@@ -38,6 +38,7 @@ from assistant.runs.parse.tensorboard import event_files, is_event_file, read_te
 __all__ = ["Limits", "Run", "RunParseError", "parse_run"]
 
 _SNIFF = 64_000
+_TEXT_CONTROLS = {8, 9, 10, 12, 13, 27}  # backspace, tab, line ends, form feed, a terminal's escape
 # one word ending in a log's extension, or a path with a folder: a file name, not a pasted log
 _LOOKS_LIKE_PATH = re.compile(r"^(\S*/\S+|\S+\.(csv|json|jsonl|log|txt|out|tsv))$", re.IGNORECASE)
 # the head up to its last separator: a number or word the end of the head cut in two is left out
@@ -118,7 +119,10 @@ def _parse_path(path: Path, name: str | None, limits: Limits) -> Run:
         # the same size limit
         return _parse_text(path.read_text(encoding="utf-16", errors="replace").strip("\ufeff"), name, limits)
     if b"\x00" in head:
-        raise RunParseError(f"{name} is a binary file, not a training log (nor a TensorBoard event file)")
+        if not _nul_padded(head):
+            raise RunParseError(f"{name} is a binary file, not a training log (nor a TensorBoard event file)")
+        # decoded whole without them, as pasted text is, within the same size limit
+        return _parse_text(path.read_bytes().replace(b"\x00", b"").decode("utf-8", "replace"), name, limits)
     kind = _sniff(head.decode("utf-8", "replace"))
     if kind == "json":
         return read_json(lambda: path.open("rb"), name, limits)
@@ -130,6 +134,20 @@ def _parse_path(path: Path, name: str | None, limits: Limits) -> Run:
             return run
     with path.open(encoding="utf-8", errors="replace", newline="") as f:
         return _read_lines(kind, f, name, limits)
+
+
+def _nul_padded(head: bytes) -> bool:
+    """Text with runs of NUL bytes in it: what a log holds where its file was extended and never
+    written (a process killed or restarted under `nohup … > train.log`, a disk filled). Once they
+    are dropped it is text, with hardly a control byte and valid UTF-8; a binary file's NULs come
+    among other control bytes and bytes of no text."""
+    rest = head.replace(b"\x00", b"")
+    control = sum(rest.count(bytes([c])) for c in range(32) if c not in _TEXT_CONTROLS)
+    return (
+        bool(rest)
+        and control * 1000 <= len(rest)
+        and 100 * rest.decode("utf-8", "replace").count("\ufffd") <= len(rest)
+    )
 
 
 def _parse_text(text: str, name: str, limits: Limits) -> Run:

@@ -47,6 +47,7 @@ from assistant.runs.parse.lines import (
     joined_dicts,
     joined_pairs,
     plain_text,
+    stage_loss_readings,
     ungroup_stages,
     unquote_readings,
     unslash_readings,
@@ -68,7 +69,7 @@ from assistant.runs.parse.restarts import OpeningLines, shape_of
 from assistant.runs.parse.stages import line_stage
 from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, logged
 from assistant.runs.parse.toolshapes import ToolLines
-from assistant.runs.parse.unnamed import NUMBERS_ONLY, UNNAMED, bare_numbers
+from assistant.runs.parse.unnamed import UNNAMED, bare_numbers, numbers_alone
 
 # a Keras callback's message (`Epoch 00005: early stopping`, `Epoch 00012: ReduceLROnPlateau …`): its
 # number is 0-based in Keras 1, 1-based in Keras 2, and the epoch's own line has said which epoch it is
@@ -135,7 +136,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     reopened = False  # an epoch the last row was announced with is announced again since its last reading
     best: float | None = None  # after a line of the best reading alone, before training goes on
     for line in joined_pairs(joined_dicts(flower_history(lines))):
-        line = ungroup_stages(unslash_readings(unquote_readings(unwrap_numbers(plain_text(line)))))
+        line = stage_loss_readings(
+            ungroup_stages(unslash_readings(unquote_readings(unwrap_numbers(plain_text(line)))))
+        )
         message = LOG_PREFIX.sub("", line, count=1)
         stage = line_stage(line, message)
         line_stage_own = stage
@@ -251,7 +254,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
                 elif cols.n <= 1 and (u := UNNAMED.match(segment)):
                     counter = float(u.group(2)) if u.group(2) and not u.group(1) else None  # (not an epoch's)
                     unnamed.add(epoch, counter, {"loss": logged(u.group(3))})
-                elif cols.n <= 1 and NUMBERS_ONLY.match(numbers := LOG_PREFIX.sub("", segment, count=1)):
+                elif cols.n <= 1 and (numbers := numbers_alone(LOG_PREFIX.sub("", segment, count=1))):
                     bare.append([logged(v) for v in re.findall(NUM, numbers, re.IGNORECASE)])
                 continue
             again, reopened = reopened and _repeats(cols, values), False

@@ -105,7 +105,9 @@ _LEVELS = "INFO|DEBUG|WARNING|WARN|ERROR|CRITICAL"
 # `2025-06-12 13:31:13,075 - INFO - ` (`… - train: [ INFO] - `), or its time alone (JoeyNMT's
 # `2020-02-09 13:10:43,451 `, the RNN tutorial's `2017-10-12 19:42:53: `, a clock's `12:00:01: `): the
 # stage word comes first after it; or a time and a bar before words (pt.darts' `04/26 01:42:48 PM | `;
-# not a pipe table's time column, `12:00:01 | 1 | 1.000`).
+# not a pipe table's time column, `12:00:01 | 1 | 1.000`); or its time in brackets, with the process's
+# rank and the file and line after it (pysot's, SiamMask's and their forks': `[2019-08-14
+# 22:27:03,518-rk0-train.py#463] `).
 LOG_PREFIX = re.compile(
     rf"^\s*(?:{_LEVELS}|Level \d+):"
     rf"(?!(?i:[^:]*\b(?:train|training|{HELD_WORDS})\b|(?:epoch|step|iter|iteration)\b))"
@@ -114,6 +116,7 @@ LOG_PREFIX = re.compile(
     r"|^[IWEF]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\]\s*"  # glog (Caffe): `I0101 10:00:00.000  1234 solver.cpp:9] `
     r"|^\s*(?:\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?:?|\d\d?:\d\d:\d\d(?:[.,]\d+)?:)\s+(?=[A-Za-z])"
     r"|^\s*(?:\d\d?[/-]\d\d?(?:[/-]\d{2,4})?\s+)?\d\d?:\d\d:\d\d(?:[.,]\d+)?(?:\s*[AP]M)?\s*\|\s*(?=[A-Za-z])"
+    r"|^\s*\[\d{4}-\d\d-\d\d[ T][\d:.,]+(?:-[^\]\s]{1,80})?\]\s*(?=[A-Za-z])"
 )
 
 
@@ -330,6 +333,28 @@ def ungroup_stages(line: str) -> str:
         return ", ".join(f"{m.group(1)} {part.strip()}" for part in m.group(2).split(",") if part.strip())
 
     return _STAGE_DICT.sub(_staged_dict, _STAGE_GROUP.sub(staged, line))
+
+
+# a stage's word alone as a reading's name, with a decimal (a count is no reading: `train: 12186`)
+_STAGE_WORDS = ("training", "train", "validation", "valid", "val", "test", "dev")
+_STAGE_ALONE = re.compile(
+    rf"(?<![\w.%-])({'|'.join(_STAGE_WORDS)})(\s*[:=]\s*[-+]?\d*\.\d+(?:[eE][-+]?\d+)?)(?![\w.%])",
+    re.IGNORECASE,
+)
+
+
+def stage_loss_readings(line: str) -> str:
+    """The line with each stage's word alone naming a reading written as that stage's loss, when
+    every reading the line names is one (`Epoch 1/50 | train=0.9128 val=1.5182`, a Fortran trainer's
+    `Epoch 1: Train=0.435 Val=0.549`): the loss, as a number printed alone is (unnamed.py). Not in a
+    line that names anything else (CatBoost's `learn: 0.68  test: 0.59  best: 0.59`, whose shape is
+    read as such; scGPT's `ratio of masked values in train: 0.3997`)."""
+    if not _STAGE_ALONE.search(line):
+        return line
+    names = [m.group(1).lower() for m in pairs(line)]
+    if not names or not all(n in _STAGE_WORDS or role(n) != "metric" for n in names):
+        return line
+    return _STAGE_ALONE.sub(lambda m: f"{m.group(1)} loss{m.group(2)}", line)
 
 
 def _staged_dict(m: re.Match[str]) -> str:

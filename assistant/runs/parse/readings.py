@@ -167,7 +167,12 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
     found: dict[str, float] = {}
     axes: dict[str, float] = {}
     around: dict[str, float] = {}  # the readings a named object is printed among
-    if (obj := json_values(segment)) is not None:
+    if (obj := json_values(segment)) and not any(is_metric_name(k) or role(k) != "metric" for k in obj):
+        # an object of no reading among the line's own (InternEvo's `step=0 loss=11.54 …
+        # grad_norm={'0_default': 87.3, '1_fp32': 0.0} acc=0.07`): the line is read around it
+        opens, closes = braces(segment) or (0, 0)
+        segment, obj = f"{segment[:opens]} {segment[closes + 1 :]}", None
+    if obj is not None:
         opens, closes = braces(segment) or (0, 0)
         # an object printed under a name is that name's readings (`Epoch: 01, Train loss: 4.59, Val
         # metrics: {'r2': 0.27, 'mae': 3.19}`): of its stage, beside the line's own readings around it

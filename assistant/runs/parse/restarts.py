@@ -116,6 +116,11 @@ def _last_counted(epoch: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, int]
     has_epoch, has_step = bool(np.isfinite(epoch).any()), bool(np.isfinite(step).any())
     if not n or not (has_epoch or has_step):
         return keep, 1
+    if has_step and np.isfinite(step).sum() < MIN_RUN_ROWS <= np.isfinite(epoch).sum():
+        # a step or two among rows counted by epochs (a setting's number read as one, `step: 100` in a
+        # pasted configuration): the runs are told apart by the epochs, as the rows holding both alone
+        # would not tell them (the reproduction notes of nine Anomaly Transformer runs read as one)
+        has_step = False
     if has_epoch and has_step and (later := _other_counter(epoch, step)):
         keep[:later] = False
         keep[later:], runs = _last_counted(epoch[later:], step[later:])

@@ -25,10 +25,12 @@ _LEAD_STAGE = re.compile(
 # epoch-0, step-241 ---` (its counters, then a rule)
 # A counter, then the stage its readings are of, set apart from them (gru-svm's `step [100] validation
 # -- loss : 223.4, accuracy : 0.45`, `Epoch 3 val: loss 0.3`, `iter 500 | test | …`, RAT-SQL's `Step 50
-# stats, val: loss = 29.9`, a summary's word and its comma between): not the first word of a reading's
+# stats, val: loss = 29.9`, a summary's word and its comma between; SiamMask's `Epoch: [5][10/29]
+# Validation:`, the evaluation's batch counted after the epoch): not the first word of a reading's
 # own name (`Epoch 3 val loss: 0.3`, whose name says its stage)
 _COUNTED_STAGE = re.compile(
-    r"^\s*+(?:epoch|step|iter|iteration)\s*+[:#]?\s*+[\[(]?\s*+\d+(?:\s*+/\s*+\d+)?\s*+[\])]?\s*+[,|-]?\s*+"
+    r"^\s*+(?:epoch|step|iter|iteration)\s*+[:#]?\s*+[\[(]?\s*+\d+(?:\s*+/\s*+\d+)?\s*+[\])]?\s*+"
+    r"(?:\[\s*+\d+\s*+/\s*+\d+\s*+\]\s*+)?[,|-]?\s*+"
     r"(?:(?:stats|statistics|summary|results?|metrics)\s*+,\s*+)?"
     rf"({HELD_WORDS})\s*+(?:--|[:|]|-\s)(?!.*\btrain(?:ing)?\s*+(?:--|[:=|]))",
     re.IGNORECASE,

@@ -22,13 +22,16 @@ from assistant.runs.parse.table import Columns, Run
 # decimal; makemore's `  10000/ 200000: 2.0576` with its total; the PyTorch tutorials'
 # `0m 57s (- 13m 28s) (5000 6%) 2.8591`, time spent and left, then the iteration and its share) or a
 # line holding one decimal alone; or the epoch, then its reading (`epoch 3, 0.0102`, a notebook's
-# `print(f"epoch {e}, {loss}")`: the count is the line's epoch, no step); read when the log names no
-# metric on more than one line. (no two parts may match the same run of spaces: a line of spaces is
-# refused in linear time)
+# `print(f"epoch {e}, {loss}")`: the count is the line's epoch, no step), its spread over the epoch's
+# batches after it or not (zuko's `(3) 1.1210 ± 0.1036`: the mean is the reading); read when the log
+# names no metric on more than one line. (no two parts may match the same run of spaces: a line of
+# spaces is refused in linear time)
 _TIME = r"\(?(?:-\s*)?\d+m\s*\d+s\)?"
+_SPREAD = r"(?:\s*(?:±|\+/?-)\s*\d*\.?\d+(?:[eE][-+]?\d+)?)?"
 UNNAMED = re.compile(
     rf"^\s*(?:\[[^\]]{{0,40}}\]\s*)*(?:{_TIME}\s*){{0,2}}(epoch\s*(?:[:#]\s*)?)?"
-    r"(?:\(?(\d+)(?:\s*/\s*\d+|\s+\d+%)?\)?(?:\s*[:,]\s*|\s+))?([-+]?\d*\.\d+(?:[eE][-+]?\d+)?)\s*$",
+    r"(?:\(?(\d+)(?:\s*/\s*\d+|\s+\d+%)?\)?(?:\s*[:,]\s*|\s+))?([-+]?\d*\.\d+(?:[eE][-+]?\d+)?)"
+    rf"{_SPREAD}\s*$",
     re.IGNORECASE,
 )
 # A line of several numbers and nothing else (`(0.2565, 0.4692) (0.2580, 0.4682)`: SASRec's
@@ -37,6 +40,16 @@ UNNAMED = re.compile(
 # says which way is better).
 _GROUPING = r"[\s()\[\],;]"
 NUMBERS_ONLY = re.compile(rf"^{_GROUPING}*{NUM}(?:{_GROUPING}+{NUM})+{_GROUPING}*$", re.IGNORECASE)
+# ...and a date and time among them (RWKV's `train_log.txt`: `3 3.663070 38.9808 0.00059597 2025-04-24
+# 02:37:25.409892 3`, the epoch, its loss, perplexity and rate, when, and the epoch again)
+_WHEN = re.compile(r"(?<![\d.])\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?![\d.])")
+
+
+def numbers_alone(text: str) -> str | None:
+    """The line's numbers when it holds nothing else (NUMBERS_ONLY), a date and time among them left
+    out; None when it holds more."""
+    bare = _WHEN.sub(" ", text) if ":" in text else text
+    return bare if NUMBERS_ONLY.match(bare) else None
 
 
 def bare_numbers(rows: list[list[float]], name: str) -> Run | None:
