@@ -86,7 +86,8 @@ _ARROWED_RECORD = re.compile(r"^\s*==>.*\b(?:epoch|step|iter|iteration)\b", re.I
 _COUNT_OF = re.compile(r"\s*/\s*\d")  # a count's total after it: `050/156`
 # an evaluation's progress line as the ImageNet example's AverageMeter prints it, each reading with
 # its running average in brackets (`Test: [190/196] Loss 1.31 (1.52) Acc@1 71.9 (76.0)`): the average
-# is the evaluation's so far (the last printed is its result), the other number one batch's
+# is the evaluation's so far (the last printed is its result), the other number one batch's; on a
+# training batch's line (Dassl's, pysot's) the epoch's so far: its row holds the epoch's mean
 _BATCH_OF = re.compile(r"\[\s*(\d+)\s*/\s*(\d+)\s*\]")
 # (a batch's value may be negative, so may its average; a `+` in brackets is a change, not an average)
 _AVERAGED = re.compile(rf"(?<![\w.-])-?{UNSIGNED}\s*\(\s*(-?{UNSIGNED})\s*\)(?!\s*%)")
@@ -161,9 +162,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             continue  # TLlib's `best_acc1 = 76.1`, then the best model's ` * Acc@1 76.1`: no epoch's reading
         # ...until training goes on: another epoch, a counter outside an evaluation, a training line
         best = None if other_epoch or at_axis or stage == "train" else best
-        if stage in ("val", "test") and (batch := _BATCH_OF.search(message[:40])):
+        if batch := _BATCH_OF.search(message[:40]):
             first = batch.group(1).lstrip("0") == "" and int(batch.group(2)) > 1 and not at_axis
-            if first and summed:
+            if first and summed and stage in ("val", "test"):
                 continue  # its first batch (`Test: [ 0/25]`), then its summary: one batch's readings
             line = _AVERAGED.sub(r"\1", line)
         readings = 0  # how many of the line's readings were read
