@@ -83,24 +83,3 @@ def test_a_jump_above_where_the_run_began_is_a_blow_up_however_noisy_the_curve()
         "\n".join(f"epoch {e + 1}/6 loss: {v}" for e, v in enumerate([2.98, 1.49, 0.58, 52.7, 1.2, 115]))
     )
     assert "diverged" in {f.kind for f in detect(run)}
-
-
-def test_an_epochs_row_holds_the_running_average_its_batch_lines_print_not_its_last_batch():
-    """CoOp under Dassl, four batches an epoch: `loss 0.5200 (0.6019)`, the batch's loss and the
-    epoch's running average. The epoch's row held its last batch's loss, whose scatter read as three
-    spikes (unstable) on a run that trained well; SiamMask's `siammask_loss: 0.54 (0.47)` likewise
-    made a plateau of its last batches."""
-    rng = random.Random(5)
-    levels, means = falling(100, 0.6, 0.15), []
-    lines = ["Start training"]
-    for e, level in enumerate(levels, 1):
-        batch = [level * rng.choice([0.4, 0.7, 1.0, 1.3, 2.2]) for _ in range(4)]
-        for b in range(1, 5):
-            lines.append(
-                f"epoch [{e}/100][{b}/4]\ttime 0.145 (0.558)\tloss {batch[b - 1]:.4f} "
-                f"({sum(batch[:b]) / b:.4f})\tlr 1.000000e-03"
-            )
-        means.append(round(sum(batch) / 4, 4))
-    run = parse_run("\n".join(lines))
-    assert run.table["train_loss"].round(4).tolist() == means
-    assert [f.kind for f in detect(run)] == ["healthy"]

@@ -6,6 +6,8 @@ read as training's, which called an overfitting run diverged, underfitting or he
 
 from __future__ import annotations
 
+import numpy as np
+
 from assistant.runs import detect, parse_run
 from tests.run_helpers import falling
 
@@ -181,3 +183,21 @@ def test_siammasks_validation_after_the_epoch_and_the_batch_it_counts_is_held_ou
     assert run.table["train_siammask_loss"].max() == round(train[0], 6)  # no evaluation among them
     assert run.table["val_siammask_loss"].dropna().round(6).tolist() == val
     assert "overfitting" in [f.kind for f in detect(run)]
+
+
+def test_pytrackings_tag_of_stage_epoch_and_batch_is_read_as_them():
+    # pytracking's trainer (OSTrack's, ViPT's, STARK's) opens each line with `[train: 3, 50 / 468]` or
+    # `[val: 3, 50 / 78]`, its readings the epoch's averages so far: no epoch was read, and the
+    # validation lines were read as training's, six hundred rows of both
+    train, val = falling(20, 0.21, 0.07), falling(20, 0.16, 0.06)
+    stats = "FPS: 95.1 (93.6)  ,  DataTime: 0.171 (0.060)  ,  Loss/total: {v:.5f}  ,  IoU: 0.69"
+    lines = []
+    for e, (t, v) in enumerate(zip(train, val, strict=True), 1):
+        lines += [
+            f"[train: {e}, {b} / 468] " + stats.format(v=t * (1 + 0.1 * (468 - b) / 468)) for b in (50, 468)
+        ]
+        lines += [f"[val: {e}, {b} / 78] " + stats.format(v=v) for b in (50, 78)]
+    run = parse_run("\n".join(lines))
+    assert run.table["epoch"].tolist() == [float(e) for e in range(1, 21)]
+    assert np.allclose(run.table["train_loss"], np.round(train, 5))
+    assert np.allclose(run.table["val_loss"], np.round(val, 5))

@@ -230,3 +230,16 @@ def test_a_numpy_array_saved_under_a_log_name_is_still_a_binary_file(tmp_path: P
     np.save(path.open("wb"), np.linspace(0.1, 2.0, 400))
     with pytest.raises(RunParseError, match="binary"):
         parse_run(path)
+
+
+def test_a_tar_of_logs_is_refused_as_the_binary_file_it_is(tmp_path: Path):
+    # a tar's headers are NUL-padded text, yet an archive is no log: its runs would be read as one
+    import tarfile
+
+    log = tmp_path / "train.log"
+    log.write_text(_informer_log(falling(12, 0.7, 0.3), falling(12, 0.5, 0.3)))
+    archive = tmp_path / "runs.log"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(log, arcname="run/train.log")
+    with pytest.raises(RunParseError, match="binary"):
+        parse_run(archive)

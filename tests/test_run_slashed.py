@@ -5,7 +5,7 @@ MAE) turning up while training still falls: overfitting without a held-out loss.
 from __future__ import annotations
 
 from assistant.runs import detect, parse_run
-from assistant.runs.parse.lines import unslash_readings
+from assistant.runs.parse.rewrites import unslash_readings
 from tests.run_helpers import falling
 
 

@@ -10,6 +10,7 @@ import pytest
 from assistant.runs import detect, parse_run
 from assistant.runs.curves import judged_metric
 from assistant.runs.parse import Limits, RunParseError
+from tests.run_helpers import falling
 
 
 def test_space_aligned_tables_an_rl_progress_table_and_fastais_are_read():
@@ -275,3 +276,23 @@ def test_a_tab_separated_table_printed_under_a_warning_with_a_flag_column_is_rea
     assert (
         np.allclose(run.table["val_loss"], np.round(val, 4)) and run.table["train_loss"].notna().sum() == 12
     )
+
+
+def test_a_phase_column_says_its_rows_stage_by_the_words_in_it():
+    # FluxTraining.jl prints a box-drawn table each phase, its `Phase` column `TrainingPhase` or
+    # `ValidationPhase`: the validation rows were read as training's, the epoch's row holding them
+    train, val = falling(10, 1.93, 0.61), falling(10, 1.56, 0.59)
+    lines = []
+    for e, (t, v) in enumerate(zip(train, val, strict=True), 1):
+        for phase, loss in (("TrainingPhase", t), ("ValidationPhase", v)):
+            lines += [
+                f"Epoch {e} {phase}() ...",
+                "┌─────────────────┬───────┬─────────┬──────────┐",
+                "│           Phase │ Epoch │    Loss │ Accuracy │",
+                "├─────────────────┼───────┼─────────┼──────────┤",
+                f"│ {phase:>15} │ {e:5.1f} │ {loss:7.5f} │  0.70000 │",
+                "└─────────────────┴───────┴─────────┴──────────┘",
+            ]
+    run = parse_run("\n".join(lines))
+    assert np.allclose(run.table["train_loss"], np.round(train, 5))
+    assert np.allclose(run.table["val_loss"], np.round(val, 5))

@@ -39,6 +39,7 @@ __all__ = ["Limits", "Run", "RunParseError", "parse_run"]
 
 _SNIFF = 64_000
 _TEXT_CONTROLS = {8, 9, 10, 12, 13, 27}  # backspace, tab, line ends, form feed, a terminal's escape
+_NUL_RUN = re.compile(rb"\x00+")
 # one word ending in a log's extension, or a path with a folder: a file name, not a pasted log
 _LOOKS_LIKE_PATH = re.compile(r"^(\S*/\S+|\S+\.(csv|json|jsonl|log|txt|out|tsv))$", re.IGNORECASE)
 # the head up to its last separator: a number or word the end of the head cut in two is left out
@@ -121,8 +122,10 @@ def _parse_path(path: Path, name: str | None, limits: Limits) -> Run:
     if b"\x00" in head:
         if not _nul_padded(head):
             raise RunParseError(f"{name} is a binary file, not a training log (nor a TensorBoard event file)")
-        # decoded whole without them, as pasted text is, within the same size limit
-        return _parse_text(path.read_bytes().replace(b"\x00", b"").decode("utf-8", "replace"), name, limits)
+        # decoded whole, each run of them a line break (the text after a hole is another line), as
+        # pasted text is, within the same size limit
+        text = _NUL_RUN.sub(b"\n", path.read_bytes()).decode("utf-8", "replace")
+        return _parse_text(text, name, limits)
     kind = _sniff(head.decode("utf-8", "replace"))
     if kind == "json":
         return read_json(lambda: path.open("rb"), name, limits)
@@ -141,6 +144,8 @@ def _nul_padded(head: bytes) -> bool:
     written (a process killed or restarted under `nohup … > train.log`, a disk filled). Once they
     are dropped it is text, with hardly a control byte and valid UTF-8; a binary file's NULs come
     among other control bytes and bytes of no text."""
+    if head[257:262] == b"ustar":  # a tar archive: its headers are NUL-padded text
+        return False
     rest = head.replace(b"\x00", b"")
     control = sum(rest.count(bytes([c])) for c in range(32) if c not in _TEXT_CONTROLS)
     return (

@@ -46,12 +46,6 @@ from assistant.runs.parse.lines import (
     UNSIGNED,
     joined_dicts,
     joined_pairs,
-    plain_text,
-    stage_loss_readings,
-    ungroup_stages,
-    unquote_readings,
-    unslash_readings,
-    unwrap_numbers,
 )
 from assistant.runs.parse.listed import curves_in, extends, listed_columns
 from assistant.runs.parse.loggertable import TABLE_RULE, LoggerTable
@@ -66,6 +60,13 @@ from assistant.runs.parse.names import (
 from assistant.runs.parse.pipetable import PipeTable
 from assistant.runs.parse.readings import line_readings, without_best_counter
 from assistant.runs.parse.restarts import OpeningLines, shape_of
+from assistant.runs.parse.rewrites import (
+    plain_text,
+    ungroup_stages,
+    unquote_readings,
+    unslash_readings,
+    unwrap_numbers,
+)
 from assistant.runs.parse.stages import line_stage
 from assistant.runs.parse.table import DEFAULT_LIMITS, Columns, Limits, Run, logged
 from assistant.runs.parse.toolshapes import ToolLines
@@ -86,8 +87,7 @@ _ARROWED_RECORD = re.compile(r"^\s*==>.*\b(?:epoch|step|iter|iteration)\b", re.I
 _COUNT_OF = re.compile(r"\s*/\s*\d")  # a count's total after it: `050/156`
 # an evaluation's progress line as the ImageNet example's AverageMeter prints it, each reading with
 # its running average in brackets (`Test: [190/196] Loss 1.31 (1.52) Acc@1 71.9 (76.0)`): the average
-# is the evaluation's so far (the last printed is its result), the other number one batch's; on a
-# training batch's line (Dassl's, pysot's) the epoch's so far: its row holds the epoch's mean
+# is the evaluation's so far (the last printed is its result), the other number one batch's
 _BATCH_OF = re.compile(r"\[\s*(\d+)\s*/\s*(\d+)\s*\]")
 # (a batch's value may be negative, so may its average; a `+` in brackets is a change, not an average)
 _AVERAGED = re.compile(rf"(?<![\w.-])-?{UNSIGNED}\s*\(\s*(-?{UNSIGNED})\s*\)(?!\s*%)")
@@ -137,9 +137,7 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
     reopened = False  # an epoch the last row was announced with is announced again since its last reading
     best: float | None = None  # after a line of the best reading alone, before training goes on
     for line in joined_pairs(joined_dicts(flower_history(lines))):
-        line = stage_loss_readings(
-            ungroup_stages(unslash_readings(unquote_readings(unwrap_numbers(plain_text(line)))))
-        )
+        line = ungroup_stages(unslash_readings(unquote_readings(unwrap_numbers(plain_text(line)))))
         message = LOG_PREFIX.sub("", line, count=1)
         stage = line_stage(line, message)
         line_stage_own = stage
@@ -162,9 +160,9 @@ def read_console(lines: Iterable[str], name: str, limits: Limits = DEFAULT_LIMIT
             continue  # TLlib's `best_acc1 = 76.1`, then the best model's ` * Acc@1 76.1`: no epoch's reading
         # ...until training goes on: another epoch, a counter outside an evaluation, a training line
         best = None if other_epoch or at_axis or stage == "train" else best
-        if batch := _BATCH_OF.search(message[:40]):
+        if stage in ("val", "test") and (batch := _BATCH_OF.search(message[:40])):
             first = batch.group(1).lstrip("0") == "" and int(batch.group(2)) > 1 and not at_axis
-            if first and summed and stage in ("val", "test"):
+            if first and summed:
                 continue  # its first batch (`Test: [ 0/25]`), then its summary: one batch's readings
             line = _AVERAGED.sub(r"\1", line)
         readings = 0  # how many of the line's readings were read

@@ -21,7 +21,8 @@ from typing import Any
 
 from assistant.runs.parse.inlinejson import python_literal
 from assistant.runs.parse.jsonstream import spells_nan
-from assistant.runs.parse.lines import LOG_PREFIX, NUM, plain_text
+from assistant.runs.parse.lines import LOG_PREFIX, NUM
+from assistant.runs.parse.rewrites import plain_text
 
 _HEADING = re.compile(r"^History \((loss|metrics), (distributed|centralized)(?:, (fit|evaluate))?\):$")
 _ROUND = re.compile(rf"^round (\d+): ({NUM})$", re.IGNORECASE)

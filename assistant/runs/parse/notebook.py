@@ -14,8 +14,8 @@ from typing import IO
 import ijson
 
 from assistant.runs.parse.jsonstream import events
-from assistant.runs.parse.lines import unwrap_numbers
 from assistant.runs.parse.names import is_metric_name, normalise, stage_of
+from assistant.runs.parse.rewrites import unwrap_numbers
 from assistant.runs.parse.table import Limits
 
 # a notebook cell's printed output: a stream's `text` or a result's `text/plain` (a string or a list)

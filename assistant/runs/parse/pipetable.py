@@ -11,7 +11,7 @@ import re
 
 from assistant.runs.parse.headed import cells_record
 from assistant.runs.parse.lines import NUM, NUMBER
-from assistant.runs.parse.names import STAGE_COLUMNS, evaluation_columns, is_metric_name
+from assistant.runs.parse.names import STAGE_COLUMNS, evaluation_columns, is_metric_name, stage_of
 from assistant.runs.parse.stages import STAGE_TAGS
 
 _BOX = str.maketrans(dict.fromkeys("│┃║", "|"))
@@ -64,7 +64,10 @@ class PipeTable:
         # a column may say each row's stage (fastprogress' `accuracy | loss | epoch | train` over
         # `0.43 | 2.35 | 3 | eval`); not any cell (detectron2's per-category AP: COCO has a `train`)
         said = [c for n, c in zip(self.names, cells, strict=True) if n.lower() in STAGE_COLUMNS]
-        stage = next((c for c in said if c.lower() in STAGE_TAGS), "")
+        # (FluxTraining's `Phase` column says `ValidationPhase`: its stage by the words in it)
+        stage = next((c for c in said if c.lower() in STAGE_TAGS), "") or next(
+            filter(None, map(stage_of, said)), ""
+        )
         values, axes, _ = cells_record(self.names, cells, stage)
         return (values, axes) if values else None
 

@@ -32,7 +32,7 @@ _COUNTED_STAGE = re.compile(
     r"^\s*+(?:epoch|step|iter|iteration)\s*+[:#]?\s*+[\[(]?\s*+\d+(?:\s*+/\s*+\d+)?\s*+[\])]?\s*+"
     r"(?:\[\s*+\d+\s*+/\s*+\d+\s*+\]\s*+)?[,|-]?\s*+"
     r"(?:(?:stats|statistics|summary|results?|metrics)\s*+,\s*+)?"
-    rf"({HELD_WORDS})\s*+(?:--|[:|]|-\s)(?!.*\btrain(?:ing)?\s*+(?:--|[:=|]))",
+    rf"({HELD_WORDS})(?:Phase\(\))?\s*+(?:--|[:|]|-\s)(?!.*\btrain(?:ing)?\s*+(?:--|[:=|]))",
     re.IGNORECASE,
 )
 # What may stand before a line's stage word besides a logger's prefix: a time and its colon, a tag,

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from assistant.runs.parse.lines import unwrap_numbers
 from assistant.runs.parse.names import is_metric_name
+from assistant.runs.parse.rewrites import unwrap_numbers
 
 
 class RunParseError(ValueError):

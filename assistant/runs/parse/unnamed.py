@@ -27,7 +27,7 @@ from assistant.runs.parse.table import Columns, Run
 # names no metric on more than one line. (no two parts may match the same run of spaces: a line of
 # spaces is refused in linear time)
 _TIME = r"\(?(?:-\s*)?\d+m\s*\d+s\)?"
-_SPREAD = r"(?:\s*(?:±|\+/?-)\s*\d*\.?\d+(?:[eE][-+]?\d+)?)?"
+_SPREAD = r"(?(2)(?:\s*(?:±|\+/?-)\s*(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)?)"  # after a count only
 UNNAMED = re.compile(
     rf"^\s*(?:\[[^\]]{{0,40}}\]\s*)*(?:{_TIME}\s*){{0,2}}(epoch\s*(?:[:#]\s*)?)?"
     r"(?:\(?(\d+)(?:\s*/\s*\d+|\s+\d+%)?\)?(?:\s*[:,]\s*|\s+))?([-+]?\d*\.\d+(?:[eE][-+]?\d+)?)"
