@@ -180,15 +180,17 @@ def tokens(name: str) -> tuple[str, ...]:
 
 # a loss whose part is run into its name, all in lower case: a semi-supervised run's `lloss` and
 # `uloss` (its labelled and unlabelled terms), a GAN's `gloss` and `dloss`, `trainloss`, `valloss`
-# (the part, then `loss`); only these parts, not any word before `loss` (a column `closs` of counts)
+# (the part, then `loss`); only these parts, not any word before `loss` (a column `closs` of counts);
+# and a stage run into a score's or an error's name (pyKT's `validauc`, `validacc`; `testacc`)
 _RUN_IN_LOSS = re.compile(
     r"^(l|u|g|d|train|val|valid|test|eval|dev|total|rec|recon|kl|cls|reg|sup|unsup|adv|cont)(loss)$"
+    r"|^(train|val|valid|test|eval|dev)(acc|accuracy|auc|f1|mae|mse|rmse|ppl|bleu)$"
 )
 
 
 def _run_in_loss(token: str) -> tuple[str, ...]:
     m = _RUN_IN_LOSS.match(token)
-    return (m.group(1), m.group(2)) if m else (token,)
+    return tuple(part for part in m.groups() if part) if m else (token,)
 
 
 # a loss numbered in its name (USAD's `val_loss1`, `val_loss2`: its two autoencoders'): `loss` and the

@@ -91,6 +91,11 @@ _LEVEL_NAMED_AT = re.compile(
     rf"(?:(?<=\bINFO\s)|(?<=\bDEBUG\s)){_NAME_WHEN}{_COUNTER}\s*[:=]\s*(?P<value>{NUM})\s*$",
     re.IGNORECASE,
 )
+# ...or with no word before its counter only alone on its line, its value ending it (GANITE's
+# `Inference loss epoch 100: 15.58`; not its `Generator loss epoch 100: 0.0037 16.41`, two readings)
+_NAMED_COUNTER = re.compile(
+    rf"^\s*([A-Za-z][A-Za-z ]{{0,30}}?)\s+{_COUNTER}\s*[:=]\s*(?P<value>{NUM})\s*$", re.IGNORECASE
+)
 # a stage's readings grouped after its name: ReChorus' `dev=(HR@5:0.2797,NDCG@5:0.1831) test=(…)`,
 # XNN's `train={MAE=23.7% RMSE=34.1%} test={…}` (braces without quotes: not a dict printed)
 _STAGE_GROUP = re.compile(
@@ -196,7 +201,9 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
             # `{'name': 'adam', 'g_lr': 1.5e-05, 'epochs': 10}`), not the epoch they are at
             axes = {r: v for k, v in obj.items() if (r := role(k)) != "metric" and str(k).lower() != "epochs"}
     else:
-        named_at = _NAMED_AT.search(segment) or _LEVEL_NAMED_AT.search(segment)  # before the heading goes
+        named_at = (  # (before the heading goes)
+            _NAMED_AT.search(segment) or _LEVEL_NAMED_AT.search(segment) or _NAMED_COUNTER.match(segment)
+        )
         headed = len(segment)
         segment = AT_AXIS.sub("", segment, count=1)
         # where the name's counters written as settings stand once the heading is gone (`Loss after

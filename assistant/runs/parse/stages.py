@@ -15,14 +15,16 @@ _LEAD_STAGE = re.compile(
     rf"^\s*(?:[-*•]\s*)?({HELD_WORDS})"
     r"(?:(?:\s+(?:set|results?|metrics|net output #\d+)|\s*\[\s*\d+\s*/\s*\d+\s*\])?"
     r"\s*(?::|-\s|,(?=\s*[A-Za-z]))|\s+\d+\s*,|\s+@epoch\b"
-    r"|(?:\s+\w+){0,2}\s*[*=>#]{3,}|(?:\s+\w+(?:-\w+)?,?){0,3}\s+-{3,}\s*$)",
+    r"|(?:\s+\w+){0,2}\s*[*=>#]{3,}|(?:\s+\w+(?:-\w+)?,?){0,3}\s+-{3,}\s*$"
+    r"|\s*\[\s*-?\d+\s*/\s*\d+\s*\]\s+(?=[A-Za-z][\w-]*\s*[=:]))",
     re.IGNORECASE,
 )  # `Test: [50/196] …`, a logger's `TEST [40/40]: Loss: 0.876`, `Val   - CE: 0.19, acc: 95.0%`, ignite's
 # `Validation Results - Epoch: 3 …`, DGCNN's `Test 3, loss: 1.74` (its count the epoch), HugeCTR's
 # `Evaluation, AUC: 0.79`, freerec's `VALID @Epoch: 3`, UniMatch's `Evaluation original ***** >>>>` (a
 # rule after the stage), a bulleted one (`- Eval metrics : accuracy: 0.516 ; loss: 1.349` under a
 # logger's prefix), Caffe's `Test net output #1: loss = 0.3 (* 1 = 0.3 loss)`, PyHealth's `--- Eval
-# epoch-0, step-241 ---` (its counters, then a rule)
+# epoch-0, step-241 ---` (its counters, then a rule), Once-for-All's `Valid [3/120] loss=0.49, top-1=…`
+# (its count, then a reading named with `=` or `:`)
 # A counter, then the stage its readings are of, set apart from them (gru-svm's `step [100] validation
 # -- loss : 223.4, accuracy : 0.45`, `Epoch 3 val: loss 0.3`, `iter 500 | test | …`, RAT-SQL's `Step 50
 # stats, val: loss = 29.9`, a summary's word and its comma between; SiamMask's `Epoch: [5][10/29]
