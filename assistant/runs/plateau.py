@@ -213,7 +213,8 @@ def last_third(
     """(margin, gain, best before, best within, window) of the curve's last `plateau_window`: how many
     times over the bar for "still improving" its gain is. An improvement counts when it is clear of
     the window's noise (the standard error of its mean) and is not negligible, or when it is plainly
-    large: a noisy curve still gaining 20% in its last third is not on a plateau, and a smooth one
+    large, or may be within its standard error (a stall is said only where the noise lets it be
+    shown): a noisy curve still gaining 20% in its last third is not on a plateau, and a smooth one
     gaining 0.5% is, however clear that 0.5% is, unless it learned and keeps a third of the pace of
     the window before (a language model's loss, far from zero, falling a little less each stretch),
     or unless it still sets a new low at two of every three of its last points, by three times the
@@ -244,7 +245,12 @@ def last_third(
         late and level - float(c.trend[-1]) >= th.noise_widths * c.noise
     )
     steady = learned and clear >= 1 and (share or pace or falling)
-    margin = max(clear if gain >= th.plateau_floor else 0.0, gain / th.plateau_gain, 1.0 if steady else 0.0)
+    # a stall is said only where the window shows it: its gain, give or take its standard error, short
+    # of the bar for plainly large (a loss scattering 0.11 to 0.17 by batch whose last third's best is
+    # 6% under the best before may be gaining 10% or nothing; too noisy to call stuck)
+    doubt = -c.rel(before, before - standard_error)
+    plainly = (gain + (doubt if math.isfinite(doubt) else 0.0)) / th.plateau_gain
+    margin = max(clear if gain >= th.plateau_floor else 0.0, plainly, 1.0 if steady else 0.0)
     return margin, gain, before, within, w
 
 
