@@ -74,3 +74,33 @@ def test_a_stage_word_then_its_count_stages_the_unstaged_readings_after_it():
     # the same lines whose validation loss keeps falling are healthy
     falls = parse_run(_ofa(falling(64, 11.6, 9.4), falling(64, 2.6, 0.3)))
     assert [f.kind for f in detect(falls)] == ["healthy"]
+
+
+def test_a_stages_own_reading_on_the_line_keeps_the_unstaged_one_from_taking_its_name():
+    # `Valid [e/n] loss=<training's>, val_loss=<validation's>`: the line's stage word gives `loss` no
+    # stage when the line already names that stage's loss (either order), so the two are not swapped
+    train, val = (
+        falling(20, 1.0, 0.2),
+        [0.9 - 0.02 * e if e < 8 else 0.74 + 0.03 * (e - 8) for e in range(20)],
+    )
+    for cells in ("loss={t:.4f}, val_loss={v:.4f}", "val_loss={v:.4f}, loss={t:.4f}"):
+        text = "\n".join(
+            f"Valid [{e}/20] " + cells.format(t=t, v=v)
+            for e, (t, v) in enumerate(zip(train, val, strict=True))
+        )
+        run = parse_run(text)
+        assert run.sources == {"train_loss": "loss", "val_loss": "val_loss"}
+        assert run.table["train_loss"].iloc[-1] < 0.3 and run.table["val_loss"].iloc[-1] > 1.0
+    # a count written before a colon is a stage's too, a warm-up's negative one included
+    assert parse_run("\n".join(f"Valid [{e}/20]: loss={v:.3f}" for e, v in enumerate(val, -4))).sources == {
+        "val_loss": "val/loss"
+    }
+
+
+def test_prose_before_a_counter_is_no_reading():
+    # three words or more before the counter that do not begin with a stage are a sentence, not a name
+    lines = [f"Reached target loss epoch {e}: 0.1\nRestored val loss epoch {e}: 0.34" for e in range(8)]
+    with pytest.raises(NoMetricError):
+        parse_run("\n".join(lines))
+    staged = "\n".join(f"Train total loss epoch {e}: {v}" for e, v in enumerate(falling(8)))
+    assert parse_run(staged).sources == {"train_loss": "Train total loss"}

@@ -88,8 +88,8 @@ class Thresholds:
     plateau_window: float = 1 / 3
     """Plateau: over the last third of the run the training trend improves by less than
     `plateau_floor`, or by less than `plateau_gain` and less than three standard errors of the window,
-    its gain and those standard errors together still short of `plateau_gain` (too noisy a window
-    shows no stall) (a run that barely learned is also underfitting); not said when validation still
+    its gain and two of those standard errors together still short of `plateau_gain` (too noisy a
+    window shows no stall) (a run that barely learned is also underfitting); not said when validation still
     improves (nor, for a run judged on a held-out curve alone, when a training loss still improves), nor
     when the logged learning rate has decayed to `lr_decayed` of its peak or below (a tenfold step decay
     included: that tail is convergence), nor when the trend ends at `converged_level` of where it began

@@ -54,7 +54,7 @@ def plateau(
     # a training curve's new lows count without a held-out curve only: with one, that curve says whether
     # they carry over (still improving, it withholds the plateau below; flat or worse, they do not)
     lows = not (c is tr and va is not None and len(va) >= th.min_points)
-    margin, gain, before, within, w = last_third(c, th, lows, late=starts_late(run))
+    margin, gain, before, within, w = last_third(c, th, lows, late=starts_late(run), shown=True)
     if margin >= 1 or _rose(c, before, within, th) or _late_start(c, before, within, th):
         return None  # still improving; worse than it was (a rise is no plateau); or only now moving
     if c is tr and any(still_improving(h, th) for h in held):
@@ -208,19 +208,21 @@ def _round(v: float) -> bool:
 
 
 def last_third(
-    c: Curve, th: Thresholds, lows: bool = True, late: bool = False
+    c: Curve, th: Thresholds, lows: bool = True, late: bool = False, shown: bool = False
 ) -> tuple[float, float, float, float, int]:
     """(margin, gain, best before, best within, window) of the curve's last `plateau_window`: how many
     times over the bar for "still improving" its gain is. An improvement counts when it is clear of
     the window's noise (the standard error of its mean) and is not negligible, or when it is plainly
-    large, or may be within its standard error (a stall is said only where the noise lets it be
-    shown): a noisy curve still gaining 20% in its last third is not on a plateau, and a smooth one
-    gaining 0.5% is, however clear that 0.5% is, unless it learned and keeps a third of the pace of
-    the window before (a language model's loss, far from zero, falling a little less each stretch),
-    or unless it still sets a new low at two of every three of its last points, by three times the
-    bar for clear (a forecaster's error falling every epoch, slower each time), when no held-out curve is
-    there to say whether those gains carry over (`lows`). For a log that begins well into training
-    (`late`), that it learned is asked of its coming down beyond its noise, not of its own progress."""
+    large, or (`shown`, for the curve a plateau is said of) may be, within two standard errors
+    (a stall is said only where the noise lets it be shown; a held-out curve flat within its noise is
+    no sign that training still improves): a noisy curve still gaining 20% in its last third is not on
+    a plateau, and a smooth one gaining 0.5% is, however clear that 0.5% is, unless it learned and keeps
+    a third of the pace of the window before (a language model's loss, far from zero, falling a little
+    less each stretch), or unless it still sets a new low at two of every three of its last points,
+    by three times the bar for clear (a forecaster's error falling every epoch, slower each time),
+    when no held-out curve is there to say whether those gains carry over (`lows`). For a log that
+    begins well into training (`late`), that it learned is asked of its coming down beyond its noise,
+    not of its own progress."""
     n = len(c)
     w = th.last_stretch(n)
     before, within = float(np.min(c.trend[: n - w])), float(np.min(c.trend[n - w :]))
@@ -245,11 +247,12 @@ def last_third(
         late and level - float(c.trend[-1]) >= th.noise_widths * c.noise
     )
     steady = learned and clear >= 1 and (share or pace or falling)
-    # a stall is said only where the window shows it: its gain, give or take its standard error, short
-    # of the bar for plainly large (a loss scattering 0.11 to 0.17 by batch whose last third's best is
-    # 6% under the best before may be gaining 10% or nothing; too noisy to call stuck)
-    doubt = -c.rel(before, before - standard_error)
-    plainly = (gain + (doubt if math.isfinite(doubt) else 0.0)) / th.plateau_gain
+    # a stall is said only where the window shows it (`shown`: the curve judged for a plateau, not one
+    # asked whether it still improves): its gain, give or take two standard errors (`standard_error`
+    # holds `noise_widths` of them), short of the bar for plainly large (a loss scattering 0.11 to 0.17
+    # by batch whose last third's best is 6% under the best before may be gaining 10% or nothing)
+    doubt = -c.rel(before, before - 2 * standard_error / th.noise_widths)
+    plainly = (gain + (doubt if shown and math.isfinite(doubt) else 0.0)) / th.plateau_gain
     margin = max(clear if gain >= th.plateau_floor else 0.0, plainly, 1.0 if steady else 0.0)
     return margin, gain, before, within, w
 

@@ -175,21 +175,21 @@ def tokens(name: str) -> tuple[str, ...]:
     # the PyTorch ImageNet example's `Acc@1`, `Acc@5`: acc1, acc5; a ranking's `NDCG@10`: ndcg at 10
     text = re.sub(r"(?i)(?:(?<=acc)|(?<=top))@(\d)", r"\1", text).replace("@", " ")
     toks = (_PLURALS.get(t, t) for t in _SPLIT.split(_CAMEL.sub(" ", text).lower()) if t)
-    return tuple(part for t in toks for part in _run_in_loss(t))
+    return tuple(part for t in toks for part in _run_in(t))
 
 
 # a loss whose part is run into its name, all in lower case: a semi-supervised run's `lloss` and
 # `uloss` (its labelled and unlabelled terms), a GAN's `gloss` and `dloss`, `trainloss`, `valloss`
 # (the part, then `loss`); only these parts, not any word before `loss` (a column `closs` of counts);
 # and a stage run into a score's or an error's name (pyKT's `validauc`, `validacc`; `testacc`)
-_RUN_IN_LOSS = re.compile(
+_RUN_IN = re.compile(
     r"^(l|u|g|d|train|val|valid|test|eval|dev|total|rec|recon|kl|cls|reg|sup|unsup|adv|cont)(loss)$"
     r"|^(train|val|valid|test|eval|dev)(acc|accuracy|auc|f1|mae|mse|rmse|ppl|bleu)$"
 )
 
 
-def _run_in_loss(token: str) -> tuple[str, ...]:
-    m = _RUN_IN_LOSS.match(token)
+def _run_in(token: str) -> tuple[str, ...]:
+    m = _RUN_IN.match(token)
     return tuple(part for part in m.groups() if part) if m else (token,)
 
 

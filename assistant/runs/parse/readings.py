@@ -78,7 +78,8 @@ _WORDS_BEFORE = re.compile(r"(?<![A-Za-z0-9_.:=/-])(?:[A-Za-z]+ +){1,3}$")
 # files` is prose). Its counters may be written as settings, one or more, after the time the line was
 # written: the RNN tutorial's `2017-10-12 19:42:53: Loss after num_examples_seen=400 epoch=1: 7.72`
 _COUNTED = r"[A-Za-z_]+\s*=\s*\d+(?![\d.])"
-_NAME_WHEN = r"\s*([A-Za-z][A-Za-z ]{0,30}?)\s+(?:after|at|in)\s+"  # the name, then when it was read
+_NAME = r"\s*([A-Za-z][A-Za-z ]{0,30}?)"
+_NAME_WHEN = rf"{_NAME}\s+(?:after|at|in)\s+"  # the name, then when it was read
 _COUNTER = r"(?:epoch|iteration|iter|step)\s+\d+"
 _NAMED_AT = re.compile(
     rf"(?:^|(?<=\s-)|(?<=:\s)){_NAME_WHEN}(?:{_COUNTER}|(?P<counted>{_COUNTED}(?:,?\s+{_COUNTED})*))"
@@ -93,9 +94,7 @@ _LEVEL_NAMED_AT = re.compile(
 )
 # ...or with no word before its counter only alone on its line, its value ending it (GANITE's
 # `Inference loss epoch 100: 15.58`; not its `Generator loss epoch 100: 0.0037 16.41`, two readings)
-_NAMED_COUNTER = re.compile(
-    rf"^\s*([A-Za-z][A-Za-z ]{{0,30}}?)\s+{_COUNTER}\s*[:=]\s*(?P<value>{NUM})\s*$", re.IGNORECASE
-)
+_NAMED_COUNTER = re.compile(rf"^{_NAME}\s+{_COUNTER}\s*[:=]\s*(?P<value>{NUM})\s*$", re.IGNORECASE)
 # a stage's readings grouped after its name: ReChorus' `dev=(HR@5:0.2797,NDCG@5:0.1831) test=(…)`,
 # XNN's `train={MAE=23.7% RMSE=34.1%} test={…}` (braces without quotes: not a dict printed)
 _STAGE_GROUP = re.compile(
@@ -202,7 +201,7 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
             axes = {r: v for k, v in obj.items() if (r := role(k)) != "metric" and str(k).lower() != "epochs"}
     else:
         named_at = (  # (before the heading goes)
-            _NAMED_AT.search(segment) or _LEVEL_NAMED_AT.search(segment) or _NAMED_COUNTER.match(segment)
+            _NAMED_AT.search(segment) or _LEVEL_NAMED_AT.search(segment) or _named_counter(segment)
         )
         headed = len(segment)
         segment = AT_AXIS.sub("", segment, count=1)
@@ -259,11 +258,23 @@ def line_readings(segment: str, stage: str | None) -> tuple[dict[str, float], di
     metrics = {}
     # a JSON object's keys have no reading order: a stage word carries over only in text
     carried = {} if stage or obj is not None else carried_stages([k for k in found if is_metric_name(k)])
+    # a reading the line names in a stage of its own keeps it from an unstaged one the line's stage
+    # would give the same name (`Valid [3/10] loss=0.41, val_loss=0.58`: `loss` is then training's)
+    named_staged = {normalise(k) for k in found if is_metric_name(k) and stage_of(k)}
     for k, v in found.items():
         if is_metric_name(k):
             held = stage or carried.get(k)
-            metrics[f"{held}/{k}" if held and not stage_of(k) else k] = v
+            staged = f"{held}/{k}" if held and not stage_of(k) else k
+            metrics[k if staged != k and normalise(staged) in named_staged else staged] = v
     return {**around, **metrics}, axes
+
+
+def _named_counter(segment: str) -> re.Match[str] | None:
+    """`_NAMED_COUNTER` where its name is a reading's: two words at most, or a stage's and two (not
+    prose before a counter: `Reached target loss epoch 12: 0.1`, `Restored val loss epoch 12: 0.34`)."""
+    words = m.group(1).lower().split() if (m := _NAMED_COUNTER.match(segment)) else []
+    staged = len(words) == 3 and words[0] in _STAGE_WORDS
+    return m if words and (len(words) <= 2 or staged) else None
 
 
 def _ungrouped(m: re.Match[str]) -> str:

@@ -13,7 +13,7 @@ from assistant.runs.parse.names import TEST, TRAIN, VAL, is_metric_name
 TAG = re.compile(r"\[([A-Za-z][\w-]*)\]")  # `[valid]`, `[train]`
 _LEAD_STAGE = re.compile(
     rf"^\s*(?:[-*•]\s*)?({HELD_WORDS})"
-    r"(?:(?:\s+(?:set|results?|metrics|net output #\d+)|\s*\[\s*\d+\s*/\s*\d+\s*\])?"
+    r"(?:(?:\s+(?:set|results?|metrics|net output #\d+)|\s*\[\s*-?\d+\s*/\s*\d+\s*\])?"
     r"\s*(?::|-\s|,(?=\s*[A-Za-z]))|\s+\d+\s*,|\s+@epoch\b"
     r"|(?:\s+\w+){0,2}\s*[*=>#]{3,}|(?:\s+\w+(?:-\w+)?,?){0,3}\s+-{3,}\s*$"
     r"|\s*\[\s*-?\d+\s*/\s*\d+\s*\]\s+(?=[A-Za-z][\w-]*\s*[=:]))",
