@@ -87,10 +87,9 @@ class Thresholds:
     and its loss within this share of ln K, for the same number of classes K."""
     plateau_window: float = 1 / 3
     """Plateau: over the last third of the run the training trend improves by less than
-    `plateau_floor`, or by less than `plateau_gain` and less than three standard errors of the window,
-    its gain and two of those standard errors together still short of `plateau_gain` (too noisy a
-    window shows no stall) (a run that barely learned is also underfitting); not said when validation still
-    improves (nor, for a run judged on a held-out curve alone, when a training loss still improves), nor
+    `plateau_floor`, or by less than `plateau_gain` and less than three standard errors of the window
+    (a run that barely learned is also underfitting); not said when validation still improves (nor,
+    for a run judged on a held-out curve alone, when a training loss still improves), nor
     when the logged learning rate has decayed to `lr_decayed` of its peak or below (a tenfold step decay
     included: that tail is convergence), nor when the trend ends at `converged_level` of where it began
     or lower while holding its lowest point (or at `settled_level`, below), nor when the tail logs the
@@ -99,6 +98,10 @@ class Thresholds:
     curve says)."""
     plateau_floor: float = 0.02
     plateau_gain: float = 0.1
+    plateau_doubt: float = 2.0
+    """...and only where the window shows a stall through its noise: its gain, with this many standard
+    errors of the window added, still short of `plateau_gain` (a curve scattering 20% by epoch whose
+    last third's best is 6% under the best before may be gaining 10% or nothing)."""
     converging_gain: float = 0.005
     """...nor when the trend ends at its lowest point, this share or more below its best before the last
     third, its trend having set a new low at half that stretch's points or more (a curve of a dozen

@@ -213,8 +213,8 @@ def last_third(
     """(margin, gain, best before, best within, window) of the curve's last `plateau_window`: how many
     times over the bar for "still improving" its gain is. An improvement counts when it is clear of
     the window's noise (the standard error of its mean) and is not negligible, or when it is plainly
-    large, or (`shown`, for the curve a plateau is said of) may be, within two standard errors
-    (a stall is said only where the noise lets it be shown; a held-out curve flat within its noise is
+    large, or (`shown`, for the curve a plateau is said of) may be, within `plateau_doubt` standard
+    errors (a stall is said only where the noise lets it be shown; a held-out curve flat within its noise is
     no sign that training still improves): a noisy curve still gaining 20% in its last third is not on
     a plateau, and a smooth one gaining 0.5% is, however clear that 0.5% is, unless it learned and keeps
     a third of the pace of the window before (a language model's loss, far from zero, falling a little
@@ -248,10 +248,9 @@ def last_third(
     )
     steady = learned and clear >= 1 and (share or pace or falling)
     # a stall is said only where the window shows it (`shown`: the curve judged for a plateau, not one
-    # asked whether it still improves): its gain, give or take two standard errors (`standard_error`
-    # holds `noise_widths` of them), short of the bar for plainly large (a loss scattering 0.11 to 0.17
-    # by batch whose last third's best is 6% under the best before may be gaining 10% or nothing)
-    doubt = -c.rel(before, before - 2 * standard_error / th.noise_widths)
+    # asked whether it still improves): its gain, give or take `plateau_doubt` standard errors
+    # (`standard_error` holds `noise_widths` of them), short of the bar for plainly large
+    doubt = -c.rel(before, before - th.plateau_doubt * standard_error / th.noise_widths)
     plainly = (gain + (doubt if shown and math.isfinite(doubt) else 0.0)) / th.plateau_gain
     margin = max(clear if gain >= th.plateau_floor else 0.0, plainly, 1.0 if steady else 0.0)
     return margin, gain, before, within, w
